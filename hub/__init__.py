@@ -1,0 +1,1 @@
+"""The hub's engine: ledger, flows, settings and CLI that join connectors and transforms."""

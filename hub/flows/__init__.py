@@ -1,0 +1,52 @@
+"""Flow registry: every use case the DAGs and `hub run` execute, by name, through one door."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FlowFunc = Callable[..., dict[str, Any]]
+
+# name -> "module:function"; modules are imported on first use (DAG files stay light)
+FLOWS: dict[str, str] = {
+    "erp_reference_check": "hub.flows.erp_reference:erp_reference_check",
+}
+
+
+def register(name: str, target: str) -> None:
+    """Add a flow (used by flow modules of later features)."""
+    FLOWS[name] = target
+
+
+def resolve(name: str) -> FlowFunc:
+    """The function behind a flow name; unknown names list the known ones."""
+    try:
+        target = FLOWS[name]
+    except KeyError:
+        from schemas.errors import PermanentError
+
+        raise PermanentError(
+            f"unknown flow {name!r}; known flows: {', '.join(sorted(FLOWS))}", system="hub"
+        ) from None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_flow(name: str, *, hub: Any = None, **params: Any) -> dict[str, Any]:
+    """Run one flow once and return its JSON-able report (what DAG tasks and `hub run` call)."""
+    from hub.bootstrap import Hub
+
+    func = resolve(name)
+    owned = hub is None
+    ctx = hub or Hub.from_env()
+    try:
+        report = func(ctx, **params)
+    finally:
+        if owned:
+            ctx.close()
+    log.info("flow %s finished: %s", name, {k: v for k, v in report.items() if k != "details"})
+    return report

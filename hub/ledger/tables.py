@@ -1,0 +1,158 @@
+"""The ledger's tables: bindings, journal, interchanges, cursors, control numbers, dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("ledger timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(40), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("erp_id", String(100), nullable=False),
+    Column("content_hash", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("system", "entity", "external_id", name="uq_bindings_external"),
+    Index("ix_bindings_erp", "system", "entity", "erp_id"),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("flow", String(60), nullable=False),
+    Column("system", String(40), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("state", String(12), nullable=False),  # pending | done | failed | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("owner", String(120)),
+    Column("lease_until", UTCDateTime),
+    Column("result", Text),
+    Column("error", Text),
+    Column("ref", String(200)),  # a business reference for tracing (order number, shipment...)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_journal_flow_state", "flow", "state"),
+    Index("ix_journal_ref", "ref"),
+)
+
+interchanges = Table(
+    "interchanges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner", String(80), nullable=False),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("control_ref", String(40), nullable=False),
+    Column("file_hash", String(64), nullable=False),
+    Column("file_name", String(300)),
+    Column("archive_path", Text),
+    Column("state", String(20), nullable=False),
+    Column("ack", Text),  # the acknowledgement sent back, re-sent unchanged for a duplicate
+    Column("detail", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("partner", "direction", "control_ref", name="uq_interchanges_ref"),
+    Index("ix_interchanges_hash", "file_hash"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("value", Text),
+    Column("tie_hashes", Text),  # JSON list: rows already seen at `value`
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+control_counters = Table(
+    "control_counters",
+    metadata,
+    Column("scope", String(200), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+control_numbers = Table(
+    "control_numbers",
+    metadata,
+    Column("scope", String(200), primary_key=True),
+    Column("document_key", String(300), primary_key=True),
+    Column("number", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("scope", "number", name="uq_control_numbers_number"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow", String(60), nullable=False),
+    Column("record_key", String(300), nullable=False),
+    Column("system", String(40)),
+    Column("partner", String(80)),
+    Column("error_class", String(60), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("state", String(12), nullable=False),  # open | replayed | resolved | discarded
+    Column("resolved_by", String(120)),
+    Column("resolution", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_dead_letters_open", "state", "flow"),
+    Index("ix_dead_letters_key", "flow", "record_key"),
+)
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("stamp", Float, nullable=False),
+)

@@ -1,0 +1,338 @@
+"""The canonical sales model: what every transform maps to and from, whatever the system."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.types import (
+    GLN,
+    GTIN,
+    SSCC,
+    Amount,
+    CountryCode,
+    CurrencyCode,
+    Email,
+    Percent,
+    Quantity,
+    VatId,
+)
+
+CENT = Decimal("0.01")
+
+
+class CanonicalModel(BaseModel):
+    """Strict, immutable base: unknown fields are errors, not silently dropped data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    def content_hash(self) -> str:
+        """A stable SHA-256 of the model's content, for change detection and conflict checks."""
+        return content_hash(self.model_dump(mode="json"))
+
+
+def content_hash(data: object) -> str:
+    """SHA-256 of a JSON-able value in canonical form (sorted keys, no whitespace)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Money(CanonicalModel):
+    """An amount in an ISO 4217 currency; never a float."""
+
+    amount: Amount
+    currency: CurrencyCode
+
+
+class Address(CanonicalModel):
+    """A postal address, optionally identified by a delivery-location GLN."""
+
+    name: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: CountryCode | None = None
+    gln: GLN | None = None
+    erp_id: str | None = None
+
+
+class ContactMechanism(CanonicalModel):
+    """One way to reach a party: email, phone, ...; optionally a named person's."""
+
+    type: Literal["email", "phone", "mobile", "fax", "website", "other"]
+    value: str = Field(min_length=1)
+    name: str | None = None
+    erp_id: str | None = None
+
+    @model_validator(mode="after")
+    def _email_is_valid(self) -> ContactMechanism:
+        if self.type == "email":
+            from schemas.types import _check_email
+
+            _check_email(self.value)
+        return self
+
+
+class Contact(CanonicalModel):
+    """A person at a customer (CRM contact); the ERP keeps them as named contact mechanisms."""
+
+    name: str = Field(min_length=1)
+    email: Email | None = None
+    phone: str | None = None
+    job_title: str | None = None
+    erp_id: str | None = None
+    crm_id: str | None = None
+
+
+class Party(CanonicalModel):
+    """A customer (or supplier): the ERP's party, the CRM's company, the partner's NAD."""
+
+    name: str = Field(min_length=1)
+    erp_id: str | None = None
+    code: str | None = None
+    gln: GLN | None = None
+    vat: VatId | None = None
+    lang: str | None = None
+    addresses: tuple[Address, ...] = ()
+    contact_mechanisms: tuple[ContactMechanism, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+    updated_at: datetime | None = None
+
+    @property
+    def email(self) -> str | None:
+        """The first email contact mechanism without a person's name."""
+        for mech in self.contact_mechanisms:
+            if mech.type == "email" and not mech.name:
+                return mech.value
+        return None
+
+
+class PartyRef(CanonicalModel):
+    """A reference to a party as a document names it: GLN and/or ERP id."""
+
+    gln: GLN | None = None
+    erp_id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> PartyRef:
+        if not (self.gln or self.erp_id):
+            raise ValueError("a party reference needs a gln or an erp_id")
+        return self
+
+
+class Product(CanonicalModel):
+    """A sellable product with its GTIN, unit and list price."""
+
+    code: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    erp_id: str | None = None
+    gtin: GTIN | None = None
+    unit: str = "unit"
+    list_price: Amount | None = None
+    currency: CurrencyCode | None = None
+
+
+class StockLevel(CanonicalModel):
+    """Quantity on hand of one product at one location, as of a moment."""
+
+    product_code: str
+    gtin: GTIN | None = None
+    location: str
+    quantity: Amount
+    as_of: datetime
+
+
+class SalesOrderLine(CanonicalModel):
+    """One ordered item: product by GTIN (or code), quantity, optional partner price."""
+
+    line_no: int = Field(ge=1)
+    gtin: GTIN | None = None
+    product_code: str | None = None
+    buyer_item_code: str | None = None
+    description: str | None = None
+    quantity: Quantity
+    unit: str = "unit"
+    unit_price: Amount | None = Field(default=None, ge=0)
+    discount_percent: Percent = Decimal(0)
+
+    @model_validator(mode="after")
+    def _identified(self) -> SalesOrderLine:
+        if not (self.gtin or self.product_code):
+            raise ValueError(f"line {self.line_no}: needs a gtin or a product_code")
+        return self
+
+
+class SalesOrder(CanonicalModel):
+    """A customer's purchase order as the hub understands it, whatever channel it came from."""
+
+    order_number: str = Field(min_length=1, max_length=35)
+    order_date: date
+    buyer: PartyRef
+    supplier: PartyRef | None = None
+    delivery: PartyRef | None = None
+    invoicee: PartyRef | None = None
+    requested_delivery_date: date | None = None
+    currency: CurrencyCode
+    lines: tuple[SalesOrderLine, ...] = Field(min_length=1)
+    notes: tuple[str, ...] = ()
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_lines(self) -> SalesOrder:
+        seen: set[int] = set()
+        for line in self.lines:
+            if line.line_no in seen:
+                raise ValueError(f"lines: line_no {line.line_no} appears twice")
+            seen.add(line.line_no)
+        return self
+
+
+SaleState = Literal["draft", "quotation", "confirmed", "processing", "done", "cancelled"]
+
+
+class ErpSaleLine(CanonicalModel):
+    """A sale line as the ERP accepted it (its quantity and price may differ from the order)."""
+
+    line_no: int
+    product_code: str
+    gtin: GTIN | None = None
+    quantity: Amount
+    unit: str = "unit"
+    unit_price: Amount
+    erp_id: str | None = None
+
+
+class ErpSale(CanonicalModel):
+    """The ERP's answer for a sales order: its id, number, state and lines."""
+
+    erp_id: str
+    number: str | None = None
+    reference: str
+    party_erp_id: str
+    state: SaleState
+    currency: CurrencyCode
+    lines: tuple[ErpSaleLine, ...] = ()
+    created: bool = False
+    untaxed_amount: Amount | None = None
+    total_amount: Amount | None = None
+
+
+ShipmentState = Literal[
+    "draft", "waiting", "assigned", "picked", "packed", "shipped", "done", "cancelled"
+]
+CarrierStatus = Literal[
+    "created", "in_transit", "out_for_delivery", "delivered", "exception", "returned", "unknown"
+]
+
+
+class ShipmentLine(CanonicalModel):
+    """A quantity of one product shipped."""
+
+    line_no: int = Field(ge=1)
+    product_code: str
+    gtin: GTIN | None = None
+    quantity: Quantity
+    unit: str = "unit"
+    order_number: str | None = None
+
+
+class Package(CanonicalModel):
+    """A parcel or pallet, identified by its SSCC."""
+
+    sscc: SSCC | None = None
+    weight_kg: Decimal | None = Field(default=None, gt=0)
+    line_nos: tuple[int, ...] = ()
+
+
+class Shipment(CanonicalModel):
+    """A customer shipment out of the warehouse, with its carrier tracking."""
+
+    erp_id: str
+    number: str
+    state: ShipmentState
+    customer: PartyRef
+    delivery_address: Address
+    order_numbers: tuple[str, ...] = ()
+    sale_numbers: tuple[str, ...] = ()
+    planned_date: date | None = None
+    effective_date: date | None = None
+    tracking_number: str | None = None
+    carrier_status: CarrierStatus | None = None
+    weight_kg: Decimal | None = Field(default=None, gt=0)
+    lines: tuple[ShipmentLine, ...] = ()
+    packages: tuple[Package, ...] = ()
+    updated_at: datetime | None = None
+
+
+class TaxLine(CanonicalModel):
+    """A tax on a base amount: VAT at a rate, rounded to the cent as the ERP did."""
+
+    type: str = "VAT"
+    rate: Percent
+    base: Amount
+    amount: Amount
+
+
+class InvoiceLine(CanonicalModel):
+    """One invoiced product: quantity, net unit price and net line amount."""
+
+    line_no: int = Field(ge=1)
+    product_code: str | None = None
+    gtin: GTIN | None = None
+    description: str | None = None
+    quantity: Amount
+    unit: str = "unit"
+    unit_price: Amount
+    amount: Amount
+    tax_rate: Percent | None = None
+    order_number: str | None = None
+
+
+class Invoice(CanonicalModel):
+    """A posted customer invoice or credit note, totals exactly as the ERP computed them."""
+
+    erp_id: str
+    number: str
+    kind: Literal["invoice", "credit_note"] = "invoice"
+    invoice_date: date
+    customer: PartyRef
+    currency: CurrencyCode
+    lines: tuple[InvoiceLine, ...] = Field(min_length=1)
+    taxes: tuple[TaxLine, ...] = ()
+    untaxed_amount: Amount
+    tax_amount: Amount
+    total_amount: Amount
+    order_numbers: tuple[str, ...] = ()
+    due_date: date | None = None
+    payment_state: Literal["unpaid", "partially_paid", "paid"] = "unpaid"
+    company_currency: CurrencyCode | None = None
+    currency_rate: Decimal | None = None
+    updated_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _totals_add_up(self) -> Invoice:
+        lines = sum((line.amount for line in self.lines), Decimal(0))
+        if lines.quantize(CENT) != self.untaxed_amount.quantize(CENT):
+            raise ValueError(
+                f"invoice {self.number}: untaxed_amount {self.untaxed_amount} "
+                f"!= sum of lines {lines}"
+            )
+        if self.taxes:
+            taxes = sum((t.amount for t in self.taxes), Decimal(0))
+            if taxes.quantize(CENT) != self.tax_amount.quantize(CENT):
+                raise ValueError(
+                    f"invoice {self.number}: tax_amount {self.tax_amount} != sum of taxes {taxes}"
+                )
+        if (self.untaxed_amount + self.tax_amount).quantize(CENT) != self.total_amount.quantize(
+            CENT
+        ):
+            raise ValueError(
+                f"invoice {self.number}: total_amount {self.total_amount} != untaxed + tax"
+            )
+        return self

@@ -1,0 +1,94 @@
+"""Validated scalar types of the canonical model: GLN, GTIN, SSCC, VAT id, ISO codes, money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated
+
+import pycountry
+from pydantic import AfterValidator, BeforeValidator, Field
+from stdnum import ean, vatin
+from stdnum.exceptions import ValidationError as StdnumError
+
+
+def _digits(value: object) -> str:
+    return str(value).strip().replace(" ", "") if value is not None else value  # type: ignore[return-value]
+
+
+def _check_gln(value: str) -> str:
+    if len(value) != 13 or not value.isdigit():
+        raise ValueError(f"GLN {value!r} must be 13 digits")
+    if not ean.is_valid(value):
+        raise ValueError(
+            f"GLN {value!r} has a wrong check digit (expected {ean.calc_check_digit(value[:-1])})"
+        )
+    return value
+
+
+def _check_gtin(value: str) -> str:
+    if len(value) not in (8, 12, 13, 14) or not value.isdigit():
+        raise ValueError(f"GTIN {value!r} must be 8, 12, 13 or 14 digits")
+    if not ean.is_valid(value):
+        raise ValueError(
+            f"GTIN {value!r} has a wrong check digit (expected {ean.calc_check_digit(value[:-1])})"
+        )
+    return value
+
+
+def _check_sscc(value: str) -> str:
+    if len(value) != 18 or not value.isdigit() or not ean.is_valid(value):
+        raise ValueError(f"SSCC {value!r} must be 18 digits with a valid GS1 check digit")
+    return value
+
+
+def _check_vat(value: str) -> str:
+    compact = value.replace(" ", "").replace(".", "").replace("-", "").upper()
+    try:
+        return vatin.validate(compact)
+    except StdnumError as exc:
+        raise ValueError(f"VAT id {value!r} is not valid: {exc}") from exc
+
+
+@lru_cache(maxsize=512)
+def _currency_known(code: str) -> bool:
+    return pycountry.currencies.get(alpha_3=code) is not None
+
+
+def _check_currency(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or not _currency_known(code):
+        raise ValueError(f"currency {value!r} is not an ISO 4217 code")
+    return code
+
+
+@lru_cache(maxsize=512)
+def _country_known(code: str) -> bool:
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
+def _check_country(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or not _country_known(code):
+        raise ValueError(f"country {value!r} is not an ISO 3166-1 alpha-2 code")
+    return code
+
+
+def _check_email(value: str) -> str:
+    text = value.strip()
+    local, sep, domain = text.rpartition("@")
+    if not sep or not local or "." not in domain or " " in text or domain.startswith("."):
+        raise ValueError(f"email {value!r} is not a valid address")
+    return local + "@" + domain.lower()
+
+
+GLN = Annotated[str, BeforeValidator(_digits), AfterValidator(_check_gln)]
+GTIN = Annotated[str, BeforeValidator(_digits), AfterValidator(_check_gtin)]
+SSCC = Annotated[str, BeforeValidator(_digits), AfterValidator(_check_sscc)]
+VatId = Annotated[str, AfterValidator(_check_vat)]
+CurrencyCode = Annotated[str, AfterValidator(_check_currency)]
+CountryCode = Annotated[str, AfterValidator(_check_country)]
+Email = Annotated[str, AfterValidator(_check_email)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)]
+Amount = Annotated[Decimal, Field(max_digits=18, decimal_places=6)]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
