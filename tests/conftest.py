@@ -15,6 +15,7 @@ os.environ.setdefault("HUB_HOME", str(ROOT / ".hub" / "test"))
 
 pytest_plugins = [
     "tests.fixtures.pg",
+    "tests.fixtures.sftp",
 ]
 
 

@@ -1,0 +1,326 @@
+"""EDI channels: partner mailboxes on local directories or SFTP, and the raw-file archive.
+
+Inbound files are listed only once they are old enough not to be still being written (and are
+not temp/hidden names); they leave the inbox only when the caller says so, after the ledger
+committed what they produced. Outbound files are written atomically (temp name, then rename)
+and a rewrite of the same name with the same bytes is a no-op, with other bytes a conflict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import stat
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.errors import ConflictError, PermanentError, TransientError
+
+TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".lock")
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    """A file waiting in a partner's inbox."""
+
+    name: str
+    size: int
+    mtime: float
+
+
+def is_candidate(name: str) -> bool:
+    """Not hidden, not a temp or partial upload."""
+    return not name.startswith(".") and not name.lower().endswith(TEMP_SUFFIXES)
+
+
+class Mailbox(ABC):
+    """A partner's inbox (files to us) and outbox (files to them)."""
+
+    system = "edi"
+
+    def __init__(self, min_age_seconds: float = 2.0, clock: Any = time.time):
+        self.min_age = min_age_seconds
+        self.clock = clock
+
+    @abstractmethod
+    def list_inbox(self) -> list[InboundFile]:
+        """Every regular file in the inbox, ready or not."""
+
+    @abstractmethod
+    def read(self, name: str) -> bytes:
+        """The bytes of an inbox file."""
+
+    @abstractmethod
+    def remove(self, name: str) -> None:
+        """Take a processed file out of the inbox (missing is fine: already removed)."""
+
+    @abstractmethod
+    def _outbox_read(self, name: str) -> bytes | None:
+        """The bytes of an outbox file, None if absent."""
+
+    @abstractmethod
+    def _outbox_write_atomic(self, name: str, data: bytes) -> None:
+        """Write under a temp name, then rename into place."""
+
+    @abstractmethod
+    def list_outbox(self) -> list[str]:
+        """Names in the outbox (for reconcile and tests)."""
+
+    def ready(self) -> list[InboundFile]:
+        """Inbox files safe to pick up: candidates old enough, oldest first."""
+        now = self.clock()
+        files = [
+            f for f in self.list_inbox() if is_candidate(f.name) and now - f.mtime >= self.min_age
+        ]
+        return sorted(files, key=lambda f: (f.mtime, f.name))
+
+    def send(self, name: str, data: bytes) -> bool:
+        """Write an outbound file exactly once; True if written now, False if already there."""
+        if "/" in name or name.startswith("."):
+            raise PermanentError(f"outbound file name {name!r} is not a plain name", system="edi")
+        existing = self._outbox_read(name)
+        if existing is not None:
+            if existing == data:
+                return False
+            raise ConflictError(
+                f"outbox already holds {name!r} with different content "
+                f"(sha256 {sha256(existing)[:12]} vs {sha256(data)[:12]}): refusing to overwrite",
+                system="edi",
+            )
+        self._outbox_write_atomic(name, data)
+        return True
+
+
+class LocalMailbox(Mailbox):
+    """Inbox and outbox as local directories."""
+
+    def __init__(self, inbox: Path, outbox: Path, min_age_seconds: float = 2.0, **kw: Any):
+        super().__init__(min_age_seconds, **kw)
+        self.inbox = Path(inbox)
+        self.outbox = Path(outbox)
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.outbox.mkdir(parents=True, exist_ok=True)
+
+    def list_inbox(self) -> list[InboundFile]:
+        result = []
+        with os.scandir(self.inbox) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat()
+                    result.append(InboundFile(entry.name, st.st_size, st.st_mtime))
+        return result
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.inbox / name).read_bytes()
+        except FileNotFoundError as exc:
+            raise PermanentError(
+                f"{self.inbox / name}: vanished before it was read", system="edi"
+            ) from exc
+
+    def remove(self, name: str) -> None:
+        (self.inbox / name).unlink(missing_ok=True)
+
+    def _outbox_read(self, name: str) -> bytes | None:
+        path = self.outbox / name
+        return path.read_bytes() if path.exists() else None
+
+    def _outbox_write_atomic(self, name: str, data: bytes) -> None:
+        tmp = self.outbox / f".{name}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.outbox / name)
+
+    def list_outbox(self) -> list[str]:
+        return sorted(p.name for p in self.outbox.iterdir() if p.is_file() and is_candidate(p.name))
+
+
+class SftpMailbox(Mailbox):
+    """Inbox and outbox on the partner's (or a VAN's) SFTP server, via paramiko."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        *,
+        password: str | None = None,
+        key_path: str | None = None,
+        remote_inbox: str = "/out",
+        remote_outbox: str = "/in",
+        min_age_seconds: float = 2.0,
+        timeout: float = 15.0,
+        known_hosts: str | None = None,
+        **kw: Any,
+    ):
+        super().__init__(min_age_seconds, **kw)
+        self.host, self.port, self.username = host, port, username
+        self._password, self._key_path = password, key_path
+        self.remote_inbox, self.remote_outbox = remote_inbox, remote_outbox
+        self.timeout = timeout
+        self.known_hosts = known_hosts
+        self._client: Any = None
+        self._sftp: Any = None
+
+    @property
+    def where(self) -> str:
+        """user@host:port, for messages (no secrets)."""
+        return f"sftp://{self.username}@{self.host}:{self.port}"
+
+    def _open(self) -> Any:
+        if self._sftp is not None:
+            return self._sftp
+        import paramiko
+
+        client = paramiko.SSHClient()
+        if self.known_hosts:
+            client.load_host_keys(self.known_hosts)
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.username,
+                password=self._password,
+                key_filename=self._key_path,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except paramiko.AuthenticationException as exc:
+            raise PermanentError(
+                f"{self.where} refused the login: check the SFTP connection's credentials",
+                system="edi",
+            ) from exc
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransientError(
+                f"cannot reach {self.where}: {exc.__class__.__name__}: {exc}", system="edi"
+            ) from exc
+        self._client = client
+        self._sftp = client.open_sftp()
+        self._sftp.get_channel().settimeout(self.timeout)
+        return self._sftp
+
+    def _call(self, what: str, func: Any, *args: Any) -> Any:
+        sftp = self._open()
+        try:
+            return func(sftp, *args)
+        except FileNotFoundError:
+            raise
+        except PermissionError as exc:
+            raise PermanentError(
+                f"{self.where}: permission denied to {what}", system="edi"
+            ) from exc
+        except OSError as exc:
+            self.close()
+            raise TransientError(f"{self.where}: {what} failed: {exc}", system="edi") from exc
+
+    def list_inbox(self) -> list[InboundFile]:
+        entries = self._call("list the inbox", lambda s: s.listdir_attr(self.remote_inbox))
+        return [
+            InboundFile(e.filename, e.st_size or 0, float(e.st_mtime or 0))
+            for e in entries
+            if e.st_mode is not None and stat.S_ISREG(e.st_mode)
+        ]
+
+    def read(self, name: str) -> bytes:
+        path = posixpath.join(self.remote_inbox, name)
+
+        def _get(s: Any) -> bytes:
+            with s.open(path, "rb") as fh:
+                fh.prefetch()
+                return fh.read()
+
+        try:
+            return self._call(f"read {path}", _get)
+        except FileNotFoundError as exc:
+            raise PermanentError(
+                f"{self.where}{path}: vanished before it was read", system="edi"
+            ) from exc
+
+    def remove(self, name: str) -> None:
+        path = posixpath.join(self.remote_inbox, name)
+        try:
+            self._call(f"remove {path}", lambda s: s.remove(path))
+        except FileNotFoundError:
+            return
+
+    def _outbox_read(self, name: str) -> bytes | None:
+        path = posixpath.join(self.remote_outbox, name)
+
+        def _get(s: Any) -> bytes:
+            with s.open(path, "rb") as fh:
+                return fh.read()
+
+        try:
+            return self._call(f"read {path}", _get)
+        except FileNotFoundError:
+            return None
+
+    def _outbox_write_atomic(self, name: str, data: bytes) -> None:
+        final = posixpath.join(self.remote_outbox, name)
+        tmp = posixpath.join(self.remote_outbox, f".{name}.tmp")
+
+        def _put(s: Any) -> None:
+            with s.open(tmp, "wb") as fh:
+                fh.write(data)
+            uploaded = s.stat(tmp).st_size
+            if uploaded != len(data):
+                raise OSError(f"upload of {tmp} incomplete: {uploaded} of {len(data)} bytes")
+            s.posix_rename(tmp, final)
+
+        self._call(f"upload {final}", _put)
+
+    def list_outbox(self) -> list[str]:
+        names = self._call("list the outbox", lambda s: s.listdir(self.remote_outbox))
+        return sorted(n for n in names if is_candidate(n))
+
+    def close(self) -> None:
+        """Close the SFTP session and SSH connection."""
+        for obj in (self._sftp, self._client):
+            if obj is not None:
+                with contextlib.suppress(Exception):  # closing a broken connection
+                    obj.close()
+        self._sftp = self._client = None
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of raw bytes (file identity in the ledger and the archive)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class Archive:
+    """Raw files kept forever, named by their hash (content-addressed, written once)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, partner: str, digest: str, suffix: str = ".edi") -> Path:
+        """Where a file with this hash lives."""
+        return self.root / partner / digest[:2] / f"{digest}{suffix}"
+
+    def store(self, partner: str, data: bytes, suffix: str = ".edi") -> Path:
+        """Archive bytes (atomically, once); returns the path."""
+        digest = sha256(data)
+        path = self.path_for(partner, digest, suffix)
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return path

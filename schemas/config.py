@@ -1,0 +1,148 @@
+"""Configuration models: trading-partner profiles (EDI), validated when config/ is loaded."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.types import GLN, GTIN
+
+
+class ConfigModel(BaseModel):
+    """Strict base: a misspelt key in a YAML file is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UnbIdentity(ConfigModel):
+    """How the partner and we are identified in UNB (0004/0007, 0010/0007)."""
+
+    partner_id: str = Field(min_length=1, max_length=35)
+    partner_qualifier: str = Field("14", max_length=4)
+    our_id: str = Field(min_length=1, max_length=35)
+    our_qualifier: str = Field("14", max_length=4)
+
+    @model_validator(mode="after")
+    def _gln_when_qualifier_14(self) -> UnbIdentity:
+        from stdnum import ean
+
+        for name, ident, qual in (
+            ("partner_id", self.partner_id, self.partner_qualifier),
+            ("our_id", self.our_id, self.our_qualifier),
+        ):
+            if qual == "14" and not (len(ident) == 13 and ident.isdigit() and ean.is_valid(ident)):
+                raise ValueError(
+                    f"{name} {ident!r}: qualifier 14 means a GLN with a valid check digit"
+                )
+        return self
+
+
+class MessageVersion(ConfigModel):
+    """An accepted message version: type, version, release, agency and association code."""
+
+    type: Literal["ORDERS", "ORDRSP", "DESADV", "INVOIC", "INVRPT", "APERAK", "CONTRL"]
+    version: str = "D"
+    release: str
+    agency: str = "UN"
+    association: str | None = None
+
+    @property
+    def label(self) -> str:
+        """As it appears in UNH S009, e.g. ORDERS:D:96A:UN:EAN008."""
+        parts = [self.type, self.version, self.release, self.agency]
+        if self.association:
+            parts.append(self.association)
+        return ":".join(parts)
+
+
+class Acknowledgements(ConfigModel):
+    """Which answers the partner gets."""
+
+    contrl: Literal["always", "on_error", "never"] = "always"
+    aperak: bool = True
+    ordrsp: bool = True
+
+
+class SftpChannel(ConfigModel):
+    """Where the partner's files are on an SFTP server; credentials in the connection."""
+
+    conn_id: str = Field(min_length=1)
+    remote_inbox: str = "/out"
+    remote_outbox: str = "/in"
+
+
+class Channel(ConfigModel):
+    """The partner's mailbox: local directories by default, optionally fed from SFTP."""
+
+    type: Literal["local", "sftp"] = "local"
+    inbox: str | None = None
+    outbox: str | None = None
+    sftp: SftpChannel | None = None
+    min_age_seconds: float = Field(
+        2.0, ge=0, description="a file younger than this may still be being written"
+    )
+
+    @model_validator(mode="after")
+    def _sftp_needs_settings(self) -> Channel:
+        if self.type == "sftp" and self.sftp is None:
+            raise ValueError(
+                "type sftp needs an sftp: block (conn_id, remote_inbox, remote_outbox)"
+            )
+        return self
+
+
+class OutboundSettings(ConfigModel):
+    """How documents we send to the partner are written."""
+
+    documents: tuple[Literal["DESADV", "INVOIC", "INVRPT"], ...] = ()
+    una: Literal["always", "never"] = "always"
+    charset: Literal["UNOA", "UNOB", "UNOC", "UNOY"] = "UNOC"
+    syntax_version: Literal["3", "4"] = "3"
+    decimal_mark: Literal[".", ","] = "."
+    segment_per_line: bool = True
+    file_name: str = "{type}_{partner}_{control_ref}.edi"
+    invrpt_schedule: str | None = None
+    require_vat: bool = False
+    gs1_company_prefix: str | None = Field(default=None, pattern=r"^\d{6,12}$")
+
+
+class PartnerProfile(ConfigModel):
+    """A trading partner: identities, accepted messages, policies, channel and lookups."""
+
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
+    active: bool = True
+    unb: UnbIdentity
+    syntax_identifier: Literal["UNOA", "UNOB", "UNOC", "UNOD", "UNOE", "UNOF", "UNOY", "UNOW"] = (
+        "UNOC"
+    )
+    syntax_version: Literal["1", "2", "3", "4"] = "3"
+    messages: tuple[MessageVersion, ...] = Field(min_length=1)
+    charset_policy: Literal["strict", "utf8-fallback", "latin1-fallback"] = "strict"
+    decimal_mark: Literal[".", ","] = "."
+    accept_test_interchanges: bool = True
+    acknowledgements: Acknowledgements = Acknowledgements()
+    channel: Channel = Channel()
+    party_lookup: dict[GLN, str] = Field(
+        default_factory=dict, description="GLN -> ERP party code, where the ERP has no GLN"
+    )
+    product_lookup: dict[GTIN, str] = Field(
+        default_factory=dict, description="GTIN -> ERP product code, where the ERP has no GTIN"
+    )
+    price_tolerance_percent: Decimal = Field(Decimal("1.0"), ge=0, le=100)
+    outbound: OutboundSettings = OutboundSettings()
+
+    @field_validator("messages")
+    @classmethod
+    def _unique_versions(cls, value: tuple[MessageVersion, ...]) -> tuple[MessageVersion, ...]:
+        labels = [m.label for m in value]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"message versions listed twice: {', '.join(dupes)}")
+        return value
+
+    def accepts(self, label: str) -> bool:
+        """Whether a UNH message identifier (e.g. ORDERS:D:96A:UN:EAN008) is accepted."""
+        return any(m.label == label for m in self.messages)

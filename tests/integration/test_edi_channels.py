@@ -1,0 +1,103 @@
+"""Partner mailboxes: local and a real SFTP server on loopback; atomic, exactly-once outbox."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.edi.channels import Archive, LocalMailbox, SftpMailbox, sha256
+from schemas.errors import ConflictError, PermanentError, TransientError
+from tests.fixtures.sftp import SftpServer
+
+pytestmark = pytest.mark.integration
+
+
+def _age(path: Path, seconds: float) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_local_inbox_skips_young_hidden_and_partial_files(tmp_path: Path) -> None:
+    box = LocalMailbox(tmp_path / "in", tmp_path / "out", min_age_seconds=5)
+    for name in ("a.edi", "b.edi.part", ".c.edi", "d.edi"):
+        (box.inbox / name).write_bytes(b"UNB")
+    _age(box.inbox / "a.edi", 60)
+    _age(box.inbox / "b.edi.part", 60)
+    _age(box.inbox / ".c.edi", 60)
+    # d.edi was just written: maybe still being written, not picked up
+    assert [f.name for f in box.ready()] == ["a.edi"]
+    _age(box.inbox / "d.edi", 10)
+    assert [f.name for f in box.ready()] == ["a.edi", "d.edi"]
+    box.remove("a.edi")
+    box.remove("a.edi")  # a second removal (retry after a crash) is fine
+    assert [f.name for f in box.ready()] == ["d.edi"]
+
+
+def test_local_outbox_exactly_once(tmp_path: Path) -> None:
+    box = LocalMailbox(tmp_path / "in", tmp_path / "out")
+    assert box.send("CONTRL_1.edi", b"UNA:+.? 'UNB+...") is True
+    assert box.send("CONTRL_1.edi", b"UNA:+.? 'UNB+...") is False
+    with pytest.raises(ConflictError, match="different content"):
+        box.send("CONTRL_1.edi", b"other")
+    assert box.list_outbox() == ["CONTRL_1.edi"]
+    assert not [p for p in box.outbox.iterdir() if p.name.startswith(".")]
+    with pytest.raises(PermanentError, match="plain name"):
+        box.send("../escape.edi", b"x")
+
+
+def test_archive_is_content_addressed(tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "archive")
+    path = archive.store("p1", b"UNB+data")
+    assert path.name == sha256(b"UNB+data") + ".edi"
+    assert archive.store("p1", b"UNB+data") == path
+    assert path.read_bytes() == b"UNB+data"
+
+
+def _sftp(server: SftpServer, **kw: object) -> SftpMailbox:
+    return SftpMailbox(
+        server.host,
+        server.port,
+        server.username,
+        password=server.password,
+        remote_inbox="/out",
+        remote_outbox="/in",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_sftp_roundtrip(sftp_server: SftpServer) -> None:
+    (sftp_server.root / "out" / "orders1.edi").write_bytes(b"UNB+UNOC:3+...'")
+    _age(sftp_server.root / "out" / "orders1.edi", 60)
+    (sftp_server.root / "out" / "orders2.edi.part").write_bytes(b"half")
+    box = _sftp(sftp_server)
+    try:
+        assert [f.name for f in box.ready()] == ["orders1.edi"]
+        assert box.read("orders1.edi") == b"UNB+UNOC:3+...'"
+        assert box.send("ORDRSP_1.edi", b"UNB ORDRSP") is True
+        assert box.send("ORDRSP_1.edi", b"UNB ORDRSP") is False
+        assert (sftp_server.root / "in" / "ORDRSP_1.edi").read_bytes() == b"UNB ORDRSP"
+        assert box.list_outbox() == ["ORDRSP_1.edi"]
+        box.remove("orders1.edi")
+        box.remove("orders1.edi")
+        assert not (sftp_server.root / "out" / "orders1.edi").exists()
+    finally:
+        box.close()
+
+
+def test_sftp_wrong_password_is_permanent(sftp_server: SftpServer) -> None:
+    box = SftpMailbox(
+        sftp_server.host, sftp_server.port, sftp_server.username, password="wrong", timeout=5
+    )
+    with pytest.raises(PermanentError, match="refused the login") as info:
+        box.ready()
+    assert "wrong" not in str(info.value)
+
+
+def test_sftp_down_is_transient(sftp_server: SftpServer) -> None:
+    sftp_server.stop()
+    box = _sftp(sftp_server, timeout=3)
+    with pytest.raises(TransientError, match="cannot reach sftp://partner@127.0.0.1"):
+        box.send("x.edi", b"data")
