@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 from tenacity import (
@@ -23,7 +23,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from schemas.errors import HubError, PermanentError, TransientError
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,47 @@ def redact_url(url: str) -> str:
     return base
 
 
+def never_sent(exc: BaseException) -> bool:
+    """True when the connection was never established, so the request cannot have arrived."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectionRefusedError):
+            return True
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+            stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return False
+
+
 def translate_transport_error(
     exc: requests.RequestException, *, system: str, url: str, idempotent: bool
 ) -> HubError:
-    """Map a requests exception to Transient/Permanent, naming the system and URL."""
-    where = redact_url(url)
-    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
-        # connect errors (refused, reset before the request went out) are always retryable
-        return TransientError(f"cannot connect to {where}: {exc.__class__.__name__}", system=system)
-    if isinstance(exc, requests.Timeout):
-        if idempotent:
-            return TransientError(f"timed out talking to {where}", system=system)
-        from schemas.errors import OutcomeUnknownError
+    """Map a requests exception to Transient/Permanent/OutcomeUnknown, naming system and URL.
 
+    A call that never left (connect refused, connect timeout) is always safe to retry; a
+    non-idempotent call that may have reached the server (read timeout, connection dropped
+    after sending) has an unknown outcome and must be reconciled, never repeated blindly.
+    """
+    where = redact_url(url)
+    if never_sent(exc):
+        return TransientError(f"cannot connect to {where}: {exc.__class__.__name__}", system=system)
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        if idempotent:
+            return TransientError(
+                f"{exc.__class__.__name__} talking to {where}: no answer", system=system
+            )
         return OutcomeUnknownError(
-            f"timed out after sending a non-idempotent call to {where}: outcome unknown, "
-            "reconcile before retrying",
+            f"no answer from {where} after sending a non-idempotent call "
+            f"({exc.__class__.__name__}): outcome unknown, reconcile before retrying",
             system=system,
         )
     return PermanentError(f"HTTP error talking to {where}: {exc}", system=system)
@@ -130,8 +155,6 @@ def classify_status(
             code=str(status),
         )
     if status >= 500:
-        from schemas.errors import OutcomeUnknownError
-
         return OutcomeUnknownError(
             f"{where} answered {status} to a non-idempotent call: reconcile before retrying",
             system=system,

@@ -16,6 +16,7 @@ os.environ.setdefault("HUB_HOME", str(ROOT / ".hub" / "test"))
 pytest_plugins = [
     "tests.fixtures.pg",
     "tests.fixtures.sftp",
+    "tests.fixtures.crm",
 ]
 
 

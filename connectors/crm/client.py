@@ -1,0 +1,547 @@
+"""HubSpot CRM v3/v4 REST client: batch upsert/read, incremental search, associations, creates.
+
+Retrying follows the hub's policy (``connectors/http.py``): 429 waits Retry-After (capped),
+connect errors always retry, 5xx and read timeouts retry only for idempotent calls (upsert
+by id property, reads, search, association create); a create is never repeated blindly:
+after an unknown outcome it looks the record up by its id property first. Every request
+spends one slot of a ``RateBudget`` shared by all tasks of the same CRM account, and the
+CRM's ``X-HubSpot-RateLimit-*`` headers are fed back to it. The private-app token is held
+by a redacting auth object: it is never logged nor put in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from connectors.crm.models import (
+    ASSOCIATION_TYPE_IDS,
+    MODIFIED_PROPERTY,
+    OBJECT_TYPES,
+    AssociationOutcome,
+    CreateResult,
+    CrmRecord,
+    ReadOutcome,
+    RecordFailure,
+    UpsertOutcome,
+    UpsertSuccess,
+    WireAssociationBatch,
+    WireAssociationReadBatch,
+    WireBatchResponse,
+    WireObject,
+    WireSearchResponse,
+    error_ids,
+    failure_from_wire,
+    to_epoch_ms,
+    wire_value,
+)
+from connectors.crm.ratelimit import RateBudget, UnlimitedBudget
+from connectors.http import (
+    RetryPolicy,
+    classify_status,
+    never_sent,
+    new_session,
+    redact_url,
+    translate_transport_error,
+    with_retries,
+)
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "crm"
+BATCH_LIMIT = 100
+SEARCH_CAP = 10_000
+SEARCH_PAGE_MAX = 200
+M = TypeVar("M", bound=BaseModel)
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the private-app token; its repr never shows it."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class CrmClient:
+    """One CRM account over HubSpot's REST API. Thread-safe if each thread owns its session.
+
+    ``account`` keys the shared rate budget (e.g. the portal id or the Airflow connection
+    id); by default it is derived from the base URL and a one-way hash of the token.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        account: str | None = None,
+        id_property: str = "hub_erp_id",
+        budget: RateBudget | None = None,
+        policy: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (3.05, 30.0),
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        batch_size: int = BATCH_LIMIT,
+        search_cap: int = SEARCH_CAP,
+    ) -> None:
+        if not token:
+            raise PermanentError(
+                "no CRM private-app token given: set the password of the hub's CRM Airflow "
+                "connection",
+                system=SYSTEM,
+            )
+        if not 1 <= batch_size <= BATCH_LIMIT:
+            raise ValueError(f"crm batch_size must be 1..{BATCH_LIMIT}, got {batch_size}")
+        self.base_url = base_url.rstrip("/")
+        self.id_property = id_property
+        self.account = account or (
+            f"{redact_url(self.base_url)}#{hashlib.sha256(token.encode()).hexdigest()[:12]}"
+        )
+        self.budget: RateBudget = budget or UnlimitedBudget()
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.session = session or new_session()
+        self.batch_size = batch_size
+        self.search_cap = search_cap
+        self._auth = _BearerAuth(token)
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self.counters: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"CrmClient({self.base_url!r}, account={self.account!r})"
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counters[key] += n
+
+    def stats(self) -> dict[str, int]:
+        """Counters for benchmarks: requests, status:<code>, transport:<error>, retries..."""
+        with self._lock:
+            return dict(self.counters)
+
+    def _observe(self, response: requests.Response) -> None:
+        headers = response.headers
+        try:
+            limit = int(headers["X-HubSpot-RateLimit-Max"])
+            remaining = int(headers["X-HubSpot-RateLimit-Remaining"])
+            interval = int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds", "10000"))
+        except (KeyError, ValueError):
+            return
+        self.budget.observe(self.account, limit, remaining, interval)
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        what: str,
+    ) -> requests.Response:
+        url = self.base_url + path
+        self.budget.acquire(self.account)
+        self._count("requests")
+        try:
+            response = self.session.request(
+                method, url, json=body, params=params, timeout=self.timeout, auth=self._auth
+            )
+        except requests.RequestException as exc:
+            self._count(f"transport:{exc.__class__.__name__}")
+            if not idempotent and isinstance(exc, requests.ConnectionError) and not never_sent(exc):
+                raise OutcomeUnknownError(
+                    f"{what}: the connection to {redact_url(url)} dropped after the request "
+                    "was sent: outcome unknown, reconcile before retrying",
+                    system=SYSTEM,
+                ) from exc
+            err = translate_transport_error(exc, system=SYSTEM, url=url, idempotent=idempotent)
+            err.message = f"{what}: {err.message}"
+            raise err from exc
+        self._count(f"status:{response.status_code}")
+        self._observe(response)
+        if response.status_code >= 400:
+            err = classify_status(
+                response, system=SYSTEM, idempotent=idempotent, detail=_error_text(response)
+            )
+            if err is not None:
+                err.message = f"{what}: {err.message}"
+                raise err
+        return response
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        what: str,
+    ) -> requests.Response:
+        def on_retry(exc: BaseException, attempt: int) -> None:
+            self._count("retries")
+            if isinstance(exc, HubError) and exc.code == "429":
+                self._count("rate_limited")
+
+        return with_retries(
+            lambda: self._send_once(
+                method, path, body=body, params=params, idempotent=idempotent, what=what
+            ),
+            self.policy,
+            on_retry=on_retry,
+            sleep=self._sleep,
+        )
+
+    def _parse(self, response: requests.Response, model: type[M], what: str) -> M:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise PermanentError(
+                f"{what}: the CRM answered {response.status_code} with a body that does not "
+                f"match the HubSpot contract ({exc.error_count()} errors, first: "
+                f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']})",
+                system=SYSTEM,
+            ) from exc
+
+    @staticmethod
+    def _object_type(object_type: str) -> str:
+        if object_type not in OBJECT_TYPES:
+            raise ValueError(f"unknown CRM object type {object_type!r}; use one of {OBJECT_TYPES}")
+        return object_type
+
+    # -- objects v3 -------------------------------------------------------------------
+    def upsert(self, object_type: str, records: Mapping[str, Mapping[str, Any]]) -> UpsertOutcome:
+        """Create or update ``{erp_id: properties}`` by the id property, 100 per call.
+
+        Idempotent (retried on 5xx/timeouts). A 207 is split: successes with their CRM id,
+        failures with the ERP id, the CRM's message and the offending field.
+        """
+        kind = self._object_type(object_type)
+        outcome = UpsertOutcome()
+        items = list(records.items())
+        for chunk in _chunks(items, self.batch_size):
+            inputs = [
+                {
+                    "id": erp_id,
+                    "idProperty": self.id_property,
+                    "objectWriteTraceId": erp_id,
+                    "properties": {k: wire_value(v) for k, v in props.items()},
+                }
+                for erp_id, props in chunk
+            ]
+            what = f"crm upsert of {len(inputs)} {kind} by {self.id_property}"
+            response = self._call(
+                "POST",
+                f"/crm/v3/objects/{kind}/batch/upsert",
+                body={"inputs": inputs},
+                idempotent=True,
+                what=what,
+            )
+            batch = self._parse(response, WireBatchResponse, what)
+            answered: set[str] = set()
+            for wire in batch.results:
+                record = CrmRecord.from_wire(kind, wire, self.id_property)
+                erp_id = wire.object_write_trace_id or record.erp_id
+                if erp_id is None:
+                    continue
+                answered.add(erp_id)
+                outcome.succeeded.append(UpsertSuccess(erp_id, wire.id, bool(wire.new), record))
+            for error in batch.errors:
+                ids = error_ids(error) or [None]
+                for erp_id in ids:
+                    if erp_id is not None:
+                        answered.add(erp_id)
+                    outcome.failed.append(failure_from_wire(error, erp_id))
+            for erp_id, _ in chunk:
+                if erp_id not in answered:
+                    outcome.failed.append(
+                        RecordFailure(
+                            erp_id,
+                            "NO_RESULT",
+                            f"the CRM returned no result for {kind} {self.id_property}="
+                            f"{erp_id}: upsert it again",
+                        )
+                    )
+        return outcome
+
+    def read(
+        self,
+        object_type: str,
+        ids: Iterable[str],
+        *,
+        properties: Sequence[str] = (),
+        by_id_property: bool = True,
+    ) -> ReadOutcome:
+        """Batch read by ERP id (the id property) or by CRM id; unknown ids come back missing."""
+        kind = self._object_type(object_type)
+        wanted = list(dict.fromkeys(ids))
+        props = list(dict.fromkeys([*properties, self.id_property]))
+        outcome = ReadOutcome()
+        for chunk in _chunks(wanted, self.batch_size):
+            body: dict[str, Any] = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": props,
+                "propertiesWithHistory": [],
+            }
+            if by_id_property:
+                body["idProperty"] = self.id_property
+            what = f"crm batch read of {len(chunk)} {kind}"
+            response = self._call(
+                "POST", f"/crm/v3/objects/{kind}/batch/read", body=body, idempotent=True, what=what
+            )
+            batch = self._parse(response, WireBatchResponse, what)
+            for wire in batch.results:
+                record = CrmRecord.from_wire(kind, wire, self.id_property)
+                key = record.erp_id if by_id_property else record.crm_id
+                if key is not None:
+                    outcome.found[key] = record
+            outcome.missing.extend(i for i in chunk if i not in outcome.found)
+        return outcome
+
+    def get(
+        self,
+        object_type: str,
+        id_value: str,
+        *,
+        properties: Sequence[str] = (),
+        by_id_property: bool = True,
+    ) -> CrmRecord | None:
+        """One record by ERP id (id property) or CRM id; None when the CRM does not know it."""
+        kind = self._object_type(object_type)
+        params = {"properties": ",".join(dict.fromkeys([*properties, self.id_property]))}
+        if by_id_property:
+            params["idProperty"] = self.id_property
+        what = f"crm read of {kind} {id_value}"
+        try:
+            response = self._call(
+                "GET",
+                f"/crm/v3/objects/{kind}/{requests.utils.quote(id_value, safe='')}",
+                params=params,
+                idempotent=True,
+                what=what,
+            )
+        except PermanentError as exc:
+            if exc.code == "404":
+                return None
+            raise
+        return CrmRecord.from_wire(kind, self._parse(response, WireObject, what), self.id_property)
+
+    def update(self, object_type: str, id_value: str, properties: Mapping[str, Any]) -> CrmRecord:
+        """PATCH one record found by ERP id (setting the same values twice is harmless)."""
+        kind = self._object_type(object_type)
+        what = f"crm update of {kind} {self.id_property}={id_value}"
+        response = self._call(
+            "PATCH",
+            f"/crm/v3/objects/{kind}/{requests.utils.quote(id_value, safe='')}",
+            params={"idProperty": self.id_property},
+            body={"properties": {k: wire_value(v) for k, v in properties.items()}},
+            idempotent=True,
+            what=what,
+        )
+        return CrmRecord.from_wire(kind, self._parse(response, WireObject, what), self.id_property)
+
+    def create(self, object_type: str, erp_id: str, properties: Mapping[str, Any]) -> CreateResult:
+        """Create one record holding ``erp_id`` in the id property; never a blind repeat.
+
+        After an unknown outcome (500/504, read timeout, connection dropped after sending)
+        the record is looked up by its id property: found means the first attempt worked.
+        A 409 (the id property value exists already) returns the existing record.
+        """
+        kind = self._object_type(object_type)
+        body = {
+            "properties": {
+                **{k: wire_value(v) for k, v in properties.items()},
+                self.id_property: erp_id,
+            },
+            "associations": [],
+        }
+        what = f"crm create of {kind} {self.id_property}={erp_id}"
+        last: HubError | None = None
+        for _ in range(self.policy.attempts):
+            try:
+                response = self._call(
+                    "POST", f"/crm/v3/objects/{kind}", body=body, idempotent=False, what=what
+                )
+            except OutcomeUnknownError as exc:
+                self._count("reconciliations")
+                log.info("%s: outcome unknown, looking it up before any retry", what)
+                existing = self.get(kind, erp_id, properties=list(properties))
+                if existing is not None:
+                    return CreateResult(existing, created=True)
+                last = exc
+                continue
+            except PermanentError as exc:
+                if exc.code != "409":
+                    raise
+                self._count("reconciliations")
+                existing = self.get(kind, erp_id, properties=list(properties))
+                if existing is None:
+                    raise
+                return CreateResult(existing, created=False)
+            wire = self._parse(response, WireObject, what)
+            return CreateResult(CrmRecord.from_wire(kind, wire, self.id_property), created=True)
+        raise OutcomeUnknownError(
+            f"{what}: still unknown after {self.policy.attempts} attempts, each reconciled "
+            f"by looking up {self.id_property}; last error: {last}",
+            system=SYSTEM,
+        )
+
+    def search_modified_since(
+        self,
+        object_type: str,
+        since: datetime | int | None = None,
+        *,
+        properties: Sequence[str] = (),
+        page_size: int = 100,
+    ) -> Iterator[CrmRecord]:
+        """Every record modified at or after ``since``, oldest first, across any volume.
+
+        HubSpot caps one search at 10,000 results, so before paging past the cap the filter
+        restarts at the last timestamp seen (GTE) and skips ids already yielded at that
+        timestamp. Records at exactly ``since`` are yielded again (at-least-once).
+        """
+        kind = self._object_type(object_type)
+        if not 1 <= page_size <= SEARCH_PAGE_MAX:
+            raise ValueError(f"crm search page_size must be 1..{SEARCH_PAGE_MAX}")
+        prop = MODIFIED_PROPERTY[kind]
+        props = list(dict.fromkeys([*properties, self.id_property, prop]))
+        lower = to_epoch_ms(since) if since is not None else 0
+        seen_at_lower: set[str] = set()
+        while True:
+            after = 0
+            last_ms: int | None = None
+            ids_at_last: set[str] = set()
+            while True:
+                body = {
+                    "filterGroups": [
+                        {
+                            "filters": [
+                                {"propertyName": prop, "operator": "GTE", "value": str(lower)}
+                            ]
+                        }
+                    ],
+                    "sorts": [prop],
+                    "properties": props,
+                    "limit": page_size,
+                    "after": str(after),
+                }
+                what = f"crm search of {kind} modified since {lower} (after {after})"
+                response = self._call(
+                    "POST", f"/crm/v3/objects/{kind}/search", body=body, idempotent=True, what=what
+                )
+                page = self._parse(response, WireSearchResponse, what)
+                for wire in page.results:
+                    record = CrmRecord.from_wire(kind, wire, self.id_property)
+                    modified = record.modified_at
+                    ms = to_epoch_ms(modified) if modified else lower
+                    if ms == lower and record.crm_id in seen_at_lower:
+                        continue
+                    if ms != last_ms:
+                        last_ms, ids_at_last = ms, set()
+                    ids_at_last.add(record.crm_id)
+                    yield record
+                nxt = page.paging.next.after if page.paging and page.paging.next else None
+                if nxt is None:
+                    return
+                after = int(nxt)
+                if after + page_size > self.search_cap:
+                    break
+            if last_ms is None or last_ms == lower:
+                raise PermanentError(
+                    f"crm search of {kind}: more than {self.search_cap} records share "
+                    f"{prop}={lower}; the GTE window cannot advance. Narrow the search "
+                    "(e.g. by another property) or lower the page size",
+                    system=SYSTEM,
+                )
+            seen_at_lower, lower = ids_at_last, last_ms
+
+    # -- associations v4 --------------------------------------------------------------
+    def associate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        type_id: int | None = None,
+        category: str = "HUBSPOT_DEFINED",
+    ) -> AssociationOutcome:
+        """Associate (from CRM id, to CRM id) pairs, 100 per call; repeating one is a no-op."""
+        src, dst = self._object_type(from_type), self._object_type(to_type)
+        type_id = type_id if type_id is not None else ASSOCIATION_TYPE_IDS.get((src, dst))
+        if type_id is None:
+            raise ValueError(f"no default association type from {src} to {dst}: pass type_id")
+        outcome = AssociationOutcome()
+        spec = {"associationCategory": category, "associationTypeId": type_id}
+        for chunk in _chunks(list(dict.fromkeys(pairs)), self.batch_size):
+            inputs = [{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in chunk]
+            what = f"crm association of {len(inputs)} {src} to {dst}"
+            response = self._call(
+                "POST",
+                f"/crm/v4/associations/{src}/{dst}/batch/create",
+                body={"inputs": inputs},
+                idempotent=True,
+                what=what,
+            )
+            batch = self._parse(response, WireAssociationBatch, what)
+            outcome.created.extend((r.from_object_id, r.to_object_id) for r in batch.results)
+            for error in batch.errors:
+                for rid in error_ids(error) or [None]:
+                    outcome.failed.append(failure_from_wire(error, rid))
+        return outcome
+
+    def associations(
+        self, from_type: str, to_type: str, ids: Iterable[str]
+    ) -> dict[str, list[str]]:
+        """CRM ids associated to each of ``ids`` (batch read; ids without any are left out)."""
+        src, dst = self._object_type(from_type), self._object_type(to_type)
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), self.batch_size):
+            what = f"crm association read of {len(chunk)} {src} to {dst}"
+            response = self._call(
+                "POST",
+                f"/crm/v4/associations/{src}/{dst}/batch/read",
+                body={"inputs": [{"id": i} for i in chunk]},
+                idempotent=True,
+                what=what,
+            )
+            batch = self._parse(response, WireAssociationReadBatch, what)
+            for item in batch.results:
+                out[item.from_.id] = [t.to_object_id for t in item.to]
+        return out
+
+
+def _error_text(response: requests.Response) -> str:
+    """The CRM's own message (and category) from an error body, for the hub's error."""
+    try:
+        data = response.json()
+    except ValueError:
+        return (response.text or "")[:300]
+    if not isinstance(data, dict):
+        return str(data)[:300]
+    category = data.get("category") or data.get("errorType") or ""
+    message = str(data.get("message") or "")[:300]
+    return f"{category}: {message}" if category else message

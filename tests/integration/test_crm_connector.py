@@ -1,0 +1,253 @@
+"""CRM connector against the sandbox CRM over loopback, every call checked against the spec."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from connectors.crm import CrmClient, InProcessRateBudget
+from connectors.http import RetryPolicy
+from sandbox.crm import SandboxCrm
+from schemas.errors import OutcomeUnknownError, PermanentError
+
+pytestmark = pytest.mark.integration
+
+Factory = Callable[..., SandboxCrm]
+
+
+def _client(server: SandboxCrm, **kwargs: object) -> CrmClient:
+    return CrmClient(server.url, server.token, **kwargs)  # type: ignore[arg-type]
+
+
+def _companies(n: int, start: int = 0) -> dict[str, dict[str, str]]:
+    return {f"P{i:05d}": {"name": f"Party {i}", "city": "Bremen"} for i in range(start, start + n)}
+
+
+def _by_erp(server: SandboxCrm, kind: str = "companies") -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for rec in server.records(kind):
+        out.setdefault(rec["properties"].get("hub_erp_id", ""), []).append(rec)
+    return out
+
+
+def test_batch_upsert_is_idempotent_and_chunked(crm_server: SandboxCrm) -> None:
+    client = _client(crm_server)
+    records = _companies(250)
+
+    first = client.upsert("companies", records)
+    second = client.upsert("companies", records)
+
+    assert not first.failed and not second.failed
+    assert len(first.succeeded) == 250 and all(s.created for s in first.succeeded)
+    assert not any(s.created for s in second.succeeded)
+    assert first.crm_ids() == second.crm_ids()
+    stored = _by_erp(crm_server)
+    assert len(stored) == 250 and all(len(v) == 1 for v in stored.values())
+    assert stored["P00007"][0]["properties"]["name"] == "Party 7"
+    assert client.stats()["requests"] == 6  # 3 chunks of <= 100, twice
+
+
+def test_207_is_split_into_successes_and_failures(crm_server: SandboxCrm) -> None:
+    client = _client(crm_server)
+    outcome = client.upsert(
+        "contacts",
+        {
+            "C1": {"email": "anna@example.com", "firstname": "Anna"},
+            "C2": {"email": "not-an-email", "firstname": "Bob"},
+            "C3": {"email": "carl@example.com", "firstname": "Carl"},
+        },
+    )
+
+    assert sorted(s.erp_id for s in outcome.succeeded) == ["C1", "C3"]
+    assert len(outcome.failed) == 1
+    failure = outcome.failed[0]
+    assert (failure.erp_id, failure.field, failure.code) == ("C2", "email", "INVALID_EMAIL")
+    assert "not-an-email" in failure.message
+    assert sorted(_by_erp(crm_server, "contacts")) == ["C1", "C3"]
+    assert crm_server.stats()["status"] == {"207": 1}
+
+
+def test_batch_read_and_get_by_erp_id(crm_server: SandboxCrm) -> None:
+    client = _client(crm_server)
+    ids = client.upsert("companies", _companies(3)).crm_ids()
+
+    read = client.read("companies", ["P00000", "P00002", "NOPE"], properties=["name"])
+    assert {k: v.crm_id for k, v in read.found.items()} == {
+        "P00000": ids["P00000"],
+        "P00002": ids["P00002"],
+    }
+    assert read.missing == ["NOPE"]
+    assert read.found["P00002"].properties["name"] == "Party 2"
+    assert client.get("companies", "P00001").crm_id == ids["P00001"]  # type: ignore[union-attr]
+    assert client.get("companies", "NOPE") is None
+    updated = client.update("companies", "P00001", {"name": "Renamed"})
+    assert updated.properties["name"] == "Renamed"
+
+
+def test_search_pages_past_the_cap_by_advancing_gte(crm_server_factory: Factory) -> None:
+    ticks = itertools.count()
+    server = crm_server_factory(search_cap=50, clock=lambda: 1_700_000_000 + next(ticks) / 1000)
+    client = _client(server, search_cap=50)
+    for start in range(0, 130, 10):
+        client.upsert("companies", _companies(10, start))
+
+    seen = list(client.search_modified_since("companies", since=0, page_size=20))
+
+    assert [r.erp_id for r in seen] == sorted(_companies(130))  # ascending, each once
+    stamps = [r.modified_at for r in seen]
+    assert stamps == sorted(stamps)  # type: ignore[type-var]
+    # 130 records, 50 per window -> at least 3 windows, and never a 400 for paging past the cap
+    assert client.stats()["status:200"] >= 13 + 7
+    assert "400" not in server.stats()["status"]
+    later = list(client.search_modified_since("companies", since=seen[100].modified_at))
+    assert [r.erp_id for r in later] == [r.erp_id for r in seen[100:]]
+
+
+def test_search_refuses_a_window_that_cannot_advance(crm_server_factory: Factory) -> None:
+    server = crm_server_factory(search_cap=50, clock=lambda: 1_700_000_000.0)  # one timestamp
+    client = _client(server, search_cap=50)
+    client.upsert("companies", _companies(60))
+    with pytest.raises(PermanentError, match="share hs_lastmodifieddate"):
+        list(client.search_modified_since("companies", page_size=20))
+
+
+def test_user_changes_show_up_in_incremental_search(crm_server: SandboxCrm) -> None:
+    client = _client(crm_server)
+    client.upsert("contacts", {"C1": {"email": "a@example.com"}})
+    cursor = max(r.modified_at for r in client.search_modified_since("contacts"))  # type: ignore[type-var]
+    rec = crm_server.user_create("contacts", {"email": "new@example.com", "firstname": "New"})
+
+    changed = [r for r in client.search_modified_since("contacts", since=cursor)]
+    assert rec["id"] in [r.crm_id for r in changed]
+
+
+def test_429_waits_retry_after_seconds_and_http_date(crm_server_factory: Factory) -> None:
+    now = [1_700_000_000.0]
+    server = crm_server_factory(rate_limit=2, interval_ms=10_000, clock=lambda: now[0])
+    waits: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds  # the sandbox's clock moves with our "sleep"
+
+    client = _client(server, sleep=fake_sleep)
+    for _ in range(3):
+        assert client.get("companies", "X") is None
+
+    assert waits == [10.0]
+    assert server.stats()["rate_limited"] == 1
+    assert client.stats()["rate_limited"] == 1
+
+    server.set_faults(retry_after_format="date")
+    waits.clear()
+    for _ in range(3):
+        client.get("companies", "X")
+    assert len(waits) == 1 and 10.0 <= waits[0] <= 11.5
+
+
+def test_create_reconciles_instead_of_repeating(crm_server: SandboxCrm) -> None:
+    client = _client(crm_server, sleep=lambda s: None)
+    crm_server.set_faults(fault_rate=1.0, kinds=("drop",), sides=("after",), targets=("write",))
+
+    result = client.create("companies", "P1", {"name": "Acme"})
+
+    assert result.created and result.record.erp_id == "P1"
+    assert crm_server.stats()["requests"]["write"] == 1  # the create was not sent again
+    assert client.stats()["reconciliations"] == 1
+    assert len(crm_server.records("companies")) == 1
+
+    crm_server.set_faults(fault_rate=1.0, kinds=("500",), sides=("before",), targets=("write",))
+    with pytest.raises(OutcomeUnknownError, match="reconciled"):
+        client.create("companies", "P2", {"name": "Never"})
+    assert [r["properties"]["hub_erp_id"] for r in crm_server.records("companies")] == ["P1"]
+
+    crm_server.set_faults(fault_rate=0.0)
+    crm_server.user_create("companies", {"name": "Typed by a user", "hub_erp_id": "P3"})
+    existing = client.create("companies", "P3", {"name": "From ERP"})
+    assert not existing.created and existing.record.properties["name"] == "Typed by a user"
+
+
+def test_twenty_percent_faults_converge_to_one_record_per_id(crm_server_factory: Factory) -> None:
+    server = crm_server_factory(fault_rate=0.2, seed=7, slow_seconds=0.6)
+    client = _client(
+        server,
+        sleep=lambda s: None,
+        timeout=(1.0, 0.3),
+        policy=RetryPolicy(attempts=10, base_delay=0.0),
+    )
+    companies = _companies(300)
+    outcome = client.upsert("companies", companies)
+    assert not outcome.failed
+    for i in range(15):
+        client.create("contacts", f"C{i}", {"email": f"c{i}@example.com"})
+    client.upsert("companies", companies)  # and again: still one each
+
+    stats = server.stats()
+    assert sum(stats["faults"].values()) >= 3, stats["faults"]
+    stored = _by_erp(server)
+    assert sorted(stored) == sorted(companies)
+    assert all(len(v) == 1 and v[0]["properties"]["name"] == companies[k]["name"]
+               for k, v in stored.items())  # fmt: skip
+    assert sorted(_by_erp(server, "contacts")) == sorted(f"C{i}" for i in range(15))
+
+
+def test_associations_batch_create_and_read(crm_server: SandboxCrm) -> None:
+    client = _client(crm_server)
+    companies = client.upsert("companies", _companies(2)).crm_ids()
+    contacts = client.upsert(
+        "contacts", {"K1": {"email": "k1@example.com"}, "K2": {"email": "k2@example.com"}}
+    ).crm_ids()
+    pairs = [(contacts["K1"], companies["P00000"]), (contacts["K2"], companies["P00000"])]
+
+    outcome = client.associate("contacts", "companies", pairs + [(contacts["K1"], "999999")])
+    again = client.associate("contacts", "companies", pairs)
+
+    assert sorted(outcome.created) == sorted(pairs) and sorted(again.created) == sorted(pairs)
+    assert len(outcome.failed) == 1 and outcome.failed[0].category == "OBJECT_NOT_FOUND"
+    back = client.associations("companies", "contacts", [companies["P00000"], companies["P00001"]])
+    assert back == {companies["P00000"]: sorted([contacts["K1"], contacts["K2"]])}
+
+
+def test_token_never_reaches_logs_or_errors(
+    crm_server_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = crm_server_factory(fault_rate=0.3, seed=3, slow_seconds=0.5)
+    caplog.set_level(logging.DEBUG)
+    client = _client(server, sleep=lambda s: None, timeout=(1.0, 0.3))
+    client.upsert("companies", _companies(120))
+    client.create("companies", "Z1", {"name": "Z"})
+    wrong = CrmClient(server.url, "wrong-" + server.token, sleep=lambda s: None)
+    with pytest.raises(PermanentError) as refused:
+        wrong.get("companies", "P00000")
+
+    assert "401" in str(refused.value) and "token" in str(refused.value)
+    for text in (caplog.text, str(refused.value), repr(client), repr(wrong), repr(client.__dict__)):
+        assert server.token not in text
+    assert caplog.records  # something was logged, so the check above means something
+
+
+def test_rate_budget_is_shared_between_two_clients(crm_server_factory: Factory) -> None:
+    server = crm_server_factory(rate_limit=8, interval_ms=1000)
+    budget = InProcessRateBudget(default_limit=8, default_interval_ms=1000)
+    clients = [_client(server, budget=budget, account="portal-1") for _ in range(2)]
+
+    def work(client: CrmClient) -> None:
+        for _ in range(12):
+            client.get("companies", "X")
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert server.stats()["rate_limited"] == 0
+    assert sum(c.stats()["requests"] for c in clients) == 24
+    assert time.monotonic() - started >= 2.0  # 24 requests at 8 per second
+    assert budget.waits > 0
