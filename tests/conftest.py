@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.pg",
     "tests.fixtures.sftp",
     "tests.fixtures.crm",
+    "tests.fixtures.carrier",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Connector package for the carrier system."""

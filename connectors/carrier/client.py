@@ -1,0 +1,160 @@
+"""zeep plumbing for the carrier: hardened settings, WSDLs parsed once, per-thread clients.
+
+Parsing a DHL WSDL costs tens to hundreds of milliseconds (the Express one is 200 kB of XSD),
+so the parsed ``zeep.wsdl.Document`` is cached per location for the whole process and shared
+by every client; what is per thread is the cheap part: the requests session, the transport
+(with ``operation_timeout``) and the ``zeep.Client`` wrapper around the shared document.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from zeep import Client, Settings
+from zeep.proxy import ServiceProxy
+from zeep.transports import Transport
+from zeep.wsdl import Document
+
+from connectors.http import new_session
+
+log = logging.getLogger(__name__)
+
+_documents: dict[str, Document] = {}
+_parse_seconds: dict[str, float] = {}
+_parse_count: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+def hardened_settings(*, huge_tree: bool = False) -> Settings:
+    """zeep settings for untrusted answers: no DTD, no entities, no external fetches."""
+    return Settings(
+        strict=True,
+        xml_huge_tree=huge_tree,
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
+    )
+
+
+class HubTransport(Transport):
+    """zeep transport that never logs bodies (they carry credentials) and keeps the last response.
+
+    ``operation_timeout`` bounds every call (zeep's ``timeout`` only covers WSDL loading);
+    the last response is kept so that error translation can read headers like Retry-After.
+    """
+
+    def __init__(self, session: requests.Session, *, operation_timeout: float, load_timeout: float):
+        super().__init__(session=session, timeout=load_timeout, operation_timeout=operation_timeout)
+        self.last_response: requests.Response | None = None
+
+    def post(
+        self, address: str, message: bytes | str, headers: dict[str, str]
+    ) -> requests.Response:
+        self.last_response = None
+        response = self.session.post(
+            address, data=message, headers=headers, timeout=self.operation_timeout
+        )
+        self.last_response = response
+        log.debug(
+            "carrier POST %s -> %s (%d bytes)", address, response.status_code, len(response.content)
+        )
+        return response
+
+
+def load_document(location: str, *, load_timeout: float = 10.0) -> Document:
+    """The parsed WSDL at ``location`` (path or URL), parsed at most once per process."""
+    document = _documents.get(location)
+    if document is not None:
+        return document
+    with _lock:
+        document = _documents.get(location)
+        if document is None:
+            started = time.perf_counter()
+            loader = Transport(session=new_session(), timeout=load_timeout)
+            # the configured WSDL is trusted to import its own XSDs (over HTTP if served so);
+            # answers are parsed with hardened_settings(), external references forbidden
+            wsdl_settings = Settings(forbid_dtd=True, forbid_entities=True, forbid_external=False)
+            document = Document(location, loader, settings=wsdl_settings)
+            _parse_seconds[location] = time.perf_counter() - started
+            _parse_count[location] += 1
+            _documents[location] = document
+            log.info("parsed WSDL %s in %.3fs", location, _parse_seconds[location])
+    return document
+
+
+def wsdl_parse_count(location: str | None = None) -> int:
+    """How many times a WSDL was parsed in this process (all locations when None)."""
+    with _lock:
+        return _parse_count[location] if location else sum(_parse_count.values())
+
+
+def wsdl_parse_seconds(location: str) -> float | None:
+    """How long the one parse of ``location`` took, if it happened."""
+    return _parse_seconds.get(location)
+
+
+def clear_wsdl_cache() -> None:
+    """Forget parsed WSDLs (benchmarks measure the parse cost with this; counts are kept)."""
+    with _lock:
+        _documents.clear()
+        _parse_seconds.clear()
+
+
+@dataclass
+class BoundClient:
+    """One thread's zeep client and the service proxy bound to the configured endpoint."""
+
+    client: Client
+    service: ServiceProxy
+    transport: HubTransport
+
+
+def bind_client(
+    location: str,
+    endpoint: str | None,
+    *,
+    operation_timeout: float,
+    load_timeout: float = 10.0,
+    wsse: object | None = None,
+    session_factory: Callable[[], requests.Session] = new_session,
+) -> BoundClient:
+    """A client on the cached document with its own session; ``endpoint`` beats soap:address."""
+    document = load_document(location, load_timeout=load_timeout)
+    transport = HubTransport(
+        session_factory(), operation_timeout=operation_timeout, load_timeout=load_timeout
+    )
+    client = Client(document, transport=transport, wsse=wsse, settings=hardened_settings())
+    if endpoint:
+        service = next(iter(document.services.values()))
+        port = next(iter(service.ports.values()))
+        proxy = client.create_service(str(port.binding.name), endpoint)
+    else:
+        proxy = client.service
+    return BoundClient(client=client, service=proxy, transport=transport)
+
+
+class PerThreadClients:
+    """Lazily builds one BoundClient per thread (one requests session per task or thread)."""
+
+    def __init__(self, factory: Callable[[], BoundClient]):
+        self._factory = factory
+        self._local = threading.local()
+
+    def get(self) -> BoundClient:
+        bound = getattr(self._local, "bound", None)
+        if bound is None:
+            bound = self._factory()
+            self._local.bound = bound
+        return bound
+
+    def close(self) -> None:
+        bound = getattr(self._local, "bound", None)
+        if bound is not None:
+            bound.transport.session.close()
+            self._local.bound = None

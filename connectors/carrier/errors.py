@@ -1,0 +1,156 @@
+"""Translate zeep/requests failures of a carrier call into the hub's error types, at the boundary.
+
+The rule that matters: a call that creates a shipment is not idempotent at the carrier. Once
+its request may have reached the carrier, a lost or unreadable answer is an
+OutcomeUnknownError (reconcile, never resend blindly). Only failures that prove nothing was
+done are transient for a create: the connection was never made, a 502/503/429, or a
+``soap:Server`` fault (the carrier answered that it did not process the request).
+Reads (getVersion, tracking) are safe to repeat, so their timeouts and 5xx are transient.
+
+Hostile answers (DTD, entity declarations: billion laughs, XXE) are refused by zeep's
+hardened parser before any expansion (``DTDForbidden`` / ``EntitiesForbidden``); they become
+a PermanentError for reads (a carrier endpoint sending DTDs is misconfigured or compromised:
+alert, do not hammer it) and OutcomeUnknownError for creates (it may have booked the parcel).
+"""
+
+from __future__ import annotations
+
+import requests
+import urllib3.exceptions
+from zeep.exceptions import (
+    DTDForbidden,
+    EntitiesForbidden,
+    Fault,
+    TransportError,
+    ValidationError,
+    XMLSyntaxError,
+)
+
+from connectors.http import parse_retry_after, redact_url
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
+
+AUTH_WORDS = ("authenticat", "login failed", "password", "credential")
+
+
+def _not_sent(exc: requests.RequestException) -> bool:
+    """True when the connection was never established, so the request cannot have arrived."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+    return isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+    )
+
+
+def _hostile(content: bytes | str | None) -> bool:
+    """True when an answer carries a DTD or entity declarations (bomb, XXE)."""
+    if not content:
+        return False
+    head = content[:4096] if isinstance(content, bytes) else content[:4096].encode()
+    return b"<!DOCTYPE" in head or b"<!ENTITY" in head
+
+
+def auth_error(system: str, detail: str, fix: str) -> PermanentError:
+    """An alert-worthy credentials failure: permanent until someone fixes the connection."""
+    return PermanentError(
+        f"ALERT: carrier refused our credentials ({detail}); {fix}", system=system, code="auth"
+    )
+
+
+def translate(
+    exc: Exception,
+    *,
+    system: str,
+    operation: str,
+    url: str,
+    creates: bool,
+    reference: str | None = None,
+    response: requests.Response | None = None,
+    credentials_fix: str = "renew the credentials and update the carrier connection",
+) -> HubError:
+    """The hub error for a failed carrier call (``raise translate(...) from exc``)."""
+    where = f"{operation} at {redact_url(url)}"
+    subject = f"shipment {reference}: " if reference else ""
+    unknown = (
+        f"{subject}{where}: the request may have been processed but the answer was lost "
+        "({why}); outcome unknown, reconcile with the carrier before creating again"
+    )
+    retry_after = None
+    if response is not None:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+
+    if isinstance(exc, HubError):
+        return exc
+    if isinstance(exc, requests.RequestException):
+        if _not_sent(exc):
+            return TransientError(
+                f"{subject}cannot connect for {where}: {type(exc).__name__}", system=system
+            )
+        why = f"{type(exc).__name__}"
+        if creates:
+            return OutcomeUnknownError(unknown.format(why=why), system=system, code="unknown")
+        return TransientError(f"{where} failed: {why}", system=system)
+    if isinstance(exc, Fault) and not exc.code and response is not None:
+        # zeep reads any XML-ish error page (e.g. an HTML 401/500) as a code-less Fault
+        exc = TransportError(exc.message, status_code=response.status_code)
+    if isinstance(exc, TransportError) and _hostile(exc.content):
+        # libxml2 may refuse a bomb itself ("amplification factor exceeded") before zeep's
+        # DTD check runs; either way nothing was expanded
+        exc = DTDForbidden("response", None, None)
+    if isinstance(exc, Fault):
+        code = str(exc.code or "")
+        text = str(exc.message or "")
+        lowered = f"{code} {text}".lower()
+        if any(word in lowered for word in AUTH_WORDS):
+            return auth_error(system, f"{code}: {text}", credentials_fix)
+        if "client" in code.lower():
+            return PermanentError(
+                f"{subject}carrier rejected {where} as invalid: {text}", system=system, code="fault"
+            )
+        return TransientError(
+            f"{subject}carrier fault on {where}: {code} {text}", system=system, code="fault"
+        )
+    if isinstance(exc, DTDForbidden | EntitiesForbidden):
+        why = f"answer carried a DTD/entity declaration ({type(exc).__name__}), refused unexpanded"
+        if creates:
+            return OutcomeUnknownError(unknown.format(why=why), system=system, code="hostile")
+        return PermanentError(
+            f"{where}: {why}; the endpoint is misconfigured or hostile, check it before retrying",
+            system=system,
+            code="hostile",
+        )
+    if isinstance(exc, TransportError):
+        status = exc.status_code
+        if status in (401, 403):
+            return auth_error(system, f"HTTP {status}", credentials_fix)
+        if status in (429, 502, 503):
+            return TransientError(
+                f"{subject}{where} answered HTTP {status}",
+                system=system,
+                code=str(status),
+                retry_after=retry_after,
+            )
+        if status == 200 or status >= 500:
+            why = f"HTTP {status}, unreadable answer" if status == 200 else f"HTTP {status}"
+            if creates:
+                return OutcomeUnknownError(unknown.format(why=why), system=system, code=str(status))
+            return TransientError(f"{where} failed: {why}", system=system, code=str(status))
+        return PermanentError(
+            f"{subject}{where} answered HTTP {status}", system=system, code=str(status)
+        )
+    if isinstance(exc, XMLSyntaxError):
+        why = f"answer is not a SOAP envelope: {exc.message}"
+        if creates:
+            return OutcomeUnknownError(unknown.format(why=why), system=system, code="syntax")
+        return TransientError(f"{where}: {why}", system=system, code="syntax")
+    if isinstance(exc, ValidationError):
+        return PermanentError(
+            f"{subject}request for {where} does not fit the WSDL: {exc.message} "
+            f"(path {'.'.join(str(p) for p in exc.path or [])}); fix the mapping",
+            system=system,
+            code="request",
+        )
+    return PermanentError(f"{subject}{where} failed unexpectedly: {exc!r}", system=system)
