@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import settings
 from hub.ledger import Ledger
 
 if TYPE_CHECKING:
+    from connectors.edi.channels import Archive, Mailbox
     from connectors.erp.port import ErpPort
+    from schemas.config import PartnerProfile
 
 
 class Hub:
-    """The engine's context for one flow run: ledger plus lazily built connectors."""
+    """The engine's context for one flow run: ledger, config and lazily built connectors."""
 
     def __init__(
         self,
         ledger: Ledger,
         *,
         erp: ErpPort | None = None,
+        home: Path | None = None,
+        partners: dict[str, PartnerProfile] | None = None,
         overrides: dict[str, Any] | None = None,
     ):
         self.ledger = ledger
         self._erp = erp
+        self.home = home or settings.hub_home()
+        self._partners = partners
         self.overrides = overrides or {}
+        self._mailboxes: dict[str, Mailbox] = {}
 
     @classmethod
     def from_env(cls, *, migrate: bool = True) -> Hub:
@@ -41,9 +49,61 @@ class Hub:
             return self._erp
         from connectors.erp.tryton import TrytonErp
 
-        conn = settings.connection("hub_erp")
-        return TrytonErp.from_connection(conn)
+        return TrytonErp.from_connection(settings.connection("hub_erp"))
+
+    @property
+    def partners(self) -> dict[str, PartnerProfile]:
+        """Partner profiles from config/partners (validated once per run)."""
+        if self._partners is None:
+            from hub.config import load_partners
+
+            self._partners = load_partners()
+        return self._partners
+
+    def mailbox(self, profile: PartnerProfile) -> Mailbox:
+        """The partner's mailbox: local directories under the hub home, or SFTP."""
+        if profile.id in self._mailboxes:
+            return self._mailboxes[profile.id]
+        from connectors.edi.channels import LocalMailbox, SftpMailbox
+
+        channel = profile.channel
+        if channel.type == "sftp" and channel.sftp is not None:
+            conn = settings.connection(channel.sftp.conn_id)
+            box: Mailbox = SftpMailbox(
+                conn.host or "127.0.0.1",
+                conn.port or 22,
+                conn.login or "",
+                password=conn.password,
+                key_path=conn.extra.get("key_file"),
+                remote_inbox=channel.sftp.remote_inbox,
+                remote_outbox=channel.sftp.remote_outbox,
+                min_age_seconds=channel.min_age_seconds,
+            )
+        else:
+            inbox = self.home / (channel.inbox or f"partners/{profile.id}/in")
+            outbox = self.home / (channel.outbox or f"partners/{profile.id}/out")
+            box = LocalMailbox(inbox, outbox, min_age_seconds=channel.min_age_seconds)
+        self._mailboxes[profile.id] = box
+        return box
+
+    @cached_property
+    def archive(self) -> Archive:
+        """Raw inbound and outbound files, content-addressed under the hub home."""
+        from connectors.edi.channels import Archive
+
+        return Archive(self.home / "archive")
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where files nobody can acknowledge are moved (their dead letter points here)."""
+        path = self.home / "quarantine"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def close(self) -> None:
         """Release connections."""
+        for box in self._mailboxes.values():
+            close = getattr(box, "close", None)
+            if close:
+                close()
         self.ledger.dispose()

@@ -120,13 +120,13 @@ class PartnerProfile(ConfigModel):
     )
     syntax_version: Literal["1", "2", "3", "4"] = "3"
     messages: tuple[MessageVersion, ...] = Field(min_length=1)
-    charset_policy: Literal["strict", "utf8-fallback", "latin1-fallback"] = "strict"
+    charset_policy: Literal["strict", "utf8-fallback", "lenient"] = "strict"
     decimal_mark: Literal[".", ","] = "."
     accept_test_interchanges: bool = True
     acknowledgements: Acknowledgements = Acknowledgements()
     channel: Channel = Channel()
     party_lookup: dict[GLN, str] = Field(
-        default_factory=dict, description="GLN -> ERP party code, where the ERP has no GLN"
+        default_factory=dict, description="GLN -> ERP party id, where the ERP has no GLN"
     )
     product_lookup: dict[GTIN, str] = Field(
         default_factory=dict, description="GTIN -> ERP product code, where the ERP has no GTIN"

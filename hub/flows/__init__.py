@@ -14,6 +14,13 @@ FlowFunc = Callable[..., dict[str, Any]]
 # name -> "module:function"; modules are imported on first use (DAG files stay light)
 FLOWS: dict[str, str] = {
     "erp_reference_check": "hub.flows.erp_reference:erp_reference_check",
+    "edi_orders_inbound": "hub.flows.edi_inbound:edi_orders_inbound",
+    "crm_sync": "hub.flows.crm_sync:crm_sync",
+    "crm_push": "hub.flows.crm_sync:crm_push",
+    "crm_pull": "hub.flows.crm_sync:crm_pull",
+    "logistics_shipments": "hub.flows.logistics:ship_ready_shipments",
+    "logistics_tracking": "hub.flows.logistics:track_open_shipments",
+    "edi_documents_outbound": "hub.flows.edi_outbound:edi_documents_outbound",
 }
 
 

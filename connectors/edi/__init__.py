@@ -1,0 +1,43 @@
+"""EDIFACT codec: streaming tokenizer, serializer, envelope and message validation."""
+
+from connectors.edi.charsets import CharsetPolicy
+from connectors.edi.errors import EdifactError, Issue, SyntaxCode
+from connectors.edi.result import FileResult, InterchangeResult, MessageResult
+from connectors.edi.serializer import (
+    OutboundMessage,
+    build_interchange,
+    render_interchange,
+    serialize,
+)
+from connectors.edi.tokenizer import (
+    Delimiters,
+    EdifactReader,
+    InterchangeHeader,
+    InterchangeTrailer,
+    Message,
+    Segment,
+)
+from connectors.edi.validation import MessageCheck, Validator, validate
+
+__all__ = [
+    "CharsetPolicy",
+    "Delimiters",
+    "EdifactError",
+    "EdifactReader",
+    "FileResult",
+    "InterchangeHeader",
+    "InterchangeResult",
+    "InterchangeTrailer",
+    "Issue",
+    "Message",
+    "MessageCheck",
+    "MessageResult",
+    "OutboundMessage",
+    "Segment",
+    "SyntaxCode",
+    "Validator",
+    "build_interchange",
+    "render_interchange",
+    "serialize",
+    "validate",
+]

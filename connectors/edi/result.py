@@ -1,0 +1,130 @@
+"""Validation result of one EDIFACT file: verdicts per file, interchange and message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from connectors.edi.errors import Issue
+
+Verdict = Literal["accepted", "rejected", "quarantined"]
+
+
+@dataclass(slots=True)
+class MessageResult:
+    """One UNH..UNT: reference, type (``ORDERS:D:96A:UN:EAN008``), findings."""
+
+    ref: str
+    type: str
+    position: int
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    structure_checked: bool = False
+
+    @property
+    def verdict(self) -> Verdict:
+        return "rejected" if self.errors else "accepted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "type": self.type,
+            "verdict": self.verdict,
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+
+@dataclass(slots=True)
+class InterchangeResult:
+    """One UNB..UNZ: parties, control reference, syntax, its messages and findings."""
+
+    sender: str
+    sender_qualifier: str
+    recipient: str
+    recipient_qualifier: str
+    control_ref: str
+    syntax_identifier: str
+    syntax_version: str
+    test: bool = False
+    prepared: str = ""
+    messages: list[MessageResult] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def acknowledgeable(self) -> bool:
+        """A CONTRL can only answer an interchange whose sender and reference are known."""
+        return bool(self.sender and self.control_ref)
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.errors or any(m.errors for m in self.messages):
+            return "rejected"
+        return "accepted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sender": self.sender,
+            "recipient": self.recipient,
+            "control_ref": self.control_ref,
+            "verdict": self.verdict,
+            "errors": [e.to_dict() for e in self.errors],
+            "messages": [m.to_dict() for m in self.messages],
+        }
+
+
+@dataclass(slots=True)
+class FileResult:
+    """The verdict on one file.
+
+    ``quarantined``: nothing in it can be acknowledged (no UNB, unreadable, no sender or
+    control reference); ``rejected``: at least one error anywhere; else ``accepted``.
+    Warnings (junk skipped, character set fallbacks, trailing separators) never reject.
+    """
+
+    file: str
+    interchanges: list[InterchangeResult] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    bytes_read: int = 0
+
+    @property
+    def verdict(self) -> Verdict:
+        if not self.interchanges or not any(i.acknowledgeable for i in self.interchanges):
+            return "quarantined"
+        if self.errors or any(i.verdict == "rejected" for i in self.interchanges):
+            return "rejected"
+        return "accepted"
+
+    @property
+    def message_count(self) -> int:
+        return sum(len(i.messages) for i in self.interchanges)
+
+    def all_errors(self) -> list[Issue]:
+        """Every error of the file, interchanges and messages, in file order."""
+        out = list(self.errors)
+        for ich in self.interchanges:
+            out.extend(ich.errors)
+            for msg in ich.messages:
+                out.extend(msg.errors)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of issue 3 item 9, plus ``warnings`` (file, interchange, message)."""
+        warnings = list(self.warnings)
+        for ich in self.interchanges:
+            warnings.extend(ich.warnings)
+            for msg in ich.messages:
+                warnings.extend(msg.warnings)
+        return {
+            "file": self.file,
+            "verdict": self.verdict,
+            "errors": [e.to_dict() for e in self.errors],
+            "interchanges": [i.to_dict() for i in self.interchanges],
+            "warnings": [w.to_dict() for w in warnings],
+        }
+
+    def to_json(self) -> str:
+        """One line of JSON."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))

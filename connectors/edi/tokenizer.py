@@ -1,0 +1,724 @@
+"""Streaming EDIFACT tokenizer: bytes or a file in, envelope events and messages out, one at a time.
+
+Why not pydifact's tokenizer: pydifact 0.2.3 reads one character at a time (0.3-0.5 MB/s
+here), keeps every segment of the file alive (memory grows with the file, time faster than
+linearly), fails on a UTF-8 BOM and on UNG/UNE, silently merges several interchanges in one
+file and ignores the UNB character set (see PITFALLS.md). This reader works on byte chunks
+with ``bytes.split`` on the segment terminator (C speed), only walks characters of the rare
+segments holding a release character, decodes each segment by the UNB syntax identifier and
+hands out one message at a time, so memory is bounded by the largest message, not the file.
+Segments are pydifact ``Segment`` objects (a subclass with a cheap constructor) so pydifact's
+serializer and callers used to its element model (``str`` or ``list[str]``) keep working.
+
+Events, in file order: ``Junk`` (bytes skipped before/between interchanges, reported),
+``InterchangeHeader`` (UNA + UNB), ``GroupHeader`` (UNG), ``Message`` (UNH..UNT with its
+body), ``StraySegment`` (a segment outside any message), ``GroupTrailer`` (UNE),
+``InterchangeTrailer`` (UNZ, or ``unz=None`` when the file or the next UNB ends it first).
+The reader never raises on bad input except ``EdifactError`` for an unreadable source;
+everything else is reported as an ``Issue`` on the event it belongs to.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from pydifact.segments import Segment as PydifactSegment
+
+from connectors.edi.charsets import CharsetPolicy, SyntaxCharset, lookup
+from connectors.edi.errors import EdifactError, Issue, SyntaxCode
+
+Element = str | list[str]
+Source = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
+
+CHUNK_SIZE = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+# An interchange starts at UNA or UNB, at the start of the data or after a non-alphanumeric byte.
+_START = re.compile(rb"(?<![A-Za-z0-9])UN[AB]")
+
+
+class Segment(PydifactSegment):
+    """A pydifact Segment with a constructor cheap enough for millions of segments.
+
+    pydifact's own constructor validates the tag and warns on empty segments on every call;
+    the codec checks tags once, in the tokenizer, and reports them as issues instead.
+    """
+
+    __omitted__ = True  # keep pydifact from registering this class as a segment plugin
+    text: str | None = None  # the decoded source text (no terminator) when tokenized
+
+    def __init__(self, tag: str, *elements: Element):
+        self.tag = tag
+        self.elements = list(elements)
+
+    @classmethod
+    def of(cls, tag: str, elements: list[Element]) -> Segment:
+        """Build without copying ``elements`` (the tokenizer's hot path)."""
+        segment = cls.__new__(cls)
+        segment.tag = tag
+        segment.elements = elements
+        return segment
+
+    def element(self, position: int, component: int = 1) -> str:
+        """The value at 1-based ``position`` (and component), '' when absent."""
+        if position > len(self.elements):
+            return ""
+        value = self.elements[position - 1]
+        if isinstance(value, list):
+            return value[component - 1] if component <= len(value) else ""
+        return value if component == 1 else ""
+
+    def __repr__(self) -> str:
+        return f"Segment({self.tag!r}, {', '.join(repr(e) for e in self.elements)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    """The six UNA service characters (level A defaults)."""
+
+    component: str = ":"
+    element: str = "+"
+    decimal: str = "."
+    release: str = "?"
+    reserved: str = " "
+    terminator: str = "'"
+
+    @classmethod
+    def from_una(cls, chars: str) -> Delimiters:
+        """From the six characters after ``UNA``; raises EdifactError (code 22) when unusable."""
+        if len(chars) != 6:
+            raise EdifactError(
+                f"UNA must be followed by exactly 6 service characters, got {chars!r}",
+                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
+            )
+        d = cls(*chars)
+        used = [d.component, d.element, d.release, d.terminator]
+        if len(set(used)) != 4 or any(c.isalnum() for c in used):
+            raise EdifactError(
+                f"UNA service characters {chars!r} are not usable: component, element, "
+                "release and terminator must be 4 distinct non-alphanumeric characters",
+                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
+            )
+        if d.decimal not in ".,":
+            raise EdifactError(
+                f"UNA decimal mark {d.decimal!r} must be '.' or ','",
+                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
+            )
+        return d
+
+    def una(self) -> str:
+        """The service string advice, ``UNA`` + the six characters."""
+        return (
+            f"UNA{self.component}{self.element}{self.decimal}"
+            f"{self.release}{self.reserved}{self.terminator}"
+        )
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+@dataclass(slots=True)
+class Junk:
+    """Bytes that are not EDIFACT, skipped before or between interchanges."""
+
+    offset: int
+    length: int
+    preview: str
+
+
+@dataclass(slots=True)
+class InterchangeHeader:
+    """UNB (and the UNA before it, if any)."""
+
+    unb: Segment
+    delimiters: Delimiters
+    una: bool
+    syntax_identifier: str
+    syntax_version: str
+    charset: SyntaxCharset | None
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GroupHeader:
+    """UNG, at interchange segment ``position``."""
+
+    ung: Segment
+    position: int
+
+
+@dataclass(slots=True)
+class GroupTrailer:
+    """UNE, at interchange segment ``position``."""
+
+    une: Segment
+    position: int
+
+
+@dataclass(slots=True)
+class Message:
+    """One message: UNH, the body segments in order, UNT (None when missing).
+
+    ``position`` is the UNH's position in the interchange (UNB = 1). Inside the message
+    positions count from UNH = 1, so ``segments[i]`` is at message position ``i + 2``.
+    ``issues`` holds what the tokenizer found (character set, bad tags) with such positions.
+    """
+
+    unh: Segment
+    segments: list[Segment]
+    unt: Segment | None
+    position: int
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """UNH 0062, the message reference number."""
+        return self.unh.element(1)
+
+    @property
+    def type(self) -> str:
+        """UNH S009 joined with ':', e.g. ``ORDERS:D:96A:UN:EAN008``."""
+        s009 = self.unh.elements[1] if len(self.unh.elements) > 1 else ""
+        parts = s009 if isinstance(s009, list) else [s009]
+        while len(parts) > 1 and parts[-1] == "":
+            parts = parts[:-1]
+        return ":".join(parts)
+
+    def all_segments(self) -> list[Segment]:
+        """UNH, body and UNT (when present) as one list."""
+        tail = [self.unt] if self.unt is not None else []
+        return [self.unh, *self.segments, *tail]
+
+
+@dataclass(slots=True)
+class StraySegment:
+    """A data segment found inside an interchange but outside any UNH..UNT."""
+
+    segment: Segment
+    position: int
+
+
+@dataclass(slots=True)
+class InterchangeTrailer:
+    """UNZ, or ``unz=None`` when the interchange ended without one."""
+
+    unz: Segment | None
+    position: int
+    issues: list[Issue] = field(default_factory=list)
+
+
+Event = (
+    Junk
+    | InterchangeHeader
+    | GroupHeader
+    | GroupTrailer
+    | Message
+    | StraySegment
+    | InterchangeTrailer
+)
+
+
+def split_segment(text: str, d: Delimiters) -> tuple[str, list[Element]]:
+    """Split one segment's text (without terminator) into tag and elements."""
+    if d.release not in text:
+        parts = text.split(d.element)
+        cs = d.component
+        return parts[0], [p.split(cs) if cs in p else p for p in parts[1:]]
+    return _split_released(text, d)
+
+
+def _split_released(text: str, d: Delimiters) -> tuple[str, list[Element]]:
+    """Character walk for segments holding release characters (rare)."""
+    rel, es, cs = d.release, d.element, d.component
+    fields: list[list[str]] = [[]]
+    current: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == rel:
+            if i + 1 < n:
+                current.append(text[i + 1])
+            i += 2
+            continue
+        if c == es:
+            fields[-1].append("".join(current))
+            fields.append([])
+            current = []
+        elif c == cs:
+            fields[-1].append("".join(current))
+            current = []
+        else:
+            current.append(c)
+        i += 1
+    fields[-1].append("".join(current))
+    tag_field = fields[0]
+    tag = tag_field[0] if len(tag_field) == 1 else cs.join(tag_field)
+    elements: list[Element] = [f[0] if len(f) == 1 else f for f in fields[1:]]
+    return tag, elements
+
+
+def _open(source: Source) -> tuple[IO[bytes], bool]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(source)), True
+    if isinstance(source, str | os.PathLike):
+        try:
+            return open(Path(source), "rb"), True  # noqa: SIM115 - closed by the reader
+        except OSError as exc:
+            raise EdifactError(
+                f"{source}: cannot open EDIFACT file: {exc.strerror or exc}", code=18
+            ) from exc
+    if hasattr(source, "read"):
+        return source, False
+    raise EdifactError(f"cannot read EDIFACT from a {type(source).__name__}", code=18)
+
+
+class EdifactReader:
+    """Iterate a file's EDIFACT events; see the module docstring.
+
+    ``policy`` says what to do with bytes that do not match the UNB syntax identifier (a
+    UTF-8 file declared UNOC, 8-bit bytes in UNOA...); ``strict_repertoire`` makes ASCII
+    characters outside a level A/B repertoire (lower case in UNOA, common in practice) an
+    error instead of a warning; ``chunk_size`` is how many bytes are read at a time.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        policy: CharsetPolicy = "strict",
+        strict_repertoire: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self._source = source
+        self.policy = policy
+        self.strict_repertoire = strict_repertoire
+        self.chunk_size = max(16, chunk_size)
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[Event]:
+        stream, owned = _open(self._source)
+        try:
+            yield from _Run(self, stream).events()
+        finally:
+            if owned:
+                stream.close()
+
+
+class _Run:
+    """The state of one pass over a stream (kept apart so a reader can be iterated again)."""
+
+    def __init__(self, reader: EdifactReader, stream: IO[bytes]) -> None:
+        self.reader = reader
+        self.stream = stream
+        self.policy = reader.policy
+        self.eof = False
+        self.consumed = 0  # bytes of the (CR/LF-stripped) stream before ``buf``
+        self.delims = DEFAULT_DELIMITERS
+        self.una = False
+        self.strip_newlines = True
+        self.una_issue: Issue | None = None
+        # interchange state
+        self.in_interchange = False
+        self.seg_no = 0
+        self.charset: SyntaxCharset | None = None
+        self.bad_bytes: re.Pattern[bytes] | None = None
+        self.msg: Message | None = None
+        self.msg_charset_reported = False
+        self.pending_issues: list[Issue] = []
+
+    # -- input -------------------------------------------------------------------------
+    def read(self) -> bytes:
+        if self.eof:
+            return b""
+        try:
+            data = self.stream.read(self.reader.chunk_size)
+        except OSError as exc:
+            raise EdifactError(f"cannot read EDIFACT input: {exc}", code=18) from exc
+        if not isinstance(data, bytes | bytearray):
+            raise EdifactError("EDIFACT input must be opened in binary mode", code=18)
+        if not data:
+            self.eof = True
+            return b""
+        self.reader.bytes_read += len(data)
+        return bytes(data)
+
+    def clean(self, data: bytes) -> bytes:
+        """Drop CR/LF: segment-per-line layout and hard wraps inside data are line wrapping."""
+        if self.strip_newlines and (b"\n" in data or b"\r" in data):
+            return data.replace(b"\r", b"").replace(b"\n", b"")
+        return data
+
+    # -- top level ---------------------------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        buf = self.read()
+        if buf.startswith(_BOM):
+            buf = buf[3:]
+            self.consumed = 3
+        while True:
+            found = yield from self.seek(buf)
+            if found is None:
+                break
+            buf = found
+            rest = yield from self.segments(buf)
+            if rest is None:
+                break
+            buf = rest
+        yield from self.finish()
+
+    def seek(self, buf: bytes) -> Iterator[Event]:
+        """Skip to the next UNA/UNB, reporting what was skipped. Returns the buffer from UNB."""
+        junk_start = self.consumed
+        junk_len = 0
+        preview = b""
+        while True:
+            m = _START.search(buf)
+            while m is not None and m.group() == b"UNA" and len(buf) - m.start() < 9:
+                if self.eof:
+                    break
+                more = self.read()
+                if not more:
+                    break
+                buf += more
+                m = _START.search(buf)
+            if m is not None:
+                skipped = buf[: m.start()]
+                if skipped.strip():
+                    junk_len += len(skipped)
+                    preview = (preview + skipped)[:60]
+                if junk_len:
+                    yield Junk(junk_start, junk_len, _preview(preview))
+                self.consumed += m.start()
+                buf = buf[m.start() :]
+                if buf.startswith(b"UNA"):
+                    self.apply_una(buf[3:9].decode("latin-1"))
+                    self.consumed += 9
+                    buf = buf[9:]
+                else:
+                    self.delims = DEFAULT_DELIMITERS
+                    self.una = False
+                    self.strip_newlines = True
+                return self.clean(buf)
+            # keep a short tail: "UNA"/"UNB" may straddle the chunk boundary
+            keep = buf[-8:]
+            skipped = buf[: len(buf) - len(keep)]
+            if skipped.strip():
+                junk_len += len(skipped)
+                preview = (preview + skipped)[:60]
+            self.consumed += len(skipped)
+            more = self.read()
+            if not more:
+                if keep.strip():
+                    junk_len += len(keep)
+                    preview = (preview + keep)[:60]
+                if junk_len:
+                    yield Junk(junk_start, junk_len, _preview(preview))
+                return None
+            buf = keep + more
+
+    def apply_una(self, chars: str) -> None:
+        try:
+            self.delims = Delimiters.from_una(chars)
+            self.una_issue = None
+        except EdifactError as exc:
+            self.delims = DEFAULT_DELIMITERS
+            self.una_issue = Issue(
+                exc.syntax_code, "interchange", f"{exc.message}; fix the UNA segment", 0, "UNA"
+            )
+        self.una = True
+        d = self.delims
+        self.strip_newlines = not any(c in "\r\n" for c in (d.terminator, d.element, d.component))
+
+    # -- segments ----------------------------------------------------------------------
+    def segments(self, buf: bytes) -> Iterator[Event]:
+        """Tokenize from UNB on. Returns the buffer to re-seek from, or None at end of input."""
+        while True:
+            term = self.delims.terminator.encode("latin-1")
+            rel = self.delims.release.encode("latin-1")
+            pieces = buf.split(term)
+            if rel in buf:
+                pieces = _merge_released(pieces, term, rel)
+            carry = pieces.pop()
+            segment = self.segment
+            new = Segment.__new__
+            d = self.delims
+            es, cs, rel_s = d.element, d.component, d.release
+            i = 0
+            n = len(pieces)
+            while i < n:
+                piece = pieces[i]
+                i += 1
+                if not piece or piece.isspace():
+                    self.consumed += len(piece) + 1
+                    continue
+                if piece[:3] == b"UNA" and not self.in_message_piece(piece):
+                    chars = (piece[3:] + term).decode("latin-1")
+                    if len(chars) != 6:
+                        # a UNA with another terminator: re-scan from here with its delimiters
+                        yield from self.end_interchange(None)
+                        return term.join([piece, *pieces[i:], carry])
+                    yield from self.end_interchange(None)
+                    self.apply_una(chars)
+                    self.consumed += len(piece) + 1
+                    if self.delims.terminator.encode("latin-1") != term:
+                        return term.join(pieces[i:] + [carry])
+                    continue
+                self.consumed += len(piece) + 1
+                msg = self.msg
+                if msg is not None and self.bad_bytes is None and piece.isascii():
+                    # hot path: a plain ASCII data segment inside a message
+                    text = piece.decode("ascii")
+                    if rel_s not in text and not text[:1].isspace():
+                        parts = text.split(es)
+                        tag = parts[0]
+                        if len(tag) == 3 and tag.isalnum() and tag not in _ENVELOPE_TAGS:
+                            seg = new(Segment)
+                            seg.tag = tag
+                            seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
+                            seg.text = text
+                            msg.segments.append(seg)
+                            self.seg_no += 1
+                            continue
+                events = segment(piece)
+                if events:
+                    yield from events
+            more = self.read()
+            if not more:
+                if carry.strip():
+                    yield from self.segment(carry, unterminated=True) or ()
+                return None
+            buf = carry + self.clean(more)
+
+    def in_message_piece(self, piece: bytes) -> bool:
+        """A 'UNA...' piece is a service string advice only outside a message."""
+        return self.msg is not None and len(piece) != 8
+
+    def decode(self, piece: bytes) -> tuple[str, Issue | None]:
+        """Decode one segment by the interchange's syntax identifier and policy."""
+        if piece.isascii():
+            text = piece.decode("ascii")
+            if self.bad_bytes is not None and self.bad_bytes.search(piece):
+                bad = self.bad_bytes.search(piece)
+                assert bad is not None
+                char = bad.group().decode("ascii")
+                cs = self.charset.identifier if self.charset else "?"
+                return text, self.charset_issue(
+                    f"character {char!r} is not in the {cs} repertoire declared in UNB; "
+                    f"send it in upper case/allowed punctuation or declare a wider syntax "
+                    f"identifier (e.g. UNOC)",
+                    warning=not self.reader.strict_repertoire,
+                )
+            return text, None
+        cs = self.charset
+        if cs is None:
+            return piece.decode("utf-8", "replace"), None
+        try:
+            utf8 = piece.decode("utf-8")
+        except UnicodeDecodeError:
+            utf8 = None
+        if cs.codec == "utf-8":
+            if utf8 is not None:
+                return utf8, None
+            return piece.decode("utf-8", "replace"), self.charset_issue(
+                f"bytes are not valid UTF-8 although UNB declares {cs.identifier}; "
+                "re-send the file encoded as UTF-8 or declare the character set it uses"
+            )
+        if utf8 is not None:
+            note = (
+                f"bytes are UTF-8 but UNB declares {cs.identifier} ({cs.description}); "
+                f"re-send encoded as {cs.identifier} or declare UNOY/UNOW"
+            )
+            if self.policy == "utf8-fallback":
+                return utf8, self.charset_issue(note + " (decoded as UTF-8)", warning=True)
+            text = piece.decode(cs.codec, "replace")
+            return text, self.charset_issue(note)
+        if cs.codec == "ascii":
+            text = piece.decode("latin-1")
+            return text, self.charset_issue(
+                f"bytes outside ISO 646 although UNB declares {cs.identifier}; "
+                "re-send in the declared character set or declare UNOC/UNOY"
+            )
+        try:
+            return piece.decode(cs.codec), None
+        except UnicodeDecodeError:
+            return piece.decode(cs.codec, "replace"), self.charset_issue(
+                f"bytes not defined in {cs.identifier} ({cs.description}); "
+                "re-send in the declared character set"
+            )
+
+    def charset_issue(self, text: str, *, warning: bool = False) -> Issue:
+        is_warning = warning or self.policy != "strict"
+        return Issue(SyntaxCode.INVALID_CHARACTER, "segment", text, warning=is_warning)
+
+    def segment(self, piece: bytes, *, unterminated: bool = False) -> list[Event] | None:
+        """Tokenize one segment; returns the events it completes (None: nothing new)."""
+        if self.bad_bytes is None and piece.isascii():
+            text = piece.decode("ascii")
+            issue = None
+        else:
+            text, issue = self.decode(piece)
+        if text[:1].isspace():
+            text = text.lstrip()
+        d = self.delims
+        if d.release not in text:
+            parts = text.split(d.element)
+            tag = parts[0]
+            cs = d.component
+            seg = Segment.of(tag, [p.split(cs) if cs in p else p for p in parts[1:]])
+            seg.text = text
+        else:
+            tag, elements = _split_released(text, d)
+            seg = Segment.of(tag, elements)
+        msg = self.msg
+        if msg is not None and tag not in _ENVELOPE_TAGS:
+            self.seg_no += 1
+            msg.segments.append(seg)
+            if issue is not None or unterminated or not (len(tag) == 3 and tag.isalnum()):
+                self.note(msg, seg, len(msg.segments) + 1, issue, unterminated)
+            return None
+        if not self.in_interchange:
+            if tag == "UNB":
+                return self.start_interchange(seg, issue)
+            return [Junk(self.consumed - len(piece) - 1, len(piece) + 1, _preview(piece))]
+        self.seg_no += 1
+        if tag == "UNH":
+            events: list[Event] = [self.close_message(None)] if msg is not None else []
+            self.msg = Message(seg, [], None, self.seg_no)
+            self.msg_charset_reported = False
+            if issue is not None or unterminated:
+                self.note(self.msg, seg, 1, issue, unterminated)
+            return events
+        if tag == "UNT":
+            if msg is None:
+                return [StraySegment(seg, self.seg_no)]
+            if issue is not None or unterminated:
+                self.note(msg, seg, len(msg.segments) + 2, issue, unterminated)
+            return [self.close_message(seg)]
+        events = [self.close_message(None)] if msg is not None else []
+        if tag == "UNZ":
+            events += self.end_interchange(seg)
+        elif tag == "UNB":
+            self.seg_no -= 1
+            events += self.end_interchange(None)
+            events += self.start_interchange(seg, issue)
+        elif tag == "UNG":
+            events.append(GroupHeader(seg, self.seg_no))
+        elif tag == "UNE":
+            events.append(GroupTrailer(seg, self.seg_no))
+        else:
+            events.append(StraySegment(seg, self.seg_no))
+        return events
+
+    def note(
+        self,
+        msg: Message,
+        seg: Segment,
+        position: int,
+        issue: Issue | None,
+        unterminated: bool,
+    ) -> None:
+        tag = seg.tag
+        if issue is not None and not self.msg_charset_reported:
+            issue.segment_position = position
+            issue.tag = tag
+            msg.issues.append(issue)
+            self.msg_charset_reported = True
+        if unterminated:
+            msg.issues.append(
+                Issue(
+                    SyntaxCode.MISSING,
+                    "segment",
+                    f"segment terminator {self.delims.terminator!r} missing at end of file; "
+                    "the file is truncated or cut off",
+                    position,
+                    tag,
+                )
+            )
+        if not (len(tag) == 3 and tag.isalnum() and tag.isupper()):
+            msg.issues.append(
+                Issue(
+                    SyntaxCode.INVALID_VALUE,
+                    "segment",
+                    f"segment tag {tag[:20]!r} is not 3 upper-case letters or digits; "
+                    "a separator or release character is probably wrong",
+                    position,
+                    tag[:3],
+                )
+            )
+
+    def start_interchange(self, unb: Segment, issue: Issue | None) -> list[Event]:
+        self.in_interchange = True
+        self.seg_no = 1
+        self.msg = None
+        s001 = unb.elements[0] if unb.elements else ""
+        s001 = s001 if isinstance(s001, list) else [s001]
+        ident = s001[0] if s001 else ""
+        version = s001[1] if len(s001) > 1 else ""
+        charset = lookup(ident) if ident else None
+        self.charset = charset
+        d = self.delims
+        extra = d.component + d.element + d.release + d.terminator + d.decimal + d.reserved
+        self.bad_bytes = charset.invalid_bytes(extra.encode("latin-1")) if charset else None
+        issues: list[Issue] = []
+        if self.una_issue is not None:
+            issues.append(self.una_issue)
+            self.una_issue = None
+        if issue is not None:
+            issue.level = "interchange"
+            issue.segment_position = 1
+            issue.tag = "UNB"
+            issues.append(issue)
+        return [InterchangeHeader(unb, d, self.una, ident, version, charset, issues)]
+
+    def close_message(self, unt: Segment | None) -> Message:
+        msg = self.msg
+        assert msg is not None
+        msg.unt = unt
+        self.msg = None
+        return msg
+
+    def end_interchange(self, unz: Segment | None) -> list[Event]:
+        if not self.in_interchange:
+            return []
+        events: list[Event] = [self.close_message(None)] if self.msg is not None else []
+        self.in_interchange = False
+        self.una = False
+        events.append(InterchangeTrailer(unz, self.seg_no))
+        return events
+
+    def finish(self) -> Iterator[Event]:
+        yield from self.end_interchange(None)
+
+
+_ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
+
+
+def _merge_released(pieces: list[bytes], term: bytes, rel: bytes) -> list[bytes]:
+    """Re-join pieces whose terminator was escaped (an odd run of release characters)."""
+    out: list[bytes] = []
+    pending: bytes | None = None
+    for piece in pieces:
+        if pending is not None:
+            piece = pending + term + piece
+            pending = None
+        if piece.endswith(rel) and (len(piece) - len(piece.rstrip(rel))) % 2 == 1:
+            pending = piece
+            continue
+        out.append(piece)
+    if pending is not None:
+        out.append(pending)
+    return out
+
+
+def _preview(data: bytes) -> str:
+    text = data[:60].decode("latin-1")
+    return "".join(c if c.isprintable() else "." for c in text)
+
+
+def iter_events(source: Source, *, policy: CharsetPolicy = "strict") -> Iterator[Event]:
+    """Shortcut for ``iter(EdifactReader(source, policy=policy))``."""
+    return iter(EdifactReader(source, policy=policy))

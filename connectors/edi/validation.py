@@ -1,0 +1,322 @@
+"""Validate EDIFACT files while streaming: syntax, envelope, message structure, EANCOM rules.
+
+``validate(source)`` returns a ``FileResult`` (verdict per file, interchange, message) and
+keeps only the results, never the segments, so memory stays flat for any file size.
+``Validator`` is the same engine fed event by event, for callers that also use the
+messages (the inbound flow maps each accepted message as it comes). Extra checks (partner
+profile, ERP lookups) plug in as ``MessageCheck`` callables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.edi.charsets import CharsetPolicy
+from connectors.edi.directory import structure_for
+from connectors.edi.envelope import check_unb, check_une, check_ung, check_unh_unt, check_unz
+from connectors.edi.errors import EdifactError, Issue, SyntaxCode
+from connectors.edi.result import FileResult, InterchangeResult, MessageResult
+from connectors.edi.rules import check_message
+from connectors.edi.tokenizer import (
+    Delimiters,
+    EdifactReader,
+    Event,
+    GroupHeader,
+    GroupTrailer,
+    InterchangeHeader,
+    InterchangeTrailer,
+    Junk,
+    Message,
+    Source,
+    StraySegment,
+)
+
+MAX_ERRORS_PER_MESSAGE = 100
+
+MessageCheck = Callable[[InterchangeHeader, Message], list[Issue]]
+"""An extra check on one message (partner profile, known parties/products): returns errors."""
+
+
+@dataclass(slots=True)
+class _Group:
+    ref: str
+    position: int
+    messages: int = 0
+
+
+@dataclass(slots=True)
+class _Interchange:
+    header: InterchangeHeader
+    result: InterchangeResult
+    messages: int = 0
+    groups: int = 0
+    group: _Group | None = None
+    refs: set[str] = field(default_factory=set)
+
+
+def trailing_separator(msg: Message, d: Delimiters) -> Issue | None:
+    """First segment ending in an empty element/component (ISO 9735 code 45), as a warning."""
+    ends = (d.element, d.component)
+    release = d.release
+    for index, seg in enumerate(msg.segments):
+        text = seg.text
+        if text is not None:
+            if not text.endswith(ends) or text.endswith(release + text[-1:]):
+                continue
+        else:
+            last = seg.elements[-1] if seg.elements else None
+            if not (last == "" or (isinstance(last, list) and last[-1] == "")):
+                continue
+        return Issue(
+            SyntaxCode.TRAILING_SEPARATOR,
+            "segment",
+            f"{seg.tag} ends with an empty element or component: drop the trailing separator",
+            index + 2,
+            seg.tag,
+            warning=True,
+        )
+    return None
+
+
+class Validator:
+    """Feed events from an ``EdifactReader``; read ``result`` at the end."""
+
+    def __init__(self, file: str, checks: Sequence[MessageCheck] = ()) -> None:
+        self.result = FileResult(file)
+        self.checks = tuple(checks)
+        self._ich: _Interchange | None = None
+
+    def feed(self, event: Event) -> MessageResult | None:
+        """Process one event; returns the message's result for ``Message`` events."""
+        if isinstance(event, Message):
+            return self._message(event)
+        if isinstance(event, InterchangeHeader):
+            self._start(event)
+        elif isinstance(event, InterchangeTrailer):
+            self._end(event)
+        elif isinstance(event, GroupHeader):
+            self._group_start(event)
+        elif isinstance(event, GroupTrailer):
+            self._group_end(event)
+        elif isinstance(event, StraySegment):
+            self._stray(event)
+        elif isinstance(event, Junk):
+            where = "before the first UNA/UNB" if not self.result.interchanges else "between"
+            if self.result.interchanges:
+                where = "between or after interchanges"
+            self.result.warnings.append(
+                Issue(
+                    SyntaxCode.UNSPECIFIED,
+                    "file",
+                    f"skipped {event.length} bytes of non-EDIFACT data {where} at byte "
+                    f"{event.offset} ({event.preview!r}): remove headers or garbage around "
+                    "UNA/UNB..UNZ",
+                    warning=True,
+                )
+            )
+        return None
+
+    def _start(self, header: InterchangeHeader) -> None:
+        unb = header.unb
+        result = InterchangeResult(
+            sender=unb.element(2, 1),
+            sender_qualifier=unb.element(2, 2),
+            recipient=unb.element(3, 1),
+            recipient_qualifier=unb.element(3, 2),
+            control_ref=unb.element(5),
+            syntax_identifier=header.syntax_identifier,
+            syntax_version=header.syntax_version,
+            test=unb.element(11) == "1",
+            prepared=f"{unb.element(4, 1)}:{unb.element(4, 2)}",
+        )
+        for issue in header.issues:
+            (result.warnings if issue.warning else result.errors).append(issue)
+        result.errors.extend(check_unb(header))
+        self.result.interchanges.append(result)
+        self._ich = _Interchange(header, result)
+
+    def _message(self, msg: Message) -> MessageResult:
+        ich = self._ich
+        assert ich is not None, "the reader yields messages only inside interchanges"
+        mtype = sys.intern(msg.type)  # one string for thousands of messages of a type
+        mres = MessageResult(msg.ref, mtype, msg.position)
+        for issue in msg.issues:
+            (mres.warnings if issue.warning else mres.errors).append(issue)
+        mres.errors.extend(check_unh_unt(msg))
+        if msg.ref and msg.ref in ich.refs:
+            mres.errors.append(
+                Issue(
+                    SyntaxCode.DUPLICATE,
+                    "message",
+                    f"message reference {msg.ref!r} is used twice in interchange "
+                    f"{ich.result.control_ref!r}: each UNH needs its own reference",
+                    1,
+                    "UNH",
+                    1,
+                )
+            )
+        ich.refs.add(msg.ref)
+        mres.structure_checked = structure_for(mtype) is not None
+        mres.errors.extend(check_message(msg, ich.header.delimiters))
+        trailing = trailing_separator(msg, ich.header.delimiters)
+        if trailing is not None:
+            mres.warnings.append(trailing)
+        for check in self.checks:
+            mres.errors.extend(check(ich.header, msg))
+        if len(mres.errors) > MAX_ERRORS_PER_MESSAGE:
+            hidden = len(mres.errors) - MAX_ERRORS_PER_MESSAGE
+            del mres.errors[MAX_ERRORS_PER_MESSAGE:]
+            mres.errors.append(
+                Issue(
+                    SyntaxCode.UNSPECIFIED,
+                    "message",
+                    f"{hidden} more errors in message {msg.ref!r} not listed: fix the ones "
+                    "above first (they often cause the rest)",
+                )
+            )
+        ich.messages += 1
+        if ich.group is not None:
+            ich.group.messages += 1
+        elif ich.groups:
+            ich.result.errors.append(
+                Issue(
+                    SyntaxCode.GROUPS_AND_MESSAGES_MIXED,
+                    "interchange",
+                    f"message {msg.ref!r} is outside a UNG..UNE group while the interchange "
+                    "uses groups: put every message in a group or use none",
+                    msg.position,
+                    "UNH",
+                )
+            )
+        ich.result.messages.append(mres)
+        return mres
+
+    def _group_start(self, event: GroupHeader) -> None:
+        ich = self._ich
+        assert ich is not None
+        if ich.group is not None:
+            ich.result.errors.extend(
+                check_une(None, event.position, ich.group.ref, ich.group.messages)
+            )
+        if ich.messages and not ich.groups:
+            ich.result.errors.append(
+                Issue(
+                    SyntaxCode.GROUPS_AND_MESSAGES_MIXED,
+                    "interchange",
+                    "a UNG group follows messages outside any group: use groups for all "
+                    "messages or none",
+                    event.position,
+                    "UNG",
+                )
+            )
+        ich.groups += 1
+        ich.group = _Group(event.ung.element(5), event.position)
+        ich.result.errors.extend(check_ung(event.ung, event.position))
+
+    def _group_end(self, event: GroupTrailer) -> None:
+        ich = self._ich
+        assert ich is not None
+        if ich.group is None:
+            ich.result.errors.append(
+                Issue(
+                    SyntaxCode.OUTSIDE_MESSAGE,
+                    "interchange",
+                    "UNE without a UNG before it: remove it or add the UNG",
+                    event.position,
+                    "UNE",
+                )
+            )
+            return
+        ich.result.errors.extend(
+            check_une(event.une, event.position, ich.group.ref, ich.group.messages)
+        )
+        ich.group = None
+
+    def _stray(self, event: StraySegment) -> None:
+        ich = self._ich
+        assert ich is not None
+        ich.result.errors.append(
+            Issue(
+                SyntaxCode.OUTSIDE_MESSAGE,
+                "interchange",
+                f"segment {event.segment.tag} is outside any UNH..UNT message: a UNH is "
+                "missing or a UNT came too early",
+                event.position,
+                event.segment.tag,
+            )
+        )
+
+    def _end(self, event: InterchangeTrailer) -> None:
+        ich = self._ich
+        assert ich is not None
+        if ich.group is not None:
+            ich.result.errors.extend(
+                check_une(None, event.position, ich.group.ref, ich.group.messages)
+            )
+        ich.result.errors.extend(
+            check_unz(event.unz, event.position, ich.result.control_ref, ich.messages, ich.groups)
+        )
+        if ich.messages == 0:
+            ich.result.errors.append(
+                Issue(
+                    SyntaxCode.LOWER_LEVEL_EMPTY,
+                    "interchange",
+                    f"interchange {ich.result.control_ref!r} holds no message",
+                    event.position,
+                    "UNZ" if event.unz is not None else "UNB",
+                )
+            )
+        self._ich = None
+
+    def finish(self) -> FileResult:
+        """Close the file: report when no interchange was found at all."""
+        if not self.result.interchanges:
+            self.result.errors.append(
+                Issue(
+                    SyntaxCode.MISSING,
+                    "file",
+                    "no EDIFACT interchange found (no UNB segment): the file is not EDIFACT, "
+                    "is empty, or its header is damaged",
+                    tag="UNB",
+                )
+            )
+        return self.result
+
+
+def validate_events(
+    events: Iterable[Event], file: str, checks: Sequence[MessageCheck] = ()
+) -> FileResult:
+    """Validate an event stream (from ``EdifactReader``)."""
+    validator = Validator(file, checks)
+    feed = validator.feed
+    for event in events:
+        feed(event)
+    return validator.finish()
+
+
+def validate(
+    source: Source,
+    *,
+    file: str | None = None,
+    policy: CharsetPolicy = "strict",
+    strict_repertoire: bool = False,
+    checks: Sequence[MessageCheck] = (),
+) -> FileResult:
+    """Validate one file (path, bytes or binary stream). Never raises on bad content.
+
+    An unreadable source (missing file, I/O error) gives a quarantined result naming it.
+    """
+    name = file or (str(source) if isinstance(source, str | Path) else "<bytes>")
+    reader = EdifactReader(source, policy=policy, strict_repertoire=strict_repertoire)
+    validator = Validator(name, checks)
+    try:
+        for event in reader:
+            validator.feed(event)
+    except EdifactError as exc:
+        validator.result.errors.append(Issue(exc.syntax_code, "file", f"{name}: {exc.message}"))
+    result = validator.finish()
+    result.bytes_read = reader.bytes_read
+    return result

@@ -1,0 +1,181 @@
+"""The inbound ORDERS flow against the FakeErp port: exactly once, acks, dead letters."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.edi import validate
+from connectors.erp.fake import FakeErp
+from hub.bootstrap import Hub
+from hub.config import load_partners
+from hub.flows.edi_inbound import edi_orders_inbound
+from hub.ledger import Ledger
+from hub.settings import PROJECT_ROOT
+from sandbox.partner import drop, make_orders, orders_interchange
+from schemas.errors import TransientError
+from schemas.model import Party, Product
+
+NORD = "4300000000014"
+US = "4006389999993"
+GTINS = ["4006380000018", "4006380000025", "4006380000032", "4006380000049"]
+
+
+@pytest.fixture
+def erp() -> FakeErp:
+    fake = FakeErp()
+    for i, gtin in enumerate(GTINS, start=1):
+        fake.add_product(
+            Product(
+                code=f"HUB-{1000 + i}",
+                name=f"P{i}",
+                gtin=gtin,
+                list_price=Decimal("10.00") + i,
+                currency="EUR",
+            ),
+            stock=100,
+        )
+    fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
+    return fake
+
+
+@pytest.fixture
+def hub(tmp_path: Path, erp: FakeErp) -> Hub:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    return Hub(
+        ledger,
+        erp=erp,
+        home=tmp_path / "home",
+        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
+    )
+
+
+def _inbox(hub: Hub) -> Path:
+    return hub.mailbox(hub.partners["kaufhaus-nord"]).inbox  # type: ignore[attr-defined]
+
+
+def _outbox(hub: Hub) -> Path:
+    return hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
+
+
+def _interchange(erp: FakeErp, ref: str, count: int = 2, seed: int = 1, **kw: object) -> bytes:
+    orders = make_orders(NORD, US, list(erp.products.values()), count=count, seed=seed, **kw)  # type: ignore[arg-type]
+    return orders_interchange(orders, sender=NORD, recipient=US, control_ref=ref)
+
+
+def test_orders_become_sales_with_contrl_and_ordrsp(hub: Hub, erp: FakeErp) -> None:
+    drop(_inbox(hub), "orders1.edi", _interchange(erp, "1001"))
+    report = edi_orders_inbound(hub)
+    assert (report["files"], report["accepted"], report["orders_created"]) == (1, 1, 2)
+    assert len(erp.sales) == 2
+    assert {s.reference for s in erp.sales.values()} == {"PO00100000", "PO00100001"}
+    names = sorted(p.name for p in _outbox(hub).iterdir())
+    assert [n.split("_")[0] for n in names] == ["CONTRL", "ORDRSP", "ORDRSP"]
+    for path in _outbox(hub).iterdir():  # every acknowledgement passes our own validator
+        assert validate(path).verdict == "accepted", validate(path).to_dict()
+    contrl = next(p for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")).read_text()
+    assert "UCI+1001+4300000000014:14+4006389999993:14+7'" in contrl
+    assert not list(_inbox(hub).iterdir())  # the file left the inbox after the commit
+
+
+def test_repeated_interchange_is_not_processed_again(hub: Hub, erp: FakeErp) -> None:
+    data = _interchange(erp, "1002")
+    drop(_inbox(hub), "a.edi", data)
+    edi_orders_inbound(hub)
+    first = {p.name: p.read_bytes() for p in _outbox(hub).iterdir()}
+    for path in _outbox(hub).iterdir():
+        path.unlink()  # the partner fetched its acknowledgements
+    drop(_inbox(hub), "a-resent.edi", data)
+    report = edi_orders_inbound(hub)
+    assert report["duplicates"] == 1 and report["orders_created"] == 0
+    assert len(erp.sales) == 2
+    again = {p.name: p.read_bytes() for p in _outbox(hub).iterdir()}
+    assert again == first  # the same acknowledgements, byte for byte
+    letters = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert [d.error_class for d in letters] == ["DuplicateInterchange"]
+
+
+def test_same_order_in_new_interchange_makes_no_second_sale(hub: Hub, erp: FakeErp) -> None:
+    drop(_inbox(hub), "a.edi", _interchange(erp, "2001"))
+    edi_orders_inbound(hub)
+    drop(_inbox(hub), "b.edi", _interchange(erp, "2002"))
+    report = edi_orders_inbound(hub)
+    assert report["orders_created"] == 0 and report["orders_existing"] == 2
+    assert len(erp.sales) == 2
+
+
+def test_same_order_number_different_content_is_a_conflict(hub: Hub, erp: FakeErp) -> None:
+    drop(_inbox(hub), "a.edi", _interchange(erp, "3001", count=1, seed=1))
+    edi_orders_inbound(hub)
+    changed = _interchange(erp, "3002", count=1, seed=1, lines=2)
+    drop(_inbox(hub), "b.edi", changed)
+    report = edi_orders_inbound(hub)
+    assert report["orders_refused"] == 1 and len(erp.sales) == 1
+    aperak = [p for p in _outbox(hub).iterdir() if p.name.startswith("APERAK")]
+    assert len(aperak) == 1 and "ERC+DUP'" in aperak[0].read_text()
+    letters = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert [d.error_class for d in letters] == ["ConflictError"]
+
+
+def test_unknown_gtin_and_price_outside_tolerance_get_aperak(hub: Hub, erp: FakeErp) -> None:
+    orders = make_orders(NORD, US, list(erp.products.values()), count=2, seed=5, lines=1)
+    bad_gtin = orders[0].model_copy(
+        update={"lines": (orders[0].lines[0].model_copy(update={"gtin": "4006381333931"}),)}
+    )
+    bad_price = orders[1].model_copy(
+        update={"lines": (orders[1].lines[0].model_copy(update={"unit_price": Decimal("99.00")}),)}
+    )
+    drop(
+        _inbox(hub),
+        "c.edi",
+        orders_interchange([bad_gtin, bad_price], sender=NORD, recipient=US, control_ref="4001"),
+    )
+    report = edi_orders_inbound(hub)
+    assert report["orders_refused"] == 2 and report["rejected"] == 1 and not erp.sales
+    texts = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("APERAK")]
+    assert any("ERC+GTIN'" in t and "4006381333931" in t for t in texts)
+    assert any("ERC+PRICE'" in t for t in texts)
+    reasons = " ".join(d.reason for d in hub.ledger.dead_letters())
+    assert "4006381333931 is not a known product" in reasons and "tolerance" in reasons
+
+
+def test_syntax_error_rejects_message_with_contrl_pointing_at_it(hub: Hub, erp: FakeErp) -> None:
+    data = _interchange(erp, "5001", count=1).replace(b"UNT+", b"UNT+99", 1)
+    drop(_inbox(hub), "d.edi", data)
+    report = edi_orders_inbound(hub)
+    assert report["rejected"] == 1 and not erp.sales
+    contrl = next(p for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")).read_text()
+    assert "UCM+1+ORDERS:D:96A:UN:EAN008+4" in contrl
+
+
+def test_unknown_sender_and_garbage_are_quarantined_with_a_dead_letter(
+    hub: Hub, erp: FakeErp
+) -> None:
+    other = orders_interchange(
+        make_orders("4300000000038", US, list(erp.products.values()), count=1),
+        sender="4300000000038",
+        recipient=US,
+        control_ref="6001",
+    )
+    drop(_inbox(hub), "other.edi", other)
+    drop(_inbox(hub), "junk.txt", b"this is not EDIFACT at all")
+    report = edi_orders_inbound(hub)
+    assert report["quarantined"] == 2 and report["files"] == 2
+    reasons = sorted(d.reason for d in hub.ledger.dead_letters())
+    assert any("unknown sender" in r for r in reasons)
+    assert any("junk.txt" in r for r in reasons)
+    assert len(list(hub.quarantine_dir.rglob("*"))) >= 2
+
+
+def test_transient_erp_failure_keeps_the_file_and_rerun_finishes(hub: Hub, erp: FakeErp) -> None:
+    drop(_inbox(hub), "e.edi", _interchange(erp, "7001"))
+    erp.fail_next(TransientError("ERP down", system="erp"))
+    with pytest.raises(TransientError):
+        edi_orders_inbound(hub)
+    assert [p.name for p in _inbox(hub).iterdir()] == ["e.edi"]
+    report = edi_orders_inbound(hub)
+    assert report["orders_created"] == 2 and len(erp.sales) == 2
+    assert not list(_inbox(hub).iterdir())

@@ -1,0 +1,404 @@
+"""EANCOM ORDERS (D96A EAN008, D01B EAN010) to canonical SalesOrder, and checks against the ERP.
+
+Pure: segments in (anything with ``.tag`` and ``.element(position, component)``), a
+SalesOrder or a list of positioned application errors out. Syntax and structure are checked
+earlier by the codec; what is checked here is what the mapping relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from schemas.model import ErpSale, Product, SalesOrder
+
+
+class SegmentLike(Protocol):
+    """The little the mapping needs of a segment."""
+
+    tag: str
+
+    def element(self, position: int, component: int = 1) -> str: ...
+
+
+@dataclass(frozen=True)
+class AppError:
+    """An application error in an order, positioned for APERAK/CONTRL and for people."""
+
+    code: str  # our application error code, see APP_CODES
+    message: str
+    segment_position: int | None = None
+    tag: str | None = None
+    element_position: int | None = None
+    line_no: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able form (dead letters, reports)."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "segment_position": self.segment_position,
+            "tag": self.tag,
+            "element_position": self.element_position,
+            "line_no": self.line_no,
+        }
+
+
+# application error codes used in APERAK ERC (EANCOM 9321 subset and hub-specific ones)
+APP_CODES = {
+    "12": "invalid value",
+    "13": "missing",
+    "BUYER": "unknown buyer (NAD+BY GLN not known in the ERP)",
+    "DELIV": "unknown delivery party (NAD+DP GLN not known)",
+    "GTIN": "unknown product (LIN GTIN not known in the ERP)",
+    "PRICE": "price outside the agreed tolerance",
+    "CUX": "currency not accepted",
+    "DUP": "order number already used with different content",
+    "FUNC": "message function not supported",
+}
+
+
+def parse_decimal(text: str) -> Decimal:
+    """EDIFACT numeric: either decimal mark, optional leading minus; InvalidOperation if bad."""
+    value = text.strip().replace(",", ".")
+    if not value or value.count(".") > 1:
+        raise InvalidOperation(text)
+    return Decimal(value)
+
+
+def parse_date(value: str, fmt: str) -> date:
+    """DTM C507 value in format 102 (CCYYMMDD) or 203/204 (CCYYMMDDHHMM[SS])."""
+    if fmt in ("", "102"):
+        return datetime.strptime(value, "%Y%m%d").date()
+    if fmt == "203":
+        return datetime.strptime(value, "%Y%m%d%H%M").date()
+    if fmt == "204":
+        return datetime.strptime(value, "%Y%m%d%H%M%S").date()
+    raise ValueError(f"date format {fmt!r} is not supported (use 102 or 203)")
+
+
+def orders_to_sales_order(
+    segments: Sequence[SegmentLike],
+    *,
+    default_currency: str = "EUR",
+    source: str | None = None,
+) -> tuple[SalesOrder | None, list[AppError]]:
+    """Map the body of one ORDERS message (UNH excluded, position UNH=1) to a SalesOrder."""
+    errors: list[AppError] = []
+    fields: dict[str, object] = {"currency": default_currency, "source": source}
+    parties: dict[str, dict[str, str]] = {}
+    notes: list[str] = []
+    lines: list[dict[str, object]] = []
+    line: dict[str, object] | None = None
+    declared_lines: tuple[int, int] | None = None
+    in_detail = False
+
+    def err(code: str, message: str, pos: int, tag: str, element: int | None = None) -> None:
+        errors.append(
+            AppError(
+                code,
+                message,
+                pos,
+                tag,
+                element,
+                int(line["line_no"]) if line and in_detail else None,  # type: ignore[call-overload]
+            )
+        )
+
+    for index, seg in enumerate(segments):
+        pos = index + 2
+        tag = seg.tag
+        if tag == "BGM":
+            doc = seg.element(1)
+            if doc not in ("220", "105", "221", "226", "227", "402"):
+                err("12", f"BGM document code {doc!r} is not an order (220)", pos, tag, 1)
+            fields["order_number"] = seg.element(2)
+            function = seg.element(3) or "9"
+            if function not in ("9", "29"):
+                err(
+                    "FUNC",
+                    f"BGM message function {function!r}: only 9 (original) is accepted",
+                    pos,
+                    tag,
+                    3,
+                )
+        elif tag == "DTM":
+            qualifier, value, fmt = seg.element(1, 1), seg.element(1, 2), seg.element(1, 3)
+            if qualifier in ("137", "2"):
+                try:
+                    parsed = parse_date(value, fmt)
+                except ValueError as exc:
+                    err(
+                        "12",
+                        f"DTM+{qualifier}: {value!r} is not a date in format {fmt or '102'}: {exc}",
+                        pos,
+                        tag,
+                        1,
+                    )
+                    continue
+                key = "order_date" if qualifier == "137" else "requested_delivery_date"
+                if in_detail and line is not None and qualifier == "2":
+                    continue  # line-level delivery dates are not mapped (header date rules)
+                fields[key] = parsed
+        elif tag == "FTX":
+            text = " ".join(filter(None, (seg.element(4, c) for c in range(1, 6))))
+            if text:
+                notes.append(text)
+        elif tag == "NAD":
+            qualifier = seg.element(1)
+            parties[qualifier] = {
+                "gln": seg.element(2, 1),
+                "agency": seg.element(2, 3),
+                "pos": str(pos),
+            }
+        elif tag == "CUX":
+            currency = seg.element(1, 2)
+            if currency:
+                fields["currency"] = currency
+        elif tag == "LIN":
+            in_detail = True
+            if line is not None:
+                lines.append(line)
+            number = seg.element(1)
+            item, item_type = seg.element(3, 1), seg.element(3, 2)
+            try:
+                line_no = int(number)
+            except ValueError:
+                line_no = len(lines) + 1
+                err("12", f"LIN line number {number!r} is not a number", pos, tag, 1)
+            line = {"line_no": line_no, "_pos": pos}
+            if item and item_type in ("EN", "SRV", "UP", ""):
+                line["gtin"] = item
+            elif item:
+                line["buyer_item_code"] = item
+        elif tag == "PIA" and line is not None:
+            code, qualifier = seg.element(2, 1), seg.element(2, 2)
+            if code and qualifier in ("IN", "BP"):
+                line["buyer_item_code"] = code
+            elif code and qualifier in ("SA",):
+                line["product_code"] = code
+        elif tag == "IMD" and line is not None:
+            description = seg.element(3, 4) or seg.element(3, 1)
+            if description:
+                line["description"] = description
+        elif tag == "QTY" and line is not None:
+            qualifier, value, unit = seg.element(1, 1), seg.element(1, 2), seg.element(1, 3)
+            if qualifier == "21":
+                try:
+                    line["quantity"] = parse_decimal(value)
+                except InvalidOperation:
+                    err("12", f"QTY+21 quantity {value!r} is not a number", pos, tag, 1)
+                if unit:
+                    line["unit"] = unit
+        elif tag == "PRI" and line is not None:
+            qualifier, value = seg.element(1, 1), seg.element(1, 2)
+            if qualifier in ("AAA", "AAB") and value and "unit_price" not in line:
+                try:
+                    line["unit_price"] = parse_decimal(value)
+                except InvalidOperation:
+                    err("12", f"PRI+{qualifier} price {value!r} is not a number", pos, tag, 1)
+        elif tag == "UNS":
+            in_detail = False
+            if line is not None:
+                lines.append(line)
+                line = None
+        elif tag == "CNT" and seg.element(1, 1) == "2":
+            try:
+                declared_lines = (int(parse_decimal(seg.element(1, 2))), pos)
+            except InvalidOperation:
+                err("12", f"CNT+2 {seg.element(1, 2)!r} is not a number", pos, tag, 1)
+    if line is not None:
+        lines.append(line)
+    if declared_lines is not None and declared_lines[0] != len(lines):
+        err(
+            "12",
+            f"CNT+2 says {declared_lines[0]} lines, the message has {len(lines)}",
+            declared_lines[1],
+            "CNT",
+            1,
+        )
+
+    for qualifier, key in (
+        ("BY", "buyer"),
+        ("SU", "supplier"),
+        ("DP", "delivery"),
+        ("IV", "invoicee"),
+    ):
+        if qualifier in parties and parties[qualifier]["gln"]:
+            fields[key] = {"gln": parties[qualifier]["gln"]}
+    for mandatory, what, tag in (
+        ("order_number", "BGM document number", "BGM"),
+        ("order_date", "DTM+137 order date", "DTM"),
+        ("buyer", "NAD+BY buyer GLN", "NAD"),
+    ):
+        if not fields.get(mandatory):
+            errors.append(AppError("13", f"{what} is missing", None, tag))
+    position_of_line = {int(str(ln["line_no"])): int(str(ln.pop("_pos"))) for ln in lines}
+    fields["lines"] = lines
+    fields["notes"] = tuple(notes)
+    if errors:
+        return None, errors
+    try:
+        return SalesOrder.model_validate(fields), []
+    except ValidationError as exc:
+        return None, [_from_validation(e, position_of_line, parties) for e in exc.errors()]
+
+
+def _from_validation(
+    error: Mapping[str, object],
+    line_pos: Mapping[int, int],
+    parties: Mapping[str, Mapping[str, str]],
+) -> AppError:
+    loc = tuple(error.get("loc", ()))  # type: ignore[arg-type]
+    message = f"{'.'.join(str(p) for p in loc)}: {error.get('msg')} (got {error.get('input')!r})"
+    if loc and loc[0] == "lines" and len(loc) > 1 and isinstance(loc[1], int):
+        line_no = loc[1] + 1
+        tag = {"gtin": "LIN", "quantity": "QTY", "unit_price": "PRI"}.get(str(loc[-1]), "LIN")
+        return AppError("12", message, line_pos.get(line_no), tag, None, line_no)
+    if loc and loc[0] in ("buyer", "supplier", "delivery", "invoicee"):
+        qualifier = {"buyer": "BY", "supplier": "SU", "delivery": "DP", "invoicee": "IV"}[
+            str(loc[0])
+        ]
+        pos = parties.get(qualifier, {}).get("pos")
+        return AppError("12", message, int(pos) if pos else None, "NAD", 2)
+    if loc and loc[0] == "currency":
+        return AppError("CUX", message, None, "CUX", 1)
+    return AppError("12", message)
+
+
+def check_against_erp(
+    order: SalesOrder,
+    *,
+    products_by_gtin: Mapping[str, Product],
+    known_party_glns: Iterable[str],
+    price_tolerance_percent: Decimal,
+) -> list[AppError]:
+    """Unknown buyer/delivery party, unknown GTINs, partner prices outside the tolerance."""
+    known = set(known_party_glns)
+    errors: list[AppError] = []
+    if order.buyer.gln and order.buyer.gln not in known:
+        errors.append(
+            AppError("BUYER", f"buyer GLN {order.buyer.gln} is not a known customer", tag="NAD")
+        )
+    if order.delivery and order.delivery.gln and order.delivery.gln not in known:
+        errors.append(
+            AppError(
+                "DELIV",
+                f"delivery party GLN {order.delivery.gln} is not a known address",
+                tag="NAD",
+            )
+        )
+    for line in order.lines:
+        product = products_by_gtin.get(line.gtin or "")
+        if product is None:
+            errors.append(
+                AppError(
+                    "GTIN",
+                    f"line {line.line_no}: GTIN {line.gtin} is not a known product",
+                    tag="LIN",
+                    line_no=line.line_no,
+                )
+            )
+            continue
+        if (
+            line.unit_price is not None
+            and product.list_price is not None
+            and product.list_price > 0
+        ):
+            deviation = abs(line.unit_price - product.list_price) / product.list_price * 100
+            if deviation > price_tolerance_percent:
+                errors.append(
+                    AppError(
+                        "PRICE",
+                        f"line {line.line_no}: price {line.unit_price} differs from the agreed "
+                        f"{product.list_price} by {deviation:.2f}% (tolerance "
+                        f"{price_tolerance_percent}%)",
+                        tag="PRI",
+                        line_no=line.line_no,
+                    )
+                )
+    return errors
+
+
+def resolve_codes(order: SalesOrder, products_by_gtin: Mapping[str, Product]) -> SalesOrder:
+    """The order with each line's product_code filled in from its GTIN."""
+    lines = [
+        line.model_copy(update={"product_code": products_by_gtin[line.gtin].code})
+        if line.gtin in products_by_gtin and not line.product_code
+        else line
+        for line in order.lines
+    ]
+    return order.model_copy(update={"lines": tuple(lines)})
+
+
+def line_differences(order: SalesOrder, sale: ErpSale) -> dict[int, str]:
+    """Per order line: 'accepted' or 'changed' (ERP quantity or price differs), for ORDRSP."""
+    by_no = {line.line_no: line for line in sale.lines}
+    result: dict[int, str] = {}
+    for line in order.lines:
+        erp_line = by_no.get(line.line_no)
+        if erp_line is None:
+            result[line.line_no] = "not_accepted"
+        elif erp_line.quantity != line.quantity or (
+            line.unit_price is not None and erp_line.unit_price != line.unit_price
+        ):
+            result[line.line_no] = "changed"
+        else:
+            result[line.line_no] = "accepted"
+    return result
+
+
+def _fmt(value: Decimal, decimal_mark: str = ".") -> str:
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", decimal_mark)
+
+
+def sales_order_to_orders(
+    order: SalesOrder, *, decimal_mark: str = "."
+) -> list[tuple[object, ...]]:
+    """The ORDERS body (UNH/UNT excluded) a partner would send for ``order``.
+
+    The inverse of ``orders_to_sales_order`` for what EANCOM carries (used by the sandbox
+    partner, the demo and property tests).
+    """
+    segments: list[tuple[object, ...]] = [
+        ("BGM", "220", order.order_number, "9"),
+        ("DTM", ["137", order.order_date.strftime("%Y%m%d"), "102"]),
+    ]
+    if order.requested_delivery_date:
+        segments.append(("DTM", ["2", order.requested_delivery_date.strftime("%Y%m%d"), "102"]))
+    for note in order.notes:
+        segments.append(
+            ("FTX", "ZZZ", "", "", [note[i : i + 70] for i in range(0, len(note), 70)][:5])
+        )
+    for qualifier, ref in (
+        ("BY", order.buyer),
+        ("SU", order.supplier),
+        ("DP", order.delivery),
+        ("IV", order.invoicee),
+    ):
+        if ref is not None and ref.gln:
+            segments.append(("NAD", qualifier, [ref.gln, "", "9"]))
+    segments.append(("CUX", ["2", order.currency, "9"]))
+    for line in order.lines:
+        segments.append(("LIN", str(line.line_no), "", [line.gtin or "", "EN"]))
+        if line.buyer_item_code:
+            segments.append(("PIA", "1", [line.buyer_item_code, "IN"]))
+        if line.description:
+            segments.append(("IMD", "F", "", ["", "", "", line.description[:35]]))
+        quantity = ["21", _fmt(line.quantity, decimal_mark)]
+        if line.unit != "unit":
+            quantity.append(line.unit)
+        segments.append(("QTY", quantity))
+        if line.unit_price is not None:
+            segments.append(("PRI", ["AAA", _fmt(line.unit_price, decimal_mark)]))
+    segments.append(("UNS", "S"))
+    segments.append(("CNT", ["2", str(len(order.lines))]))
+    return segments
