@@ -14,6 +14,7 @@ SHARED = ROOT.parent / "shared"
 os.environ.setdefault("HUB_HOME", str(ROOT / ".hub" / "test"))
 
 pytest_plugins = [
+    "tests.fixtures.airflow",  # first: sets AIRFLOW_HOME before anything imports airflow
     "tests.fixtures.pg",
     "tests.fixtures.sftp",
     "tests.fixtures.crm",

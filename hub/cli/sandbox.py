@@ -11,11 +11,12 @@ app = typer.Typer(help="Sandbox systems for the demo and tests, on 127.0.0.1.")
 def erp(
     port: int = typer.Option(8000, help="port to listen on"),
     db: str = typer.Option(None, help="SQLite file path or postgresql:// URL of the database"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 in a container)"),
 ) -> None:
     """A Tryton server with a company, catalogue, stock and customers."""
     from sandbox.erp import serve
 
-    serve(port=port, db=db)
+    serve(port=port, db=db, host=host)
 
 
 @app.command()
