@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
+from airflow.sdk import dag, task
+
+from hub.dag_defaults import START, default_args, flow_params
 
 DOC_MD = """
 ### ERP reference check
@@ -22,53 +24,24 @@ task's return value (XCom `return_value`) and is logged.
 * **Pool** `erp` bounds concurrent calls to the ERP across all DAGs.
 """
 
-# Exceptions are named by dotted path so the DAG file imports nothing of the hub at parse time.
-HUB_RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception="schemas.errors.PermanentError",
-            action=RetryAction.FAIL,
-            reason="permanent error: fix the data or the configuration, then rerun",
-        ),
-        RetryRule(
-            exception="schemas.errors.TransientError",
-            action=RetryAction.RETRY,
-            reason="transient error: retrying with exponential backoff",
-        ),
-    ],
-)
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "hub-ops",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,  # a multiplier in Airflow 3.3: 30 s, 60 s, 120 s
-    "max_retry_delay": timedelta(minutes=10),
-    "retry_policy": HUB_RETRY_POLICY,
-    "execution_timeout": timedelta(minutes=15),
-}
-
 
 @dag(
     dag_id="erp_reference_check",
     schedule="@hourly",
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["hub", "erp", "reference-data"],
     doc_md=DOC_MD,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(execution_timeout=timedelta(minutes=15)),
 )
 def erp_reference_check() -> None:
     @task(task_id="check_reference_data", pool="erp")
     def check_reference_data() -> dict[str, Any]:
         """Run the flow and return its JSON-able report."""
-        from airflow.sdk import get_current_context
-
         from hub.flows import run_flow
 
-        conf = get_current_context()["dag_run"].conf or {}
-        return run_flow("erp_reference_check", **conf)
+        return run_flow("erp_reference_check", **flow_params())
 
     check_reference_data()
 

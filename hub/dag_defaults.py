@@ -1,0 +1,53 @@
+"""Shared Airflow settings for every hub DAG: owner, retries with backoff, the retry policy.
+
+Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk`` and the
+standard library: hub exceptions are named by dotted path, not imported.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+HUB_RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="schemas.errors.PermanentError",
+            action=RetryAction.FAIL,
+            reason="permanent error: fix the data or the configuration, then rerun",
+        ),
+        RetryRule(
+            exception="schemas.errors.TransientError",
+            action=RetryAction.RETRY,
+            reason="transient error: retrying with exponential backoff",
+        ),
+    ],
+)
+
+
+def default_args(
+    *, retries: int = 3, retry_delay: timedelta = timedelta(seconds=30), **extra: Any
+) -> dict[str, Any]:
+    """Owner, bounded retries with exponential backoff (a multiplier in 3.3), the policy."""
+    args: dict[str, Any] = {
+        "owner": "hub-ops",
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+        "retry_policy": HUB_RETRY_POLICY,
+        "execution_timeout": timedelta(minutes=30),
+    }
+    args.update(extra)
+    return args
+
+
+def flow_params() -> dict[str, Any]:
+    """The triggering run's conf, passed to the flow as parameters (inside a task only)."""
+    from airflow.sdk import get_current_context
+
+    return dict(get_current_context()["dag_run"].conf or {})
