@@ -16,6 +16,7 @@ os.environ.setdefault("HUB_HOME", str(ROOT / ".hub" / "test"))
 pytest_plugins = [
     "tests.fixtures.airflow",  # first: sets AIRFLOW_HOME before anything imports airflow
     "tests.fixtures.pg",
+    "tests.fixtures.erp",
     "tests.fixtures.sftp",
     "tests.fixtures.crm",
     "tests.fixtures.carrier",

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from hub.cli import demo as demo_cmd
 from hub.cli import edi as edi_cli
 from hub.cli import ledger as ledger_cli
 from hub.cli import sandbox as sandbox_cli
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(edi_cli.app, name="edi")
+app.command(name="demo")(demo_cmd.demo)
 
 console = Console(stderr=True)
 

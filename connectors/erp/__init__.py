@@ -1,0 +1,1 @@
+"""Connector package for the erp system."""

@@ -1,0 +1,509 @@
+"""Seeds a fresh Tryton database with the sandbox ERP's company, accounts, catalogue and customers.
+
+Runs inside its own process (``python -m sandbox.erp_seed --config CONF --database DB``)
+because trytond's configuration and pool are process-global. Everything it creates is
+deterministic: same seed version, same records (only the fiscal years follow the clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from stdnum import ean
+from stdnum.iso7064 import mod_11_10
+
+SEED_VERSION = "3"
+GTIN_PREFIX = "400638"  # 6-digit company prefix used for the sandbox catalogue
+GLN_PREFIX = "430000"  # customers' GLNs
+COMPANY_GLN_BODY = "400638999999"
+WAREHOUSE_CODE = "WH"
+STORAGE_CODE = "STO"
+
+
+@dataclass(frozen=True)
+class SeedProduct:
+    """One catalogue item of the sandbox ERP."""
+
+    code: str
+    name: str
+    gtin: str
+    list_price: Decimal
+    cost_price: Decimal
+    tax_rate: Decimal
+    stock: int
+
+
+@dataclass(frozen=True)
+class SeedCustomer:
+    """One customer party of the sandbox ERP."""
+
+    code: str
+    name: str
+    gln: str
+    vat: str
+    street: str
+    postal_code: str
+    city: str
+    country: str
+    email: str
+    contact_name: str
+    phone: str
+    price_list: bool
+
+
+def gtin13(body12: str) -> str:
+    """A GTIN-13 / GLN-13 from its first 12 digits (check digit computed by python-stdnum)."""
+    return body12 + ean.calc_check_digit(body12)
+
+
+def de_vat(body8: str) -> str:
+    """A valid German VAT id (DE + 8 digits + ISO 7064 Mod 11,10 check digit)."""
+    return "DE" + body8 + mod_11_10.calc_check_digit(body8)
+
+
+_PRODUCT_NAMES = [
+    ("Espresso beans 1 kg", "7"),
+    ("Filter coffee 500 g", "7"),
+    ("Green tea 100 bags", "7"),
+    ("Cocoa powder 250 g", "7"),
+    ("Cane sugar 1 kg", "7"),
+    ("Oat drink 1 l", "7"),
+    ("Coffee mug white", "19"),
+    ("Coffee mug black", "19"),
+    ("Travel tumbler 350 ml", "19"),
+    ("Milk frother", "19"),
+    ("French press 1 l", "19"),
+    ("Pour-over dripper", "19"),
+    ("Paper filters 100", "19"),
+    ("Burr grinder", "19"),
+    ("Kettle gooseneck", "19"),
+    ("Tea infuser", "19"),
+    ("Espresso cups set of 4", "19"),
+    ("Barista apron", "19"),
+    ("Descaler 500 ml", "19"),
+    ("Cleaning tablets 50", "19"),
+]
+
+
+def catalogue() -> list[SeedProduct]:
+    """The deterministic sandbox catalogue: 20 products, valid GTIN-13, 7% or 19% VAT."""
+    items = []
+    for i, (name, rate) in enumerate(_PRODUCT_NAMES, start=1):
+        price = Decimal(3 + (i * 7) % 40) + Decimal(i % 4) / Decimal(4) - Decimal("0.01")
+        items.append(
+            SeedProduct(
+                code=f"HUB-{1000 + i}",
+                name=name,
+                gtin=gtin13(f"{GTIN_PREFIX}{i:06d}"),
+                list_price=price.quantize(Decimal("0.01")),
+                cost_price=(price * Decimal("0.6")).quantize(Decimal("0.0001")),
+                tax_rate=Decimal(rate) / 100,
+                stock=500 + 25 * i,
+            )
+        )
+    return items
+
+
+def customers() -> list[SeedCustomer]:
+    """The deterministic sandbox customers: GLN, VAT id, address, email and a named contact."""
+    rows = [
+        ("Kaufhaus Nord GmbH", "Hafenstrasse 12", "20457", "Hamburg", "DE", "Anna Schmidt"),
+        ("Markt Sued AG", "Leopoldstrasse 88", "80802", "Muenchen", "DE", "Jonas Weber"),
+        ("Rheinhandel KG", "Rheinuferweg 3", "50668", "Koeln", "DE", "Mia Fischer"),
+        ("Spree Retail GmbH", "Friedrichstrasse 200", "10117", "Berlin", "DE", "Lukas Wagner"),
+        ("Elbe Bio Markt eG", "Koenigsbruecker Str. 40", "01099", "Dresden", "DE", "Lea Becker"),
+    ]
+    result = []
+    for i, (name, street, postal, city, country, contact) in enumerate(rows, start=1):
+        slug = name.split()[0].lower()
+        result.append(
+            SeedCustomer(
+                code=f"CUST-{i:03d}",
+                name=name,
+                gln=gtin13(f"{GLN_PREFIX}{i:06d}"),
+                vat=de_vat(f"{13572468 + i * 1111:08d}"),
+                street=street,
+                postal_code=postal,
+                city=city,
+                country=country,
+                email=f"orders@{slug}.example",
+                contact_name=contact,
+                phone=f"+49 40 555{i:04d}",
+                price_list=i % 2 == 1,
+            )
+        )
+    return result
+
+
+def offline_email_validation() -> None:
+    """Let Tryton accept syntactically valid emails without a DNS deliverability lookup.
+
+    The sandbox runs on machines without DNS (every lookup answers NXDOMAIN), where Tryton
+    would refuse every address. Must run before the pool imports the party module.
+    """
+    from trytond.tools import email_
+
+    original = email_.validate_email
+
+    def validate_email(email: str, check_deliverability: bool = True) -> str:
+        return original(email, check_deliverability=False)
+
+    email_.validate_email = validate_email
+
+
+def _wizard(pool: Any, name: str, steps: list[tuple[str, dict[str, Any]]]) -> None:
+    """Run a Tryton wizard in-process through its states, like a client would."""
+    wizard_class = pool.get(name, type="wizard")
+    session_id, _, _ = wizard_class.create()
+    for state, data in steps:
+        wizard_class.execute(session_id, data, state)
+    wizard_class.delete(session_id)
+
+
+def _in_transaction(database: str, context: dict[str, Any], step: Any) -> Any:
+    """Run ``step(pool)`` in one committed transaction, restarting on Tryton's lock requests."""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction, TransactionError
+
+    extras: dict[str, Any] = {}
+    while True:
+        with Transaction().start(database, 0, context=context, **extras) as transaction:
+            try:
+                result = step(Pool())
+            except TransactionError as exc:
+                transaction.rollback()
+                exc.fix(extras)
+                continue
+            transaction.commit()
+            return result
+
+
+def seed(database: str, today: dt.date) -> None:
+    """Create company, fiscal years, chart, taxes, payment term, catalogue, stock and customers."""
+    from trytond.pool import Pool
+
+    offline_email_validation()
+    Pool(database).init()
+    company_id, country_ids = _in_transaction(database, {}, _seed_company)
+    context = {"company": company_id}
+    _in_transaction(database, context, lambda pool: _seed_accounting(pool, company_id, today))
+    _in_transaction(database, context, lambda pool: _seed_catalogue(pool, company_id, country_ids))
+
+
+def _seed_company(pool: Any) -> tuple[int, dict[str, int]]:
+    Currency = pool.get("currency.currency")
+    Country = pool.get("country.country")
+    Party = pool.get("party.party")
+    Company = pool.get("company.company")
+    User = pool.get("res.user")
+
+    (eur,) = Currency.create(
+        [
+            {
+                "name": "Euro",
+                "code": "EUR",
+                "numeric_code": "978",
+                "symbol": "€",
+                "digits": 2,
+                "rounding": Decimal("0.01"),
+            }
+        ]
+    )
+    countries = Country.create(
+        [
+            {"name": "Germany", "code": "DE", "code3": "DEU", "code_numeric": "276"},
+            {"name": "Austria", "code": "AT", "code3": "AUT", "code_numeric": "040"},
+            {"name": "Netherlands", "code": "NL", "code3": "NLD", "code_numeric": "528"},
+        ]
+    )
+    country = {c.code: c.id for c in countries}
+    (company_party,) = Party.create(
+        [
+            {
+                "name": "Sandbox Sales GmbH",
+                "code": "COMPANY",
+                "addresses": [
+                    (
+                        "create",
+                        [
+                            {
+                                "street": "Lagerweg 1",
+                                "postal_code": "28195",
+                                "city": "Bremen",
+                                "country": country["DE"],
+                            }
+                        ],
+                    )
+                ],
+                "identifiers": [("create", [{"type": None, "code": gtin13(COMPANY_GLN_BODY)}])],
+            }
+        ]
+    )
+    (company,) = Company.create([{"party": company_party.id, "currency": eur.id}])
+    users = User.search([("login", "=", "admin")])
+    User.write(users, {"companies": [("add", [company.id])], "company": company.id})
+    return company.id, country
+
+
+def _seed_accounting(pool: Any, company_id: int, today: dt.date) -> None:
+    company = pool.get("company.company")(company_id)
+    ModelData = pool.get("ir.model.data")
+    Account = pool.get("account.account")
+    FiscalYear = pool.get("account.fiscalyear")
+    SequenceStrict = pool.get("ir.sequence.strict")
+    SequenceType = pool.get("ir.sequence.type")
+    Tax = pool.get("account.tax")
+    PaymentTerm = pool.get("account.invoice.payment_term")
+
+    template_id = ModelData.get_id("account", "account_template_root_en")
+    _wizard(
+        pool,
+        "account.create_chart",
+        [("create_account", {"account": {"account_template": template_id, "company": company.id}})],
+    )
+    receivable = Account.search(
+        [("type.receivable", "=", True), ("company", "=", company.id), ("closed", "!=", True)],
+        limit=1,
+    )
+    payable = Account.search(
+        [("type.payable", "=", True), ("company", "=", company.id), ("closed", "!=", True)], limit=1
+    )
+    Configuration = pool.get("account.configuration")
+    config = Configuration(1)
+    config.default_account_receivable = receivable[0] if receivable[0].party_required else None
+    config.default_account_payable = payable[0] if payable[0].party_required else None
+    config.save()
+
+    (move_type,) = SequenceType.search([("name", "=", "Account Move")], limit=1)
+    (invoice_type,) = SequenceType.search([("name", "=", "Invoice")], limit=1)
+    for year in (today.year - 1, today.year, today.year + 1):
+        move_seq, invoice_seq = SequenceStrict.create(
+            [
+                {"name": f"Moves {year}", "sequence_type": move_type.id, "company": company.id},
+                {
+                    "name": f"Invoices {year}",
+                    "sequence_type": invoice_type.id,
+                    "company": company.id,
+                    "prefix": f"INV{year}-",
+                    "padding": 5,
+                },
+            ]
+        )
+        (fiscalyear,) = FiscalYear.create(
+            [
+                {
+                    "name": str(year),
+                    "start_date": dt.date(year, 1, 1),
+                    "end_date": dt.date(year, 12, 31),
+                    "company": company.id,
+                    "move_sequence": move_seq.id,
+                    "invoice_sequences": [
+                        (
+                            "create",
+                            [
+                                {
+                                    "company": company.id,
+                                    "in_invoice_sequence": invoice_seq.id,
+                                    "in_credit_note_sequence": invoice_seq.id,
+                                    "out_invoice_sequence": invoice_seq.id,
+                                    "out_credit_note_sequence": invoice_seq.id,
+                                }
+                            ],
+                        )
+                    ],
+                }
+            ]
+        )
+        FiscalYear.create_period([fiscalyear])
+
+    (tax_account,) = Account.search([("company", "=", company.id), ("code", "=", "6.3.6")], limit=1)
+    Tax.create(
+        [
+            {
+                "name": f"VAT {pct}%",
+                "description": f"VAT {pct}%",
+                "type": "percentage",
+                "rate": Decimal(pct) / 100,
+                "invoice_account": tax_account.id,
+                "credit_note_account": tax_account.id,
+                "company": company.id,
+            }
+            for pct in ("19", "7")
+        ]
+    )
+    PaymentTerm.create(
+        [
+            {
+                "name": "30 days net",
+                "lines": [
+                    (
+                        "create",
+                        [{"type": "remainder", "relativedeltas": [("create", [{"days": 30}])]}],
+                    )
+                ],
+            },
+            {"name": "Direct", "lines": [("create", [{"type": "remainder"}])]},
+        ]
+    )
+
+
+def _seed_catalogue(pool: Any, company_id: int, country: dict[str, int]) -> None:
+    company = pool.get("company.company")(company_id)
+    Account = pool.get("account.account")
+    Tax = pool.get("account.tax")
+    Category = pool.get("product.category")
+    Uom = pool.get("product.uom")
+    Template = pool.get("product.template")
+    Location = pool.get("stock.location")
+    Inventory = pool.get("stock.inventory")
+    PriceList = pool.get("product.price_list")
+    Party = pool.get("party.party")
+    PaymentTerm = pool.get("account.invoice.payment_term")
+    SaleConfiguration = pool.get("sale.configuration")
+
+    (revenue,) = Account.search(
+        [("type.revenue", "=", True), ("company", "=", company.id), ("closed", "!=", True)], limit=1
+    )
+    (expense,) = Account.search(
+        [("type.expense", "=", True), ("company", "=", company.id), ("closed", "!=", True)], limit=1
+    )
+    categories = {}
+    for tax in Tax.search([("company", "=", company.id)]):
+        (cat,) = Category.create(
+            [
+                {
+                    "name": f"Goods {tax.name}",
+                    "accounting": True,
+                    "account_revenue": revenue.id,
+                    "account_expense": expense.id,
+                    "customer_taxes": [("add", [tax.id])],
+                }
+            ]
+        )
+        categories[tax.rate] = cat
+    (unit,) = Uom.search([("name", "=", "Unit")], limit=1)
+    items = catalogue()
+    templates = Template.create(
+        [
+            {
+                "name": p.name,
+                "code": p.code,
+                "type": "goods",
+                "salable": True,
+                "default_uom": unit.id,
+                "sale_uom": unit.id,
+                "list_price": p.list_price,
+                "account_category": categories[p.tax_rate].id,
+                "products": [
+                    (
+                        "create",
+                        [
+                            {
+                                "cost_price": p.cost_price,
+                                "identifiers": [("create", [{"type": "ean", "code": p.gtin}])],
+                            }
+                        ],
+                    )
+                ],
+            }
+            for p in items
+        ]
+    )
+    (storage,) = Location.search([("code", "=", STORAGE_CODE)], limit=1)
+    (inventory,) = Inventory.create(
+        [
+            {
+                "location": storage.id,
+                "company": company.id,
+                "lines": [
+                    (
+                        "create",
+                        [
+                            {"product": t.products[0].id, "quantity": float(p.stock)}
+                            for t, p in zip(templates, items, strict=True)
+                        ],
+                    )
+                ],
+            }
+        ]
+    )
+    Inventory.confirm([inventory])
+
+    (price_list,) = PriceList.create(
+        [
+            {
+                "name": "Retail partners",
+                "company": company.id,
+                "price": "list_price",
+                "lines": [
+                    (
+                        "create",
+                        [
+                            {"sequence": 10, "quantity": 100.0, "formula": "unit_price * 0.90"},
+                            {"sequence": 20, "quantity": 24.0, "formula": "unit_price * 0.95"},
+                            {"sequence": 30, "formula": "unit_price"},
+                        ],
+                    )
+                ],
+            }
+        ]
+    )
+    (term,) = PaymentTerm.search([("name", "=", "30 days net")], limit=1)
+    sale_config = SaleConfiguration(1)
+    sale_config.sale_invoice_method = "fulfillment"
+    sale_config.save()
+    for c in customers():
+        values: dict[str, Any] = {
+            "name": c.name,
+            "code": c.code,
+            "customer_payment_term": term.id,
+            "addresses": [
+                (
+                    "create",
+                    [
+                        {
+                            "street": c.street,
+                            "postal_code": c.postal_code,
+                            "city": c.city,
+                            "country": country[c.country],
+                        }
+                    ],
+                )
+            ],
+            "identifiers": [
+                ("create", [{"type": None, "code": c.gln}, {"type": "eu_vat", "code": c.vat}])
+            ],
+            "contact_mechanisms": [
+                (
+                    "create",
+                    [
+                        {"type": "email", "value": c.email, "name": c.contact_name},
+                        {"type": "phone", "value": c.phone, "name": c.contact_name},
+                    ],
+                )
+            ],
+        }
+        if c.price_list:
+            values["sale_price_list"] = price_list.id
+        Party.create([values])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--today", default=None, help="ISO date the fiscal years centre on")
+    args = parser.parse_args()
+    from trytond import config as tryton_config
+
+    tryton_config.update_etc(args.config)
+    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    seed(args.database, today)
+
+
+if __name__ == "__main__":
+    main()
