@@ -1,0 +1,112 @@
+"""Logistics flows' configuration: config/carrier.yaml, validated at load, errors name fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub import settings
+from hub.config import ConfigError
+from transforms.dhl_express import MAX_TRACK_NUMBERS
+from transforms.dhl_results import CarrierProfile
+
+CONFIG_FILE = "carrier.yaml"
+ShipmentReadyState = Literal["draft", "waiting", "assigned", "picked", "packed"]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CarrierConnections(_Config):
+    """Airflow connection ids holding the carriers' endpoints and credentials."""
+
+    bcs: str = "hub_carrier_bcs"
+    express: str = "hub_carrier_express"
+
+
+class WsdlLocations(_Config):
+    """Where each WSDL is read from; None means ``<endpoint>?wsdl`` from the connection."""
+
+    bcs: str | None = None
+    express_ship: str | None = None
+    express_track: str | None = None
+
+
+class Timeouts(_Config):
+    """Seconds per SOAP call and for loading a WSDL (once per process)."""
+
+    operation_seconds: float = Field(default=30.0, gt=0)
+    load_seconds: float = Field(default=10.0, gt=0)
+
+
+class ShipmentsSettings(_Config):
+    """Which ERP shipments go to the carrier, how many per round, where labels are archived."""
+
+    ready_states: tuple[ShipmentReadyState, ...] = ("assigned", "picked", "packed")
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    label_dir: str = "labels"
+    max_consecutive_failures: int = Field(default=3, ge=1)
+
+    @field_validator("label_dir")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ValueError("must be a path relative to the hub home, without '..'")
+        return value
+
+
+class TrackingSettings(_Config):
+    """How many tracking numbers one trackShipmentRequest carries."""
+
+    batch_size: int = Field(default=50, ge=1, le=MAX_TRACK_NUMBERS)
+
+
+class LogisticsConfig(_Config):
+    """config/carrier.yaml: the booking carrier's profile, connections, WSDLs and batch sizes."""
+
+    profile: CarrierProfile
+    connections: CarrierConnections = CarrierConnections()
+    wsdl: WsdlLocations = WsdlLocations()
+    timeouts: Timeouts = Timeouts()
+    shipments: ShipmentsSettings = ShipmentsSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    base_dir: Path | None = Field(default=None, exclude=True)
+
+    def wsdl_location(self, value: str | None, endpoint: str) -> str:
+        """A configured WSDL (URL, or path relative to the config folder), else endpoint?wsdl."""
+        if not value:
+            return f"{endpoint}?wsdl"
+        if "://" in value or Path(value).is_absolute() or self.base_dir is None:
+            return value
+        return str(self.base_dir / value)
+
+
+def load_logistics_config(path: Path | None = None) -> LogisticsConfig:
+    """config/carrier.yaml (or ``path``); a ConfigError names the file and every bad field."""
+    path = path or settings.config_dir() / CONFIG_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path}: carrier profile not found; copy config/{CONFIG_FILE} from the project "
+            "or set HUB_CONFIG_DIR to the folder holding it",
+            system="config",
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}", system="config") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level", system="config")
+    try:
+        config = LogisticsConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            + (f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else "")
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}", system="config") from exc
+    return config.model_copy(update={"base_dir": path.parent})

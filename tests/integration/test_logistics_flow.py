@@ -1,0 +1,220 @@
+"""Logistics flows against the sandbox DHL carrier on loopback (real SOAP, XSD-checked)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.carrier.bcs import BcsConnector
+from connectors.carrier.express import ExpressConnector
+from connectors.erp.fake import FakeErp
+from connectors.http import RetryPolicy
+from hub.bootstrap import Hub
+from hub.flows import run_flow
+from hub.flows.logistics import (
+    booking_key,
+    delivered_shipments,
+    label_path,
+    ship_ready_shipments,
+    track_open_shipments,
+    tracking_status,
+)
+from hub.flows.logistics_carrier import BcsBooker, ExpressBooker, ExpressTracker
+from hub.flows.logistics_config import LogisticsConfig
+from hub.ledger import Ledger
+from hub.settings import connection_json
+from sandbox.carrier import SandboxCarrier
+from tests.fixtures.carrier import (
+    BCS_PROFILE,
+    EXPRESS_PROFILE,
+    bcs_settings,
+    express_settings,
+    make_shipment,
+)
+from tests.unit.test_logistics_flow import add_shipment
+
+pytestmark = pytest.mark.integration
+
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=0.05)
+
+
+def make_hub(
+    tmp_path: Path, erp: FakeErp, server: SandboxCarrier, *, express: bool = False,
+    timeout: float = 0.75, attempts: int = 3,
+) -> Hub:  # fmt: skip
+    """A hub on a fresh ledger whose ports talk to ``server`` (WSDLs from local files)."""
+    policy = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05, max_retry_after=0.05)
+    profile = EXPRESS_PROFILE if express else BCS_PROFILE
+    config = LogisticsConfig(profile=profile)
+    track = ExpressConnector(express_settings(server, timeout=timeout), read_policy=FAST)
+    if express:
+        ship = ExpressConnector(
+            express_settings(server, timeout=timeout), read_policy=FAST, create_policy=policy
+        )
+        booker: object = ExpressBooker(ship, profile)
+    else:
+        bcs = BcsConnector(bcs_settings(server, timeout=timeout), create_policy=policy)
+        booker = BcsBooker(bcs, profile)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    return Hub(
+        ledger, erp=erp, home=tmp_path / "home",
+        overrides={"logistics_config": config, "carrier_booker": booker,
+                   "carrier_tracker": ExpressTracker(track)},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def erp() -> FakeErp:
+    return FakeErp()
+
+
+@pytest.fixture
+def bcs_hub(tmp_path: Path, erp: FakeErp, carrier_server: SandboxCarrier) -> Iterator[Hub]:
+    hub = make_hub(tmp_path, erp, carrier_server)
+    yield hub
+    hub.close()
+
+
+def test_bcs_books_archives_pdf_labels_and_writes_tracking_back(
+    bcs_hub: Hub, erp: FakeErp, carrier_server: SandboxCarrier
+) -> None:
+    shipments = [add_shipment(erp, n) for n in (1, 2, 3)]
+    carrier_server.reject_postcode("99999")
+    bad = add_shipment(erp, 4)
+    erp.shipments["4"] = bad.model_copy(
+        update={
+            "delivery_address": bad.delivery_address.model_copy(update={"postal_code": "99999"})
+        }
+    )
+
+    report = ship_ready_shipments(bcs_hub)
+
+    assert report["booked"] == 3 and report["rejected"] == 1, report
+    stats = carrier_server.stats()
+    assert stats["created_by_reference"] == {s.number: 1 for s in shipments}
+    by_reference = {s["reference"]: s["number"] for s in carrier_server.state.shipments_json()}
+    for s in shipments:
+        assert erp.shipments[s.erp_id].tracking_number == by_reference[s.number]
+        pdf = label_path(bcs_hub.home, bcs_hub.overrides["logistics_config"], s.number)
+        assert pdf.read_bytes().startswith(b"%PDF-")
+    [letter] = bcs_hub.ledger.dead_letters(flow="logistics_shipments")
+    assert letter.record_key == booking_key("CS0004")
+    assert "CS0004" in letter.reason
+    # the carrier's own words from the BCS error response reach the person who fixes it
+    assert "Straße kann nicht gefunden werden" in letter.reason
+    assert erp.shipments["4"].tracking_number is None
+
+
+def test_express_books_and_rejects_invalid_destination(
+    tmp_path: Path, erp: FakeErp, carrier_server: SandboxCarrier
+) -> None:
+    hub = make_hub(tmp_path, erp, carrier_server, express=True)
+    try:
+        add_shipment(erp, 1)
+        carrier_server.reject_postcode("99999")
+        bad = add_shipment(erp, 2)
+        erp.shipments["2"] = bad.model_copy(
+            update={
+                "delivery_address": bad.delivery_address.model_copy(update={"postal_code": "99999"})
+            }
+        )
+        report = ship_ready_shipments(hub)
+    finally:
+        hub.close()
+    assert report["carrier"] == "dhl_express" and report["booked"] == 1
+    assert carrier_server.stats()["created_by_reference"] == {"CS0001": 1}
+    [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
+    assert "CS0002" in letter.reason and "destination location is invalid" in letter.reason
+
+
+def test_answer_lost_after_booking_becomes_reconciliation_letter_never_a_duplicate(
+    bcs_hub: Hub, erp: FakeErp, carrier_server: SandboxCarrier
+) -> None:
+    add_shipment(erp, 1)
+    add_shipment(erp, 2)
+    carrier_server.force_fault("slow_after", "createShipmentOrder")  # created, answer too late
+
+    report = ship_ready_shipments(bcs_hub)
+
+    assert report["outcome_unknown"] == 1 and report["booked"] == 1
+    [letter] = bcs_hub.ledger.dead_letters(flow="logistics_shipments")
+    assert letter.error_class == "OutcomeUnknownError"
+    assert "CS0001" in letter.reason and "reconcile" in letter.reason.lower()
+
+    erp.tick()
+    erp.shipments["1"] = erp.shipments["1"].model_copy(update={"updated_at": erp.now})
+    again = ship_ready_shipments(bcs_hub)
+    assert again["skipped_dead"] == 1
+    assert carrier_server.stats()["created_by_reference"] == {"CS0001": 1, "CS0002": 1}
+
+
+def test_tracking_follows_the_carrier_until_delivered(
+    bcs_hub: Hub, erp: FakeErp, carrier_server: SandboxCarrier
+) -> None:
+    for n in (1, 2):
+        add_shipment(erp, n)
+    ship_ready_shipments(bcs_hub)
+    first, second = (erp.shipments[i].tracking_number or "" for i in ("1", "2"))
+    carrier_server.advance(first, steps=2)
+
+    report = track_open_shipments(bcs_hub)
+    assert report["open"] == 2 and report["changed"] == 2 and report["not_found"] == 0
+    assert tracking_status(bcs_hub.ledger, "1")["status"] == "in_transit"
+    assert tracking_status(bcs_hub.ledger, "2")["status"] == "created"  # booked, no scan yet
+
+    unchanged = track_open_shipments(bcs_hub)
+    assert unchanged["changed"] == 0 and unchanged["unchanged"] == 2
+
+    carrier_server.advance(first, steps=10)
+    carrier_server.advance(second, steps=1)
+    delivered = track_open_shipments(bcs_hub)
+    assert delivered["changed"] == 2
+    assert delivered_shipments(bcs_hub.ledger) == {"1": first}
+    assert tracking_status(bcs_hub.ledger, "1")["last_event"] == "OK"
+    assert track_open_shipments(bcs_hub)["open"] == 1  # delivered ones are no longer asked
+
+
+def test_flow_wired_from_connections_and_config_file(
+    tmp_path: Path, carrier_server: SandboxCarrier, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """run_flow builds the ports from AIRFLOW_CONN_* and config/carrier.yaml (no overrides)."""
+    creds = carrier_server.credentials
+    host, port = carrier_server.url.removeprefix("http://").split(":")
+    contracts = Path(bcs_settings(carrier_server).wsdl).parent
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    project = Path(__file__).resolve().parents[2] / "config" / "carrier.yaml"
+    text = project.read_text(encoding="utf-8").replace(
+        "  bcs: null", f"  bcs: {contracts / 'geschaeftskundenversand-api-3.3.2.wsdl'}"
+    )
+    (config_dir / "carrier.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("HUB_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HUB_CARRIER_BCS",
+        connection_json(
+            conn_type="http", host=host, port=int(port), login=creds.bcs_app_id,
+            password=creds.bcs_app_token, schema="bcs",
+            extra={"user": creds.bcs_user, "signature": creds.bcs_signature},
+        ),
+    )  # fmt: skip
+    erp = FakeErp()
+    erp.shipments["7"] = make_shipment("CS0007").model_copy(update={"updated_at": erp.now})
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    hub = Hub(ledger, erp=erp, home=tmp_path / "home")
+    caplog.set_level("DEBUG")
+    try:
+        report = run_flow("logistics_shipments", hub=hub)
+    finally:
+        hub.close()
+    assert report["booked"] == 1, report
+    assert carrier_server.stats()["created_by_reference"] == {"CS0007": 1}
+    assert (tmp_path / "home" / "labels" / "CS0007.pdf").read_bytes().startswith(b"%PDF-")
+    json.dumps(report)
+    for secret in (creds.bcs_app_token, creds.bcs_signature):
+        assert secret not in caplog.text

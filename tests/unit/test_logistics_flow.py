@@ -1,0 +1,418 @@
+"""Shipments and tracking flows against FakeErp and fake carrier ports (no servers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.erp.fake import FakeErp
+from hub.bootstrap import Hub
+from hub.flows.logistics import (
+    SHIPMENTS_STREAM,
+    booking_key,
+    delivered_shipments,
+    label_path,
+    ship_ready_shipments,
+    track_open_shipments,
+    tracking_status,
+    write_atomically,
+)
+from hub.flows.logistics_carrier import ShipmentBooker, ShipmentTracker
+from hub.flows.logistics_config import LogisticsConfig, load_logistics_config
+from hub.ledger import Ledger
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
+from schemas.model import Address, PartyRef, Shipment
+from transforms.dhl_results import CarrierLabel, CarrierStatus, TrackingEvent, TrackingReport
+
+PDF = b"%PDF-1.4 fake label"
+PROFILE = {
+    "carrier": "dhl_bcs",
+    "account_number": "22222222220101",
+    "product": "V01PAK",
+    "shipper": {
+        "company": "Hub Demo GmbH",
+        "contact_person": "Versand",
+        "street": "Hafenstrasse 5",
+        "postal_code": "20457",
+        "city": "Hamburg",
+        "country": "DE",
+        "phone": "+49 40 1234567",
+    },
+}
+
+
+class FakeBooker(ShipmentBooker):
+    """Books in memory; ``errors[number]`` raises instead (a list is consumed one per call)."""
+
+    carrier = "dhl_bcs"
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.created: Counter[str] = Counter()
+        self.errors: dict[str, list[HubError]] = {}
+        self.always: HubError | None = None
+
+    def book(self, shipment: Shipment, *, now: dt.datetime) -> CarrierLabel:
+        self.calls[shipment.number] += 1
+        if self.always is not None:
+            raise self.always
+        pending = self.errors.get(shipment.number)
+        if pending:
+            raise pending.pop(0)
+        self.created[shipment.number] += 1
+        return CarrierLabel(
+            carrier="dhl_bcs",
+            reference=shipment.number,
+            shipment_number=f"2222{shipment.erp_id:0>14}",
+            label_pdf=PDF + shipment.number.encode(),
+        )
+
+
+class FakeTracker(ShipmentTracker):
+    """Answers from ``statuses[number]`` (missing numbers are not found)."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, CarrierStatus] = {}
+        self.asked: list[list[str]] = []
+        self.fail_batches: set[int] = set()
+
+    def track(self, numbers: Sequence[str], *, now: dt.datetime) -> dict[str, TrackingReport]:
+        self.asked.append(list(numbers))
+        if len(self.asked) in self.fail_batches:
+            raise TransientError("tracking answered HTTP 503", system="carrier.dhl_express")
+        out = {}
+        for n in numbers:
+            status = self.statuses.get(n)
+            if status is None:
+                out[n] = TrackingReport(tracking_number=n, found=False, status="unknown")
+                continue
+            event = TrackingEvent(
+                code={"delivered": "OK", "in_transit": "PL"}.get(status, "PU"),
+                description=None,
+                occurred_at=dt.datetime(2024, 5, 2, 10, 0),
+                location="BER",
+                status=status,
+            )
+            out[n] = TrackingReport(tracking_number=n, found=True, status=status, events=(event,))
+        return out
+
+
+class FakeErpFlakyWriteback(FakeErp):
+    """FakeErp whose next ``set_shipment_tracking`` calls fail transiently."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writeback_failures = 0
+
+    def set_shipment_tracking(self, erp_id: str, tracking_number: str) -> None:
+        if self.writeback_failures:
+            self.writeback_failures -= 1
+            raise TransientError("ERP timeout writing the reference", system="erp")
+        super().set_shipment_tracking(erp_id, tracking_number)
+
+
+def add_shipment(erp: FakeErp, n: int, *, state: str = "packed", **extra: object) -> Shipment:
+    erp.tick()
+    shipment = Shipment(
+        erp_id=str(n),
+        number=f"CS{n:04d}",
+        state=state,  # type: ignore[arg-type]
+        customer=PartyRef(erp_id="42", name="ACME AG"),
+        delivery_address=Address(
+            name="ACME AG", street="Sträßchensweg 10", postal_code="53113", city="Bonn",
+            country="DE",
+        ),
+        weight_kg=Decimal("2.5"),
+        updated_at=erp.now,
+        **extra,
+    )  # fmt: skip
+    erp.shipments[shipment.erp_id] = shipment
+    return shipment
+
+
+@pytest.fixture
+def config() -> LogisticsConfig:
+    return LogisticsConfig.model_validate(
+        {"profile": PROFILE, "shipments": {"batch_size": 4, "max_consecutive_failures": 3}}
+    )
+
+
+@pytest.fixture
+def erp() -> FakeErp:
+    return FakeErpFlakyWriteback()
+
+
+@pytest.fixture
+def booker() -> FakeBooker:
+    return FakeBooker()
+
+
+@pytest.fixture
+def tracker() -> FakeTracker:
+    return FakeTracker()
+
+
+@pytest.fixture
+def hub(
+    tmp_path: Path, erp: FakeErp, config: LogisticsConfig, booker: FakeBooker, tracker: FakeTracker
+) -> Iterator[Hub]:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    hub = Hub(
+        ledger,
+        erp=erp,
+        home=tmp_path / "home",
+        overrides={"logistics_config": config, "carrier_booker": booker,
+                   "carrier_tracker": tracker},
+    )  # fmt: skip
+    yield hub
+    hub.close()
+
+
+# -- shipments ------------------------------------------------------------------------------
+
+
+def test_ready_shipments_are_booked_labelled_and_written_back(
+    hub: Hub, erp: FakeErp, booker: FakeBooker, config: LogisticsConfig
+) -> None:
+    ready = [add_shipment(erp, n) for n in range(1, 7)]
+    add_shipment(erp, 7, state="done")
+    add_shipment(erp, 8, state="draft")
+    add_shipment(erp, 9, tracking_number="already-there")
+
+    report = ship_ready_shipments(hub)
+
+    assert report["booked"] == 6 and report["written_back"] == 6
+    # not ready: done, draft, already tracked (+ our own write-backs, read again)
+    assert report["not_ready"] >= 3 and report["status"] == "ok"
+    assert booker.created == Counter({s.number: 1 for s in ready})
+    for s in ready:
+        tracking = f"2222{s.erp_id:0>14}"
+        assert erp.shipments[s.erp_id].tracking_number == tracking
+        path = label_path(hub.home, config, s.number)
+        assert path == hub.home / "labels" / f"{s.number}.pdf"
+        assert path.read_bytes() == PDF + s.number.encode()
+        entry = hub.ledger.journal_entry(booking_key(s.number))
+        assert entry is not None and entry["state"] == "done"
+        assert entry["result"]["tracking_number"] == tracking
+        assert hub.ledger.lookup("carrier", "shipment", tracking).erp_id == s.erp_id
+    assert not list((hub.home / "labels").glob("*.part"))
+    assert erp.shipments["9"].tracking_number == "already-there"
+
+    again = ship_ready_shipments(hub)
+    assert again["booked"] == 0
+    assert sum(booker.calls.values()) == 6  # nothing booked twice
+
+
+def test_rejection_is_dead_lettered_with_the_carriers_message_and_others_go_on(
+    hub: Hub, erp: FakeErp, booker: FakeBooker
+) -> None:
+    for n in (1, 2, 3):
+        add_shipment(erp, n)
+    booker.errors["CS0002"] = [
+        PermanentError(
+            "shipment CS0002: DHL BCS rejected it (status 1101): Die Postleitzahl konnte nicht "
+            "gefunden werden.", system="carrier.dhl_bcs",
+        )
+    ]  # fmt: skip
+
+    report = ship_ready_shipments(hub)
+
+    assert report["booked"] == 2 and report["rejected"] == 1
+    assert report["dead_letters"] == ["CS0002"]
+    [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
+    assert letter.record_key == booking_key("CS0002")
+    assert "CS0002" in letter.reason and "Postleitzahl" in letter.reason
+    assert letter.payload["reference"] == "CS0002"
+    assert erp.shipments["2"].tracking_number is None
+    assert erp.shipments["3"].tracking_number is not None
+
+
+def test_unknown_outcome_is_dead_lettered_and_never_booked_again(
+    hub: Hub, erp: FakeErp, booker: FakeBooker
+) -> None:
+    for n in (1, 2):
+        add_shipment(erp, n)
+    booker.errors["CS0001"] = [
+        OutcomeUnknownError("shipment CS0001: ReadTimeout after sending", system="carrier")
+    ]
+
+    report = ship_ready_shipments(hub)
+
+    assert report["outcome_unknown"] == 1 and report["booked"] == 1
+    [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
+    assert letter.error_class == "OutcomeUnknownError"
+    assert "outcome of the carrier booking is unknown" in letter.reason
+    assert "reference CS0001" in letter.reason and "NOT be booked again" in letter.reason
+    assert hub.ledger.journal_entry(booking_key("CS0001"))["state"] == "dead"
+
+    # the ERP touches the shipment again: it is read again, and still not booked
+    erp.tick()
+    erp.shipments["1"] = erp.shipments["1"].model_copy(update={"updated_at": erp.now})
+    rerun = ship_ready_shipments(hub)
+    assert rerun["skipped_dead"] == 1 and rerun["booked"] == 0
+    assert booker.calls["CS0001"] == 1
+
+
+def test_transient_failure_fails_the_run_keeps_the_cursor_and_a_rerun_finishes(
+    hub: Hub, erp: FakeErp, booker: FakeBooker
+) -> None:
+    shipments = [add_shipment(erp, n) for n in (1, 2, 3)]
+    booker.errors["CS0002"] = [TransientError("HTTP 503", system="carrier.dhl_bcs")]
+
+    with pytest.raises(TransientError, match="CS0002"):
+        ship_ready_shipments(hub)
+
+    value, ties = hub.ledger.cursor(SHIPMENTS_STREAM)
+    assert value == shipments[0].updated_at.isoformat() and ties == ["1"]
+    assert booker.created["CS0003"] == 1  # the others went on
+    assert hub.ledger.journal_entry(booking_key("CS0002"))["state"] == "failed"
+
+    report = ship_ready_shipments(hub)
+    assert report["booked"] == 1 and report["status"] == "ok"
+    assert booker.created == Counter({"CS0001": 1, "CS0002": 1, "CS0003": 1})
+    assert all(s.tracking_number for s in erp.shipments.values())
+
+
+def test_carrier_down_stops_after_consecutive_failures(
+    hub: Hub, erp: FakeErp, booker: FakeBooker
+) -> None:
+    for n in range(1, 8):
+        add_shipment(erp, n)
+    booker.always = TransientError("cannot connect", system="carrier.dhl_bcs")
+
+    with pytest.raises(TransientError, match="carrier looks unavailable"):
+        ship_ready_shipments(hub)
+    assert sum(booker.calls.values()) == 3
+    assert hub.ledger.cursor(SHIPMENTS_STREAM) == (None, [])
+
+
+def test_worker_that_died_mid_call_is_reconciled_not_rebooked(
+    hub: Hub, erp: FakeErp, booker: FakeBooker, tmp_path: Path
+) -> None:
+    add_shipment(erp, 1)
+    other = Ledger(hub.ledger.url, owner="crashed-worker")
+    other.claim(
+        booking_key("CS0001"), _hash("CS0001"),
+        flow="logistics_shipments", system="carrier", action="create_shipment",
+        lease=timedelta(seconds=-1),
+    )  # fmt: skip
+    other.dispose()
+
+    report = ship_ready_shipments(hub)
+
+    assert report["outcome_unknown"] == 1
+    assert booker.calls["CS0001"] == 0
+    [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
+    assert "stopped during the carrier call" in letter.reason
+
+
+def _hash(number: str) -> str:
+    from hub.flows.logistics import _sha
+
+    return _sha("carrier.shipment", number)
+
+
+def test_writeback_failure_retries_without_booking_again(
+    hub: Hub, erp: FakeErpFlakyWriteback, booker: FakeBooker
+) -> None:
+    add_shipment(erp, 1)
+    erp.writeback_failures = 1
+
+    with pytest.raises(TransientError, match="CS0001"):
+        ship_ready_shipments(hub)
+    assert erp.shipments["1"].tracking_number is None
+    assert hub.ledger.cursor(SHIPMENTS_STREAM) == (None, [])
+
+    report = ship_ready_shipments(hub)
+    assert report["already_booked"] == 1 and report["written_back"] == 1
+    assert erp.shipments["1"].tracking_number == "222200000000000001"
+    assert booker.calls["CS0001"] == 1
+
+
+def test_label_archive_is_atomic_and_names_are_safe(
+    tmp_path: Path, config: LogisticsConfig
+) -> None:
+    path = label_path(tmp_path, config, "../OUT/0001")
+    assert path.parent == tmp_path / "labels" and path.name == "_OUT_0001.pdf"
+    write_atomically(path, b"%PDF-1 one")
+    write_atomically(path, b"%PDF-1 two")
+    assert path.read_bytes() == b"%PDF-1 two"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+# -- tracking -------------------------------------------------------------------------------
+
+
+def test_tracking_records_changes_only_and_stops_at_delivery(
+    hub: Hub, erp: FakeErp, tracker: FakeTracker
+) -> None:
+    for n in (1, 2, 3):
+        add_shipment(erp, n)
+    ship_ready_shipments(hub)
+    numbers = {s.erp_id: s.tracking_number or "" for s in erp.shipments.values()}
+    tracker.statuses = {numbers["1"]: "in_transit", numbers["2"]: "delivered"}
+
+    first = track_open_shipments(hub, batch_size=2)
+    assert first["open"] == 3 and first["changed"] == 2 and first["not_found"] == 1
+    assert [len(b) for b in tracker.asked] == [2, 1]
+    assert tracking_status(hub.ledger, "1")["status"] == "in_transit"
+    assert tracking_status(hub.ledger, "2")["last_event"] == "OK"
+    assert tracking_status(hub.ledger, "3") is None
+    assert delivered_shipments(hub.ledger) == {"2": numbers["2"]}
+
+    tracker.asked.clear()
+    second = track_open_shipments(hub)
+    assert second["changed"] == 0 and second["unchanged"] == 1
+    assert sorted(tracker.asked[0]) == sorted([numbers["1"], numbers["3"]])  # delivered: done
+
+    tracker.statuses[numbers["1"]] = "delivered"
+    third = track_open_shipments(hub)
+    assert third["changed"] == 1 and third["delivered_total"] == 2
+    assert tracking_status(hub.ledger, "1")["status"] == "delivered"
+
+
+def test_tracking_batch_failure_keeps_other_batches_and_fails_the_run(
+    hub: Hub, erp: FakeErp, tracker: FakeTracker
+) -> None:
+    for n in (1, 2, 3):
+        add_shipment(erp, n)
+    ship_ready_shipments(hub)
+    tracker.statuses = {s.tracking_number or "": "in_transit" for s in erp.shipments.values()}
+    tracker.fail_batches = {1}
+
+    with pytest.raises(TransientError, match="tracking of 2 shipment"):
+        track_open_shipments(hub, batch_size=2)
+    recorded = [tracking_status(hub.ledger, i) for i in ("1", "2", "3")]
+    assert [r is not None for r in recorded] == [False, False, True]
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def test_project_carrier_profile_loads() -> None:
+    config = load_logistics_config()
+    assert config.profile.carrier in ("dhl_bcs", "dhl_express")
+    assert config.connections.bcs == "hub_carrier_bcs"
+    assert "packed" in config.shipments.ready_states
+
+
+def test_bad_carrier_profile_names_file_and_fields(tmp_path: Path) -> None:
+    path = tmp_path / "carrier.yaml"
+    path.write_text(
+        "profile: {carrier: ups, account_number: '1', product: X, shipper: {company: A}}\n"
+        "tracking: {batch_size: 500}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PermanentError) as info:
+        load_logistics_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "profile.carrier" in message and "tracking.batch_size" in message
+    assert "profile.shipper.city" in message
