@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.types import GLN, GTIN
+from schemas.types import GLN, GTIN, VatId
 
 
 class ConfigModel(BaseModel):
@@ -106,6 +106,9 @@ class OutboundSettings(ConfigModel):
     invrpt_schedule: str | None = None
     require_vat: bool = False
     gs1_company_prefix: str | None = Field(default=None, pattern=r"^\d{6,12}$")
+    supplier_vat: VatId | None = Field(
+        default=None, description="our VAT id for NAD+SU RFF+VA in INVOIC"
+    )
 
 
 class PartnerProfile(ConfigModel):

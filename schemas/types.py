@@ -37,7 +37,8 @@ def _check_gtin(value: str) -> str:
 
 
 def _check_sscc(value: str) -> str:
-    if len(value) != 18 or not value.isdigit() or not ean.is_valid(value):
+    # stdnum's ean.is_valid only takes 8/12/13/14 digits: check the GS1 mod-10 digit directly
+    if len(value) != 18 or not value.isdigit() or ean.calc_check_digit(value[:-1]) != value[-1]:
         raise ValueError(f"SSCC {value!r} must be 18 digits with a valid GS1 check digit")
     return value
 

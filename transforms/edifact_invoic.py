@@ -1,0 +1,185 @@
+"""EANCOM INVOIC (D96A EAN008) from a canonical Invoice: pure segment builder.
+
+Invoice (BGM+380) or credit note (BGM+381, amounts sent positive), DTM 137/35, RFF+ON per
+order and RFF+DQ per despatch advice, NAD BY/SU/IV with RFF+VA, CUX (with the rate when the
+invoice currency is not the company's), PAT with the due date, lines (LIN, QTY+47, MOA+203,
+PRI+AAA, TAX+7+VAT), then UNS, CNT+2, MOA 77/79/125/176 and one TAX group (MOA 124/125) per
+rate. Every amount is the ERP's own Decimal, rounded to the cent exactly as the ERP did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+
+from schemas.model import Invoice
+from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, money, nad, num
+
+INVOIC_TYPE = ("INVOIC", "D", "96A", "UN", "EAN008")
+DOCUMENT = "INVOIC"
+
+
+def record_name(invoice: Invoice) -> str:
+    """How a person finds the invoice in the ERP."""
+    kind = "credit note" if invoice.kind == "credit_note" else "invoice"
+    return f"{kind} {invoice.number} (ERP id {invoice.erp_id})"
+
+
+def check(
+    invoice: Invoice,
+    *,
+    buyer_gln: str | None,
+    supplier_gln: str | None,
+    buyer_vat: str | None,
+    supplier_vat: str | None,
+    require_vat: bool,
+    gtin_by_code: Mapping[str, str],
+) -> list[MissingField]:
+    """Everything that would make the INVOIC invalid or unacceptable to the partner."""
+    record = record_name(invoice)
+    who = invoice.customer.name or invoice.customer.erp_id
+    missing: list[MissingField] = []
+    if not buyer_gln:
+        missing.append(
+            MissingField(
+                DOCUMENT,
+                f"{record}, customer {who}",
+                "customer.gln",
+                "add the customer's GLN in the ERP (or map it in the partner's party_lookup)",
+            )
+        )
+    if not supplier_gln:
+        missing.append(
+            MissingField(DOCUMENT, record, "supplier.gln", "our UNB id must be a GLN (14)")
+        )
+    if require_vat and not buyer_vat:
+        missing.append(
+            MissingField(
+                DOCUMENT,
+                f"{record}, customer {who}",
+                "customer.vat",
+                "the partner requires VAT numbers: add the customer's VAT id in the ERP",
+            )
+        )
+    if require_vat and not supplier_vat:
+        missing.append(
+            MissingField(
+                DOCUMENT,
+                record,
+                "outbound.supplier_vat",
+                "the partner requires VAT numbers: set our VAT id in the partner profile",
+            )
+        )
+    if (
+        invoice.company_currency
+        and invoice.company_currency != invoice.currency
+        and invoice.currency_rate is None
+    ):
+        missing.append(
+            MissingField(
+                DOCUMENT,
+                record,
+                "currency_rate",
+                f"invoiced in {invoice.currency}, company currency {invoice.company_currency}: "
+                "CUX needs the exchange rate",
+            )
+        )
+    for line in invoice.lines:
+        if not (line.gtin or gtin_by_code.get(line.product_code or "")):
+            missing.append(
+                MissingField(
+                    DOCUMENT,
+                    f"{record} line {line.line_no} (product {line.product_code or '?'})",
+                    "gtin",
+                    "add the product's GTIN in the ERP (or map it in the partner's product_lookup)",
+                )
+            )
+    return missing
+
+
+def _tax(rate: Decimal, decimal_mark: str) -> SegmentTuple:
+    category = "S" if rate > 0 else "Z"
+    return ("TAX", "7", "VAT", "", "", ["", "", "", num(rate, decimal_mark)], category)
+
+
+def invoic(
+    invoice: Invoice,
+    *,
+    buyer_gln: str,
+    supplier_gln: str,
+    buyer_vat: str | None = None,
+    supplier_vat: str | None = None,
+    require_vat: bool = False,
+    gtin_by_code: Mapping[str, str],
+    despatch_numbers: Sequence[str] = (),
+    delivery_date: date | None = None,
+    decimal_mark: str = ".",
+) -> list[SegmentTuple]:
+    """INVOIC body (UNH/UNT excluded)."""
+    problems = check(
+        invoice,
+        buyer_gln=buyer_gln,
+        supplier_gln=supplier_gln,
+        buyer_vat=buyer_vat,
+        supplier_vat=supplier_vat,
+        require_vat=require_vat,
+        gtin_by_code=gtin_by_code,
+    )
+    if problems:
+        raise problems[0]
+    credit = invoice.kind == "credit_note"
+    # a credit note states its amounts as positive numbers; the document code says "credit"
+    sign = Decimal(-1) if credit and invoice.total_amount < 0 else Decimal(1)
+    dm = decimal_mark
+    segments: list[SegmentTuple] = [
+        ("BGM", "381" if credit else "380", invoice.number[:35], "9"),
+        dtm("137", invoice.invoice_date),
+        dtm("35", delivery_date or invoice.invoice_date),
+    ]
+    for order in invoice.order_numbers[:49]:
+        segments.append(("RFF", ["ON", order[:35]]))
+    for number in list(dict.fromkeys(despatch_numbers))[:49]:
+        segments.append(("RFF", ["DQ", number[:35]]))
+    for qualifier, gln, vat in (
+        ("BY", buyer_gln, buyer_vat),
+        ("SU", supplier_gln, supplier_vat),
+        ("IV", buyer_gln, buyer_vat),
+    ):
+        segments.append(nad(qualifier, gln))
+        if vat:
+            segments.append(("RFF", ["VA", vat[:35]]))
+    cux: list[object] = ["CUX", ["2", invoice.currency, "4"]]
+    if invoice.company_currency and invoice.company_currency != invoice.currency:
+        rate = invoice.currency_rate or Decimal(0)
+        cux += [["3", invoice.company_currency, "11"], num(rate, dm)]
+    segments.append(tuple(cux))
+    if invoice.due_date:
+        segments.append(("PAT", "1"))
+        segments.append(dtm("13", invoice.due_date))
+    single_rate = invoice.taxes[0].rate if len({t.rate for t in invoice.taxes}) == 1 else None
+    for line in invoice.lines:
+        gtin = line.gtin or gtin_by_code[line.product_code or ""]
+        segments.append(("LIN", str(line.line_no), "", [gtin, "EN"]))
+        segments.append(("QTY", ["47", num(line.quantity * sign, dm)]))
+        segments.append(("MOA", ["203", money(line.amount * sign, dm)]))
+        segments.append(("PRI", ["AAA", num(line.unit_price, dm)]))
+        if line.order_number:
+            segments.append(("RFF", ["ON", line.order_number[:35]]))
+        rate = line.tax_rate if line.tax_rate is not None else single_rate
+        if rate is not None:
+            segments.append(_tax(rate, dm))
+    segments.append(("UNS", "S"))
+    segments.append(("CNT", ["2", str(len(invoice.lines))]))
+    lines_total = sum((line.amount for line in invoice.lines), Decimal(0))
+    segments += [
+        ("MOA", ["77", money(invoice.total_amount * sign, dm)]),
+        ("MOA", ["79", money(lines_total * sign, dm)]),
+        ("MOA", ["125", money(invoice.untaxed_amount * sign, dm)]),
+        ("MOA", ["176", money(invoice.tax_amount * sign, dm)]),
+    ]
+    for tax in invoice.taxes:
+        segments.append(_tax(tax.rate, dm))
+        segments.append(("MOA", ["124", money(tax.amount * sign, dm)]))
+        segments.append(("MOA", ["125", money(tax.base * sign, dm)]))
+    return segments
