@@ -34,6 +34,7 @@ def _step(title: str) -> None:
 def demo(
     keep: bool = typer.Option(False, "--keep", help="keep the demo home (.hub/demo) for a look"),
     as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show Airflow's task logs"),
 ) -> None:
     """Run the hub end to end against sandbox systems and show the results."""
     home = settings.PROJECT_ROOT / ".hub" / "demo"
@@ -41,6 +42,8 @@ def demo(
     home.mkdir(parents=True)
     os.environ["HUB_HOME"] = str(home)
     os.environ.pop("HUB_DATABASE_URL", None)
+    if not verbose:
+        os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
     from hub import airflow_env
 
     airflow_env.configure(home / "airflow", force=True)
@@ -53,6 +56,8 @@ def demo(
         erp = _start_erp(stack, home)
         systems = {"erp": erp.url}
         status.update("starting the sandbox CRM and carrier")
+        carrier = _start_carrier(stack)
+        systems["carrier"] = carrier.url
         systems.update(_start_optional_sandboxes(stack))
         summary["systems"] = systems
         status.update("loading the DAGs")
@@ -82,6 +87,24 @@ def demo(
             console.print(f"  dropped [bold]{name}[/bold]")
         run("edi_orders_inbound")
         summary["orders"] = _show_orders(erp)
+        _step("3. The warehouse packs; the carrier books parcels, labels and tracking return")
+        operator = erp.operator()
+        shipment_ids = _pack_all(operator)
+        run("logistics_sync")
+        summary["shipments"] = _show_shipments(operator, shipment_ids, home)
+        _step("4. Goods leave, parcels travel, invoices are posted; partners get EDI documents")
+        for shipment in summary["shipments"]:
+            if shipment["tracking"]:
+                carrier.advance(shipment["tracking"], steps=10)
+        operator.call("stock.shipment.out", "do", shipment_ids)
+        for row in summary["orders"]:
+            operator.post_invoices(row["id"])
+        run("logistics_sync")
+        run("edi_documents_outbound")
+        if "crm" in systems:
+            _step("5. Customers, products with stock and orders reach the CRM")
+            run("crm_sync")
+            summary["crm"] = _show_crm(systems)
         summary["outboxes"] = _show_outboxes(home)
         summary["dead_letters"] = _show_dead_letters()
     summary["seconds"] = round(time.monotonic() - started, 1)
@@ -113,6 +136,67 @@ def _start_erp(stack: ExitStack, home: Path) -> Any:
         schema=erp.database,
     )
     return erp
+
+
+def _start_carrier(stack: ExitStack) -> Any:
+    from urllib.parse import urlsplit
+
+    from sandbox.carrier import SandboxCarrier
+
+    carrier = stack.enter_context(SandboxCarrier())
+    creds = carrier.credentials
+    where = urlsplit(carrier.url)
+    os.environ["AIRFLOW_CONN_HUB_CARRIER_BCS"] = settings.connection_json(
+        conn_type="http", host=where.hostname or "", port=where.port,
+        login=creds.bcs_app_id, password=creds.bcs_app_token, schema="bcs",
+        extra={"user": creds.bcs_user, "signature": creds.bcs_signature},
+    )  # fmt: skip
+    os.environ["AIRFLOW_CONN_HUB_CARRIER_EXPRESS"] = settings.connection_json(
+        conn_type="http", host=where.hostname or "", port=where.port,
+        login=creds.express_username, password=creds.express_password,
+    )  # fmt: skip
+    return carrier
+
+
+def _pack_all(operator: Any) -> list[int]:
+    rows = operator.search_read("stock.shipment.out", [["state", "=", "waiting"]], ["id"])
+    ids = [r["id"] for r in rows]
+    if ids:
+        for action in ("assign_force", "pick", "pack"):
+            operator.call("stock.shipment.out", action, ids)
+    console.print(f"  {len(ids)} customer shipments packed")
+    return ids
+
+
+def _show_shipments(operator: Any, ids: list[int], home: Path) -> list[dict[str, Any]]:
+    rows = operator.call("stock.shipment.out", "read", ids, ["number", "reference", "state"])
+    table = Table(title="Shipments in the ERP after the carrier booked them")
+    for col in ("shipment", "tracking number (ERP)", "state", "label"):
+        table.add_column(col)
+    result = []
+    for row in rows:
+        label = home / "labels" / f"{row['number']}.pdf"
+        shown = str(label.relative_to(home)) if label.exists() else "-"
+        table.add_row(row["number"], row.get("reference") or "-", row["state"], shown)
+        result.append({"number": row["number"], "tracking": row.get("reference"), "label": shown})
+    console.print(table)
+    return result
+
+
+def _show_crm(systems: dict[str, str]) -> dict[str, int]:
+    import requests
+
+    counts: dict[str, int] = {}
+    table = Table(title="Records in the sandbox CRM")
+    table.add_column("object")
+    table.add_column("records", justify="right")
+    for kind in ("companies", "contacts", "products", "deals", "line_items"):
+        resp = requests.get(f"{systems['crm'].rstrip('/')}/__sandbox/records/{kind}", timeout=10)
+        data = resp.json() if resp.ok else []
+        counts[kind] = len(data.get("results", data) if isinstance(data, dict) else data)
+        table.add_row(kind, str(counts[kind]))
+    console.print(table)
+    return counts
 
 
 def _start_optional_sandboxes(stack: ExitStack) -> dict[str, str]:
@@ -176,7 +260,7 @@ def _show_orders(erp: Any) -> list[dict[str, Any]]:
     rows = erp.operator().search_read(
         "sale.sale",
         [["reference", "!=", None]],
-        ["number", "reference", "state", "party.name", "total_amount"],
+        ["id", "number", "reference", "state", "party.name", "total_amount"],
     )
     table = Table(title="Sales orders in the ERP (Tryton)")
     for col in ("number", "partner order", "customer", "state", "total"):
@@ -194,17 +278,23 @@ def _show_orders(erp: Any) -> list[dict[str, Any]]:
 
 
 def _show_outboxes(home: Path) -> dict[str, list[str]]:
+    from connectors.edi import validate
+
     result: dict[str, list[str]] = {}
-    table = Table(title="Files sent to partners (outboxes)")
-    for col in ("partner", "file", "first segments"):
+    table = Table(title="Files sent to partners (outboxes), each re-validated by the hub's codec")
+    for col in ("partner", "file", "message", "bytes", "valid"):
         table.add_column(col)
     for pid in DEMO_PARTNERS:
         out = home / "partners" / pid / "out"
         files = sorted(p.name for p in out.iterdir()) if out.exists() else []
         result[pid] = files
         for name in files:
-            text = (out / name).read_bytes().decode("latin-1")
-            table.add_row(pid, name, text.replace("\n", "")[:70] + "...")
+            check = validate(out / name)
+            types = {m.type for i in check.interchanges for m in i.messages}
+            table.add_row(
+                pid, name, ", ".join(sorted(types)), str((out / name).stat().st_size),
+                check.verdict,
+            )  # fmt: skip
     console.print(table)
     return result
 
