@@ -13,6 +13,7 @@ from rich.console import Console
 from hub.cli import demo as demo_cmd
 from hub.cli import edi as edi_cli
 from hub.cli import ledger as ledger_cli
+from hub.cli import ops as ops_cli
 from hub.cli import sandbox as sandbox_cli
 
 app = typer.Typer(
@@ -24,6 +25,9 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(edi_cli.app, name="edi")
 app.command(name="demo")(demo_cmd.demo)
+app.add_typer(ops_cli.dead_letters_app, name="dead-letters")
+for _name, _command in ops_cli.COMMANDS.items():
+    app.command(name=_name)(_command)
 
 console = Console(stderr=True)
 
@@ -43,6 +47,9 @@ def run(
     flow: str = typer.Argument(..., help="flow name, e.g. erp_reference_check"),
     param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE passed to the flow"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="read, validate and transform; print what would be written"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run one flow once, outside Airflow, through the same code the DAG task calls."""
@@ -51,7 +58,10 @@ def run(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     try:
-        report = run_flow(flow, **_params(param))
+        params = _params(param)
+        if dry_run:
+            params["dry_run"] = True
+        report = run_flow(flow, **params)
     except HubError as exc:
         kind = "transient, retry later" if exc.retryable else "permanent"
         console.print(f"[red]error[/red] ({kind}): {exc}")

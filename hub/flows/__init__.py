@@ -51,9 +51,34 @@ def run_flow(name: str, *, hub: Any = None, **params: Any) -> dict[str, Any]:
     owned = hub is None
     ctx = hub or Hub.from_env()
     try:
-        report = func(ctx, **params)
+        if is_dry_run(params):  # read, validate, transform, write nothing (hub.ops.dryrun)
+            from hub.ops.dryrun import dry_run
+
+            return dry_run(ctx, name, **{k: v for k, v in params.items() if k != "dry_run"})
+        report = _recorded(ctx, name, func, params)
     finally:
         if owned:
             ctx.close()
     log.info("flow %s finished: %s", name, {k: v for k, v in report.items() if k != "details"})
+    return report
+
+
+def is_dry_run(params: dict[str, Any]) -> bool:
+    """``dry_run`` given as a bool or as the CLI's/Airflow's string ("true", "1", "yes")."""
+    value = params.get("dry_run", False)
+    return value is True or str(value).lower() in ("true", "1", "yes")
+
+
+def _recorded(ctx: Any, name: str, func: FlowFunc, params: dict[str, Any]) -> dict[str, Any]:
+    """Run the flow with a row in the ledger's ``runs`` table around it (status, counts)."""
+    from hub.ops import runs
+
+    mode = "backfill" if params.get("cursor_stream") else "run"
+    run_id = runs.start(ctx.ledger, name, params, mode=mode)
+    try:
+        report = func(ctx, **params)
+    except BaseException as exc:
+        runs.finish(ctx.ledger, run_id, error=exc)
+        raise
+    runs.finish(ctx.ledger, run_id, report=report)
     return report

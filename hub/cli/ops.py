@@ -1,0 +1,421 @@
+"""`hub status | dead-letters | trace | reconcile | metrics | backfill`: the operator's commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+dead_letters_app = typer.Typer(
+    help="Records the hub could not process: list, show, replay, discard."
+)
+
+
+def _dump(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
+
+
+@contextmanager
+def _hub() -> Iterator[Any]:
+    """The configured hub; hub errors become a red line naming the fix and exit code 2."""
+    from hub.bootstrap import Hub
+    from schemas.errors import HubError
+
+    hub = None
+    try:
+        hub = Hub.from_env()
+        yield hub
+    except HubError as exc:
+        kind = "transient, retry later" if exc.retryable else "permanent"
+        err.print(f"[red]error[/red] ({kind}): {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        if hub is not None:
+            hub.close()
+
+
+def _age(text: str | None) -> timedelta | None:
+    from hub.ops.deadletters import parse_age
+
+    return parse_age(text) if text else None
+
+
+def _fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    from hub.ops.status import _fmt_age as fmt
+
+    return fmt(seconds)
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json", help="print the status as JSON"),
+    max_lag: str = typer.Option("1h", help="unhealthy when the oldest unprocessed item is older"),
+    dead_letter_age: str = typer.Option(
+        "24h", help="unhealthy when an open dead letter is older than this"
+    ),
+    max_cursor_age: str = typer.Option(
+        "", help="unhealthy when a cursor has not moved for this long (off by default)"
+    ),
+) -> None:
+    """Health per flow and partner/system; exit code 1 when something needs a person."""
+    from hub.ops.status import Thresholds, collect
+
+    with _hub() as hub:
+        th = Thresholds(
+            max_lag=_age(max_lag) or timedelta(hours=1),
+            dead_letter_age=_age(dead_letter_age) or timedelta(hours=24),
+            max_cursor_age=_age(max_cursor_age),
+        )
+        data = collect(hub, th)
+    if as_json:
+        _dump(data)
+    else:
+        title = "[green]healthy[/green]" if data["healthy"] else "[red]UNHEALTHY[/red]"
+        table = Table(title=f"hub status: {title}")
+        for col in (
+            "flow",
+            "scope",
+            "last run",
+            "last success",
+            "lag",
+            "items 24h",
+            "dead letters",
+            "inbox",
+            "cursors",
+        ):
+            table.add_column(col, justify="right" if col in ("lag", "items 24h") else "left")
+        for e in data["flows"]:
+            last, ok = e["last_run"], e["last_success"]
+            inbox = e["inbox"] or {}
+            table.add_row(
+                ("" if e["healthy"] else "[red]") + e["flow"],
+                e["scope"],
+                f"{last['status']} {last['started_at'][:16]}" if last else "never",
+                ok["started_at"][:16] if ok else "-",
+                _fmt_age(e["lag_seconds"]),
+                str(e["items_24h"]),
+                str(e["dead_letters_open"])
+                + (
+                    f" (oldest {_fmt_age(e['oldest_dead_letter_age_seconds'])})"
+                    if e["dead_letters_open"]
+                    else ""
+                ),
+                str(inbox.get("files_waiting", "-")) if inbox.get("checked") else "-",
+                ", ".join(f"{c['stream']}={(c['value'] or '')[:19]}" for c in e["cursors"][:3])
+                or "-",
+            )
+        console.print(table)
+        for problem in data["problems"]:
+            console.print(f"[red]problem[/red] {problem}")
+    if not data["healthy"]:
+        raise typer.Exit(1)
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+
+@dead_letters_app.command("list")
+def dl_list(
+    flow: str = typer.Option(None, "--flow"),
+    partner: str = typer.Option(None, "--partner"),
+    error_class: str = typer.Option(None, "--error-class"),
+    older_than: str = typer.Option(None, "--older-than", help="e.g. 30m, 2h, 3d"),
+    state: str = typer.Option("open", "--state", help="open, replayed, resolved, discarded, all"),
+    limit: int = typer.Option(1000, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Dead letters matching the filters, oldest first."""
+    from hub.ops.deadletters import list_letters
+
+    with _hub() as hub:
+        letters = list_letters(
+            hub.ledger,
+            state=state,
+            flow=flow,
+            partner=partner,
+            error_class=error_class,
+            older_than=_age(older_than),
+            limit=limit,
+        )
+    if as_json:
+        _dump(letters)
+        return
+    table = Table(title=f"dead letters ({state}): {len(letters)}")
+    for col in ("id", "flow", "partner", "class", "age", "tries", "state", "reason"):
+        table.add_column(col, overflow="fold")
+    for d in letters:
+        table.add_row(
+            str(d["id"]),
+            d["flow"],
+            d["partner"] or "-",
+            d["error_class"],
+            _fmt_age(d["age_seconds"]),
+            str(d["attempts"]),
+            d["state"],
+            d["reason"][:160],
+        )
+    console.print(table)
+
+
+@dead_letters_app.command("show")
+def dl_show(
+    letter_id: int = typer.Argument(..., help="the dead letter's id (see list)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One dead letter: reason, payload and audit trail."""
+    from hub.ops.deadletters import show
+
+    with _hub() as hub:
+        data = show(hub.ledger, letter_id)
+    if as_json:
+        _dump(data)
+        return
+    table = Table(title=f"dead letter {letter_id}", show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key in (
+        "flow",
+        "record_key",
+        "partner",
+        "system",
+        "error_class",
+        "state",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "resolved_by",
+        "resolution",
+        "reason",
+    ):
+        table.add_row(key, str(data[key]))
+    table.add_row("payload", json.dumps(data["payload"], indent=1, default=str))
+    console.print(table)
+    for a in data["audit"]:
+        console.print(
+            f"  {a['at'][:19]} {a['action']} by {a['by']}: {a['outcome']}"
+            + (f" ({a['reason']})" if a["reason"] else "")
+        )
+
+
+def _selected(hub: Any, ids: list[int], every: bool, **filters: Any) -> list[int]:
+    from hub.ops.deadletters import list_letters
+
+    if ids:
+        return ids
+    if not every:
+        raise typer.BadParameter("name dead letter ids, or --all with filters")
+    return [d["id"] for d in list_letters(hub.ledger, state="open", **filters)]
+
+
+def _letter_action(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    if as_json:
+        _dump(rows)
+        return
+    table = Table(title=title)
+    for col in ("id", "outcome", "state", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        colour = {"replayed": "green", "resolved": "green", "discarded": "yellow"}.get(
+            r["outcome"], "red" if r["outcome"] == "failed" else "white"
+        )
+        table.add_row(
+            str(r["id"]),
+            f"[{colour}]{r['outcome']}[/{colour}]",
+            str(r.get("state", r["outcome"])),
+            str(r.get("detail") or r.get("reason")),
+        )
+    console.print(table)
+
+
+@dead_letters_app.command("replay")
+def dl_replay(
+    letter_ids: list[int] = typer.Argument(None, help="ids to replay"),
+    every: bool = typer.Option(False, "--all", help="every open letter matching the filters"),
+    flow: str = typer.Option(None, "--flow"),
+    partner: str = typer.Option(None, "--partner"),
+    error_class: str = typer.Option(None, "--error-class"),
+    older_than: str = typer.Option(None, "--older-than"),
+    by: str = typer.Option(None, "--by", help="who replays (default $USER)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Redo the work of dead letters through the ledger (a second replay changes nothing)."""
+    from hub.ops.replay import replay
+
+    with _hub() as hub:
+        ids = _selected(
+            hub,
+            letter_ids or [],
+            every,
+            flow=flow,
+            partner=partner,
+            error_class=error_class,
+            older_than=_age(older_than),
+        )
+        rows = [replay(hub, i, by=by) for i in ids]
+    _letter_action(rows, as_json, f"replayed {len(rows)} dead letter(s)")
+    if any(r["outcome"] == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+@dead_letters_app.command("discard")
+def dl_discard(
+    letter_ids: list[int] = typer.Argument(..., help="ids to discard"),
+    reason: str = typer.Option(..., "--reason", help="why nothing will be done (kept for audit)"),
+    by: str = typer.Option(None, "--by", help="who discards (default $USER)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Close dead letters without action, keeping who, when and why."""
+    from hub.ops.deadletters import discard
+
+    with _hub() as hub:
+        rows = [discard(hub.ledger, i, reason=reason, by=by) for i in letter_ids]
+    _letter_action(rows, as_json, f"discarded {len(rows)} dead letter(s)")
+
+
+# -- trace, reconcile, metrics, backfill -----------------------------------------------------
+
+
+def trace(
+    ref: str = typer.Argument(
+        ..., help="partner order number, ERP sale number, shipment or tracking number"
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The timeline of one order across partner, ERP, carrier and CRM; exit 1 if unknown."""
+    from hub.ops.trace import trace as run_trace
+
+    with _hub() as hub:
+        data = run_trace(hub, ref)
+    if as_json:
+        _dump(data)
+    else:
+        heads = ", ".join(
+            f"{k} {', '.join(data[k])}"
+            for k in ("orders", "sales", "shipments", "tracking_numbers")
+            if data[k]
+        )
+        table = Table(title=f"trace {ref}" + (f": {heads}" if heads else ""))
+        for col in ("time (UTC)", "step", "system", "state", "what", "document"):
+            table.add_column(col, overflow="fold")
+        for item in data["timeline"]:
+            doc = item["document"] or {}
+            table.add_row(
+                (item["at"] or "")[:19],
+                item["title"],
+                item["system"],
+                item["state"] or "",
+                item["summary"][:200],
+                doc.get("path") or doc.get("outbox_file") or "",
+            )
+        console.print(table)
+    if not data["found"]:
+        err.print(
+            f"nothing in the ledger refers to {ref!r}: check the number, or search the "
+            "dead letters (hub dead-letters list --state all)"
+        )
+        raise typer.Exit(1)
+
+
+def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
+    """ERP against CRM, carrier and partner outboxes: counts, hashes, every difference."""
+    from hub.ops.reconcile import reconcile as run_reconcile
+
+    with _hub() as hub:
+        data = run_reconcile(hub)
+    if as_json:
+        _dump(data)
+    else:
+        table = Table(title=f"reconcile: {data['differences']} difference(s)")
+        for col in ("section", "left", "right", "hash left", "hash right", "differences"):
+            table.add_column(col)
+        for s in data["sections"]:
+            left, right = s["systems"]
+            table.add_row(
+                s["section"] + ("" if s["active"] else " (inactive)"),
+                f"{left} {s['counts'][left]}",
+                f"{right} {s['counts'][right]}",
+                s["hashes"][left][:12],
+                s["hashes"][right][:12],
+                str(len(s["differences"])),
+            )
+        console.print(table)
+        for s in data["sections"]:
+            for d in s["differences"]:
+                console.print(
+                    f"[red]{s['section']}[/red] {d['record']}: {d['kind']}: {d['detail']}"
+                )
+    if not data["clean"]:
+        raise typer.Exit(1)
+
+
+def metrics() -> None:
+    """The hub's metrics in Prometheus text format."""
+    from hub.ops.metrics import render
+
+    with _hub() as hub:
+        sys.stdout.write(render(hub))
+
+
+def _params(values: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE")
+        params[key.strip()] = value
+    return params
+
+
+def backfill(
+    flow: str = typer.Argument(..., help="flow name"),
+    since: str = typer.Option(..., "--since", help="ISO date/time, start of the window"),
+    until: str = typer.Option(None, "--until", help="ISO date/time, end (exclusive)"),
+    param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE passed to the flow"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say what would change"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Re-sync a bounded window without touching the live cursor, through the same ledger."""
+    from hub.cli.render import print_report
+    from hub.ops.backfill import backfill as run_backfill
+    from hub.ops.backfill import parse_time
+
+    with _hub() as hub:
+        params = _params(param)
+        if dry_run:
+            params["dry_run"] = True
+        report = run_backfill(
+            hub,
+            flow,
+            since=parse_time(since, "--since"),
+            until=parse_time(until, "--until") if until else None,
+            **params,
+        )
+    if as_json:
+        _dump(report)
+    else:
+        print_report(f"backfill {flow}", report)
+    if report.get("status") == "failed":
+        raise typer.Exit(1)
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "status": status,
+    "trace": trace,
+    "reconcile": reconcile,
+    "metrics": metrics,
+    "backfill": backfill,
+}

@@ -1,0 +1,1 @@
+"""Operations: status, dead-letter repair, trace, reconcile, dry runs, backfills and metrics."""

@@ -1,0 +1,153 @@
+"""Prometheus metrics of the hub, computed from the ledger (`hub metrics`, /hub/metrics).
+
+Every value is read from the ledger at scrape time, so any process (CLI, Airflow plugin,
+a worker) renders the same numbers and nothing is lost when a worker restarts.
+
+| metric | type | labels | meaning |
+|---|---|---|---|
+| `hub_up` | gauge | | 1 when the ledger could be read |
+| `hub_healthy` | gauge | | 1 when `hub status` finds no problem, else 0 |
+| `hub_records_synced_total` | counter | flow | records written to a system by runs |
+| `hub_flow_runs_total` | counter | flow, status | runs by outcome (ok/partial/failed) |
+| `hub_flow_errors_total` | counter | flow | runs that failed (an exception left the flow) |
+| `hub_journal_entries` | gauge | flow, state | journal entries by state |
+| `hub_dead_letters_total` | counter | flow, error_class | dead letters ever filed |
+| `hub_dead_letters_open` | gauge | flow, partner, error_class | letters waiting for a person |
+| `hub_lag_seconds` | gauge | flow, scope | age of the oldest unprocessed item |
+| `hub_items_24h` | gauge | flow, scope | records written in the last 24 h |
+| `hub_last_success_timestamp_seconds` | gauge | flow, scope | last ok run (Unix time) |
+| `hub_cursor_age_seconds` | gauge | stream | time since a cursor last moved |
+| `hub_inbox_files` | gauge | partner | files waiting in a partner's (local) inbox |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from hub.bootstrap import Hub
+from hub.ledger import tables as t
+from hub.ops import status as status_mod
+from hub.ops import tables as ot
+
+HELP: dict[str, tuple[str, str]] = {
+    "hub_up": ("gauge", "1 when the ledger could be read"),
+    "hub_healthy": ("gauge", "1 when hub status finds no problem"),
+    "hub_records_synced_total": ("counter", "Records written to a target system by flow runs"),
+    "hub_flow_runs_total": ("counter", "Recorded flow runs by status"),
+    "hub_flow_errors_total": ("counter", "Flow runs that failed"),
+    "hub_journal_entries": ("gauge", "Journal entries by state"),
+    "hub_dead_letters_total": ("counter", "Dead letters ever filed"),
+    "hub_dead_letters_open": ("gauge", "Dead letters waiting for a person"),
+    "hub_lag_seconds": ("gauge", "Age of the oldest unprocessed item"),
+    "hub_items_24h": ("gauge", "Records written in the last 24 hours"),
+    "hub_last_success_timestamp_seconds": ("gauge", "End of the last successful run"),
+    "hub_cursor_age_seconds": ("gauge", "Seconds since a cursor last moved"),
+    "hub_inbox_files": ("gauge", "Files waiting in a partner inbox"),
+}
+
+Sample = tuple[str, dict[str, str], float]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _line(name: str, labels: dict[str, str], value: float) -> str:
+    inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
+    number = repr(float(value)) if value != int(value) else str(int(value))
+    return f"{name}{{{inner}}} {number}" if inner else f"{name} {number}"
+
+
+def format_samples(samples: Iterable[Sample]) -> str:
+    """Prometheus text exposition format 0.0.4, samples grouped by metric with HELP/TYPE."""
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_name.setdefault(sample[0], []).append(sample)
+    out: list[str] = []
+    for name, (kind, text) in HELP.items():
+        if name not in by_name and kind == "counter":
+            continue
+        out.append(f"# HELP {name} {text}")
+        out.append(f"# TYPE {name} {kind}")
+        out.extend(_line(*s) for s in by_name.get(name, []))
+    return "\n".join(out) + "\n"
+
+
+def samples(hub: Hub, health: dict[str, Any] | None = None) -> list[Sample]:
+    """Every sample, from the ledger (and ``health``, `hub status`'s dict, when given)."""
+    health = health or status_mod.collect(hub)
+    out: list[Sample] = [("hub_up", {}, 1), ("hub_healthy", {}, 1 if health["healthy"] else 0)]
+    r, j, dl = ot.runs, t.journal, t.dead_letters
+    with hub.ledger.engine.connect() as conn:
+        synced: dict[str, int] = {}
+        for flow, state, count, items in conn.execute(
+            select(r.c.flow, r.c.status, func.count(), func.coalesce(func.sum(r.c["items"]), 0))
+            .where(r.c.mode != "dry_run")
+            .group_by(r.c.flow, r.c.status)
+        ):
+            out.append(("hub_flow_runs_total", {"flow": flow, "status": state}, int(count)))
+            if state == "failed":
+                out.append(("hub_flow_errors_total", {"flow": flow}, int(count)))
+            synced[flow] = synced.get(flow, 0) + int(items)
+        out += [("hub_records_synced_total", {"flow": f}, n) for f, n in sorted(synced.items())]
+        for flow, state, count in conn.execute(
+            select(j.c.flow, j.c.state, func.count()).group_by(j.c.flow, j.c.state)
+        ):
+            out.append(("hub_journal_entries", {"flow": flow, "state": state}, int(count)))
+        for flow, error_class, state, partner, count in conn.execute(
+            select(dl.c.flow, dl.c.error_class, dl.c.state, dl.c.partner, func.count()).group_by(
+                dl.c.flow, dl.c.error_class, dl.c.state, dl.c.partner
+            )
+        ):
+            out.append(
+                ("hub_dead_letters_total", {"flow": flow, "error_class": error_class}, int(count))
+            )
+            if state == "open":
+                out.append(
+                    (
+                        "hub_dead_letters_open",
+                        {"flow": flow, "partner": partner or "", "error_class": error_class},
+                        int(count),
+                    )
+                )
+    out = _merge(out, "hub_dead_letters_total")
+    for entry in health["flows"]:
+        labels = {"flow": entry["flow"], "scope": entry["scope"]}
+        out.append(("hub_lag_seconds", labels, entry["lag_seconds"]))
+        out.append(("hub_items_24h", labels, entry["items_24h"]))
+        last_ok = entry["last_success"]
+        if last_ok and (last_ok["finished_at"] or last_ok["started_at"]):
+            from datetime import datetime
+
+            stamp = datetime.fromisoformat(last_ok["finished_at"] or last_ok["started_at"])
+            out.append(("hub_last_success_timestamp_seconds", labels, stamp.timestamp()))
+    for cursor in health["cursors"]:
+        if cursor["age_seconds"] is not None:
+            out.append(
+                ("hub_cursor_age_seconds", {"stream": cursor["stream"]}, cursor["age_seconds"])
+            )
+    for partner, inbox in sorted(health["inboxes"].items()):
+        if inbox.get("checked"):
+            out.append(("hub_inbox_files", {"partner": partner}, inbox["files_waiting"]))
+    return out
+
+
+def _merge(items: list[Sample], name: str) -> list[Sample]:
+    """Sum samples of ``name`` that ended up with the same labels."""
+    merged: dict[tuple[tuple[str, str], ...], float] = {}
+    rest: list[Sample] = []
+    for sample in items:
+        if sample[0] == name:
+            key = tuple(sorted(sample[1].items()))
+            merged[key] = merged.get(key, 0) + sample[2]
+        else:
+            rest.append(sample)
+    return rest + [(name, dict(k), v) for k, v in merged.items()]
+
+
+def render(hub: Hub, health: dict[str, Any] | None = None) -> str:
+    """The metrics in Prometheus text format (what /hub/metrics serves)."""
+    return format_samples(samples(hub, health))

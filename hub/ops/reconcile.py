@@ -1,0 +1,272 @@
+"""`hub reconcile`: what the ERP holds against what the other systems received, per entity.
+
+Per section: counts and an aggregate content hash on each side (SHA-256 over the sorted
+per-record hashes) and every difference by record. A section whose flow never ran (no
+journal entries, bindings or cursor) is reported as ``inactive`` with no differences.
+
+- ``erp.sales``: sales the inbound EDI flow created (journal ``erp.sale:`` done) against
+  the ERP's sales (reference, party, lines).
+- ``crm.deals``: ERP sales against the CRM deals bound in the ledger (payload hash).
+- ``carrier.shipments``: carrier bookings (bindings) against the ERP shipments' tracking.
+- ``edi.<DESADV|INVOIC>:<partner>``: ERP records the outbound flow already passed (up to
+  its cursor) against the documents sent (journal done, archived bytes with that hash);
+  records held in an open dead letter are listed as differences of kind ``dead_letter``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.bootstrap import Hub
+from hub.ledger import tables as t
+from schemas.model import content_hash
+
+
+def _aggregate(hashes: dict[str, str]) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in sorted(hashes.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _section(
+    name: str,
+    left: str,
+    right: str,
+    lh: dict[str, str],
+    rh: dict[str, str],
+    diffs: list[dict[str, Any]],
+    *,
+    active: bool = True,
+) -> dict[str, Any]:
+    return {
+        "section": name,
+        "active": active,
+        "systems": [left, right],
+        "counts": {left: len(lh), right: len(rh)},
+        "hashes": {left: _aggregate(lh), right: _aggregate(rh)},
+        "differences": diffs,
+    }
+
+
+def _num(value: object) -> str:
+    """A quantity or price in one spelling ("2", "2.0" and "2.000" are equal)."""
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _sale_hash(reference: str, party: str, lines: list[tuple[str, str, str]]) -> str:
+    return content_hash({"reference": reference, "party": party, "lines": sorted(lines)})
+
+
+def _sales(hub: Hub) -> tuple[dict[str, Any], dict[str, Any]]:
+    j = t.journal
+    with hub.ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(j.c.key, j.c.result).where(j.c.key.like("erp.sale:%"), j.c.state == "done")
+        ).all()
+    recorded = {row.key: json.loads(row.result) for row in rows if row.result}
+    if not recorded:
+        return _section("erp.sales", "hub", "erp", {}, {}, [], active=False), {}
+    by_id = {str(r["erp_id"]): (k, r) for k, r in recorded.items() if r.get("erp_id")}
+    erp_sales = {s.erp_id: s for s in hub.erp.get_sales(sorted(by_id))}
+    left: dict[str, str] = {}
+    right: dict[str, str] = {}
+    diffs: list[dict[str, Any]] = []
+    for erp_id, (key, res) in sorted(by_id.items()):
+        lines = [
+            (str(x.get("product_code")), _num(x.get("quantity")), _num(x.get("unit_price")))
+            for x in res.get("lines", [])
+        ]
+        left[key] = _sale_hash(res.get("reference", ""), str(res.get("party_erp_id")), lines)
+        sale = erp_sales.get(erp_id)
+        if sale is None:
+            diffs.append(
+                {
+                    "record": key,
+                    "kind": "missing_in_erp",
+                    "detail": f"ERP sale id {erp_id} ({res.get('number')}) not found",
+                }
+            )
+            continue
+        right[key] = _sale_hash(
+            sale.reference,
+            sale.party_erp_id,
+            [(x.product_code, _num(x.quantity), _num(x.unit_price)) for x in sale.lines],
+        )
+        if right[key] != left[key]:
+            diffs.append(
+                {
+                    "record": key,
+                    "kind": "changed_in_erp",
+                    "detail": f"sale {sale.number}: reference, party or lines differ from "
+                    "what the hub created (changed in the ERP since)",
+                }
+            )
+    return _section("erp.sales", "hub", "erp", left, right, diffs), erp_sales
+
+
+def _deals(hub: Hub, erp_sales: dict[str, Any]) -> dict[str, Any]:
+    bound = hub.ledger.bindings_for("crm", "deal")
+    if not bound:
+        return _section("crm.deals", "erp", "crm", {}, {}, [], active=False)
+    from hub.flows.crm_sync import load_config
+    from transforms import crm_mapping as m
+
+    cfg = load_config()
+    missing = sorted(set(bound) - set(erp_sales))
+    for sale in hub.erp.get_sales(missing) if missing else []:
+        erp_sales[sale.erp_id] = sale
+    companies = hub.ledger.bindings_for("crm", "company")
+    left: dict[str, str] = {}
+    right = {erp_id: b.content_hash or "" for erp_id, b in bound.items()}
+    diffs: list[dict[str, Any]] = []
+    for erp_id, sale in sorted(erp_sales.items()):
+        payload = m.deal_payload(sale, cfg)
+        if payload is None or sale.party_erp_id not in companies:
+            continue  # the push sends no deal for it (yet)
+        left[erp_id] = m.payload_hash(payload)
+        b = bound.get(erp_id)
+        if b is None:
+            diffs.append(
+                {
+                    "record": f"sale {sale.number}",
+                    "kind": "missing_in_crm",
+                    "detail": "no CRM deal bound: run crm_push",
+                }
+            )
+        elif b.content_hash != left[erp_id]:
+            diffs.append(
+                {
+                    "record": f"sale {sale.number}",
+                    "kind": "stale_in_crm",
+                    "detail": f"deal {b.external_id} has older content: run crm_push",
+                }
+            )
+    for erp_id in sorted(set(bound) - set(erp_sales)):
+        diffs.append(
+            {
+                "record": f"sale id {erp_id}",
+                "kind": "missing_in_erp",
+                "detail": f"CRM deal {bound[erp_id].external_id} has no ERP sale",
+            }
+        )
+    return _section("crm.deals", "erp", "crm", left, right, diffs)
+
+
+def _shipments(hub: Hub) -> dict[str, Any]:
+    booked = hub.ledger.bindings_for("carrier", "shipment")  # erp_id -> tracking binding
+    if not booked:
+        return _section("carrier.shipments", "erp", "carrier", {}, {}, [], active=False)
+    shipments = {s.erp_id: s for s in hub.erp.shipments_changed_since(None, limit=1_000_000)}
+    left: dict[str, str] = {}
+    right = {erp_id: b.external_id for erp_id, b in booked.items()}
+    diffs: list[dict[str, Any]] = []
+    for erp_id, b in sorted(booked.items()):
+        shipment = shipments.get(erp_id)
+        if shipment is None:
+            diffs.append(
+                {
+                    "record": f"shipment id {erp_id}",
+                    "kind": "missing_in_erp",
+                    "detail": f"booked as {b.external_id} but not in the ERP",
+                }
+            )
+            continue
+        left[erp_id] = shipment.tracking_number or ""
+        if shipment.tracking_number != b.external_id:
+            diffs.append(
+                {
+                    "record": f"shipment {shipment.number}",
+                    "kind": "tracking_differs",
+                    "detail": f"carrier {b.external_id}, ERP "
+                    f"{shipment.tracking_number or '(none)'}: replay the "
+                    "write-back dead letter",
+                }
+            )
+    return _section("carrier.shipments", "erp", "carrier", left, right, diffs)
+
+
+def _outbound(hub: Hub) -> list[dict[str, Any]]:
+    from datetime import datetime
+
+    from hub.flows.edi_outbound import journal_key, partner_gln, stream_name
+    from transforms import edifact_desadv as desadv_t
+
+    cursors = hub.ledger.cursors()
+    out: list[dict[str, Any]] = []
+    records: dict[str, list[Any]] = {}
+    open_letters = {
+        d.record_key for d in hub.ledger.dead_letters(flow="edi_documents_outbound", limit=100_000)
+    }
+    for profile in sorted(hub.partners.values(), key=lambda p: p.id):
+        for doc_type in ("DESADV", "INVOIC"):
+            stream = stream_name(doc_type, profile.id)
+            if doc_type not in profile.outbound.documents or stream not in cursors:
+                continue
+            value = cursors[stream][0]
+            upto = datetime.fromisoformat(value) if value else None
+            if doc_type not in records:
+                records[doc_type] = (
+                    hub.erp.shipments_changed_since(None, limit=1_000_000)
+                    if doc_type == "DESADV"
+                    else hub.erp.invoices_posted_since(None, limit=1_000_000)
+                )
+            left: dict[str, str] = {}
+            right: dict[str, str] = {}
+            diffs: list[dict[str, Any]] = []
+            for rec in records[doc_type]:
+                if upto is None or rec.updated_at is None or rec.updated_at > upto:
+                    continue
+                if not partner_gln(profile, rec.customer):
+                    continue
+                if doc_type == "DESADV" and rec.state not in desadv_t.SHIPPED_STATES:
+                    continue
+                doc_key = f"{doc_type}:{profile.id}:{rec.erp_id}"
+                left[doc_key] = rec.number
+                entry = hub.ledger.journal_entry(journal_key(doc_key))
+                if entry is None or entry["state"] != "done":
+                    kind = "dead_letter" if doc_key in open_letters else "not_sent"
+                    diffs.append(
+                        {
+                            "record": f"{doc_type} {rec.number}",
+                            "kind": kind,
+                            "detail": f"{doc_type} for {rec.number} not sent to {profile.id}",
+                        }
+                    )
+                    continue
+                result = entry.get("result") or {}
+                right[doc_key] = str(result.get("sha256"))
+                row = hub.ledger.interchange(profile.id, "out", str(result.get("control_ref")))
+                path = Path(row["archive_path"]) if row and row.get("archive_path") else None
+                if (
+                    path is None
+                    or not path.is_file()
+                    or (hashlib.sha256(path.read_bytes()).hexdigest() != result.get("sha256"))
+                ):
+                    diffs.append(
+                        {
+                            "record": f"{doc_type} {rec.number}",
+                            "kind": "archive_differs",
+                            "detail": f"the archived copy of {result.get('file')} is "
+                            "missing or differs from what was sent",
+                        }
+                    )
+            out.append(
+                _section(f"edi.{doc_type}:{profile.id}", "erp", profile.id, left, right, diffs)
+            )
+    return out
+
+
+def reconcile(hub: Hub) -> dict[str, Any]:
+    """Every section and the total number of differences."""
+    sales, erp_sales = _sales(hub)
+    sections = [sales, _deals(hub, dict(erp_sales)), _shipments(hub), *_outbound(hub)]
+    total = sum(len(s["differences"]) for s in sections)
+    return {"differences": total, "clean": total == 0, "sections": sections}

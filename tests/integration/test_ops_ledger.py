@@ -1,0 +1,61 @@
+"""The operations tables and queries on SQLite and PostgreSQL: runs, events, audit, status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from connectors.erp.fake import FakeErp
+from hub.bootstrap import Hub
+from hub.config import load_partners
+from hub.ledger import Ledger, utcnow
+from hub.ledger.migrate import current, downgrade, head
+from hub.ops import deadletters, runs
+from hub.ops.events import events_for, record_event
+from hub.ops.metrics import render
+from hub.ops.status import Thresholds, collect
+from hub.settings import PROJECT_ROOT
+from schemas.errors import TransientError
+
+
+def test_runs_status_metrics_and_audit(ledger: Ledger, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert current(ledger.engine) == head() == "0002"
+    hub = Hub(
+        ledger,
+        erp=FakeErp(),
+        home=tmp_path / "home",
+        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
+    )
+    ok = runs.start(ledger, "crm_push", {"page_size": 10})
+    runs.finish(
+        ledger, ok, report={"status": "ok", "deals_sent": 3, "push": {"line_items_sent": 2}}
+    )
+    bad = runs.start(ledger, "crm_push", {})
+    runs.finish(ledger, bad, error=TransientError("CRM 503", system="crm"))
+    [last, first] = runs.recent(ledger, flow="crm_push")
+    assert (first.status, first.items, last.status) == ("ok", 5, "failed")
+    scoped = runs.last_per_scope(ledger)[("crm_push", "*")]
+    assert scoped["last"].id == bad and scoped["last_ok"].id == ok  # type: ignore[union-attr]
+
+    letter = ledger.dead_letter("crm_push", "company:7", "bad VAT", error_class="InvalidField")
+    data = collect(
+        hub, Thresholds(dead_letter_age=timedelta(minutes=5)), now=utcnow() + timedelta(hours=1)
+    )
+    assert not data["healthy"]
+    assert any("crm_push/*: last run" in p for p in data["problems"])
+    assert any("open dead letter" in p for p in data["problems"])
+    text = render(hub, data)
+    assert 'hub_flow_runs_total{flow="crm_push",status="failed"} 1' in text
+    assert 'hub_records_synced_total{flow="crm_push"} 5' in text
+
+    deadletters.discard(ledger, letter, reason="duplicate company", by="dana")
+    assert deadletters.show(ledger, letter)["audit"][0]["by"] == "dana"
+    record_event(ledger, ref="PO1", kind="desadv.sent", document="a.edi", refs=("S1",))
+    record_event(ledger, ref="PO1", kind="desadv.sent", document="a.edi", refs=("S1",))
+    assert [e.kind for e in events_for(ledger, {"PO1", "S1"})] == ["desadv.sent"]
+
+
+def test_migration_0002_downgrades_cleanly(ledger: Ledger) -> None:
+    downgrade(ledger.engine, "0001")
+    assert current(ledger.engine) == "0001"
+    ledger.upgrade()
+    assert current(ledger.engine) == "0002"

@@ -1,0 +1,241 @@
+"""Dead-letter replay and discard: replays go through the ledger, twice changes nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.erp.fake import FakeErp
+from hub.bootstrap import Hub
+from hub.config import load_partners
+from hub.flows import register, run_flow
+from hub.ledger import Ledger
+from hub.ops import deadletters
+from hub.ops.replay import replay
+from hub.settings import PROJECT_ROOT
+from sandbox.partner import drop, make_orders, orders_interchange
+from schemas.errors import PermanentError
+from schemas.model import Party, Product
+
+NORD = "4300000000014"
+US = "4006389999993"
+GTINS = ["4006380000018", "4006380000025", "4006380000032"]
+LATE_GTIN = "4006380000049"
+FLOW = "edi_orders_inbound"
+
+
+def _product(i: int, gtin: str) -> Product:
+    return Product(
+        code=f"HUB-{1000 + i}",
+        name=f"P{i}",
+        gtin=gtin,
+        list_price=Decimal("10.00") + i,
+        currency="EUR",
+    )
+
+
+@pytest.fixture
+def erp() -> FakeErp:
+    fake = FakeErp()
+    for i, gtin in enumerate(GTINS, start=1):
+        fake.add_product(_product(i, gtin), stock=100)
+    fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
+    return fake
+
+
+@pytest.fixture
+def hub(tmp_path: Path, erp: FakeErp) -> Hub:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    return Hub(
+        ledger,
+        erp=erp,
+        home=tmp_path / "home",
+        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
+    )
+
+
+def _box(hub: Hub) -> Any:
+    return hub.mailbox(hub.partners["kaufhaus-nord"])
+
+
+def _order_with_late_gtin(erp: FakeErp, ref: str) -> bytes:
+    known = list(erp.products.values())
+    order = make_orders(NORD, US, known, count=1, seed=3, lines=1)[0]
+    line = order.lines[0].model_copy(update={"gtin": LATE_GTIN, "unit_price": Decimal("14.00")})
+    order = order.model_copy(update={"lines": (line,)})
+    return orders_interchange([order], sender=NORD, recipient=US, control_ref=ref)
+
+
+def test_refused_order_replays_once_after_the_product_exists(hub: Hub, erp: FakeErp) -> None:
+    drop(_box(hub).inbox, "late.edi", _order_with_late_gtin(erp, "8001"))
+    run_flow(FLOW, hub=hub)
+    [letter] = hub.ledger.dead_letters(flow=FLOW)
+    assert letter.error_class == "OrderRefused" and not erp.sales
+
+    first = replay(hub, letter.id, by="alice")  # still unknown: fails, stays open
+    assert first["outcome"] == "failed" and first["state"] == "open"
+    assert first["attempts"] == 2 and not erp.sales
+
+    erp.add_product(_product(4, LATE_GTIN), stock=10)  # the operator fixed the master data
+    second = replay(hub, letter.id, by="alice")
+    assert second["outcome"] == "replayed" and second["state"] == "replayed"
+    assert len(erp.sales) == 1
+    assert any(p.name.startswith("ORDRSP") for p in _box(hub).outbox.iterdir())
+
+    outbox_before = sorted(p.name for p in _box(hub).outbox.iterdir())
+    third = replay(hub, letter.id, by="bob")  # a second replay changes nothing
+    assert third["outcome"] == "skipped" and len(erp.sales) == 1
+    assert sorted(p.name for p in _box(hub).outbox.iterdir()) == outbox_before
+    trail = deadletters.show(hub.ledger, letter.id)["audit"]
+    assert [(a["by"], a["outcome"]) for a in trail] == [
+        ("alice", "failed"),
+        ("alice", "replayed"),
+        ("bob", "skipped"),
+    ]
+
+
+def test_refused_order_created_meanwhile_is_resolved_without_writes(hub: Hub, erp: FakeErp) -> None:
+    data = _order_with_late_gtin(erp, "8101")
+    drop(_box(hub).inbox, "late.edi", data)
+    run_flow(FLOW, hub=hub)
+    [letter] = hub.ledger.dead_letters(flow=FLOW)
+    erp.add_product(_product(4, LATE_GTIN), stock=10)
+    drop(_box(hub).inbox, "resent.edi", data.replace(b"8101", b"8102"))  # partner re-sent it
+    run_flow(FLOW, hub=hub)
+    assert len(erp.sales) == 1
+    result = replay(hub, letter.id)
+    assert result["outcome"] == "resolved" and result["state"] == "resolved"
+    assert len(erp.sales) == 1
+
+
+def _wrong_profile(hub: Hub) -> dict[str, Any]:
+    partners = dict(hub.partners)
+    nord = partners["kaufhaus-nord"]
+    partners["kaufhaus-nord"] = nord.model_copy(
+        update={"unb": nord.unb.model_copy(update={"partner_id": "4300000000991"})}
+    )
+    return partners
+
+
+def test_quarantined_file_goes_back_to_the_inbox_after_the_profile_is_fixed(
+    tmp_path: Path, hub: Hub, erp: FakeErp
+) -> None:
+    good = hub.partners
+    broken = Hub(hub.ledger, erp=erp, home=hub.home, partners=_wrong_profile(hub))
+    orders = make_orders(NORD, US, list(erp.products.values()), count=2, seed=1)
+    drop(
+        _box(broken).inbox,
+        "o.edi",
+        orders_interchange(orders, sender=NORD, recipient=US, control_ref="9001"),
+    )
+    assert run_flow(FLOW, hub=broken)["quarantined"] == 1
+    [letter] = hub.ledger.dead_letters(flow=FLOW)
+    assert letter.error_class == "QuarantinedFile" and not erp.sales
+
+    fixed = Hub(hub.ledger, erp=erp, home=hub.home, partners=good)
+    result = replay(fixed, letter.id, by="ops")
+    assert result["outcome"] == "replayed", result
+    assert len(erp.sales) == 2
+    assert not list(_box(fixed).inbox.iterdir())  # processed and taken out again
+    assert replay(fixed, letter.id)["outcome"] == "skipped" and len(erp.sales) == 2
+
+
+def test_quarantined_garbage_fails_again_and_stays_open(hub: Hub) -> None:
+    drop(_box(hub).inbox, "junk.txt", b"this is not EDIFACT")
+    run_flow(FLOW, hub=hub)
+    [letter] = hub.ledger.dead_letters(flow=FLOW)
+    result = replay(hub, letter.id)
+    assert result["outcome"] == "failed" and "quarantined again" in result["detail"]
+    assert result["state"] == "open" and result["attempts"] == 2
+
+
+def test_duplicate_interchange_letter_resolves_without_work(hub: Hub, erp: FakeErp) -> None:
+    data = orders_interchange(
+        make_orders(NORD, US, list(erp.products.values()), count=1),
+        sender=NORD,
+        recipient=US,
+        control_ref="9101",
+    )
+    drop(_box(hub).inbox, "a.edi", data)
+    run_flow(FLOW, hub=hub)
+    drop(_box(hub).inbox, "a2.edi", data)
+    run_flow(FLOW, hub=hub)
+    [letter] = hub.ledger.dead_letters(flow=FLOW, error_class="DuplicateInterchange")
+    assert replay(hub, letter.id)["outcome"] == "resolved"
+    assert len(erp.sales) == 1
+
+
+def flaky_flow(hub: Hub, *, partner: str | None = None) -> dict[str, Any]:
+    """A flow with one journaled side effect that fails until the hub says it may pass."""
+    key = "test.effect:1"
+
+    def effect() -> str:
+        if hub.overrides.get("broken"):
+            raise PermanentError("target refused record 1", system="test")
+        hub.overrides["effects"] = hub.overrides.get("effects", 0) + 1
+        return "ok"
+
+    try:
+        hub.ledger.once(key, "h1", effect, flow="ops_test_flow", system="test", action="write")
+    except PermanentError as exc:
+        hub.ledger.dead_letter("ops_test_flow", key, str(exc), error_class="PermanentError")
+        return {"status": "partial", "written": 0}
+    return {"status": "ok", "written": 1}
+
+
+def test_generic_replay_reopens_the_journal_entry_and_reruns(hub: Hub) -> None:
+    register("ops_test_flow", "tests.unit.test_ops_deadletters:flaky_flow")
+    hub.overrides["broken"] = True
+    run_flow("ops_test_flow", hub=hub)
+    [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+    assert hub.ledger.journal_entry("test.effect:1")["state"] == "dead"
+    hub.overrides["broken"] = False
+    assert replay(hub, letter.id)["outcome"] == "replayed"
+    assert hub.overrides["effects"] == 1
+    assert hub.ledger.journal_entry("test.effect:1")["state"] == "done"
+    assert replay(hub, letter.id)["outcome"] == "skipped"
+    run_flow("ops_test_flow", hub=hub)  # the journal keeps later runs from repeating it
+    assert hub.overrides["effects"] == 1
+
+
+def test_discard_needs_a_reason_and_keeps_the_audit(hub: Hub) -> None:
+    drop(_box(hub).inbox, "junk.txt", b"garbage")
+    run_flow(FLOW, hub=hub)
+    [letter] = hub.ledger.dead_letters(flow=FLOW)
+    with pytest.raises(PermanentError, match="--reason"):
+        deadletters.discard(hub.ledger, letter.id, reason=" ")
+    done = deadletters.discard(hub.ledger, letter.id, reason="test file from partner", by="carol")
+    assert done["outcome"] == "discarded"
+    closed = hub.ledger.dead_letter_by_id(letter.id)
+    assert closed is not None and closed.state == "discarded"
+    assert (closed.resolved_by, closed.resolution) == ("carol", "test file from partner")
+    assert deadletters.discard(hub.ledger, letter.id, reason="again")["outcome"] == "skipped"
+    assert replay(hub, letter.id)["outcome"] == "skipped"
+    trail = deadletters.audit_trail(hub.ledger, letter.id)
+    assert [(a["action"], a["outcome"]) for a in trail] == [
+        ("discard", "discarded"),
+        ("discard", "skipped"),
+        ("replay", "skipped"),
+    ]
+
+
+def test_list_filters(hub: Hub, erp: FakeErp) -> None:
+    drop(_box(hub).inbox, "junk.txt", b"garbage")
+    drop(_box(hub).inbox, "late.edi", _order_with_late_gtin(erp, "8201"))
+    run_flow(FLOW, hub=hub)
+    led = hub.ledger
+    assert len(deadletters.list_letters(led)) == 2
+    assert [
+        d["error_class"] for d in deadletters.list_letters(led, error_class="OrderRefused")
+    ] == ["OrderRefused"]
+    assert deadletters.list_letters(led, partner="markt-sued") == []
+    assert deadletters.list_letters(led, older_than=deadletters.parse_age("1h")) == []
+    assert (
+        len(deadletters.list_letters(led, flow=FLOW, older_than=deadletters.parse_age("0s"))) == 2
+    )
+    with pytest.raises(PermanentError, match="30m"):
+        deadletters.parse_age("soon")
