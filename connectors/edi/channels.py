@@ -203,7 +203,7 @@ class SftpMailbox(Mailbox):
                 f"{self.where} refused the login: check the SFTP connection's credentials",
                 system="edi",
             ) from exc
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TransientError(
                 f"cannot reach {self.where}: {exc.__class__.__name__}: {exc}", system="edi"
             ) from exc

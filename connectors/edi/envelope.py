@@ -328,8 +328,23 @@ def check_une(une: Segment | None, position: int, group_ref: str, messages: int)
 
 def check_unh_unt(msg: Message) -> list[Issue]:
     """UNH reference and identifier; UNT present, segment count and reference."""
-    issues: list[Issue] = []
     unh = msg.unh
+    unt = msg.unt
+    if unt is not None and len(unh.elements) > 1 and len(unt.elements) > 1:
+        # the usual case, decided without building any finding
+        ref, s009 = unh.elements[0], unh.elements[1]
+        count, unt_ref = unt.elements[0], unt.elements[1]
+        if (
+            ref.__class__ is str
+            and 0 < len(ref) <= 14
+            and s009.__class__ is list
+            and len(s009) >= 4
+            and all(s009[:4])
+            and unt_ref == ref
+            and count == str(msg.segment_count + 2)
+        ):
+            return []
+    issues: list[Issue] = []
     ref = msg.ref
     if not ref:
         issues.append(
@@ -366,7 +381,7 @@ def check_unh_unt(msg: Message) -> list[Issue]:
                     component,
                 )
             )
-    segments = len(msg.segments) + 2
+    segments = msg.segment_count + 2
     unt = msg.unt
     if unt is None:
         issues.append(

@@ -66,10 +66,12 @@ class Issue:
     interchange-level segments; ``warning`` marks findings that do not reject anything
     (reported, e.g. junk skipped before UNB); ``element_position`` is the data element's
     position in its segment (1 = first after the tag) and ``component_position`` the
-    component inside a composite (1-based, None for simple elements).
+    component inside a composite (1-based, None for simple elements). ``code`` is an ISO
+    9735 syntax error code (0085) or, for findings against the ERP's data (unknown GTIN or
+    party), the application error code an APERAK would carry (``GTIN``, ``BUYER``, ``DELIV``).
     """
 
-    code: int
+    code: int | str
     level: Level
     message: str
     segment_position: int | None = None
@@ -81,7 +83,7 @@ class Issue:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of issue 3 item 9."""
         return {
-            "code": int(self.code),
+            "code": self.code if isinstance(self.code, str) else int(self.code),
             "level": self.level,
             "segment_position": self.segment_position,
             "tag": self.tag,

@@ -11,28 +11,91 @@ from connectors.edi.errors import Issue
 Verdict = Literal["accepted", "rejected", "quarantined"]
 
 
-@dataclass(slots=True)
 class MessageResult:
-    """One UNH..UNT: reference, type (``ORDERS:D:96A:UN:EAN008``), findings."""
+    """One UNH..UNT: reference, type (``ORDERS:D:96A:UN:EAN008``), findings.
 
-    ref: str
-    type: str
-    position: int
-    errors: list[Issue] = field(default_factory=list)
-    warnings: list[Issue] = field(default_factory=list)
-    structure_checked: bool = False
+    A file holds one of these per message, so it stays small: the ``errors`` and
+    ``warnings`` lists only exist once something is added (or they are read).
+    """
+
+    __slots__ = ("_errors", "_warnings", "position", "ref", "structure_checked", "type")
+
+    def __init__(
+        self,
+        ref: str,
+        type: str,
+        position: int,
+        errors: list[Issue] | None = None,
+        warnings: list[Issue] | None = None,
+        structure_checked: bool = False,
+    ) -> None:
+        self.ref = ref
+        self.type = type
+        self.position = position
+        self._errors = errors
+        self._warnings = warnings
+        self.structure_checked = structure_checked
+
+    @property
+    def errors(self) -> list[Issue]:
+        errors = self._errors
+        if errors is None:
+            errors = self._errors = []
+        return errors
+
+    @errors.setter
+    def errors(self, value: list[Issue]) -> None:
+        self._errors = value
+
+    @property
+    def warnings(self) -> list[Issue]:
+        warnings = self._warnings
+        if warnings is None:
+            warnings = self._warnings = []
+        return warnings
+
+    @warnings.setter
+    def warnings(self, value: list[Issue]) -> None:
+        self._warnings = value
 
     @property
     def verdict(self) -> Verdict:
-        return "rejected" if self.errors else "accepted"
+        return "rejected" if self._errors else "accepted"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
             "type": self.type,
             "verdict": self.verdict,
-            "errors": [e.to_dict() for e in self.errors],
+            "errors": [e.to_dict() for e in self._errors or ()],
         }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MessageResult):
+            return NotImplemented
+        return (
+            self.ref,
+            self.type,
+            self.position,
+            self._errors or [],
+            self._warnings or [],
+            self.structure_checked,
+        ) == (
+            other.ref,
+            other.type,
+            other.position,
+            other._errors or [],
+            other._warnings or [],
+            other.structure_checked,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return (
+            f"MessageResult(ref={self.ref!r}, type={self.type!r}, position={self.position}, "
+            f"errors={self._errors or []!r}, warnings={self._warnings or []!r})"
+        )
 
 
 @dataclass(slots=True)
@@ -59,7 +122,7 @@ class InterchangeResult:
 
     @property
     def verdict(self) -> Verdict:
-        if self.errors or any(m.errors for m in self.messages):
+        if self.errors or any(m._errors for m in self.messages):
             return "rejected"
         return "accepted"
 
@@ -107,7 +170,7 @@ class FileResult:
         for ich in self.interchanges:
             out.extend(ich.errors)
             for msg in ich.messages:
-                out.extend(msg.errors)
+                out.extend(msg._errors or ())
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +179,7 @@ class FileResult:
         for ich in self.interchanges:
             warnings.extend(ich.warnings)
             for msg in ich.messages:
-                warnings.extend(msg.warnings)
+                warnings.extend(msg._warnings or ())
         return {
             "file": self.file,
             "verdict": self.verdict,

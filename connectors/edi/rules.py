@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import threading
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -16,11 +18,12 @@ from connectors.edi.directory import (
     SEGMENTS,
     Composite,
     Level,
+    MessageStructure,
     Simple,
     structure_for,
 )
 from connectors.edi.errors import Issue, SyntaxCode
-from connectors.edi.tokenizer import Delimiters, Message, Segment
+from connectors.edi.tokenizer import Delimiters, Message, Segment, segment_from_text
 
 try:  # pycountry ships ISO 4217; fall back to a shape check if its data is missing
     import pycountry
@@ -156,6 +159,79 @@ class StructureWalker:
         while self.frames:
             self._close(self.frames.pop(), position)
         return self.issues
+
+
+class StructureAutomaton:
+    """``StructureWalker`` transitions memoised as a table: state number x tag -> state.
+
+    A state is a snapshot of the walker's frames. Only transitions the walker makes without
+    a finding are kept (-1 marks one with a finding), so a message that walks the table to a
+    state that closes cleanly would get no structure finding from the walker either; any
+    other message goes through the walker itself, which names what is wrong. The table is
+    bounded (``MAX_STATES``; beyond it, -2: not memoised, ask the walker).
+    """
+
+    MAX_STATES = 20_000
+
+    def __init__(self, root: Level) -> None:
+        self.root = root
+        start: tuple[tuple[Level, int, int], ...] = ((root, -1, 0),)
+        self.frames: list[tuple[tuple[Level, int, int], ...]] = [start]
+        self.ids: dict[tuple[tuple[int, int, int], ...], int] = {self._key(start): 0}
+        self.trans: list[dict[str, int]] = [{}]
+        self.closes_cleanly: list[bool | None] = [None]
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(frames: tuple[tuple[Level, int, int], ...]) -> tuple[tuple[int, int, int], ...]:
+        return tuple((id(level), pos, count) for level, pos, count in frames)
+
+    def _walker(self, state: int) -> StructureWalker:
+        walker = StructureWalker(self.root, "")
+        walker.frames = [list(frame) for frame in self.frames[state]]
+        return walker
+
+    def step(self, state: int, tag: str) -> int:
+        """The state after ``tag``: -1 when the walker reports something, -2 when unknown."""
+        with self._lock:
+            walker = self._walker(state)
+            walker.feed(tag, 0)
+            if walker.issues:
+                nxt = -1
+            else:
+                frames = tuple((f[0], f[1], f[2]) for f in walker.frames)
+                key = self._key(frames)
+                found = self.ids.get(key)
+                if found is None:
+                    if len(self.frames) >= self.MAX_STATES:
+                        return -2
+                    found = len(self.frames)
+                    self.frames.append(frames)
+                    self.ids[key] = found
+                    self.trans.append({})
+                    self.closes_cleanly.append(None)
+                nxt = found
+            self.trans[state][tag] = nxt
+            return nxt
+
+    def accepts(self, state: int) -> bool:
+        """Whether closing the message (UNT) in ``state`` gives no finding."""
+        ok = self.closes_cleanly[state]
+        if ok is None:
+            with self._lock:
+                ok = not self._walker(state).finish(0)
+                self.closes_cleanly[state] = ok
+        return ok
+
+
+_AUTOMATA: dict[str, StructureAutomaton] = {}
+
+
+def automaton_for(structure: MessageStructure) -> StructureAutomaton:
+    found = _AUTOMATA.get(structure.key)
+    if found is None:
+        found = _AUTOMATA.setdefault(structure.key, StructureAutomaton(structure.level))
+    return found
 
 
 # ---------------------------------------------------------------------------------------
@@ -494,12 +570,165 @@ def _check_dtm(seg: Segment, position: int, out: list[Issue]) -> None:
 # whole message
 
 
-def check_message(msg: Message, delimiters: Delimiters) -> list[Issue]:
-    """Structure, element formats and (for EANCOM) business rules of one message."""
-    mtype = msg.type
+# kinds of plain segments the EANCOM message rules count (0: none)
+_DTM137, _NAD_BY, _NAD_SU, _LIN, _QTY21, _UNS = 1, 2, 3, 4, 5, 6
+
+
+class PlainChecker:
+    """``check_message`` for plain messages (``Message.plain_texts``) without parsing them.
+
+    Each distinct segment text is checked once, exactly like the detailed path does it
+    (element formats, DTM dates, the one-segment EANCOM rules, as if the message were an
+    EANCOM ORDERS, the strictest case); a clean text is remembered with its tag and what
+    the message-level rules need from it. A message whose every text is clean, whose tags
+    walk the memoised structure table and which meets the message-level EANCOM rules has
+    no finding; any other message is checked segment by segment as before. Remembered texts
+    are bounded (``MAX_TEXTS``; the memory is dropped and refilled when full).
+    """
+
+    MAX_TEXTS = 50_000
+    MAX_SEQUENCES = 10_000
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self.delimiters = delimiters
+        self.fast = fast_patterns(delimiters)
+        self.known: dict[str, tuple[str, int] | bool] = {}  # False: the text has a finding
+        self.sequences: dict[str, dict[tuple[tuple[str, int], ...], bool]] = {}
+
+    def classify(self, text: str) -> tuple[str, int] | bool:
+        """(tag, kind) for a clean segment text, False when the text has a finding."""
+        d = self.delimiters
+        tag = text.split(d.element, 1)[0]
+        pattern = self.fast.get(tag)
+        if tag not in _FACT_TAGS and pattern is not None and pattern.fullmatch(text):
+            info: tuple[str, int] | bool = (sys.intern(tag), 0)  # the common case: no parsing
+            self._remember(text, info)
+            return info
+        seg = segment_from_text(text, d.element, d.component)
+        out: list[Issue] = []
+        if pattern is not None:
+            if pattern.fullmatch(text) is None:
+                check_segment(seg, 0, d.decimal, out)
+            if tag == "DTM":
+                _check_dtm(seg, 0, out)
+        if tag in _EANCOM_SEGMENT_TAGS:
+            eancom_segment(seg, 0, True, out)
+        info = False
+        if not out:
+            kind = 0
+            if tag == "DTM":
+                kind = _DTM137 if seg.element(1) == "137" else 0
+            elif tag == "NAD":
+                qualifier = seg.element(1)
+                kind = _NAD_BY if qualifier == "BY" else _NAD_SU if qualifier == "SU" else 0
+            elif tag == "LIN":
+                kind = _LIN
+            elif tag == "QTY":
+                kind = _QTY21 if seg.element(1) == "21" else 0
+            elif tag == "UNS":
+                kind = _UNS
+            info = (sys.intern(tag), kind)
+        self._remember(text, info)
+        return info
+
+    def _remember(self, text: str, info: tuple[str, int] | bool) -> None:
+        known = self.known
+        if len(known) >= self.MAX_TEXTS:
+            known.clear()
+        known[text] = info
+
+    def clean(self, texts: list[str], structure: MessageStructure, mtype: str) -> bool:
+        """True when ``check_message`` would find nothing in this plain message."""
+        known = self.known
+        infos = list(map(known.get, texts))
+        if None in infos:
+            classify = self.classify
+            for i, info in enumerate(infos):
+                if info is None:
+                    infos[i] = classify(texts[i])
+        if False in infos:
+            return False
+        # what is left depends only on the (tag, kind) sequence: remember its verdict
+        sequences = self.sequences.get(mtype)
+        if sequences is None:
+            if len(self.sequences) >= 1000:
+                self.sequences.clear()
+            sequences = self.sequences.setdefault(mtype, {})
+        key = tuple(infos)
+        ok = sequences.get(key)
+        if ok is None:
+            orders = mtype.startswith("ORDERS:") and _association(mtype).startswith("EAN")
+            ok = _walk(infos, automaton_for(structure), orders)  # type: ignore[arg-type]
+            if len(sequences) >= self.MAX_SEQUENCES:
+                sequences.clear()
+            sequences[key] = ok
+        return ok
+
+
+def _walk(infos: list[tuple[str, int]], automaton: StructureAutomaton, orders: bool) -> bool:
+    """The structure table and the message-level EANCOM rules over clean segments."""
+    trans = automaton.trans
+    state = 0
+    has_137 = has_by = has_su = in_lines = False
+    lines = 0
+    qty21 = True  # no open line, or the open line has its QTY+21
+    for tag, kind in infos:
+        nxt = trans[state].get(tag)
+        if nxt is None:
+            nxt = automaton.step(state, tag)
+        if nxt < 0:
+            return False
+        state = nxt
+        if kind:
+            if kind == _LIN:
+                if not qty21 and orders:
+                    return False
+                in_lines = True
+                lines += 1
+                qty21 = False
+            elif kind == _QTY21:
+                qty21 = True
+            elif kind == _UNS:
+                if not qty21 and orders:
+                    return False
+                qty21 = True
+                in_lines = False
+            elif not in_lines:
+                if kind == _DTM137:
+                    has_137 = True
+                elif kind == _NAD_BY:
+                    has_by = True
+                elif kind == _NAD_SU:
+                    has_su = True
+    if not automaton.accepts(state):
+        return False
+    return not orders or bool(qty21 and has_137 and has_by and has_su and lines)
+
+
+def _association(mtype: str) -> str:
+    return mtype.split(":")[4] if mtype.count(":") >= 4 else ""
+
+
+def check_message(
+    msg: Message,
+    delimiters: Delimiters,
+    mtype: str | None = None,
+    plain: PlainChecker | None = None,
+) -> list[Issue]:
+    """Structure, element formats and (for EANCOM) business rules of one message.
+
+    ``mtype``: ``msg.type`` when the caller has it already; ``plain``: a ``PlainChecker``
+    for these delimiters (one per file) to check plain messages from remembered verdicts.
+    """
+    if mtype is None:
+        mtype = msg.type
     structure = structure_for(mtype)
     if structure is None:
         return []
+    if plain is not None:
+        texts = msg.plain_texts()
+        if texts is not None and plain.clean(texts, structure, mtype):
+            return []
     issues: list[Issue] = []
     decimal = delimiters.decimal
     walker = StructureWalker(structure.level, mtype)
@@ -516,9 +745,8 @@ def check_message(msg: Message, delimiters: Delimiters) -> list[Issue]:
                 check_segment(seg, position, decimal, issues)
             if tag == "DTM":
                 _check_dtm(seg, position, issues)
-    issues.extend(walker.finish(len(msg.segments) + 2))
-    assoc = mtype.split(":")[4] if mtype.count(":") >= 4 else ""
-    if assoc.startswith("EAN"):
+    issues.extend(walker.finish(msg.segment_count + 2))
+    if _association(mtype).startswith("EAN"):
         issues.extend(check_eancom(msg, mtype))
     return issues
 
@@ -533,6 +761,115 @@ def _gln_ok(value: str) -> bool:
     return value.isdigit() and len(value) == 13 and ean.is_valid(value)
 
 
+def eancom_segment(seg: Segment, position: int, is_orders: bool, issues: list[Issue]) -> None:
+    """The EANCOM rules that look at one segment alone (BGM, NAD, LIN, CUX)."""
+    tag = seg.tag
+    if tag == "BGM":
+        if not seg.element(2):
+            issues.append(
+                _issue(
+                    SyntaxCode.MISSING,
+                    position,
+                    "BGM",
+                    "BGM document number (1004) is missing: the partner's order number "
+                    "goes in BGM element 2",
+                    2,
+                )
+            )
+    elif tag == "NAD":
+        qualifier = seg.element(1)
+        party_id = seg.element(2)
+        agency = seg.element(2, 3)
+        if party_id and agency == AGENCY_GS1:
+            if not _gln_ok(party_id):
+                issues.append(
+                    _issue(
+                        SyntaxCode.INVALID_VALUE,
+                        position,
+                        "NAD",
+                        f"NAD+{qualifier} party id {party_id!r} is not a valid GLN "
+                        "(13 digits with a GS1 check digit)",
+                        2,
+                        1,
+                    )
+                )
+        elif qualifier in GLN_PARTIES and party_id:
+            issues.append(
+                _issue(
+                    SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
+                    position,
+                    "NAD",
+                    f"NAD+{qualifier} code list agency {agency or '(none)'!r} is not "
+                    "supported: identify the party by GLN with agency 9",
+                    2,
+                    3,
+                )
+            )
+    elif tag == "LIN":
+        item = seg.element(3)
+        item_type = seg.element(3, 2)
+        if not item:
+            if is_orders:
+                issues.append(
+                    _issue(
+                        SyntaxCode.MISSING,
+                        position,
+                        "LIN",
+                        f"LIN {seg.element(1) or ''} has no GTIN in C212: put the item's "
+                        "GTIN in LIN element 3 with type EN (e.g. LIN+1++4000862141404:EN)",
+                        3,
+                        1,
+                    )
+                )
+        elif item_type in GTIN_ITEM_TYPES:
+            if not _gtin_ok(item):
+                issues.append(
+                    _issue(
+                        SyntaxCode.INVALID_VALUE,
+                        position,
+                        "LIN",
+                        f"LIN GTIN {item!r} is not valid (8/12/13/14 digits with a GS1 "
+                        "check digit)",
+                        3,
+                        1,
+                    )
+                )
+        elif is_orders:
+            issues.append(
+                _issue(
+                    SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
+                    position,
+                    "LIN",
+                    f"LIN item number type {item_type or '(none)'!r} is not supported: "
+                    "use EN (GTIN)",
+                    3,
+                    2,
+                )
+            )
+    elif tag == "CUX":
+        currency = seg.element(1, 2)
+        if currency and not (
+            len(currency) == 3
+            and currency.isupper()
+            and (_CURRENCIES is None or currency in _CURRENCIES)
+        ):
+            issues.append(
+                _issue(
+                    SyntaxCode.INVALID_VALUE,
+                    position,
+                    "CUX",
+                    f"currency {currency!r} is not an ISO 4217 code (e.g. EUR)",
+                    1,
+                    2,
+                )
+            )
+
+
+_EANCOM_SEGMENT_TAGS = frozenset({"BGM", "NAD", "LIN", "CUX"})
+# tags whose values the plain checks read beyond the element formats
+_FACT_TAGS = _EANCOM_SEGMENT_TAGS | {"DTM", "QTY", "UNS"}
+
+
 def check_eancom(msg: Message, mtype: str) -> list[Issue]:
     """EANCOM rules the hub relies on (ORDERS: order number, dates, parties, GTIN lines)."""
     issues: list[Issue] = []
@@ -543,7 +880,7 @@ def check_eancom(msg: Message, mtype: str) -> list[Issue]:
     line_start: tuple[int, str] | None = None
     line_has_qty21 = True
     in_lines = False
-    last = len(msg.segments) + 2
+    last = msg.segment_count + 2
 
     def close_line(at: int) -> None:
         if line_start is not None and not line_has_qty21 and is_orders:
@@ -561,154 +898,67 @@ def check_eancom(msg: Message, mtype: str) -> list[Issue]:
     for i, seg in enumerate(msg.segments):
         position = i + 2
         tag = seg.tag
-        if tag == "BGM":
-            if not seg.element(2):
-                issues.append(
-                    _issue(
-                        SyntaxCode.MISSING,
-                        position,
-                        "BGM",
-                        "BGM document number (1004) is missing: the partner's order number "
-                        "goes in BGM element 2",
-                        2,
-                    )
-                )
+        if tag == "BGM" or tag == "CUX":
+            eancom_segment(seg, position, is_orders, issues)
         elif tag == "DTM" and not in_lines:
             header_dtm.add(seg.element(1))
         elif tag == "NAD":
-            qualifier = seg.element(1)
             if not in_lines:
-                parties.add(qualifier)
-            party_id = seg.element(2)
-            agency = seg.element(2, 3)
-            if party_id and agency == AGENCY_GS1:
-                if not _gln_ok(party_id):
-                    issues.append(
-                        _issue(
-                            SyntaxCode.INVALID_VALUE,
-                            position,
-                            "NAD",
-                            f"NAD+{qualifier} party id {party_id!r} is not a valid GLN "
-                            "(13 digits with a GS1 check digit)",
-                            2,
-                            1,
-                        )
-                    )
-            elif qualifier in GLN_PARTIES and party_id:
-                issues.append(
-                    _issue(
-                        SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
-                        position,
-                        "NAD",
-                        f"NAD+{qualifier} code list agency {agency or '(none)'!r} is not "
-                        "supported: identify the party by GLN with agency 9",
-                        2,
-                        3,
-                    )
-                )
+                parties.add(seg.element(1))
+            eancom_segment(seg, position, is_orders, issues)
         elif tag == "LIN":
             close_line(position)
             in_lines = True
             lines += 1
             line_start = (position, seg.element(1))
             line_has_qty21 = False
-            item = seg.element(3)
-            item_type = seg.element(3, 2)
-            if not item:
-                if is_orders:
-                    issues.append(
-                        _issue(
-                            SyntaxCode.MISSING,
-                            position,
-                            "LIN",
-                            f"LIN {seg.element(1) or ''} has no GTIN in C212: put the item's "
-                            "GTIN in LIN element 3 with type EN (e.g. LIN+1++4000862141404:EN)",
-                            3,
-                            1,
-                        )
-                    )
-            elif item_type in GTIN_ITEM_TYPES:
-                if not _gtin_ok(item):
-                    issues.append(
-                        _issue(
-                            SyntaxCode.INVALID_VALUE,
-                            position,
-                            "LIN",
-                            f"LIN GTIN {item!r} is not valid (8/12/13/14 digits with a GS1 "
-                            "check digit)",
-                            3,
-                            1,
-                        )
-                    )
-            elif is_orders:
-                issues.append(
-                    _issue(
-                        SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
-                        position,
-                        "LIN",
-                        f"LIN item number type {item_type or '(none)'!r} is not supported: "
-                        "use EN (GTIN)",
-                        3,
-                        2,
-                    )
-                )
+            eancom_segment(seg, position, is_orders, issues)
         elif tag == "QTY":
             if seg.element(1) == "21":
                 line_has_qty21 = True
-        elif tag == "CUX":
-            currency = seg.element(1, 2)
-            if currency and not (
-                len(currency) == 3
-                and currency.isupper()
-                and (_CURRENCIES is None or currency in _CURRENCIES)
-            ):
-                issues.append(
-                    _issue(
-                        SyntaxCode.INVALID_VALUE,
-                        position,
-                        "CUX",
-                        f"currency {currency!r} is not an ISO 4217 code (e.g. EUR)",
-                        1,
-                        2,
-                    )
-                )
         elif tag == "UNS":
             close_line(position)
             line_start = None
             in_lines = False
     close_line(last)
     if is_orders:
-        if "137" not in header_dtm:
+        issues.extend(_orders_missing("137" in header_dtm, parties, lines, last))
+    return issues
+
+
+def _orders_missing(has_137: bool, parties: set[str], lines: int, last: int) -> list[Issue]:
+    issues: list[Issue] = []
+    if not has_137:
+        issues.append(
+            _issue(
+                SyntaxCode.MISSING,
+                last,
+                "DTM",
+                "the order date DTM+137 is missing in the header: add "
+                "DTM+137:<CCYYMMDD>:102 after BGM",
+                level="message",
+            )
+        )
+    for qualifier, name in (("BY", "buyer"), ("SU", "supplier")):
+        if qualifier not in parties:
             issues.append(
                 _issue(
                     SyntaxCode.MISSING,
                     last,
-                    "DTM",
-                    "the order date DTM+137 is missing in the header: add "
-                    "DTM+137:<CCYYMMDD>:102 after BGM",
+                    "NAD",
+                    f"the {name} NAD+{qualifier} is missing: add "
+                    f"NAD+{qualifier}+<GLN>::9 in the header",
                     level="message",
                 )
             )
-        for qualifier, name in (("BY", "buyer"), ("SU", "supplier")):
-            if qualifier not in parties:
-                issues.append(
-                    _issue(
-                        SyntaxCode.MISSING,
-                        last,
-                        "NAD",
-                        f"the {name} NAD+{qualifier} is missing: add "
-                        f"NAD+{qualifier}+<GLN>::9 in the header",
-                        level="message",
-                    )
-                )
-        if lines == 0:
-            issues.append(
-                _issue(
-                    SyntaxCode.MISSING,
-                    last,
-                    "LIN",
-                    "the order has no lines: add at least one LIN group",
-                    level="message",
-                )
+    if lines == 0:
+        issues.append(
+            _issue(
+                SyntaxCode.MISSING,
+                last,
+                "LIN",
+                "the order has no lines: add at least one LIN group",
+                level="message",
             )
+        )
     return issues

@@ -21,6 +21,7 @@ everything else is reported as an ``Issue`` on the event it belongs to.
 from __future__ import annotations
 
 import io
+import operator
 import os
 import re
 from collections.abc import Iterator
@@ -160,20 +161,68 @@ class GroupTrailer:
     position: int
 
 
-@dataclass(slots=True)
 class Message:
     """One message: UNH, the body segments in order, UNT (None when missing).
 
     ``position`` is the UNH's position in the interchange (UNB = 1). Inside the message
     positions count from UNH = 1, so ``segments[i]`` is at message position ``i + 2``.
     ``issues`` holds what the tokenizer found (character set, bad tags) with such positions.
+
+    Plain body segments (ASCII, no release character, a valid tag) are kept as their text
+    and only become ``Segment`` objects when ``segments`` is first read: validation works on
+    the texts (``plain_texts``), so a file that is only validated never builds them.
     """
 
-    unh: Segment
-    segments: list[Segment]
-    unt: Segment | None
-    position: int
-    issues: list[Issue] = field(default_factory=list)
+    __slots__ = ("_items", "_texts", "delimiters", "issues", "position", "unh", "unt")
+
+    def __init__(
+        self,
+        unh: Segment,
+        segments: list[Segment],
+        unt: Segment | None,
+        position: int,
+        issues: list[Issue] | None = None,
+        *,
+        delimiters: Delimiters = DEFAULT_DELIMITERS,
+    ) -> None:
+        self.unh = unh
+        self._items: list[Segment | str] = segments  # type: ignore[assignment]
+        self._texts = 0  # how many of ``_items`` are still texts
+        self.unt = unt
+        self.position = position
+        self.issues: list[Issue] = [] if issues is None else issues
+        self.delimiters = delimiters
+
+    def add_texts(self, texts: list[str]) -> None:
+        """Append plain segment texts (the tokenizer's fast path)."""
+        self._items.extend(texts)
+        self._texts += len(texts)
+
+    def add(self, segment: Segment) -> None:
+        """Append a parsed segment."""
+        self._items.append(segment)
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The body segments (UNH and UNT excluded), parsed on first access."""
+        items = self._items
+        if self._texts:
+            es, cs = self.delimiters.element, self.delimiters.component
+            for i, item in enumerate(items):
+                if item.__class__ is str:
+                    items[i] = segment_from_text(item, es, cs)  # type: ignore[arg-type]
+            self._texts = 0
+        return items  # type: ignore[return-value]
+
+    @property
+    def segment_count(self) -> int:
+        """How many body segments (UNH and UNT excluded)."""
+        return len(self._items)
+
+    def plain_texts(self) -> list[str] | None:
+        """The body as segment texts when every segment is plain, else None."""
+        items = self._items
+        return items if self._texts == len(items) else None  # type: ignore[return-value]
 
     @property
     def ref(self) -> str:
@@ -193,6 +242,12 @@ class Message:
         """UNH, body and UNT (when present) as one list."""
         tail = [self.unt] if self.unt is not None else []
         return [self.unh, *self.segments, *tail]
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(ref={self.ref!r}, type={self.type!r}, position={self.position}, "
+            f"segments={self.segment_count}, unt={self.unt is not None})"
+        )
 
 
 @dataclass(slots=True)
@@ -230,6 +285,16 @@ def split_segment(text: str, d: Delimiters) -> tuple[str, list[Element]]:
         cs = d.component
         return parts[0], [p.split(cs) if cs in p else p for p in parts[1:]]
     return _split_released(text, d)
+
+
+def segment_from_text(text: str, es: str, cs: str) -> Segment:
+    """A Segment from plain text (no release character), keeping ``text``."""
+    parts = text.split(es)
+    seg = Segment.__new__(Segment)
+    seg.tag = parts[0]
+    seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
+    seg.text = text
+    return seg
 
 
 def _split_released(text: str, d: Delimiters) -> tuple[str, list[Element]]:
@@ -447,26 +512,50 @@ class _Run:
             new = Segment.__new__
             d = self.delims
             es, cs, rel_s = d.element, d.component, d.release
+            term_s = d.terminator
+            es_b = es.encode("latin-1")
+            heads, not_heads = _HEADS.setdefault(es_b, (set(), set()))
+            # per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
+            plain = list(map(heads.__contains__, map(_HEAD, pieces)))
+            plain.append(False)
             i = 0
             n = len(pieces)
+            plain_from = 0  # pieces before this index were refused by the block path
             while i < n:
+                msg = self.msg
+                if msg is not None and i >= plain_from:
+                    # block path: the run of plain data segments inside a message is decoded,
+                    # split and stored as texts in a few C calls (see Message.plain_texts)
+                    j = plain.index(False, i)
+                    while j < n:
+                        head = pieces[j][:4]
+                        if head in not_heads or not _new_head(head, es_b, heads, not_heads):
+                            break
+                        j = plain.index(False, j + 1)
+                    if j > i:
+                        blob = term.join(pieces[i:j])
+                        bad = self.bad_bytes
+                        if (
+                            blob.isascii()
+                            and rel not in blob
+                            and (bad is None or bad.search(blob) is None)
+                        ):
+                            msg.add_texts(blob.decode("ascii").split(term_s))
+                            self.seg_no += j - i
+                            self.consumed += len(blob) + 1
+                            i = j
+                            continue
+                    plain_from = j + 1
                 piece = pieces[i]
                 i += 1
                 if not piece or piece.isspace():
                     self.consumed += len(piece) + 1
                     continue
                 if piece[:3] == b"UNA" and not self.in_message_piece(piece):
-                    chars = (piece[3:] + term).decode("latin-1")
-                    if len(chars) != 6:
-                        # a UNA with another terminator: re-scan from here with its delimiters
-                        yield from self.end_interchange(None)
-                        return term.join([piece, *pieces[i:], carry])
+                    # a new service string advice: re-scan from it, so that the rest is split
+                    # (terminator, release) and read (separators) with its delimiters
                     yield from self.end_interchange(None)
-                    self.apply_una(chars)
-                    self.consumed += len(piece) + 1
-                    if self.delims.terminator.encode("latin-1") != term:
-                        return term.join(pieces[i:] + [carry])
-                    continue
+                    return term.join([piece, *pieces[i:], carry])
                 self.consumed += len(piece) + 1
                 msg = self.msg
                 if msg is not None and self.bad_bytes is None and piece.isascii():
@@ -480,7 +569,7 @@ class _Run:
                             seg.tag = tag
                             seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
                             seg.text = text
-                            msg.segments.append(seg)
+                            msg.add(seg)
                             self.seg_no += 1
                             continue
                 events = segment(piece)
@@ -576,9 +665,9 @@ class _Run:
         msg = self.msg
         if msg is not None and tag not in _ENVELOPE_TAGS:
             self.seg_no += 1
-            msg.segments.append(seg)
+            msg.add(seg)
             if issue is not None or unterminated or not (len(tag) == 3 and tag.isalnum()):
-                self.note(msg, seg, len(msg.segments) + 1, issue, unterminated)
+                self.note(msg, seg, msg.segment_count + 1, issue, unterminated)
             return None
         if not self.in_interchange:
             if tag == "UNB":
@@ -587,7 +676,7 @@ class _Run:
         self.seg_no += 1
         if tag == "UNH":
             events: list[Event] = [self.close_message(None)] if msg is not None else []
-            self.msg = Message(seg, [], None, self.seg_no)
+            self.msg = Message(seg, [], None, self.seg_no, delimiters=self.delims)
             self.msg_charset_reported = False
             if issue is not None or unterminated:
                 self.note(self.msg, seg, 1, issue, unterminated)
@@ -596,7 +685,7 @@ class _Run:
             if msg is None:
                 return [StraySegment(seg, self.seg_no)]
             if issue is not None or unterminated:
-                self.note(msg, seg, len(msg.segments) + 2, issue, unterminated)
+                self.note(msg, seg, msg.segment_count + 2, issue, unterminated)
             return [self.close_message(seg)]
         events = [self.close_message(None)] if msg is not None else []
         if tag == "UNZ":
@@ -695,6 +784,31 @@ class _Run:
 
 
 _ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
+# Heads (the first 4 bytes) of plain data segments the block path takes, and of anything
+# else (UNH, UNT, junk...), per element separator: a plain data segment starts with a tag of
+# 3 upper-case letters or digits that is no service segment, then the separator (or nothing:
+# a segment without data elements).
+_HEADS: dict[bytes, tuple[set[bytes], set[bytes]]] = {}
+_SERVICE_TAGS = frozenset(t.encode() for t in (*_ENVELOPE_TAGS, "UNA"))
+_HEAD = operator.itemgetter(slice(None, 4))
+
+
+def _new_head(head: bytes, es: bytes, heads: set[bytes], not_heads: set[bytes]) -> bool:
+    """Whether ``head`` starts a plain data segment; remembered in ``heads``/``not_heads``."""
+    tag = head[:3]
+    if (
+        len(tag) == 3
+        and head[3:] in (es, b"")
+        and tag.isalnum()
+        and tag.isupper()
+        and tag not in _SERVICE_TAGS
+    ):
+        if len(heads) < 100_000:
+            heads.add(head)
+        return True
+    if len(not_heads) < 100_000:
+        not_heads.add(head)
+    return False
 
 
 def _merge_released(pieces: list[bytes], term: bytes, rel: bytes) -> list[bytes]:

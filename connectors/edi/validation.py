@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from connectors.edi.charsets import CharsetPolicy
@@ -19,7 +20,7 @@ from connectors.edi.directory import structure_for
 from connectors.edi.envelope import check_unb, check_une, check_ung, check_unh_unt, check_unz
 from connectors.edi.errors import EdifactError, Issue, SyntaxCode
 from connectors.edi.result import FileResult, InterchangeResult, MessageResult
-from connectors.edi.rules import check_message
+from connectors.edi.rules import PlainChecker, check_message
 from connectors.edi.tokenizer import (
     Delimiters,
     EdifactReader,
@@ -37,7 +38,10 @@ from connectors.edi.tokenizer import (
 MAX_ERRORS_PER_MESSAGE = 100
 
 MessageCheck = Callable[[InterchangeHeader, Message], list[Issue]]
-"""An extra check on one message (partner profile, known parties/products): returns errors."""
+"""An extra check on one message (partner profile, known parties/products): returns findings."""
+
+InterchangeCheck = Callable[[InterchangeHeader], list[Issue]]
+"""An extra check on one UNB (partner profile: sender, recipient, syntax): returns findings."""
 
 
 @dataclass(slots=True)
@@ -55,12 +59,17 @@ class _Interchange:
     groups: int = 0
     group: _Group | None = None
     refs: set[str] = field(default_factory=set)
+    plain: PlainChecker | None = None
 
 
 def trailing_separator(msg: Message, d: Delimiters) -> Issue | None:
     """First segment ending in an empty element/component (ISO 9735 code 45), as a warning."""
     ends = (d.element, d.component)
     release = d.release
+    texts = msg.plain_texts()
+    # plain texts hold no release character: a separator at the end is a trailing one
+    if texts is not None and not any(map(str.endswith, texts, repeat(ends))):
+        return None
     for index, seg in enumerate(msg.segments):
         text = seg.text
         if text is not None:
@@ -84,9 +93,16 @@ def trailing_separator(msg: Message, d: Delimiters) -> Issue | None:
 class Validator:
     """Feed events from an ``EdifactReader``; read ``result`` at the end."""
 
-    def __init__(self, file: str, checks: Sequence[MessageCheck] = ()) -> None:
+    def __init__(
+        self,
+        file: str,
+        checks: Sequence[MessageCheck] = (),
+        interchange_checks: Sequence[InterchangeCheck] = (),
+    ) -> None:
         self.result = FileResult(file)
         self.checks = tuple(checks)
+        self.interchange_checks = tuple(interchange_checks)
+        self._plain: dict[Delimiters, PlainChecker] = {}
         self._ich: _Interchange | None = None
 
     def feed(self, event: Event) -> MessageResult | None:
@@ -135,6 +151,9 @@ class Validator:
         for issue in header.issues:
             (result.warnings if issue.warning else result.errors).append(issue)
         result.errors.extend(check_unb(header))
+        for check in self.interchange_checks:
+            for issue in check(header):
+                (result.warnings if issue.warning else result.errors).append(issue)
         self.result.interchanges.append(result)
         self._ich = _Interchange(header, result)
 
@@ -142,41 +161,49 @@ class Validator:
         ich = self._ich
         assert ich is not None, "the reader yields messages only inside interchanges"
         mtype = sys.intern(msg.type)  # one string for thousands of messages of a type
-        mres = MessageResult(msg.ref, mtype, msg.position)
+        ref = msg.ref
+        mres = MessageResult(ref, mtype, msg.position)
+        errors: list[Issue] = []
+        warnings: list[Issue] = []
         for issue in msg.issues:
-            (mres.warnings if issue.warning else mres.errors).append(issue)
-        mres.errors.extend(check_unh_unt(msg))
-        if msg.ref and msg.ref in ich.refs:
-            mres.errors.append(
+            (warnings if issue.warning else errors).append(issue)
+        errors += check_unh_unt(msg)
+        if ref and ref in ich.refs:
+            errors.append(
                 Issue(
                     SyntaxCode.DUPLICATE,
                     "message",
-                    f"message reference {msg.ref!r} is used twice in interchange "
+                    f"message reference {ref!r} is used twice in interchange "
                     f"{ich.result.control_ref!r}: each UNH needs its own reference",
                     1,
                     "UNH",
                     1,
                 )
             )
-        ich.refs.add(msg.ref)
+        ich.refs.add(ref)
         mres.structure_checked = structure_for(mtype) is not None
-        mres.errors.extend(check_message(msg, ich.header.delimiters))
+        errors += check_message(msg, ich.header.delimiters, mtype, self._plain_checker(ich))
         trailing = trailing_separator(msg, ich.header.delimiters)
         if trailing is not None:
-            mres.warnings.append(trailing)
+            warnings.append(trailing)
         for check in self.checks:
-            mres.errors.extend(check(ich.header, msg))
-        if len(mres.errors) > MAX_ERRORS_PER_MESSAGE:
-            hidden = len(mres.errors) - MAX_ERRORS_PER_MESSAGE
-            del mres.errors[MAX_ERRORS_PER_MESSAGE:]
-            mres.errors.append(
+            for issue in check(ich.header, msg):
+                (warnings if issue.warning else errors).append(issue)
+        if len(errors) > MAX_ERRORS_PER_MESSAGE:
+            hidden = len(errors) - MAX_ERRORS_PER_MESSAGE
+            del errors[MAX_ERRORS_PER_MESSAGE:]
+            errors.append(
                 Issue(
                     SyntaxCode.UNSPECIFIED,
                     "message",
-                    f"{hidden} more errors in message {msg.ref!r} not listed: fix the ones "
+                    f"{hidden} more errors in message {ref!r} not listed: fix the ones "
                     "above first (they often cause the rest)",
                 )
             )
+        if errors:
+            mres.errors = errors
+        if warnings:
+            mres.warnings = warnings
         ich.messages += 1
         if ich.group is not None:
             ich.group.messages += 1
@@ -193,6 +220,15 @@ class Validator:
             )
         ich.result.messages.append(mres)
         return mres
+
+    def _plain_checker(self, ich: _Interchange) -> PlainChecker:
+        """One checker per file and delimiters: what it remembers is this file's texts."""
+        if ich.plain is None:
+            d = ich.header.delimiters
+            ich.plain = self._plain.get(d)
+            if ich.plain is None:
+                ich.plain = self._plain[d] = PlainChecker(d)
+        return ich.plain
 
     def _group_start(self, event: GroupHeader) -> None:
         ich = self._ich
@@ -304,6 +340,7 @@ def validate(
     policy: CharsetPolicy = "strict",
     strict_repertoire: bool = False,
     checks: Sequence[MessageCheck] = (),
+    interchange_checks: Sequence[InterchangeCheck] = (),
 ) -> FileResult:
     """Validate one file (path, bytes or binary stream). Never raises on bad content.
 
@@ -311,7 +348,7 @@ def validate(
     """
     name = file or (str(source) if isinstance(source, str | Path) else "<bytes>")
     reader = EdifactReader(source, policy=policy, strict_repertoire=strict_repertoire)
-    validator = Validator(name, checks)
+    validator = Validator(name, checks, interchange_checks)
     try:
         for event in reader:
             validator.feed(event)

@@ -106,6 +106,8 @@ def demo(
             run("crm_sync")
             summary["crm"] = _show_crm(systems)
         summary["outboxes"] = _show_outboxes(home)
+        _step("6. Reconcile: what the ERP holds against what every system received")
+        summary["reconcile_differences"] = _reconcile()
         summary["dead_letters"] = _show_dead_letters()
     summary["seconds"] = round(time.monotonic() - started, 1)
     if as_json:
@@ -297,6 +299,20 @@ def _show_outboxes(home: Path) -> dict[str, list[str]]:
             )  # fmt: skip
     console.print(table)
     return result
+
+
+def _reconcile() -> int:
+    from hub.bootstrap import Hub
+    from hub.cli.ops import print_reconcile
+    from hub.ops.reconcile import reconcile
+
+    hub = Hub.from_env()
+    try:
+        data = reconcile(hub)
+    finally:
+        hub.close()
+    print_reconcile(data)
+    return int(data["differences"])
 
 
 def _show_dead_letters() -> int:

@@ -1,30 +1,30 @@
-"""`hub edi` commands: validate partners' EDIFACT files (syntax, envelope, message rules)."""
+"""`hub edi` commands: validate partners' EDIFACT files (syntax, envelope, message rules).
+
+With ``--partner ID`` the files are also checked against the partner's profile and, when
+the ``hub_erp`` connection is configured, the ERP's parties and products.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from connectors.edi.charsets import CHARSET_POLICIES, CharsetPolicy
-from connectors.edi.errors import Issue
+from connectors.edi.charsets import CHARSET_POLICIES
+from connectors.edi.errors import Issue, SyntaxCode
+from connectors.edi.partner_checks import PartnerChecks
 from connectors.edi.result import FileResult
-from connectors.edi.validation import MessageCheck, validate
+from connectors.edi.validation import InterchangeCheck, MessageCheck, validate
+from connectors.erp.port import ErpPort
+from schemas.errors import HubError
+
+ERP_CONN_ID = "hub_erp"
 
 app = typer.Typer(help="EDIFACT tools: validate partners' files.", no_args_is_help=True)
-
-PartnerChecks = Callable[[str], Sequence[MessageCheck]]
-"""Hook for ``--partner``: partner id -> extra message checks (profile, ERP parties/products).
-
-Set ``partner_checks`` to a function once partner profiles exist (issue 3 item 1); it is
-called once per command and the checks run on every message, their errors rejecting it.
-"""
-
-partner_checks: PartnerChecks | None = None
 
 _COLOURS = {"accepted": "green", "rejected": "red", "quarantined": "yellow"}
 
@@ -41,7 +41,8 @@ def _files(paths: Sequence[Path]) -> list[Path]:
 
 def _issue_line(issue: Issue) -> str:
     where = issue.where()
-    kind = "warning" if issue.warning else f"error {int(issue.code)}"
+    code = issue.code if isinstance(issue.code, str) else int(issue.code)
+    kind = "warning" if issue.warning else f"error {code}"
     return f"{kind}{' at ' + where if where else ''}: {issue.message}"
 
 
@@ -75,6 +76,33 @@ def print_result(result: FileResult, console: Console) -> None:
                 console.print(f"      {escape(_issue_line(issue))}")
 
 
+def erp_from_settings() -> tuple[ErpPort | None, str | None]:
+    """The ERP from the ``hub_erp`` connection, or (None, why not) when it is not configured."""
+    from connectors.erp.tryton import TrytonErp  # noqa: PLC0415 - only with --partner
+    from hub import settings  # noqa: PLC0415
+
+    try:
+        conn = settings.connection(ERP_CONN_ID)
+    except HubError as exc:
+        return None, (
+            f"ERP connection {ERP_CONN_ID!r} is not configured ({exc}): GLNs and GTINs are "
+            "not checked against the ERP, only against the partner profile"
+        )
+    return TrytonErp.from_connection(conn), None
+
+
+def partner_checks(partner: str, erp: ErpPort | None) -> PartnerChecks:
+    """The checks for ``--partner``; raises HubError when the profile cannot be loaded."""
+    from hub.config import load_partners  # noqa: PLC0415
+
+    profiles = load_partners()
+    profile = profiles.get(partner)
+    if profile is None:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise HubError(f"unknown partner {partner!r} (profiles: {known})", system="config")
+    return PartnerChecks(profile, erp)
+
+
 @app.command("validate")
 def validate_command(
     paths: list[Path] = typer.Argument(..., help="EDIFACT files or folders", exists=True),
@@ -82,32 +110,61 @@ def validate_command(
         None, "--partner", help="also check against this partner's profile and the ERP"
     ),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per file per line"),
-    charset_policy: str = typer.Option(
-        "strict",
+    charset_policy: str | None = typer.Option(
+        None,
         "--charset-policy",
-        help=f"bytes not matching the UNB character set: {', '.join(CHARSET_POLICIES)}",
+        help=f"bytes not matching the UNB character set: {', '.join(CHARSET_POLICIES)} "
+        "(default: the partner's policy with --partner, else strict)",
     ),
 ) -> None:
     """Check files for syntax, envelope and message structure; exit 1 unless all accepted."""
-    if charset_policy not in CHARSET_POLICIES:
+    run_validate(paths, partner=partner, as_json=as_json, charset_policy=charset_policy)
+
+
+def run_validate(
+    paths: Sequence[Path],
+    *,
+    partner: str | None = None,
+    as_json: bool = False,
+    charset_policy: str | None = None,
+    erp: ErpPort | None = None,
+) -> None:
+    """The command's body; ``erp`` replaces the ``hub_erp`` connection (tests pass a fake)."""
+    if charset_policy is not None and charset_policy not in CHARSET_POLICIES:
         raise typer.BadParameter(
             f"{charset_policy!r}: use one of {', '.join(CHARSET_POLICIES)}",
             param_hint="--charset-policy",
         )
-    checks: Sequence[MessageCheck] = ()
-    if partner is not None:
-        if partner_checks is None:
-            Console(stderr=True).print(
-                "[red]error[/red]: --partner needs partner profiles, which are not wired in "
-                "yet (hub.cli.edi.partner_checks); run without --partner"
-            )
-            raise typer.Exit(2)
-        checks = partner_checks(partner)
     console = Console()
+    checks: Sequence[MessageCheck] = ()
+    interchange_checks: Sequence[InterchangeCheck] = ()
+    notes: list[Issue] = []
+    policy = charset_policy or "strict"
+    if partner is not None:
+        try:
+            found = partner_checks(partner, None)
+        except HubError as exc:
+            Console(stderr=True).print(f"[red]error[/red]: {escape(str(exc))}")
+            raise typer.Exit(2) from exc
+        if erp is None:
+            erp, why = erp_from_settings()
+            if why is not None:
+                notes.append(Issue(SyntaxCode.UNSPECIFIED, "file", why, warning=True))
+                Console(stderr=True).print(f"[yellow]warning[/yellow]: {escape(why)}")
+        found.erp = erp
+        checks, interchange_checks = [found.message], [found.interchange]
+        if charset_policy is None:
+            policy = found.profile.charset_policy
     all_accepted = True
-    policy: CharsetPolicy = charset_policy  # type: ignore[assignment]
     for path in _files(paths):
-        result = validate(path, file=str(path), policy=policy, checks=checks)
+        result = validate(
+            path,
+            file=str(path),
+            policy=policy,  # type: ignore[arg-type]
+            checks=checks,
+            interchange_checks=interchange_checks,
+        )
+        result.warnings.extend(notes)
         all_accepted &= result.verdict == "accepted"
         if as_json:
             sys.stdout.write(result.to_json() + "\n")

@@ -339,25 +339,7 @@ def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         _dump(data)
     else:
-        table = Table(title=f"reconcile: {data['differences']} difference(s)")
-        for col in ("section", "left", "right", "hash left", "hash right", "differences"):
-            table.add_column(col)
-        for s in data["sections"]:
-            left, right = s["systems"]
-            table.add_row(
-                s["section"] + ("" if s["active"] else " (inactive)"),
-                f"{left} {s['counts'][left]}",
-                f"{right} {s['counts'][right]}",
-                s["hashes"][left][:12],
-                s["hashes"][right][:12],
-                str(len(s["differences"])),
-            )
-        console.print(table)
-        for s in data["sections"]:
-            for d in s["differences"]:
-                console.print(
-                    f"[red]{s['section']}[/red] {d['record']}: {d['kind']}: {d['detail']}"
-                )
+        print_reconcile(data)
     if not data["clean"]:
         raise typer.Exit(1)
 
@@ -419,3 +401,24 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "metrics": metrics,
     "backfill": backfill,
 }
+
+
+def print_reconcile(data: dict[str, Any]) -> None:
+    """The reconcile report as a table plus one line per difference."""
+    table = Table(title=f"reconcile: {data['differences']} difference(s)")
+    for col in ("section", "left", "right", "hash left", "hash right", "differences"):
+        table.add_column(col)
+    for s in data["sections"]:
+        left, right = s["systems"]
+        table.add_row(
+            s["section"] + ("" if s["active"] else " (inactive)"),
+            f"{left} {s['counts'][left]}",
+            f"{right} {s['counts'][right]}",
+            s["hashes"][left][:12],
+            s["hashes"][right][:12],
+            str(len(s["differences"])),
+        )
+    console.print(table)
+    for s in data["sections"]:
+        for d in s["differences"]:
+            console.print(f"[red]{s['section']}[/red] {d['record']}: {d['kind']}: {d['detail']}")

@@ -199,7 +199,10 @@ def _interchanges(hub: Hub, refs: Refs) -> list[dict[str, Any]]:
             select(i).where(i.c.partner.in_(partners)).order_by(i.c.id.desc()).limit(SCAN_LIMIT * 2)
         ).all()
     needles_in = refs.orders or {refs.query}
-    needles_out = needles_in | refs.shipment_numbers | refs.sale_numbers
+    # ERP numbers like "1" or "SO7" also occur as line numbers or quantities in other
+    # documents: only numbers long enough to be unambiguous are searched for
+    long_numbers = {n for n in refs.shipment_numbers | refs.sale_numbers if len(n) >= 6}
+    needles_out = needles_in | long_numbers
     for row in reversed(rows):
         path = Path(row.archive_path) if row.archive_path else None
         data = path.read_bytes() if path and path.is_file() else b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from typer.testing import CliRunner
 
 from connectors.edi.directory import STRUCTURES, parse_structure
 from connectors.edi.errors import Issue
-from connectors.edi.validation import validate
+from connectors.edi.rules import PlainChecker, check_message
+from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
+from connectors.edi.validation import trailing_separator, validate
 from hub.cli.edi import app as edi_app
 
 BODY = [
@@ -206,3 +209,48 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     assert "error 29" in human.output and "UNT" in human.output
     partner = runner.invoke(_cli(), ["edi", "validate", "--partner", "acme", str(good)])
     assert partner.exit_code == 2
+
+
+def _messages(data: bytes) -> list[tuple[Message, InterchangeHeader]]:
+    out: list[tuple[Message, InterchangeHeader]] = []
+    header: InterchangeHeader | None = None
+    for event in EdifactReader(data):
+        if isinstance(event, InterchangeHeader):
+            header = event
+        elif isinstance(event, Message) and header is not None:
+            out.append((event, header))
+    return out
+
+
+def _mutants(seed: int, count: int) -> list[bytes]:
+    rng = random.Random(seed)
+    base = order(body=[*BODY, "MOA+86:19.5", "CNT+2:1"], unt=None)
+    alphabet = b"+:'?.,0123456789ABZ \xe9"
+    out = [base]
+    for _ in range(count):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.randrange(len(data))
+            if rng.random() < 0.5:
+                data[pos] = rng.choice(alphabet)
+            else:
+                del data[pos : pos + rng.randint(1, 12)]
+        out.append(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plain_fast_path_finds_exactly_what_the_detailed_path_finds(seed: int) -> None:
+    """Messages kept as texts are checked from remembered verdicts; parsed ones in detail."""
+    checkers: dict[Delimiters, PlainChecker] = {}
+    for data in _mutants(seed, 150):
+        for msg, header in _messages(data):
+            fast = msg.plain_texts() is not None
+            checker = checkers.setdefault(header.delimiters, PlainChecker(header.delimiters))
+            plain = check_message(msg, header.delimiters, plain=checker)
+            trailing = trailing_separator(msg, header.delimiters)
+            msg.segments  # noqa: B018 - parses the texts: the detailed path from here on
+            assert msg.plain_texts() is None or not msg.segment_count
+            detailed = check_message(msg, header.delimiters)
+            assert plain == detailed, (fast, data)
+            assert trailing == trailing_separator(msg, header.delimiters)
