@@ -26,6 +26,9 @@ SPEC_FILES: dict[str, str] = {
     "associations": "associations-v4.json",
 }
 
+# object type ids some official specs use in their paths instead of the plural name
+TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
+
 
 def default_contracts_dir() -> Path:
     """``<project root>/../shared/contracts/hubspot-crm-v3`` (the project's sibling ``shared/``)."""
@@ -86,8 +89,9 @@ def _spec_key(path: str) -> str | None:
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[0] == "crm" and parts[1] == "v4":
         return "associations"
-    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "objects"] and parts[3] in SPEC_FILES:
-        return parts[3]
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "objects"]:
+        kind = TYPE_IDS.get(parts[3], parts[3])
+        return kind if kind in SPEC_FILES else None
     return None
 
 

@@ -79,6 +79,16 @@ class _BearerAuth(requests.auth.AuthBase):
         return "_BearerAuth(<redacted>)"
 
 
+# HubSpot's official deals spec names the object by its type id (0-3) in every path; the API
+# accepts the plural name as well, but the contract is the spec, so the client speaks it
+PATH_SEGMENTS = {"deals": "0-3"}
+
+
+def path_segment(object_type: str) -> str:
+    """The path segment of an object type as the official specs write it."""
+    return PATH_SEGMENTS.get(object_type, object_type)
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -256,7 +266,7 @@ class CrmClient:
             what = f"crm upsert of {len(inputs)} {kind} by {self.id_property}"
             response = self._call(
                 "POST",
-                f"/crm/v3/objects/{kind}/batch/upsert",
+                f"/crm/v3/objects/{path_segment(kind)}/batch/upsert",
                 body={"inputs": inputs},
                 idempotent=True,
                 what=what,
@@ -311,7 +321,11 @@ class CrmClient:
                 body["idProperty"] = self.id_property
             what = f"crm batch read of {len(chunk)} {kind}"
             response = self._call(
-                "POST", f"/crm/v3/objects/{kind}/batch/read", body=body, idempotent=True, what=what
+                "POST",
+                f"/crm/v3/objects/{path_segment(kind)}/batch/read",
+                body=body,
+                idempotent=True,
+                what=what,
             )
             batch = self._parse(response, WireBatchResponse, what)
             for wire in batch.results:
@@ -339,7 +353,7 @@ class CrmClient:
         try:
             response = self._call(
                 "GET",
-                f"/crm/v3/objects/{kind}/{requests.utils.quote(id_value, safe='')}",
+                f"/crm/v3/objects/{path_segment(kind)}/{requests.utils.quote(id_value, safe='')}",
                 params=params,
                 idempotent=True,
                 what=what,
@@ -356,7 +370,7 @@ class CrmClient:
         what = f"crm update of {kind} {self.id_property}={id_value}"
         response = self._call(
             "PATCH",
-            f"/crm/v3/objects/{kind}/{requests.utils.quote(id_value, safe='')}",
+            f"/crm/v3/objects/{path_segment(kind)}/{requests.utils.quote(id_value, safe='')}",
             params={"idProperty": self.id_property},
             body={"properties": {k: wire_value(v) for k, v in properties.items()}},
             idempotent=True,
@@ -384,7 +398,11 @@ class CrmClient:
         for _ in range(self.policy.attempts):
             try:
                 response = self._call(
-                    "POST", f"/crm/v3/objects/{kind}", body=body, idempotent=False, what=what
+                    "POST",
+                    f"/crm/v3/objects/{path_segment(kind)}",
+                    body=body,
+                    idempotent=False,
+                    what=what,
                 )
             except OutcomeUnknownError as exc:
                 self._count("reconciliations")
@@ -451,7 +469,11 @@ class CrmClient:
                 }
                 what = f"crm search of {kind} modified since {lower} (after {after})"
                 response = self._call(
-                    "POST", f"/crm/v3/objects/{kind}/search", body=body, idempotent=True, what=what
+                    "POST",
+                    f"/crm/v3/objects/{path_segment(kind)}/search",
+                    body=body,
+                    idempotent=True,
+                    what=what,
                 )
                 page = self._parse(response, WireSearchResponse, what)
                 for wire in page.results:

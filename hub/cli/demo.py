@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def demo(
     os.environ.pop("HUB_DATABASE_URL", None)
     if not verbose:
         os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     from hub import airflow_env
 
     airflow_env.configure(home / "airflow", force=True)

@@ -1,0 +1,95 @@
+"""The crm_sync DAG run with dag.test() against the sandbox Tryton ERP and the sandbox CRM."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from hub.settings import connection_json
+from sandbox.crm import SandboxCrm
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "crm_sync"
+
+
+def _crm_connection(url: str, token: str, **extra: Any) -> str:
+    parts = urlsplit(url)
+    assert parts.hostname and parts.port
+    return connection_json(conn_type="http", host=parts.hostname, port=parts.port,
+                           password=token, extra=extra or None)  # fmt: skip
+
+
+@pytest.fixture
+def hub_env(tmp_path: Path, erp_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ledger and the sandbox ERP, as a deployment would configure them."""
+    parts = urlsplit(erp_server.url)
+    monkeypatch.setenv("HUB_HOME", str(tmp_path / "hub"))
+    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
+    monkeypatch.delenv("HUB_REDIS_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_HUB_ERP", connection_json(
+        conn_type="tryton", host=parts.hostname or "", port=parts.port, login=erp_server.login,
+        password=erp_server.password, schema=erp_server.database, extra={"scheme": parts.scheme},
+    ))  # fmt: skip
+    return tmp_path / "hub"
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_dag_pushes_erp_parties_as_companies_and_pulls_back_no_echo(
+    hub_env: Path, crm_server: SandboxCrm, erp: Any, monkeypatch: pytest.MonkeyPatch,
+    run_dag: Any,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", _crm_connection(crm_server.url, crm_server.token))
+
+    result = run_dag(DAG_ID)
+
+    assert result.state == "success", result.tasks
+    push, pull = result.returned("push"), result.returned("pull")
+    parties = erp.parties_changed_since(None, limit=100_000)
+    assert push["parties_read"] == len(parties) > 0
+    companies = {r["properties"]["hub_erp_id"]: r["properties"]["name"]
+                 for r in crm_server.records("companies")}  # fmt: skip
+    assert companies == {p.erp_id: p.name for p in parties}
+    assert pull["companies_echo_skipped"] == len(parties)
+    assert "erp_parties_updated" not in pull and "erp_parties_created" not in pull
+
+    again = run_dag(DAG_ID)
+    assert again.state == "success"
+    assert "companies_sent" not in again.returned("push")
+
+
+def test_crm_down_fails_after_retries_naming_the_crm(
+    hub_env: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str], dag_bag: Any, run_dag: Any,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", _crm_connection(
+        f"http://127.0.0.1:{closed_port}", "secret-token-xyz", attempts=2,
+    ))  # fmt: skip
+    retries = dag_bag.get_dag(DAG_ID).get_task("push").retries
+    assert retries >= 1
+
+    result = run_dag(DAG_ID, retry_delay=timedelta(0))
+
+    assert result.state == "failed"
+    assert result.tasks["push"].state == "failed"
+    assert result.tasks["push"].try_number == retries + 1
+    output = capfd.readouterr().out
+    assert "[crm]" in output and f"127.0.0.1:{closed_port}" in output
+    assert "secret-token-xyz" not in output
+    from hub.ledger import Ledger
+
+    ledger = Ledger(f"sqlite:///{hub_env / 'ledger.sqlite'}")
+    assert ledger.cursor("crm.push.parties") == (None, [])
+    ledger.dispose()
