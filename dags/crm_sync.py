@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
+from airflow.sdk import dag, task
+
+from hub.dag_defaults import START, default_args, flow_params
 
 DOC_MD = """
 ### CRM sync (ERP ⇄ HubSpot CRM)
@@ -24,7 +26,7 @@ API, the private-app token as password) and the ERP (connection `hub_erp`) in st
 * **Cursors** move only with the ledger transaction that records a page as done: a failed
   or killed run repeats nothing the CRM already holds and loses nothing.
 * **Bad records** (refused by the CRM, invalid VAT/email/country, ambiguous matches) become
-  dead letters (`hub ledger dead-letters`); the rest of the batch goes on.
+  dead letters (`hub dead-letters list --flow crm_push`); the rest of the batch goes on.
 * **Retries**: transient errors (CRM down, 429, 5xx) retry with exponential backoff;
   permanent ones (bad token, invalid config) fail at once with a reason to act on.
 * **Pool** `crm` bounds concurrent calls; the request budget per CRM account is shared by
@@ -32,52 +34,24 @@ API, the private-app token as password) and the ERP (connection `hub_erp`) in st
 * **Conf**: `{"sale_ids": "12,13"}` also pushes these sales as deals.
 """
 
-# Exceptions are named by dotted path so the DAG file imports nothing of the hub at parse time.
-HUB_RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception="schemas.errors.PermanentError",
-            action=RetryAction.FAIL,
-            reason="permanent error: fix the data or the configuration, then rerun",
-        ),
-        RetryRule(
-            exception="schemas.errors.TransientError",
-            action=RetryAction.RETRY,
-            reason="transient error: retrying with exponential backoff",
-        ),
-    ],
-)
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "hub-ops",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,  # a multiplier in Airflow 3.3: 30 s, 60 s, 120 s
-    "max_retry_delay": timedelta(minutes=10),
-    "retry_policy": HUB_RETRY_POLICY,
-    "execution_timeout": timedelta(minutes=30),
-}
-
 
 @dag(
     dag_id="crm_sync",
     schedule=timedelta(minutes=15),
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["hub", "crm", "erp"],
     doc_md=DOC_MD,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
 )
 def crm_sync() -> None:
     @task(task_id="push", pool="crm")
     def push() -> dict[str, Any]:
         """ERP -> CRM; returns the flow's JSON-able report."""
-        from airflow.sdk import get_current_context
-
         from hub.flows import run_flow
 
-        conf = get_current_context()["dag_run"].conf or {}
+        conf = flow_params()
         return run_flow("crm_push", **{k: v for k, v in conf.items() if k == "sale_ids"})
 
     @task(task_id="pull", pool="crm")
