@@ -10,13 +10,10 @@ import pytest
 from connectors.edi import validate
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
-from hub.config import load_partners
 from hub.flows.edi_inbound import edi_orders_inbound
-from hub.ledger import Ledger
-from hub.settings import PROJECT_ROOT
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import TransientError
-from schemas.model import Party, Product
+from tests.fixtures.hub import fake_catalogue_erp, hub_on
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -25,32 +22,12 @@ GTINS = ["4006380000018", "4006380000025", "4006380000032", "4006380000049"]
 
 @pytest.fixture
 def erp() -> FakeErp:
-    fake = FakeErp()
-    for i, gtin in enumerate(GTINS, start=1):
-        fake.add_product(
-            Product(
-                code=f"HUB-{1000 + i}",
-                name=f"P{i}",
-                gtin=gtin,
-                list_price=Decimal("10.00") + i,
-                currency="EUR",
-            ),
-            stock=100,
-        )
-    fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
-    return fake
+    return fake_catalogue_erp()
 
 
 @pytest.fixture
 def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.upgrade()
-    return Hub(
-        ledger,
-        erp=erp,
-        home=tmp_path / "home",
-        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
-    )
+    return hub_on(tmp_path, erp)
 
 
 def _inbox(hub: Hub) -> Path:

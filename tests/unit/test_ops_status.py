@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,14 @@ from typer.testing import CliRunner
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.cli import app
-from hub.config import load_partners
 from hub.flows import register, run_flow
-from hub.ledger import Ledger, utcnow
+from hub.ledger import utcnow
 from hub.ops import runs
 from hub.ops.metrics import render
 from hub.ops.status import Thresholds, collect
-from hub.settings import PROJECT_ROOT
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import TransientError
-from schemas.model import Party, Product
+from tests.fixtures.hub import fake_catalogue_erp, hub_on
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -32,31 +29,12 @@ US = "4006389999993"
 
 @pytest.fixture
 def erp() -> FakeErp:
-    fake = FakeErp()
-    fake.add_product(
-        Product(
-            code="HUB-1",
-            name="P1",
-            gtin="4006380000018",
-            list_price=Decimal("11.00"),
-            currency="EUR",
-        ),
-        stock=100,
-    )
-    fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
-    return fake
+    return fake_catalogue_erp()
 
 
 @pytest.fixture
 def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.upgrade()
-    return Hub(
-        ledger,
-        erp=erp,
-        home=tmp_path / "home",
-        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
-    )
+    return hub_on(tmp_path, erp)
 
 
 def _inbox(hub: Hub) -> Path:
