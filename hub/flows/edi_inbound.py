@@ -201,6 +201,7 @@ def _process_file(hub: Hub, profile: PartnerProfile, box: Mailbox, name: str) ->
         "orders_refused": 0,
         "test_orders": 0,
         "documents_sent": 0,
+        "syntax_rejected": 0,
     }
     duplicate_only = True
     for ich in parsed:
@@ -210,9 +211,8 @@ def _process_file(hub: Hub, profile: PartnerProfile, box: Mailbox, name: str) ->
             counts[key] = counts.get(key, 0) + value
     detail.update(counts)
     detail["duplicate"] = duplicate_only
-    detail["verdict"] = (
-        "rejected" if result.verdict == "rejected" or counts["orders_refused"] else "accepted"
-    )
+    rejected = result.verdict == "rejected" or counts["orders_refused"] or counts["syntax_rejected"]
+    detail["verdict"] = "rejected" if rejected else "accepted"
     box.remove(name)
     log.info("%s: %s from %s (%s)", name, detail["verdict"], sender, counts)
     return detail
@@ -265,6 +265,8 @@ def _process_interchange(
     ledger = hub.ledger
     ref = ich.result.control_ref
     row, is_new = ledger.record_interchange(profile.id, "in", ref, digest, file_name=name)
+    if not is_new and row["state"] == "done" and row["file_hash"] != digest:
+        return _reused_reference(hub, profile, box, ich, row, name, digest)
     if not is_new and row["state"] == "done":
         sent = 0
         for doc in json.loads(row["ack"] or "[]"):
@@ -368,6 +370,7 @@ def _process_interchange(
         if profile.acknowledgements.aperak:
             documents.append(_aperak(hub, profile, msg, order_ref, errors, prepared, ref))
     has_errors = bool(header_errors) or any(not v.accepted for v in verdicts)
+    counts["syntax_rejected"] = int(has_errors)
     policy = profile.acknowledgements.contrl
     if policy == "always" or (policy == "on_error" and has_errors):
         body = acks.contrl(
@@ -405,6 +408,54 @@ def _process_interchange(
         detail=json.dumps({"counts": counts, "file": name}),
     )
     return counts
+
+
+def _reused_reference(
+    hub: Hub,
+    profile: PartnerProfile,
+    box: Mailbox,
+    ich: ParsedInterchange,
+    row: dict[str, Any],
+    name: str,
+    digest: str,
+) -> dict[str, Any]:
+    """Same UNB control reference as an earlier interchange, other bytes: reject (code 26)."""
+    ref = ich.result.control_ref
+    reason = (
+        f"{name}: interchange reference {ref!r} from {profile.id} was already used on "
+        f"{row['created_at']:%Y-%m-%d %H:%M} by {row['file_name']} with different content: "
+        "not processed; the partner must send it with a new control reference"
+    )
+    hub.ledger.dead_letter(
+        FLOW,
+        f"reused-ref:{profile.id}:{ref}:{digest[:12]}",
+        reason,
+        error_class="ConflictError",
+        payload={"file": name, "first_file": row["file_name"], "interchange": ref},
+        system="edi",
+        partner=profile.id,
+    )
+    sent = 0
+    if profile.acknowledgements.contrl != "never":
+        finding = acks.SyntaxFinding(26, "interchange", 1, "UNB", 5)
+        body = acks.contrl(
+            interchange_ref=ref,
+            sender=(ich.result.sender, ich.result.sender_qualifier),
+            recipient=(ich.result.recipient, ich.result.recipient_qualifier),
+            interchange_findings=[finding],
+            messages=[],
+        )
+        doc = edi_out.render(
+            hub.ledger,
+            profile,
+            doc_type="CONTRL",
+            doc_key=f"CONTRL:{ref}:{digest[:16]}",
+            message_type=":".join(acks.CONTRL_TYPE),
+            body=body,
+            prepared=row["created_at"],
+        )
+        sent = int(edi_out.send(box, doc))
+    return {"syntax_rejected": 1, "documents_sent": sent}
 
 
 def _check_and_create(hub: Hub, profile: PartnerProfile, pending: list[PendingOrder]) -> None:

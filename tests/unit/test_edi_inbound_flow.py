@@ -156,3 +156,17 @@ def test_transient_erp_failure_keeps_the_file_and_rerun_finishes(hub: Hub, erp: 
     report = edi_orders_inbound(hub)
     assert report["orders_created"] == 2 and len(erp.sales) == 2
     assert not list(_inbox(hub).iterdir())
+
+
+def test_reused_control_reference_with_other_content_is_rejected_not_merged(
+    hub: Hub, erp: FakeErp
+) -> None:
+    drop(_inbox(hub), "a.edi", _interchange(erp, "8001", count=1, seed=1))
+    edi_orders_inbound(hub)
+    drop(_inbox(hub), "b.edi", _interchange(erp, "8001", count=1, seed=2))
+    report = edi_orders_inbound(hub)
+    assert report["rejected"] == 1 and report["orders_created"] == 0 and len(erp.sales) == 1
+    contrls = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")]
+    assert any("UCI+8001+4300000000014:14+4006389999993:14+4+26+UNB'" in t for t in contrls)
+    letters = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert any("already used" in d.reason and d.error_class == "ConflictError" for d in letters)
