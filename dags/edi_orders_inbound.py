@@ -47,10 +47,14 @@ def edi_orders_inbound() -> None:
         wanted = flow_params().get("partner")
         return [p.id for p in load_partners().values() if p.active and wanted in (None, p.id)]
 
-    @task(task_id="process_partner", pool="erp")
+    @task(task_id="process_partner", pool="erp", map_index_template="{{ partner_id }}")
     def process_partner(partner: str) -> dict[str, Any]:
         """Collect, validate, create, acknowledge and archive one partner's files."""
+        from airflow.sdk import get_current_context
+
         from hub.flows import run_flow
+
+        get_current_context()["partner_id"] = partner  # type: ignore[typeddict-unknown-key]
 
         params = {k: v for k, v in flow_params().items() if k != "partner"}
         report = run_flow("edi_orders_inbound", partner=partner, **params)

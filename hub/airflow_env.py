@@ -32,8 +32,16 @@ from typing import Any
 PROJECT_ROOT = Path(os.environ.get("HUB_PROJECT_DIR") or Path(__file__).resolve().parents[1])
 DEFAULT_HOME = PROJECT_ROOT / ".hub" / "airflow"
 DAGS_FOLDER = PROJECT_ROOT / "dags"
+PLUGINS_FOLDER = PROJECT_ROOT / "plugins"
 SECRETS_FILE_NAME = "secrets.json"
 MIGRATED_MARKER_NAME = ".hub-migrated.json"
+# The embedded default's login: one admin of Airflow's SimpleAuthManager, password generated
+# once into this 0600 file (Airflow would otherwise generate it and print it to the log).
+ADMIN_USER = "admin"
+PASSWORDS_FILE_NAME = "simple_auth_manager_passwords.json"
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
 
 # Pools protect each external system from too many concurrent calls. DAG tasks name them.
 POOLS: dict[str, dict[str, Any]] = {
@@ -101,7 +109,29 @@ def embedded_defaults(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
+        # Auth on: no anonymous admin (the demo may export ..._ALL_ADMINS=True itself).
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE_NAME),
     }
+
+
+def ensure_admin_password(path: Path, user: str = ADMIN_USER) -> str:
+    """The admin's password in SimpleAuthManager's file at ``path``, generated once (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, str] = {}
+    if path.exists():
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
+        text = path.read_text(encoding="utf-8").strip()
+        stored = json.loads(text) if text else {}
+        if stored.get(user):
+            return stored[user]
+    stored[user] = secrets.token_urlsafe(18)
+    _write_private(path, stored)
+    return stored[user]
 
 
 def environment(home: Path) -> dict[str, str]:
@@ -115,6 +145,7 @@ def environment(home: Path) -> dict[str, str]:
     values = embedded_defaults(home)
     stored = load_or_create_secrets(home / SECRETS_FILE_NAME)
     values.update({name: stored[key] for name, key in _SECRET_SETTINGS.items()})
+    ensure_admin_password(home / PASSWORDS_FILE_NAME)
     return values
 
 
@@ -144,6 +175,9 @@ def configure(home: Path | None = None, *, force: bool = False) -> dict[str, str
         for name in needed:
             os.environ[name] = stored[_SECRET_SETTINGS[name]]
             applied[name] = MASK
+    passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    if passwords and os.environ.get("AIRFLOW__CORE__AUTH_MANAGER") == SIMPLE_AUTH_MANAGER:
+        ensure_admin_password(Path(passwords))
 
     # Task processes spawned by the embedded scheduler must import the hub from the checkout.
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]

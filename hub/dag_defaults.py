@@ -1,4 +1,4 @@
-"""Shared Airflow settings for every hub DAG: owner, retries with backoff, the retry policy.
+"""Shared Airflow settings for every hub DAG: owner, retries with backoff, policy, alerts.
 
 Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk`` and the
 standard library: hub exceptions are named by dotted path, not imported.
@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+from hub.notify import DeadLetterNotifier, FailureNotifier
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -32,7 +34,8 @@ HUB_RETRY_POLICY = ExceptionRetryPolicy(
 def default_args(
     *, retries: int = 3, retry_delay: timedelta = timedelta(seconds=30), **extra: Any
 ) -> dict[str, Any]:
-    """Owner, bounded retries with exponential backoff (a multiplier in 3.3), the policy."""
+    """Owner, bounded retries with exponential backoff (a multiplier in 3.3), the policy, and
+    the alerts: a mail when a task fails, and when a task's flow run filed new dead letters."""
     args: dict[str, Any] = {
         "owner": "hub-ops",
         "retries": retries,
@@ -41,6 +44,8 @@ def default_args(
         "max_retry_delay": timedelta(minutes=10),
         "retry_policy": HUB_RETRY_POLICY,
         "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": FailureNotifier(),
+        "on_success_callback": DeadLetterNotifier(),
     }
     args.update(extra)
     return args

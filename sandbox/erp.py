@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -593,8 +594,18 @@ def serve(port: int = 8000, db: str | None = None, host: str = "127.0.0.1") -> N
     print(f"admin password in {erp.password_file} (0600)", flush=True)
     print(f"JSON-RPC endpoint: {erp.rpc_url}", flush=True)
     proc = subprocess.Popen(erp.command(config), cwd=PROJECT_ROOT, env=_subprocess_env())
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

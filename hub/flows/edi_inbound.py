@@ -271,6 +271,11 @@ def _process_interchange(
         sent = 0
         for doc in json.loads(row["ack"] or "[]"):
             sent += int(box.send(doc["name"], base64.b64decode(doc["data"])))
+        if row["file_name"] == name:
+            # the very file another worker processed while this one was reading it, or a
+            # file left behind by a crash after the commit: nothing for a person to do
+            log.info("%s: interchange %s already processed from this file", name, ref)
+            return {"duplicate": True, "documents_sent": sent}
         ledger.dead_letter(
             FLOW,
             f"duplicate:{profile.id}:{ref}:{digest[:12]}",
