@@ -14,16 +14,23 @@ own write coming back and is skipped. Fields are applied by ownership (config/cr
 CRM-owned fields go to the ERP; a CRM edit of an ERP-owned field is overwritten by the next
 push. New CRM records are matched (binding, email, VAT, GLN, name + postcode) before any
 create; an ambiguous match or invalid data becomes a dead letter, never a guess.
+
+Both follow the ops conventions (``hub/ops/dryrun.py``, ``hub/ops/backfill.py``):
+``dry_run=True`` reads and maps as usual but writes nothing (CRM writes go to a recorder,
+no binding, dead letter or cursor moves) and reports ``would``; ``since``/``until``/
+``cursor_stream`` re-sync a window, advancing ``<cursor_stream>|<live stream>`` instead of
+the live cursors. Products and deals are not windowed (their sync is hash-compared on every
+run, so what is in sync costs nothing). A deal written records a ``crm.deal`` trace event.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,13 @@ import yaml
 from pydantic import ValidationError
 
 from connectors.crm import CrmClient
-from connectors.crm.models import CrmRecord, RecordFailure
+from connectors.crm.models import (
+    AssociationOutcome,
+    CrmRecord,
+    RecordFailure,
+    UpsertOutcome,
+    UpsertSuccess,
+)
 from connectors.erp.port import ErpPort, PartyQuery
 from connectors.http import RetryPolicy
 from hub import settings
@@ -57,6 +70,7 @@ STREAM_PULL = {"companies": "crm.pull.companies", "contacts": "crm.pull.contacts
 # binding entities (system "crm"): external id = CRM id, erp id = ERP key
 COMPANY, COMPANY_CRM, CONTACT = "company", "company.crm", "contact"
 PRODUCT, DEAL, DEAL_INVOICE, LINE_ITEM = "product", "deal", "deal.invoice", "line_item"
+DRY = "dry-run:"  # prefix of the ids a dry run stands in for records it would create
 
 
 # -- wiring ----------------------------------------------------------------------------------
@@ -148,6 +162,9 @@ class _Run:
     admin: CrmClient
     counts: Counter[str] = field(default_factory=Counter)
     dead: list[dict[str, str]] = field(default_factory=list)
+    window: _Window | None = None
+    would: dict[str, dict[str, list[Any]]] | None = None  # set: a dry run, nothing is written
+    dry_bound: dict[str, dict[str, Binding]] = field(default_factory=dict)
 
     @property
     def ledger(self) -> Ledger:
@@ -156,6 +173,76 @@ class _Run:
     @property
     def erp(self) -> ErpPort:
         return self.hub.erp
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A backfill: read from ``since`` (or where this backfill stopped) up to ``until``."""
+
+    since: datetime
+    until: datetime | None
+    stream: str
+
+    def cursor(self, live: str) -> str:
+        """The backfill's own cursor standing in for the live stream ``live``."""
+        return f"{self.stream}|{live}"
+
+    def before_end(self, stamp: datetime | None) -> bool:
+        return self.until is None or stamp is None or stamp < self.until
+
+
+def _window(since: str | None, until: str | None, cursor_stream: str | None) -> _Window | None:
+    if since is None and cursor_stream is None:
+        return None
+    if since is None or cursor_stream is None:
+        raise PermanentError(
+            "a backfill needs both since and cursor_stream (hub backfill passes them); "
+            "running with since alone would move the live cursor",
+            system="hub",
+        )
+    return _Window(_aware(since), _aware(until) if until else None, cursor_stream)
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _would(run: _Run, system: str, action: str, items: Iterable[Any]) -> None:
+    assert run.would is not None
+    run.would.setdefault(system, {}).setdefault(action, []).extend(items)
+
+
+class _DryCrm:
+    """The CRM during a dry run: reads go through, writes are recorded and answered as done."""
+
+    def __init__(self, crm: CrmClient, run: _Run) -> None:
+        self._crm = crm
+        self._run = run
+
+    def __getattr__(self, name: str) -> Any:  # read, get, search_modified_since, stats...
+        return getattr(self._crm, name)
+
+    def upsert(self, object_type: str, records: Mapping[str, Mapping[str, Any]]) -> UpsertOutcome:
+        _would(self._run, SYSTEM, f"upsert {object_type}", records)
+        return UpsertOutcome(
+            succeeded=[
+                UpsertSuccess(
+                    erp_id, f"dry-run:{erp_id}", True,
+                    CrmRecord(object_type, f"dry-run:{erp_id}", dict(props), erp_id),
+                )
+                for erp_id, props in records.items()
+            ]
+        )  # fmt: skip
+
+    def associate(
+        self, from_type: str, to_type: str, pairs: Iterable[tuple[str, str]], **_: Any
+    ) -> AssociationOutcome:
+        _would(self._run, SYSTEM, f"associate {from_type} to {to_type}", pairs)
+        return AssociationOutcome()
+
+    def update(self, object_type: str, id_value: str, properties: Mapping[str, Any]) -> None:
+        _would(self._run, SYSTEM, f"update {object_type}", [{id_value: dict(properties)}])
 
 
 @dataclass
@@ -169,6 +256,10 @@ class _Letter:
 
 def _file(run: _Run, conn: Any, letters: Iterable[_Letter]) -> None:
     for letter in letters:
+        if run.would is not None:
+            _would(run, "ledger", "dead_letters", [f"{letter.key}: {letter.reason}"])
+            run.counts["dead_letters"] += 1
+            continue
         run.ledger.dead_letter(
             letter.flow, letter.key, letter.reason, error_class=letter.error_class,
             payload=letter.payload, system=SYSTEM, conn=conn,
@@ -176,6 +267,40 @@ def _file(run: _Run, conn: Any, letters: Iterable[_Letter]) -> None:
         run.counts["dead_letters"] += 1
         if len(run.dead) < 50:
             run.dead.append({"record": letter.key, "reason": letter.reason})
+
+
+def _commit(
+    run: _Run,
+    flow: str,
+    rows: list[BindRow],
+    letters: list[_Letter],
+    cursor: tuple[str, str, list[str]] | None = None,
+    events: Callable[[Any, list[BindRow]], None] | None = None,
+) -> list[BindRow]:
+    """Bindings, dead letters, cursor (and trace events) in one ledger transaction; in a dry
+    run only what would be written is recorded. Returns the rows refused as conflicts."""
+    if run.would is not None:
+        _file(run, None, letters)
+        for row in rows:
+            run.dry_bound.setdefault(row.entity, {})[row.erp_id] = as_binding(SYSTEM, row)
+        if cursor is not None:
+            _would(run, "ledger", "cursor", [f"{cursor[0]}={cursor[1]}"])
+        return []
+    with run.ledger.transaction() as conn:
+        conflicts = bind_many(conn, SYSTEM, rows)
+        _file(run, conn, letters + [_conflict_letter(flow, row) for row in conflicts])
+        if cursor is not None:
+            run.ledger.advance_cursor(cursor[0], cursor[1], cursor[2], conn=conn)
+        if events is not None:
+            events(conn, [r for r in rows if r not in conflicts])
+    return conflicts
+
+
+def _bound(run: _Run, entity: str) -> dict[str, Binding]:
+    """The ledger's bindings of ``entity``, plus those a dry run would have written."""
+    found = run.ledger.bindings_for(SYSTEM, entity)
+    found.update(run.dry_bound.get(entity, {}))
+    return found
 
 
 def _failure_letter(flow: str, kind: str, failure: RecordFailure, payload: Any) -> _Letter:
@@ -229,14 +354,16 @@ def _push_parties(run: _Run, page_size: int, in_flight: int = 2) -> None:
     erp_keys = m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY)
     crm_keys = m.properties_of(cfg.companies, "crm", m.COMPANY_PROPERTY)
     contact_keys = m.properties_of(cfg.contacts, "crm", m.CONTACT_PROPERTY)
-    raw, ties = ledger.cursor(STREAM_PARTIES)
+    stream = run.window.cursor(STREAM_PARTIES) if run.window else STREAM_PARTIES
+    raw, ties = ledger.cursor(stream)
     since, done_at_since = _parse_ts(raw), set(ties)
+    if run.window is not None and raw is None:
+        since, done_at_since = run.window.since, set()
     companies: dict[str, Binding] | None = None
     contacts: dict[str, Binding] = {}
     pending: deque[_Page] = deque()
 
-    def send(fresh: list[Party]) -> tuple[list[BindRow], list[_Letter], Counter[str]]:
-        own = replace(run, counts=Counter(), dead=[])
+    def send(fresh: list[Party], own: _Run) -> tuple[list[BindRow], list[_Letter], Counter[str]]:
         rows, letters = _push_party_page(
             own, fresh, companies or {}, contacts, erp_keys, crm_keys, contact_keys
         )
@@ -245,12 +372,10 @@ def _push_parties(run: _Run, page_size: int, in_flight: int = 2) -> None:
     def commit(page: _Page) -> None:
         rows, letters, counts = page.future.result()
         run.counts.update(counts)
-        with ledger.transaction() as conn:
-            conflicts = bind_many(conn, SYSTEM, rows)
-            letters += [_conflict_letter(FLOW_PUSH, row) for row in conflicts]
-            _file(run, conn, letters)
-            if page.newest is not None:
-                ledger.advance_cursor(STREAM_PARTIES, page.newest.isoformat(), page.ties, conn=conn)
+        cursor = None
+        if page.newest is not None:
+            cursor = (stream, page.newest.isoformat(), page.ties)
+        conflicts = _commit(run, FLOW_PUSH, rows, letters, cursor)
         for row in rows:
             if row not in conflicts and row.entity in (COMPANY, CONTACT) and companies is not None:
                 cache = companies if row.entity == COMPANY else contacts
@@ -261,6 +386,12 @@ def _push_parties(run: _Run, page_size: int, in_flight: int = 2) -> None:
         try:
             while True:
                 parties, newest = _page_of_parties(run.erp, since, page_size)
+                ended = False
+                if run.window is not None:  # a backfill stops at the end of its window
+                    inside = [p for p in parties if run.window.before_end(p.updated_at)]
+                    ended, parties = len(inside) < len(parties), inside
+                    stamps = [p.updated_at for p in parties if p.updated_at is not None]
+                    newest = max(stamps) if stamps else since
                 fresh = [
                     p for p in parties if not (p.updated_at == since and p.erp_id in done_at_since)
                 ]
@@ -272,9 +403,12 @@ def _push_parties(run: _Run, page_size: int, in_flight: int = 2) -> None:
                     new_ties = sorted(p.erp_id or "" for p in parties if p.updated_at == newest)
                     if newest == since:
                         new_ties = sorted(done_at_since | set(new_ties))
-                    pending.append(_Page(pool.submit(send, fresh), len(fresh), newest, new_ties))
+                    own = replace(run, counts=Counter(), dead=[])
+                    pending.append(
+                        _Page(pool.submit(send, fresh, own), len(fresh), newest, new_ties)
+                    )
                     since, done_at_since = newest, set(new_ties)
-                last = not fresh or len(parties) < page_size
+                last = ended or not fresh or len(parties) < page_size
                 while pending and (last or len(pending) >= in_flight or pending[0].future.done()):
                     commit(pending.popleft())
                 if last:
@@ -396,9 +530,7 @@ def _push_products(run: _Run) -> dict[str, str]:
     letters = [
         _failure_letter(FLOW_PUSH, "product", f, send.get(f.erp_id or "")) for f in outcome.failed
     ]
-    with ledger.transaction() as conn:
-        conflicts = bind_many(conn, SYSTEM, rows)
-        _file(run, conn, letters + [_conflict_letter(FLOW_PUSH, r) for r in conflicts])
+    conflicts = _commit(run, FLOW_PUSH, rows, letters)
     ids.update({r.erp_id: r.external_id for r in rows if r not in conflicts})
     return ids
 
@@ -439,8 +571,16 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 def _push_sales(run: _Run, products: dict[str, str], sale_ids: Iterable[str]) -> None:
     """Deals with line items, then the invoice/payment status of posted invoices."""
     ledger, cfg = run.ledger, run.config
-    raw, _ = ledger.cursor(STREAM_INVOICES)
-    invoices = run.erp.invoices_posted_since(_parse_ts(raw), limit=10_000)
+    window = run.window
+    if window is None:
+        raw, _ = ledger.cursor(STREAM_INVOICES)
+        invoices = run.erp.invoices_posted_since(_parse_ts(raw), limit=10_000)
+    else:  # a backfill re-reads its window; the bindings' hashes skip what is in sync
+        invoices = [
+            i
+            for i in run.erp.invoices_posted_since(window.since, limit=10_000)
+            if window.before_end(i.updated_at)
+        ]
     deals = ledger.bindings_for(SYSTEM, DEAL)
     wanted = list(dict.fromkeys([*sale_ids, *_hub_sales(ledger), *deals]))
     sales: dict[str, ErpSale] = {}
@@ -453,7 +593,7 @@ def _push_sales(run: _Run, products: dict[str, str], sale_ids: Iterable[str]) ->
         for ref in invoice.order_numbers:
             if (party, ref) not in by_ref and (found := run.erp.find_sale(party, ref)):
                 sales[found.erp_id] = by_ref[(party, ref)] = found
-    companies = ledger.bindings_for(SYSTEM, COMPANY)
+    companies = _bound(run, COMPANY)
     lines_bound = ledger.bindings_for(SYSTEM, LINE_ITEM)
     send: dict[str, dict[str, str]] = {}
     for sale in sales.values():
@@ -540,11 +680,50 @@ def _push_sales(run: _Run, products: dict[str, str], sale_ids: Iterable[str]) ->
         ]
         letters += [_failure_letter(FLOW_PUSH, "deal", f, None) for f in outcome.failed]
     stamps = [i.updated_at for i in invoices if i.updated_at is not None]
-    with ledger.transaction() as conn:
-        conflicts = bind_many(conn, SYSTEM, rows)
-        _file(run, conn, letters + [_conflict_letter(FLOW_PUSH, r) for r in conflicts])
-        if stamps:
-            ledger.advance_cursor(STREAM_INVOICES, max(stamps).isoformat(), conn=conn)
+    cursor = None
+    if stamps and window is None:
+        cursor = (STREAM_INVOICES, max(stamps).isoformat(), [])
+    sent = {**send, **{f"invoice:{k}": v for k, v in inv_send.items()}}
+    _commit(
+        run, FLOW_PUSH, rows, letters, cursor,
+        lambda conn, written: _deal_events(run, conn, written, sales, sent),
+    )  # fmt: skip
+
+
+def _deal_events(
+    run: _Run,
+    conn: Any,
+    written: Sequence[BindRow],
+    sales: dict[str, ErpSale],
+    sent: dict[str, dict[str, str]],
+) -> None:
+    """``crm.deal`` / ``crm.deal.invoice`` trace events, under the order and sale numbers."""
+    from hub.ops.events import record_event
+
+    for row in written:
+        if row.entity not in (DEAL, DEAL_INVOICE) or (sale := sales.get(row.erp_id)) is None:
+            continue
+        invoice = row.entity == DEAL_INVOICE
+        payload = sent.get(f"invoice:{row.erp_id}" if invoice else row.erp_id) or {}
+        numbers = [n for n in (sale.reference, sale.number, sale.erp_id) if n]
+        record_event(
+            run.ledger,
+            ref=numbers[0],
+            refs=tuple(numbers[1:]),
+            kind="crm.deal.invoice" if invoice else "crm.deal",
+            flow=FLOW_PUSH,
+            system=SYSTEM,
+            state=payload.get("hub_payment_status" if invoice else "dealstage") or "synced",
+            detail={
+                "deal": row.external_id,
+                "sale": sale.number,
+                "orders": [sale.reference] if sale.reference else [],
+                "sales": [sale.number] if sale.number else [],
+                "summary": f"CRM deal {row.external_id} for sale {sale.number or sale.erp_id}"
+                + (f" ({payload.get('hub_invoice_number')})" if invoice else ""),
+            },
+            conn=conn,
+        )
 
 
 def _invoice_letter(invoice: Invoice, sale: ErpSale | None) -> _Letter:
@@ -572,13 +751,15 @@ def _pull_properties(cfg: CrmConfig, kind: str) -> list[str]:
 
 def _pull(run: _Run, kind: str) -> None:
     ledger, cfg = run.ledger, run.config
-    stream = STREAM_PULL[kind]
+    stream = run.window.cursor(STREAM_PULL[kind]) if run.window else STREAM_PULL[kind]
     raw, _ = ledger.cursor(stream)
-    since = _parse_ts(raw)
+    since = _parse_ts(raw) or (run.window.since if run.window else None)
     # read everything first: the hub's own write-backs move records within the search order
     records = list(
         run.crm.search_modified_since(kind, since, properties=_pull_properties(cfg, kind))
     )
+    if run.window is not None:
+        records = [r for r in records if run.window.before_end(r.modified_at)]
     run.counts[f"{kind}_read"] += len(records)
     for start in range(0, len(records), cfg.pull_page_size):
         page = records[start : start + cfg.pull_page_size]
@@ -587,11 +768,8 @@ def _pull(run: _Run, kind: str) -> None:
         else:
             rows, letters = _pull_contacts(run, page)
         stamps = [r.modified_at for r in page if r.modified_at is not None]
-        with ledger.transaction() as conn:
-            conflicts = bind_many(conn, SYSTEM, rows)
-            _file(run, conn, letters + [_conflict_letter(FLOW_PULL, r) for r in conflicts])
-            if stamps:
-                ledger.advance_cursor(stream, max(stamps).isoformat(), conn=conn)
+        cursor = (stream, max(stamps).isoformat(), []) if stamps else None
+        _commit(run, FLOW_PULL, rows, letters, cursor)
 
 
 def _invalid_letter(kind: str, rec: CrmRecord, exc: HubError) -> _Letter:
@@ -611,6 +789,24 @@ def _lookups(run: _Run, entity: str, records: Sequence[CrmRecord]) -> dict[str, 
         if b is not None:
             found[rec.crm_id] = b
     return found
+
+
+def _add_mechanisms(run: _Run, party_id: str, new: Sequence[ContactMechanism]) -> None:
+    if run.would is not None:
+        _would(run, "erp", "add_contact_mechanisms", [
+            f"party {party_id}: {x.type} {x.value}" for x in new
+        ])  # fmt: skip
+    else:
+        run.erp.add_contact_mechanisms(party_id, new)
+    run.counts["erp_parties_updated"] += 1
+
+
+def _create_party(run: _Run, crm_key: str, draft: Party, real: Callable[[], str]) -> str:
+    """Create the ERP party of a CRM record (a dry run only says it would)."""
+    if run.would is not None:
+        _would(run, "erp", "create_party", [f"{draft.name} (from CRM {crm_key})"])
+        return f"{DRY}{crm_key}"
+    return real()
 
 
 def _missing_mechanisms(party: Party, wanted: Sequence[ContactMechanism]) -> list[ContactMechanism]:
@@ -645,7 +841,7 @@ def _pull_companies(run: _Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow]
                     raise
                 letters.append(_invalid_letter("company", rec, exc))
                 continue
-            party = run.erp.get_parties([erp_id])
+            party = [] if erp_id.startswith(DRY) else run.erp.get_parties([erp_id])
             if party:
                 parties[erp_id] = party[0]
             run.counts["companies_linked"] += 1
@@ -674,6 +870,9 @@ def _pull_companies(run: _Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow]
             letters.append(_invalid_letter("company", rec, exc))
             continue
         party = parties.get(erp_id)
+        if party is None and erp_id.startswith(DRY):
+            rows.append(BindRow(COMPANY_CRM, rec.crm_id, erp_id, crm_hash))
+            continue
         if party is None:
             letters.append(_Letter(
                 FLOW_PULL, f"company:{rec.crm_id}",
@@ -684,8 +883,7 @@ def _pull_companies(run: _Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow]
             continue
         new = _missing_mechanisms(party, m.company_mechanisms(draft, cfg.companies.crm))
         if new:
-            run.erp.add_contact_mechanisms(erp_id, new)
-            run.counts["erp_parties_updated"] += 1
+            _add_mechanisms(run, erp_id, new)
         rows.append(BindRow(COMPANY_CRM, rec.crm_id, erp_id, crm_hash))
     return rows, letters
 
@@ -734,13 +932,13 @@ def _link_new_company(run: _Run, rec: CrmRecord) -> str:
         _ensure_unlinked(run, COMPANY, party.erp_id or "", rec.crm_id)
         erp_id = party.erp_id or ""
     else:
-        erp_id, _ = run.ledger.once(
+        erp_id = _create_party(run, f"company {rec.crm_id}", draft, lambda: run.ledger.once(
             f"crm.pull.company:{rec.crm_id}",
             draft.content_hash(),
             lambda: run.erp.create_parties([draft])[0].erp_id or "",
             flow=FLOW_PULL, system="erp", action="create_party", ref=rec.crm_id,
             reconcile=lambda: (p.erp_id if (p := _match_party(run, draft)) else None),
-        )  # fmt: skip
+        )[0])  # fmt: skip
         run.counts["erp_parties_created"] += 1
     run.admin.update("companies", rec.crm_id, {run.config.id_property: erp_id})
     return erp_id
@@ -779,6 +977,9 @@ def _pull_contacts(run: _Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow],
                 key = _link_new_contact(run, rec, person, companies_of.get(rec.crm_id, []))
                 run.counts["contacts_linked"] += 1
             party_id = key.split(":", 1)[0]
+            if party_id.startswith(DRY):  # a dry run's party that would be created
+                rows.append(BindRow(CONTACT, rec.crm_id, key, h))
+                continue
             current = run.erp.get_parties([party_id])
             if not current:
                 raise PermanentError(
@@ -793,8 +994,7 @@ def _pull_contacts(run: _Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow],
             ]
             missing = _missing_mechanisms(current[0], wanted)
             if missing:
-                run.erp.add_contact_mechanisms(party_id, missing)
-                run.counts["erp_parties_updated"] += 1
+                _add_mechanisms(run, party_id, missing)
         except PermanentError as exc:
             letters.append(_invalid_letter("contact", rec, exc))
             continue
@@ -819,7 +1019,7 @@ def _link_new_contact(run: _Run, rec: CrmRecord, person: Contact, company_ids: l
             name=person.name,
             contact_mechanisms=tuple(m.contact_mechanisms_for(person)),
         )
-        party_id, _ = run.ledger.once(
+        party_id = _create_party(run, f"contact {rec.crm_id}", draft, lambda: run.ledger.once(
             f"crm.pull.contact:{rec.crm_id}",
             draft.content_hash(),
             lambda: run.erp.create_parties([draft])[0].erp_id or "",
@@ -828,7 +1028,7 @@ def _link_new_contact(run: _Run, rec: CrmRecord, person: Contact, company_ids: l
                 p.erp_id if person.email and (p := _one(
                     run, PartyQuery(email=person.email), "email", lambda p: True)) else None
             ),
-        )  # fmt: skip
+        )[0])  # fmt: skip
         run.counts["erp_parties_created"] += 1
     key = m.contact_key(party_id, person)
     _ensure_unlinked(run, CONTACT, key, rec.crm_id)
@@ -839,14 +1039,29 @@ def _link_new_contact(run: _Run, rec: CrmRecord, person: Contact, company_ids: l
 # -- entry points ----------------------------------------------------------------------------
 
 
-def _run(hub: Hub, config: CrmConfig | None) -> _Run:
+def _run(
+    hub: Hub, config: CrmConfig | None, *, dry_run: bool | str = False, window: _Window | None
+) -> _Run:
     cfg = config or load_config()
     clients = crm_clients(hub, cfg)
-    return _Run(hub, cfg, clients.by_erp_id, clients.by_object_id)
+    run = _Run(hub, cfg, clients.by_erp_id, clients.by_object_id, window=window)
+    if dry_run is True or str(dry_run).lower() in ("true", "1", "yes"):
+        run.would = {}
+        run.crm = _DryCrm(run.crm, run)  # type: ignore[assignment]
+        run.admin = _DryCrm(run.admin, run)  # type: ignore[assignment]
+    return run
 
 
 def _report(run: _Run, direction: str) -> dict[str, Any]:
     report: dict[str, Any] = {"status": "ok" if not run.counts["dead_letters"] else "partial"}
+    if run.would is not None:
+        report = {"status": "dry_run", "would": run.would}
+    if run.window is not None:
+        report["window"] = {
+            "since": run.window.since.isoformat(),
+            "until": run.window.until.isoformat() if run.window.until else None,
+            "cursor_stream": run.window.stream,
+        }
     report["direction"] = direction
     report.update(sorted(run.counts.items()))
     report["crm_requests"] = run.crm.stats().get("requests", 0)
@@ -861,9 +1076,17 @@ def crm_push(
     sale_ids: Sequence[str] | str = (),
     page_size: int | str | None = None,
     config: CrmConfig | None = None,
+    dry_run: bool | str = False,
+    since: str | None = None,
+    until: str | None = None,
+    cursor_stream: str | None = None,
 ) -> dict[str, Any]:
-    """ERP -> CRM: companies and contacts, products and stock, deals and invoice status."""
-    run = _run(hub, config)
+    """ERP -> CRM: companies and contacts, products and stock, deals and invoice status.
+
+    ``dry_run``: report what would be written, write nothing. ``since``/``until``/
+    ``cursor_stream``: a backfill of the parties and invoices changed in that window.
+    """
+    run = _run(hub, config, dry_run=dry_run, window=_window(since, until, cursor_stream))
     ids = [s for s in (sale_ids.split(",") if isinstance(sale_ids, str) else sale_ids) if s]
     _push_parties(run, int(page_size or run.config.push_page_size))
     products = _push_products(run)
@@ -871,18 +1094,43 @@ def crm_push(
     return _report(run, "push")
 
 
-def crm_pull(hub: Hub, *, config: CrmConfig | None = None) -> dict[str, Any]:
-    """CRM -> ERP: companies, then contacts, changed in the CRM since the cursors."""
-    run = _run(hub, config)
+def crm_pull(
+    hub: Hub,
+    *,
+    config: CrmConfig | None = None,
+    dry_run: bool | str = False,
+    since: str | None = None,
+    until: str | None = None,
+    cursor_stream: str | None = None,
+) -> dict[str, Any]:
+    """CRM -> ERP: companies, then contacts, changed in the CRM since the cursors (or in the
+    backfill window ``since``..``until``); ``dry_run`` writes nothing and reports ``would``."""
+    run = _run(hub, config, dry_run=dry_run, window=_window(since, until, cursor_stream))
     _pull(run, "companies")
     _pull(run, "contacts")
     return _report(run, "pull")
 
 
-def crm_sync(hub: Hub, **params: Any) -> dict[str, Any]:
+def crm_sync(
+    hub: Hub,
+    *,
+    dry_run: bool | str = False,
+    since: str | None = None,
+    until: str | None = None,
+    cursor_stream: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     """Push, then pull (the hub's own pushed writes come back and are skipped as echoes)."""
     config = params.pop("config", None)
-    push = crm_push(hub, config=config, **params)
-    pull = crm_pull(hub, config=config)
+    common = {"dry_run": dry_run, "since": since, "until": until, "cursor_stream": cursor_stream}
+    push = crm_push(hub, config=config, **common, **params)
+    pull = crm_pull(hub, config=config, **common)
+    if push["status"] == "dry_run":
+        would: dict[str, dict[str, list[Any]]] = {}
+        for part in (push, pull):
+            for system, actions in part["would"].items():
+                for action, items in actions.items():
+                    would.setdefault(system, {}).setdefault(action, []).extend(items)
+        return {"status": "dry_run", "would": would, "push": push, "pull": pull}
     status = "ok" if push["status"] == pull["status"] == "ok" else "partial"
     return {"status": status, "push": push, "pull": pull}

@@ -17,6 +17,13 @@ customer's ERP id). Per document, in this order:
 
 The preparation time in UNB comes from the data (the record's last change, the INVRPT
 period), never from the clock, so a retry renders the same bytes.
+
+Ops conventions (``hub/ops/dryrun.py``, ``hub/ops/backfill.py``): ``dry_run=True`` checks
+every due document and reports what it would send or dead-letter, allocating no reference
+and moving nothing; ``since``/``until``/``cursor_stream`` re-read a window through the same
+journal (documents already sent are skipped), advancing ``<cursor_stream>|<live stream>``
+instead of the live cursors. Every document sent records a ``<type>.sent`` trace event under
+the partner's order numbers and the shipment/invoice/sale numbers.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from connectors.edi import validate
 from connectors.edi.channels import sha256
 from hub import edi_out
 from hub.bootstrap import Hub
+from hub.ops.events import record_event
 from schemas.config import PartnerProfile
 from schemas.errors import ConflictError, HubError, PermanentError, TransientError
 from schemas.model import Invoice, Party, PartyRef, Shipment
@@ -113,6 +121,13 @@ class Run:
     report: dict[str, Any]
     transient: list[TransientError] = field(default_factory=list)
     parties: dict[str, Party] = field(default_factory=dict)
+    would: dict[str, dict[str, list[Any]]] | None = None  # set: a dry run, nothing is written
+    until: datetime | None = None  # a backfill's end (exclusive)
+
+    def would_do(self, system: str, action: str, item: Any) -> None:
+        """Record what a dry run would have done."""
+        assert self.would is not None
+        self.would.setdefault(system, {}).setdefault(action, []).append(item)
 
     def count(self, key: str, doc_type: str | None = None) -> None:
         self.report[key] += 1
@@ -163,13 +178,21 @@ def edi_documents_outbound(
     as_of: str | datetime | None = None,
     since: str | None = None,
     limit: int | str = 200,
+    dry_run: bool | str = False,
+    until: str | None = None,
+    cursor_stream: str | None = None,
 ) -> dict[str, Any]:
     """Send every partner the DESADV/INVOIC due since its cursors, and INVRPT on schedule.
 
     ``documents`` restricts the types (``"DESADV,INVOIC"``); ``as_of`` is the run's logical
     time, which picks the INVRPT period (default: now); ``since`` re-reads the ERP from an
     ISO timestamp (replay after fixing dead-lettered data; documents sent are skipped).
+    With ``cursor_stream`` (a backfill) the window ``since``..``until`` is read without
+    touching the live cursors, and no INVRPT is sent unless ``documents`` names it.
+    ``dry_run`` sends, allocates and records nothing and reports ``would``.
     """
+    if cursor_stream is not None and since is None:
+        raise PermanentError("a backfill (cursor_stream) needs since", system="hub")
     report: dict[str, Any] = {
         "status": "ok",
         "documents_sent": 0,
@@ -184,11 +207,18 @@ def edi_documents_outbound(
     profiles = [p for p in hub.partners.values() if p.active and partner in (None, p.id)]
     if partner and not profiles:
         raise PermanentError(f"unknown or inactive partner {partner!r}", system="edi")
-    run = Run(hub, report)
+    run = Run(hub, report, until=_aware(until) if until else None)
+    if dry_run is True or str(dry_run).lower() in ("true", "1", "yes"):
+        run.would = {}
+        report["would_send"] = 0
+    if cursor_stream is not None and documents is None:
+        wanted.discard("INVRPT")  # stock reports follow their schedule, not a window
     for doc_type in STREAM_TYPES:
         targets = [p for p in profiles if doc_type in p.outbound.documents and doc_type in wanted]
         if targets:
-            _run_stream(run, doc_type, targets, since=since, limit=int(limit))
+            _run_stream(
+                run, doc_type, targets, since=since, limit=int(limit), cursor_stream=cursor_stream
+            )
     if "INVRPT" in wanted:
         moment = _as_datetime(as_of)
         for profile in profiles:
@@ -196,6 +226,9 @@ def edi_documents_outbound(
                 _guard(run, profile, "INVRPT", lambda p=profile: _invrpt(run, p, moment))
     if report["dead_letters"]:
         report["status"] = "partial"
+    if run.would is not None:
+        report["status"] = "dry_run"
+        report["would"] = run.would
     if run.transient:
         report["status"] = "failed"
         first = run.transient[0]
@@ -225,6 +258,11 @@ def _document_types(documents: str | Sequence[str] | None) -> set[str]:
     return wanted
 
 
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _as_datetime(value: str | datetime | None) -> datetime:
     if value is None:
         return datetime.now(UTC)  # only picks the INVRPT period; never written into a file
@@ -247,15 +285,29 @@ def _guard(run: Run, profile: PartnerProfile, doc_type: str, work: Callable[[], 
 
 
 def _run_stream(
-    run: Run, doc_type: str, targets: list[PartnerProfile], *, since: str | None, limit: int
+    run: Run,
+    doc_type: str,
+    targets: list[PartnerProfile],
+    *,
+    since: str | None,
+    limit: int,
+    cursor_stream: str | None = None,
 ) -> None:
     hub = run.hub
-    cursors = {p.id: _load_cursor(hub, stream_name(doc_type, p.id)) for p in targets}
-    if since is not None:
-        replay = datetime.fromisoformat(since)
-        replay = replay if replay.tzinfo else replay.replace(tzinfo=UTC)
+    if cursor_stream is not None:  # a backfill: its own cursors, resumed where it stopped
+        cursors = {
+            p.id: _load_cursor(hub, f"{cursor_stream}|{stream_name(doc_type, p.id)}")
+            for p in targets
+        }
         for state in cursors.values():
-            state.value, state.ties = replay - timedelta(microseconds=1), set()
+            if state.value is None and since is not None:
+                state.value = _aware(since) - timedelta(microseconds=1)
+    else:
+        cursors = {p.id: _load_cursor(hub, stream_name(doc_type, p.id)) for p in targets}
+        if since is not None:
+            replay = _aware(since)
+            for state in cursors.values():
+                state.value, state.ties = replay - timedelta(microseconds=1), set()
     values = [c.value for c in cursors.values()]
     start = None if any(v is None for v in values) else min(v for v in values if v)
     read: Callable[..., Sequence[Record]] = (
@@ -264,6 +316,10 @@ def _run_stream(
     active = {p.id: p for p in targets}
     while active:
         batch = read(start, limit=limit)
+        full = len(batch) >= limit
+        if run.until is not None:  # a backfill ends at its window's end
+            inside = [r for r in batch if r.updated_at is None or r.updated_at < run.until]
+            full, batch = full and len(inside) == len(batch), inside
         run.report["records_read"] += len(batch)
         if doc_type == "INVOIC":
             _prefetch_parties(run, batch, list(active.values()))
@@ -276,12 +332,13 @@ def _run_stream(
                     run, profile, doc_type, lambda r=record, p=profile: _one(run, doc_type, p, r)
                 )
                 if not ok:
-                    state.commit(hub)  # keep what was done before the failure
+                    if run.would is None:
+                        state.commit(hub)  # keep what was done before the failure
                     del active[pid]
                     continue
                 state.passed(record)
         stamps = [r.updated_at for r in batch if r.updated_at is not None]
-        if len(batch) < limit or not stamps:
+        if not full or not stamps:
             break
         if max(stamps) == start:
             log.warning(
@@ -294,7 +351,8 @@ def _run_stream(
             break
         start = max(stamps)
     for pid in active:
-        cursors[pid].commit(hub)
+        if run.would is None:
+            cursors[pid].commit(hub)
 
 
 def _one(run: Run, doc_type: str, profile: PartnerProfile, record: Record) -> None:
@@ -321,6 +379,10 @@ def _dead_letter(
     problems = exc.problems if isinstance(exc, _Problems) else [exc]
     reason = "; ".join(str(p.message) for p in problems)
     key = f"{doc_type}:{profile.id}:{record.erp_id}"
+    if run.would is not None:
+        run.would_do("ledger", "dead_letters", f"{key} ({record.number}): {reason}")
+        run.count("dead_letters", doc_type)
+        return
     run.hub.ledger.dead_letter(
         FLOW,
         key,
@@ -383,6 +445,13 @@ def _desadv(run: Run, profile: PartnerProfile, shipment: Shipment, buyer: str) -
         raise _Problems(problems)
     plans = desadv_t.plan_packages(shipment)
     prefix = profile.outbound.gs1_company_prefix
+    if run.would is not None:  # checked; SSCCs and references are allocated only for real
+        if prefix is None and any(plan.sscc is None for plan in plans):
+            raise MissingField("DESADV", f"partner {profile.id}", "outbound.gs1_company_prefix")
+        what = "replacement DESADV" if original_done else "DESADV"
+        run.would_do("edi", "send", f"{what} for shipment {shipment.number} to {profile.id}")
+        run.count("would_send", "DESADV")
+        return
     if prefix is None and any(plan.sscc is None for plan in plans):
         raise MissingField(
             "DESADV",
@@ -427,6 +496,12 @@ def _desadv(run: Run, profile: PartnerProfile, shipment: Shipment, buyer: str) -
                 "replaces": replaces,
             },
             record=desadv_t.record_name(shipment),
+            trace=_trace_refs(
+                shipment.order_numbers,
+                sales=shipment.sale_numbers,
+                shipments=(shipment.number,),
+                tracking=(tracking,) if tracking else (),
+            ),
         )
         return _result_of(ledger, doc_key)
 
@@ -489,6 +564,10 @@ def _invoic(run: Run, profile: PartnerProfile, invoice: Invoice, buyer: str) -> 
     )
     if problems:
         raise _Problems(problems)
+    if run.would is not None:
+        run.would_do("edi", "send", f"INVOIC for invoice {invoice.number} to {profile.id}")
+        run.count("would_send", "INVOIC")
+        return
     despatch: list[str] = []
     delivered: date | None = None
     for order in invoice.order_numbers:
@@ -522,6 +601,7 @@ def _invoic(run: Run, profile: PartnerProfile, invoice: Invoice, buyer: str) -> 
         prepared=_stamp(invoice, invoice.invoice_date),
         result={"number": invoice.number, "total": str(invoice.total_amount)},
         record=invoic_t.record_name(invoice),
+        trace=_trace_refs(invoice.order_numbers, invoices=(invoice.number,)),
     )
 
 
@@ -552,6 +632,14 @@ def _invrpt(run: Run, profile: PartnerProfile, moment: datetime) -> None:
         return
     levels = run.hub.erp.stock_levels()
     stock, without = invrpt_t.stock_by_gtin(levels, gtin_by_code(profile))
+    if run.would is not None:
+        if _our_gln(profile):
+            run.would_do("edi", "send", f"INVRPT {period:%Y-%m-%d %H:%M} to {profile.id}")
+            run.count("would_send", "INVRPT")
+        else:
+            run.would_do("ledger", "dead_letters", f"{doc_key}: supplier.gln missing")
+            run.count("dead_letters", "INVRPT")
+        return
     if without:
         run.report.setdefault("invrpt_products_without_gtin", {})[profile.id] = without
         log.warning("INVRPT %s: products without GTIN not reported: %s", doc_key, without)
@@ -579,6 +667,7 @@ def _invrpt(run: Run, profile: PartnerProfile, moment: datetime) -> None:
             prepared=period,
             result={"number": number, "period": period.isoformat(), "gtins": len(stock)},
             record=number,
+            trace=_trace_refs((number,)),
         )
     except TransientError:
         raise
@@ -609,6 +698,7 @@ def _deliver(
     prepared: datetime,
     result: dict[str, Any],
     record: str,
+    trace: dict[str, Any] | None = None,
 ) -> None:
     """Pin, send and commit one document (see the module docstring for why in this order)."""
     hub = run.hub
@@ -673,17 +763,57 @@ def _deliver(
             f"{doc_type} for {record}: writing {name} to {profile.id}'s outbox failed: {exc}",
             system="edi",
         ) from exc
+    archived_at = _archive_path(ledger, profile.id, ref)
     with ledger.transaction() as conn:
         ledger.complete(
             key, {**result, "control_ref": ref, "file": name, "sha256": sha256(data)}, conn=conn
         )
         ledger.update_interchange(profile.id, "out", ref, state="sent", conn=conn)
+        if trace is not None and trace["refs"]:
+            record_event(
+                ledger,
+                ref=trace["refs"][0],
+                refs=tuple(trace["refs"][1:]),
+                kind=f"{doc_type.lower()}.sent",
+                flow=FLOW,
+                system="edi",
+                partner=profile.id,
+                state="sent",
+                document=archived_at,
+                detail={
+                    **trace["detail"],
+                    "file": name,
+                    "control_ref": ref,
+                    "summary": f"{doc_type} {name} to {profile.id} (interchange {ref})",
+                },
+                conn=conn,
+            )
     run.count("documents_sent" if written else "already_sent", doc_type)
     run.report["files"].append(name)
     run.report["details"].append(
         {"partner": profile.id, "type": doc_type, "record": record, "file": name,
          "control_ref": ref, "outcome": "sent" if written else "already_in_outbox"}
     )  # fmt: skip
+
+
+def _archive_path(ledger: Any, partner: str, ref: str) -> str | None:
+    row = ledger.interchange(partner, "out", ref)
+    return (row or {}).get("archive_path")
+
+
+def _trace_refs(
+    orders: Sequence[str],
+    *,
+    sales: Sequence[str] = (),
+    shipments: Sequence[str] = (),
+    invoices: Sequence[str] = (),
+    tracking: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The references a sent document is traced under: order numbers first, then the rest."""
+    refs = [r for r in (*orders, *sales, *shipments, *invoices, *tracking) if r]
+    detail = {"orders": list(orders), "sales": list(sales), "shipments": list(shipments),
+              "invoices": list(invoices), "tracking": list(tracking)}  # fmt: skip
+    return {"refs": list(dict.fromkeys(refs)), "detail": detail}
 
 
 def _pinned(ledger: Any, partner: str, ref: str) -> tuple[str, bytes, dict[str, Any]] | None:

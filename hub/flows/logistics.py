@@ -7,6 +7,14 @@ lost after sending (OutcomeUnknownError, or a journal entry left pending by a cr
 is never retried: the entry goes dead and a dead letter tells a person to reconcile with the
 carrier, so no parcel gets two labels. The key does not depend on the carrier or the address:
 one ERP shipment, one booking, whatever changes later.
+
+Ops conventions (``hub/ops/dryrun.py``, ``hub/ops/backfill.py``): ``dry_run=True`` reads
+the ready shipments and reports the bookings and ERP write-backs it would make, claiming,
+booking and moving nothing; ``since``/``until``/``cursor_stream`` re-read a window through
+the same journal (a shipment already booked is never booked again; only a tracking number
+missing in the ERP is written back), advancing ``cursor_stream`` instead of the live cursor.
+Bookings, archived labels and changed carrier statuses record trace events under the order
+numbers (else the shipment number), the shipment and the tracking number.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from hub.bootstrap import Hub
 from hub.flows.logistics_carrier import ShipmentBooker, ShipmentTracker, booker_for, tracker_for
 from hub.flows.logistics_config import LogisticsConfig, load_logistics_config
 from hub.ledger import Ledger
+from hub.ops.events import record_event
 from schemas.errors import OutcomeUnknownError, PermanentError, TransientError
 from schemas.model import Shipment
 from transforms.dhl_results import CarrierLabel, TrackingReport
@@ -225,10 +234,29 @@ class _Shipper:
             "erp_id": shipment.erp_id,
             "shipment_number": shipment.number,
         }
+        if shipment.order_numbers:
+            result["order_numbers"] = list(shipment.order_numbers)
+        refs = _trace_refs(shipment.order_numbers, shipment.number, label.shipment_number)
+        detail = _trace_detail(shipment.order_numbers, shipment, label.shipment_number)
         with self.ledger.transaction() as conn:
             self.ledger.complete(key, result, conn=conn)
             self.ledger.bind(*BOOKED, label.shipment_number, shipment.erp_id, conn=conn)
             self.ledger.bind(*BOOKED_NUMBER, shipment.number, shipment.erp_id, conn=conn)
+            record_event(
+                self.ledger, ref=refs[0], refs=refs[1:], kind="shipment.booked",
+                flow=SHIPMENTS_FLOW, system="carrier", state="done",
+                document=shipment.number,
+                detail={**detail, "summary": f"shipment {shipment.number} booked with "
+                        f"{label.carrier}: {label.shipment_number}"},
+                conn=conn,
+            )  # fmt: skip
+            if label_error is None:
+                record_event(
+                    self.ledger, ref=refs[0], refs=refs[1:], kind="label.archived",
+                    flow=SHIPMENTS_FLOW, system="carrier", state="done", document=str(path),
+                    detail={**detail, "summary": f"label of {label.shipment_number} at {path}"},
+                    conn=conn,
+                )  # fmt: skip
         if label_error:
             self._dead_letter(
                 shipment,
@@ -271,12 +299,66 @@ class _Shipper:
         return "settled"
 
 
+def _trace_refs(orders: Sequence[str], shipment_number: str, tracking: str) -> tuple[str, ...]:
+    """Order numbers first (else the shipment number), then shipment and tracking number."""
+    return tuple(dict.fromkeys([*orders, shipment_number, tracking]))
+
+
+def _trace_detail(
+    orders: Sequence[str], shipment: Shipment | None, tracking: str
+) -> dict[str, Any]:
+    return {
+        "orders": list(orders),
+        "sales": list(shipment.sale_numbers) if shipment else [],
+        "shipments": [shipment.number] if shipment else [],
+        "tracking": [tracking],
+    }
+
+
+class _DryShipper:
+    """A dry run's shipper: says what ``_Shipper.ship`` would do, claims and books nothing."""
+
+    def __init__(self, hub: Hub, run: _ShipRun, carrier: str):
+        self.hub = hub
+        self.run = run
+        self.carrier = carrier
+        self.would: dict[str, dict[str, list[Any]]] = {}
+        self.position: tuple[str | None, list[str]] | None = None  # the cursor it would move
+
+    def _add(self, system: str, action: str, item: str) -> None:
+        self.would.setdefault(system, {}).setdefault(action, []).append(item)
+
+    def ship(self, shipment: Shipment) -> str:
+        entry = self.hub.ledger.journal_entry(booking_key(shipment.number))
+        state = entry["state"] if entry else None
+        if state == "done":
+            self.run.counts["already_booked"] += 1
+            tracking = (entry or {}).get("result", {}).get("tracking_number")
+            self._add("erp", "set_shipment_tracking", f"shipment {shipment.number}: {tracking}")
+        elif state == "dead":
+            self.run.counts["skipped_dead"] += 1
+        elif state == "pending":
+            self._add("ledger", "dead_letters", f"{booking_key(shipment.number)}: outcome unknown")
+        else:
+            self.run.counts["booked"] += 1
+            self._add(f"carrier.{self.carrier}", "create_shipment", shipment.number)
+            self._add("erp", "set_shipment_tracking", f"shipment {shipment.number}: (new)")
+        return "settled"
+
+
 def _ready(shipment: Shipment, config: LogisticsConfig) -> bool:
     return shipment.state in config.shipments.ready_states and not shipment.tracking_number
 
 
 def ship_ready_shipments(
-    hub: Hub, *, max_shipments: int | str = 10_000, batch_size: int | str | None = None
+    hub: Hub,
+    *,
+    max_shipments: int | str = 10_000,
+    batch_size: int | str | None = None,
+    dry_run: bool | str = False,
+    since: str | None = None,
+    until: str | None = None,
+    cursor_stream: str | None = None,
 ) -> dict[str, Any]:
     """Book every ready ERP shipment with the carrier, archive labels, write tracking back.
 
@@ -284,19 +366,41 @@ def ship_ready_shipments(
     outcomes are dead-lettered and the rest go on; shipments the carrier could not take now
     (TransientError after the connector's bounded retries) fail the run at the end with the
     cursor left before the first of them, so Airflow's retry picks them up again.
+    A backfill (``since``, ``until``, ``cursor_stream``) reads that window and advances
+    ``cursor_stream`` only; ``dry_run`` reports what it would book and write, doing nothing.
     """
+    if (since is None) != (cursor_stream is None):
+        raise PermanentError(
+            "a backfill needs both since and cursor_stream (hub backfill passes them); "
+            "since alone would move the live cursor",
+            system="hub",
+        )
+    dry = dry_run is True or str(dry_run).lower() in ("true", "1", "yes")
+    stream = cursor_stream or SHIPMENTS_STREAM
+    start_at = _aware(since) if since else None
+    end_at = _aware(until) if until else None
     config = _config(hub)
-    booker, owned = _booker(hub, config)
+    booker, owned = (None, False) if dry else _booker(hub, config)
+    carrier = booker.carrier if booker else config.profile.carrier
     run = _ShipRun()
-    shipper = _Shipper(hub, config, booker, run)
+    shipper: _Shipper | _DryShipper = (
+        _DryShipper(hub, run, carrier) if booker is None else _Shipper(hub, config, booker, run)
+    )
     limit = int(batch_size or config.shipments.batch_size)
     cap = int(max_shipments)
     stopped = None
+    value: str | None
     try:
         while run.counts["read"] < cap and stopped is None:
-            value, ties = hub.ledger.cursor(SHIPMENTS_STREAM)
-            since = datetime.fromisoformat(value) if value else None
-            rows = hub.erp.shipments_changed_since(since, limit=limit)
+            value, ties = hub.ledger.cursor(stream)
+            if dry and isinstance(shipper, _DryShipper) and shipper.position is not None:
+                value, ties = shipper.position
+            read_from = datetime.fromisoformat(value) if value else start_at
+            rows = hub.erp.shipments_changed_since(read_from, limit=limit)
+            ended = False
+            if end_at is not None:
+                inside = [s for s in rows if s.updated_at is None or s.updated_at < end_at]
+                ended, rows = len(inside) < len(rows), inside
             tie_set = set(ties)
             fresh = [s for s in rows if not (value and _at(s) == value and s.erp_id in tie_set)]
             if not fresh:
@@ -329,19 +433,29 @@ def ship_ready_shipments(
                         settled_upto.append(shipment)
                 if run.counts["read"] >= cap:
                     break
-            _advance(hub.ledger, value, ties, settled_upto)
-            if blocked or len(rows) < limit:
+            if isinstance(shipper, _DryShipper):
+                shipper.position = _position(value, ties, settled_upto) or (value, ties)
+            else:
+                _advance(hub.ledger, value, ties, settled_upto, stream)
+            if blocked or ended or len(rows) < limit:
                 break
     finally:
-        if owned:
+        if owned and booker is not None:
             booker.close()
     report: dict[str, Any] = {
         "status": "ok" if not (run.failed or run.dead_letters) else "partial",
-        "carrier": booker.carrier,
+        "carrier": carrier,
         **run.counts,
         "dead_letters": run.dead_letters,
         "details": {"booked": run.booked},
     }
+    if cursor_stream is not None:
+        report["cursor_stream"] = cursor_stream
+    if isinstance(shipper, _DryShipper):
+        report.update(status="dry_run", would=shipper.would)
+        for key in ("booked", "already_booked"):
+            report[f"would_{key}"] = report.pop(key)
+        return report
     if run.failed:
         report["status"] = "failed"
         report["retry"] = run.failed
@@ -351,7 +465,7 @@ def ship_ready_shipments(
             f"({', '.join(run.failed[:10])}{'...' if len(run.failed) > 10 else ''})"
             f"{': ' + stopped if stopped else ''}; the cursor stays before "
             f"{run.failed[0]}, a retry of this task resumes there",
-            system=f"carrier.{booker.carrier}",
+            system=f"carrier.{carrier}",
         )
     return report
 
@@ -360,17 +474,37 @@ def _at(shipment: Shipment) -> str | None:
     return shipment.updated_at.isoformat() if shipment.updated_at else None
 
 
-def _advance(ledger: Ledger, value: str | None, ties: list[str], settled: list[Shipment]) -> None:
-    """Move the watermark to the last settled shipment (rows at that instant become ties)."""
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _position(
+    value: str | None, ties: list[str], settled: list[Shipment]
+) -> tuple[str, list[str]] | None:
+    """The watermark after the settled shipments (rows at that instant become ties)."""
     stamped = [s for s in settled if s.updated_at is not None]
     if not stamped:
-        return
+        return None
     new = max(stamped, key=lambda s: s.updated_at or datetime.min.replace(tzinfo=UTC))
     new_value = _at(new) or ""
     at_new = [s.erp_id for s in stamped if _at(s) == new_value]
-    new_ties = sorted(set(at_new) | (set(ties) if new_value == value else set()))
+    return new_value, sorted(set(at_new) | (set(ties) if new_value == value else set()))
+
+
+def _advance(
+    ledger: Ledger,
+    value: str | None,
+    ties: list[str],
+    settled: list[Shipment],
+    stream: str = SHIPMENTS_STREAM,
+) -> None:
+    """Move the watermark to the last settled shipment (rows at that instant become ties)."""
+    position = _position(value, ties, settled)
+    if position is None:
+        return
     with ledger.transaction() as conn:
-        ledger.advance_cursor(SHIPMENTS_STREAM, new_value, new_ties, conn=conn)
+        ledger.advance_cursor(stream, position[0], position[1], conn=conn)
 
 
 # -- tracking flow --------------------------------------------------------------------------
@@ -432,9 +566,25 @@ def _record_status(ledger: Ledger, erp_id: str, report: TrackingReport, digest: 
             for e in report.events
         ],  # fmt: skip
     }
+    booked = ledger.lookup_erp(*BOOKED_NUMBER, erp_id)
+    shipment_number = booked.external_id if booked else None
+    entry = ledger.journal_entry(booking_key(shipment_number)) if shipment_number else None
+    orders = [str(o) for o in ((entry or {}).get("result") or {}).get("order_numbers", [])]
+    refs = tuple(dict.fromkeys([*orders, *([shipment_number] if shipment_number else []), number]))
     with ledger.transaction() as conn:
         ledger.complete(key, result, conn=conn)
         ledger.bind(*STATUS, number, erp_id, f"{report.status}:{digest}", conn=conn)
+        record_event(
+            ledger, ref=refs[0], refs=refs[1:], kind="tracking.status", flow=TRACKING_FLOW,
+            system="carrier", state=report.status, document=key,
+            detail={
+                "orders": orders, "shipments": [shipment_number] if shipment_number else [],
+                "tracking": [number],
+                "summary": f"{number}: {report.status}"
+                + (f" (last event {last.code} at {last.occurred_at.isoformat()})" if last else ""),
+            },
+            conn=conn,
+        )  # fmt: skip
 
 
 def _batches(items: Sequence[str], size: int) -> list[Sequence[str]]:

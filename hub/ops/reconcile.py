@@ -8,6 +8,14 @@ journal entries, bindings or cursor) is reported as ``inactive`` with no differe
   the ERP's sales (reference, party, lines).
 - ``crm.deals``: ERP sales against the CRM deals bound in the ledger (payload hash).
 - ``carrier.shipments``: carrier bookings (bindings) against the ERP shipments' tracking.
+- ``crm.companies``: ERP parties against the CRM companies bound to them, read from the CRM
+  by CRM id: the hash of the ERP-owned properties on each side (``changed_in_crm`` when a
+  CRM user changed one behind the hub's back, ``stale_in_crm`` when the ERP changed since
+  the last push, ``missing_in_crm`` for a party never pushed or a company deleted), and
+  CRM-owned properties changed in the CRM but not pulled yet (``not_pulled``).
+- ``crm.contacts``: the ERP parties' contact persons against the bound CRM contacts the
+  same way (contacts are CRM-owned after their creation, so mostly presence and
+  ``not_pulled``).
 - ``edi.<DESADV|INVOIC>:<partner>``: ERP records the outbound flow already passed (up to
   its cursor) against the documents sent (journal done, archived bytes with that hash);
   records held in an open dead letter are listed as differences of kind ``dead_letter``.
@@ -160,6 +168,153 @@ def _deals(hub: Hub, erp_sales: dict[str, Any]) -> dict[str, Any]:
     return _section("crm.deals", "erp", "crm", left, right, diffs)
 
 
+def _crm_parties(hub: Hub) -> list[dict[str, Any]]:
+    """ERP parties vs CRM companies and their contact persons vs CRM contacts."""
+    companies = hub.ledger.bindings_for("crm", "company")
+    if not companies:
+        return [
+            _section("crm.companies", "erp", "crm", {}, {}, [], active=False),
+            _section("crm.contacts", "erp", "crm", {}, {}, [], active=False),
+        ]
+    from hub.flows.crm_sync import crm_clients, load_config
+    from transforms import crm_mapping as m
+
+    cfg = load_config()
+    crm = crm_clients(hub, cfg).by_object_id
+    erp_keys = m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY)
+    crm_keys = m.properties_of(cfg.companies, "crm", m.COMPANY_PROPERTY)
+    c_erp_keys = m.properties_of(cfg.contacts, "erp", m.CONTACT_PROPERTY)
+    c_crm_keys = m.properties_of(cfg.contacts, "crm", m.CONTACT_PROPERTY)
+    pulled = hub.ledger.bindings_for("crm", "company.crm")
+    contacts = hub.ledger.bindings_for("crm", "contact")
+    parties = {p.erp_id or "": p for p in hub.erp.parties_changed_since(None, limit=1_000_000)}
+    found = crm.read(
+        "companies",
+        [b.external_id for b in companies.values()],
+        properties=[*erp_keys, *crm_keys],
+        by_id_property=False,
+    ).found
+    people = crm.read(
+        "contacts",
+        [b.external_id for b in contacts.values()],
+        properties=[*c_erp_keys, *c_crm_keys],
+        by_id_property=False,
+    ).found
+
+    def diff(record: str, kind: str, detail: str) -> dict[str, Any]:
+        return {"record": record, "kind": kind, "detail": detail}
+
+    left: dict[str, str] = {}
+    right: dict[str, str] = {}
+    diffs: list[dict[str, Any]] = []
+    for erp_id, party in sorted(parties.items()):
+        left[erp_id] = m.payload_hash(m.company_payload(party, cfg, seed=False), erp_keys)
+        b = companies.get(erp_id)
+        if b is None:
+            diffs.append(
+                diff(
+                    f"party {erp_id}",
+                    "missing_in_crm",
+                    f"{party.name}: not in the CRM (run crm_push, or see its dead letters)",
+                )
+            )
+            continue
+        rec = found.get(b.external_id)
+        if rec is None:
+            diffs.append(
+                diff(
+                    f"party {erp_id}",
+                    "missing_in_crm",
+                    f"CRM company {b.external_id} not found (deleted in the CRM?)",
+                )
+            )
+            continue
+        right[erp_id] = m.payload_hash(rec.properties, erp_keys)
+        if right[erp_id] != left[erp_id]:
+            changed = [
+                k
+                for k in erp_keys
+                if m.wire(rec.properties.get(k))
+                != m.company_payload(party, cfg, seed=False).get(k, "")
+            ]
+            if b.content_hash == left[erp_id]:
+                diffs.append(
+                    diff(
+                        f"party {erp_id}",
+                        "changed_in_crm",
+                        f"CRM company {b.external_id}: ERP-owned {', '.join(changed)} "
+                        "changed in the CRM behind the hub's back: crm_pull notices it, the "
+                        "next crm_push then restores the ERP's values",
+                    )
+                )
+            else:
+                diffs.append(
+                    diff(
+                        f"party {erp_id}",
+                        "stale_in_crm",
+                        f"CRM company {b.external_id}: {', '.join(changed)} changed "
+                        "since the last push (in the ERP, or in the CRM as crm_pull saw): "
+                        "run crm_push",
+                    )
+                )
+        crm_side = pulled.get(erp_id)
+        if crm_side is not None and crm_side.content_hash != m.payload_hash(
+            rec.properties, crm_keys
+        ):
+            diffs.append(
+                diff(
+                    f"party {erp_id}",
+                    "not_pulled",
+                    f"CRM company {b.external_id}: CRM-owned fields changed, not in "
+                    "the ERP yet: run crm_pull",
+                )
+            )
+    for erp_id in sorted(set(companies) - set(parties)):
+        diffs.append(
+            diff(
+                f"party {erp_id}",
+                "missing_in_erp",
+                f"CRM company {companies[erp_id].external_id} has no ERP party",
+            )
+        )
+    sections = [_section("crm.companies", "erp", "crm", left, right, diffs)]
+
+    left, right, diffs = {}, {}, []
+    for erp_id, party in sorted(parties.items()):
+        if erp_id not in companies:
+            continue  # listed with its company
+        for person in m.contacts_of(party):
+            key = m.contact_key(erp_id, person)
+            payload = m.contact_payload(person, cfg, seed=False)
+            left[key] = m.payload_hash(payload, c_erp_keys)
+            b = contacts.get(key)
+            found_rec = people.get(b.external_id) if b else None
+            if b is None or found_rec is None:
+                where = "not bound" if b is None else f"CRM contact {b.external_id} not found"
+                diffs.append(diff(f"contact {key}", "missing_in_crm", f"{person.name}: {where}"))
+                continue
+            right[key] = m.payload_hash(found_rec.properties, c_erp_keys)
+            if right[key] != left[key]:
+                diffs.append(
+                    diff(
+                        f"contact {key}",
+                        "changed_in_crm",
+                        f"CRM contact {b.external_id}: ERP-owned fields differ",
+                    )
+                )
+            elif b.content_hash != m.payload_hash(found_rec.properties, c_crm_keys):
+                diffs.append(
+                    diff(
+                        f"contact {key}",
+                        "not_pulled",
+                        f"CRM contact {b.external_id}: changed in the CRM, not in the "
+                        "ERP yet: run crm_pull",
+                    )
+                )
+    sections.append(_section("crm.contacts", "erp", "crm", left, right, diffs))
+    return sections
+
+
 def _shipments(hub: Hub) -> dict[str, Any]:
     booked = hub.ledger.bindings_for("carrier", "shipment")  # erp_id -> tracking binding
     if not booked:
@@ -267,6 +422,12 @@ def _outbound(hub: Hub) -> list[dict[str, Any]]:
 def reconcile(hub: Hub) -> dict[str, Any]:
     """Every section and the total number of differences."""
     sales, erp_sales = _sales(hub)
-    sections = [sales, _deals(hub, dict(erp_sales)), _shipments(hub), *_outbound(hub)]
+    sections = [
+        sales,
+        _deals(hub, dict(erp_sales)),
+        *_crm_parties(hub),
+        _shipments(hub),
+        *_outbound(hub),
+    ]
     total = sum(len(s["differences"]) for s in sections)
     return {"differences": total, "clean": total == 0, "sections": sections}

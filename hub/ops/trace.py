@@ -7,6 +7,13 @@ row), the ERP sale (journal ``erp.sale:<gln>:<order>``), dead letters, the carri
 and statuses (journal ``carrier.shipment:`` / ``carrier.tracking:``), outbound DESADV and
 INVOIC (outbound interchanges whose archived bytes name the order or shipment), CRM deal
 bindings, and any events flows recorded with ``hub.ops.events.record_event``.
+
+Events come first: the flows record bookings, labels, carrier statuses, DESADV/INVOIC/INVRPT
+and CRM deals with the order, sale, shipment and tracking numbers they belong to, so a REF
+known only to an event (e.g. a tracking number) still finds its order. Where events of a
+kind exist for the order, the steps derived from the journal and bindings for that kind are
+left out, and outbound archives are scanned only when no sent document was recorded as an
+event (documents sent before the flows recorded events).
 """
 
 from __future__ import annotations
@@ -23,9 +30,12 @@ from sqlalchemy import or_, select
 
 from hub.bootstrap import Hub
 from hub.ledger import tables as t
-from hub.ops.events import KINDS, events_for
+from hub.ops.events import KINDS, Event, events_for
 
 SCAN_LIMIT = 5000  # interchanges scanned per direction and partner (newest first)
+# kinds whose events replace what the trace would otherwise derive from journal/bindings
+EVENT_FIRST = frozenset({"shipment.booked", "tracking.status", "crm.deal", "crm.deal.invoice"})
+OUTBOUND_DOCS = frozenset({"desadv.sent", "invoic.sent", "invrpt.sent"})
 
 
 @dataclass
@@ -48,6 +58,27 @@ class Refs:
         return (
             {self.query} | self.orders | self.sale_numbers | self.shipment_numbers | self.tracking
         )
+
+    def merge(self, other: Refs) -> None:
+        """Add what resolving another of the order's numbers found."""
+        for name in ("orders", "glns", "sale_keys", "sale_ids", "sale_numbers", "shipment_ids",
+                     "shipment_numbers", "tracking", "partners"):  # fmt: skip
+            getattr(self, name).update(getattr(other, name))
+
+    def learn(self, events: list[Event]) -> set[str]:
+        """Take the numbers events name (detail lists); returns order numbers new to us."""
+        new: set[str] = set()
+        for ev in events:
+            detail = ev.detail or {}
+            orders = {str(o) for o in detail.get("orders") or [] if o}
+            new |= orders - self.orders
+            self.orders |= orders
+            self.sale_numbers |= {str(x) for x in detail.get("sales") or [] if x}
+            self.shipment_numbers |= {str(x) for x in detail.get("shipments") or [] if x}
+            self.tracking |= {str(x) for x in detail.get("tracking") or [] if x}
+            if ev.partner:
+                self.partners.add(ev.partner)
+        return new
 
 
 def _json_like(name: str, value: str) -> str:
@@ -189,7 +220,24 @@ def _mentions(data: bytes, needles: set[str]) -> bool:
     )
 
 
-def _interchanges(hub: Hub, refs: Refs) -> list[dict[str, Any]]:
+def _refs_with_events(hub: Hub, ref: str) -> tuple[Refs, list[Any], list[Event]]:
+    """Resolve REF through the journal and bindings, then widen it by the recorded events
+    (which name the order numbers of a tracking or invoice number) until nothing new."""
+    refs, rows = _resolve(hub, ref)
+    keys = {row.key for row in rows}
+    for _ in range(3):  # order -> shipment/tracking -> other orders of that shipment
+        new_orders = refs.learn(events_for(hub.ledger, refs.all()))
+        if not new_orders:
+            break
+        for order in sorted(new_orders):
+            more, more_rows = _resolve(hub, order)
+            refs.merge(more)
+            rows += [r for r in more_rows if r.key not in keys]
+            keys |= {r.key for r in more_rows}
+    return refs, rows, events_for(hub.ledger, refs.all())
+
+
+def _interchanges(hub: Hub, refs: Refs, *, outbound: bool = True) -> list[dict[str, Any]]:
     """Inbound interchanges carrying the order and outbound ones naming it or its shipment."""
     out: list[dict[str, Any]] = []
     i = t.interchanges
@@ -204,6 +252,8 @@ def _interchanges(hub: Hub, refs: Refs) -> list[dict[str, Any]]:
     long_numbers = {n for n in refs.shipment_numbers | refs.sale_numbers if len(n) >= 6}
     needles_out = needles_in | long_numbers
     for row in reversed(rows):
+        if row.direction != "in" and not outbound:
+            continue  # the sent documents are known from events: no need to read archives
         path = Path(row.archive_path) if row.archive_path else None
         data = path.read_bytes() if path and path.is_file() else b""
         where = f"{row.partner}/{row.direction}/{row.control_ref}"
@@ -237,7 +287,7 @@ def _interchanges(hub: Hub, refs: Refs) -> list[dict[str, Any]]:
                     )
                 )
         else:
-            if not data or not _mentions(data, needles_out):
+            if not outbound or not data or not _mentions(data, needles_out):
                 continue
             kind = (row.file_name or "").split("_", 1)[0].upper() or "DOCUMENT"
             out.append(
@@ -257,9 +307,31 @@ def _interchanges(hub: Hub, refs: Refs) -> list[dict[str, Any]]:
 
 def trace(hub: Hub, ref: str) -> dict[str, Any]:
     """The timeline of the order REF points at, oldest first."""
-    refs, rows = _resolve(hub, ref)
+    refs, rows, events = _refs_with_events(hub, ref)
+    recorded = {ev.kind for ev in events}
     items: list[dict[str, Any]] = []
+    for ev in events:
+        detail = ev.detail or {}
+        doc: dict[str, Any] | None = None
+        if ev.document and "/" in ev.document:  # a file; other documents are just keys
+            doc = {"path": ev.document}
+            if detail.get("file"):
+                doc["outbox_file"] = detail["file"]
+        items.append(
+            _item(
+                ev.at,
+                ev.kind,
+                system=ev.system or "",
+                state=ev.state,
+                source=f"event {ev.flow or ''}",
+                summary=str(detail.get("summary") or "")
+                or (json.dumps(detail, sort_keys=True) if detail else ev.ref),
+                document=doc,
+            )
+        )
     for row in rows:
+        if row.key.startswith("carrier.shipment:") and "shipment.booked" in recorded:
+            continue
         res = _result(row.result)
         if row.key.startswith("erp.sale:"):
             items.append(
@@ -291,7 +363,7 @@ def trace(hub: Hub, ref: str) -> dict[str, Any]:
             )
     j = t.journal
     with hub.ledger.engine.connect() as conn:
-        if refs.tracking:
+        if refs.tracking and "tracking.status" not in recorded:
             for row in conn.execute(
                 select(j)
                 .where(
@@ -320,6 +392,8 @@ def trace(hub: Hub, ref: str) -> dict[str, Any]:
                 )
             ):
                 kind = "crm.deal" if b.entity == "deal" else "crm.deal.invoice"
+                if kind in recorded:
+                    continue
                 items.append(
                     _item(
                         b.updated_at,
@@ -347,19 +421,7 @@ def trace(hub: Hub, ref: str) -> dict[str, Any]:
                     + (f" [{d.resolved_by}: {d.resolution}]" if d.resolved_by else ""),
                 )
             )
-    items.extend(_interchanges(hub, refs))
-    for ev in events_for(hub.ledger, refs.all()):
-        items.append(
-            _item(
-                ev.at,
-                ev.kind,
-                system=ev.system or "",
-                state=ev.state,
-                source=f"event {ev.flow or ''}",
-                summary=json.dumps(ev.detail, sort_keys=True) if ev.detail else ev.ref,
-                document={"path": ev.document} if ev.document else None,
-            )
-        )
+    items.extend(_interchanges(hub, refs, outbound=not recorded & OUTBOUND_DOCS))
     unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for item in items:
         unique.setdefault((item["kind"], item["source"], item["summary"]), item)

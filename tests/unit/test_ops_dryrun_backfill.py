@@ -140,4 +140,4 @@ def test_backfill_of_a_cursor_flow_leaves_the_live_cursor_alone(hub: Hub) -> Non
     assert report["stream"].startswith("backfill:ops_windowed:")
     assert hub.ledger.cursor("test.live")[0] == "2026-12-01"
     with pytest.raises(PermanentError, match="cursor_stream"):
-        backfill(hub, "edi_documents_outbound", since=since)
+        backfill(hub, "erp_reference_check", since=since)
