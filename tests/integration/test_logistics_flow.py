@@ -43,7 +43,7 @@ FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=
 
 def make_hub(
     tmp_path: Path, erp: FakeErp, server: SandboxCarrier, *, express: bool = False,
-    timeout: float = 0.75, attempts: int = 3,
+    timeout: float = 3.0, attempts: int = 3,
 ) -> Hub:  # fmt: skip
     """A hub on a fresh ledger whose ports talk to ``server`` (WSDLs from local files)."""
     policy = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05, max_retry_after=0.05)
