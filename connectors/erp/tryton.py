@@ -279,26 +279,17 @@ class TrytonErp(ErpPort):
         return self._company
 
     def _country_ids(self, codes: set[str]) -> dict[str, int]:
-        missing = codes - self._countries.keys()
-        if missing:
-            rows = self.rpc.model(
-                "country.country",
-                "search_read",
-                [("code", "in", sorted(missing))],
-                0,
-                None,
-                None,
-                ["code"],
-                idempotent=True,
-            )
-            self._countries.update({r["code"]: r["id"] for r in rows})
-        return {c: self._countries[c] for c in codes if c in self._countries}
+        return self._ids_by_code("country.country", codes, self._countries)
 
     def _currency_ids(self, codes: set[str]) -> dict[str, int]:
-        missing = codes - self._currencies.keys()
+        return self._ids_by_code("currency.currency", codes, self._currencies)
+
+    def _ids_by_code(self, model: str, codes: set[str], cache: dict[str, int]) -> dict[str, int]:
+        """Ids of records by their ``code``, asking the ERP only for codes not cached yet."""
+        missing = codes - cache.keys()
         if missing:
             rows = self.rpc.model(
-                "currency.currency",
+                model,
                 "search_read",
                 [("code", "in", sorted(missing))],
                 0,
@@ -307,8 +298,8 @@ class TrytonErp(ErpPort):
                 ["code"],
                 idempotent=True,
             )
-            self._currencies.update({r["code"]: r["id"] for r in rows})
-        return {c: self._currencies[c] for c in codes if c in self._currencies}
+            cache.update({r["code"]: r["id"] for r in rows})
+        return {c: cache[c] for c in codes if c in cache}
 
     def _rates(self, tax_ids: set[int]) -> dict[int, Decimal]:
         missing = tax_ids - self._tax_rates.keys()
