@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.crm.models import ASSOCIATION_TYPE_IDS
+
 OBJECT_TYPE_IDS: dict[str, str] = {
     "contacts": "0-1",
     "companies": "0-2",
@@ -37,17 +39,9 @@ _ALIASES: dict[str, str] = {
     "lineitems": "line_items",
 }
 
-# HubSpot-defined association type ids between the standard objects, and their inverses.
-DEFAULT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
-    ("contacts", "companies"): 279,
-    ("companies", "contacts"): 280,
-    ("deals", "contacts"): 3,
-    ("contacts", "deals"): 4,
-    ("deals", "companies"): 341,
-    ("companies", "deals"): 342,
-    ("deals", "line_items"): 19,
-    ("line_items", "deals"): 20,
-}
+# HubSpot-defined association type ids between the standard objects (the wire contract the
+# connector also speaks), and their inverses.
+DEFAULT_ASSOCIATION_TYPES: dict[tuple[str, str], int] = dict(ASSOCIATION_TYPE_IDS)
 PRIMARY_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 1,
     ("companies", "contacts"): 2,
