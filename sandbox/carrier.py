@@ -583,7 +583,8 @@ class CarrierApp:
         if method == "GET" and action == "stats":
             return state.stats()
         if method == "GET" and action == "shipments":
-            return state.shipments_json((query.get("reference") or [None])[0])
+            references = query.get("reference")
+            return state.shipments_json(references[0] if references else None)
         if method == "POST" and action == "advance":
             if data.get("all"):
                 return {"advanced": state.advance_all(int(data.get("steps", 1)))}
@@ -684,14 +685,14 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path not in ("/bcs", "/express/ship", "/express/track"):
                 raise _Reply(404, b"not found")
             status, reply, headers, post_fault = app.soap(url.path, self.headers, body)
-        except _Reply as reply:
-            if reply.status == 0:  # "reset": drop the connection without an answer
+        except _Reply as answer:
+            if answer.status == 0:  # "reset": drop the connection without an answer
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            is_xml = reply.body.startswith(b"<?xml") or reply.body.startswith(b"<soap")
+            is_xml = answer.body.startswith(b"<?xml") or answer.body.startswith(b"<soap")
             content_type = "text/xml; charset=utf-8" if is_xml else "text/html"
-            self._send(reply.status, reply.body, reply.headers, content_type)
+            self._send(answer.status, answer.body, answer.headers, content_type)
             return
         self._post_fault(post_fault, reply)
 

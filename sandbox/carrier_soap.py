@@ -8,9 +8,13 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xmlschema
 from lxml import etree
+
+if TYPE_CHECKING:
+    from xmlschema.aliases import SourceArgType
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 BCS_NS = "http://dhl.de/webservices/businesscustomershipping/3.0"
@@ -46,10 +50,10 @@ class ContractError(ValueError):
     """A request that does not match the carrier's contract (XSD or SOAP structure)."""
 
 
-def _wsdl_schema_sources(wsdl_path: Path) -> list[str]:
+def _wsdl_schema_sources(wsdl_path: Path) -> list[SourceArgType]:
     """The inline ``xsd:schema`` blocks of a WSDL as standalone documents (with inherited ns)."""
     root = etree.parse(str(wsdl_path), REQUEST_PARSER).getroot()
-    sources = []
+    sources: list[SourceArgType] = []
     for schema in root.iter(f"{{{XSD_NS}}}schema"):
         nsmap = {**root.nsmap, **schema.nsmap}
         standalone = etree.Element(schema.tag, nsmap=nsmap, attrib=dict(schema.attrib))

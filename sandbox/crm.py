@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.crm_store import CrmApiError, CrmStore, InputError, iso
@@ -219,7 +219,7 @@ class CrmHandler(BaseHTTPRequestHandler):
 
     @property
     def state(self) -> SandboxState:
-        return self.server.state  # type: ignore[attr-defined, no-any-return]
+        return cast("_Server", self.server).state
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("sandbox crm: " + format, *args)
@@ -272,6 +272,7 @@ class CrmHandler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         req_headers = {k: v for k, v in self.headers.items()}
         problems: list[str] = []
+        body: dict[str, Any] | None
         if state.contract is not None:
             problems = state.contract.check_request(method, path, query, req_headers, raw)
             if problems:
@@ -544,6 +545,7 @@ def _fault_body(status: int) -> dict[str, Any]:
 
 
 class _Server(ThreadingHTTPServer):
+    server_address: tuple[str, int]  # an AF_INET socket bound to a host given as text
     daemon_threads = True
     request_queue_size = 256
 

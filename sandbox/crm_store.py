@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from connectors.crm.models import ASSOCIATION_TYPE_IDS
@@ -451,7 +452,7 @@ class CrmStore:
                 records = self._tables[name].records.values()
                 matched = [r for r in records if _matches(r, groups)]
                 for prop, descending in reversed([_sort_spec(s) for s in sorts] or [("", False)]):
-                    matched.sort(key=lambda r, p=prop: _sort_key(r, p), reverse=descending)
+                    matched.sort(key=partial(_sort_key, prop=prop), reverse=descending)
                 self._search_cache = {cache_key: matched}  # keep the latest query only
             total = len(matched)
             page = matched[offset : offset + limit]

@@ -29,12 +29,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from sandbox.erp_operator import ErpOperator
 from sandbox.erp_seed import SEED_VERSION
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +191,7 @@ def _pg_database_of(url: str) -> str | None:
     return name or None
 
 
-def _pg_connect(url: str, dbname: str = "postgres"):  # noqa: ANN202 - psycopg is optional
+def _pg_connect(url: str, dbname: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
     import psycopg
 
     parts = urlsplit(url)
@@ -317,8 +321,8 @@ class ErpInstance:
             ):
                 return conn.execute(sql.format(p="?"), params).rowcount
         assert self.server_url is not None
-        with _pg_connect(self.server_url, self.database) as conn:
-            return conn.execute(sql.format(p="%s"), params).rowcount
+        with _pg_connect(self.server_url, self.database) as pg:
+            return pg.execute(sql.format(p="%s"), params).rowcount
 
     def drop(self) -> None:
         """Remove the instance's database (file or PostgreSQL database)."""
@@ -348,7 +352,7 @@ def create_instance(
                 conn.execute(f"CREATE DATABASE {_pg_ident(name)} TEMPLATE {_pg_ident(template)}")
             instance.created = True
         return instance
-    template = Path(build_template(None, cache_dir=cache_dir))
+    template_file = Path(build_template(None, cache_dir=cache_dir))
     if db is None:
         target = workdir / f"erp_{secrets.token_hex(4)}.sqlite"
     else:
@@ -360,7 +364,7 @@ def create_instance(
         database=target.stem, uri="sqlite://", sqlite_dir=target.parent.resolve()
     )
     if not target.exists():
-        shutil.copyfile(template, target)
+        shutil.copyfile(template_file, target)
         instance.created = True
     return instance
 

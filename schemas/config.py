@@ -20,9 +20,9 @@ class UnbIdentity(ConfigModel):
     """How the partner and we are identified in UNB (0004/0007, 0010/0007)."""
 
     partner_id: str = Field(min_length=1, max_length=35)
-    partner_qualifier: str = Field("14", max_length=4)
+    partner_qualifier: str = Field(default="14", max_length=4)
     our_id: str = Field(min_length=1, max_length=35)
-    our_qualifier: str = Field("14", max_length=4)
+    our_qualifier: str = Field(default="14", max_length=4)
 
     @model_validator(mode="after")
     def _gln_when_qualifier_14(self) -> UnbIdentity:
@@ -81,7 +81,7 @@ class Channel(ConfigModel):
     outbox: str | None = None
     sftp: SftpChannel | None = None
     min_age_seconds: float = Field(
-        2.0, ge=0, description="a file younger than this may still be being written"
+        default=2.0, ge=0, description="a file younger than this may still be being written"
     )
 
     @model_validator(mode="after")
@@ -134,7 +134,7 @@ class PartnerProfile(ConfigModel):
     product_lookup: dict[GTIN, str] = Field(
         default_factory=dict, description="GTIN -> ERP product code, where the ERP has no GTIN"
     )
-    price_tolerance_percent: Decimal = Field(Decimal("1.0"), ge=0, le=100)
+    price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0, le=100)
     outbound: OutboundSettings = OutboundSettings()
 
     @field_validator("messages")

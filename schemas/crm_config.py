@@ -49,7 +49,7 @@ class Ownership(_Config):
 class CrmConfig(_Config):
     """``config/crm.yaml``: how the hub maps and owns data between the ERP and the CRM."""
 
-    id_property: str = Field("hub_erp_id", min_length=1)
+    id_property: str = Field(default="hub_erp_id", min_length=1)
     pipeline: str = "default"
     companies: Ownership = Ownership(
         erp=("name", "vat", "gln", "code", "street", "postal_code", "city", "country"),
@@ -64,8 +64,8 @@ class CrmConfig(_Config):
             "cancelled": "closedlost",
         }
     )
-    push_page_size: int = Field(500, ge=1, le=10_000)
-    pull_page_size: int = Field(200, ge=1, le=10_000)
+    push_page_size: int = Field(default=500, ge=1, le=10_000)
+    pull_page_size: int = Field(default=200, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _known_fields(self) -> CrmConfig:

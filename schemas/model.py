@@ -61,10 +61,13 @@ class Address(CanonicalModel):
     erp_id: str | None = None
 
 
+MechanismType = Literal["email", "phone", "mobile", "fax", "website", "other"]
+
+
 class ContactMechanism(CanonicalModel):
     """One way to reach a party: email, phone, ...; optionally a named person's."""
 
-    type: Literal["email", "phone", "mobile", "fax", "website", "other"]
+    type: MechanismType
     value: str = Field(min_length=1)
     name: str | None = None
     erp_id: str | None = None

@@ -12,8 +12,8 @@ from stdnum import ean, vatin
 from stdnum.exceptions import ValidationError as StdnumError
 
 
-def _digits(value: object) -> str:
-    return str(value).strip().replace(" ", "") if value is not None else value  # type: ignore[return-value]
+def _digits(value: object) -> str | None:
+    return str(value).strip().replace(" ", "") if value is not None else None
 
 
 def _check_gln(value: str) -> str:

@@ -272,7 +272,7 @@ def company_to_party(
     if website:
         mechanisms.append(ContactMechanism(type="website", value=website))
     street, postcode, city = _text(props, "address"), _text(props, "zip"), _text(props, "city")
-    addresses = ()
+    addresses: tuple[Address, ...] = ()
     if street or postcode or city or country:
         addresses = (Address(street=street, postal_code=postcode, city=city, country=country),)
     try:

@@ -166,9 +166,9 @@ def invoic(
         segments.append(("PRI", ["AAA", num(line.unit_price, dm)]))
         if line.order_number:
             segments.append(("RFF", ["ON", line.order_number[:35]]))
-        rate = line.tax_rate if line.tax_rate is not None else single_rate
-        if rate is not None:
-            segments.append(_tax(rate, dm))
+        line_rate = line.tax_rate if line.tax_rate is not None else single_rate
+        if line_rate is not None:
+            segments.append(_tax(line_rate, dm))
     segments.append(("UNS", "S"))
     segments.append(("CNT", ["2", str(len(invoice.lines))]))
     lines_total = sum((line.amount for line in invoice.lines), Decimal(0))

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from schemas.model import ErpSale, Product, SalesOrder
 
@@ -106,7 +107,7 @@ def orders_to_sales_order(
                 pos,
                 tag,
                 element,
-                int(line["line_no"]) if line and in_detail else None,  # type: ignore[call-overload]
+                int(str(line["line_no"])) if line and in_detail else None,
             )
         )
 
@@ -250,11 +251,11 @@ def orders_to_sales_order(
 
 
 def _from_validation(
-    error: Mapping[str, object],
+    error: ErrorDetails,
     line_pos: Mapping[int, int],
     parties: Mapping[str, Mapping[str, str]],
 ) -> AppError:
-    loc = tuple(error.get("loc", ()))  # type: ignore[arg-type]
+    loc = tuple(error.get("loc", ()))
     message = f"{'.'.join(str(p) for p in loc)}: {error.get('msg')} (got {error.get('input')!r})"
     if loc and loc[0] == "lines" and len(loc) > 1 and isinstance(loc[1], int):
         line_no = loc[1] + 1
@@ -329,7 +330,7 @@ def resolve_codes(order: SalesOrder, products_by_gtin: Mapping[str, Product]) ->
     """The order with each line's product_code filled in from its GTIN."""
     lines = [
         line.model_copy(update={"product_code": products_by_gtin[line.gtin].code})
-        if line.gtin in products_by_gtin and not line.product_code
+        if line.gtin is not None and line.gtin in products_by_gtin and not line.product_code
         else line
         for line in order.lines
     ]

@@ -80,7 +80,8 @@ def load_document(location: str, *, load_timeout: float = 10.0) -> Document:
             # the configured WSDL is trusted to import its own XSDs (over HTTP if served so);
             # answers are parsed with hardened_settings(), external references forbidden
             wsdl_settings = Settings(forbid_dtd=True, forbid_entities=True, forbid_external=False)
-            document = Document(location, loader, settings=wsdl_settings)
+            # zeep annotates ``transport`` as type[Transport] but uses (and needs) an instance
+            document = Document(location, loader, settings=wsdl_settings)  # type: ignore[arg-type]
             _parse_seconds[location] = time.perf_counter() - started
             _parse_count[location] += 1
             _documents[location] = document

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -194,12 +195,12 @@ class CrmClient:
         self._count(f"status:{response.status_code}")
         self._observe(response)
         if response.status_code >= 400:
-            err = classify_status(
+            failure = classify_status(
                 response, system=SYSTEM, idempotent=idempotent, detail=_error_text(response)
             )
-            if err is not None:
-                err.message = f"{what}: {err.message}"
-                raise err
+            if failure is not None:
+                failure.message = f"{what}: {failure.message}"
+                raise failure
         return response
 
     def _call(
@@ -281,7 +282,7 @@ class CrmClient:
                 answered.add(erp_id)
                 outcome.succeeded.append(UpsertSuccess(erp_id, wire.id, bool(wire.new), record))
             for error in batch.errors:
-                ids = error_ids(error) or [None]
+                ids: Sequence[str | None] = error_ids(error) or [None]
                 for erp_id in ids:
                     if erp_id is not None:
                         answered.add(erp_id)
@@ -353,7 +354,7 @@ class CrmClient:
         try:
             response = self._call(
                 "GET",
-                f"/crm/v3/objects/{path_segment(kind)}/{requests.utils.quote(id_value, safe='')}",
+                f"/crm/v3/objects/{path_segment(kind)}/{quote(id_value, safe='')}",
                 params=params,
                 idempotent=True,
                 what=what,
@@ -370,7 +371,7 @@ class CrmClient:
         what = f"crm update of {kind} {self.id_property}={id_value}"
         response = self._call(
             "PATCH",
-            f"/crm/v3/objects/{path_segment(kind)}/{requests.utils.quote(id_value, safe='')}",
+            f"/crm/v3/objects/{path_segment(kind)}/{quote(id_value, safe='')}",
             params={"idProperty": self.id_property},
             body={"properties": {k: wire_value(v) for k, v in properties.items()}},
             idempotent=True,
@@ -531,7 +532,8 @@ class CrmClient:
             batch = self._parse(response, WireAssociationBatch, what)
             outcome.created.extend((r.from_object_id, r.to_object_id) for r in batch.results)
             for error in batch.errors:
-                for rid in error_ids(error) or [None]:
+                rids: Sequence[str | None] = error_ids(error) or [None]
+                for rid in rids:
                     outcome.failed.append(failure_from_wire(error, rid))
         return outcome
 

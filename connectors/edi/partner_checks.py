@@ -12,7 +12,7 @@ calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from connectors.edi.errors import Issue, SyntaxCode
 from connectors.edi.tokenizer import InterchangeHeader, Message
@@ -222,7 +222,7 @@ class PartnerChecks:
 
 
 def _batch(
-    known: dict[str, bool], values: Iterable[str], find: Callable[[list[str]], dict[str, object]]
+    known: dict[str, bool], values: Iterable[str], find: Callable[[list[str]], Mapping[str, object]]
 ) -> None:
     """Look up the values not seen yet in one call; remember the answer for each."""
     wanted = [v for v in dict.fromkeys(values) if v not in known]

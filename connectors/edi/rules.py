@@ -7,6 +7,7 @@ import sys
 import threading
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Any, cast
 
 from stdnum import ean
 
@@ -23,6 +24,7 @@ from connectors.edi.directory import (
     structure_for,
 )
 from connectors.edi.errors import Issue, SyntaxCode
+from connectors.edi.errors import Level as IssueLevel
 from connectors.edi.tokenizer import Delimiters, Message, Segment, segment_from_text
 
 try:  # pycountry ships ISO 4217; fall back to a shape check if its data is missing
@@ -40,10 +42,10 @@ def _issue(
     text: str,
     element: int | None = None,
     component: int | None = None,
-    level: str | None = None,
+    level: IssueLevel | None = None,
 ) -> Issue:
-    lvl = level or ("element" if element is not None else "segment")
-    return Issue(code, lvl, text, position, tag, element, component)  # type: ignore[arg-type]
+    lvl: IssueLevel = level or ("element" if element is not None else "segment")
+    return Issue(code, lvl, text, position, tag, element, component)
 
 
 # ---------------------------------------------------------------------------------------
@@ -61,7 +63,7 @@ class StructureWalker:
 
     def __init__(self, root: Level, name: str) -> None:
         # frame: [level, current entry index (-1 = none yet), repeat count of that entry]
-        self.frames: list[list] = [[root, -1, 0]]
+        self.frames: list[list[Any]] = [[root, -1, 0]]
         self.issues: list[Issue] = []
         self.name = name
 
@@ -100,7 +102,7 @@ class StructureWalker:
             )
         )
 
-    def _move(self, frame: list, target: int, position: int) -> None:
+    def _move(self, frame: list[Any], target: int, position: int) -> None:
         level, pos, count = frame
         entry = level.entries[target]
         if target == pos:
@@ -150,7 +152,7 @@ class StructureWalker:
             )
         )
 
-    def _close(self, frame: list, position: int) -> None:
+    def _close(self, frame: list[Any], position: int) -> None:
         level, pos, count = frame
         self._missing(level, pos, count, len(level.entries), position)
 
@@ -308,11 +310,12 @@ def check_value(value: str, spec: Simple, decimal: str) -> tuple[int, str] | Non
     return None
 
 
-_Compiled = tuple[tuple[bool, str, bool, tuple[tuple[str, str, int, int, bool], ...]], ...]
+_CompiledElement = tuple[bool, str, bool, tuple[tuple[str, str, int, int, bool], ...]]
+_Compiled = tuple[_CompiledElement, ...]
 
 
 def _compile(specs: tuple[Simple | Composite, ...]) -> _Compiled:
-    out = []
+    out: list[_CompiledElement] = []
     for spec in specs:
         if isinstance(spec, Simple):
             kind, lo, hi = parse_repr(spec.repr)
@@ -320,7 +323,7 @@ def _compile(specs: tuple[Simple | Composite, ...]) -> _Compiled:
         else:
             parts = tuple((c.id, *parse_repr(c.repr), c.mandatory) for c in spec.components)
             out.append((True, spec.id, spec.mandatory, parts))
-    return tuple(out)  # type: ignore[return-value]
+    return tuple(out)
 
 
 _COMPILED: dict[str, _Compiled] = {tag: _compile(specs) for tag, specs in SEGMENTS.items()}
@@ -407,7 +410,7 @@ def check_segment(seg: Segment, position: int, decimal: str, out: list[Issue]) -
     for i, (is_composite, sid, mandatory, parts) in enumerate(compiled):
         value = elements[i] if i < count else ""
         if not is_composite:
-            if value.__class__ is str:
+            if isinstance(value, str):
                 if not value:
                     if mandatory:
                         _missing_element(seg.tag, position, i + 1, None, sid, out)
@@ -415,9 +418,9 @@ def check_segment(seg: Segment, position: int, decimal: str, out: list[Issue]) -
                 _, kind, lo, hi, _ = parts[0]
                 if kind == "an" and lo <= len(value) <= hi:
                     continue
-                _check_one(
-                    value, SEGMENTS[seg.tag][i], seg.tag, position, i + 1, None, decimal, out
-                )
+                spec = SEGMENTS[seg.tag][i]
+                assert isinstance(spec, Simple)  # compiled as a simple element
+                _check_one(value, spec, seg.tag, position, i + 1, None, decimal, out)
             else:
                 out.append(
                     _issue(
@@ -430,14 +433,14 @@ def check_segment(seg: Segment, position: int, decimal: str, out: list[Issue]) -
                     )
                 )
             continue
-        if value.__class__ is str:
+        if isinstance(value, str):
             if not value:
                 if mandatory:
                     _missing_element(seg.tag, position, i + 1, None, sid, out)
                 continue
-            comps: list[str] = [value]  # type: ignore[list-item]
+            comps: list[str] = [value]
         else:
-            comps = value  # type: ignore[assignment]
+            comps = value
         if len(comps) > len(parts):
             out.append(
                 _issue(
@@ -648,17 +651,19 @@ class PlainChecker:
                     infos[i] = classify(texts[i])
         if False in infos:
             return False
+        # every text is classified (no None) and clean (no False): a (tag, kind) sequence
+        clean = cast("list[tuple[str, int]]", infos)
         # what is left depends only on the (tag, kind) sequence: remember its verdict
         sequences = self.sequences.get(mtype)
         if sequences is None:
             if len(self.sequences) >= 1000:
                 self.sequences.clear()
             sequences = self.sequences.setdefault(mtype, {})
-        key = tuple(infos)
+        key = tuple(clean)
         ok = sequences.get(key)
         if ok is None:
             orders = mtype.startswith("ORDERS:") and _association(mtype).startswith("EAN")
-            ok = _walk(infos, automaton_for(structure), orders)  # type: ignore[arg-type]
+            ok = _walk(clean, automaton_for(structure), orders)
             if len(sequences) >= self.MAX_SEQUENCES:
                 sequences.clear()
             sequences[key] = ok

@@ -24,10 +24,10 @@ import io
 import operator
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from pydifact.segments import Segment as PydifactSegment
 
@@ -178,7 +178,7 @@ class Message:
     def __init__(
         self,
         unh: Segment,
-        segments: list[Segment],
+        segments: list[Segment | str],
         unt: Segment | None,
         position: int,
         issues: list[Issue] | None = None,
@@ -186,7 +186,7 @@ class Message:
         delimiters: Delimiters = DEFAULT_DELIMITERS,
     ) -> None:
         self.unh = unh
-        self._items: list[Segment | str] = segments  # type: ignore[assignment]
+        self._items = segments
         self._texts = 0  # how many of ``_items`` are still texts
         self.unt = unt
         self.position = position
@@ -210,9 +210,9 @@ class Message:
             es, cs = self.delimiters.element, self.delimiters.component
             for i, item in enumerate(items):
                 if item.__class__ is str:
-                    items[i] = segment_from_text(item, es, cs)  # type: ignore[arg-type]
+                    items[i] = segment_from_text(item, es, cs)
             self._texts = 0
-        return items  # type: ignore[return-value]
+        return cast("list[Segment]", items)  # every text was parsed above
 
     @property
     def segment_count(self) -> int:
@@ -222,7 +222,8 @@ class Message:
     def plain_texts(self) -> list[str] | None:
         """The body as segment texts when every segment is plain, else None."""
         items = self._items
-        return items if self._texts == len(items) else None  # type: ignore[return-value]
+        # all items are texts when as many texts as items remain
+        return cast("list[str]", items) if self._texts == len(items) else None
 
     @property
     def ref(self) -> str:
@@ -435,7 +436,7 @@ class _Run:
             buf = rest
         yield from self.finish()
 
-    def seek(self, buf: bytes) -> Iterator[Event]:
+    def seek(self, buf: bytes) -> Generator[Event, None, bytes | None]:
         """Skip to the next UNA/UNB, reporting what was skipped. Returns the buffer from UNB."""
         junk_start = self.consumed
         junk_len = 0
@@ -499,7 +500,7 @@ class _Run:
         self.strip_newlines = not any(c in "\r\n" for c in (d.terminator, d.element, d.component))
 
     # -- segments ----------------------------------------------------------------------
-    def segments(self, buf: bytes) -> Iterator[Event]:
+    def segments(self, buf: bytes) -> Generator[Event, None, bytes | None]:
         """Tokenize from UNB on. Returns the buffer to re-seek from, or None at end of input."""
         while True:
             term = self.delims.terminator.encode("latin-1")
@@ -594,9 +595,9 @@ class _Run:
                 bad = self.bad_bytes.search(piece)
                 assert bad is not None
                 char = bad.group().decode("ascii")
-                cs = self.charset.identifier if self.charset else "?"
+                declared = self.charset.identifier if self.charset else "?"
                 return text, self.charset_issue(
-                    f"character {char!r} is not in the {cs} repertoire declared in UNB; "
+                    f"character {char!r} is not in the {declared} repertoire declared in UNB; "
                     f"send it in upper case/allowed punctuation or declare a wider syntax "
                     f"identifier (e.g. UNOC)",
                     warning=not self.reader.strict_repertoire,

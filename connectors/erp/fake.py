@@ -196,11 +196,12 @@ class FakeErp(ErpPort):
         by_code = {p.code: p for p in self.products.values()}
         results = []
         for order in orders:
-            party = (
-                self.parties.get(order.buyer.erp_id)
-                if order.buyer.erp_id
-                else by_gln.get(order.buyer.gln)
-            )
+            if order.buyer.erp_id:
+                party = self.parties.get(order.buyer.erp_id)
+            elif order.buyer.gln is not None:
+                party = by_gln.get(order.buyer.gln)
+            else:
+                party = None
             if party is None:
                 results.append(
                     SaleResult(
@@ -229,7 +230,12 @@ class FakeErp(ErpPort):
             lines = []
             error = None
             for line in order.lines:
-                product = by_gtin.get(line.gtin) if line.gtin else by_code.get(line.product_code)
+                if line.gtin:
+                    product = by_gtin.get(line.gtin)
+                elif line.product_code is not None:
+                    product = by_code.get(line.product_code)
+                else:
+                    product = None
                 if product is None:
                     error = PermanentError(
                         f"order {order.order_number} line {line.line_no}: "

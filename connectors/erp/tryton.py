@@ -31,6 +31,7 @@ from schemas.model import (
     ErpSaleLine,
     Invoice,
     InvoiceLine,
+    MechanismType,
     Party,
     PartyRef,
     Product,
@@ -167,7 +168,7 @@ def _unit(symbol: str | None) -> str:
 
 
 def _is_gln(code: str | None) -> bool:
-    return bool(code) and len(code) == 13 and code.isdigit() and ean.is_valid(code)
+    return code is not None and len(code) == 13 and code.isdigit() and ean.is_valid(code)
 
 
 def _nested(row: dict[str, Any], name: str) -> Any:
@@ -365,12 +366,15 @@ class TrytonErp(ErpPort):
                 )
             except ValidationError as exc:
                 log.warning("party %s address %s skipped: %s", row["id"], a.get("id"), exc)
-        mechanisms, contacts = [], {}
+        mechanisms: list[ContactMechanism] = []
+        contacts: dict[str, dict[str, str]] = {}
         for m in _nested(row, "contact_mechanisms"):
-            kind = m.get("type") if m.get("type") in _MECHANISM_TYPES else "other"
+            mech_type: MechanismType = (
+                m.get("type") if m.get("type") in _MECHANISM_TYPES else "other"
+            )
             try:
                 mech = ContactMechanism(
-                    type=kind,
+                    type=mech_type,
                     value=m.get("value") or "",
                     name=m.get("name") or None,
                     erp_id=str(m["id"]),
@@ -735,7 +739,10 @@ class TrytonErp(ErpPort):
         by_id = {r.id: r for r in self._party_rows([("id", "in", ids)])} if ids else {}
         parties: dict[int, _PartyRow] = {}
         for i, o in enumerate(orders):
-            row = by_id.get(_id(o.buyer.erp_id)) if o.buyer.erp_id else by_gln.get(o.buyer.gln)
+            if o.buyer.erp_id:
+                row = by_id.get(_id(o.buyer.erp_id))
+            else:
+                row = by_gln.get(o.buyer.gln) if o.buyer.gln is not None else None
             if row is None:
                 who = f"erp id {o.buyer.erp_id}" if o.buyer.erp_id else f"GLN {o.buyer.gln}"
                 errors[i] = PermanentError(
@@ -995,7 +1002,7 @@ class TrytonErp(ErpPort):
 
     @staticmethod
     def _to_sale(row: dict[str, Any], gtins: dict[int, tuple[str, str | None]]) -> ErpSale:
-        lines = []
+        lines: list[ErpSaleLine] = []
         for ln in sorted(_nested(row, "lines"), key=lambda x: (x.get("sequence") or 0, x["id"])):
             if ln.get("type") != "line" or not ln.get("product"):
                 continue
@@ -1157,7 +1164,7 @@ class TrytonErp(ErpPort):
         customers = self._party_refs({r["customer"] for r in rows})
         shipments = []
         for r in rows:
-            lines = []
+            lines: list[ShipmentLine] = []
             for m in sorted(_nested(r, "outgoing_moves"), key=lambda x: x["id"]):
                 if not m.get("quantity") or m.get("state") == "cancelled":
                     continue
@@ -1264,7 +1271,7 @@ class TrytonErp(ErpPort):
         company_currency = self._company_info()["currency"]
         invoices = []
         for r in rows:
-            inv_lines = []
+            inv_lines: list[InvoiceLine] = []
             for ln in sorted(_nested(r, "lines"), key=lambda x: (x.get("sequence") or 0, x["id"])):
                 if ln.get("type") != "line":
                     continue

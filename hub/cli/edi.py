@@ -9,12 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from connectors.edi.charsets import CHARSET_POLICIES
+from connectors.edi.charsets import CHARSET_POLICIES, CharsetPolicy
 from connectors.edi.errors import Issue, SyntaxCode
 from connectors.edi.partner_checks import PartnerChecks
 from connectors.edi.result import FileResult
@@ -139,7 +140,7 @@ def run_validate(
     checks: Sequence[MessageCheck] = ()
     interchange_checks: Sequence[InterchangeCheck] = ()
     notes: list[Issue] = []
-    policy = charset_policy or "strict"
+    policy = cast(CharsetPolicy, charset_policy or "strict")  # checked above
     if partner is not None:
         try:
             found = partner_checks(partner, None)
@@ -160,7 +161,7 @@ def run_validate(
         result = validate(
             path,
             file=str(path),
-            policy=policy,  # type: ignore[arg-type]
+            policy=policy,
             checks=checks,
             interchange_checks=interchange_checks,
         )

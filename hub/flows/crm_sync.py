@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
@@ -133,7 +133,7 @@ def crm_clients(hub: Hub, config: CrmConfig) -> CrmClients:
     """
     given = hub.overrides.get("crm")
     if given is not None:
-        return given  # type: ignore[no-any-return]
+        return given
     from hub.ratebudget import rate_budget
 
     conn = settings.connection(CONN_ID)
@@ -158,8 +158,8 @@ def crm_clients(hub: Hub, config: CrmConfig) -> CrmClients:
 class _Run:
     hub: Hub
     config: CrmConfig
-    crm: CrmClient
-    admin: CrmClient
+    crm: _Crm
+    admin: _Crm
     counts: Counter[str] = field(default_factory=Counter)
     dead: list[dict[str, str]] = field(default_factory=list)
     window: _Window | None = None
@@ -213,10 +213,38 @@ def _would(run: _Run, system: str, action: str, items: Iterable[Any]) -> None:
     run.would.setdefault(system, {}).setdefault(action, []).extend(items)
 
 
+class _Crm(Protocol):
+    """What the sync uses of the CRM: a ``CrmClient``, or ``_DryCrm`` in a dry run."""
+
+    def stats(self) -> dict[str, int]: ...
+
+    def upsert(
+        self, object_type: str, records: Mapping[str, Mapping[str, Any]]
+    ) -> UpsertOutcome: ...
+
+    def associate(
+        self, from_type: str, to_type: str, pairs: Iterable[tuple[str, str]]
+    ) -> AssociationOutcome: ...
+
+    def associations(
+        self, from_type: str, to_type: str, ids: Iterable[str]
+    ) -> dict[str, list[str]]: ...
+
+    def search_modified_since(
+        self,
+        object_type: str,
+        since: datetime | int | None = None,
+        *,
+        properties: Sequence[str] = (),
+    ) -> Iterator[CrmRecord]: ...
+
+    def update(self, object_type: str, id_value: str, properties: Mapping[str, Any]) -> object: ...
+
+
 class _DryCrm:
     """The CRM during a dry run: reads go through, writes are recorded and answered as done."""
 
-    def __init__(self, crm: CrmClient, run: _Run) -> None:
+    def __init__(self, crm: _Crm, run: _Run) -> None:
         self._crm = crm
         self._run = run
 
@@ -487,8 +515,8 @@ def _push_party_page(
             h = m.payload_hash(contact_send[ok.erp_id], contact_keys)
             rows.append(BindRow(CONTACT, ok.crm_id, ok.erp_id, h))
         for bad in outcome.failed:
-            payload = contact_send.get(bad.erp_id or "")
-            letters.append(_failure_letter(FLOW_PUSH, "contact", bad, payload))
+            sent_payload = contact_send.get(bad.erp_id or "")
+            letters.append(_failure_letter(FLOW_PUSH, "contact", bad, sent_payload))
         if pairs:
             assoc = run.crm.associate("contacts", "companies", pairs)
             run.counts["associations_sent"] += len(pairs)
@@ -648,8 +676,8 @@ def _push_sales(run: _Run, products: dict[str, str], sale_ids: Iterable[str]) ->
         outcome = run.crm.upsert("line_items", line_send)
         run.counts["line_items_sent"] += len(line_send)
         pairs = [(ok.crm_id, line_deal[ok.erp_id]) for ok in outcome.succeeded]
-        assoc = run.crm.associate("line_items", "deals", pairs) if pairs else None
-        unlinked = {f.erp_id for f in assoc.failed} if assoc else set()
+        line_assoc = run.crm.associate("line_items", "deals", pairs) if pairs else None
+        unlinked = {f.erp_id for f in line_assoc.failed} if line_assoc else set()
         rows += [
             BindRow(LINE_ITEM, ok.crm_id, ok.erp_id, m.payload_hash(line_send[ok.erp_id]))
             for ok in outcome.succeeded
@@ -660,17 +688,17 @@ def _push_sales(run: _Run, products: dict[str, str], sale_ids: Iterable[str]) ->
     inv_bound = ledger.bindings_for(SYSTEM, DEAL_INVOICE)
     inv_send: dict[str, dict[str, str]] = {}
     for invoice in invoices:
-        sale = next(
+        invoiced = next(
             (by_ref.get((invoice.customer.erp_id or "", r)) for r in invoice.order_numbers), None
         )
-        if sale is None or sale.erp_id not in deal_ids:
-            letters.append(_invoice_letter(invoice, sale))
+        if invoiced is None or invoiced.erp_id not in deal_ids:
+            letters.append(_invoice_letter(invoice, invoiced))
             continue
         payload = m.invoice_payload(invoice)
-        b = inv_bound.get(sale.erp_id)
+        b = inv_bound.get(invoiced.erp_id)
         if b is not None and b.content_hash == m.payload_hash(payload):
             continue
-        inv_send[sale.erp_id] = payload
+        inv_send[invoiced.erp_id] = payload
     if inv_send:
         outcome = run.crm.upsert("deals", inv_send)
         run.counts["invoice_updates_sent"] += len(inv_send)
@@ -680,7 +708,7 @@ def _push_sales(run: _Run, products: dict[str, str], sale_ids: Iterable[str]) ->
         ]
         letters += [_failure_letter(FLOW_PUSH, "deal", f, None) for f in outcome.failed]
     stamps = [i.updated_at for i in invoices if i.updated_at is not None]
-    cursor = None
+    cursor: tuple[str, str, list[str]] | None = None
     if stamps and window is None:
         cursor = (STREAM_INVOICES, max(stamps).isoformat(), [])
     sent = {**send, **{f"invoice:{k}": v for k, v in inv_send.items()}}
@@ -768,7 +796,9 @@ def _pull(run: _Run, kind: str) -> None:
         else:
             rows, letters = _pull_contacts(run, page)
         stamps = [r.modified_at for r in page if r.modified_at is not None]
-        cursor = (stream, max(stamps).isoformat(), []) if stamps else None
+        cursor: tuple[str, str, list[str]] | None = (
+            (stream, max(stamps).isoformat(), []) if stamps else None
+        )
         _commit(run, FLOW_PULL, rows, letters, cursor)
 
 
@@ -841,9 +871,9 @@ def _pull_companies(run: _Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow]
                     raise
                 letters.append(_invalid_letter("company", rec, exc))
                 continue
-            party = [] if erp_id.startswith(DRY) else run.erp.get_parties([erp_id])
-            if party:
-                parties[erp_id] = party[0]
+            linked = [] if erp_id.startswith(DRY) else run.erp.get_parties([erp_id])
+            if linked:
+                parties[erp_id] = linked[0]
             run.counts["companies_linked"] += 1
         b, bc = bound.get(rec.crm_id), bound_crm.get(rec.crm_id)
         if (
@@ -1047,8 +1077,8 @@ def _run(
     run = _Run(hub, cfg, clients.by_erp_id, clients.by_object_id, window=window)
     if dry_run is True or str(dry_run).lower() in ("true", "1", "yes"):
         run.would = {}
-        run.crm = _DryCrm(run.crm, run)  # type: ignore[assignment]
-        run.admin = _DryCrm(run.admin, run)  # type: ignore[assignment]
+        run.crm = _DryCrm(run.crm, run)
+        run.admin = _DryCrm(run.admin, run)
     return run
 
 
@@ -1122,9 +1152,13 @@ def crm_sync(
 ) -> dict[str, Any]:
     """Push, then pull (the hub's own pushed writes come back and are skipped as echoes)."""
     config = params.pop("config", None)
-    common = {"dry_run": dry_run, "since": since, "until": until, "cursor_stream": cursor_stream}
-    push = crm_push(hub, config=config, **common, **params)
-    pull = crm_pull(hub, config=config, **common)
+    push = crm_push(
+        hub, config=config, dry_run=dry_run, since=since, until=until,
+        cursor_stream=cursor_stream, **params,
+    )  # fmt: skip
+    pull = crm_pull(
+        hub, config=config, dry_run=dry_run, since=since, until=until, cursor_stream=cursor_stream
+    )
     if push["status"] == "dry_run":
         would: dict[str, dict[str, list[Any]]] = {}
         for part in (push, pull):

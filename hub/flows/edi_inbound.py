@@ -27,6 +27,7 @@ from connectors.edi import (
     Validator,
 )
 from connectors.edi.channels import Mailbox, sha256
+from connectors.edi.charsets import CharsetPolicy
 from connectors.edi.result import FileResult, InterchangeResult
 from connectors.erp.port import SaleResult
 from hub import edi_out
@@ -71,9 +72,11 @@ class PendingOrder:
     created: bool = False
 
 
-def parse_file(data: bytes, name: str, policy: str) -> tuple[FileResult, list[ParsedInterchange]]:
+def parse_file(
+    data: bytes, name: str, policy: CharsetPolicy
+) -> tuple[FileResult, list[ParsedInterchange]]:
     """Stream-validate a file and keep the messages of each interchange for mapping."""
-    reader = EdifactReader(data, policy=policy)  # type: ignore[arg-type]
+    reader = EdifactReader(data, policy=policy)
     validator = Validator(name)
     parsed: list[ParsedInterchange] = []
     from connectors.edi.errors import EdifactError
@@ -355,25 +358,27 @@ def _process_interchange(
             counts["orders_created" if item.created else "orders_existing"] += 1
             if profile.acknowledgements.ordrsp:
                 documents.append(_ordrsp(hub, profile, item, prepared))
-    for msg, order_ref, errors in refused:
+    for msg, order_ref, order_errors in refused:
         counts["orders_refused"] += 1
         hub.ledger.dead_letter(
             FLOW,
             f"order:{profile.id}:{order_ref}",
             f"{name}: interchange {ref} message {msg.ref} (order {order_ref}) refused: "
-            + "; ".join(e.message for e in errors),
-            error_class="ConflictError" if any(e.code == "DUP" for e in errors) else "OrderRefused",
+            + "; ".join(e.message for e in order_errors),
+            error_class=(
+                "ConflictError" if any(e.code == "DUP" for e in order_errors) else "OrderRefused"
+            ),
             payload={
                 "file": name,
                 "interchange": ref,
                 "message": msg.ref,
-                "errors": [e.as_dict() for e in errors],
+                "errors": [e.as_dict() for e in order_errors],
             },
             system="erp",
             partner=profile.id,
         )
         if profile.acknowledgements.aperak:
-            documents.append(_aperak(hub, profile, msg, order_ref, errors, prepared, ref))
+            documents.append(_aperak(hub, profile, msg, order_ref, order_errors, prepared, ref))
     has_errors = bool(header_errors) or any(not v.accepted for v in verdicts)
     counts["syntax_rejected"] = int(has_errors)
     policy = profile.acknowledgements.contrl
@@ -576,7 +581,7 @@ def _ordrsp(
         sale=item.sale,
         line_status=line_differences(item.order, item.sale),
         supplier_gln=profile.unb.our_id,
-        gtin_by_code=gtin_by_code,  # type: ignore[arg-type]
+        gtin_by_code=gtin_by_code,
         decimal_mark=profile.outbound.decimal_mark,
     )
     return edi_out.render(

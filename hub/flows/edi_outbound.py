@@ -34,6 +34,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,7 @@ def edi_documents_outbound(
         moment = _as_datetime(as_of)
         for profile in profiles:
             if "INVRPT" in profile.outbound.documents:
-                _guard(run, profile, "INVRPT", lambda p=profile: _invrpt(run, p, moment))
+                _guard(run, profile, "INVRPT", partial(_invrpt, run, profile, moment))
     if report["dead_letters"]:
         report["status"] = "partial"
     if run.would is not None:
@@ -328,9 +329,7 @@ def _run_stream(
                 state = cursors[pid]
                 if not state.is_new(record):
                     continue
-                ok = _guard(
-                    run, profile, doc_type, lambda r=record, p=profile: _one(run, doc_type, p, r)
-                )
+                ok = _guard(run, profile, doc_type, partial(_one, run, doc_type, profile, record))
                 if not ok:
                     if run.would is None:
                         state.commit(hub)  # keep what was done before the failure

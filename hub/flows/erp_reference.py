@@ -19,9 +19,9 @@ def erp_reference_check(hub: Hub, *, max_parties: int | str = 100_000) -> dict[s
     products = erp.list_products()
     parties = erp.parties_changed_since(None, limit=int(max_parties))
     stock = erp.stock_levels()
-    on_hand: Counter[str] = Counter()
+    on_hand: dict[str, Decimal] = {}
     for level in stock:
-        on_hand[level.product_code] += level.quantity  # type: ignore[assignment]
+        on_hand[level.product_code] = on_hand.get(level.product_code, Decimal(0)) + level.quantity
     gtins = Counter(p.gtin for p in products if p.gtin)
     report: dict[str, Any] = {
         "status": "ok",
@@ -35,7 +35,7 @@ def erp_reference_check(hub: Hub, *, max_parties: int | str = 100_000) -> dict[s
         "duplicate_gtins": sorted(g for g, n in gtins.items() if n > 1),
         "parties_missing_gln": sorted(p.code or p.erp_id or p.name for p in parties if not p.gln),
         "parties_missing_vat": sorted(p.code or p.erp_id or p.name for p in parties if not p.vat),
-        "products_out_of_stock": sorted(p.code for p in products if on_hand[p.code] <= 0),
+        "products_out_of_stock": sorted(p.code for p in products if on_hand.get(p.code, 0) <= 0),
     }
     if report["duplicate_gtins"]:
         report["status"] = "warning"

@@ -227,7 +227,7 @@ class _Shipper:
             write_atomically(path, label.label_pdf)
         except OSError as exc:  # the parcel IS booked: record it, keep the PDF in a dead letter
             label_error = f"{type(exc).__name__}: {exc}"
-        result = {
+        result: dict[str, str | list[str] | None] = {
             "carrier": label.carrier,
             "tracking_number": label.shipment_number,
             "label_path": None if label_error else str(path),

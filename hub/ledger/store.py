@@ -572,7 +572,9 @@ class Ledger:
                     updated_at=now,
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row INSERT always reports its key
+            return int(key[0])
 
     def dead_letters(
         self,

@@ -98,7 +98,9 @@ def start(ledger: Ledger, flow: str, params: dict[str, Any], *, mode: str = "run
                     started_at=utcnow(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row INSERT always reports its key
+            return int(key[0])
     except SQLAlchemyError as exc:  # an unmigrated ledger must not stop the flow itself
         log.warning(
             "run of %s not recorded (migrate the ledger: hub ledger upgrade): %s", flow, exc

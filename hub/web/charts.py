@@ -50,7 +50,7 @@ def volume_chart(flow: str, done: Sequence[int], failed: Sequence[int]) -> str:
     bars = []
     for i, (d, f) in enumerate(zip(done, failed, strict=True)):
         x = PAD_LEFT + i * slot + 1
-        base = PAD_TOP + plot_h
+        base: float = PAD_TOP + plot_h
         for value, colour, kind in ((d, "#2e8b57", "done"), (f, "#c0392b", "failed")):
             if value <= 0:
                 continue
