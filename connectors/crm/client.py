@@ -49,7 +49,6 @@ from connectors.crm.ratelimit import RateBudget, UnlimitedBudget
 from connectors.http import (
     RetryPolicy,
     classify_status,
-    never_sent,
     new_session,
     redact_url,
     translate_transport_error,
@@ -183,12 +182,7 @@ class CrmClient:
             )
         except requests.RequestException as exc:
             self._count(f"transport:{exc.__class__.__name__}")
-            if not idempotent and isinstance(exc, requests.ConnectionError) and not never_sent(exc):
-                raise OutcomeUnknownError(
-                    f"{what}: the connection to {redact_url(url)} dropped after the request "
-                    "was sent: outcome unknown, reconcile before retrying",
-                    system=SYSTEM,
-                ) from exc
+            # a dropped connection after sending a create is an unknown outcome (http.py)
             err = translate_transport_error(exc, system=SYSTEM, url=url, idempotent=idempotent)
             err.message = f"{what}: {err.message}"
             raise err from exc
