@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import cast
 
@@ -157,14 +158,24 @@ def run_validate(
         if charset_policy is None:
             policy = found.profile.charset_policy
     all_accepted = True
-    for path in _files(paths):
-        result = validate(
-            path,
-            file=str(path),
-            policy=policy,
-            checks=checks,
-            interchange_checks=interchange_checks,
-        )
+    files = list(_files(paths))
+    progress = Console(stderr=True)  # a spinner on a terminal; silent when piped or --json
+    for number, path in enumerate(files, start=1):
+        with (
+            progress.status(
+                f"validating {escape(str(path))} ({number}/{len(files)})",
+                spinner="dots",
+            )
+            if not as_json and progress.is_terminal
+            else nullcontext()
+        ):
+            result = validate(
+                path,
+                file=str(path),
+                policy=policy,
+                checks=checks,
+                interchange_checks=interchange_checks,
+            )
         result.warnings.extend(notes)
         all_accepted &= result.verdict == "accepted"
         if as_json:
