@@ -10,15 +10,13 @@ import pytest
 
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
-from hub.config import load_partners
 from hub.flows import register, run_flow
-from hub.ledger import Ledger
 from hub.ops import deadletters
 from hub.ops.replay import replay
-from hub.settings import PROJECT_ROOT
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import PermanentError
 from schemas.model import Party, Product
+from tests.fixtures.hub import hub_on
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -48,14 +46,7 @@ def erp() -> FakeErp:
 
 @pytest.fixture
 def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.upgrade()
-    return Hub(
-        ledger,
-        erp=erp,
-        home=tmp_path / "home",
-        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
-    )
+    return hub_on(tmp_path, erp)
 
 
 def _box(hub: Hub) -> Any:

@@ -9,15 +9,13 @@ import pytest
 
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
-from hub.config import load_partners
 from hub.flows import run_flow
-from hub.ledger import Ledger
 from hub.ops.events import record_event
 from hub.ops.reconcile import reconcile
 from hub.ops.trace import trace
-from hub.settings import PROJECT_ROOT
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.model import Party, Product
+from tests.fixtures.hub import hub_on
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -43,14 +41,7 @@ def erp() -> FakeErp:
 
 @pytest.fixture
 def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.upgrade()
-    h = Hub(
-        ledger,
-        erp=erp,
-        home=tmp_path / "home",
-        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
-    )
+    h = hub_on(tmp_path, erp)
     orders = make_orders(NORD, US, list(erp.products.values()), count=2, seed=1)
     inbox = h.mailbox(h.partners["kaufhaus-nord"]).inbox  # type: ignore[attr-defined]
     drop(inbox, "o.edi", orders_interchange(orders, sender=NORD, recipient=US, control_ref="1001"))
