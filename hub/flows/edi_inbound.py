@@ -34,7 +34,7 @@ from hub import edi_out
 from hub.bootstrap import Hub
 from hub.config import partner_by_sender
 from schemas.config import PartnerProfile
-from schemas.errors import ConflictError, HubError, PermanentError, TransientError
+from schemas.errors import ConflictError, PermanentError, TransientError
 from schemas.model import ErpSale, PartyRef, Product, SalesOrder
 from transforms import edifact_acks as acks
 from transforms.edifact_orders import (
@@ -91,17 +91,6 @@ def parse_file(
     except EdifactError as exc:
         validator.result.errors.append(Issue(exc.syntax_code, "file", f"{name}: {exc.message}"))
     return validator.finish(), parsed
-
-
-def _peek_sender(data: bytes) -> tuple[str, str] | None:
-    """The first UNB sender (id, qualifier) without validating anything."""
-    try:
-        for event in EdifactReader(data, policy="lenient"):
-            if isinstance(event, InterchangeHeader):
-                return event.unb.element(2, 1), event.unb.element(2, 2)
-    except HubError:
-        return None
-    return None
 
 
 def _findings(issues: Sequence[Issue]) -> list[acks.SyntaxFinding]:
