@@ -1,4 +1,8 @@
-"""The ledger's tables: bindings, journal, interchanges, cursors, control numbers, dead letters."""
+"""The ledger's tables: bindings, journal, interchanges, cursors, control numbers, dead letters,
+rate buckets, lease owners, and the operations tables (runs, trace events, dead-letter audit).
+
+Only ``hub.ledger`` imports this module: everything else asks the ledger's methods.
+"""
 
 from __future__ import annotations
 
@@ -79,8 +83,13 @@ journal = Table(
     Column("ref", String(200)),  # a business reference for tracing (order number, shipment...)
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the key's kind and fields (transforms.keys): queries by kind, never LIKE on the text
+    Column("kind", String(40)),
+    Column("scope", String(200)),
+    Column("subject", String(200)),
     Index("ix_journal_flow_state", "flow", "state"),
     Index("ix_journal_ref", "ref"),
+    Index("ix_journal_kind_subject", "kind", "subject"),
 )
 
 interchanges = Table(
@@ -155,4 +164,62 @@ rate_buckets = Table(
     Column("key", String(200), primary_key=True),
     Column("tokens", Float, nullable=False),
     Column("stamp", Float, nullable=False),
+)
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("owner", String(120), primary_key=True),  # host:pid:nonce
+    Column("host", String(120), nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+)
+
+# -- operations (migration 0002) -------------------------------------------------------------
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow", String(60), nullable=False),
+    Column("scope", String(80), nullable=False),  # partner id, or "*" for every partner/system
+    Column("mode", String(12), nullable=False),  # run | backfill | replay
+    Column("status", String(12), nullable=False),  # running | ok | partial | failed
+    Column("params", Text),
+    Column("counts", Text),  # JSON: the report's numeric counters
+    Column("items", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("owner", String(120)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_runs_flow_started", "flow", "scope", "started_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", String(200), nullable=False),  # order number, sale number, tracking number
+    Column("kind", String(60), nullable=False),  # e.g. interchange.received, desadv.sent
+    Column("flow", String(60)),
+    Column("system", String(40)),
+    Column("partner", String(80)),
+    Column("state", String(20)),
+    Column("document", Text),  # path into the archive / outbox, or a URL
+    Column("detail", Text),  # JSON
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_events_ref", "ref", "at"),
+)
+
+dead_letter_audit = Table(
+    "dead_letter_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("letter_id", Integer, nullable=False),
+    Column("action", String(20), nullable=False),  # replay | discard
+    Column("actor", String(120), nullable=False),
+    Column("reason", Text),
+    Column("outcome", String(40), nullable=False),
+    Column("detail", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_dead_letter_audit_letter", "letter_id", "at"),
 )

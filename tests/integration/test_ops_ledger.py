@@ -18,7 +18,7 @@ from schemas.errors import TransientError
 
 
 def test_runs_status_metrics_and_audit(ledger: Ledger, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert current(ledger.engine) == head() == "0002"
+    assert current(ledger.engine) == head() == "0003"
     hub = Hub(
         ledger,
         erp=FakeErp(),

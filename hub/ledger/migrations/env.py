@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from alembic import context
 
-import hub.ops.tables  # noqa: F401 - registers the ops tables on the same metadata
 from hub.ledger.tables import metadata
 
 engine = context.config.attributes["engine"]

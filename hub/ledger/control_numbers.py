@@ -1,0 +1,58 @@
+"""Control numbers: outbound UNB/UNH/document numbers, allocated once per document per scope."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.ledger import tables as t
+from hub.ledger.engine import LedgerBase, translate_db_errors, utcnow
+from schemas.errors import TransientError
+from transforms.keys import ControlNumberKey
+
+
+class ControlNumberStore(LedgerBase):
+    """Gap-tolerant counters per scope; the same document always gets the same number."""
+
+    # -- control numbers ----------------------------------------------------------------
+    def control_number(self, scope: str | ControlNumberKey, document_key: str = "") -> int:
+        """The control number of a document in a scope: allocated once, the same on retry."""
+        if isinstance(scope, ControlNumberKey):
+            scope, document_key = scope.scope, scope.document
+        for _ in range(20):
+            with translate_db_errors(), self.engine.begin() as conn:
+                row = conn.execute(
+                    select(t.control_numbers.c.number).where(
+                        t.control_numbers.c.scope == scope,
+                        t.control_numbers.c.document_key == document_key,
+                    )
+                ).first()
+                if row is not None:
+                    return int(row.number)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(t.control_counters).values(scope=scope, last=0))
+                except IntegrityError:
+                    pass
+                conn.execute(
+                    update(t.control_counters)
+                    .where(t.control_counters.c.scope == scope)
+                    .values(last=t.control_counters.c.last + 1)
+                )
+                number = conn.execute(
+                    select(t.control_counters.c.last).where(t.control_counters.c.scope == scope)
+                ).scalar_one()
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(t.control_numbers).values(
+                                scope=scope,
+                                document_key=document_key,
+                                number=number,
+                                created_at=utcnow(),
+                            )
+                        )
+                except IntegrityError:
+                    continue  # another writer allocated this document meanwhile: read theirs
+                return int(number)
+        raise TransientError(f"could not allocate a control number in {scope}", system="ledger")

@@ -1,0 +1,94 @@
+"""Interchanges: every EDI file received or sent, by partner, direction and control reference.
+
+A repeated inbound reference is detected here (its first acknowledgement is sent again);
+outbound interchanges keep their bytes' hash and archive path for a crash rerun.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from hub.ledger import tables as t
+from hub.ledger.engine import LedgerBase, translate_db_errors, utcnow
+
+
+class InterchangeStore(LedgerBase):
+    """Registration and state of interchanges."""
+
+    # -- interchanges -------------------------------------------------------------------
+    def record_interchange(
+        self,
+        partner: str,
+        direction: str,
+        control_ref: str,
+        file_hash: str,
+        *,
+        file_name: str | None = None,
+        state: str = "received",
+    ) -> tuple[dict[str, Any], bool]:
+        """Register an interchange; returns (row, is_new). A repeat returns the first row."""
+        now = utcnow()
+        with translate_db_errors(), self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(t.interchanges).values(
+                            partner=partner,
+                            direction=direction,
+                            control_ref=control_ref,
+                            file_hash=file_hash,
+                            file_name=file_name,
+                            state=state,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                is_new = True
+            except IntegrityError:
+                is_new = False
+            row = conn.execute(
+                select(t.interchanges).where(
+                    t.interchanges.c.partner == partner,
+                    t.interchanges.c.direction == direction,
+                    t.interchanges.c.control_ref == control_ref,
+                )
+            ).one()
+        return dict(row._mapping), is_new
+
+    def update_interchange(
+        self,
+        partner: str,
+        direction: str,
+        control_ref: str,
+        *,
+        conn: Connection | None = None,
+        **values: Any,
+    ) -> None:
+        """Set state/ack/archive_path/detail of a registered interchange."""
+        values["updated_at"] = utcnow()
+        with self._conn(conn) as c:
+            c.execute(
+                update(t.interchanges)
+                .where(
+                    t.interchanges.c.partner == partner,
+                    t.interchanges.c.direction == direction,
+                    t.interchanges.c.control_ref == control_ref,
+                )
+                .values(**values)
+            )
+
+    def interchange(self, partner: str, direction: str, control_ref: str) -> dict[str, Any] | None:
+        """One interchange row, if registered."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(t.interchanges).where(
+                    t.interchanges.c.partner == partner,
+                    t.interchanges.c.direction == direction,
+                    t.interchanges.c.control_ref == control_ref,
+                )
+            ).first()
+        return dict(row._mapping) if row else None

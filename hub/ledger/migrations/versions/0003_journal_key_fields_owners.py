@@ -1,0 +1,54 @@
+"""Journal keys by kind and fields (kind, scope, subject), and lease owners' heartbeats.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-30 22:40:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from transforms.keys import fields_of
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("journal", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("kind", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("scope", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("subject", sa.String(length=200), nullable=True))
+        batch_op.create_index("ix_journal_kind_subject", ["kind", "subject"])
+    op.create_table(
+        "owners",
+        sa.Column("owner", sa.String(length=120), nullable=False),
+        sa.Column("host", sa.String(length=120), nullable=False),
+        sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("owner", name=op.f("pk_owners")),
+    )
+    # fill the new columns of entries written before: the keys parse into their fields
+    conn = op.get_bind()
+    journal = sa.table(
+        "journal",
+        sa.column("key", sa.String),
+        sa.column("kind", sa.String),
+        sa.column("scope", sa.String),
+        sa.column("subject", sa.String),
+    )
+    keys = [row.key for row in conn.execute(sa.select(journal.c.key))]
+    for key in keys:
+        fields = fields_of(key)
+        if fields["kind"] is not None:
+            conn.execute(sa.update(journal).where(journal.c.key == key).values(**fields))
+
+
+def downgrade() -> None:
+    op.drop_table("owners")
+    with op.batch_alter_table("journal", schema=None) as batch_op:
+        batch_op.drop_index("ix_journal_kind_subject")
+        batch_op.drop_column("subject")
+        batch_op.drop_column("scope")
+        batch_op.drop_column("kind")

@@ -1,0 +1,235 @@
+"""Idempotency keys as values: one builder and one parser per key kind, pure and reversible.
+
+Every journal entry, control number and outbound document is keyed by one of these. The
+text form (``str(key)``) is what the ledger stores as the primary key and never changes for
+a kind (ledgers written by older versions keep working); the ledger also stores each key's
+``kind``, ``scope`` and ``subject`` in their own columns, so trace, reconcile and replay
+query by kind and fields, never by ``LIKE`` on a formatted string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+
+class KeyKind(StrEnum):
+    """What a key identifies; the value is the key's text prefix."""
+
+    SALE = "erp.sale"
+    BOOKING = "carrier.shipment"
+    TRACKING = "carrier.tracking"
+    OUTBOUND = "edi.out"
+    CRM_OBJECT = "crm"
+
+
+class KeyError_(ValueError):
+    """A key text that no kind parses (names the text and the kinds known)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """Base of every key kind: ``kind`` plus the two fields the ledger indexes."""
+
+    kind: ClassVar[KeyKind]
+
+    @property
+    def scope(self) -> str:
+        """Who the key belongs to (a partner, a GLN, a CRM object type)."""
+        raise NotImplementedError
+
+    @property
+    def subject(self) -> str:
+        """The business reference a person searches by (order, shipment, document)."""
+        raise NotImplementedError
+
+    def fields(self) -> dict[str, str]:
+        """The columns the ledger stores beside the key text."""
+        return {"kind": self.kind.value, "scope": self.scope, "subject": self.subject}
+
+
+@dataclass(frozen=True)
+class SaleKey(Key):
+    """An ERP sale created from a partner's order: buyer GLN + the buyer's order number."""
+
+    buyer_gln: str
+    order_number: str
+    kind: ClassVar[KeyKind] = KeyKind.SALE
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.buyer_gln}:{self.order_number}"
+
+    @property
+    def scope(self) -> str:
+        return self.buyer_gln
+
+    @property
+    def subject(self) -> str:
+        return self.order_number
+
+
+@dataclass(frozen=True)
+class BookingKey(Key):
+    """A carrier shipment booked for one ERP shipment number."""
+
+    shipment_number: str
+    kind: ClassVar[KeyKind] = KeyKind.BOOKING
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.shipment_number}"
+
+    @property
+    def scope(self) -> str:
+        return ""
+
+    @property
+    def subject(self) -> str:
+        return self.shipment_number
+
+
+@dataclass(frozen=True)
+class TrackingKey(Key):
+    """A tracking status written back to the ERP: tracking number + status digest."""
+
+    tracking_number: str
+    digest: str
+    kind: ClassVar[KeyKind] = KeyKind.TRACKING
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.tracking_number}:{self.digest}"
+
+    @property
+    def scope(self) -> str:
+        return self.digest
+
+    @property
+    def subject(self) -> str:
+        return self.tracking_number
+
+
+@dataclass(frozen=True)
+class DocumentKey(Key):
+    """An outbound EDI document: type, partner (or interchange) and the record it is for.
+
+    ``record`` may itself be a key's text (an ORDRSP answers ``erp.sale:<gln>:<order>``).
+    """
+
+    doc_type: str
+    partner: str
+    record: str
+    kind: ClassVar[KeyKind] = KeyKind.OUTBOUND
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.doc_key}"
+
+    @property
+    def doc_key(self) -> str:
+        """The document's own key (control numbers and bindings use it without the prefix)."""
+        if self.doc_type == "ORDRSP" and not self.partner:
+            return f"ORDRSP:{self.record}"
+        return f"{self.doc_type}:{self.partner}:{self.record}"
+
+    @property
+    def scope(self) -> str:
+        return self.partner
+
+    @property
+    def subject(self) -> str:
+        return self.record
+
+    @classmethod
+    def ordrsp(cls, sale: SaleKey) -> DocumentKey:
+        """The ORDRSP answering one order (one per order, whatever interchange carried it)."""
+        return cls("ORDRSP", "", str(sale))
+
+    @classmethod
+    def parse_doc_key(cls, doc_key: str) -> DocumentKey:
+        """The inverse of ``doc_key``."""
+        doc_type, sep, rest = doc_key.partition(":")
+        if not sep or not doc_type:
+            raise KeyError_(f"document key {doc_key!r} has no '<TYPE>:' prefix")
+        if doc_type == "ORDRSP" and rest.startswith(f"{KeyKind.SALE}:"):
+            return cls("ORDRSP", "", rest)
+        partner, sep, record = rest.partition(":")
+        if not sep:
+            raise KeyError_(f"document key {doc_key!r} is not '<TYPE>:<partner>:<record>'")
+        return cls(doc_type, partner, record)
+
+
+@dataclass(frozen=True)
+class CrmObjectKey(Key):
+    """A CRM object created or pulled by the hub: direction, object type and its id."""
+
+    direction: str  # push | pull
+    object_type: str  # company | contact | deal ...
+    object_id: str
+    kind: ClassVar[KeyKind] = KeyKind.CRM_OBJECT
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.direction}.{self.object_type}:{self.object_id}"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.direction}.{self.object_type}"
+
+    @property
+    def subject(self) -> str:
+        return self.object_id
+
+
+@dataclass(frozen=True)
+class ControlNumberKey:
+    """An outbound control number: counter scope (e.g. ``unb:<partner>``) and the document.
+
+    Not a journal key: the ledger's control-number table stores the two fields as they are.
+    """
+
+    counter: str  # unb | ordrsp | aperak | invrpt | sscc
+    owner: str  # the partner id, or the GS1 company prefix for SSCCs
+    document: str
+
+    @property
+    def scope(self) -> str:
+        return f"{self.counter}:{self.owner}"
+
+    @classmethod
+    def parse(cls, scope: str, document: str) -> ControlNumberKey:
+        """The inverse of (``scope``, ``document``)."""
+        counter, sep, owner = scope.partition(":")
+        if not sep:
+            raise KeyError_(f"control number scope {scope!r} is not '<counter>:<owner>'")
+        return cls(counter, owner, document)
+
+
+def parse(text: str) -> Key:
+    """The key a stored text stands for; raises KeyError_ naming the text otherwise."""
+    prefix, sep, rest = text.partition(":")
+    if sep:
+        if prefix == KeyKind.SALE:
+            gln, sep2, order = rest.partition(":")
+            if sep2 and gln and order:
+                return SaleKey(gln, order)
+        elif prefix == KeyKind.BOOKING and rest:
+            return BookingKey(rest)
+        elif prefix == KeyKind.TRACKING:
+            number, sep2, digest = rest.rpartition(":")
+            if sep2 and number:
+                return TrackingKey(number, digest)
+        elif prefix == KeyKind.OUTBOUND and rest:
+            return DocumentKey.parse_doc_key(rest)
+        elif prefix.startswith(f"{KeyKind.CRM_OBJECT}."):
+            parts = prefix.split(".")
+            if len(parts) == 3 and rest:
+                return CrmObjectKey(parts[1], parts[2], rest)
+    raise KeyError_(
+        f"{text!r} is not a hub key; known kinds: {', '.join(k.value for k in KeyKind)}"
+    )
+
+
+def fields_of(text: str) -> dict[str, str | None]:
+    """``kind``/``scope``/``subject`` of a stored key text, all None for foreign keys."""
+    try:
+        return dict(parse(text).fields())
+    except KeyError_:
+        return {"kind": None, "scope": None, "subject": None}
