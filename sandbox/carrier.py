@@ -13,30 +13,26 @@ State: created shipments are remembered; tracking returns per-shipment checkpoin
 admin API advances. Admin API (JSON) under ``/__sandbox/``: ``GET stats``, ``GET shipments
 [?reference=R]``, ``POST advance {"number", "event"?, "steps"?}`` (or ``{"all": true}``),
 ``POST fault {"kind", "operation"?, "count"?}``, ``POST reject {"postcode"}``,
-``POST password-expired {"expired"}``, ``POST reset``.
+``POST password-expired {"expired"}``, ``POST reset``. ``GET /shipments?reference=R&api=A``
+is the sandbox's look-up by our reference (HTTP Basic with either API's credentials; faults
+of operation ``lookup`` apply): DHL's own APIs have no such call.
 
 Faults (random with ``fault_rate``/``seed`` among ``fault_kinds``, or forced per request):
 ``soap_fault`` (soapenv:Server, nothing created), ``http_500`` / ``http_503`` (nothing
 created; 503 carries Retry-After), ``slow_before`` (waits ``slow_seconds`` then answers 503,
 nothing created), ``slow_after`` (creates, then waits: outcome unknown to a client that gave
 up), ``malformed`` / ``truncated`` (created, answer broken), ``bomb`` (entity expansion),
-``external_entity`` (XXE), ``reset`` (connection closed without an answer, nothing created).
+``external_entity`` (XXE), ``reset`` (connection closed without an answer, nothing created),
+``html_page`` (200 with an HTML page, as a proxy in front of the carrier would: nothing done).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
-import os
-import random
-import secrets
 import socket
 import threading
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
+from sandbox.carrier_auth import AuthChecks, Reply, text_at
 from sandbox.carrier_soap import (
     BCS_CIS_XSD,
     BCS_NS,
@@ -59,17 +56,13 @@ from sandbox.carrier_soap import (
     EXTERNAL_ENTITY,
     MALFORMED,
     TRACK_NS,
-    WSSE_NS,
-    WSU_NS,
     BcsCreation,
     ContractError,
     Contracts,
-    TrackEvent,
     TrackInfo,
     b64_pdf,
     bcs_create_response,
     bcs_delete_response,
-    bcs_password_expired,
     bcs_version_response,
     default_contracts_dir,
     express_ship_response,
@@ -77,41 +70,32 @@ from sandbox.carrier_soap import (
     parse_envelope,
     soap_fault,
 )
+from sandbox.carrier_state import (
+    DEFAULT_RANDOM_FAULTS,
+    EVENT_SCRIPT,
+    EXTRA_EVENTS,
+    FAULT_KINDS,
+    PRE_FAULTS,
+    CarrierCredentials,
+    CarrierState,
+    SandboxShipment,
+)
+
+__all__ = [
+    "DEFAULT_RANDOM_FAULTS",
+    "EVENT_SCRIPT",
+    "EXTRA_EVENTS",
+    "FAULT_KINDS",
+    "CarrierCredentials",
+    "CarrierState",
+    "SandboxCarrier",
+    "SandboxShipment",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
-FAULT_KINDS = (
-    "soap_fault",
-    "http_500",
-    "http_503",
-    "slow_before",
-    "slow_after",
-    "malformed",
-    "truncated",
-    "bomb",
-    "external_entity",
-    "reset",
-)
-# Faults a carrier throws at random in the reliability runs: failures that either did nothing
-# (fault, 503, a hang before the write) or that the client cannot tell apart (a hang after it).
-DEFAULT_RANDOM_FAULTS = ("soap_fault", "http_503", "slow_before", "slow_after")
-PRE_FAULTS = frozenset({"soap_fault", "http_500", "http_503", "slow_before", "reset"})
 MAX_BODY = 5 * 1024 * 1024
-EVENT_SCRIPT = (
-    ("PU", "Shipment picked up", "HAM", "HAMBURG - GERMANY"),
-    ("PL", "Processed at HAMBURG - GERMANY", "HAM", "HAMBURG - GERMANY"),
-    ("DF", "Departed Facility in HAMBURG - GERMANY", "HAM", "HAMBURG - GERMANY"),
-    ("AF", "Arrived at Sort Facility BERLIN - GERMANY", "BER", "BERLIN - GERMANY"),
-    ("WC", "With delivery courier", "BER", "BERLIN - GERMANY"),
-    ("OK", "Delivered - Signed for by: SANDBOX", "BER", "BERLIN - GERMANY"),
-)
-EXTRA_EVENTS = {
-    "BA": "Bad address",
-    "NH": "Not home",
-    "OH": "On hold",
-    "RT": "Returned to shipper",
-    "CA": "Closed on arrival",
-}
 OPERATIONS = {
     f"{{{BCS_NS}}}CreateShipmentOrderRequest": ("bcs", "createShipmentOrder"),
     f"{{{BCS_NS}}}DeleteShipmentOrderRequest": ("bcs", "deleteShipmentOrder"),
@@ -120,232 +104,6 @@ OPERATIONS = {
     f"{{{TRACK_NS}}}trackShipmentRequest": ("express/track", "trackShipmentRequest"),
 }
 CREATE_OPERATIONS = frozenset({"createShipmentOrder", "createShipmentRequest"})
-
-
-@dataclass(frozen=True)
-class CarrierCredentials:
-    """What a client must present: BCS application (HTTP Basic) + user, Express user."""
-
-    bcs_app_id: str
-    bcs_app_token: str
-    bcs_user: str
-    bcs_signature: str
-    express_username: str
-    express_password: str
-
-    ENV = {
-        "bcs_app_id": "SANDBOX_CARRIER_BCS_APP_ID",
-        "bcs_app_token": "SANDBOX_CARRIER_BCS_APP_TOKEN",
-        "bcs_user": "SANDBOX_CARRIER_BCS_USER",
-        "bcs_signature": "SANDBOX_CARRIER_BCS_SIGNATURE",
-        "express_username": "SANDBOX_CARRIER_EXPRESS_USERNAME",
-        "express_password": "SANDBOX_CARRIER_EXPRESS_PASSWORD",
-    }
-
-    @classmethod
-    def generate(cls) -> CarrierCredentials:
-        """Fresh random credentials (user names readable, secrets random)."""
-        return cls(
-            bcs_app_id="sandbox-app",
-            bcs_app_token=secrets.token_urlsafe(16),
-            bcs_user="sandbox-user",
-            bcs_signature=secrets.token_urlsafe(16),
-            express_username="sandbox-express",
-            express_password=secrets.token_urlsafe(16),
-        )
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> tuple[CarrierCredentials, bool]:
-        """(credentials from SANDBOX_CARRIER_* variables, generated where unset; any generated?)."""
-        env = os.environ if environ is None else environ
-        generated = cls.generate()
-        values = {}
-        any_generated = False
-        for attr, var in cls.ENV.items():
-            if env.get(var):
-                values[attr] = env[var]
-            else:
-                values[attr] = getattr(generated, attr)
-                any_generated = True
-        return cls(**values), any_generated
-
-
-@dataclass
-class SandboxShipment:
-    """A shipment the sandbox carrier created."""
-
-    number: str
-    awb: str
-    api: str
-    reference: str | None
-    postcode: str | None
-    created_at: datetime
-    events: list[TrackEvent] = field(default_factory=list)
-    deleted: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "awb": self.awb,
-            "api": self.api,
-            "reference": self.reference,
-            "postcode": self.postcode,
-            "created_at": self.created_at.isoformat(),
-            "deleted": self.deleted,
-            "events": [e.code for e in self.events],
-        }
-
-
-@dataclass
-class _ForcedFault:
-    kind: str
-    operation: str | None
-    remaining: int
-
-
-class CarrierState:
-    """Everything the sandbox remembers, behind one lock."""
-
-    def __init__(self, fault_rate: float, seed: int, fault_kinds: Sequence[str]) -> None:
-        unknown = set(fault_kinds) - set(FAULT_KINDS)
-        if unknown:
-            raise ValueError(f"carrier sandbox: unknown fault kinds {sorted(unknown)}")
-        if not 0.0 <= fault_rate <= 1.0:
-            raise ValueError(f"carrier sandbox: fault_rate {fault_rate} must be within [0, 1]")
-        self.lock = threading.Lock()
-        self.fault_rate = fault_rate
-        self.fault_kinds = tuple(fault_kinds)
-        self.rng = random.Random(seed)
-        self.reset()
-
-    def reset(self) -> None:
-        with self.lock:
-            self.shipments: dict[str, SandboxShipment] = {}
-            self.by_awb: dict[str, SandboxShipment] = {}
-            self.counter = 0
-            self.requests: Counter[str] = Counter()
-            self.faults: Counter[str] = Counter()
-            self.rejected = 0
-            self.forced: list[_ForcedFault] = []
-            self.reject_postcodes: set[str] = set()
-            self.password_expired = False
-
-    def force(self, kind: str, operation: str | None = None, count: int = 1) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        with self.lock:
-            self.forced.append(_ForcedFault(kind, operation, count))
-
-    def pick_fault(self, operation: str) -> str | None:
-        """The fault to inject into this request, if any (forced ones first, then random)."""
-        with self.lock:
-            self.requests[operation] += 1
-            for forced in self.forced:
-                if forced.operation in (None, operation) and forced.remaining > 0:
-                    forced.remaining -= 1
-                    self.forced = [f for f in self.forced if f.remaining > 0]
-                    self.faults[forced.kind] += 1
-                    return forced.kind
-            if self.fault_rate and self.fault_kinds and self.rng.random() < self.fault_rate:
-                kind = self.rng.choice(self.fault_kinds)
-                self.faults[kind] += 1
-                return kind
-        return None
-
-    def create(self, api: str, reference: str | None, postcode: str | None) -> SandboxShipment:
-        with self.lock:
-            self.counter += 1
-            number = f"2222{self.counter:014d}" if api == "bcs" else f"{1234500000 + self.counter}"
-            awb = f"{1234500000 + self.counter}"
-            shipment = SandboxShipment(
-                number, awb, api, reference, postcode, datetime.now(UTC).replace(microsecond=0)
-            )
-            self.shipments[number] = shipment
-            self.by_awb[awb] = shipment
-            return shipment
-
-    def delete(self, number: str) -> bool:
-        with self.lock:
-            shipment = self.shipments.get(number)
-            if shipment is None or shipment.deleted:
-                return False
-            shipment.deleted = True
-            return True
-
-    def find(self, number: str) -> SandboxShipment | None:
-        with self.lock:
-            return self.shipments.get(number) or self.by_awb.get(number)
-
-    def advance(self, number: str, event: str | None = None, steps: int = 1) -> list[str]:
-        """Append ``steps`` checkpoints (the next scripted ones, or ``event``); the codes now."""
-        shipment = self.find(number)
-        if shipment is None:
-            raise KeyError(f"no sandbox shipment {number!r}")
-        with self.lock:
-            for _ in range(steps):
-                now = datetime.now(UTC)
-                if event is not None:
-                    if event not in EXTRA_EVENTS and event not in {e[0] for e in EVENT_SCRIPT}:
-                        raise ValueError(f"unknown event code {event!r}")
-                    script = {e[0]: e for e in EVENT_SCRIPT}
-                    code, text, area_code, area = script.get(
-                        event, (event, EXTRA_EVENTS.get(event, event), "BER", "BERLIN - GERMANY")
-                    )
-                else:
-                    done = sum(1 for e in shipment.events if e.code in {s[0] for s in EVENT_SCRIPT})
-                    if done >= len(EVENT_SCRIPT):
-                        break
-                    code, text, area_code, area = EVENT_SCRIPT[done]
-                shipment.events.append(
-                    TrackEvent(
-                        now.date().isoformat(),
-                        now.time().replace(microsecond=0).isoformat(),
-                        code,
-                        text,
-                        area_code,
-                        area,
-                    )
-                )
-            return [e.code for e in shipment.events]
-
-    def advance_all(self, steps: int = 1) -> int:
-        with self.lock:
-            numbers = [s.number for s in self.shipments.values() if not s.deleted]
-        for number in numbers:
-            self.advance(number, steps=steps)
-        return len(numbers)
-
-    def stats(self) -> dict[str, Any]:
-        with self.lock:
-            created = Counter(s.reference for s in self.shipments.values())
-            active = Counter(s.reference for s in self.shipments.values() if not s.deleted)
-            return {
-                "shipments": len(self.shipments),
-                "deleted": sum(1 for s in self.shipments.values() if s.deleted),
-                "created_by_reference": {str(k): v for k, v in created.items()},
-                "active_by_reference": {str(k): v for k, v in active.items()},
-                "requests": dict(self.requests),
-                "faults": dict(self.faults),
-                "rejected": self.rejected,
-            }
-
-    def shipments_json(self, reference: str | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            return [
-                s.as_json()
-                for s in self.shipments.values()
-                if reference is None or s.reference == reference
-            ]
-
-
-class _Reply(Exception):
-    """Short-circuit: send this status/body now."""
-
-    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None):
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
 
 
 def _local_text(element: etree._Element | None, *names: str) -> str | None:
@@ -357,14 +115,7 @@ def _local_text(element: etree._Element | None, *names: str) -> str | None:
     return found[0].text.strip() if found and found[0].text else None
 
 
-def _text(element: etree._Element | None, path: str) -> str | None:
-    if element is None:
-        return None
-    found = element.find(path)
-    return found.text.strip() if found is not None and found.text else None
-
-
-class CarrierApp:
+class CarrierApp(AuthChecks):
     """The request logic, independent of the HTTP plumbing."""
 
     def __init__(
@@ -387,10 +138,10 @@ class CarrierApp:
         try:
             soap_header, request = parse_envelope(body)
         except ContractError as exc:
-            raise _Reply(500, soap_fault("soapenv:Client", str(exc))) from exc
+            raise Reply(500, soap_fault("soapenv:Client", str(exc))) from exc
         endpoint, operation = OPERATIONS.get(request.tag, (None, None))
         if operation is None or endpoint != path.strip("/"):
-            raise _Reply(
+            raise Reply(
                 500,
                 soap_fault("soapenv:Client", f"operation {request.tag} is not served at {path}"),
             )
@@ -412,95 +163,36 @@ class CarrierApp:
 
     def _pre_fault(self, kind: str) -> None:
         if kind == "soap_fault":
-            raise _Reply(
+            raise Reply(
                 500, soap_fault("soapenv:Server", "Internal error, please try again later.")
             )
         if kind == "http_500":
-            raise _Reply(500, b"<html><body>500 Internal Server Error</body></html>")
+            raise Reply(500, b"<html><body>500 Internal Server Error</body></html>")
         if kind == "http_503":
-            raise _Reply(503, b"", {"Retry-After": "1"})
+            raise Reply(503, b"", {"Retry-After": "1"})
         if kind == "slow_before":
             self.stopping.wait(self.slow_seconds)
-            raise _Reply(503, b"", {"Retry-After": "1"})
+            raise Reply(503, b"", {"Retry-After": "1"})
         if kind == "reset":
-            raise _Reply(0, b"")
+            raise Reply(0, b"")
+        if kind == "html_page":  # a proxy or portal answering for the carrier: nothing done
+            raise Reply(200, b"<html><body><h1>Service temporarily unavailable</h1></body></html>")
 
-    def _check_bcs_auth(self, headers: Any, soap_header: etree._Element | None, op: str) -> None:
-        creds = self.credentials
-        expected = base64.b64encode(f"{creds.bcs_app_id}:{creds.bcs_app_token}".encode()).decode()
-        if not secrets.compare_digest(headers.get("Authorization", ""), f"Basic {expected}"):
-            raise _Reply(
-                401,
-                b"<html><body>401 Authorization Required</body></html>",
-                {"WWW-Authenticate": 'Basic realm="DHL Geschaeftskundenversand"'},
-            )
-        if op == "getVersion":
-            return
-        auth = None if soap_header is None else soap_header.find(f"{{{CIS_NS}}}Authentification")
-        if auth is None:
-            raise _Reply(
-                500,
-                soap_fault(
-                    "soapenv:Client", "Authentification header missing (cis:user, cis:signature)"
-                ),
-            )
-        self._validate("bcs", auth)
-        user = _text(auth, f"{{{CIS_NS}}}user") or ""
-        signature = _text(auth, f"{{{CIS_NS}}}signature") or ""
-        if not (
-            secrets.compare_digest(user, creds.bcs_user)
-            and secrets.compare_digest(signature, creds.bcs_signature)
-        ):
-            raise _Reply(500, soap_fault("soapenv:Client", "Authentication failed: login failed"))
-        if self.state.password_expired:
-            raise _Reply(200, bcs_password_expired(self.contracts))
-
-    def _check_wsse(self, soap_header: etree._Element | None) -> None:
-        token = (
-            None
-            if soap_header is None
-            else soap_header.find(f"{{{WSSE_NS}}}Security/{{{WSSE_NS}}}UsernameToken")
-        )
-        failed = _Reply(
-            500,
-            soap_fault(
-                "wsse:FailedAuthentication",
-                "The security token could not be authenticated or authorized",
-            ),
-        )
-        if token is None:
-            raise failed
-        username = _text(token, f"{{{WSSE_NS}}}Username") or ""
-        password_el = token.find(f"{{{WSSE_NS}}}Password")
-        password = password_el.text if password_el is not None and password_el.text else ""
-        creds = self.credentials
-        if password_el is not None and password_el.get("Type", "").endswith("#PasswordDigest"):
-            nonce = _text(token, f"{{{WSSE_NS}}}Nonce") or ""
-            created = _text(token, f"{{{WSU_NS}}}Created") or ""
-            try:
-                raw_nonce = base64.b64decode(nonce)
-            except ValueError:
-                raise failed from None
-            digest = hashlib.sha1(raw_nonce + created.encode() + creds.express_password.encode())
-            expected = base64.b64encode(digest.digest()).decode()
-        else:
-            expected = creds.express_password
-        if not (
-            secrets.compare_digest(username, creds.express_username)
-            and secrets.compare_digest(password, expected)
-        ):
-            raise failed
-
-    def _validate(self, endpoint: str, element: etree._Element) -> None:
-        schema = {
-            "bcs": lambda: self.contracts.bcs_schema,
-            "express/ship": lambda: self.contracts.express_ship_schema,
-            "express/track": lambda: self.contracts.express_track_schema,
-        }[endpoint]()
-        try:
-            self.contracts.validate(schema, element)
-        except ContractError as exc:
-            raise _Reply(500, soap_fault("soapenv:Client", str(exc))) from exc
+    # --- look-up by our reference (the sandbox's stand-in; DHL's APIs have none) ----------
+    def lookup(self, headers: Any, query: dict[str, list[str]]) -> dict[str, Any]:
+        """``GET /shipments[?reference=R][&api=bcs|express]``: our shipments, with labels."""
+        fault = self.state.pick_fault("lookup")
+        if fault in PRE_FAULTS:
+            self._pre_fault(fault)
+        self.check_basic(headers)
+        reference = (query.get("reference") or [None])[0]
+        api = (query.get("api") or [None])[0]
+        rows = self.state.shipments_json(reference, api)
+        if reference is not None:
+            for row in rows:
+                number = row["number"] if row["api"] == "bcs" else row["awb"]
+                row["label_pdf_base64"] = b64_pdf(number)
+        return {"shipments": rows}
 
     def _bcs(self, operation: str, request: etree._Element) -> bytes:
         if operation == "getVersion":
@@ -510,7 +202,7 @@ class CarrierApp:
             return bcs_delete_response([(n, self.state.delete(n)) for n in numbers])
         creations = []
         for order in request.findall("ShipmentOrder"):
-            sequence = _text(order, "sequenceNumber") or "0"
+            sequence = text_at(order, "sequenceNumber") or "0"
             reference = _local_text(order, "Shipment", "ShipmentDetails", "customerReference")
             postcode = _local_text(order, "Shipment", "Receiver", "Address", "zip")
             if postcode is not None and postcode in self.state.reject_postcodes:
@@ -525,10 +217,10 @@ class CarrierApp:
     def _express_ship(self, request: etree._Element) -> bytes:
         header = request.find("Request/ServiceHeader")
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
-        message_reference = _text(header, "MessageReference")
+        message_reference = text_at(header, "MessageReference")
         shipment_el = request.find("RequestedShipment")
-        reference = _text(shipment_el, "Packages/RequestedPackages/CustomerReferences")
-        postcode = _text(shipment_el, "Ship/Recipient/Address/PostalCode")
+        reference = text_at(shipment_el, "Packages/RequestedPackages/CustomerReferences")
+        postcode = text_at(shipment_el, "Ship/Recipient/Address/PostalCode")
         if postcode is not None and postcode in self.state.reject_postcodes:
             with self.state.lock:
                 self.state.rejected += 1
@@ -544,7 +236,7 @@ class CarrierApp:
 
     def _express_track(self, request: etree._Element) -> bytes:
         tracking = request.find(f"trackingRequest/{{{DHL_NS}}}TrackingRequest")
-        message_reference = _text(tracking, "Request/ServiceHeader/MessageReference") or "0" * 28
+        message_reference = text_at(tracking, "Request/ServiceHeader/MessageReference") or "0" * 28
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         numbers = [e.text or "" for e in tracking.findall("AWBNumber/ArrayOfAWBNumberItem")]
         plates = [e.text or "" for e in tracking.findall("LPNumber/ArrayOfTrackingPieceIDItem")]
@@ -577,7 +269,7 @@ class CarrierApp:
             try:
                 data = json.loads(body)
             except json.JSONDecodeError as exc:
-                raise _Reply(
+                raise Reply(
                     400, json.dumps({"error": f"body is not JSON: {exc}"}).encode()
                 ) from exc
         if method == "GET" and action == "stats":
@@ -607,7 +299,7 @@ class CarrierApp:
         if method == "POST" and action == "reset":
             state.reset()
             return {"ok": True}
-        raise _Reply(404, json.dumps({"error": f"no admin action {method} {action}"}).encode())
+        raise Reply(404, json.dumps({"error": f"no admin action {method} {action}"}).encode())
 
     # --- WSDL ------------------------------------------------------------------------------
     def wsdl(self, path: str) -> bytes:
@@ -616,7 +308,7 @@ class CarrierApp:
             path = f"/wsdl/bcs/{path.strip('/')}"
         parts = path.strip("/").split("/")
         if len(parts) != 3 or parts[1] not in ("bcs", "express"):
-            raise _Reply(404, b"not found")
+            raise Reply(404, b"not found")
         api, name = parts[1], parts[2]
         address = {
             BCS_WSDL: f"{self.base_url}/bcs",
@@ -626,7 +318,7 @@ class CarrierApp:
         try:
             return self.contracts.wsdl_text(api, name, address)
         except FileNotFoundError:
-            raise _Reply(404, b"not found") from None
+            raise Reply(404, b"not found") from None
 
 
 WSDL_ALIASES = {
@@ -656,14 +348,18 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         url = urlsplit(self.path)
         try:
-            if url.path.startswith("/__sandbox/"):
-                result = app.admin("GET", url.path, parse_qs(url.query), b"")
+            if url.path.startswith("/__sandbox/") or url.path == "/shipments":
+                query = parse_qs(url.query)
+                if url.path == "/shipments":
+                    result = app.lookup(self.headers, query)
+                else:
+                    result = app.admin("GET", url.path, query, b"")
                 self._send(200, json.dumps(result).encode(), {}, "application/json")
                 return
             path = WSDL_ALIASES.get(url.path, url.path) if url.query.lower() == "wsdl" else url.path
             self._send(200, app.wsdl(path), {}, "text/xml; charset=utf-8")
-        except _Reply as reply:
-            self._send(reply.status, reply.body, reply.headers, "text/plain")
+        except Reply as reply:
+            self._answer(reply)
 
     def do_POST(self) -> None:
         app = self.server.app
@@ -679,22 +375,27 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     result = app.admin("POST", url.path, parse_qs(url.query), body)
                 except (KeyError, ValueError) as exc:
-                    raise _Reply(400, json.dumps({"error": str(exc)}).encode()) from exc
+                    raise Reply(400, json.dumps({"error": str(exc)}).encode()) from exc
                 self._send(200, json.dumps(result).encode(), {}, "application/json")
                 return
             if url.path not in ("/bcs", "/express/ship", "/express/track"):
-                raise _Reply(404, b"not found")
+                raise Reply(404, b"not found")
             status, reply, headers, post_fault = app.soap(url.path, self.headers, body)
-        except _Reply as answer:
-            if answer.status == 0:  # "reset": drop the connection without an answer
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            is_xml = answer.body.startswith(b"<?xml") or answer.body.startswith(b"<soap")
-            content_type = "text/xml; charset=utf-8" if is_xml else "text/html"
-            self._send(answer.status, answer.body, answer.headers, content_type)
+        except Reply as answer:
+            self._answer(answer)
             return
         self._post_fault(post_fault, reply)
+
+    def _answer(self, answer: Reply) -> None:
+        if answer.status == 0:  # "reset": drop the connection without an answer
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        body = answer.body
+        is_xml = body.startswith(b"<?xml") or body.startswith(b"<soap")
+        is_json = body.startswith(b"{")
+        kind = "text/xml; charset=utf-8" if is_xml else "text/html"
+        self._send(answer.status, body, answer.headers, "application/json" if is_json else kind)
 
     def _post_fault(self, kind: str, reply: bytes) -> None:
         xml = "text/xml; charset=utf-8"

@@ -58,6 +58,16 @@ class CarrierLabel(_Frozen):
     label_pdf: bytes
 
 
+class CarrierShipment(_Frozen):
+    """One shipment as the carrier itself holds it (for look-ups and reconcile)."""
+
+    carrier: Carrier
+    reference: str | None
+    shipment_number: str
+    created_at: datetime | None = None
+    cancelled: bool = False
+
+
 class CarrierRejection(_Frozen):
     """A shipment the carrier refused (e.g. address not found), with the carrier's words."""
 

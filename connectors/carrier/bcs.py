@@ -12,10 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from zeep.helpers import serialize_object
 
-from connectors.carrier.client import BoundClient, PerThreadClients, bind_client
-from connectors.carrier.errors import auth_error, translate
+from connectors.carrier.client import (
+    BoundClient,
+    PerThreadClients,
+    SoapConnector,
+    SoapSettings,
+    bind_client,
+)
+from connectors.carrier.errors import auth_error
 from connectors.http import RetryPolicy, new_session, with_retries
 from schemas.errors import PermanentError
 
@@ -33,8 +38,8 @@ CREATE_POLICY = RetryPolicy(
 )
 
 
-@dataclass(frozen=True)
-class BcsSettings:
+@dataclass(frozen=True, kw_only=True)
+class BcsSettings(SoapSettings):
     """Where and as whom to call BCS. Secrets are excluded from repr (never logged)."""
 
     wsdl: str
@@ -43,13 +48,13 @@ class BcsSettings:
     app_token: str = field(repr=False)
     user: str
     signature: str = field(repr=False)
-    operation_timeout: float = 30.0
-    load_timeout: float = 10.0
     connection_id: str = "carrier_dhl_bcs"
 
 
-class BcsConnector:
+class BcsConnector(SoapConnector):
     """Thread-safe: each thread gets its own session and zeep client on the shared WSDL."""
+
+    system = SYSTEM
 
     def __init__(
         self,
@@ -80,7 +85,7 @@ class BcsConnector:
         return {"header": {"user": self.settings.user, "signature": self.settings.signature}}
 
     @property
-    def _fix(self) -> str:
+    def credentials_fix(self) -> str:
         return (
             f"renew the BCS password/signature of user {self.settings.user!r} in the DHL business "
             f"customer portal and update connection {self.settings.connection_id!r}"
@@ -89,28 +94,18 @@ class BcsConnector:
     def _call(
         self, operation: str, kwargs: dict[str, Any], *, creates: bool, reference: str | None
     ) -> dict[str, Any]:
-        bound = self._clients.get()
         url = self.settings.endpoint or self.settings.wsdl
-        try:
-            result = getattr(bound.service, operation)(**kwargs)
-        except Exception as exc:  # translated at the boundary, re-raised as hub errors
-            raise translate(
-                exc,
-                system=SYSTEM,
-                operation=operation,
-                url=url,
-                creates=creates,
-                reference=reference,
-                response=bound.transport.last_response,
-                credentials_fix=self._fix,
-            ) from exc
-        return serialize_object(result, dict) or {}
+        return self.call(
+            self._clients, operation, url, kwargs, creates=creates, reference=reference
+        )
 
     def _check_call_status(self, response: dict[str, Any]) -> None:
         status = response.get("Status") or {}
         code = int(status.get("statusCode") or 0)
         if code in AUTH_STATUS:
-            raise auth_error(SYSTEM, f"statusCode {code} {status.get('statusText')}", self._fix)
+            raise auth_error(
+                SYSTEM, f"statusCode {code} {status.get('statusText')}", self.credentials_fix
+            )
 
     def create_shipment_order(self, request: dict[str, Any], *, reference: str) -> dict[str, Any]:
         """Book shipments (``transforms.dhl_bcs.create_request``); the serialized response.

@@ -14,13 +14,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from zeep import Client, Settings
+from zeep.helpers import serialize_object
 from zeep.proxy import ServiceProxy
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
+from connectors.carrier.errors import translate
 from connectors.http import new_session
 
 log = logging.getLogger(__name__)
@@ -159,3 +162,50 @@ class PerThreadClients:
         if bound is not None:
             bound.transport.session.close()
             self._local.bound = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SoapSettings:
+    """What every carrier SOAP connector needs besides its endpoints and credentials."""
+
+    operation_timeout: float = 30.0
+    load_timeout: float = 10.0
+    connection_id: str = "carrier"
+
+
+class SoapConnector:
+    """Base of the carrier SOAP connectors: one call path, errors translated at the boundary."""
+
+    system: str = "carrier"
+
+    @property
+    def credentials_fix(self) -> str:
+        """What a person does when the carrier refuses our credentials."""
+        return "renew the credentials and update the carrier connection"
+
+    def call(
+        self,
+        clients: PerThreadClients,
+        operation: str,
+        url: str,
+        kwargs: dict[str, Any],
+        *,
+        creates: bool,
+        reference: str | None,
+    ) -> dict[str, Any]:
+        """Call ``operation`` on this thread's client; the serialized answer or a hub error."""
+        bound = clients.get()
+        try:
+            result = getattr(bound.service, operation)(**kwargs)
+        except Exception as exc:  # translated at the boundary, re-raised as hub errors
+            raise translate(
+                exc,
+                system=self.system,
+                operation=operation,
+                url=url,
+                creates=creates,
+                reference=reference,
+                response=bound.transport.last_response,
+                credentials_fix=self.credentials_fix,
+            ) from exc
+        return serialize_object(result, dict) or {}

@@ -13,11 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
-from connectors.carrier.client import BoundClient, PerThreadClients, bind_client
-from connectors.carrier.errors import translate
+from connectors.carrier.client import (
+    BoundClient,
+    PerThreadClients,
+    SoapConnector,
+    SoapSettings,
+    bind_client,
+)
 from connectors.http import RetryPolicy, new_session, with_retries
 from schemas.errors import PermanentError
 
@@ -33,8 +37,8 @@ def message_stamp() -> tuple[datetime, str]:
     return datetime.now(UTC).replace(microsecond=0), uuid.uuid4().hex
 
 
-@dataclass(frozen=True)
-class ExpressSettings:
+@dataclass(frozen=True, kw_only=True)
+class ExpressSettings(SoapSettings):
     """Where and as whom to call MyDHL Express. The password never appears in repr or logs."""
 
     ship_wsdl: str
@@ -43,13 +47,13 @@ class ExpressSettings:
     track_endpoint: str | None
     username: str
     password: str = field(repr=False)
-    operation_timeout: float = 30.0
-    load_timeout: float = 10.0
     connection_id: str = "carrier_dhl_express"
 
 
-class ExpressConnector:
+class ExpressConnector(SoapConnector):
     """Thread-safe: one session per thread, shared parsed WSDLs."""
+
+    system = SYSTEM
 
     def __init__(
         self,
@@ -80,37 +84,11 @@ class ExpressConnector:
         self._track = PerThreadClients(factory(settings.track_wsdl, settings.track_endpoint))
 
     @property
-    def _fix(self) -> str:
+    def credentials_fix(self) -> str:
         return (
             f"check the MyDHL Express username {self.settings.username!r} and its password, "
             f"then update connection {self.settings.connection_id!r}"
         )
-
-    def _call(
-        self,
-        clients: PerThreadClients,
-        operation: str,
-        url: str,
-        kwargs: dict[str, Any],
-        *,
-        creates: bool,
-        reference: str | None,
-    ) -> dict[str, Any]:
-        bound = clients.get()
-        try:
-            result = getattr(bound.service, operation)(**kwargs)
-        except Exception as exc:  # translated at the boundary, re-raised as hub errors
-            raise translate(
-                exc,
-                system=SYSTEM,
-                operation=operation,
-                url=url,
-                creates=creates,
-                reference=reference,
-                response=bound.transport.last_response,
-                credentials_fix=self._fix,
-            ) from exc
-        return serialize_object(result, dict) or {}
 
     def create_shipment(self, request: dict[str, Any], *, reference: str) -> dict[str, Any]:
         """Book one shipment (``transforms.dhl_express.create_request``); the serialized response.
@@ -121,7 +99,7 @@ class ExpressConnector:
         url = self.settings.ship_endpoint or self.settings.ship_wsdl
 
         def attempt() -> dict[str, Any]:
-            response = self._call(
+            response = self.call(
                 self._ship, "createShipmentRequest", url, request, creates=True, reference=reference
             )
             notes = response.get("Notification") or []
@@ -143,7 +121,7 @@ class ExpressConnector:
         url = self.settings.track_endpoint or self.settings.track_wsdl
 
         def attempt() -> dict[str, Any]:
-            return self._call(
+            return self.call(
                 self._track, "trackShipmentRequest", url, request, creates=False, reference=None
             )
 
