@@ -10,8 +10,10 @@ from hub import settings
 from hub.ledger import Ledger
 
 if TYPE_CHECKING:
+    from connectors.carrier.port import CarrierPort
     from connectors.edi.channels import Archive, Mailbox
     from connectors.erp.port import ErpPort
+    from hub.flows.logistics_config import LogisticsConfig
     from schemas.config import PartnerProfile
 
 
@@ -23,12 +25,16 @@ class Hub:
         ledger: Ledger,
         *,
         erp: ErpPort | None = None,
+        carrier: CarrierPort | None = None,
+        logistics: LogisticsConfig | None = None,
         home: Path | None = None,
         partners: dict[str, PartnerProfile] | None = None,
         overrides: dict[str, Any] | None = None,
     ):
         self.ledger = ledger
         self._erp = erp
+        self._carrier = carrier
+        self._logistics = logistics
         self.home = home or settings.hub_home()
         self._partners = partners
         self.overrides = overrides or {}
@@ -50,6 +56,24 @@ class Hub:
         from connectors.erp.tryton import TrytonErp
 
         return TrytonErp.from_connection(settings.connection("hub_erp"))
+
+    @cached_property
+    def logistics(self) -> LogisticsConfig:
+        """The carrier profile and logistics settings (config/carrier.yaml, validated)."""
+        if self._logistics is not None:
+            return self._logistics
+        from hub.flows.logistics_config import load_logistics_config
+
+        return load_logistics_config()
+
+    @cached_property
+    def carrier(self) -> CarrierPort:
+        """The configured carrier's port (connections ``hub_carrier_bcs`` / ``_express``)."""
+        if self._carrier is not None:
+            return self._carrier
+        from hub.flows.logistics_carrier import carrier_for
+
+        return carrier_for(self.logistics)
 
     @property
     def partners(self) -> dict[str, PartnerProfile]:
@@ -106,4 +130,6 @@ class Hub:
             close = getattr(box, "close", None)
             if close:
                 close()
+        if "carrier" in self.__dict__:  # built (or given) and used in this run
+            self.carrier.close()
         self.ledger.dispose()
