@@ -185,8 +185,8 @@ class CarrierApp(AuthChecks):
         if fault in PRE_FAULTS:
             self._pre_fault(fault)
         self.check_basic(headers)
-        reference = (query.get("reference") or [None])[0]
-        api = (query.get("api") or [None])[0]
+        reference = query["reference"][0] if query.get("reference") else None
+        api = query["api"][0] if query.get("api") else None
         rows = self.state.shipments_json(reference, api)
         if reference is not None:
             for row in rows:

@@ -17,6 +17,7 @@ from connectors.carrier.bcs import BcsConnector
 from connectors.carrier.express import ExpressConnector, message_stamp
 from connectors.carrier.lookup import ReferenceLookup
 from connectors.carrier.port import CarrierPort
+from connectors.http import redact_url
 from schemas.errors import OutcomeUnknownError, PermanentError
 from schemas.model import Shipment
 from transforms import dhl_bcs, dhl_express
@@ -121,6 +122,10 @@ class BcsCarrier(DhlCarrier):
         super().__init__(profile, track_connector=track_connector, lookup=lookup)
         self.connector = connector
 
+    @property
+    def endpoint(self) -> str:
+        return redact_url(self.connector.settings.endpoint or self.connector.settings.wsdl)
+
     def book(self, shipment: Shipment, *, now: datetime | None = None) -> CarrierLabel:
         day = (now or datetime.now(UTC)).date()
         request = dhl_bcs.create_request(shipment, self.profile, day)
@@ -149,6 +154,11 @@ class ExpressCarrier(DhlCarrier):
     ) -> None:
         super().__init__(profile, track_connector=track_connector or connector, lookup=lookup)
         self.connector = connector
+
+    @property
+    def endpoint(self) -> str:
+        settings = self.connector.settings
+        return redact_url(settings.ship_endpoint or settings.ship_wsdl)
 
     def book(self, shipment: Shipment, *, now: datetime | None = None) -> CarrierLabel:
         message_time, message_reference = message_stamp()

@@ -26,6 +26,11 @@ class CarrierPort(ABC):
         return f"carrier.{self.carrier}"
 
     @property
+    def endpoint(self) -> str:
+        """Where bookings go, for messages (no credentials, no query string)."""
+        return self.system
+
+    @property
     def can_look_up(self) -> bool:
         """Whether ``find_by_reference`` can answer (else an unknown booking waits for a person)."""
         return False

@@ -1,129 +1,23 @@
-"""The logistics flows' carrier ports: book a shipment, track numbers; DHL adapters behind them.
+"""The carrier port built from settings: DHL connectors from Airflow connections, in one place.
 
-A port joins a SOAP connector and its pure mapping, so the flows speak the canonical model
-and the carrier's errors (Transient / Permanent / OutcomeUnknown) pass through unchanged.
-A further carrier is a further ``ShipmentBooker`` plus a profile, not a new flow.
+Secrets come from AIRFLOW_CONN_* (``hub.settings``), never from config/carrier.yaml. A
+connection's ``extra.lookup_path`` names a look-up-by-reference endpoint where the carrier
+endpoint offers one (the sandbox does; DHL's APIs do not), which lets the shipments flow ask
+the carrier before booking again after an unknown outcome.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from datetime import datetime
-
 from connectors.carrier.bcs import BcsConnector, BcsSettings
-from connectors.carrier.express import ExpressConnector, ExpressSettings, message_stamp
+from connectors.carrier.dhl import BcsCarrier, ExpressCarrier
+from connectors.carrier.express import ExpressConnector, ExpressSettings
+from connectors.carrier.lookup import LookupSettings, ReferenceLookup
+from connectors.carrier.port import CarrierPort
 from connectors.http import RetryPolicy
 from hub import settings
 from hub.flows.logistics_config import LogisticsConfig
 from schemas.errors import PermanentError
-from schemas.model import Shipment
-from transforms import dhl_bcs, dhl_express
-from transforms.dhl_results import CarrierLabel, CarrierProfile, TrackingReport
-
-
-class ShipmentBooker(ABC):
-    """Creates one carrier shipment (NOT idempotent at the carrier: the flow journals it)."""
-
-    carrier: str
-
-    @abstractmethod
-    def book(self, shipment: Shipment, *, now: datetime) -> CarrierLabel:
-        """The label of a new carrier shipment whose reference is ``shipment.number``.
-
-        Raises PermanentError (rejected, e.g. address; credentials), TransientError (provably
-        nothing was created) or OutcomeUnknownError (sent, answer lost: never resend blindly).
-        """
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release sessions."""
-
-
-class ShipmentTracker(ABC):
-    """Reads where shipments are (safe to repeat)."""
-
-    @abstractmethod
-    def track(self, numbers: Sequence[str], *, now: datetime) -> dict[str, TrackingReport]:
-        """One report per number (``found=False`` for numbers the carrier does not know)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release sessions."""
-
-
-class BcsBooker(ShipmentBooker):
-    """DHL Parcel DE business customer shipping: one ShipmentOrder per call."""
-
-    carrier = "dhl_bcs"
-
-    def __init__(self, connector: BcsConnector, profile: CarrierProfile):
-        self.connector = connector
-        self.profile = profile
-
-    def book(self, shipment: Shipment, *, now: datetime) -> CarrierLabel:
-        request = dhl_bcs.create_request(shipment, self.profile, now.date())
-        response = self.connector.create_shipment_order(request, reference=shipment.number)
-        outcome = dhl_bcs.parse_create_response(response, [shipment.number])
-        first = outcome.results[0] if outcome.results else None
-        return _label(first, shipment, "DHL BCS", dhl_bcs.SYSTEM)
-
-    def close(self) -> None:
-        self.connector.close()
-
-
-class ExpressBooker(ShipmentBooker):
-    """MyDHL Express createShipmentRequest: one package per shipment."""
-
-    carrier = "dhl_express"
-
-    def __init__(self, connector: ExpressConnector, profile: CarrierProfile):
-        self.connector = connector
-        self.profile = profile
-
-    def book(self, shipment: Shipment, *, now: datetime) -> CarrierLabel:
-        message_time, message_reference = message_stamp()
-        request = dhl_express.create_request(
-            shipment,
-            self.profile,
-            ship_time=now,
-            message_time=message_time,
-            message_reference=message_reference,
-        )
-        response = self.connector.create_shipment(request, reference=shipment.number)
-        result = dhl_express.parse_create_response(response, shipment.number)
-        return _label(result, shipment, "DHL Express", dhl_express.SYSTEM)
-
-    def close(self) -> None:
-        self.connector.close()
-
-
-class ExpressTracker(ShipmentTracker):
-    """MyDHL Express trackShipmentRequest (waybills and BCS piece numbers alike)."""
-
-    def __init__(self, connector: ExpressConnector):
-        self.connector = connector
-
-    def track(self, numbers: Sequence[str], *, now: datetime) -> dict[str, TrackingReport]:
-        message_time, message_reference = message_stamp()
-        request = dhl_express.track_request(
-            numbers, message_time=message_time, message_reference=message_reference
-        )
-        return dhl_express.parse_track_response(self.connector.track(request), numbers)
-
-    def close(self) -> None:
-        self.connector.close()
-
-
-def _label(result: object, shipment: Shipment, carrier: str, system: str) -> CarrierLabel:
-    if isinstance(result, CarrierLabel):
-        return result
-    message = getattr(result, "message", "no creation state in the answer")
-    raise PermanentError(
-        f"shipment {shipment.number}: {carrier} rejected it: {message}; correct the shipment "
-        "in the ERP and replay the dead letter",
-        system=system,
-        code="rejected",
-    )
-
+from transforms.dhl_results import Carrier
 
 # -- wiring from connections (secrets come from AIRFLOW_CONN_*, never from the YAML) ----------
 
@@ -186,13 +80,37 @@ def express_connector(
     return ExpressConnector(express, read_policy=policy, create_policy=policy)
 
 
-def booker_for(config: LogisticsConfig) -> ShipmentBooker:
-    """The booking port of the configured carrier."""
+def reference_lookup(
+    config: LogisticsConfig, conn_id: str, carrier: Carrier
+) -> ReferenceLookup | None:
+    """The look-up by reference of connection ``conn_id``, when its extra names one."""
+    conn = settings.connection(conn_id)
+    path = conn.extra.get("lookup_path")
+    if not path:
+        return None
+    return ReferenceLookup(
+        LookupSettings(
+            url=f"{conn.base_url('https')}/{str(path).strip('/')}",
+            username=_require(conn, conn.login, "login", "the look-up user"),
+            password=_require(conn, conn.password, "password", "the look-up password"),
+            timeout=config.timeouts.operation_seconds,
+        ),
+        carrier=carrier,
+    )
+
+
+def carrier_for(config: LogisticsConfig) -> CarrierPort:
+    """The carrier port of the configured profile (tracking through MyDHL Express, built
+    when first used, so a BCS-only installation books without an Express connection)."""
     if config.profile.carrier == "dhl_bcs":
-        return BcsBooker(bcs_connector(config), config.profile)
-    return ExpressBooker(express_connector(config), config.profile)
-
-
-def tracker_for(config: LogisticsConfig) -> ShipmentTracker:
-    """The tracking port (MyDHL Express tracks both APIs' numbers)."""
-    return ExpressTracker(express_connector(config))
+        return BcsCarrier(
+            bcs_connector(config),
+            config.profile,
+            track_connector=lambda: express_connector(config),
+            lookup=reference_lookup(config, config.connections.bcs, "dhl_bcs"),
+        )
+    return ExpressCarrier(
+        express_connector(config),
+        config.profile,
+        lookup=reference_lookup(config, config.connections.express, "dhl_express"),
+    )

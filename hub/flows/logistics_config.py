@@ -50,6 +50,9 @@ class ShipmentsSettings(_Config):
     batch_size: int = Field(default=100, ge=1, le=1000)
     label_dir: str = "labels"
     max_consecutive_failures: int = Field(default=3, ge=1)
+    # circuit breaker: this many bookings in a row with an unknown outcome (an endpoint
+    # answering HTML or a DTD, timeouts after sending) stop the run instead of going on
+    max_consecutive_unknown: int = Field(default=3, ge=1)
 
     @field_validator("label_dir")
     @classmethod

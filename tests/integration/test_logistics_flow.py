@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from connectors.carrier.bcs import BcsConnector
-from connectors.carrier.express import ExpressConnector
 from connectors.erp.fake import FakeErp
 from connectors.http import RetryPolicy
 from hub.bootstrap import Hub
@@ -22,18 +20,11 @@ from hub.flows.logistics import (
     track_open_shipments,
     tracking_status,
 )
-from hub.flows.logistics_carrier import BcsBooker, ExpressBooker, ExpressTracker
 from hub.flows.logistics_config import LogisticsConfig
 from hub.ledger import Ledger
 from hub.settings import connection_json
 from sandbox.carrier import SandboxCarrier
-from tests.fixtures.carrier import (
-    BCS_PROFILE,
-    EXPRESS_PROFILE,
-    bcs_settings,
-    express_settings,
-    make_shipment,
-)
+from tests.fixtures.carrier import bcs_settings, make_shipment, sandbox_carrier
 from tests.unit.test_logistics_flow import add_shipment
 
 pytestmark = pytest.mark.integration
@@ -43,28 +34,19 @@ FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=
 
 def make_hub(
     tmp_path: Path, erp: FakeErp, server: SandboxCarrier, *, express: bool = False,
-    timeout: float = 3.0, attempts: int = 3,
+    timeout: float = 3.0, attempts: int = 3, lookup: bool = False,
+    config: LogisticsConfig | None = None,
 ) -> Hub:  # fmt: skip
-    """A hub on a fresh ledger whose ports talk to ``server`` (WSDLs from local files)."""
+    """A hub on a fresh ledger whose carrier port talks to ``server`` (local WSDL files)."""
     policy = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05, max_retry_after=0.05)
-    profile = EXPRESS_PROFILE if express else BCS_PROFILE
-    config = LogisticsConfig(profile=profile)
-    track = ExpressConnector(express_settings(server, timeout=timeout), read_policy=FAST)
-    if express:
-        ship = ExpressConnector(
-            express_settings(server, timeout=timeout), read_policy=FAST, create_policy=policy
-        )
-        booker: object = ExpressBooker(ship, profile)
-    else:
-        bcs = BcsConnector(bcs_settings(server, timeout=timeout), create_policy=policy)
-        booker = BcsBooker(bcs, profile)
+    carrier = sandbox_carrier(
+        server, "dhl_express" if express else "dhl_bcs", lookup=lookup, timeout=timeout,
+        create_policy=policy, read_policy=FAST,
+    )  # fmt: skip
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.upgrade()
-    return Hub(
-        ledger, erp=erp, home=tmp_path / "home",
-        overrides={"logistics_config": config, "carrier_booker": booker,
-                   "carrier_tracker": ExpressTracker(track)},
-    )  # fmt: skip
+    config = config or LogisticsConfig(profile=carrier.profile)
+    return Hub(ledger, erp=erp, home=tmp_path / "home", carrier=carrier, logistics=config)
 
 
 @pytest.fixture
@@ -99,7 +81,7 @@ def test_bcs_books_archives_pdf_labels_and_writes_tracking_back(
     by_reference = {s["reference"]: s["number"] for s in carrier_server.state.shipments_json()}
     for s in shipments:
         assert erp.shipments[s.erp_id].tracking_number == by_reference[s.number]
-        pdf = label_path(bcs_hub.home, bcs_hub.overrides["logistics_config"], s.number)
+        pdf = label_path(bcs_hub.home, bcs_hub.logistics, s.number)
         assert pdf.read_bytes().startswith(b"%PDF-")
     [letter] = bcs_hub.ledger.dead_letters(flow="logistics_shipments")
     assert letter.record_key == booking_key("CS0004")

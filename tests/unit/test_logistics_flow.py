@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from connectors.carrier.fake import PDF, FakeCarrier
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.flows.logistics import (
@@ -23,14 +23,12 @@ from hub.flows.logistics import (
     tracking_status,
     write_atomically,
 )
-from hub.flows.logistics_carrier import ShipmentBooker, ShipmentTracker
 from hub.flows.logistics_config import LogisticsConfig, load_logistics_config
 from hub.ledger import Ledger
-from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
+from schemas.errors import OutcomeUnknownError, PermanentError, TransientError
 from schemas.model import Address, PartyRef, Shipment
-from transforms.dhl_results import CarrierLabel, CarrierStatus, TrackingEvent, TrackingReport
+from transforms.keys import BookingKey
 
-PDF = b"%PDF-1.4 fake label"
 PROFILE = {
     "carrier": "dhl_bcs",
     "account_number": "22222222220101",
@@ -47,60 +45,8 @@ PROFILE = {
 }
 
 
-class FakeBooker(ShipmentBooker):
-    """Books in memory; ``errors[number]`` raises instead (a list is consumed one per call)."""
-
-    carrier = "dhl_bcs"
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.created: Counter[str] = Counter()
-        self.errors: dict[str, list[HubError]] = {}
-        self.always: HubError | None = None
-
-    def book(self, shipment: Shipment, *, now: dt.datetime) -> CarrierLabel:
-        self.calls[shipment.number] += 1
-        if self.always is not None:
-            raise self.always
-        pending = self.errors.get(shipment.number)
-        if pending:
-            raise pending.pop(0)
-        self.created[shipment.number] += 1
-        return CarrierLabel(
-            carrier="dhl_bcs",
-            reference=shipment.number,
-            shipment_number=f"2222{shipment.erp_id:0>14}",
-            label_pdf=PDF + shipment.number.encode(),
-        )
-
-
-class FakeTracker(ShipmentTracker):
-    """Answers from ``statuses[number]`` (missing numbers are not found)."""
-
-    def __init__(self) -> None:
-        self.statuses: dict[str, CarrierStatus] = {}
-        self.asked: list[list[str]] = []
-        self.fail_batches: set[int] = set()
-
-    def track(self, numbers: Sequence[str], *, now: dt.datetime) -> dict[str, TrackingReport]:
-        self.asked.append(list(numbers))
-        if len(self.asked) in self.fail_batches:
-            raise TransientError("tracking answered HTTP 503", system="carrier.dhl_express")
-        out = {}
-        for n in numbers:
-            status = self.statuses.get(n)
-            if status is None:
-                out[n] = TrackingReport(tracking_number=n, found=False, status="unknown")
-                continue
-            event = TrackingEvent(
-                code={"delivered": "OK", "in_transit": "PL"}.get(status, "PU"),
-                description=None,
-                occurred_at=dt.datetime(2024, 5, 2, 10, 0),
-                location="BER",
-                status=status,
-            )
-            out[n] = TrackingReport(tracking_number=n, found=True, status=status, events=(event,))
-        return out
+FakeBooker = FakeCarrier  # the names other tests import
+FakeTracker = FakeCarrier
 
 
 class FakeErpFlakyWriteback(FakeErp):
@@ -149,28 +95,24 @@ def erp() -> FakeErp:
 
 
 @pytest.fixture
-def booker() -> FakeBooker:
-    return FakeBooker()
+def booker() -> FakeCarrier:
+    """The carrier (BCS-like: it cannot be asked by our reference)."""
+    return FakeCarrier("dhl_bcs")
 
 
 @pytest.fixture
-def tracker() -> FakeTracker:
-    return FakeTracker()
+def tracker(booker: FakeCarrier) -> FakeCarrier:
+    """The same carrier: it tracks what it booked."""
+    return booker
 
 
 @pytest.fixture
 def hub(
-    tmp_path: Path, erp: FakeErp, config: LogisticsConfig, booker: FakeBooker, tracker: FakeTracker
+    tmp_path: Path, erp: FakeErp, config: LogisticsConfig, booker: FakeCarrier
 ) -> Iterator[Hub]:
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.upgrade()
-    hub = Hub(
-        ledger,
-        erp=erp,
-        home=tmp_path / "home",
-        overrides={"logistics_config": config, "carrier_booker": booker,
-                   "carrier_tracker": tracker},
-    )  # fmt: skip
+    hub = Hub(ledger, erp=erp, home=tmp_path / "home", carrier=booker, logistics=config)
     yield hub
     hub.close()
 
@@ -179,7 +121,7 @@ def hub(
 
 
 def test_ready_shipments_are_booked_labelled_and_written_back(
-    hub: Hub, erp: FakeErp, booker: FakeBooker, config: LogisticsConfig
+    hub: Hub, erp: FakeErp, booker: FakeCarrier, config: LogisticsConfig
 ) -> None:
     ready = [add_shipment(erp, n) for n in range(1, 7)]
     add_shipment(erp, 7, state="done")
@@ -197,7 +139,7 @@ def test_ready_shipments_are_booked_labelled_and_written_back(
         assert erp.shipments[s.erp_id].tracking_number == tracking
         path = label_path(hub.home, config, s.number)
         assert path == hub.home / "labels" / f"{s.number}.pdf"
-        assert path.read_bytes() == PDF + s.number.encode()
+        assert path.read_bytes() == PDF + tracking.encode()
         entry = hub.ledger.journal_entry(booking_key(s.number))
         assert entry is not None and entry["state"] == "done"
         assert entry["result"]["tracking_number"] == tracking
@@ -211,7 +153,7 @@ def test_ready_shipments_are_booked_labelled_and_written_back(
 
 
 def test_rejection_is_dead_lettered_with_the_carriers_message_and_others_go_on(
-    hub: Hub, erp: FakeErp, booker: FakeBooker
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
 ) -> None:
     for n in (1, 2, 3):
         add_shipment(erp, n)
@@ -235,7 +177,7 @@ def test_rejection_is_dead_lettered_with_the_carriers_message_and_others_go_on(
 
 
 def test_unknown_outcome_is_dead_lettered_and_never_booked_again(
-    hub: Hub, erp: FakeErp, booker: FakeBooker
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
 ) -> None:
     for n in (1, 2):
         add_shipment(erp, n)
@@ -248,8 +190,8 @@ def test_unknown_outcome_is_dead_lettered_and_never_booked_again(
     assert report["outcome_unknown"] == 1 and report["booked"] == 1
     [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
     assert letter.error_class == "OutcomeUnknownError"
-    assert "outcome of the carrier booking is unknown" in letter.reason
-    assert "reference CS0001" in letter.reason and "NOT be booked again" in letter.reason
+    assert "outcome of create_shipment at carrier.dhl_bcs is unknown" in letter.reason
+    assert "reference CS0001" in letter.reason and "NOT be repeated" in letter.reason
     assert hub.ledger.journal_entry(booking_key("CS0001"))["state"] == "dead"
 
     # the ERP touches the shipment again: it is read again, and still not booked
@@ -261,7 +203,7 @@ def test_unknown_outcome_is_dead_lettered_and_never_booked_again(
 
 
 def test_transient_failure_fails_the_run_keeps_the_cursor_and_a_rerun_finishes(
-    hub: Hub, erp: FakeErp, booker: FakeBooker
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
 ) -> None:
     shipments = [add_shipment(erp, n) for n in (1, 2, 3)]
     booker.errors["CS0002"] = [TransientError("HTTP 503", system="carrier.dhl_bcs")]
@@ -281,7 +223,7 @@ def test_transient_failure_fails_the_run_keeps_the_cursor_and_a_rerun_finishes(
 
 
 def test_carrier_down_stops_after_consecutive_failures(
-    hub: Hub, erp: FakeErp, booker: FakeBooker
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
 ) -> None:
     for n in range(1, 8):
         add_shipment(erp, n)
@@ -294,12 +236,12 @@ def test_carrier_down_stops_after_consecutive_failures(
 
 
 def test_worker_that_died_mid_call_is_reconciled_not_rebooked(
-    hub: Hub, erp: FakeErp, booker: FakeBooker, tmp_path: Path
+    hub: Hub, erp: FakeErp, booker: FakeCarrier, tmp_path: Path
 ) -> None:
     add_shipment(erp, 1)
     other = Ledger(hub.ledger.url, owner="crashed-worker")
     other.claim(
-        booking_key("CS0001"), _hash("CS0001"),
+        BookingKey("CS0001"), _hash("CS0001"),
         flow="logistics_shipments", system="carrier", action="create_shipment",
         lease=timedelta(seconds=-1),
     )  # fmt: skip
@@ -310,17 +252,17 @@ def test_worker_that_died_mid_call_is_reconciled_not_rebooked(
     assert report["outcome_unknown"] == 1
     assert booker.calls["CS0001"] == 0
     [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
-    assert "stopped during the carrier call" in letter.reason
+    assert "stopped during the call" in letter.reason
 
 
 def _hash(number: str) -> str:
-    from hub.flows.logistics import _sha
+    from hub.flows.logistics_booking import booking_hash
 
-    return _sha("carrier.shipment", number)
+    return booking_hash(number)
 
 
 def test_writeback_failure_retries_without_booking_again(
-    hub: Hub, erp: FakeErpFlakyWriteback, booker: FakeBooker
+    hub: Hub, erp: FakeErpFlakyWriteback, booker: FakeCarrier
 ) -> None:
     add_shipment(erp, 1)
     erp.writeback_failures = 1
@@ -351,7 +293,7 @@ def test_label_archive_is_atomic_and_names_are_safe(
 
 
 def test_tracking_records_changes_only_and_stops_at_delivery(
-    hub: Hub, erp: FakeErp, tracker: FakeTracker
+    hub: Hub, erp: FakeErp, tracker: FakeCarrier
 ) -> None:
     for n in (1, 2, 3):
         add_shipment(erp, n)
@@ -360,16 +302,17 @@ def test_tracking_records_changes_only_and_stops_at_delivery(
     tracker.statuses = {numbers["1"]: "in_transit", numbers["2"]: "delivered"}
 
     first = track_open_shipments(hub, batch_size=2)
-    assert first["open"] == 3 and first["changed"] == 2 and first["not_found"] == 1
+    # booked but not scanned yet: found, "created" (as the sandbox carrier answers)
+    assert first["open"] == 3 and first["changed"] == 3 and first["not_found"] == 0
     assert [len(b) for b in tracker.asked] == [2, 1]
     assert tracking_status(hub.ledger, "1")["status"] == "in_transit"
     assert tracking_status(hub.ledger, "2")["last_event"] == "OK"
-    assert tracking_status(hub.ledger, "3") is None
+    assert tracking_status(hub.ledger, "3")["status"] == "created"
     assert delivered_shipments(hub.ledger) == {"2": numbers["2"]}
 
     tracker.asked.clear()
     second = track_open_shipments(hub)
-    assert second["changed"] == 0 and second["unchanged"] == 1
+    assert second["changed"] == 0 and second["unchanged"] == 2
     assert sorted(tracker.asked[0]) == sorted([numbers["1"], numbers["3"]])  # delivered: done
 
     tracker.statuses[numbers["1"]] = "delivered"
@@ -379,7 +322,7 @@ def test_tracking_records_changes_only_and_stops_at_delivery(
 
 
 def test_tracking_batch_failure_keeps_other_batches_and_fails_the_run(
-    hub: Hub, erp: FakeErp, tracker: FakeTracker
+    hub: Hub, erp: FakeErp, tracker: FakeCarrier
 ) -> None:
     for n in (1, 2, 3):
         add_shipment(erp, n)
@@ -416,3 +359,155 @@ def test_bad_carrier_profile_names_file_and_fields(tmp_path: Path) -> None:
     assert str(path) in message
     assert "profile.carrier" in message and "tracking.batch_size" in message
     assert "profile.shipper.city" in message
+
+
+# -- unknown outcomes: look up by our reference, or a person; replay and backfill alike -----
+
+
+@pytest.fixture
+def lookup_hub(tmp_path: Path, erp: FakeErp, config: LogisticsConfig) -> Iterator[Hub]:
+    """A hub whose carrier can be asked by our reference (as the sandbox carrier can)."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'lookup.sqlite'}")
+    ledger.upgrade()
+    carrier = FakeCarrier("dhl_express", can_look_up=True)
+    hub = Hub(ledger, erp=erp, home=tmp_path / "home", carrier=carrier, logistics=config)
+    yield hub
+    hub.close()
+
+
+def _carrier(hub: Hub) -> FakeCarrier:
+    assert isinstance(hub.carrier, FakeCarrier)
+    return hub.carrier
+
+
+def test_lost_answer_is_found_by_reference_on_the_next_run_never_booked_twice(
+    lookup_hub: Hub, erp: FakeErp
+) -> None:
+    carrier = _carrier(lookup_hub)
+    for n in (1, 2):
+        add_shipment(erp, n)
+    carrier.lose_answer.add("CS0001")  # created at the carrier, answer lost
+
+    first = ship_ready_shipments(lookup_hub)
+
+    assert first["outcome_unknown"] == 1 and first["booked"] == 1
+    assert lookup_hub.ledger.journal_entry(BookingKey("CS0001"))["state"] == "unknown"
+    [letter] = lookup_hub.ledger.dead_letters(flow="logistics_shipments")
+    assert letter.error_class == "OutcomeUnknownError" and "asks the carrier" in letter.reason
+    assert erp.shipments["1"].tracking_number is None
+
+    second = ship_ready_shipments(lookup_hub)  # the unknown booking is revisited: look-up
+
+    assert second["already_booked"] == 1 and second["booked"] == 0
+    assert carrier.created == Counter({"CS0001": 1, "CS0002": 1})
+    assert carrier.calls["CS0001"] == 1
+    [tracking] = [n for n, s in carrier.booked.items() if s.reference == "CS0001"]
+    assert erp.shipments["1"].tracking_number == tracking
+    assert lookup_hub.ledger.journal_entry(BookingKey("CS0001"))["state"] == "done"
+    assert lookup_hub.ledger.dead_letters(flow="logistics_shipments") == []  # resolved
+
+
+def test_look_up_that_finds_nothing_books_and_one_that_cannot_tell_waits(
+    lookup_hub: Hub, erp: FakeErp
+) -> None:
+    carrier = _carrier(lookup_hub)
+    for n in (1, 2):
+        add_shipment(erp, n)
+    carrier.errors["CS0001"] = [OutcomeUnknownError("ReadTimeout", system="carrier")]
+    carrier.errors["CS0002"] = [OutcomeUnknownError("ReadTimeout", system="carrier")]
+    ship_ready_shipments(lookup_hub)  # neither was created, both unknown
+
+    carrier.lookup_error = OutcomeUnknownError("look-up answered 503", system="carrier")
+    waiting = ship_ready_shipments(lookup_hub)
+    assert waiting["outcome_unknown"] == 2 and sum(carrier.created.values()) == 0
+
+    carrier.lookup_error = None
+    settled = ship_ready_shipments(lookup_hub)
+    assert settled["booked"] == 2 and carrier.created == Counter({"CS0001": 1, "CS0002": 1})
+    assert all(s.tracking_number for s in erp.shipments.values())
+
+
+def test_replay_of_an_unknown_booking_finds_it_and_a_backfill_books_nothing(
+    lookup_hub: Hub, erp: FakeErp
+) -> None:
+    from hub.ops.backfill import backfill
+    from hub.ops.replay import replay
+
+    carrier = _carrier(lookup_hub)
+    add_shipment(erp, 1)
+    carrier.lose_answer.add("CS0001")
+    ship_ready_shipments(lookup_hub)
+    [letter] = lookup_hub.ledger.dead_letters(flow="logistics_shipments")
+
+    outcome = replay(lookup_hub, letter.id)
+    report = backfill(lookup_hub, "logistics_shipments", since=erp.now - timedelta(days=1))
+
+    assert outcome["outcome"] == "replayed" and outcome["state"] == "replayed"
+    assert report["booked"] == 0
+    assert carrier.created == Counter({"CS0001": 1}) and carrier.calls["CS0001"] == 1
+    assert erp.shipments["1"].tracking_number is not None
+
+
+def test_backfill_over_an_unknown_booking_looks_it_up_and_closes_its_letter(
+    lookup_hub: Hub, erp: FakeErp
+) -> None:
+    from hub.ops.backfill import backfill
+
+    carrier = _carrier(lookup_hub)
+    add_shipment(erp, 1)
+    carrier.lose_answer.add("CS0001")
+    ship_ready_shipments(lookup_hub)
+
+    report = backfill(lookup_hub, "logistics_shipments", since=erp.now - timedelta(days=1))
+
+    assert report["already_booked"] == 1 and report["booked"] == 0
+    assert carrier.created == Counter({"CS0001": 1})
+    assert lookup_hub.ledger.dead_letters(flow="logistics_shipments") == []
+
+
+def test_replay_without_a_look_up_never_books_a_second_label(
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
+) -> None:
+    from hub.ops.backfill import backfill
+    from hub.ops.replay import replay
+
+    add_shipment(erp, 1)
+    booker.lose_answer.add("CS0001")
+    ship_ready_shipments(hub)
+    [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
+
+    outcome = replay(hub, letter.id)
+    backfill(hub, "logistics_shipments", since=erp.now - timedelta(days=1))
+    ship_ready_shipments(hub)
+
+    assert outcome["outcome"] == "failed" and outcome["state"] == "open"
+    assert "NOT be repeated" in outcome["detail"]
+    assert booker.calls["CS0001"] == 1 and booker.created == Counter({"CS0001": 1})
+
+    # a person checked the carrier's portal: nothing there (cancelled); now it books
+    [number] = booker.booked
+    booker.cancel(number)
+    confirmed = replay(hub, letter.id, confirm_absent=True)
+    assert confirmed["outcome"] == "replayed"
+    assert booker.calls["CS0001"] == 2
+    assert erp.shipments["1"].tracking_number not in (None, number)
+
+
+def test_circuit_breaker_stops_after_consecutive_unknown_outcomes(
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
+) -> None:
+    for n in range(1, 21):
+        add_shipment(erp, n)
+    booker.always = OutcomeUnknownError(
+        "createShipmentOrder at http://dhl.example/bcs: HTTP 200, unreadable answer",
+        system="carrier.dhl_bcs",
+    )
+
+    with pytest.raises(TransientError) as info:
+        ship_ready_shipments(hub)
+
+    message = str(info.value)
+    assert "circuit breaker: 3 bookings in a row" in message
+    assert "carrier.dhl_bcs" in message and "http://dhl.example/bcs" in message
+    assert sum(booker.calls.values()) == 3
+    assert len(hub.ledger.dead_letters(flow="logistics_shipments")) == 3
