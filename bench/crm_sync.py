@@ -79,20 +79,20 @@ def seed_erp(parties: int, *, products: int = 20, chunk: int = 100) -> FakeErp:
     return erp
 
 
-def _hub(ledger_url: str, erp: FakeErp, crm: Any = None) -> Any:
+def _hub(ledger_url: str, erp: FakeErp, crm: tuple[str, str] | None = None) -> Any:
+    """A hub on the ledger; its CRM is the sandbox at ``crm`` = (url, token), else the
+    ``hub_crm`` connection (built lazily by the hub)."""
     from hub.bootstrap import Hub
+    from hub.flows.crm_sync import make_crm
     from hub.ledger import Ledger
+    from hub.ratebudget import LedgerRateBudget
 
     ledger = Ledger(ledger_url)
     ledger.upgrade()
-    return Hub(ledger, erp=erp, overrides={"crm": crm} if crm is not None else None)
-
-
-def _clients(url: str, token: str, ledger: Any) -> Any:
-    from hub.flows.crm_sync import make_clients
-    from hub.ratebudget import LedgerRateBudget
-
-    return make_clients(url, token, id_property="hub_erp_id", budget=LedgerRateBudget(ledger))
+    if crm is None:
+        return Hub(ledger, erp=erp)
+    client = make_crm(crm[0], crm[1], id_property="hub_erp_id", budget=LedgerRateBudget(ledger))
+    return Hub(ledger, erp=erp, crm=client)
 
 
 class SandboxProcess:
@@ -145,8 +145,7 @@ def run_batched(parties: int, rate_limit: int, page: int, workdir: Path) -> dict
     erp = seed_erp(parties)
     seed_s = time.perf_counter() - t0
     with SandboxProcess(rate_limit) as crm:
-        hub = _hub(f"sqlite:///{workdir / 'batched.sqlite'}", erp)
-        hub.overrides["crm"] = _clients(crm.url, crm.token, hub.ledger)
+        hub = _hub(f"sqlite:///{workdir / 'batched.sqlite'}", erp, (crm.url, crm.token))
         t1 = time.perf_counter()
         first = crm_push(hub, page_size=page)
         first_s = time.perf_counter() - t1
@@ -220,17 +219,17 @@ def run_naive(parties: int, rate_limit: int) -> dict[str, Any]:
 def child(parties: int, page: int, chunk: int) -> int:
     """One crm_push from the environment's ledger and CRM connection, with a seeded FakeErp."""
     from hub import settings
-    from hub.flows import crm_sync
+    from hub.flows import crm_push as push
 
     class _Echo(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if "committed" in record.getMessage():
                 print(record.getMessage(), flush=True)
 
-    crm_sync.log.addHandler(_Echo())
-    crm_sync.log.setLevel(logging.INFO)
+    push.log.addHandler(_Echo())
+    push.log.setLevel(logging.INFO)
     hub = _hub(settings.database_url(), seed_erp(parties, chunk=chunk))
-    report = crm_sync.crm_push(hub, page_size=page)
+    report = push.crm_push(hub, page_size=page)
     print(json.dumps({"done": {k: v for k, v in report.items() if k != "details"}}), flush=True)
     return 0
 

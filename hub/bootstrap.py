@@ -11,6 +11,7 @@ from hub.ledger import Ledger
 
 if TYPE_CHECKING:
     from connectors.carrier.port import CarrierPort
+    from connectors.crm.port import CrmPort
     from connectors.edi.channels import Archive, Mailbox
     from connectors.erp.port import ErpPort
     from hub.flows.logistics_config import LogisticsConfig
@@ -26,6 +27,7 @@ class Hub:
         *,
         erp: ErpPort | None = None,
         carrier: CarrierPort | None = None,
+        crm: CrmPort | None = None,
         logistics: LogisticsConfig | None = None,
         home: Path | None = None,
         partners: dict[str, PartnerProfile] | None = None,
@@ -34,6 +36,7 @@ class Hub:
         self.ledger = ledger
         self._erp = erp
         self._carrier = carrier
+        self._crm = crm
         self._logistics = logistics
         self.home = home or settings.hub_home()
         self._partners = partners
@@ -74,6 +77,15 @@ class Hub:
         from hub.flows.logistics_carrier import carrier_for
 
         return carrier_for(self.logistics)
+
+    @cached_property
+    def crm(self) -> CrmPort:
+        """The CRM account of the ``hub_crm`` connection (id property from config/crm.yaml)."""
+        if self._crm is not None:
+            return self._crm
+        from hub.flows.crm_config import crm_from_settings, load_config
+
+        return crm_from_settings(self.ledger, load_config())
 
     @property
     def partners(self) -> dict[str, PartnerProfile]:

@@ -45,6 +45,7 @@ from connectors.crm.models import (
     to_epoch_ms,
     wire_value,
 )
+from connectors.crm.port import CrmPort
 from connectors.crm.ratelimit import RateBudget, UnlimitedBudget
 from connectors.http import (
     RetryPolicy,
@@ -94,8 +95,8 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-class CrmClient:
-    """One CRM account over HubSpot's REST API. Thread-safe if each thread owns its session.
+class CrmClient(CrmPort):
+    """The CRM port over HubSpot's REST API. Thread-safe if each thread owns its session.
 
     ``account`` keys the shared rate budget (e.g. the portal id or the Airflow connection
     id); by default it is derived from the base URL and a one-way hash of the token.
@@ -359,14 +360,22 @@ class CrmClient:
             raise
         return CrmRecord.from_wire(kind, self._parse(response, WireObject, what), self.id_property)
 
-    def update(self, object_type: str, id_value: str, properties: Mapping[str, Any]) -> CrmRecord:
-        """PATCH one record found by ERP id (setting the same values twice is harmless)."""
+    def update(
+        self,
+        object_type: str,
+        id_value: str,
+        properties: Mapping[str, Any],
+        *,
+        by_id_property: bool = True,
+    ) -> CrmRecord:
+        """PATCH one record found by ERP id, or by CRM id (setting values twice is harmless)."""
         kind = self._object_type(object_type)
-        what = f"crm update of {kind} {self.id_property}={id_value}"
+        by = self.id_property if by_id_property else "hs_object_id"
+        what = f"crm update of {kind} {by}={id_value}"
         response = self._call(
             "PATCH",
             f"/crm/v3/objects/{path_segment(kind)}/{quote(id_value, safe='')}",
-            params={"idProperty": self.id_property},
+            params={"idProperty": by},
             body={"properties": {k: wire_value(v) for k, v in properties.items()}},
             idempotent=True,
             what=what,
@@ -548,7 +557,7 @@ class CrmClient:
             )
             batch = self._parse(response, WireAssociationReadBatch, what)
             for item in batch.results:
-                out[item.from_.id] = [t.to_object_id for t in item.to]
+                out[item.from_.id] = sorted(t.to_object_id for t in item.to)
         return out
 
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 
 from bench.crm_sync import party, seed_erp
+from connectors.crm import CrmClient
 from connectors.erp.fake import FakeErp
 from connectors.http import RetryPolicy
 from hub.bootstrap import Hub
 from hub.flows.crm_sync import (
     STREAM_PARTIES,
     STREAM_PULL,
-    CrmClients,
     crm_pull,
     crm_push,
     crm_sync,
-    make_clients,
+    make_crm,
 )
 from hub.ledger import Ledger
 from hub.ratebudget import LedgerRateBudget
@@ -42,8 +42,8 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     led.dispose()
 
 
-def clients_for(url: str, token: str, ledger: Ledger) -> CrmClients:
-    return make_clients(url, token, id_property="hub_erp_id", budget=LedgerRateBudget(ledger),
+def clients_for(url: str, token: str, ledger: Ledger) -> CrmClient:
+    return make_crm(url, token, id_property="hub_erp_id", budget=LedgerRateBudget(ledger),
                         policy=FAST, timeout=(1.0, 2.0))  # fmt: skip
 
 
@@ -51,7 +51,7 @@ def clients_for(url: str, token: str, ledger: Ledger) -> CrmClients:
 def make_hub(ledger: Ledger, crm_server: SandboxCrm) -> Callable[[FakeErp], Hub]:
     def make(erp: FakeErp) -> Hub:
         crm = clients_for(crm_server.url, crm_server.token, ledger)
-        return Hub(ledger, erp=erp, overrides={"crm": crm})
+        return Hub(ledger, erp=erp, crm=crm)
 
     return make
 
@@ -108,7 +108,7 @@ def test_confirmed_sales_become_deals_with_line_items_and_invoice_status(
     assert sale is not None and sale.total_amount is not None
     erp.tick()
     invoice = erp.post_invoice(sale.erp_id)
-    hub = Hub(ledger, erp=erp, overrides={"crm": clients_for(crm.url, crm.token, ledger)})
+    hub = Hub(ledger, erp=erp, crm=clients_for(crm.url, crm.token, ledger))
 
     report = crm_push(hub, sale_ids=[sale.erp_id])
 
@@ -287,7 +287,7 @@ def test_crm_down_fails_naming_the_crm_keeps_the_cursor_and_the_next_run_catches
 ) -> None:
     erp = seed_erp(10, products=1)
     down = clients_for(f"http://127.0.0.1:{closed_port}", "tok-secret", ledger)
-    hub = Hub(ledger, erp=erp, overrides={"crm": down})
+    hub = Hub(ledger, erp=erp, crm=down)
 
     with pytest.raises(TransientError) as failed:
         crm_sync(hub)
@@ -298,7 +298,7 @@ def test_crm_down_fails_naming_the_crm_keeps_the_cursor_and_the_next_run_catches
     assert ledger.cursor(STREAM_PARTIES) == (None, [])
     assert ledger.cursor(STREAM_PULL["companies"]) == (None, [])
 
-    hub.overrides["crm"] = clients_for(crm_server.url, crm_server.token, ledger)
+    hub = Hub(ledger, erp=erp, crm=clients_for(crm_server.url, crm_server.token, ledger))
     report = crm_sync(hub)
     assert report["status"] == "ok"
     assert len(by_erp_id(crm_server, "companies")) == 10

@@ -18,7 +18,7 @@ import pytest
 from bench.crm_sync import party, seed_erp
 from connectors.http import RetryPolicy
 from hub.bootstrap import Hub
-from hub.flows.crm_sync import crm_push, crm_sync, make_clients
+from hub.flows.crm_sync import crm_push, crm_sync, make_crm
 from hub.ledger import Ledger
 from hub.ratebudget import LedgerRateBudget
 from hub.settings import connection_json
@@ -69,10 +69,10 @@ def test_sync_with_20_percent_faults_ends_with_one_right_company_per_party(
     ledger.upgrade()
     erp = seed_erp(N)
     snapshot = dict(erp.parties)
-    clients = make_clients(crm.url, crm.token, id_property="hub_erp_id",
+    clients = make_crm(crm.url, crm.token, id_property="hub_erp_id",
                            budget=LedgerRateBudget(ledger), policy=PATIENT,
                            timeout=(0.5, 1.5))  # fmt: skip
-    hub = Hub(ledger, erp=erp, overrides={"crm": clients})
+    hub = Hub(ledger, erp=erp, crm=clients)
 
     runs = 0
     while True:  # what Airflow's task retries do; a run rarely exhausts its call retries
@@ -164,8 +164,8 @@ def test_a_sync_killed_at_random_points_then_rerun_gives_the_same_end_state(
     clean = crm_server_factory()  # the reference: one uninterrupted run, in this process
     ref_ledger = Ledger(f"sqlite:///{tmp_path / 'ref.sqlite'}")
     ref_ledger.upgrade()
-    clients = make_clients(clean.url, clean.token, id_property="hub_erp_id")
-    crm_push(Hub(ref_ledger, erp=seed_erp(parties, chunk=5), overrides={"crm": clients}),
+    clients = make_crm(clean.url, clean.token, id_property="hub_erp_id")
+    crm_push(Hub(ref_ledger, erp=seed_erp(parties, chunk=5), crm=clients),
              page_size=10)  # fmt: skip
 
     assert killed_state == _end_state(clean)

@@ -1,0 +1,228 @@
+"""crm_pull: CRM companies and contacts modified since the cursor update or create ERP parties.
+
+A record whose hash equals the binding's is the hub's own write coming back and is
+skipped. Fields are applied by ownership (config/crm.yaml): CRM-owned fields go to the
+ERP; a CRM edit of an ERP-owned field is overwritten by the next push. New CRM records are
+matched (binding, email, VAT, GLN, name + postcode) before any create; an ambiguous match
+or invalid data becomes a dead letter, never a guess. Matching and creating: crm_link.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hub.flows.crm_link import link_new_company, link_new_contact, missing_mechanisms
+from hub.flows.crm_run import (
+    COMPANY,
+    COMPANY_CRM,
+    CONTACT,
+    DRY,
+    FLOW_PULL,
+    STREAM_PULL,
+    SYSTEM,
+    Letter,
+    Run,
+    commit,
+    invalid_letter,
+    report,
+    start,
+    window,
+    would,
+)
+from hub.ledger.bindings import Binding, BindRow
+from schemas.errors import PermanentError
+from transforms import crm_mapping as m
+
+if TYPE_CHECKING:
+    from connectors.crm.models import CrmRecord
+    from hub.bootstrap import Hub
+    from schemas.crm_config import CrmConfig
+    from schemas.model import ContactMechanism, Party
+
+
+def crm_pull(
+    hub: Hub,
+    *,
+    config: CrmConfig | None = None,
+    dry_run: bool | str = False,
+    since: str | None = None,
+    until: str | None = None,
+    cursor_stream: str | None = None,
+) -> dict[str, Any]:
+    """CRM -> ERP: companies, then contacts, changed in the CRM since the cursors (or in the
+    backfill window ``since``..``until``); ``dry_run`` writes nothing and reports ``would``."""
+    run = start(hub, config, dry_run=dry_run, window=window(since, until, cursor_stream))
+    _pull(run, "companies")
+    _pull(run, "contacts")
+    return report(run, "pull")
+
+
+def _pull(run: Run, kind: str) -> None:
+    cursor = run.cursor(STREAM_PULL[kind])
+    props = list((m.COMPANY_PROPERTY if kind == "companies" else m.CONTACT_PROPERTY).values())
+    # read everything first: the hub's own write-backs move records within the search order
+    records = [
+        r
+        for r in run.crm.search_modified_since(kind, cursor.read_from, properties=props)
+        if cursor.in_window(r.modified_at)
+    ]
+    run.counts[f"{kind}_read"] += len(records)
+    size = run.config.pull_page_size
+    for begin in range(0, len(records), size):
+        page = records[begin : begin + size]
+        if kind == "companies":
+            rows, letters = _pull_companies(run, page)
+        else:
+            rows, letters = _pull_contacts(run, page)
+        for rec in page:
+            cursor.passed(rec.modified_at, rec.crm_id)
+        commit(run, FLOW_PULL, rows, letters, cursor)
+
+
+def _lookups(run: Run, entity: str, records: Sequence[CrmRecord]) -> dict[str, Binding]:
+    found = {}
+    for rec in records:
+        b = run.ledger.lookup(SYSTEM, entity, rec.crm_id)
+        if b is not None:
+            found[rec.crm_id] = b
+    return found
+
+
+def add_mechanisms(run: Run, party_id: str, new: Sequence[ContactMechanism]) -> None:
+    """Add contact mechanisms to an ERP party (a dry run only says it would)."""
+    if run.would is not None:
+        would(run, "erp", "add_contact_mechanisms", [
+            f"party {party_id}: {x.type} {x.value}" for x in new
+        ])  # fmt: skip
+    else:
+        run.erp.add_contact_mechanisms(party_id, new)
+    run.counts["erp_parties_updated"] += 1
+
+
+@dataclass
+class _CompanyPage:
+    """A page of CRM companies with the bindings and ERP parties already known."""
+
+    bound: dict[str, Binding]
+    bound_crm: dict[str, Binding]
+    parties: dict[str, Party]
+    keys: tuple[Sequence[str], Sequence[str]]  # ERP-owned, CRM-owned properties
+    rows: list[BindRow] = field(default_factory=list)
+    letters: list[Letter] = field(default_factory=list)
+
+
+def _pull_companies(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow], list[Letter]]:
+    cfg = run.config
+    bound = _lookups(run, COMPANY, page)
+    known = [r for r in page if r.erp_id or r.crm_id in bound]
+    ids = list({r.erp_id or bound[r.crm_id].erp_id for r in known})
+    state = _CompanyPage(
+        bound, _lookups(run, COMPANY_CRM, page),
+        {p.erp_id or "": p for p in run.erp.get_parties(ids)} if ids else {},
+        (m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY),
+         m.properties_of(cfg.companies, "crm", m.COMPANY_PROPERTY)),
+    )  # fmt: skip
+    for rec in page:
+        _pull_company(run, state, rec)
+    return state.rows, state.letters
+
+
+def _pull_company(run: Run, state: _CompanyPage, rec: CrmRecord) -> None:
+    erp_hash = m.payload_hash(rec.properties, state.keys[0])
+    crm_hash = m.payload_hash(rec.properties, state.keys[1])
+    b, bc = state.bound.get(rec.crm_id), state.bound_crm.get(rec.crm_id)
+    erp_id = rec.erp_id or (b.erp_id if b is not None else None)
+    if erp_id is None:
+        try:
+            erp_id = link_new_company(run, rec)
+        except PermanentError as exc:
+            state.letters.append(invalid_letter("company", rec, exc))
+            return
+        linked = [] if erp_id.startswith(DRY) else run.erp.get_parties([erp_id])
+        if linked:
+            state.parties[erp_id] = linked[0]
+        run.counts["companies_linked"] += 1
+    if b is not None and bc is not None and (b.content_hash, bc.content_hash) == (
+        erp_hash, crm_hash,
+    ):  # fmt: skip
+        run.counts["companies_echo_skipped"] += 1
+        return
+    if b is None or b.content_hash != erp_hash:
+        # an ERP-owned field differs: bind what the CRM holds, the next push restores it
+        state.rows.append(BindRow(COMPANY, rec.crm_id, erp_id, erp_hash))
+        if b is not None:
+            run.counts["companies_erp_fields_overridden"] += 1
+    if bc is not None and bc.content_hash == crm_hash:
+        return
+    try:
+        draft = m.company_to_party(rec.properties, record=rec.crm_id)
+    except PermanentError as exc:
+        state.letters.append(invalid_letter("company", rec, exc))
+        return
+    party = state.parties.get(erp_id)
+    if party is None and not erp_id.startswith(DRY):
+        state.letters.append(Letter(
+            FLOW_PULL, f"company:{rec.crm_id}",
+            f"CRM company {rec.crm_id} holds {run.config.id_property}={erp_id}, but the ERP "
+            "has no such party: fix the id in the CRM or replay after restoring it",
+            "PermanentError", rec.properties,
+        ))  # fmt: skip
+        return
+    if party is not None:
+        new = missing_mechanisms(party, m.company_mechanisms(draft, run.config.companies.crm))
+        if new:
+            add_mechanisms(run, erp_id, new)
+    state.rows.append(BindRow(COMPANY_CRM, rec.crm_id, erp_id, crm_hash))
+
+
+def _pull_contacts(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow], list[Letter]]:
+    keys = m.properties_of(run.config.contacts, "crm", m.CONTACT_PROPERTY)
+    rows: list[BindRow] = []
+    letters: list[Letter] = []
+    bound = _lookups(run, CONTACT, page)
+    new = [r.crm_id for r in page if not (r.erp_id or r.crm_id in bound)]
+    companies_of = run.crm.associations("contacts", "companies", new) if new else {}
+    for rec in page:
+        h = m.payload_hash(rec.properties, keys)
+        b = bound.get(rec.crm_id)
+        if b is not None and b.content_hash == h:
+            run.counts["contacts_echo_skipped"] += 1
+            continue
+        key = rec.erp_id or (b.erp_id if b is not None else None)
+        try:
+            key = _pull_contact(run, rec, key, companies_of.get(rec.crm_id, []))
+        except PermanentError as exc:
+            letters.append(invalid_letter("contact", rec, exc))
+            continue
+        rows.append(BindRow(CONTACT, rec.crm_id, key, h))
+    return rows, letters
+
+
+def _pull_contact(run: Run, rec: CrmRecord, key: str | None, company_ids: list[str]) -> str:
+    """Link (when new) and apply one CRM contact; returns its ERP key."""
+    cfg = run.config
+    person = m.contact_to_contact(rec.properties, record=rec.crm_id)
+    if key is None:
+        key = link_new_contact(run, rec, person, company_ids)
+        run.counts["contacts_linked"] += 1
+    party_id = key.split(":", 1)[0]
+    if party_id.startswith(DRY):  # a dry run's party that would be created
+        return key
+    current = run.erp.get_parties([party_id])
+    if not current:
+        raise PermanentError(
+            f"its {cfg.id_property} {key} names ERP party {party_id}, which does not "
+            "exist: fix the id in the CRM",
+            system=SYSTEM,
+        )
+    wanted = [
+        x
+        for x in m.contact_mechanisms_for(person)
+        if cfg.contacts.owner("email" if x.type == "email" else "phone") == "crm"
+    ]
+    missing = missing_mechanisms(current[0], wanted)
+    if missing:
+        add_mechanisms(run, party_id, missing)
+    return key

@@ -1,0 +1,1 @@
+"""Contract suites: one set of tests per port, run against the fake and the real adapter."""
