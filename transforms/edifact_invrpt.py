@@ -18,12 +18,14 @@ from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, nad, nu
 INVRPT_TYPE = ("INVRPT", "D", "96A", "UN", "EAN008")
 DOCUMENT = "INVRPT"
 
+StockTable = dict[str, dict[str, Decimal]]  # GTIN -> location -> quantity on hand
+
 
 def stock_by_gtin(
     levels: Iterable[StockLevel], gtin_by_code: Mapping[str, str]
-) -> tuple[dict[str, dict[str, Decimal]], list[str]]:
+) -> tuple[StockTable, list[str]]:
     """GTIN -> location -> quantity (summed), and the product codes without a GTIN."""
-    table: dict[str, dict[str, Decimal]] = {}
+    table: StockTable = {}
     without: list[str] = []
     for level in levels:
         gtin = level.gtin or gtin_by_code.get(level.product_code)

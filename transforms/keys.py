@@ -138,6 +138,11 @@ class DocumentKey(Key):
     def subject(self) -> str:
         return self.record
 
+    def replacement(self, tracking: str) -> DocumentKey:
+        """The replacement of this document sent once a carrier's tracking number is known
+        (a DESADV re-sent with RFF+CN): one per tracking number."""
+        return DocumentKey(self.doc_type, self.partner, f"{self.record}:CN:{tracking}")
+
     @classmethod
     def ordrsp(cls, sale: SaleKey) -> DocumentKey:
         """The ORDRSP answering one order (one per order, whatever interchange carried it)."""
@@ -192,6 +197,11 @@ class ControlNumberKey:
     @property
     def scope(self) -> str:
         return f"{self.counter}:{self.owner}"
+
+    @classmethod
+    def sscc(cls, company_prefix: str, document: DocumentKey, package: int) -> ControlNumberKey:
+        """The SSCC serial of one package of a document (counted per GS1 company prefix)."""
+        return cls("sscc", company_prefix, f"{document.doc_key}:{package}")
 
     @classmethod
     def parse(cls, scope: str, document: str) -> ControlNumberKey:
