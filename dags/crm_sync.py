@@ -51,15 +51,14 @@ def crm_sync() -> None:
         """ERP -> CRM; returns the flow's JSON-able report."""
         from hub.flows import run_flow
 
-        conf = flow_params()
-        return run_flow("crm_push", **{k: v for k, v in conf.items() if k == "sale_ids"})
+        return run_flow("crm_push", **flow_params("crm_push"))
 
     @task(task_id="pull", pool="crm")
     def pull() -> dict[str, Any]:
         """CRM -> ERP; returns the flow's JSON-able report."""
         from hub.flows import run_flow
 
-        return run_flow("crm_pull")
+        return run_flow("crm_pull", **flow_params("crm_pull"))
 
     push() >> pull()
 

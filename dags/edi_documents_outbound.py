@@ -55,7 +55,7 @@ def edi_documents_outbound() -> None:
 
         from hub.flows import run_flow
 
-        params = flow_params()
+        params = flow_params("edi_documents_outbound")
         end = get_current_context().get("data_interval_end")
         if end is not None and "as_of" not in params:
             params["as_of"] = end.isoformat()

@@ -44,8 +44,17 @@ def edi_orders_inbound() -> None:
         """Active partner ids (or the one named in the run's conf)."""
         from hub.config import load_partners
 
-        wanted = flow_params().get("partner")
-        return [p.id for p in load_partners().values() if p.active and wanted in (None, p.id)]
+        wanted = flow_params("edi_orders_inbound").get("partner")
+        profiles = load_partners()
+        if wanted is not None and wanted not in profiles:
+            from schemas.errors import PermanentError
+
+            raise PermanentError(
+                f"unknown partner {wanted!r} in the run's conf; configured partners: "
+                f"{', '.join(sorted(profiles)) or 'none'}",
+                system="airflow",
+            )
+        return [p.id for p in profiles.values() if p.active and wanted in (None, p.id)]
 
     @task(task_id="process_partner", pool="erp", map_index_template="{{ partner_id }}")
     def process_partner(partner: str) -> dict[str, Any]:
@@ -56,7 +65,7 @@ def edi_orders_inbound() -> None:
 
         get_current_context()["partner_id"] = partner  # type: ignore[typeddict-unknown-key]
 
-        params = {k: v for k, v in flow_params().items() if k != "partner"}
+        params = {k: v for k, v in flow_params("edi_orders_inbound").items() if k != "partner"}
         report = run_flow("edi_orders_inbound", partner=partner, **params)
         report.pop("details", None)
         return report

@@ -41,7 +41,7 @@ def erp_reference_check() -> None:
         """Run the flow and return its JSON-able report."""
         from hub.flows import run_flow
 
-        return run_flow("erp_reference_check", **flow_params())
+        return run_flow("erp_reference_check", **flow_params("erp_reference_check"))
 
     check_reference_data()
 

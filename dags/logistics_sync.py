@@ -55,14 +55,14 @@ def logistics_sync() -> None:
         """Book ready ERP shipments with the carrier; return the flow's report."""
         from hub.flows import run_flow
 
-        return run_flow("logistics_shipments", **flow_params())
+        return run_flow("logistics_shipments", **flow_params("logistics_shipments"))
 
     @task(task_id="track_shipments", pool="carrier")
     def track_shipments() -> dict[str, Any]:
         """Track booked shipments; return the flow's report."""
         from hub.flows import run_flow
 
-        return run_flow("logistics_tracking", **flow_params())
+        return run_flow("logistics_tracking", **flow_params("logistics_tracking"))
 
     ship_shipments()
     track_shipments()

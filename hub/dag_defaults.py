@@ -51,8 +51,29 @@ def default_args(
     return args
 
 
-def flow_params() -> dict[str, Any]:
-    """The triggering run's conf, passed to the flow as parameters (inside a task only)."""
+def flow_params(flow: str | None = None) -> dict[str, Any]:
+    """The triggering run's conf as parameters of ``flow`` (inside a task only).
+
+    The flow registry decides: keys of another flow of the same DAG are left out, a key no
+    flow of this DAG knows is a PermanentError naming it (failed at once, never retried).
+    """
     from airflow.sdk import get_current_context
 
-    return dict(get_current_context()["dag_run"].conf or {})
+    context = get_current_context()
+    conf = dict(context["dag_run"].conf or {})
+    if flow is None:
+        return conf
+    from hub.flows.registry import REGISTRY, descriptor
+    from schemas.errors import PermanentError
+
+    dag_id = context["dag"].dag_id
+    own = descriptor(flow)
+    known = {p.name for d in REGISTRY.values() if d.dag == dag_id for p in d.params}
+    unknown = sorted(set(conf) - known - {p.name for p in own.params})
+    if unknown:
+        raise PermanentError(
+            f"DAG {dag_id}: unknown conf key(s) {', '.join(unknown)}; its flows accept: "
+            f"{', '.join(sorted(known)) or 'none'} (see `hub flows`)",
+            system="airflow",
+        )
+    return {k: v for k, v in conf.items() if own.param(k) is not None}

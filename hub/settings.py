@@ -17,7 +17,32 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def hub_home() -> Path:
     """The hub's working directory (ledger, archives, mailboxes): $HUB_HOME or ./.hub."""
     home = Path(os.environ.get("HUB_HOME") or PROJECT_ROOT / ".hub")
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermanentError(
+            f"HUB_HOME {home} cannot be created ({exc.strerror or exc}): point HUB_HOME at a "
+            "writable directory",
+            system="settings",
+        ) from exc
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise PermanentError(
+            f"HUB_HOME {home} is not writable by this user: point HUB_HOME at a writable "
+            "directory or fix its permissions",
+            system="settings",
+        )
+    return home
+
+
+def existing_hub_home() -> Path:
+    """The hub home for read-only commands: it must exist (a typo must not read as healthy)."""
+    home = Path(os.environ.get("HUB_HOME") or PROJECT_ROOT / ".hub")
+    if not home.is_dir():
+        raise PermanentError(
+            f"HUB_HOME {home} does not exist: nothing has run there (check the path; "
+            "flows create it on their first run)",
+            system="settings",
+        )
     return home
 
 
@@ -110,23 +135,45 @@ def parse_connection(conn_id: str, raw: str) -> ConnectionInfo:
             conn_id=conn_id,
             conn_type=data.get("conn_type"),
             host=data.get("host"),
-            port=int(data["port"]) if data.get("port") else None,
+            port=_port(conn_id, data.get("port")),
             login=data.get("login"),
             password=data.get("password"),
             schema=data.get("schema"),
             extra=extra,
         )
     parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise PermanentError(
+            f"{env_var(conn_id)}: the port is not a number from 1 to 65535 ({exc})",
+            system="settings",
+        ) from exc
     return ConnectionInfo(
         conn_id=conn_id,
         conn_type=parts.scheme.replace("-", "_") or None,
         host=unquote(parts.hostname) if parts.hostname else None,
-        port=parts.port,
+        port=port,
         login=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         schema=unquote(parts.path.lstrip("/")) or None,
         extra=dict(parse_qsl(parts.query)),
     )
+
+
+def _port(conn_id: str, value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 < port < 65536:
+        raise PermanentError(
+            f"{env_var(conn_id)}: port {value!r} is not a number from 1 to 65535",
+            system="settings",
+        )
+    return port
 
 
 def connection_json(

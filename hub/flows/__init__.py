@@ -1,61 +1,45 @@
-"""Flow registry: every use case the DAGs and `hub run` execute, by name, through one door."""
+"""Flows: every use case the DAGs and `hub run` execute, by name, through one door.
+
+The descriptors live in ``hub.flows.registry``; ``run_flow`` parses the parameters by the
+descriptor, records the run in the ledger (with a heartbeat, so a killed run is seen as
+crashed and its leases are taken over) and calls the flow, its preview or its backfill.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from typing import Any
+
+from hub.flows.registry import REGISTRY, FlowDescriptor, FlowFunc, descriptor
 
 log = logging.getLogger(__name__)
 
-FlowFunc = Callable[..., dict[str, Any]]
+# name -> "module:function", read from the registry (kept for callers that list flows)
+FLOWS: dict[str, str] = {name: d.run for name, d in REGISTRY.items()}
 
-# name -> "module:function"; modules are imported on first use (DAG files stay light)
-FLOWS: dict[str, str] = {
-    "erp_reference_check": "hub.flows.erp_reference:erp_reference_check",
-    "edi_orders_inbound": "hub.flows.edi_inbound:edi_orders_inbound",
-    "crm_sync": "hub.flows.crm_sync:crm_sync",
-    "crm_push": "hub.flows.crm_sync:crm_push",
-    "crm_pull": "hub.flows.crm_sync:crm_pull",
-    "logistics_shipments": "hub.flows.logistics:ship_ready_shipments",
-    "logistics_tracking": "hub.flows.logistics:track_open_shipments",
-    "edi_documents_outbound": "hub.flows.edi_outbound:edi_documents_outbound",
-}
-
-
-def register(name: str, target: str) -> None:
-    """Add a flow (used by flow modules of later features)."""
-    FLOWS[name] = target
+__all__ = ["FLOWS", "FlowDescriptor", "FlowFunc", "is_dry_run", "resolve", "run_flow"]
 
 
 def resolve(name: str) -> FlowFunc:
     """The function behind a flow name; unknown names list the known ones."""
-    try:
-        target = FLOWS[name]
-    except KeyError:
-        from schemas.errors import PermanentError
-
-        raise PermanentError(
-            f"unknown flow {name!r}; known flows: {', '.join(sorted(FLOWS))}", system="hub"
-        ) from None
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+    return descriptor(name).function()
 
 
 def run_flow(name: str, *, hub: Any = None, **params: Any) -> dict[str, Any]:
     """Run one flow once and return its JSON-able report (what DAG tasks and `hub run` call)."""
     from hub.bootstrap import Hub
 
-    func = resolve(name)
+    flow = descriptor(name)
+    params = flow.parse_params(params)
     owned = hub is None
     ctx = hub or Hub.from_env()
     try:
-        if is_dry_run(params):  # read, validate, transform, write nothing (hub.ops.dryrun)
+        _check_partner(ctx, flow, params)
+        if params.pop("dry_run", False):  # read, validate, transform, write nothing
             from hub.ops.dryrun import dry_run
 
-            return dry_run(ctx, name, **{k: v for k, v in params.items() if k != "dry_run"})
-        report = _recorded(ctx, name, func, params)
+            return dry_run(ctx, name, **params)
+        report = _recorded(ctx, flow, params)
     finally:
         if owned:
             ctx.close()
@@ -69,12 +53,30 @@ def is_dry_run(params: dict[str, Any]) -> bool:
     return value is True or str(value).lower() in ("true", "1", "yes")
 
 
-def _recorded(ctx: Any, name: str, func: FlowFunc, params: dict[str, Any]) -> dict[str, Any]:
+def _check_partner(hub: Any, flow: FlowDescriptor, params: dict[str, Any]) -> None:
+    """An unknown partner is an error, never a run that silently does nothing."""
+    partner = params.get("partner")
+    if partner is None or flow.param("partner") is None:
+        return
+    known = hub.partners
+    if partner not in known:
+        from schemas.errors import PermanentError
+
+        raise PermanentError(
+            f"flow {flow.name!r}: unknown partner {partner!r}; configured partners: "
+            f"{', '.join(sorted(known)) or 'none'} (config/partners/*.yaml)",
+            system="hub",
+        )
+
+
+def _recorded(ctx: Any, flow: FlowDescriptor, params: dict[str, Any]) -> dict[str, Any]:
     """Run the flow with a row in the ledger's ``runs`` table around it (status, counts)."""
     from hub.ops import runs
 
+    func = flow.function()
     mode = "backfill" if params.get("cursor_stream") else "run"
-    run_id = runs.start(ctx.ledger, name, params, mode=mode)
+    ctx.ledger.start_heartbeat()
+    run_id = runs.start(ctx.ledger, flow.name, params, mode=mode)
     try:
         report = func(ctx, **params)
     except BaseException as exc:

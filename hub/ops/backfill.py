@@ -1,34 +1,27 @@
 """Backfills: re-sync a bounded window through the same ledger, without moving live cursors.
 
-Convention for cursor-based flows (their owners add three parameters):
+A flow declares its backfill in its descriptor (``hub.flows.registry``):
 
-- ``since: str`` (ISO timestamp): read the source from here instead of the live cursor;
-- ``until: str | None``: stop at records changed at or after this instant;
-- ``cursor_stream: str | None``: advance THIS stream instead of the live one (the hub passes
-  ``backfill:<flow>:<since>..<until>``), so the live watermark never moves backwards and a
-  crashed backfill resumes where it stopped when rerun with the same window.
+- ``"cursor"``: the flow takes ``since``, ``until`` and ``cursor_stream``: it reads the
+  source from ``since``, stops at ``until``, and advances THIS stream instead of the live
+  one (the hub passes ``backfill:<flow>:<since>..<until>``), so the live watermark never
+  moves backwards and a crashed backfill resumes where it stopped when rerun;
+- ``"module:function"``: called as ``function(hub, since=datetime, until=datetime | None,
+  **params)`` (edi_orders_inbound re-processes the archived interchanges of the window).
 
 Everything else stays as in a normal run: the journal and bindings make records already in
-sync cost no write. Flows without a cursor register a function in ``BACKFILLS``
-(``function(hub, since=datetime, until=datetime | None, **params)``); edi_orders_inbound
-re-processes the archived interchanges received in the window.
+sync cost no write.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.bootstrap import Hub
+from hub.flows.registry import REGISTRY, descriptor, load_target
 from hub.ops import runs
 from schemas.errors import PermanentError
-
-BACKFILLS: dict[str, str] = {
-    "edi_orders_inbound": "hub.flows.edi_inbound_replay:backfill",
-}
-CURSOR_PARAMS = ("since", "until", "cursor_stream")
 
 
 def parse_time(text: str, what: str) -> datetime:
@@ -53,13 +46,20 @@ def backfill(
     hub: Hub, flow: str, *, since: datetime, until: datetime | None = None, **params: Any
 ) -> dict[str, Any]:
     """Re-sync ``flow`` for [since, until); recorded as a run in mode ``backfill``."""
-    from hub.flows import resolve, run_flow
+    from hub.flows import run_flow
 
     if until is not None and until <= since:
         raise PermanentError(f"--until {until} is not after --since {since}", system="cli")
-    if flow in BACKFILLS:
-        module, _, name = BACKFILLS[flow].partition(":")
-        func = getattr(importlib.import_module(module), name)
+    desc = descriptor(flow)
+    if desc.backfill is None:
+        raise PermanentError(
+            f"flow {flow!r} cannot be backfilled (it keeps no cursor and no archive); flows "
+            "that can: " + ", ".join(sorted(n for n, d in REGISTRY.items() if d.backfill)),
+            system="hub",
+        )
+    params = desc.parse_params(params)
+    if desc.backfill != "cursor":
+        func = load_target(desc.backfill)
         run_id = runs.start(
             hub.ledger, flow, {**params, "since": since.isoformat()}, mode="backfill"
         )
@@ -70,15 +70,6 @@ def backfill(
             raise
         runs.finish(hub.ledger, run_id, report=report)
         return report
-    accepted = inspect.signature(resolve(flow)).parameters
-    missing = [p for p in CURSOR_PARAMS if p not in accepted]
-    if missing:
-        raise PermanentError(
-            f"flow {flow!r} cannot be backfilled yet: it lacks the parameter(s) "
-            f"{', '.join(missing)} (see hub/ops/backfill.py); running it with `since` alone "
-            "would move its live cursor",
-            system="hub",
-        )
     return run_flow(
         flow,
         hub=hub,

@@ -1,48 +1,37 @@
 """Dry runs: read, validate and transform, then report what a flow would write, writing nothing.
 
-Convention for flow owners: a flow supports a dry run either through a preview registered
-here (``PREVIEWS[flow] = "module:function"``, called as ``function(hub, **params)``) or by
-taking a ``dry_run: bool = False`` parameter itself, in which case it must not claim journal
-entries, bind, move cursors, file dead letters, send or write to any system, and returns
-``{"status": "dry_run", "would": {<system>: {<action>: [records...]}}, ...}``.
+A flow declares its preview in its descriptor (``hub.flows.registry``): ``"module:function"``
+(called as ``function(hub, **params)``), or ``"self"`` when it takes ``dry_run: bool`` itself;
+then it must not claim journal entries, bind, move cursors, file dead letters, send or write
+to any system, and returns ``{"status": "dry_run", "would": {<system>: {<action>: [...]}}}``.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from typing import Any
 
 from hub.bootstrap import Hub
+from hub.flows.registry import REGISTRY, descriptor, load_target
 from schemas.errors import PermanentError
-
-PREVIEWS: dict[str, str] = {
-    "edi_orders_inbound": "hub.flows.edi_inbound_replay:preview_inbox",
-}
 
 
 def supports(flow: str) -> bool:
-    """Whether ``flow`` has a preview here or takes ``dry_run`` itself."""
-    from hub.flows import resolve
-
-    return flow in PREVIEWS or "dry_run" in inspect.signature(resolve(flow)).parameters
+    """Whether ``flow`` has a dry run."""
+    return descriptor(flow).supports_dry_run
 
 
 def dry_run(hub: Hub, flow: str, **params: Any) -> dict[str, Any]:
     """What one run of ``flow`` would create/update/send per system; nothing is written."""
-    from hub.flows import resolve
-
-    if flow in PREVIEWS:
-        module, _, func = PREVIEWS[flow].partition(":")
-        report = getattr(importlib.import_module(module), func)(hub, **params)
-    elif "dry_run" in inspect.signature(resolve(flow)).parameters:
-        report = resolve(flow)(hub, dry_run=True, **params)
-    else:
+    desc = descriptor(flow)
+    if desc.preview is None:
         raise PermanentError(
-            f"flow {flow!r} has no dry run yet: its owner adds a `dry_run: bool = False` "
-            "parameter (see hub/ops/dryrun.py for the contract); flows with one: "
-            + ", ".join(sorted(PREVIEWS)),
+            f"flow {flow!r} has no dry run; flows with one: "
+            + ", ".join(sorted(n for n, d in REGISTRY.items() if d.supports_dry_run)),
             system="hub",
         )
+    if desc.preview == "self":
+        report = desc.function()(hub, dry_run=True, **params)
+    else:
+        report = load_target(desc.preview)(hub, **params)
     report.setdefault("status", "dry_run")
     return report

@@ -89,7 +89,7 @@ def test_demo_flows_leave_no_secret_in_any_log_or_file(
     monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
     caplog.set_level("DEBUG")
 
-    from hub.cli.demo import _drop_orders
+    from sandbox.demo import _drop_orders
     from sandbox.partner import drop
 
     dropped = _drop_orders(hub_home)

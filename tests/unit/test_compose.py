@@ -164,7 +164,7 @@ def test_every_service_is_one_the_hub_uses(resolved: dict[str, Any]) -> None:
 
 
 def test_sandbox_erp_is_only_in_the_sandbox_profile(compose: dict[str, Any]) -> None:
-    from hub.cli.sandbox import app
+    from sandbox.cli import app
 
     commands = {c.name or c.callback.__name__: c for c in app.registered_commands}
     erp = [s for s in compose["services"].values() if _command(s).startswith("hub sandbox")]
