@@ -122,9 +122,10 @@ class FailureNotifier(BaseNotifier):
 
 def new_dead_letters(flows: Iterable[str], since: datetime) -> Counter[tuple[str, str]]:
     """Open dead letters of ``flows`` filed at or after ``since``: (flow, partner) -> count."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import ProgrammingError
 
     from hub.bootstrap import Hub
+    from schemas.errors import TransientError
 
     hub = Hub.from_env(migrate=False)
     counts: Counter[tuple[str, str]] = Counter()
@@ -133,7 +134,7 @@ def new_dead_letters(flows: Iterable[str], since: datetime) -> Counter[tuple[str
             for letter in hub.ledger.dead_letters(state="open", flow=flow):
                 if letter.updated_at >= since:
                     counts[(letter.flow, letter.partner or "-")] += 1
-    except (OperationalError, ProgrammingError) as exc:  # no ledger yet: nothing was filed
+    except (TransientError, ProgrammingError) as exc:  # no ledger yet: nothing was filed
         log.warning("ledger not readable for dead-letter alerts: %s", type(exc).__name__)
     finally:
         hub.close()

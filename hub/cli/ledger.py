@@ -13,18 +13,19 @@ app = typer.Typer(help="The ledger database (SQLite by default, PostgreSQL via H
 def upgrade() -> None:
     """Apply every pending migration."""
     from hub.ledger import Ledger
-    from hub.ledger.migrate import current
 
     ledger = Ledger(settings.database_url())
     ledger.upgrade()
-    typer.echo(f"ledger at revision {current(ledger.engine)}")
+    typer.echo(f"ledger at revision {ledger.revision()}")
+    ledger.dispose()
 
 
 @app.command("current")
 def current_cmd() -> None:
     """Print the schema revision of the ledger database."""
     from hub.ledger import Ledger
-    from hub.ledger.migrate import current, head
+    from hub.ledger.migrate import head
 
     ledger = Ledger(settings.database_url())
-    typer.echo(f"{current(ledger.engine) or '(empty)'} (code head {head()})")
+    typer.echo(f"{ledger.revision() or '(empty)'} (code head {head()})")
+    ledger.dispose()

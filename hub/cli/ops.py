@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -25,19 +28,61 @@ def _dump(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
 
 
+def _existing_hub() -> Any:
+    """The hub of an existing HUB_HOME and ledger, for commands that only read: a typo in
+    HUB_HOME or HUB_DATABASE_URL is an error naming the path, never an empty "healthy" hub."""
+    from sqlalchemy.engine import make_url
+
+    from hub import settings
+    from hub.bootstrap import Hub
+    from hub.ledger import Ledger
+    from schemas.errors import PermanentError
+
+    home = Path(os.environ.get("HUB_HOME") or settings.PROJECT_ROOT / ".hub")
+    if not home.is_dir():
+        raise PermanentError(
+            f"HUB_HOME {home} does not exist: nothing has run there (check the path)",
+            system="cli",
+        )
+    url = settings.database_url()
+    where = make_url(url).render_as_string(hide_password=True)
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database and database != ":memory:" and not Path(database).is_file():
+        raise PermanentError(
+            f"no ledger at {database}: nothing has run with this HUB_HOME/HUB_DATABASE_URL "
+            "(check the path)",
+            system="cli",
+        )
+    ledger = Ledger(url)
+    try:
+        if ledger.revision() is None:
+            raise PermanentError(
+                f"the ledger at {where} has no tables: nothing has run with it (check "
+                "HUB_DATABASE_URL, or create it with `hub ledger upgrade`)",
+                system="cli",
+            )
+        ledger.upgrade()  # an older ledger is brought up to date, as every command does
+    except BaseException:
+        ledger.dispose()
+        raise
+    return Hub(ledger, home=home)
+
+
 @contextmanager
-def _hub() -> Iterator[Any]:
-    """The configured hub; hub errors become a red line naming the fix and exit code 2."""
+def _hub(*, read_only: bool = False) -> Iterator[Any]:
+    """The configured hub; hub errors become a red line naming the fix and exit code 2.
+
+    ``read_only`` commands need an existing hub home and ledger (see ``_existing_hub``)."""
     from hub.bootstrap import Hub
     from schemas.errors import HubError
 
     hub = None
     try:
-        hub = Hub.from_env()
+        hub = _existing_hub() if read_only else Hub.from_env()
         yield hub
     except HubError as exc:
         kind = "transient, retry later" if exc.retryable else "permanent"
-        err.print(f"[red]error[/red] ({kind}): {exc}")
+        err.print(f"[red]error[/red] ({kind}): {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc
     finally:
         if hub is not None:
@@ -74,7 +119,7 @@ def status(
     """Health per flow and partner/system; exit code 1 when something needs a person."""
     from hub.ops.status import Thresholds, collect
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         th = Thresholds(
             max_lag=_age(max_lag) or timedelta(hours=1),
             dead_letter_age=_age(dead_letter_age) or timedelta(hours=24),
@@ -104,7 +149,7 @@ def status(
             table.add_row(
                 ("" if e["healthy"] else "[red]") + e["flow"],
                 e["scope"],
-                f"{last['status']} {last['started_at'][:16]}" if last else "never",
+                _last_run_cell(last, e.get("running") or []),
                 ok["started_at"][:16] if ok else "-",
                 _fmt_age(e["lag_seconds"]),
                 str(e["items_24h"]),
@@ -125,6 +170,17 @@ def status(
         raise typer.Exit(1)
 
 
+def _last_run_cell(last: dict[str, Any] | None, running: list[dict[str, Any]]) -> str:
+    """The last run's status and start ("crashed" when its process died), and any run
+    still going."""
+    text = f"{last['status']} {last['started_at'][:16]}" if last else "never"
+    if last and last["status"] in ("failed", "crashed"):
+        text = f"[red]{text}[/red]"
+    if running:
+        text += f"; running since {running[0]['started_at'][11:16]}"
+    return text
+
+
 # -- dead letters ----------------------------------------------------------------------------
 
 
@@ -141,7 +197,7 @@ def dl_list(
     """Dead letters matching the filters, oldest first."""
     from hub.ops.deadletters import list_letters
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         letters = list_letters(
             hub.ledger,
             state=state,
@@ -179,7 +235,7 @@ def dl_show(
     """One dead letter: reason, payload and audit trail."""
     from hub.ops.deadletters import show
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         data = show(hub.ledger, letter_id)
     if as_json:
         _dump(data)
@@ -250,12 +306,26 @@ def dl_replay(
     error_class: str = typer.Option(None, "--error-class"),
     older_than: str = typer.Option(None, "--older-than"),
     by: str = typer.Option(None, "--by", help="who replays (default $USER)"),
+    confirm_absent: bool = typer.Option(
+        False,
+        "--confirm-absent",
+        help="unknown-outcome letters named by id: you checked the target system holds "
+        "nothing under the letter's reference, so act again at once",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Redo the work of dead letters through the ledger (a second replay changes nothing)."""
+    """Redo the work of dead letters through the ledger (a second replay changes nothing).
+
+    An unknown-outcome letter goes through its flow's policy again (look the reference up
+    first, or back to a person) unless --confirm-absent says the target holds nothing."""
     from hub.ops.replay import replay
 
-    with _hub() as hub:
+    if confirm_absent and (every or not letter_ids):
+        raise typer.BadParameter(
+            "--confirm-absent needs the letters named by id (a person checked each one), not --all",
+            param_hint="--confirm-absent",
+        )
+    with _hub(read_only=True) as hub:
         ids = _selected(
             hub,
             letter_ids or [],
@@ -265,7 +335,7 @@ def dl_replay(
             error_class=error_class,
             older_than=_age(older_than),
         )
-        rows = [replay(hub, i, by=by) for i in ids]
+        rows = [replay(hub, i, by=by, confirm_absent=confirm_absent) for i in ids]
     _letter_action(rows, as_json, f"replayed {len(rows)} dead letter(s)")
     if any(r["outcome"] == "failed" for r in rows):
         raise typer.Exit(1)
@@ -281,7 +351,7 @@ def dl_discard(
     """Close dead letters without action, keeping who, when and why."""
     from hub.ops.deadletters import discard
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         rows = [discard(hub.ledger, i, reason=reason, by=by) for i in letter_ids]
     _letter_action(rows, as_json, f"discarded {len(rows)} dead letter(s)")
 
@@ -298,7 +368,7 @@ def trace(
     """The timeline of one order across partner, ERP, carrier and CRM; exit 1 if unknown."""
     from hub.ops.trace import trace as run_trace
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         data = run_trace(hub, ref)
     if as_json:
         _dump(data)
@@ -334,7 +404,7 @@ def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
     """ERP against CRM, carrier and partner outboxes: counts, hashes, every difference."""
     from hub.ops.reconcile import reconcile as run_reconcile
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         data = run_reconcile(hub)
     if as_json:
         _dump(data)
@@ -348,7 +418,7 @@ def metrics() -> None:
     """The hub's metrics in Prometheus text format."""
     from hub.ops.metrics import render
 
-    with _hub() as hub:
+    with _hub(read_only=True) as hub:
         sys.stdout.write(render(hub))
 
 

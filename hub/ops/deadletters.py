@@ -8,17 +8,13 @@ why and what came of it; the letter itself keeps its last state, ``resolved_by``
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
-
 from hub.ledger import DeadLetter, Ledger, utcnow
-from hub.ops import tables as ot
 from schemas.errors import PermanentError
 
 STATES = ("open", "replayed", "resolved", "discarded")
@@ -107,38 +103,14 @@ def audit(
     detail: Any = None,
 ) -> None:
     """Append one operator action to the letter's audit trail."""
-    with ledger.transaction() as conn:
-        conn.execute(
-            insert(ot.dead_letter_audit).values(
-                letter_id=letter_id,
-                action=action,
-                actor=by,
-                reason=reason,
-                outcome=outcome,
-                detail=json.dumps(detail, sort_keys=True, default=str) if detail else None,
-                at=utcnow(),
-            )
-        )
+    ledger.audit_dead_letter(
+        letter_id, action=action, actor=by, outcome=outcome, reason=reason, detail=detail
+    )
 
 
 def audit_trail(ledger: Ledger, letter_id: int) -> list[dict[str, Any]]:
     """Every action taken on a letter, oldest first."""
-    a = ot.dead_letter_audit
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(a).where(a.c.letter_id == letter_id).order_by(a.c.at, a.c.id)
-        ).all()
-    return [
-        {
-            "action": r.action,
-            "by": r.actor,
-            "at": r.at.isoformat(),
-            "outcome": r.outcome,
-            "reason": r.reason,
-            "detail": json.loads(r.detail) if r.detail else None,
-        }
-        for r in rows
-    ]
+    return ledger.dead_letter_audit(letter_id)
 
 
 def discard(

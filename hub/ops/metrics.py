@@ -8,8 +8,8 @@ a worker) renders the same numbers and nothing is lost when a worker restarts.
 | `hub_up` | gauge | | 1 when the ledger could be read |
 | `hub_healthy` | gauge | | 1 when `hub status` finds no problem, else 0 |
 | `hub_records_synced_total` | counter | flow | records written to a system by runs |
-| `hub_flow_runs_total` | counter | flow, status | runs by outcome (ok/partial/failed) |
-| `hub_flow_errors_total` | counter | flow | runs that failed (an exception left the flow) |
+| `hub_flow_runs_total` | counter | flow, status | runs by status (ok/partial/failed/crashed) |
+| `hub_flow_errors_total` | counter | flow | runs that failed or crashed (their process died) |
 | `hub_journal_entries` | gauge | flow, state | journal entries by state |
 | `hub_dead_letters_total` | counter | flow, error_class | dead letters ever filed |
 | `hub_dead_letters_open` | gauge | flow, partner, error_class | letters waiting for a person |
@@ -23,14 +23,11 @@ a worker) renders the same numbers and nothing is lost when a worker restarts.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from hub.bootstrap import Hub
-from hub.ledger import tables as t
 from hub.ops import status as status_mod
-from hub.ops import tables as ot
 
 HELP: dict[str, tuple[str, str]] = {
     "hub_up": ("gauge", "1 when the ledger could be read"),
@@ -80,48 +77,28 @@ def samples(hub: Hub, health: dict[str, Any] | None = None) -> list[Sample]:
     """Every sample, from the ledger (and ``health``, `hub status`'s dict, when given)."""
     health = health or status_mod.collect(hub)
     out: list[Sample] = [("hub_up", {}, 1), ("hub_healthy", {}, 1 if health["healthy"] else 0)]
-    r, j, dl = ot.runs, t.journal, t.dead_letters
-    with hub.ledger.engine.connect() as conn:
-        synced: dict[str, int] = {}
-        for flow, state, count, items in conn.execute(
-            select(r.c.flow, r.c.status, func.count(), func.coalesce(func.sum(r.c["items"]), 0))
-            .where(r.c.mode != "dry_run")
-            .group_by(r.c.flow, r.c.status)
-        ):
-            out.append(("hub_flow_runs_total", {"flow": flow, "status": state}, int(count)))
-            if state == "failed":
-                out.append(("hub_flow_errors_total", {"flow": flow}, int(count)))
-            synced[flow] = synced.get(flow, 0) + int(items)
-        out += [("hub_records_synced_total", {"flow": f}, n) for f, n in sorted(synced.items())]
-        for flow, state, count in conn.execute(
-            select(j.c.flow, j.c.state, func.count()).group_by(j.c.flow, j.c.state)
-        ):
-            out.append(("hub_journal_entries", {"flow": flow, "state": state}, int(count)))
-        for flow, error_class, state, partner, count in conn.execute(
-            select(dl.c.flow, dl.c.error_class, dl.c.state, dl.c.partner, func.count()).group_by(
-                dl.c.flow, dl.c.error_class, dl.c.state, dl.c.partner
-            )
-        ):
-            out.append(
-                ("hub_dead_letters_total", {"flow": flow, "error_class": error_class}, int(count))
-            )
-            if state == "open":
-                out.append(
-                    (
-                        "hub_dead_letters_open",
-                        {"flow": flow, "partner": partner or "", "error_class": error_class},
-                        int(count),
-                    )
-                )
-    out = _merge(out, "hub_dead_letters_total")
+    ledger = hub.ledger
+    synced: dict[str, int] = {}
+    for flow, state, count, items in ledger.run_totals():
+        out.append(("hub_flow_runs_total", {"flow": flow, "status": state}, count))
+        if state in ("failed", "crashed"):
+            out.append(("hub_flow_errors_total", {"flow": flow}, count))
+        synced[flow] = synced.get(flow, 0) + items
+    out += [("hub_records_synced_total", {"flow": f}, n) for f, n in sorted(synced.items())]
+    for (flow, state), count in sorted(ledger.journal_counts().items()):
+        out.append(("hub_journal_entries", {"flow": flow, "state": state}, count))
+    for flow, error_class, state, partner, count in ledger.dead_letter_totals():
+        out.append(("hub_dead_letters_total", {"flow": flow, "error_class": error_class}, count))
+        if state == "open":
+            labels = {"flow": flow, "partner": partner or "", "error_class": error_class}
+            out.append(("hub_dead_letters_open", labels, count))
+    out = _merge(_merge(out, "hub_dead_letters_total"), "hub_flow_errors_total")
     for entry in health["flows"]:
         labels = {"flow": entry["flow"], "scope": entry["scope"]}
         out.append(("hub_lag_seconds", labels, entry["lag_seconds"]))
         out.append(("hub_items_24h", labels, entry["items_24h"]))
         last_ok = entry["last_success"]
         if last_ok and (last_ok["finished_at"] or last_ok["started_at"]):
-            from datetime import datetime
-
             stamp = datetime.fromisoformat(last_ok["finished_at"] or last_ok["started_at"])
             out.append(("hub_last_success_timestamp_seconds", labels, stamp.timestamp()))
     for cursor in health["cursors"]:

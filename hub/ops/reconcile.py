@@ -4,7 +4,7 @@ Per section: counts and an aggregate content hash on each side (SHA-256 over the
 per-record hashes) and every difference by record. A section whose flow never ran (no
 journal entries, bindings or cursor) is reported as ``inactive`` with no differences.
 
-- ``erp.sales``: sales the inbound EDI flow created (journal ``erp.sale:`` done) against
+- ``erp.sales``: sales the inbound EDI flow created (``SaleKey`` journal entries done) against
   the ERP's sales (reference, party, lines).
 - ``crm.deals``: ERP sales against the CRM deals bound in the ledger (payload hash).
 - ``carrier.shipments``: carrier bookings (bindings) against the ERP shipments' tracking.
@@ -24,21 +24,26 @@ journal entries, bindings or cursor) is reported as ``inactive`` with no differe
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from hub.bootstrap import Hub
-from hub.ledger import tables as t
+from hub.ledger import Binding
 from schemas.model import content_hash
+from transforms.keys import DocumentKey, KeyKind
 
 
 def _aggregate(hashes: dict[str, str]) -> str:
     text = "\n".join(f"{k}={v}" for k, v in sorted(hashes.items()))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _diff(record: str, kind: str, detail: str) -> dict[str, Any]:
+    return {"record": record, "kind": kind, "detail": detail}
 
 
 def _section(
@@ -74,12 +79,8 @@ def _sale_hash(reference: str, party: str, lines: list[tuple[str, str, str]]) ->
 
 
 def _sales(hub: Hub) -> tuple[dict[str, Any], dict[str, Any]]:
-    j = t.journal
-    with hub.ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(j.c.key, j.c.result).where(j.c.key.like("erp.sale:%"), j.c.state == "done")
-        ).all()
-    recorded = {row.key: json.loads(row.result) for row in rows if row.result}
+    rows = hub.ledger.journal_find(KeyKind.SALE, state="done")
+    recorded = {row["key"]: row["result"] for row in rows if row["result"]}
     if not recorded:
         return _section("erp.sales", "hub", "erp", {}, {}, [], active=False), {}
     by_id = {str(r["erp_id"]): (k, r) for k, r in recorded.items() if r.get("erp_id")}
@@ -124,7 +125,7 @@ def _deals(hub: Hub, erp_sales: dict[str, Any]) -> dict[str, Any]:
     bound = hub.ledger.bindings_for("crm", "deal")
     if not bound:
         return _section("crm.deals", "erp", "crm", {}, {}, [], active=False)
-    from hub.flows.crm_sync import load_config
+    from hub.flows.crm_config import load_config
     from transforms import crm_mapping as m
 
     cfg = load_config()
@@ -168,6 +169,55 @@ def _deals(hub: Hub, erp_sales: dict[str, Any]) -> dict[str, Any]:
     return _section("crm.deals", "erp", "crm", left, right, diffs)
 
 
+@dataclass
+class _CrmSide:
+    """What the party sections compare: ERP parties, bindings and the CRM's records."""
+
+    cfg: Any
+    parties: dict[str, Any]
+    companies: dict[str, Binding]
+    pulled: dict[str, Binding]
+    contacts: dict[str, Binding]
+    found: dict[str, Any]
+    people: dict[str, Any]
+    keys: dict[str, tuple[str, ...]]
+
+
+def _crm_side(hub: Hub, companies: dict[str, Binding]) -> _CrmSide:
+    from hub.flows.crm_config import load_config
+    from transforms import crm_mapping as m
+
+    cfg = load_config()
+    crm = hub.crm
+    keys = {
+        "erp": m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY),
+        "crm": m.properties_of(cfg.companies, "crm", m.COMPANY_PROPERTY),
+        "c_erp": m.properties_of(cfg.contacts, "erp", m.CONTACT_PROPERTY),
+        "c_crm": m.properties_of(cfg.contacts, "crm", m.CONTACT_PROPERTY),
+    }
+    contacts = hub.ledger.bindings_for("crm", "contact")
+    return _CrmSide(
+        cfg=cfg,
+        parties={p.erp_id or "": p for p in hub.erp.parties_changed_since(None, limit=1_000_000)},
+        companies=companies,
+        pulled=hub.ledger.bindings_for("crm", "company.crm"),
+        contacts=contacts,
+        found=crm.read(
+            "companies",
+            [b.external_id for b in companies.values()],
+            properties=[*keys["erp"], *keys["crm"]],
+            by_id_property=False,
+        ).found,
+        people=crm.read(
+            "contacts",
+            [b.external_id for b in contacts.values()],
+            properties=[*keys["c_erp"], *keys["c_crm"]],
+            by_id_property=False,
+        ).found,
+        keys=keys,
+    )
+
+
 def _crm_parties(hub: Hub) -> list[dict[str, Any]]:
     """ERP parties vs CRM companies and their contact persons vs CRM contacts."""
     companies = hub.ledger.bindings_for("crm", "company")
@@ -176,143 +226,120 @@ def _crm_parties(hub: Hub) -> list[dict[str, Any]]:
             _section("crm.companies", "erp", "crm", {}, {}, [], active=False),
             _section("crm.contacts", "erp", "crm", {}, {}, [], active=False),
         ]
-    from hub.flows.crm_sync import crm_clients, load_config
+    side = _crm_side(hub, companies)
+    return [_companies(side), _contacts(side)]
+
+
+def _company_diff(side: _CrmSide, erp_id: str, party: Any, rec: Any) -> dict[str, Any] | None:
+    """How the CRM company differs in ERP-owned properties, or None when it does not."""
     from transforms import crm_mapping as m
 
-    cfg = load_config()
-    crm = crm_clients(hub, cfg).by_object_id
-    erp_keys = m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY)
-    crm_keys = m.properties_of(cfg.companies, "crm", m.COMPANY_PROPERTY)
-    c_erp_keys = m.properties_of(cfg.contacts, "erp", m.CONTACT_PROPERTY)
-    c_crm_keys = m.properties_of(cfg.contacts, "crm", m.CONTACT_PROPERTY)
-    pulled = hub.ledger.bindings_for("crm", "company.crm")
-    contacts = hub.ledger.bindings_for("crm", "contact")
-    parties = {p.erp_id or "": p for p in hub.erp.parties_changed_since(None, limit=1_000_000)}
-    found = crm.read(
-        "companies",
-        [b.external_id for b in companies.values()],
-        properties=[*erp_keys, *crm_keys],
-        by_id_property=False,
-    ).found
-    people = crm.read(
-        "contacts",
-        [b.external_id for b in contacts.values()],
-        properties=[*c_erp_keys, *c_crm_keys],
-        by_id_property=False,
-    ).found
+    erp_keys = side.keys["erp"]
+    payload = m.company_payload(party, side.cfg, seed=False)
+    mine = m.payload_hash(payload, erp_keys)
+    if m.payload_hash(rec.properties, erp_keys) == mine:
+        return None
+    b = side.companies[erp_id]
+    changed = ", ".join(k for k in erp_keys if m.wire(rec.properties.get(k)) != payload.get(k, ""))
+    if b.content_hash == mine:
+        return _diff(
+            f"party {erp_id}",
+            "changed_in_crm",
+            f"CRM company {b.external_id}: ERP-owned {changed} changed in the CRM behind the "
+            "hub's back: crm_pull notices it, the next crm_push then restores the ERP's values",
+        )
+    return _diff(
+        f"party {erp_id}",
+        "stale_in_crm",
+        f"CRM company {b.external_id}: {changed} changed since the last push (in the ERP, or "
+        "in the CRM as crm_pull saw): run crm_push",
+    )
 
-    def diff(record: str, kind: str, detail: str) -> dict[str, Any]:
-        return {"record": record, "kind": kind, "detail": detail}
 
+def _companies(side: _CrmSide) -> dict[str, Any]:
+    from transforms import crm_mapping as m
+
+    erp_keys = side.keys["erp"]
     left: dict[str, str] = {}
     right: dict[str, str] = {}
     diffs: list[dict[str, Any]] = []
-    for erp_id, party in sorted(parties.items()):
-        left[erp_id] = m.payload_hash(m.company_payload(party, cfg, seed=False), erp_keys)
-        b = companies.get(erp_id)
-        if b is None:
-            diffs.append(
-                diff(
-                    f"party {erp_id}",
-                    "missing_in_crm",
-                    f"{party.name}: not in the CRM (run crm_push, or see its dead letters)",
-                )
+    for erp_id, party in sorted(side.parties.items()):
+        left[erp_id] = m.payload_hash(m.company_payload(party, side.cfg, seed=False), erp_keys)
+        b = side.companies.get(erp_id)
+        rec = side.found.get(b.external_id) if b else None
+        if b is None or rec is None:
+            why = (
+                f"{party.name}: not in the CRM (run crm_push, or see its dead letters)"
+                if b is None
+                else f"CRM company {b.external_id} not found (deleted in the CRM?)"
             )
-            continue
-        rec = found.get(b.external_id)
-        if rec is None:
-            diffs.append(
-                diff(
-                    f"party {erp_id}",
-                    "missing_in_crm",
-                    f"CRM company {b.external_id} not found (deleted in the CRM?)",
-                )
-            )
+            diffs.append(_diff(f"party {erp_id}", "missing_in_crm", why))
             continue
         right[erp_id] = m.payload_hash(rec.properties, erp_keys)
-        if right[erp_id] != left[erp_id]:
-            changed = [
-                k
-                for k in erp_keys
-                if m.wire(rec.properties.get(k))
-                != m.company_payload(party, cfg, seed=False).get(k, "")
-            ]
-            if b.content_hash == left[erp_id]:
-                diffs.append(
-                    diff(
-                        f"party {erp_id}",
-                        "changed_in_crm",
-                        f"CRM company {b.external_id}: ERP-owned {', '.join(changed)} "
-                        "changed in the CRM behind the hub's back: crm_pull notices it, the "
-                        "next crm_push then restores the ERP's values",
-                    )
-                )
-            else:
-                diffs.append(
-                    diff(
-                        f"party {erp_id}",
-                        "stale_in_crm",
-                        f"CRM company {b.external_id}: {', '.join(changed)} changed "
-                        "since the last push (in the ERP, or in the CRM as crm_pull saw): "
-                        "run crm_push",
-                    )
-                )
-        crm_side = pulled.get(erp_id)
+        if (found := _company_diff(side, erp_id, party, rec)) is not None:
+            diffs.append(found)
+        crm_side = side.pulled.get(erp_id)
         if crm_side is not None and crm_side.content_hash != m.payload_hash(
-            rec.properties, crm_keys
+            rec.properties, side.keys["crm"]
         ):
             diffs.append(
-                diff(
+                _diff(
                     f"party {erp_id}",
                     "not_pulled",
-                    f"CRM company {b.external_id}: CRM-owned fields changed, not in "
-                    "the ERP yet: run crm_pull",
+                    f"CRM company {b.external_id}: CRM-owned fields changed, not in the ERP "
+                    "yet: run crm_pull",
                 )
             )
-    for erp_id in sorted(set(companies) - set(parties)):
+    for erp_id in sorted(set(side.companies) - set(side.parties)):
         diffs.append(
-            diff(
+            _diff(
                 f"party {erp_id}",
                 "missing_in_erp",
-                f"CRM company {companies[erp_id].external_id} has no ERP party",
+                f"CRM company {side.companies[erp_id].external_id} has no ERP party",
             )
         )
-    sections = [_section("crm.companies", "erp", "crm", left, right, diffs)]
+    return _section("crm.companies", "erp", "crm", left, right, diffs)
 
-    left, right, diffs = {}, {}, []
-    for erp_id, party in sorted(parties.items()):
-        if erp_id not in companies:
+
+def _contacts(side: _CrmSide) -> dict[str, Any]:
+    from transforms import crm_mapping as m
+
+    c_erp_keys = side.keys["c_erp"]
+    left: dict[str, str] = {}
+    right: dict[str, str] = {}
+    diffs: list[dict[str, Any]] = []
+    for erp_id, party in sorted(side.parties.items()):
+        if erp_id not in side.companies:
             continue  # listed with its company
         for person in m.contacts_of(party):
             key = m.contact_key(erp_id, person)
-            payload = m.contact_payload(person, cfg, seed=False)
+            payload = m.contact_payload(person, side.cfg, seed=False)
             left[key] = m.payload_hash(payload, c_erp_keys)
-            b = contacts.get(key)
-            found_rec = people.get(b.external_id) if b else None
+            b = side.contacts.get(key)
+            found_rec = side.people.get(b.external_id) if b else None
             if b is None or found_rec is None:
                 where = "not bound" if b is None else f"CRM contact {b.external_id} not found"
-                diffs.append(diff(f"contact {key}", "missing_in_crm", f"{person.name}: {where}"))
+                diffs.append(_diff(f"contact {key}", "missing_in_crm", f"{person.name}: {where}"))
                 continue
             right[key] = m.payload_hash(found_rec.properties, c_erp_keys)
             if right[key] != left[key]:
                 diffs.append(
-                    diff(
+                    _diff(
                         f"contact {key}",
                         "changed_in_crm",
                         f"CRM contact {b.external_id}: ERP-owned fields differ",
                     )
                 )
-            elif b.content_hash != m.payload_hash(found_rec.properties, c_crm_keys):
+            elif b.content_hash != m.payload_hash(found_rec.properties, side.keys["c_crm"]):
                 diffs.append(
-                    diff(
+                    _diff(
                         f"contact {key}",
                         "not_pulled",
-                        f"CRM contact {b.external_id}: changed in the CRM, not in the "
-                        "ERP yet: run crm_pull",
+                        f"CRM contact {b.external_id}: changed in the CRM, not in the ERP "
+                        "yet: run crm_pull",
                     )
                 )
-    sections.append(_section("crm.contacts", "erp", "crm", left, right, diffs))
-    return sections
+    return _section("crm.contacts", "erp", "crm", left, right, diffs)
 
 
 def _shipments(hub: Hub) -> dict[str, Any]:
@@ -348,73 +375,85 @@ def _shipments(hub: Hub) -> dict[str, Any]:
     return _section("carrier.shipments", "erp", "carrier", left, right, diffs)
 
 
-def _outbound(hub: Hub) -> list[dict[str, Any]]:
-    from datetime import datetime
+def _archived_as_sent(hub: Hub, partner: str, result: dict[str, Any]) -> bool:
+    """The archived copy of a sent document exists and has the bytes that were sent."""
+    row = hub.ledger.interchange(partner, "out", str(result.get("control_ref")))
+    path = Path(row["archive_path"]) if row and row.get("archive_path") else None
+    return (
+        path is not None
+        and path.is_file()
+        and hashlib.sha256(path.read_bytes()).hexdigest() == result.get("sha256")
+    )
 
-    from hub.flows.edi_outbound import journal_key, partner_gln, stream_name
+
+def _outbound_section(
+    hub: Hub,
+    profile: Any,
+    doc_type: str,
+    upto: datetime | None,
+    records: list[Any],
+    open_letters: set[str],
+) -> dict[str, Any]:
+    """One partner's documents of one type: ERP records up to the cursor against sent ones."""
+    from hub.flows.edi_outbound import partner_gln
     from transforms import edifact_desadv as desadv_t
 
+    left: dict[str, str] = {}
+    right: dict[str, str] = {}
+    diffs: list[dict[str, Any]] = []
+    for rec in records:
+        if upto is None or rec.updated_at is None or rec.updated_at > upto:
+            continue
+        if not partner_gln(profile, rec.customer):
+            continue
+        if doc_type == "DESADV" and rec.state not in desadv_t.SHIPPED_STATES:
+            continue
+        key = DocumentKey(doc_type, profile.id, rec.erp_id)
+        left[key.doc_key] = rec.number
+        entry = hub.ledger.journal_entry(key)
+        what = f"{doc_type} {rec.number}"
+        if entry is None or entry["state"] != "done":
+            kind = "dead_letter" if key.doc_key in open_letters else "not_sent"
+            diffs.append(_diff(what, kind, f"{doc_type} for {rec.number} not sent to {profile.id}"))
+            continue
+        result = entry.get("result") or {}
+        right[key.doc_key] = str(result.get("sha256"))
+        if not _archived_as_sent(hub, profile.id, result):
+            diffs.append(
+                _diff(
+                    what,
+                    "archive_differs",
+                    f"the archived copy of {result.get('file')} is missing or differs from "
+                    "what was sent",
+                )
+            )
+    return _section(f"edi.{doc_type}:{profile.id}", "erp", profile.id, left, right, diffs)
+
+
+def _outbound(hub: Hub) -> list[dict[str, Any]]:
+    from hub.flows.edi_outbound import stream_name
+
     cursors = hub.ledger.cursors()
-    out: list[dict[str, Any]] = []
+    readers: dict[str, Callable[[], list[Any]]] = {
+        "DESADV": lambda: hub.erp.shipments_changed_since(None, limit=1_000_000),
+        "INVOIC": lambda: hub.erp.invoices_posted_since(None, limit=1_000_000),
+    }
     records: dict[str, list[Any]] = {}
     open_letters = {
         d.record_key for d in hub.ledger.dead_letters(flow="edi_documents_outbound", limit=100_000)
     }
+    out: list[dict[str, Any]] = []
     for profile in sorted(hub.partners.values(), key=lambda p: p.id):
-        for doc_type in ("DESADV", "INVOIC"):
+        for doc_type, read in readers.items():
             stream = stream_name(doc_type, profile.id)
             if doc_type not in profile.outbound.documents or stream not in cursors:
                 continue
             value = cursors[stream][0]
             upto = datetime.fromisoformat(value) if value else None
             if doc_type not in records:
-                records[doc_type] = (
-                    hub.erp.shipments_changed_since(None, limit=1_000_000)
-                    if doc_type == "DESADV"
-                    else hub.erp.invoices_posted_since(None, limit=1_000_000)
-                )
-            left: dict[str, str] = {}
-            right: dict[str, str] = {}
-            diffs: list[dict[str, Any]] = []
-            for rec in records[doc_type]:
-                if upto is None or rec.updated_at is None or rec.updated_at > upto:
-                    continue
-                if not partner_gln(profile, rec.customer):
-                    continue
-                if doc_type == "DESADV" and rec.state not in desadv_t.SHIPPED_STATES:
-                    continue
-                doc_key = f"{doc_type}:{profile.id}:{rec.erp_id}"
-                left[doc_key] = rec.number
-                entry = hub.ledger.journal_entry(journal_key(doc_key))
-                if entry is None or entry["state"] != "done":
-                    kind = "dead_letter" if doc_key in open_letters else "not_sent"
-                    diffs.append(
-                        {
-                            "record": f"{doc_type} {rec.number}",
-                            "kind": kind,
-                            "detail": f"{doc_type} for {rec.number} not sent to {profile.id}",
-                        }
-                    )
-                    continue
-                result = entry.get("result") or {}
-                right[doc_key] = str(result.get("sha256"))
-                row = hub.ledger.interchange(profile.id, "out", str(result.get("control_ref")))
-                path = Path(row["archive_path"]) if row and row.get("archive_path") else None
-                if (
-                    path is None
-                    or not path.is_file()
-                    or (hashlib.sha256(path.read_bytes()).hexdigest() != result.get("sha256"))
-                ):
-                    diffs.append(
-                        {
-                            "record": f"{doc_type} {rec.number}",
-                            "kind": "archive_differs",
-                            "detail": f"the archived copy of {result.get('file')} is "
-                            "missing or differs from what was sent",
-                        }
-                    )
+                records[doc_type] = list(read())
             out.append(
-                _section(f"edi.{doc_type}:{profile.id}", "erp", profile.id, left, right, diffs)
+                _outbound_section(hub, profile, doc_type, upto, records[doc_type], open_letters)
             )
     return out
 

@@ -17,7 +17,6 @@ takes ``since``, ``since=<updated_at>`` so cursor-based flows read the record ag
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import tempfile
@@ -29,9 +28,10 @@ from typing import Any
 from connectors.edi.channels import LocalMailbox, sha256
 from hub.bootstrap import Hub
 from hub.ledger import DeadLetter
-from hub.ledger import tables as t
+from hub.ledger.journal import UNKNOWN_PREFIX
 from hub.ops import deadletters
 from schemas.errors import HubError, PermanentError
+from transforms.keys import KeyKind
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +70,58 @@ def handler_for(letter: DeadLetter) -> Handler:
     )
 
 
-def replay(hub: Hub, letter_id: int, *, by: str | None = None) -> dict[str, Any]:
-    """Replay one dead letter and record the attempt in its audit trail."""
+def _confirm_absent(hub: Hub, letter: DeadLetter) -> None:
+    """A person confirmed the target holds nothing for an unknown-outcome letter: let the
+    replay act straight away instead of going through the flow's unknown-outcome policy."""
+    entry = hub.ledger.journal_entry(letter.record_key)
+    unknown = letter.error_class == "OutcomeUnknownError" or (
+        entry is not None and str(entry.get("error") or "").startswith(UNKNOWN_PREFIX)
+    )
+    if not unknown:
+        raise PermanentError(
+            f"dead letter {letter.id} ({letter.error_class}) is not an unknown outcome: "
+            "--confirm-absent is only for letters whose outcome is unknown "
+            "(OutcomeUnknownError); replay it without the option",
+            system="cli",
+        )
+    if entry is not None and entry["state"] != "done":
+        hub.ledger.reopen(letter.record_key, confirmed_absent=True)
+
+
+def _run_handler(hub: Hub, letter: DeadLetter, who: str, confirm_absent: bool) -> Outcome:
+    """The letter's handler, or ``skipped`` for a closed letter; a transient error is
+    audited and raised (retry later)."""
+    if letter.state != "open":
+        return Outcome("skipped", f"letter is {letter.state} already; nothing was run")
+    try:
+        if confirm_absent:
+            _confirm_absent(hub, letter)
+        return handler_for(letter)(hub, letter)
+    except HubError as exc:
+        if exc.retryable:
+            deadletters.audit(
+                hub.ledger,
+                letter.id,
+                action="replay",
+                by=who,
+                outcome="failed",
+                detail={"error": str(exc), **({"confirm_absent": True} if confirm_absent else {})},
+            )
+            raise
+        return Outcome("failed", f"{type(exc).__name__}: {exc}")
+
+
+def replay(
+    hub: Hub, letter_id: int, *, by: str | None = None, confirm_absent: bool = False
+) -> dict[str, Any]:
+    """Replay one dead letter and record the attempt in its audit trail.
+
+    ``confirm_absent`` (an unknown-outcome letter only): a person checked that the target
+    holds nothing, so the replay acts at once; without it the replay goes through the
+    flow's own unknown-outcome policy (look up first, or back to a person)."""
     letter = deadletters.get(hub.ledger, letter_id)
     who = deadletters.actor(by)
-    if letter.state != "open":
-        result = Outcome("skipped", f"letter is {letter.state} already; nothing was run")
-    else:
-        try:
-            result = handler_for(letter)(hub, letter)
-        except HubError as exc:
-            result = Outcome("failed", f"{type(exc).__name__}: {exc}")
-            if exc.retryable:
-                deadletters.audit(
-                    hub.ledger,
-                    letter_id,
-                    action="replay",
-                    by=who,
-                    outcome="failed",
-                    detail={"error": str(exc)},
-                )
-                raise
+    result = _run_handler(hub, letter, who, confirm_absent)
     if result.outcome in ("replayed", "resolved"):
         hub.ledger.close_dead_letter(letter_id, result.outcome, by=who, note=result.detail)
     deadletters.audit(
@@ -101,6 +132,7 @@ def replay(hub: Hub, letter_id: int, *, by: str | None = None) -> dict[str, Any]
         outcome=result.outcome,
         detail={
             "detail": result.detail,
+            **({"confirm_absent": True} if confirm_absent else {}),
             **({"report": _brief(result.report)} if result.report else {}),
         },
     )
@@ -124,10 +156,10 @@ def _brief(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accepts(flow: str, name: str) -> bool:
-    from hub.flows import resolve
+    from hub.flows.registry import REGISTRY
 
-    params = inspect.signature(resolve(flow)).parameters
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    desc = REGISTRY.get(flow)
+    return desc is not None and desc.param(name) is not None
 
 
 def generic(hub: Hub, letter: DeadLetter) -> Outcome:
@@ -138,8 +170,8 @@ def generic(hub: Hub, letter: DeadLetter) -> Outcome:
     entry = hub.ledger.journal_entry(key)
     if entry is not None and entry["state"] == "done":
         return Outcome("resolved", f"journal entry {key} is done: it succeeded meanwhile")
-    if entry is not None:
-        hub.ledger.reopen(key)
+    if entry is not None and entry["state"] == "dead":
+        hub.ledger.reopen(key)  # an unknown outcome comes back unknown: the policy applies
     params: dict[str, Any] = {}
     if letter.partner and _accepts(letter.flow, "partner"):
         params["partner"] = letter.partner
@@ -262,16 +294,8 @@ def _put_back(inbox: Path, name: str, data: bytes) -> Path:
 
 
 def _done_sale(hub: Hub, order: str) -> dict[str, Any] | None:
-    from sqlalchemy import select
-
-    j = t.journal
-    with hub.ledger.engine.connect() as conn:
-        row = conn.execute(
-            select(j.c.key).where(
-                j.c.key.like(f"erp.sale:%:{order}"), j.c.flow == INBOUND, j.c.state == "done"
-            )
-        ).first()
-    return hub.ledger.journal_entry(row.key) if row else None
+    done = hub.ledger.journal_find(KeyKind.SALE, subjects=[order], flow=INBOUND, state="done")
+    return done[0] if done else None
 
 
 @handler(INBOUND, "OrderRefused")

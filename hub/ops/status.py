@@ -8,17 +8,14 @@ letters older than a threshold, a failed last run, lag or cursor age over a thre
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from hub.bootstrap import Hub
-from hub.ledger import tables as t
+from hub.flows.registry import REGISTRY, stream_owner
 from hub.ledger import utcnow
 from hub.ops import runs as runs_mod
 
-PARTNER_FLOWS = ("edi_orders_inbound", "edi_documents_outbound")
 FLOW_SYSTEMS = {
     "erp_reference_check": "erp",
     "crm_sync": "crm",
@@ -27,14 +24,6 @@ FLOW_SYSTEMS = {
     "logistics_shipments": "carrier",
     "logistics_tracking": "carrier",
 }
-# cursor stream prefix -> flow (the first match wins)
-STREAM_FLOWS = (
-    ("backfill:", ""),
-    ("logistics.shipments", "logistics_shipments"),
-    ("crm.push.", "crm_push"),
-    ("crm.pull.", "crm_pull"),
-    ("edi.out:", "edi_documents_outbound"),
-)
 
 
 @dataclass(frozen=True)
@@ -48,10 +37,15 @@ class Thresholds:
 
 def flow_of_stream(stream: str) -> str:
     """The flow that owns a cursor stream ("" for backfills and unknown streams)."""
-    for prefix, flow in STREAM_FLOWS:
-        if stream.startswith(prefix):
-            return flow
-    return ""
+    if stream.startswith("backfill:"):
+        return ""
+    return stream_owner(stream) or ""
+
+
+def per_partner(flow: str) -> bool:
+    """Whether a flow runs and reports per trading partner (its descriptor says)."""
+    desc = REGISTRY.get(flow)
+    return desc is not None and desc.per_partner
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -70,14 +64,6 @@ def _fmt_age(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    """An aggregate's timestamp (SQLite may hand back text or a naive UTC value)."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _run_json(run: runs_mod.Run | None) -> dict[str, Any] | None:
@@ -118,39 +104,32 @@ def _inboxes(hub: Hub, now: datetime) -> dict[str, dict[str, Any]]:
 
 
 def _journal(hub: Hub, now: datetime) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    j = t.journal
-    pending: dict[str, dict[str, Any]] = {}
-    done: dict[str, int] = {}
-    with hub.ledger.engine.connect() as conn:
-        for flow, count, oldest in conn.execute(
-            select(j.c.flow, func.count(), func.min(j.c.created_at))
-            .where(j.c.state.in_(("pending", "failed")))
-            .group_by(j.c.flow)
-        ):
-            oldest_at = _aware(oldest)
-            pending[flow] = {"count": int(count), "oldest_age_seconds": _age(now, oldest_at)}
-        for flow, count in conn.execute(
-            select(j.c.flow, func.count())
-            .where(j.c.state == "done", j.c.updated_at >= now - timedelta(hours=24))
-            .group_by(j.c.flow)
-        ):
-            done[flow] = int(count)
+    waiting, done = hub.ledger.journal_backlog(now)
+    pending = {
+        flow: {"count": count, "oldest_age_seconds": _age(now, oldest)}
+        for flow, (count, oldest) in waiting.items()
+    }
     return pending, done
 
 
-def collect(
-    hub: Hub, thresholds: Thresholds | None = None, *, now: datetime | None = None
-) -> dict[str, Any]:
-    """The hub's health as a JSON-able dict (see the module docstring)."""
-    from hub.flows import FLOWS
+@dataclass
+class Snapshot:
+    """What status reads once from the ledger and the inboxes, shared by every entry."""
 
-    th = thresholds or Thresholds()
-    now = now or utcnow()
-    last = runs_mod.last_per_scope(hub.ledger)
-    day_runs = runs_mod.recent(hub.ledger, since=now - timedelta(hours=24))
-    letters = hub.ledger.dead_letters(state="open", limit=100_000)
+    now: datetime
+    th: Thresholds
+    last: dict[tuple[str, str], dict[str, runs_mod.Run | None]]
+    day_runs: list[runs_mod.Run]
+    running: list[runs_mod.Run]
+    letters: list[Any]
+    pending: dict[str, dict[str, Any]]
+    done_24h: dict[str, int]
+    inboxes: dict[str, dict[str, Any]]
+    cursors: list[dict[str, Any]]
+
+
+def _snapshot(hub: Hub, th: Thresholds, now: datetime) -> Snapshot:
     pending, done_24h = _journal(hub, now)
-    inboxes = _inboxes(hub, now)
     cursors = [
         {
             "stream": stream,
@@ -161,26 +140,46 @@ def collect(
         }
         for stream, (value, updated) in sorted(hub.ledger.cursors().items())
     ]
+    return Snapshot(
+        now=now,
+        th=th,
+        last=runs_mod.last_per_scope(hub.ledger),
+        day_runs=runs_mod.recent(hub.ledger, since=now - timedelta(hours=24)),
+        running=[r for r in hub.ledger.runs_unfinished() if not r.crashed],
+        letters=hub.ledger.dead_letters(state="open", limit=100_000),
+        pending=pending,
+        done_24h=done_24h,
+        inboxes=_inboxes(hub, now),
+        cursors=cursors,
+    )
+
+
+def collect(
+    hub: Hub, thresholds: Thresholds | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The hub's health as a JSON-able dict (see the module docstring)."""
+    from hub.flows import FLOWS
+
+    th = thresholds or Thresholds()
+    snap = _snapshot(hub, th, now or utcnow())
     partners = sorted(p.id for p in hub.partners.values() if p.active)
-    flows = sorted(set(FLOWS) | {f for f, _ in last} | {d.flow for d in letters})
+    flows = sorted(set(FLOWS) | {f for f, _ in snap.last} | {d.flow for d in snap.letters})
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
     for flow in flows:
-        if flow in PARTNER_FLOWS:
+        if per_partner(flow):
             scopes = list(partners)
-            if any(d.flow == flow and not d.partner for d in letters):
+            if any(d.flow == flow and not d.partner for d in snap.letters):
                 scopes.append("-")
         else:
             scopes = [FLOW_SYSTEMS.get(flow, "*")]
         for scope in scopes:
-            entry = _entry(
-                flow, scope, now, th, last, day_runs, letters, pending, done_24h, inboxes, cursors
-            )
+            entry = _entry(snap, flow, scope)
             entries.append(entry)
             problems.extend(entry["problems"])
     return {
         "healthy": not problems,
-        "generated_at": now.isoformat(),
+        "generated_at": snap.now.isoformat(),
         "thresholds": {
             "max_lag_seconds": int(th.max_lag.total_seconds()),
             "dead_letter_age_seconds": int(th.dead_letter_age.total_seconds()),
@@ -190,94 +189,129 @@ def collect(
         },
         "problems": list(dict.fromkeys(problems)),  # a run for every partner: said once
         "flows": entries,
-        "dead_letters_open": len(letters),
-        "inboxes": inboxes,
-        "cursors": cursors,
+        "dead_letters_open": len(snap.letters),
+        "inboxes": snap.inboxes,
+        "cursors": snap.cursors,
     }
 
 
-def _entry(
-    flow: str,
-    scope: str,
-    now: datetime,
-    th: Thresholds,
-    last: dict[tuple[str, str], dict[str, runs_mod.Run | None]],
-    day_runs: list[runs_mod.Run],
-    letters: list[Any],
-    pending: dict[str, dict[str, Any]],
-    done_24h: dict[str, int],
-    inboxes: dict[str, dict[str, Any]],
-    cursors: list[dict[str, Any]],
-) -> dict[str, Any]:
-    per_partner = flow in PARTNER_FLOWS
-    own = {"last": None, "last_ok": None} | last.get((flow, scope), {})
-    every = {"last": None, "last_ok": None} | last.get((flow, "*"), {})
-    if per_partner:  # a run for every partner counts for each of them
+@dataclass
+class _Scoped:
+    """One (flow, scope)'s share of the snapshot."""
+
+    flow: str
+    scope: str
+    per_partner: bool
+    last_run: runs_mod.Run | None
+    last_ok: runs_mod.Run | None
+    letters: list[Any]
+    cursors: list[dict[str, Any]]
+    inbox: dict[str, Any] | None
+    lag: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.flow}/{self.scope}"
+
+    def in_scope(self, scope: str) -> bool:
+        """A run of ``scope`` counts here (a run for every partner counts for each)."""
+        return not self.per_partner or scope in (self.scope, "*")
+
+
+def _scoped(snap: Snapshot, flow: str, scope: str) -> _Scoped:
+    partnered = per_partner(flow)
+    if partnered:  # a run for every partner counts for each of them
+        own = {"last": None, "last_ok": None} | snap.last.get((flow, scope), {})
+        every = {"last": None, "last_ok": None} | snap.last.get((flow, "*"), {})
         last_run = _newest(own["last"], every["last"])
         last_ok = _newest(own["last_ok"], every["last_ok"])
-        in_scope = lambda s: s in (scope, "*")  # noqa: E731
     else:
-        last_run = _newest(*(v["last"] for (f, _), v in last.items() if f == flow))
-        last_ok = _newest(*(v["last_ok"] for (f, _), v in last.items() if f == flow))
-        in_scope = lambda s: True  # noqa: E731
-    mine = [
-        d for d in letters if d.flow == flow and (not per_partner or (d.partner or "-") == scope)
-    ]
-    oldest_letter = min((d.created_at for d in mine), default=None)
-    label = f"{flow}/{scope}"
-    inbox = inboxes.get(scope) if flow == "edi_orders_inbound" else None
-    own_cursors = [
-        c
-        for c in cursors
-        if c["flow"] == flow and (not per_partner or c["stream"].endswith(f":{scope}"))
-    ]
+        last_run = _newest(*(v["last"] for (f, _), v in snap.last.items() if f == flow))
+        last_ok = _newest(*(v["last_ok"] for (f, _), v in snap.last.items() if f == flow))
+    inbox = snap.inboxes.get(scope) if flow == "edi_orders_inbound" else None
     lags = [
         (inbox or {}).get("oldest_age_seconds"),
-        None if per_partner else (pending.get(flow) or {}).get("oldest_age_seconds"),
+        None if partnered else (snap.pending.get(flow) or {}).get("oldest_age_seconds"),
     ]
-    lag = max((x for x in lags if x is not None), default=0)
+    return _Scoped(
+        flow=flow,
+        scope=scope,
+        per_partner=partnered,
+        last_run=last_run,
+        last_ok=last_ok,
+        letters=[
+            d
+            for d in snap.letters
+            if d.flow == flow and (not partnered or (d.partner or "-") == scope)
+        ],
+        cursors=[
+            c
+            for c in snap.cursors
+            if c["flow"] == flow and (not partnered or c["stream"].endswith(f":{scope}"))
+        ],
+        inbox=inbox,
+        lag=max((x for x in lags if x is not None), default=0),
+    )
+
+
+def _problems(snap: Snapshot, sc: _Scoped) -> list[str]:
+    th, now = snap.th, snap.now
     problems: list[str] = []
-    old = [d for d in mine if now - d.created_at > th.dead_letter_age]
+    old = [d for d in sc.letters if now - d.created_at > th.dead_letter_age]
     if old:
         problems.append(
-            f"{label}: {len(old)} open dead letter(s) older than "
+            f"{sc.label}: {len(old)} open dead letter(s) older than "
             f"{_fmt_age(th.dead_letter_age.total_seconds())} (oldest #{old[0].id}, "
-            f"{old[0].error_class}): see `hub dead-letters list --flow {flow}"
-            + (f" --partner {scope}`" if per_partner and scope != "-" else "`")
+            f"{old[0].error_class}): see `hub dead-letters list --flow {sc.flow}"
+            + (f" --partner {sc.scope}`" if sc.per_partner and sc.scope != "-" else "`")
         )
+    last_run = sc.last_run
     if last_run is not None and last_run.status == "failed":
         problems.append(
-            f"{flow}/{last_run.scope}: last run #{last_run.id} failed at "
+            f"{sc.flow}/{last_run.scope}: last run #{last_run.id} failed at "
             f"{last_run.started_at:%Y-%m-%d %H:%M} UTC: {(last_run.error or '')[:200]}"
         )
-    if lag > th.max_lag.total_seconds():
+    elif last_run is not None and last_run.crashed:
         problems.append(
-            f"{label}: lag {_fmt_age(lag)} over {_fmt_age(th.max_lag.total_seconds())} "
+            f"{sc.flow}/{last_run.scope}: last run #{last_run.id} crashed (started "
+            f"{last_run.started_at:%Y-%m-%d %H:%M} UTC; its process {last_run.owner} is gone "
+            "without recording an end): its leases are taken over by the next run"
+        )
+    if sc.lag > th.max_lag.total_seconds():
+        problems.append(
+            f"{sc.label}: lag {_fmt_age(sc.lag)} over {_fmt_age(th.max_lag.total_seconds())} "
             "(oldest unprocessed item): is the DAG running?"
         )
     if th.max_cursor_age is not None:
-        for c in own_cursors:
-            if (
-                c["age_seconds"] is not None
-                and c["age_seconds"] > th.max_cursor_age.total_seconds()
-            ):
+        limit = th.max_cursor_age.total_seconds()
+        for c in sc.cursors:
+            if c["age_seconds"] is not None and c["age_seconds"] > limit:
                 problems.append(
-                    f"{label}: cursor {c['stream']} has not moved for {_fmt_age(c['age_seconds'])}"
+                    f"{sc.label}: cursor {c['stream']} has not moved for "
+                    f"{_fmt_age(c['age_seconds'])}"
                 )
-    items = sum(r.items for r in day_runs if r.flow == flow and in_scope(r.scope))
+    return problems
+
+
+def _entry(snap: Snapshot, flow: str, scope: str) -> dict[str, Any]:
+    sc = _scoped(snap, flow, scope)
+    problems = _problems(snap, sc)
+    oldest_letter = min((d.created_at for d in sc.letters), default=None)
+    partnered = sc.per_partner
     return {
         "flow": flow,
         "scope": scope,
         "healthy": not problems,
-        "last_run": _run_json(last_run),
-        "last_success": _run_json(last_ok),
-        "lag_seconds": lag,
-        "items_24h": items,
-        "journal_done_24h": None if per_partner else done_24h.get(flow, 0),
-        "journal_pending": None if per_partner else pending.get(flow, {}).get("count", 0),
-        "dead_letters_open": len(mine),
-        "oldest_dead_letter_age_seconds": _age(now, oldest_letter),
-        "inbox": inbox,
-        "cursors": [{k: c[k] for k in ("stream", "value", "age_seconds")} for c in own_cursors],
+        "last_run": _run_json(sc.last_run),
+        "last_success": _run_json(sc.last_ok),
+        "running": [_run_json(r) for r in snap.running if r.flow == flow and sc.in_scope(r.scope)],
+        "lag_seconds": sc.lag,
+        "items_24h": sum(r.items for r in snap.day_runs if r.flow == flow and sc.in_scope(r.scope)),
+        "journal_done_24h": None if partnered else snap.done_24h.get(flow, 0),
+        "journal_pending": None if partnered else snap.pending.get(flow, {}).get("count", 0),
+        "dead_letters_open": len(sc.letters),
+        "oldest_dead_letter_age_seconds": _age(snap.now, oldest_letter),
+        "inbox": sc.inbox,
+        "cursors": [{k: c[k] for k in ("stream", "value", "age_seconds")} for c in sc.cursors],
         "problems": problems,
     }

@@ -3,8 +3,8 @@
 REF may be the partner's order number, the ERP sale number or id, a shipment number or a
 carrier tracking number. The trace resolves it to the order's references, then collects:
 the inbound interchange and its CONTRL/ORDRSP/APERAK (ack bytes kept on the interchange
-row), the ERP sale (journal ``erp.sale:<gln>:<order>``), dead letters, the carrier booking
-and statuses (journal ``carrier.shipment:`` / ``carrier.tracking:``), outbound DESADV and
+row), the ERP sale (journal entries of kind ``SaleKey``), dead letters, the carrier booking
+and statuses (``BookingKey`` / ``TrackingKey`` entries), outbound DESADV and
 INVOIC (outbound interchanges whose archived bytes name the order or shipment), CRM deal
 bindings, and any events flows recorded with ``hub.ops.events.record_event``.
 
@@ -26,16 +26,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
-
 from hub.bootstrap import Hub
-from hub.ledger import tables as t
+from hub.ledger import Ledger
 from hub.ops.events import KINDS, Event, events_for
+from transforms.keys import KeyError_, KeyKind, parse
 
 SCAN_LIMIT = 5000  # interchanges scanned per direction and partner (newest first)
 # kinds whose events replace what the trace would otherwise derive from journal/bindings
 EVENT_FIRST = frozenset({"shipment.booked", "tracking.status", "crm.deal", "crm.deal.invoice"})
 OUTBOUND_DOCS = frozenset({"desadv.sent", "invoic.sent", "invrpt.sent"})
+Row = dict[str, Any]  # a journal entry as ``journal_find`` returns it
 
 
 @dataclass
@@ -80,116 +80,79 @@ class Refs:
                 self.partners.add(ev.partner)
         return new
 
+    def take_sales(self, sales: list[Row]) -> None:
+        """The order, buyer GLN, ERP id and number of each sale entry."""
+        for row in sales:
+            self.orders.add(row["subject"])
+            self.glns.add(row["scope"])
+            self.sale_keys.add(row["key"])
+            res = _result(row)
+            if res.get("erp_id"):
+                self.sale_ids.add(str(res["erp_id"]))
+            if res.get("number"):
+                self.sale_numbers.add(str(res["number"]))
 
-def _json_like(name: str, value: str) -> str:
-    """A LIKE pattern for ``"name": "value"`` in the ledger's sort_keys JSON."""
-    return f'%"{name}": "{value}"%'
+    def take_bookings(self, bookings: list[Row]) -> None:
+        """The shipment and tracking numbers of each booking entry."""
+        for row in bookings:
+            self.shipment_numbers.add(row["subject"])
+            tracking = _result(row).get("tracking_number")
+            if tracking:
+                self.tracking.add(str(tracking))
 
 
-def _result(text: str | None) -> dict[str, Any]:
-    data = json.loads(text) if text else None
+def _result(row: Row) -> dict[str, Any]:
+    data = row.get("result")
     return data if isinstance(data, dict) else {}
 
 
-def _resolve(hub: Hub, ref: str) -> tuple[Refs, list[Any]]:
-    """Find the sale/shipment journal rows REF points at and collect the order's references."""
+def _matching(ledger: Ledger, kind: KeyKind, ref: str, fields: tuple[str, ...]) -> list[Row]:
+    """Entries of ``kind`` whose subject is ``ref`` or whose result has ``ref`` in a field."""
+    rows = {row["key"]: row for row in ledger.journal_find(kind, subjects=[ref])}
+    for row in ledger.journal_find(kind):
+        if any(str(_result(row).get(name)) == ref for name in fields):
+            rows.setdefault(row["key"], row)
+    return list(rows.values())
+
+
+def _desadv_bindings(hub: Hub, **ids: list[str]) -> list[Row]:
+    """Order number <-> ERP shipment id, as the DESADV flow bound them per partner."""
+    entities = [f"desadv:{partner}" for partner in sorted(hub.partners)]
+    return hub.ledger.bindings_matching("edi.out", entities, **ids)
+
+
+def _resolve(hub: Hub, ref: str) -> tuple[Refs, list[Row]]:
+    """Find the sale/booking journal entries REF points at and collect the order's refs."""
     refs = Refs(ref)
-    j = t.journal
-    with hub.ledger.engine.connect() as conn:
-        sales = conn.execute(
-            select(j).where(
-                j.c.key.like("erp.sale:%"),
-                or_(
-                    j.c.key.like(f"erp.sale:%:{ref}"),
-                    j.c.result.like(_json_like("number", ref)),
-                    j.c.result.like(_json_like("erp_id", ref)),
-                ),
-            )
-        ).all()
-        ship_rows = conn.execute(
-            select(j).where(
-                j.c.key.like("carrier.shipment:%"),
-                or_(
-                    j.c.key == f"carrier.shipment:{ref}",
-                    j.c.result.like(_json_like("tracking_number", ref)),
-                    j.c.result.like(_json_like("erp_id", ref)),
-                ),
-            )
-        ).all()
-        bound = conn.execute(
-            select(t.bindings).where(
-                t.bindings.c.system == "edi.out",
-                t.bindings.c.entity.like("desadv:%"),
-                or_(t.bindings.c.external_id == ref, t.bindings.c.erp_id == ref),
-            )
-        ).all()
-    for row in ship_rows:
-        res = _result(row.result)
-        refs.shipment_ids.add(str(res.get("erp_id") or ""))
-    for b in bound:  # order number <-> shipment (recorded by the DESADV flow)
-        refs.orders.add(b.external_id)
-        refs.shipment_ids.add(b.erp_id)
+    ledger = hub.ledger
+    sales = _matching(ledger, KeyKind.SALE, ref, ("number", "erp_id"))
+    bookings = _matching(ledger, KeyKind.BOOKING, ref, ("tracking_number", "erp_id"))
+    refs.shipment_ids |= {str(_result(row).get("erp_id") or "") for row in bookings}
+    for b in _desadv_bindings(hub, external_ids=[ref], erp_ids=[ref]):
+        refs.orders.add(b["external_id"])
+        refs.shipment_ids.add(b["erp_id"])
     refs.shipment_ids.discard("")
     if refs.shipment_ids and not sales:
-        with hub.ledger.engine.connect() as conn:
-            for b in conn.execute(
-                select(t.bindings).where(
-                    t.bindings.c.system == "edi.out",
-                    t.bindings.c.entity.like("desadv:%"),
-                    t.bindings.c.erp_id.in_(sorted(refs.shipment_ids)),
-                )
-            ):
-                refs.orders.add(b.external_id)
-    with hub.ledger.engine.connect() as conn:
-        if refs.orders and not sales:
-            sales = conn.execute(
-                select(j).where(
-                    or_(*[j.c.key.like(f"erp.sale:%:{o}") for o in sorted(refs.orders)])
-                )
-            ).all()
-        for row in sales:
-            _, gln, order = row.key.split(":", 2)
-            refs.orders.add(order)
-            refs.glns.add(gln)
-            refs.sale_keys.add(row.key)
-            res = _result(row.result)
-            if res.get("erp_id"):
-                refs.sale_ids.add(str(res["erp_id"]))
-            if res.get("number"):
-                refs.sale_numbers.add(str(res["number"]))
-        if refs.orders:
-            for b in conn.execute(
-                select(t.bindings).where(
-                    t.bindings.c.system == "edi.out",
-                    t.bindings.c.entity.like("desadv:%"),
-                    t.bindings.c.external_id.in_(sorted(refs.orders)),
-                )
-            ):
-                refs.shipment_ids.add(b.erp_id)
-        if refs.shipment_ids:
-            ship_rows = (
-                conn.execute(
-                    select(j).where(
-                        j.c.key.like("carrier.shipment:%"),
-                        or_(
-                            *[
-                                j.c.result.like(_json_like("erp_id", s))
-                                for s in sorted(refs.shipment_ids)
-                            ]
-                        ),
-                    )
-                ).all()
-                or ship_rows
-            )
-    for row in ship_rows:
-        res = _result(row.result)
-        refs.shipment_numbers.add(row.key.split(":", 1)[1])
-        if res.get("tracking_number"):
-            refs.tracking.add(str(res["tracking_number"]))
+        refs.orders |= {
+            b["external_id"] for b in _desadv_bindings(hub, erp_ids=sorted(refs.shipment_ids))
+        }
+    if refs.orders and not sales:
+        sales = ledger.journal_find(KeyKind.SALE, subjects=sorted(refs.orders))
+    refs.take_sales(sales)
+    if refs.orders:
+        refs.shipment_ids |= {
+            b["erp_id"] for b in _desadv_bindings(hub, external_ids=sorted(refs.orders))
+        }
+    if refs.shipment_ids:
+        bookings = (
+            ledger.journal_find(KeyKind.BOOKING, result_field=("erp_id", sorted(refs.shipment_ids)))
+            or bookings
+        )
+    refs.take_bookings(bookings)
     for profile in hub.partners.values():
         if profile.unb.partner_id in refs.glns:
             refs.partners.add(profile.id)
-    return refs, [*sales, *ship_rows]
+    return refs, [*sales, *bookings]
 
 
 def _item(
@@ -220,11 +183,11 @@ def _mentions(data: bytes, needles: set[str]) -> bool:
     )
 
 
-def _refs_with_events(hub: Hub, ref: str) -> tuple[Refs, list[Any], list[Event]]:
+def _refs_with_events(hub: Hub, ref: str) -> tuple[Refs, list[Row], list[Event]]:
     """Resolve REF through the journal and bindings, then widen it by the recorded events
     (which name the order numbers of a tracking or invoice number) until nothing new."""
     refs, rows = _resolve(hub, ref)
-    keys = {row.key for row in rows}
+    keys = {row["key"] for row in rows}
     for _ in range(3):  # order -> shipment/tracking -> other orders of that shipment
         new_orders = refs.learn(events_for(hub.ledger, refs.all()))
         if not new_orders:
@@ -232,84 +195,92 @@ def _refs_with_events(hub: Hub, ref: str) -> tuple[Refs, list[Any], list[Event]]
         for order in sorted(new_orders):
             more, more_rows = _resolve(hub, order)
             refs.merge(more)
-            rows += [r for r in more_rows if r.key not in keys]
-            keys |= {r.key for r in more_rows}
+            rows += [r for r in more_rows if r["key"] not in keys]
+            keys |= {r["key"] for r in more_rows}
     return refs, rows, events_for(hub.ledger, refs.all())
+
+
+# -- interchanges ------------------------------------------------------------------------------
+
+
+def _inbound_items(row: Row, path: Path, data: bytes, needles: set[str]) -> list[dict[str, Any]]:
+    """An inbound interchange carrying the order, and the acknowledgements sent for it."""
+    if not data or not _mentions(data, needles):
+        return []
+    where = f"{row['partner']}/{row['direction']}/{row['control_ref']}"
+    out = [
+        _item(
+            row["created_at"],
+            "interchange.received",
+            system="edi",
+            state=row["state"],
+            source=f"interchange {where}",
+            summary=f"{row['file_name']} from {row['partner']}, interchange {row['control_ref']}",
+            document={"path": str(path)},
+        )
+    ]
+    for doc in json.loads(row["ack"] or "[]"):
+        body = base64.b64decode(doc["data"])
+        if doc["type"] != "CONTRL" and not _mentions(body, needles):
+            continue
+        out.append(
+            _item(
+                row["updated_at"],
+                f"{doc['type'].lower()}.sent",
+                system="edi",
+                state="sent",
+                source=f"interchange {where} ack",
+                summary=f"{doc['type']} {doc['name']} to {row['partner']}",
+                document={"outbox_file": doc["name"], "text": body.decode("latin-1")},
+            )
+        )
+    return out
+
+
+def _outbound_item(row: Row, path: Path) -> dict[str, Any]:
+    """A document the hub sent that names the order or its shipment."""
+    kind = (row["file_name"] or "").split("_", 1)[0].upper() or "DOCUMENT"
+    return _item(
+        row["updated_at"],
+        f"{kind.lower()}.sent",
+        system="edi",
+        state=row["state"],
+        source=f"interchange {row['partner']}/{row['direction']}/{row['control_ref']}",
+        summary=f"{kind} {row['file_name']} to {row['partner']} (interchange {row['control_ref']})",
+        document={"path": str(path), "outbox_file": row["file_name"]},
+    )
 
 
 def _interchanges(hub: Hub, refs: Refs, *, outbound: bool = True) -> list[dict[str, Any]]:
     """Inbound interchanges carrying the order and outbound ones naming it or its shipment."""
     out: list[dict[str, Any]] = []
-    i = t.interchanges
     partners = sorted(refs.partners) or sorted(hub.partners)
-    with hub.ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(i).where(i.c.partner.in_(partners)).order_by(i.c.id.desc()).limit(SCAN_LIMIT * 2)
-        ).all()
+    rows = hub.ledger.interchanges_of(partners, limit=SCAN_LIMIT * 2)
     needles_in = refs.orders or {refs.query}
     # ERP numbers like "1" or "SO7" also occur as line numbers or quantities in other
     # documents: only numbers long enough to be unambiguous are searched for
     long_numbers = {n for n in refs.shipment_numbers | refs.sale_numbers if len(n) >= 6}
     needles_out = needles_in | long_numbers
     for row in reversed(rows):
-        if row.direction != "in" and not outbound:
+        inbound = row["direction"] == "in"
+        if not inbound and not outbound:
             continue  # the sent documents are known from events: no need to read archives
-        path = Path(row.archive_path) if row.archive_path else None
+        path = Path(row["archive_path"]) if row["archive_path"] else None
         data = path.read_bytes() if path and path.is_file() else b""
-        where = f"{row.partner}/{row.direction}/{row.control_ref}"
-        if row.direction == "in":
-            if not data or not _mentions(data, needles_in):
-                continue
-            out.append(
-                _item(
-                    row.created_at,
-                    "interchange.received",
-                    system="edi",
-                    state=row.state,
-                    source=f"interchange {where}",
-                    summary=f"{row.file_name} from {row.partner}, interchange {row.control_ref}",
-                    document={"path": str(path)},
-                )
-            )
-            for doc in json.loads(row.ack or "[]"):
-                body = base64.b64decode(doc["data"])
-                if doc["type"] != "CONTRL" and not _mentions(body, needles_in):
-                    continue
-                out.append(
-                    _item(
-                        row.updated_at,
-                        f"{doc['type'].lower()}.sent",
-                        system="edi",
-                        state="sent",
-                        source=f"interchange {where} ack",
-                        summary=f"{doc['type']} {doc['name']} to {row.partner}",
-                        document={"outbox_file": doc["name"], "text": body.decode("latin-1")},
-                    )
-                )
-        else:
-            if not outbound or not data or not _mentions(data, needles_out):
-                continue
-            kind = (row.file_name or "").split("_", 1)[0].upper() or "DOCUMENT"
-            out.append(
-                _item(
-                    row.updated_at,
-                    f"{kind.lower()}.sent",
-                    system="edi",
-                    state=row.state,
-                    source=f"interchange {where}",
-                    summary=f"{kind} {row.file_name} to {row.partner} "
-                    f"(interchange {row.control_ref})",
-                    document={"path": str(path), "outbox_file": row.file_name},
-                )
-            )
+        if path is None or not data:
+            continue
+        if inbound:
+            out += _inbound_items(row, path, data, needles_in)
+        elif _mentions(data, needles_out):
+            out.append(_outbound_item(row, path))
     return out
 
 
-def trace(hub: Hub, ref: str) -> dict[str, Any]:
-    """The timeline of the order REF points at, oldest first."""
-    refs, rows, events = _refs_with_events(hub, ref)
-    recorded = {ev.kind for ev in events}
-    items: list[dict[str, Any]] = []
+# -- the timeline --------------------------------------------------------------------------------
+
+
+def _event_items(events: list[Event]) -> list[dict[str, Any]]:
+    items = []
     for ev in events:
         detail = ev.detail or {}
         doc: dict[str, Any] | None = None
@@ -329,99 +300,124 @@ def trace(hub: Hub, ref: str) -> dict[str, Any]:
                 document=doc,
             )
         )
+    return items
+
+
+def _journal_items(rows: list[Row], recorded: set[str]) -> list[dict[str, Any]]:
+    """The sale created and the booking, from their journal entries."""
+    items = []
     for row in rows:
-        if row.key.startswith("carrier.shipment:") and "shipment.booked" in recorded:
-            continue
-        res = _result(row.result)
-        if row.key.startswith("erp.sale:"):
+        res = _result(row)
+        error = f"; error: {row['error']}" if row["error"] else ""
+        if row["kind"] == KeyKind.SALE:
             items.append(
                 _item(
-                    row.created_at,
+                    row["created_at"],
                     "sale.created",
                     system="erp",
-                    state=row.state,
-                    source=f"journal {row.key}",
-                    summary=f"order {row.ref} -> ERP sale {res.get('number')} "
-                    f"(id {res.get('erp_id')}, {res.get('state')})"
-                    + (f"; error: {row.error}" if row.error else ""),
+                    state=row["state"],
+                    source=f"journal {row['key']}",
+                    summary=f"order {row['ref']} -> ERP sale {res.get('number')} "
+                    f"(id {res.get('erp_id')}, {res.get('state')})" + error,
                 )
             )
-        else:
+        elif "shipment.booked" not in recorded:
             label = res.get("label_path")
             items.append(
                 _item(
-                    row.updated_at,
+                    row["updated_at"],
                     "shipment.booked",
                     system="carrier",
-                    state=row.state,
-                    source=f"journal {row.key}",
+                    state=row["state"],
+                    source=f"journal {row['key']}",
                     summary=f"shipment {res.get('shipment_number')} booked with "
-                    f"{res.get('carrier')}: tracking {res.get('tracking_number')}"
-                    + (f"; error: {row.error}" if row.error else ""),
+                    f"{res.get('carrier')}: tracking {res.get('tracking_number')}" + error,
                     document={"path": label} if label else None,
                 )
             )
-    j = t.journal
-    with hub.ledger.engine.connect() as conn:
-        if refs.tracking and "tracking.status" not in recorded:
-            for row in conn.execute(
-                select(j)
-                .where(
-                    or_(*[j.c.key.like(f"carrier.tracking:{n}:%") for n in sorted(refs.tracking)])
-                )
-                .order_by(j.c.created_at)
-            ):
-                res = _result(row.result)
-                items.append(
-                    _item(
-                        row.created_at,
-                        "tracking.status",
-                        system="carrier",
-                        state=res.get("status"),
-                        source=f"journal {row.key}",
-                        summary=f"{row.ref}: {res.get('status')} (last event "
-                        f"{res.get('last_event')} at {res.get('last_event_at')})",
-                    )
-                )
-        if refs.sale_ids:
-            for b in conn.execute(
-                select(t.bindings).where(
-                    t.bindings.c.system == "crm",
-                    t.bindings.c.entity.in_(("deal", "deal.invoice")),
-                    t.bindings.c.erp_id.in_(sorted(refs.sale_ids)),
-                )
-            ):
-                kind = "crm.deal" if b.entity == "deal" else "crm.deal.invoice"
-                if kind in recorded:
-                    continue
-                items.append(
-                    _item(
-                        b.updated_at,
-                        kind,
-                        system="crm",
-                        state="synced",
-                        source=f"binding crm/{b.entity}/{b.external_id}",
-                        summary=f"CRM deal {b.external_id} for sale {b.erp_id} "
-                        f"(content {(b.content_hash or '')[:12]})",
-                    )
-                )
-        dl = t.dead_letters
-        needles = refs.orders | refs.shipment_numbers | refs.tracking | {ref}
-        for d in conn.execute(
-            select(dl).where(or_(*[dl.c.record_key.like(f"%:{n}") for n in sorted(needles)]))
-        ):
-            items.append(
-                _item(
-                    d.created_at,
-                    "dead_letter",
-                    system=d.system or "",
-                    state=d.state,
-                    source=f"dead letter #{d.id}",
-                    summary=f"{d.error_class}: {d.reason}"
-                    + (f" [{d.resolved_by}: {d.resolution}]" if d.resolved_by else ""),
-                )
+    return items
+
+
+def _tracking_items(ledger: Ledger, refs: Refs) -> list[dict[str, Any]]:
+    items = []
+    for row in ledger.journal_find(KeyKind.TRACKING, subjects=sorted(refs.tracking)):
+        res = _result(row)
+        items.append(
+            _item(
+                row["created_at"],
+                "tracking.status",
+                system="carrier",
+                state=res.get("status"),
+                source=f"journal {row['key']}",
+                summary=f"{row['ref']}: {res.get('status')} (last event "
+                f"{res.get('last_event')} at {res.get('last_event_at')})",
             )
-    items.extend(_interchanges(hub, refs, outbound=not recorded & OUTBOUND_DOCS))
+        )
+    return items
+
+
+def _crm_items(ledger: Ledger, refs: Refs, recorded: set[str]) -> list[dict[str, Any]]:
+    items = []
+    for b in ledger.bindings_matching(
+        "crm", ["deal", "deal.invoice"], erp_ids=sorted(refs.sale_ids)
+    ):
+        kind = "crm.deal" if b["entity"] == "deal" else "crm.deal.invoice"
+        if kind in recorded:
+            continue
+        items.append(
+            _item(
+                b["updated_at"],
+                kind,
+                system="crm",
+                state="synced",
+                source=f"binding crm/{b['entity']}/{b['external_id']}",
+                summary=f"CRM deal {b['external_id']} for sale {b['erp_id']} "
+                f"(content {(b['content_hash'] or '')[:12]})",
+            )
+        )
+    return items
+
+
+def subject_of(record_key: str) -> str | None:
+    """The business reference a dead letter's record key names: the key's subject for a hub
+    key, else the part after its last ':' (document keys, file names with a partner)."""
+    try:
+        return parse(record_key).subject
+    except KeyError_:
+        head, sep, tail = record_key.rpartition(":")
+        return tail if sep and head else None
+
+
+def _letter_items(ledger: Ledger, needles: set[str]) -> list[dict[str, Any]]:
+    items = []
+    for d in ledger.dead_letters(state=None, limit=100_000):
+        if subject_of(d.record_key) not in needles:
+            continue
+        items.append(
+            _item(
+                d.created_at,
+                "dead_letter",
+                system=d.system or "",
+                state=d.state,
+                source=f"dead letter #{d.id}",
+                summary=f"{d.error_class}: {d.reason}"
+                + (f" [{d.resolved_by}: {d.resolution}]" if d.resolved_by else ""),
+            )
+        )
+    return items
+
+
+def trace(hub: Hub, ref: str) -> dict[str, Any]:
+    """The timeline of the order REF points at, oldest first."""
+    refs, rows, events = _refs_with_events(hub, ref)
+    recorded = {ev.kind for ev in events}
+    items = _event_items(events) + _journal_items(rows, recorded)
+    if refs.tracking and "tracking.status" not in recorded:
+        items += _tracking_items(hub.ledger, refs)
+    if refs.sale_ids:
+        items += _crm_items(hub.ledger, refs, recorded)
+    items += _letter_items(hub.ledger, refs.orders | refs.shipment_numbers | refs.tracking | {ref})
+    items += _interchanges(hub, refs, outbound=not recorded & OUTBOUND_DOCS)
     unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for item in items:
         unique.setdefault((item["kind"], item["source"], item["summary"]), item)

@@ -6,10 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-
 from hub.ledger import Ledger, utcnow
-from hub.ledger import tables as t
 
 HOURS = 24
 
@@ -43,12 +40,7 @@ def flow_series(ledger: Ledger, now: datetime | None = None) -> list[FlowSeries]
     now = now or utcnow()
     start = now - timedelta(hours=HOURS)
     ends = bucket_ends(now)
-    j = t.journal
-    query = select(j.c.flow, j.c.state, j.c.created_at, j.c.updated_at).where(
-        or_(j.c.updated_at >= start, j.c.state.in_(("pending", "failed")))
-    )
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = ledger.journal_activity(start)
     series: dict[str, FlowSeries] = {}
     for flow, state, created, updated in rows:
         s = series.setdefault(flow, FlowSeries(flow))
@@ -56,7 +48,7 @@ def flow_series(ledger: Ledger, now: datetime | None = None) -> list[FlowSeries]
         if finished is not None and finished >= start:
             index = min(HOURS - 1, max(0, int((finished - start).total_seconds() // 3600)))
             (s.done if state == "done" else s.failed)[index] += 1
-        elif state == "failed" and updated >= start:  # failed, waiting for a retry
+        elif state in ("failed", "unknown") and updated >= start:  # failed, waiting for a retry
             s.failed[min(HOURS - 1, int((updated - start).total_seconds() // 3600))] += 1
         for i, end in enumerate(ends):
             if created <= end and (finished is None or finished > end):

@@ -19,7 +19,6 @@ import pytest
 
 from hub import airflow_env
 from hub.ledger import Ledger, utcnow
-from hub.ledger import tables as t
 
 pytestmark = pytest.mark.e2e
 
@@ -71,12 +70,7 @@ def seed_ledger(ledger: Ledger) -> dict[str, Any]:
         elif state == "dead":
             ledger.fail(key, "refused", dead=True)
         at = now - timedelta(hours=hours_ago)
-        with ledger.transaction() as conn:
-            conn.execute(
-                t.journal.update()
-                .where(t.journal.c.key == key)
-                .values(created_at=at - timedelta(minutes=5), updated_at=at)
-            )
+        ledger.backdate_journal_entry(key, created=at - timedelta(minutes=5), updated=at)
 
     for i in range(30):
         entry(f"erp.sale:4000001000001:PO-{i}", "edi_orders_inbound", (i * 7) % 23 + 0.5, "done")

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from hub.ledger import Ledger, utcnow
-from hub.ledger import tables as t
 
 pytestmark = pytest.mark.integration
 
@@ -198,9 +197,7 @@ def test_new_dead_letters_send_a_mail_with_flow_partner_and_count(
     flow = "notify_probe_dead_letters"
     # An older open letter is not news: only what this run files counts.
     hub_ledger.dead_letter(flow, "old-1", "old", error_class="PermanentError", partner="markt-sued")
-    with hub_ledger.transaction() as conn:
-        old = utcnow() - timedelta(hours=3)
-        conn.execute(t.dead_letters.update().values(created_at=old, updated_at=old))
+    hub_ledger.backdate_dead_letters(utcnow() - timedelta(hours=3))
 
     @dag(dag_id=flow, schedule=None, start_date=START, default_args=default_args(retries=0))
     def probe() -> None:

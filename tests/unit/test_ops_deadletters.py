@@ -10,11 +10,13 @@ import pytest
 
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
-from hub.flows import register, run_flow
+from hub.flows import run_flow
+from hub.flows.registry import FlowDescriptor, registered
+from hub.ledger import Effect, OnUnknown
 from hub.ops import deadletters
 from hub.ops.replay import replay
 from sandbox.partner import drop, make_orders, orders_interchange
-from schemas.errors import PermanentError
+from schemas.errors import OutcomeUnknownError, PermanentError
 from schemas.model import Party, Product
 from tests.fixtures.hub import hub_on
 
@@ -160,37 +162,103 @@ def test_duplicate_interchange_letter_resolves_without_work(hub: Hub, erp: FakeE
     assert len(erp.sales) == 1
 
 
-def flaky_flow(hub: Hub, *, partner: str | None = None) -> dict[str, Any]:
-    """A flow with one journaled side effect that fails until the hub says it may pass."""
-    key = "test.effect:1"
+class FakeTarget:
+    """The system the test flows write to: refuses, times out after acting, or takes it."""
 
-    def effect() -> str:
-        if hub.overrides.get("broken"):
+    def __init__(self) -> None:
+        self.mode = "ok"  # ok | refuse | lose_answer
+        self.effects = 0
+
+    def write(self) -> str:
+        if self.mode == "refuse":
             raise PermanentError("target refused record 1", system="test")
-        hub.overrides["effects"] = hub.overrides.get("effects", 0) + 1
+        self.effects += 1
+        if self.mode == "lose_answer":
+            raise OutcomeUnknownError("timed out after the request was sent", system="test")
         return "ok"
 
+
+TARGET = FakeTarget()
+EFFECT = Effect("ops_test_flow", "test", "write", ref="record 1")
+
+
+@pytest.fixture
+def target() -> FakeTarget:
+    TARGET.__init__()  # type: ignore[misc]
+    return TARGET
+
+
+def flaky_flow(hub: Hub, *, partner: str | None = None) -> dict[str, Any]:
+    """A flow with one journaled side effect that fails until the target takes it."""
+    key = "test.effect:1"
     try:
-        hub.ledger.once(key, "h1", effect, flow="ops_test_flow", system="test", action="write")
+        hub.ledger.once(key, "h1", TARGET.write, on_unknown=OnUnknown.repeat(), effect=EFFECT)
     except PermanentError as exc:
         hub.ledger.dead_letter("ops_test_flow", key, str(exc), error_class="PermanentError")
         return {"status": "partial", "written": 0}
     return {"status": "ok", "written": 1}
 
 
-def test_generic_replay_reopens_the_journal_entry_and_reruns(hub: Hub) -> None:
-    register("ops_test_flow", "tests.unit.test_ops_deadletters:flaky_flow")
-    hub.overrides["broken"] = True
-    run_flow("ops_test_flow", hub=hub)
-    [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
-    assert hub.ledger.journal_entry("test.effect:1")["state"] == "dead"
-    hub.overrides["broken"] = False
-    assert replay(hub, letter.id)["outcome"] == "replayed"
-    assert hub.overrides["effects"] == 1
-    assert hub.ledger.journal_entry("test.effect:1")["state"] == "done"
-    assert replay(hub, letter.id)["outcome"] == "skipped"
-    run_flow("ops_test_flow", hub=hub)  # the journal keeps later runs from repeating it
-    assert hub.overrides["effects"] == 1
+def careful_flow(hub: Hub) -> dict[str, Any]:
+    """The same effect, but an unknown outcome goes to a person (never repeated by itself)."""
+    outcome = hub.ledger.once(
+        "test.effect:1", "h1", TARGET.write, on_unknown=OnUnknown.dead_letter(), effect=EFFECT
+    )
+    return {"status": "ok" if outcome.ok else "partial", "written": int(outcome.ran)}
+
+
+FLAKY = FlowDescriptor("ops_test_flow", f"{__name__}:flaky_flow", "test", (), writes=("test",))
+CAREFUL = FlowDescriptor("ops_test_flow", f"{__name__}:careful_flow", "test", (), writes=("test",))
+
+
+def test_generic_replay_reopens_the_journal_entry_and_reruns(hub: Hub, target: FakeTarget) -> None:
+    target.mode = "refuse"
+    with registered(FLAKY):
+        run_flow("ops_test_flow", hub=hub)
+        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+        assert hub.ledger.journal_entry("test.effect:1")["state"] == "dead"  # type: ignore[index]
+        target.mode = "ok"
+        assert replay(hub, letter.id)["outcome"] == "replayed"
+        assert target.effects == 1
+        assert hub.ledger.journal_entry("test.effect:1")["state"] == "done"  # type: ignore[index]
+        assert replay(hub, letter.id)["outcome"] == "skipped"
+        run_flow("ops_test_flow", hub=hub)  # the journal keeps later runs from repeating it
+    assert target.effects == 1
+
+
+def test_unknown_outcome_replays_only_when_a_person_confirms_the_target_holds_nothing(
+    hub: Hub, target: FakeTarget
+) -> None:
+    target.mode = "lose_answer"
+    with registered(CAREFUL):
+        run_flow("ops_test_flow", hub=hub)
+        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+        assert letter.error_class == "OutcomeUnknownError" and target.effects == 1
+        target.mode = "ok"
+        # a plain replay goes through the flow's policy again: back to a person, no second write
+        again = replay(hub, letter.id, by="dora")
+        assert (again["outcome"], again["state"], target.effects) == ("failed", "open", 1)
+        # the person looked the reference up at the target: nothing there
+        done = replay(hub, letter.id, by="dora", confirm_absent=True)
+        assert (done["outcome"], done["state"], target.effects) == ("replayed", "replayed", 2)
+        assert replay(hub, letter.id, confirm_absent=True)["outcome"] == "skipped"
+    trail = deadletters.audit_trail(hub.ledger, letter.id)
+    assert [(a["outcome"], a["by"], (a["detail"] or {}).get("confirm_absent")) for a in trail][
+        :2
+    ] == [("failed", "dora", None), ("replayed", "dora", True)]
+
+
+def test_confirm_absent_is_refused_for_a_letter_whose_outcome_is_known(
+    hub: Hub, target: FakeTarget
+) -> None:
+    target.mode = "refuse"
+    with registered(FLAKY):
+        run_flow("ops_test_flow", hub=hub)
+        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+        target.mode = "ok"
+        refused = replay(hub, letter.id, confirm_absent=True)
+    assert refused["outcome"] == "failed" and "not an unknown outcome" in refused["detail"]
+    assert target.effects == 0 and refused["state"] == "open"
 
 
 def test_discard_needs_a_reason_and_keeps_the_audit(hub: Hub) -> None:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
-from hub.flows import register, run_flow
+from hub.flows import run_flow
+from hub.flows.registry import WINDOW, FlowDescriptor, registered
 from hub.ledger import utcnow
-from hub.ledger.tables import metadata
 from hub.ops.backfill import backfill
 from hub.ops.dryrun import dry_run
 from sandbox.partner import drop, make_orders, orders_interchange
@@ -51,11 +50,7 @@ def _box(hub: Hub) -> Any:
 
 
 def _rows(hub: Hub) -> dict[str, int]:
-    with hub.ledger.engine.connect() as conn:
-        return {
-            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for name, table in metadata.tables.items()
-        }
+    return hub.ledger.row_counts()
 
 
 def _two_orders(erp: FakeErp, ref: str, late_second: bool = False) -> bytes:
@@ -124,12 +119,20 @@ def windowed_flow(
 
 
 def test_backfill_of_a_cursor_flow_leaves_the_live_cursor_alone(hub: Hub) -> None:
-    register("ops_windowed", "tests.unit.test_ops_dryrun_backfill:windowed_flow")
+    windowed = FlowDescriptor(
+        "ops_windowed",
+        "tests.unit.test_ops_dryrun_backfill:windowed_flow",
+        "a cursor-based test flow",
+        WINDOW,
+        streams=("test.live",),
+        backfill="cursor",
+    )
     with hub.ledger.transaction() as conn:
         hub.ledger.advance_cursor("test.live", "2026-12-01", conn=conn)
     since = utcnow() - timedelta(days=30)
-    report = backfill(hub, "ops_windowed", since=since, until=since + timedelta(days=1))
+    with registered(windowed):
+        report = backfill(hub, "ops_windowed", since=since, until=since + timedelta(days=1))
     assert report["stream"].startswith("backfill:ops_windowed:")
     assert hub.ledger.cursor("test.live")[0] == "2026-12-01"
-    with pytest.raises(PermanentError, match="cursor_stream"):
+    with pytest.raises(PermanentError, match="cannot be backfilled"):
         backfill(hub, "erp_reference_check", since=since)

@@ -8,17 +8,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from bench.crm_sync import seed_erp
 from connectors.erp.fake import FakeErp
 from connectors.http import RetryPolicy
 from hub.bootstrap import Hub
 from hub.flows import run_flow
-from hub.flows.crm_sync import STREAM_PARTIES, STREAM_PULL, make_clients
+from hub.flows.crm_sync import STREAM_PARTIES, STREAM_PULL, make_crm
 from hub.ledger import Ledger
-from hub.ledger import tables as t
-from hub.ledger.tables import metadata
 from hub.ops.backfill import backfill
 from hub.ops.reconcile import reconcile
 from hub.ops.trace import trace
@@ -48,21 +45,18 @@ def erp() -> FakeErp:
 @pytest.fixture
 def hub(ledger: Ledger, erp: FakeErp, crm_server: SandboxCrm) -> Hub:
     budget = LedgerRateBudget(ledger)
-    crm = make_clients(
+    crm = make_crm(
         crm_server.url, crm_server.token, id_property="hub_erp_id", budget=budget, policy=FAST,
         timeout=(1.0, 2.0),
     )  # fmt: skip
-    return Hub(ledger, erp=erp, overrides={"crm": crm})
+    return Hub(ledger, erp=erp, crm=crm)
 
 
 def rows(ledger: Ledger) -> dict[str, int]:
     """Row counts of every ledger table but the shared rate budget (reads spend it too)."""
-    with ledger.engine.connect() as conn:
-        return {
-            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for name, table in metadata.tables.items()
-            if name != t.rate_buckets.name
-        }
+    counts = ledger.row_counts()
+    counts.pop("rate_buckets", None)
+    return counts
 
 
 def writes(crm: SandboxCrm) -> int:
@@ -109,10 +103,7 @@ def test_backfill_keeps_the_live_cursor_skips_what_is_in_sync_and_resends_what_w
     assert {s: hub.ledger.cursor(s) for s in live} == live
 
     lost = "4"  # the ledger lost this party's binding (e.g. restored from an older backup)
-    with hub.ledger.transaction() as conn:
-        conn.execute(t.bindings.delete().where(t.bindings.c.system == "crm",
-                                               t.bindings.c.entity == "company",
-                                               t.bindings.c.erp_id == lost))  # fmt: skip
+    assert hub.ledger.forget_binding("crm", "company", lost) == 1
     again = backfill(hub, "crm_push", since=since, until=erp.now + timedelta(seconds=1))
     assert again["companies_sent"] == 1 and writes(crm_server) == sent + 1
     assert hub.ledger.lookup_erp("crm", "company", lost) is not None

@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from connectors.erp.fake import FakeErp
 from hub.flows import run_flow
 from hub.flows.edi_outbound import stream_name
 from hub.ledger import Ledger
-from hub.ledger import tables as t
-from hub.ledger.tables import metadata
 from hub.ops.backfill import backfill
 from hub.ops.trace import trace
 from tests.unit.test_edifact_outbound_flow import NORD, erp, make_hub, outbox, sell
@@ -21,11 +17,7 @@ __all__ = ["erp"]  # the FakeErp fixture of the outbound flow's own tests
 
 
 def rows(ledger: Ledger) -> dict[str, int]:
-    with ledger.engine.connect() as conn:
-        return {
-            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for name, table in metadata.tables.items()
-        }
+    return ledger.row_counts()
 
 
 def shipped_and_invoiced(erp: FakeErp, number: str, codes: list[int]) -> tuple[str, str, str]:
@@ -72,8 +64,7 @@ def test_backfill_keeps_live_cursors_skips_sent_documents_and_resends_a_lost_one
     key = f"edi.out:DESADV:kaufhaus-nord:{shipment_id}"
     name = hub.ledger.journal_entry(key)["result"]["file"]  # type: ignore[index]
     (tmp_path / "home" / "partners" / "kaufhaus-nord" / "out" / name).unlink()
-    with hub.ledger.transaction() as conn:
-        conn.execute(t.journal.delete().where(t.journal.c.key == key))
+    assert hub.ledger.forget_journal_entry(key) == 1
     repaired = backfill(hub, "edi_documents_outbound", since=since, until=erp.now)
     assert repaired["documents_sent"] == 1 and repaired["files"] == [name]  # same pinned file
     assert {s: hub.ledger.cursor(s) for s in streams} == live

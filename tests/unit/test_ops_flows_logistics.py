@@ -6,14 +6,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.flows import run_flow
 from hub.flows.logistics import SHIPMENTS_STREAM
 from hub.ledger import Ledger
-from hub.ledger.tables import metadata
 from hub.ops.backfill import backfill
 from hub.ops.trace import trace
 from tests.unit.test_logistics_flow import (
@@ -31,11 +28,7 @@ __all__ = ["booker", "config", "erp", "hub", "tracker"]  # fixtures of the flow'
 
 
 def rows(ledger: Ledger) -> dict[str, int]:
-    with ledger.engine.connect() as conn:
-        return {
-            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for name, table in metadata.tables.items()
-        }
+    return ledger.row_counts()
 
 
 def test_dry_run_books_nothing_and_says_what_it_would(

@@ -1,0 +1,139 @@
+"""Trace events and the dead-letter audit trail: the ledger's record of business steps and of
+what operators did.
+
+An event is recorded once per (ref, kind, document, state): a retried run adds nothing. An
+audit row is appended for every operator action on a dead letter (replay, discard).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from hub.ledger import tables as t
+from hub.ledger.engine import LedgerBase, utcnow
+
+
+@dataclass(frozen=True)
+class Event:
+    """One recorded step of a business reference's life."""
+
+    ref: str
+    kind: str
+    at: datetime
+    flow: str | None = None
+    system: str | None = None
+    partner: str | None = None
+    state: str | None = None
+    document: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+def _detail(value: Any) -> str | None:
+    return json.dumps(value, sort_keys=True, default=str) if value else None
+
+
+class EventStore(LedgerBase):
+    """Events under business references, and the dead-letter audit trail."""
+
+    # -- events -------------------------------------------------------------------------
+    def record_event(
+        self,
+        *,
+        refs: Iterable[str],
+        kind: str,
+        flow: str | None = None,
+        system: str | None = None,
+        partner: str | None = None,
+        state: str | None = None,
+        document: str | None = None,
+        detail: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Record one step under every ref in ``refs`` (once per ref, kind, document, state)."""
+        now = utcnow()
+        e = t.events
+        with self._conn(conn) as c:
+            for ref in dict.fromkeys(refs):
+                seen = c.execute(
+                    select(e.c.id).where(
+                        e.c.ref == ref,
+                        e.c.kind == kind,
+                        e.c.document.is_(None) if document is None else e.c.document == document,
+                        e.c.state.is_(None) if state is None else e.c.state == state,
+                    )
+                ).first()
+                if seen is None:
+                    c.execute(
+                        insert(e).values(
+                            ref=ref, kind=kind, flow=flow, system=system, partner=partner,
+                            state=state, document=document, detail=_detail(detail), at=now,
+                        )
+                    )  # fmt: skip
+
+    def events_for(self, refs: Sequence[str] | set[str]) -> list[Event]:
+        """Every event recorded under one of ``refs``, oldest first; a step recorded under
+        several refs comes back once."""
+        if not refs:
+            return []
+        e = t.events
+        with self._read() as conn:
+            rows = conn.execute(
+                select(e).where(e.c.ref.in_(sorted(refs))).order_by(e.c.at, e.c.id)
+            ).all()
+        seen: dict[tuple[Any, ...], Any] = {}
+        for r in rows:
+            seen.setdefault((r.kind, r.flow, r.document, r.state, r.detail, r.at), r)
+        return [
+            Event(
+                ref=r.ref, kind=r.kind, at=r.at, flow=r.flow, system=r.system,
+                partner=r.partner, state=r.state, document=r.document,
+                detail=json.loads(r.detail) if r.detail else None,
+            )
+            for r in seen.values()
+        ]  # fmt: skip
+
+    # -- dead-letter audit --------------------------------------------------------------
+    def audit_dead_letter(
+        self,
+        letter_id: int,
+        *,
+        action: str,
+        actor: str,
+        outcome: str,
+        reason: str | None = None,
+        detail: Any = None,
+    ) -> None:
+        """Append one operator action to a letter's audit trail."""
+        with self.transaction() as conn:
+            conn.execute(
+                insert(t.dead_letter_audit).values(
+                    letter_id=letter_id, action=action, actor=actor, reason=reason,
+                    outcome=outcome, detail=_detail(detail), at=utcnow(),
+                )
+            )  # fmt: skip
+
+    def dead_letter_audit(self, letter_id: int) -> list[dict[str, Any]]:
+        """Every action taken on a letter, oldest first."""
+        a = t.dead_letter_audit
+        with self._read() as conn:
+            rows = conn.execute(
+                select(a).where(a.c.letter_id == letter_id).order_by(a.c.at, a.c.id)
+            ).all()
+        return [
+            {
+                "action": r.action,
+                "by": r.actor,
+                "at": r.at.isoformat(),
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "detail": json.loads(r.detail) if r.detail else None,
+            }
+            for r in rows
+        ]
