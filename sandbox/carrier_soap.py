@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,10 @@ def _wsdl_schema_sources(wsdl_path: Path) -> list[SourceArgType]:
     return sources
 
 
+_SCHEMAS: dict[tuple[str, str], xmlschema.XMLSchema] = {}
+_SCHEMA_LOCK = threading.Lock()
+
+
 @dataclass
 class Contracts:
     """The DHL contract files, loaded lazily and once: WSDL texts, XSD validators, responses."""
@@ -70,7 +74,6 @@ class Contracts:
     root: Path
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
         if not (self.root / BCS_DIR / BCS_WSDL).is_file():
             raise FileNotFoundError(
                 f"carrier sandbox: DHL contracts not found under {self.root}; "
@@ -95,24 +98,38 @@ class Contracts:
             addr.set("location", address)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
-    @cached_property
+    def _schema(self, name: str, build: Callable[[], xmlschema.XMLSchema]) -> xmlschema.XMLSchema:
+        """Compiled once per process and contracts folder (seconds each; read-only after)."""
+        key = (str(self.root), name)
+        with _SCHEMA_LOCK:
+            schema = _SCHEMAS.get(key)
+            if schema is None:
+                schema = _SCHEMAS[key] = build()
+        return schema
+
+    @property
     def bcs_schema(self) -> xmlschema.XMLSchema:
-        with self._lock:
-            return xmlschema.XMLSchema(str(self.path("bcs", BCS_XSD)), validation="lax")
+        return self._schema(
+            "bcs", lambda: xmlschema.XMLSchema(str(self.path("bcs", BCS_XSD)), validation="lax")
+        )
 
-    @cached_property
+    @property
     def express_ship_schema(self) -> xmlschema.XMLSchema:
-        with self._lock:
-            return xmlschema.XMLSchema(
+        return self._schema(
+            "express/ship",
+            lambda: xmlschema.XMLSchema(
                 _wsdl_schema_sources(self.path("express", EXPRESS_SHIP_WSDL))
-            )
+            ),
+        )
 
-    @cached_property
+    @property
     def express_track_schema(self) -> xmlschema.XMLSchema:
-        with self._lock:
-            return xmlschema.XMLSchema(
+        return self._schema(
+            "express/track",
+            lambda: xmlschema.XMLSchema(
                 _wsdl_schema_sources(self.path("express", EXPRESS_TRACK_WSDL))
-            )
+            ),
+        )
 
     def response(self, name: str) -> etree._Element:
         """A fresh copy of a real BCS response envelope from ``responses/``."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from connectors.carrier.port import CarrierPort
-from schemas.errors import HubError, OutcomeUnknownError, TransientError
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
 from schemas.model import CarrierStatus, Shipment
 from transforms.dhl_results import (
     Carrier,
@@ -48,6 +48,8 @@ class FakeCarrier(CarrierPort):
         self.always: HubError | None = None  # raised by every book call
         self.lose_answer: set[str] = set()  # created, then OutcomeUnknownError
         self.lookup_error: HubError | None = None  # raised by every look-up
+        self.reject_postcodes: set[str] = set()  # refused like an address DHL cannot find
+        self._next: list[str] = []  # "lose" / "refuse" for the next bookings, in order
         self.statuses: dict[str, CarrierStatus] = {}
         self.asked: list[list[str]] = []  # tracking batches
         self.fail_batches: set[int] = set()  # 1-based tracking batches that fail
@@ -61,14 +63,36 @@ class FakeCarrier(CarrierPort):
         serial = len(self.booked) + 1
         return f"2222{serial:014d}" if self.carrier == "dhl_bcs" else f"{1234500000 + serial}"
 
+    def lose_next_answer(self) -> None:
+        """The next booking is created, then its answer is lost."""
+        self._next.append("lose")
+
+    def refuse_next(self) -> None:
+        """The next booking is refused before anything is created (HTTP 503)."""
+        self._next.append("refuse")
+
     def book(self, shipment: Shipment, *, now: datetime | None = None) -> CarrierLabel:
         reference = shipment.number
         self.calls[reference] += 1
         if self.always is not None:
             raise self.always
+        if self._next:
+            if self._next.pop(0) == "refuse":
+                raise TransientError(
+                    f"shipment {reference}: the carrier answered HTTP 503", system=self.system
+                )
+            self.lose_answer.add(reference)
         pending = self.errors.get(reference)
         if pending:
             raise pending.pop(0)
+        if shipment.delivery_address.postal_code in self.reject_postcodes:
+            raise PermanentError(
+                f"shipment {reference}: the carrier rejected it: postal code "
+                f"{shipment.delivery_address.postal_code} not found; correct the shipment in "
+                "the ERP and replay the dead letter",
+                system=self.system,
+                code="rejected",
+            )
         number = self._number(shipment)
         self.booked[number] = CarrierShipment(
             carrier=self.carrier,
