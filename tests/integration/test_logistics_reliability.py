@@ -18,10 +18,11 @@ import pytest
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.flows.logistics import booking_key, ship_ready_shipments
+from hub.ops.reconcile_carrier import carrier_section
 from hub.ops.replay import replay
 from sandbox.carrier import SandboxCarrier
 from schemas.errors import TransientError
-from tests.fixtures.carrier import CONTRACTS, _contracts, warm
+from tests.fixtures.carrier import CONTRACTS, _contracts, make_shipment, warm
 from tests.integration.test_logistics_flow import make_hub
 from tests.unit.test_logistics_flow import add_shipment
 
@@ -240,3 +241,33 @@ def test_circuit_breaker_stops_the_run_on_hostile_answers(
     assert sum(carrier_counts(carrier_server).values()) == created
     assert len(hub.ledger.dead_letters(flow="logistics_shipments")) == 3
     assert all(s.tracking_number is None for s in erp.shipments.values())
+
+
+# -- issue 11: reconcile asks the carrier ------------------------------------------------------
+
+
+def test_reconcile_finds_parcels_at_the_carrier_the_erp_does_not_know(
+    tmp_path: Path, few: FakeErp, carrier_server: SandboxCarrier
+) -> None:
+    hub = make_hub(tmp_path, few, carrier_server, timeout=5.0, lookup=True)
+    try:
+        carrier_server.force_fault("malformed", "createShipmentOrder")  # booked, answer broken
+        ship_ready_shipments(hub)  # CS0001 unknown (at the carrier), CS0002 booked
+        hub.carrier.book(make_shipment("CS0099"))  # booked by hand in the carrier's portal
+        section = carrier_section(hub)
+    finally:
+        hub.close()
+
+    assert section["section"] == "carrier.shipments" and section["active"]
+    assert section["systems"] == ["erp", "carrier"]
+    kinds = {(d["record"], d["kind"]) for d in section["differences"]}
+    [lost] = carrier_server.state.shipments_json("CS0001")
+    [manual] = carrier_server.state.shipments_json("CS0099")
+    assert kinds == {
+        ("shipment CS0001", "missing_tracking_in_erp"),
+        (f"carrier {manual['number']}", "unknown_to_erp"),
+    }, section["differences"]
+    assert section["counts"] == {"erp": 2, "carrier": 3}
+    assert lost["number"] in next(
+        d["detail"] for d in section["differences"] if d["record"] == "shipment CS0001"
+    )

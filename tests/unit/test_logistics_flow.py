@@ -511,3 +511,50 @@ def test_circuit_breaker_stops_after_consecutive_unknown_outcomes(
     assert "carrier.dhl_bcs" in message and "http://dhl.example/bcs" in message
     assert sum(booker.calls.values()) == 3
     assert len(hub.ledger.dead_letters(flow="logistics_shipments")) == 3
+
+
+# -- reconcile asks the carrier ---------------------------------------------------------------
+
+
+def test_reconcile_compares_the_carriers_own_shipments_with_the_erp(
+    lookup_hub: Hub, erp: FakeErp
+) -> None:
+    from hub.ops.reconcile_carrier import carrier_section
+
+    carrier = _carrier(lookup_hub)
+    for n in (1, 2, 3):
+        add_shipment(erp, n)
+    carrier.lose_answer.add("CS0001")
+    ship_ready_shipments(lookup_hub)
+    stray = carrier.book(add_shipment(erp, 4).model_copy(update={"number": "XX0004"}))
+    cancelled = str(erp.shipments["3"].tracking_number)
+    carrier.cancel(cancelled)
+
+    section = carrier_section(lookup_hub)
+
+    kinds = {(d["record"], d["kind"]) for d in section["differences"]}
+    assert kinds == {
+        ("shipment CS0001", "missing_tracking_in_erp"),
+        (f"carrier {stray.shipment_number}", "unknown_to_erp"),
+        ("shipment CS0003", "missing_at_carrier"),
+    }
+    assert section["active"] and section["systems"] == ["erp", "carrier"]
+
+
+def test_reconcile_without_a_carrier_list_names_unknown_bookings(
+    hub: Hub, erp: FakeErp, booker: FakeCarrier
+) -> None:
+    from hub.ops.reconcile_carrier import carrier_section
+
+    assert carrier_section(hub)["active"] is False
+    for n in (1, 2):
+        add_shipment(erp, n)
+    booker.lose_answer.add("CS0001")
+    ship_ready_shipments(hub)
+
+    section = carrier_section(hub)
+
+    assert [(d["record"], d["kind"]) for d in section["differences"]] == [
+        ("shipment CS0001", "unknown_outcome")
+    ]
+    assert section["counts"] == {"erp": 1, "carrier": 1}
