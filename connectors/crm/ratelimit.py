@@ -71,6 +71,7 @@ class InProcessRateBudget:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        keep_history: bool = False,
     ) -> None:
         self._default = (default_limit, default_interval_ms)
         self._clock = clock
@@ -79,6 +80,9 @@ class InProcessRateBudget:
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
         self.waits = 0
+        # every slot granted, (account, clock time), when asked: tests check the invariant
+        # "never more than the limit inside one window" on the budget's own clock
+        self.history: list[tuple[str, float]] | None = [] if keep_history else None
 
     def _log(self, account: str) -> _Log:
         log = self._logs.get(account)
@@ -106,6 +110,8 @@ class InProcessRateBudget:
                 overflow = len(log.sent) + n - log.limit
                 if overflow <= 0:
                     log.sent.extend([now] * n)
+                    if self.history is not None:
+                        self.history.extend([(account, now)] * n)
                     return
                 wait = max(log.sent[overflow - 1] + span - now, 0.001)
                 self.waited_seconds += wait
@@ -127,7 +133,7 @@ class InProcessRateBudget:
 
 
 _ACQUIRE = """
-local log, cfg, seq = KEYS[1], KEYS[2], KEYS[3]
+local log, cfg, seq, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local n = tonumber(ARGV[1])
 local limit = tonumber(redis.call('HGET', cfg, 'limit') or ARGV[2])
 local interval = tonumber(redis.call('HGET', cfg, 'interval') or ARGV[3])
@@ -141,9 +147,15 @@ if overflow <= 0 then
   for i = 1, n do
     local id = redis.call('INCR', seq)
     redis.call('ZADD', log, now, tostring(now) .. ':' .. id)
+    if ARGV[4] == '1' then
+      redis.call('ZADD', history, now, tostring(now) .. ':' .. id)
+    end
   end
   redis.call('PEXPIRE', log, math.ceil(span * 2))
   redis.call('PEXPIRE', seq, math.ceil(span * 2))
+  if ARGV[4] == '1' then
+    redis.call('PEXPIRE', history, 600000)
+  end
   return 0
 end
 local oldest = redis.call('ZRANGE', log, overflow - 1, overflow - 1, 'WITHSCORES')
@@ -177,7 +189,8 @@ class RedisRateBudget:
 
     Redis's own clock (``TIME``) stamps the sends, so workers on different hosts agree.
     Keys: ``{prefix}:{account}:log`` (sorted set of send times), ``:cfg`` (limit, interval),
-    ``:seq`` (member counter); all expire on their own.
+    ``:seq`` (member counter); all expire on their own. ``keep_history`` also keeps every
+    granted slot for ten minutes in ``:history`` (Redis time in ms; see ``history``).
     """
 
     def __init__(
@@ -188,9 +201,11 @@ class RedisRateBudget:
         default_limit: int = DEFAULT_LIMIT,
         default_interval_ms: int = DEFAULT_INTERVAL_MS,
         sleep: Callable[[float], None] = time.sleep,
+        keep_history: bool = False,
     ) -> None:
         self._redis = client
         self._prefix = prefix
+        self._keep_history = keep_history
         self._default = (default_limit, default_interval_ms)
         self._sleep = sleep
         self._acquire = client.register_script(_ACQUIRE)
@@ -204,12 +219,22 @@ class RedisRateBudget:
 
     def _keys(self, account: str) -> list[str]:
         base = f"{self._prefix}:{account}"
-        return [f"{base}:log", f"{base}:cfg", f"{base}:seq"]
+        return [f"{base}:log", f"{base}:cfg", f"{base}:seq", f"{base}:history"]
+
+    def history(self, account: str) -> list[float]:
+        """Seconds (Redis clock) of every slot granted while ``keep_history`` was on."""
+        rows = self._redis.zrange(self._keys(account)[3], 0, -1, withscores=True)
+        return sorted(score / 1000 for _, score in rows)
 
     def acquire(self, account: str, n: int = 1) -> None:
         while True:
             try:
-                wait_ms = int(self._acquire(keys=self._keys(account), args=[n, *self._default]))
+                wait_ms = int(
+                    self._acquire(
+                        keys=self._keys(account),
+                        args=[n, *self._default, "1" if self._keep_history else "0"],
+                    )
+                )
             except RedisError as exc:
                 raise TransientError(
                     f"crm rate budget: Redis unavailable ({exc.__class__.__name__}); check the "

@@ -14,10 +14,8 @@ the live cursors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from connectors.crm.port import CrmPort
 from hub.flows.crm_config import CONN_ID, load_config, make_crm
 from hub.flows.crm_pull import crm_pull
 from hub.flows.crm_push import crm_push
@@ -25,7 +23,6 @@ from hub.flows.crm_run import STREAM_INVOICES, STREAM_PARTIES, STREAM_PULL, SYST
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
-    from schemas.crm_config import CrmConfig
 
 __all__ = [
     "CONN_ID",
@@ -33,30 +30,12 @@ __all__ = [
     "STREAM_PARTIES",
     "STREAM_PULL",
     "SYSTEM",
-    "CrmClients",
-    "crm_clients",
     "crm_pull",
     "crm_push",
     "crm_sync",
     "load_config",
-    "make_clients",
     "make_crm",
 ]
-
-make_clients = make_crm  # the former name (it built two clients; the port is one now)
-
-
-@dataclass
-class CrmClients:
-    """Kept for callers of the former two-client wiring: both are now the hub's one port."""
-
-    by_erp_id: CrmPort
-    by_object_id: CrmPort
-
-
-def crm_clients(hub: Hub, config: CrmConfig | None = None) -> CrmClients:
-    """The hub's CRM port under the former names (use ``hub.crm`` in new code)."""
-    return CrmClients(hub.crm, hub.crm)
 
 
 def crm_sync(

@@ -29,9 +29,14 @@ pytestmark = pytest.mark.integration
 
 N = int(os.environ.get("HUB_TEST_CRM_PARTIES", "300"))
 ROOT = Path(__file__).resolve().parents[2]
-# patient enough that 20% faults practically never exhaust a call (0.2^8), fast waits
+# patient enough that 20% faults practically never exhaust a call (0.2^8), fast waits; the
+# whole call may take long on a busy machine (an injected slow answer costs a read timeout)
 PATIENT = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05, max_retry_after=0.05,
-                      total_timeout=30)  # fmt: skip
+                      total_timeout=300)  # fmt: skip
+# read timeout and injected slow answer: far apart, and both well above what a loaded
+# machine adds to an ordinary answer, so every timeout is an injected fault
+TIMEOUT = (3.05, 3.0)
+SLOW = 6.0
 
 
 def content(crm: SandboxCrm, kind: str, keys: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -64,14 +69,14 @@ def expected_companies(n: int) -> dict[str, tuple[str, ...]]:
 def test_sync_with_20_percent_faults_ends_with_one_right_company_per_party(
     crm_server_factory: Callable[..., SandboxCrm], tmp_path: Path
 ) -> None:
-    crm = crm_server_factory(fault_rate=0.2, seed=7, slow_seconds=1.6)
+    crm = crm_server_factory(fault_rate=0.2, seed=7, slow_seconds=SLOW)
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.upgrade()
     erp = seed_erp(N)
     snapshot = dict(erp.parties)
     clients = make_crm(crm.url, crm.token, id_property="hub_erp_id",
                            budget=LedgerRateBudget(ledger), policy=PATIENT,
-                           timeout=(0.5, 1.5))  # fmt: skip
+                           timeout=TIMEOUT)  # fmt: skip
     hub = Hub(ledger, erp=erp, crm=clients)
 
     runs = 0
