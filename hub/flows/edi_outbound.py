@@ -15,7 +15,8 @@ customer's ERP id). Per document, in this order:
 4. send through ``ledger.once`` (the journal holds the lease; a refused channel releases it
    and fails the run);
 5. commit: journal done + interchange "sent" + trace event + the partner's cursor (up to
-   the records settled before) in one transaction; the rest of the cursor after the run.
+   the record the document settles) in one transaction; records settled without a document
+   (not routed, sent before, dead-lettered) move the cursor at the stream's end.
 
 The preparation time in UNB comes from the data (the record's last change, the INVRPT
 period), never from the clock, so a retry renders the same bytes.
@@ -49,6 +50,7 @@ from hub.flows.edi_outbound_run import (
     FLOW,
     Record,
     Run,
+    Settling,
     dead_letter,
     gtin_by_code,
     partner_gln,
@@ -285,11 +287,11 @@ def _settle(
         cursor = cursors[pid]
         if not cursor.is_new(record.updated_at, record.erp_id):
             continue
-        run.cursor = cursor  # committed with each document sent (records settled before)
+        run.settling = Settling(cursor, record.updated_at, record.erp_id)
         try:
             ok = _guard(run, profile, doc_type, partial(_one, run, doc_type, profile, record))
         finally:
-            run.cursor = None
+            run.settling = None
         if not ok:
             if run.would is None:
                 cursor.commit(run.hub.ledger)  # keep what was done before the failure

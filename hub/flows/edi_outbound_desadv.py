@@ -132,6 +132,7 @@ def _document(
             "replaces": replaces,
         },
         record=desadv_t.record_name(shipment),
+        settles=None if replaces else lambda sent: not tracking or sent.get("tracking") == tracking,
         trace=trace_refs(
             shipment.order_numbers,
             sales=shipment.sale_numbers,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from hub.bootstrap import Hub
-from hub.ledger import Cursor
+from hub.ledger import Cursor, Ledger
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
 from schemas.model import Invoice, Party, PartyRef, Shipment
@@ -28,6 +30,24 @@ Record = Shipment | Invoice
 
 
 @dataclass
+class Settling:
+    """A partner stream's cursor and the record being settled for that partner."""
+
+    cursor: Cursor
+    at: datetime | None
+    record_id: str
+
+    def commit(self, ledger: Ledger, conn: Connection, *, settled: bool) -> None:
+        """Write the stream's position in a document's own transaction: the records settled
+        before, and this one when the document ``settled`` it. A copy is moved, so a rolled
+        back transaction leaves the run's cursor as it was."""
+        position = replace(self.cursor, ties=set(self.cursor.ties))
+        if settled:
+            position.passed(self.at, self.record_id)
+        position.commit(ledger, conn=conn)
+
+
+@dataclass
 class Run:
     """What one flow run has done so far (the report) and what it learnt (caches)."""
 
@@ -36,8 +56,7 @@ class Run:
     transient: list[TransientError] = field(default_factory=list)
     parties: dict[str, Party] = field(default_factory=dict)
     would: dict[str, dict[str, list[Any]]] | None = None  # set: a dry run, nothing is written
-    # the partner stream being worked on: its position is committed with each document sent
-    cursor: Cursor | None = None
+    settling: Settling | None = None  # set while a stream's record is worked on
 
     def would_do(self, system: str, action: str, item: Any) -> None:
         """Record what a dry run would have done."""

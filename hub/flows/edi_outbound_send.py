@@ -7,7 +7,7 @@
 3. send through ``ledger.once`` (the journal holds the lease; a refused channel releases it
    and fails the run; a channel that refuses for good dead-ends the entry);
 4. in the transaction that marks the entry done: the interchange "sent", the trace event,
-   and the partner stream's cursor (records settled before this one).
+   and the partner stream's cursor (up to this record when this document settles it).
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class Outgoing:
     result: dict[str, Any]  # kept in the journal (numbers, SSCCs... later documents read)
     record: str  # how a person finds the record ("shipment 12 (ERP id 7)")
     trace: dict[str, Any] | None = None  # see ``edi_outbound_run.trace_refs``
+    # does sending it settle the record (given the journal result)? A DESADV sent without
+    # the tracking number the shipment has by now does not: a replacement follows
+    settles: Callable[[dict[str, Any]], bool] | None = None
 
     @property
     def doc_type(self) -> str:
@@ -87,7 +90,7 @@ def deliver(run: Run, profile: PartnerProfile, doc: Outgoing) -> dict[str, Any]:
         ),  # fmt: skip
         encode=lambda sent: sent[1],
         decode=lambda stored: (False, stored or {}),
-        on_done=lambda conn, _sent: _commit(run, profile, doc, ref, pinned, conn),
+        on_done=lambda conn, sent: _commit(run, profile, doc, ref, pinned, sent[1], conn),
     )
     if outcome.status is Status.DONE_BEFORE:
         run.count("already_sent", doc.doc_type)
@@ -142,6 +145,7 @@ def _commit(
     doc: Outgoing,
     ref: str,
     pinned: Pinned,
+    result: dict[str, Any],
     conn: Connection,
 ) -> None:
     """Written with the journal's "done": interchange sent, trace event, the stream cursor."""
@@ -167,8 +171,8 @@ def _commit(
             },
             conn=conn,
         )
-    if run.cursor is not None:
-        run.cursor.commit(ledger, conn=conn)
+    if run.settling is not None:
+        run.settling.commit(ledger, conn, settled=doc.settles is None or doc.settles(result))
 
 
 def _prepare(run: Run, profile: PartnerProfile, doc: Outgoing, ref: str) -> Pinned:

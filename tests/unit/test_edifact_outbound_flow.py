@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from hub.ledger import Ledger
 from hub.settings import PROJECT_ROOT
 from schemas.config import PartnerProfile
 from schemas.model import Party, PartyRef, Product, SalesOrder, SalesOrderLine
+from transforms.keys import DocumentKey
 
 NORD, SUED = "4300000000014", "4300000000021"
 GTINS = ["4006380000018", "4006380000025", "4006380000032"]
@@ -34,6 +37,23 @@ class CrashAfterWrite(LocalMailbox):
     def send(self, name: str, data: bytes) -> bool:
         super().send(name, data)
         raise PowerCut(name)
+
+
+class CrashOnSecondWrite(LocalMailbox):
+    """A mailbox whose host dies as the second file is written (the first one went through)."""
+
+    def send(self, name: str, data: bytes) -> bool:
+        if self.list_outbox():
+            raise PowerCut(name)
+        return super().send(name, data)
+
+
+class KilledAfterWrite(LocalMailbox):
+    """A mailbox whose worker is killed (no handler runs) right after the file landed."""
+
+    def send(self, name: str, data: bytes) -> bool:
+        super().send(name, data)
+        os._exit(9)
 
 
 class ChannelHub(Hub):
@@ -224,3 +244,57 @@ def test_invrpt_goes_once_per_schedule_period(tmp_path: Path, erp: FakeErp) -> N
     assert qty[0] == "7" and all(s.element(1, 1) == "145" for s in latest.segments
                                  if s.tag == "QTY")  # fmt: skip
     assert next_day["invrpt_products_without_gtin"] == {"kaufhaus-nord": ["HUB-4"]}
+
+
+def test_the_cursor_moves_with_each_document_sent_so_a_crash_keeps_the_records_before(
+    tmp_path: Path, erp: FakeErp
+) -> None:
+    first = erp.ship(sell(erp, "PO-11", NORD, [1]))
+    erp.tick()
+    second = erp.ship(sell(erp, "PO-12", NORD, [2]))
+    erp.tick()
+    home = tmp_path / "home" / "partners" / "kaufhaus-nord"
+    crashing = CrashOnSecondWrite(home / "in", home / "out")
+    with pytest.raises(PowerCut):
+        edi_documents_outbound(make_hub(tmp_path, erp, **{"kaufhaus-nord": crashing}),
+                               documents="DESADV")  # fmt: skip
+    hub = make_hub(tmp_path, erp)
+    cursor = hub.ledger.load_cursor(stream_name("DESADV", "kaufhaus-nord"))
+    assert (cursor.value, cursor.ties) == (first.updated_at, {first.erp_id})  # not the second
+    report = edi_documents_outbound(hub, documents="DESADV")
+    # the first shipment is behind the cursor (not even looked up in the journal)
+    assert (report["documents_sent"], report["already_sent"]) == (1, 0)
+    key = DocumentKey("DESADV", "kaufhaus-nord", second.erp_id)
+    assert hub.ledger.journal_entry(key)["state"] == "done"  # type: ignore[index]
+    assert len(outbox(tmp_path, "kaufhaus-nord")) == 2
+
+
+def test_a_killed_worker_s_send_is_taken_over_at_once_and_repeats_the_same_file(
+    tmp_path: Path, erp: FakeErp
+) -> None:
+    shipment = erp.ship(sell(erp, "PO-13", NORD, [1]))
+    erp.tick()
+    home = tmp_path / "home" / "partners" / "kaufhaus-nord"
+
+    def worker() -> None:  # its own ledger owner (host:pid:nonce), killed mid-send
+        ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        ledger.upgrade()
+        hub = ChannelHub(ledger, erp=erp, home=tmp_path / "home",
+                         boxes={"kaufhaus-nord": KilledAfterWrite(home / "in", home / "out")},
+                         partners=load_partners(PROJECT_ROOT / "config" / "partners"))  # fmt: skip
+        edi_documents_outbound(hub, documents="DESADV")
+
+    child = multiprocessing.get_context("fork").Process(target=worker)
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 9
+    (written,) = outbox(tmp_path, "kaufhaus-nord").items()
+    hub = make_hub(tmp_path, erp)
+    key = DocumentKey("DESADV", "kaufhaus-nord", shipment.erp_id)
+    entry = hub.ledger.journal_entry(key)
+    assert entry is not None and entry["state"] == "pending"  # the dead worker's lease
+
+    report = edi_documents_outbound(hub, documents="DESADV")  # no wait for the lease to expire
+    assert report["already_sent"] == 1 and report["files"] == [written[0]]
+    assert outbox(tmp_path, "kaufhaus-nord") == dict([written])  # the same file, once
+    assert hub.ledger.journal_entry(key)["state"] == "done"  # type: ignore[index]
