@@ -31,7 +31,7 @@ from schemas.model import Contact, ContactMechanism, PartyRef, SalesOrder, Sales
 pytestmark = pytest.mark.integration
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.05,
-                   total_timeout=10)  # fmt: skip
+                   total_timeout=120)  # fmt: skip
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 def clients_for(url: str, token: str, ledger: Ledger) -> CrmClient:
     return make_crm(url, token, id_property="hub_erp_id", budget=LedgerRateBudget(ledger),
-                        policy=FAST, timeout=(1.0, 2.0))  # fmt: skip
+                        policy=FAST, timeout=(3.05, 30.0))  # fmt: skip
 
 
 @pytest.fixture
