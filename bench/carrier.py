@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python -m bench.carrier [--shipments N] [--threads T]``. Prints the one-off
 zeep client build cost (WSDL parse) per contract, the per-client cost on the cached
 document, the parse counters that prove the parse is paid once per process, then
-shipments/s (map + createShipmentOrder + parse label) for BCS and Express, and tracking
-calls/s.
+shipments/s through the carrier port (map + createShipmentOrder + parse label) for BCS and
+Express, and tracking calls/s.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import argparse
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from connectors.carrier import client as carrier_client
 from connectors.carrier.bcs import BcsConnector, BcsSettings
-from connectors.carrier.express import ExpressConnector, ExpressSettings, message_stamp
+from connectors.carrier.dhl import BcsCarrier, ExpressCarrier
+from connectors.carrier.express import ExpressConnector, ExpressSettings
 from connectors.http import RetryPolicy
 from sandbox.carrier import SandboxCarrier
 from sandbox.carrier_soap import (
@@ -31,7 +32,6 @@ from sandbox.carrier_soap import (
     default_contracts_dir,
 )
 from schemas.model import Address, PartyRef, Shipment
-from transforms import dhl_bcs, dhl_express
 from transforms.dhl_results import CarrierProfile, ShipperProfile
 
 SHIPPER = ShipperProfile(
@@ -73,20 +73,7 @@ def _rate(label: str, count: int, seconds: float) -> None:
     print(f"  {label:<44} {count:>5} in {seconds:6.2f}s = {count / seconds:8.1f}/s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shipments", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    contracts = default_contracts_dir()
-    wsdls = {
-        "BCS 3.3.2": str(contracts / BCS_DIR / BCS_WSDL),
-        "Express ship": str(contracts / EXPRESS_DIR / EXPRESS_SHIP_WSDL),
-        "Express track": str(contracts / EXPRESS_DIR / EXPRESS_TRACK_WSDL),
-    }
-    if not Path(wsdls["BCS 3.3.2"]).is_file():
-        raise SystemExit(f"DHL contracts not found under {contracts} (needs ../shared)")
-
+def _parse_costs(wsdls: dict[str, str]) -> None:
     print("zeep client build cost (WSDL parse, once per process):")
     for name, location in wsdls.items():
         started = time.perf_counter()
@@ -104,82 +91,86 @@ def main() -> None:
         f"{1000 * statistics.median(per_client):.2f} ms"
     )
 
+
+def _ports(server: SandboxCarrier, wsdls: dict[str, str]) -> tuple[BcsCarrier, ExpressCarrier]:
+    """The carrier port's DHL adapters on the sandbox (one try per call, 10 s timeouts)."""
+    creds = server.credentials
+    bcs = BcsConnector(
+        BcsSettings(
+            wsdl=wsdls["BCS 3.3.2"],
+            endpoint=server.bcs_url,
+            app_id=creds.bcs_app_id,
+            app_token=creds.bcs_app_token,
+            user=creds.bcs_user,
+            signature=creds.bcs_signature,
+            operation_timeout=10,
+        ),
+        create_policy=ONE_TRY,
+    )
+    express = ExpressConnector(
+        ExpressSettings(
+            ship_wsdl=wsdls["Express ship"],
+            track_wsdl=wsdls["Express track"],
+            ship_endpoint=server.express_ship_url,
+            track_endpoint=server.express_track_url,
+            username=creds.express_username,
+            password=creds.express_password,
+            operation_timeout=10,
+        ),
+        create_policy=ONE_TRY,
+    )
+    bcs.get_version()  # warm the sandbox's XSD validators
+    return BcsCarrier(bcs, BCS_PROFILE), ExpressCarrier(express, EXPRESS_PROFILE)
+
+
+def _end_to_end(server: SandboxCarrier, wsdls: dict[str, str], n: int, threads: int) -> None:
+    bcs, express = _ports(server, wsdls)
+    now = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
+
+    def book_bcs(i: int) -> str:
+        return bcs.book(_shipment(i), now=now).shipment_number
+
+    print(f"end to end against the sandbox (XSD validation on, {threads} threads max):")
+    started = time.perf_counter()
+    for i in range(n):
+        book_bcs(i)
+    _rate("BCS createShipmentOrder, 1 thread", n, time.perf_counter() - started)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(book_bcs, range(n, 2 * n)))
+    _rate(f"BCS createShipmentOrder, {threads} threads", n, time.perf_counter() - started)
+    started = time.perf_counter()
+    awbs = [express.book(_shipment(i)).shipment_number for i in range(2 * n, 2 * n + n // 2)]
+    _rate("Express createShipmentRequest, 1 thread", len(awbs), time.perf_counter() - started)
+    started = time.perf_counter()
+    calls = 0
+    for start in range(0, len(awbs), 10):
+        express.track(awbs[start : start + 10])
+        calls += 1
+    _rate("Express trackShipmentRequest (10 numbers/call)", calls, time.perf_counter() - started)
+    stats = server.stats()
+    duplicates = [ref for ref, count in stats["created_by_reference"].items() if count != 1]
+    print(f"  carrier shipments: {stats['shipments']}, references booked twice: {len(duplicates)}")
+    bcs.close()
+    express.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shipments", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    contracts = default_contracts_dir()
+    wsdls = {
+        "BCS 3.3.2": str(contracts / BCS_DIR / BCS_WSDL),
+        "Express ship": str(contracts / EXPRESS_DIR / EXPRESS_SHIP_WSDL),
+        "Express track": str(contracts / EXPRESS_DIR / EXPRESS_TRACK_WSDL),
+    }
+    if not Path(wsdls["BCS 3.3.2"]).is_file():
+        raise SystemExit(f"DHL contracts not found under {contracts} (needs ../shared)")
+    _parse_costs(wsdls)
     with SandboxCarrier(contracts_dir=contracts) as server:
-        creds = server.credentials
-        bcs = BcsConnector(
-            BcsSettings(
-                wsdl=wsdls["BCS 3.3.2"],
-                endpoint=server.bcs_url,
-                app_id=creds.bcs_app_id,
-                app_token=creds.bcs_app_token,
-                user=creds.bcs_user,
-                signature=creds.bcs_signature,
-                operation_timeout=10,
-            ),
-            create_policy=ONE_TRY,
-        )
-        express = ExpressConnector(
-            ExpressSettings(
-                ship_wsdl=wsdls["Express ship"],
-                track_wsdl=wsdls["Express track"],
-                ship_endpoint=server.express_ship_url,
-                track_endpoint=server.express_track_url,
-                username=creds.express_username,
-                password=creds.express_password,
-                operation_timeout=10,
-            ),
-            create_policy=ONE_TRY,
-        )
-        bcs.get_version()  # warm the sandbox's XSD validators
-
-        def book_bcs(n: int) -> str:
-            shipment = _shipment(n)
-            request = dhl_bcs.create_request(shipment, BCS_PROFILE, date(2024, 5, 2))
-            response = bcs.create_shipment_order(request, reference=shipment.number)
-            result = dhl_bcs.parse_create_response(response, [shipment.number]).results[0]
-            return result.shipment_number  # type: ignore[union-attr]
-
-        def book_express(n: int) -> str:
-            shipment = _shipment(n)
-            now, ref = message_stamp()
-            request = dhl_express.create_request(
-                shipment, EXPRESS_PROFILE, ship_time=now, message_time=now, message_reference=ref
-            )
-            response = express.create_shipment(request, reference=shipment.number)
-            return dhl_express.parse_create_response(response, shipment.number).shipment_number  # type: ignore[union-attr]
-
-        n = args.shipments
-        print(f"end to end against the sandbox (XSD validation on, {args.threads} threads max):")
-        started = time.perf_counter()
-        numbers = [book_bcs(i) for i in range(n)]
-        _rate("BCS createShipmentOrder, 1 thread", n, time.perf_counter() - started)
-        started = time.perf_counter()
-        with ThreadPoolExecutor(args.threads) as pool:
-            list(pool.map(book_bcs, range(n, 2 * n)))
-        _rate(f"BCS createShipmentOrder, {args.threads} threads", n, time.perf_counter() - started)
-        started = time.perf_counter()
-        awbs = [book_express(i) for i in range(2 * n, 2 * n + n // 2)]
-        _rate("Express createShipmentRequest, 1 thread", len(awbs), time.perf_counter() - started)
-        started = time.perf_counter()
-        calls = 0
-        for start in range(0, len(awbs), 10):
-            now, ref = message_stamp()
-            express.track(
-                dhl_express.track_request(
-                    awbs[start : start + 10], message_time=now, message_reference=ref
-                )
-            )
-            calls += 1
-        _rate(
-            "Express trackShipmentRequest (10 numbers/call)", calls, time.perf_counter() - started
-        )
-        stats = server.stats()
-        duplicates = [ref for ref, count in stats["created_by_reference"].items() if count != 1]
-        print(
-            f"  carrier shipments: {stats['shipments']}, references booked twice: {len(duplicates)}"
-        )
-        del numbers
-
+        _end_to_end(server, wsdls, args.shipments, args.threads)
     print("proof the WSDL parse is paid once per process:")
     for name, location in wsdls.items():
         print(f"  {name:<14} parsed {carrier_client.wsdl_parse_count(location)}x")

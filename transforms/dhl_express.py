@@ -49,6 +49,41 @@ def _contact(name: str, company: str, phone: str, email: str | None = None) -> d
     return contact
 
 
+def _ship(
+    shipment: Shipment, profile: CarrierProfile, recipient_phone: str | None
+) -> dict[str, Any]:
+    """The Shipper (our dispatch) and Recipient (the delivery address) of a request."""
+    address = shipment.delivery_address
+    shipper = profile.shipper
+    recipient_name = address.name or shipment.customer.name or ""
+    return {
+        "Shipper": {
+            "Contact": _contact(
+                shipper.contact_person, shipper.company, shipper.phone, shipper.email
+            ),
+            "Address": {
+                "StreetLines": shipper.street[:35],
+                "City": shipper.city,
+                "PostalCode": shipper.postal_code,
+                "CountryCode": shipper.country,
+            },
+        },
+        "Recipient": {
+            "Contact": _contact(
+                recipient_name,
+                shipment.customer.name or recipient_name,
+                recipient_phone or profile.default_recipient_phone,
+            ),
+            "Address": {
+                "StreetLines": (address.street or "")[:35],
+                "City": address.city,
+                "PostalCode": address.postal_code,
+                "CountryCode": address.country,
+            },
+        },
+    }
+
+
 def create_request(
     shipment: Shipment,
     profile: CarrierProfile,
@@ -67,11 +102,8 @@ def create_request(
             system=SYSTEM,
             code="address",
         )
-    address = shipment.delivery_address
-    shipper = profile.shipper
     weight = shipment_weight_kg(shipment, profile.default_weight_kg)
     length, width, height = profile.default_dimensions_cm
-    recipient_name = address.name or shipment.customer.name or ""
     return {
         "Request": {
             "ServiceHeader": {
@@ -93,32 +125,7 @@ def create_request(
                 "Commodities": {"Description": profile.content_description[:70]},
                 "Content": "NON_DOCUMENTS",
             },
-            "Ship": {
-                "Shipper": {
-                    "Contact": _contact(
-                        shipper.contact_person, shipper.company, shipper.phone, shipper.email
-                    ),
-                    "Address": {
-                        "StreetLines": shipper.street[:35],
-                        "City": shipper.city,
-                        "PostalCode": shipper.postal_code,
-                        "CountryCode": shipper.country,
-                    },
-                },
-                "Recipient": {
-                    "Contact": _contact(
-                        recipient_name,
-                        shipment.customer.name or recipient_name,
-                        recipient_phone or profile.default_recipient_phone,
-                    ),
-                    "Address": {
-                        "StreetLines": (address.street or "")[:35],
-                        "City": address.city,
-                        "PostalCode": address.postal_code,
-                        "CountryCode": address.country,
-                    },
-                },
-            },
+            "Ship": _ship(shipment, profile, recipient_phone),
             "Packages": {
                 "RequestedPackages": [
                     {

@@ -15,6 +15,8 @@ alert, do not hammer it) and OutcomeUnknownError for creates (it may have booked
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import requests
 import urllib3.exceptions
 from zeep.exceptions import (
@@ -60,6 +62,26 @@ def auth_error(system: str, detail: str, fix: str) -> PermanentError:
     )
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What a failed call was: where, whether it creates, and how to word its errors."""
+
+    system: str
+    where: str
+    subject: str
+    creates: bool
+    credentials_fix: str
+
+    def unknown(self, why: str, code: str) -> OutcomeUnknownError:
+        return OutcomeUnknownError(
+            f"{self.subject}{self.where}: the request may have been processed but the answer "
+            f"was lost ({why}); outcome unknown, reconcile with the carrier before creating "
+            "again",
+            system=self.system,
+            code=code,
+        )
+
+
 def translate(
     exc: Exception,
     *,
@@ -72,27 +94,17 @@ def translate(
     credentials_fix: str = "renew the credentials and update the carrier connection",
 ) -> HubError:
     """The hub error for a failed carrier call (``raise translate(...) from exc``)."""
-    where = f"{operation} at {redact_url(url)}"
-    subject = f"shipment {reference}: " if reference else ""
-    unknown = (
-        f"{subject}{where}: the request may have been processed but the answer was lost "
-        "({why}); outcome unknown, reconcile with the carrier before creating again"
+    call = _Call(
+        system=system,
+        where=f"{operation} at {redact_url(url)}",
+        subject=f"shipment {reference}: " if reference else "",
+        creates=creates,
+        credentials_fix=credentials_fix,
     )
-    retry_after = None
-    if response is not None:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-
     if isinstance(exc, HubError):
         return exc
     if isinstance(exc, requests.RequestException):
-        if _not_sent(exc):
-            return TransientError(
-                f"{subject}cannot connect for {where}: {type(exc).__name__}", system=system
-            )
-        why = f"{type(exc).__name__}"
-        if creates:
-            return OutcomeUnknownError(unknown.format(why=why), system=system, code="unknown")
-        return TransientError(f"{where} failed: {why}", system=system)
+        return _request_error(exc, call)
     if isinstance(exc, Fault) and not exc.code and response is not None:
         # zeep reads any XML-ish error page (e.g. an HTML 401/500) as a code-less Fault
         exc = TransportError(exc.message, status_code=response.status_code)
@@ -101,56 +113,84 @@ def translate(
         # DTD check runs; either way nothing was expanded
         exc = DTDForbidden("response", None, None)
     if isinstance(exc, Fault):
-        code = str(exc.code or "")
-        text = str(exc.message or "")
-        lowered = f"{code} {text}".lower()
-        if any(word in lowered for word in AUTH_WORDS):
-            return auth_error(system, f"{code}: {text}", credentials_fix)
-        if "client" in code.lower():
-            return PermanentError(
-                f"{subject}carrier rejected {where} as invalid: {text}", system=system, code="fault"
-            )
-        return TransientError(
-            f"{subject}carrier fault on {where}: {code} {text}", system=system, code="fault"
-        )
+        return _fault(exc, call)
     if isinstance(exc, DTDForbidden | EntitiesForbidden):
         why = f"answer carried a DTD/entity declaration ({type(exc).__name__}), refused unexpanded"
         if creates:
-            return OutcomeUnknownError(unknown.format(why=why), system=system, code="hostile")
+            return call.unknown(why, "hostile")
         return PermanentError(
-            f"{where}: {why}; the endpoint is misconfigured or hostile, check it before retrying",
+            f"{call.where}: {why}; the endpoint is misconfigured or hostile, check it before "
+            "retrying",
             system=system,
             code="hostile",
         )
     if isinstance(exc, TransportError):
-        status = exc.status_code
-        if status in (401, 403):
-            return auth_error(system, f"HTTP {status}", credentials_fix)
-        if status in (429, 502, 503):
-            return TransientError(
-                f"{subject}{where} answered HTTP {status}",
-                system=system,
-                code=str(status),
-                retry_after=retry_after,
-            )
-        if status == 200 or status >= 500:
-            why = f"HTTP {status}, unreadable answer" if status == 200 else f"HTTP {status}"
-            if creates:
-                return OutcomeUnknownError(unknown.format(why=why), system=system, code=str(status))
-            return TransientError(f"{where} failed: {why}", system=system, code=str(status))
-        return PermanentError(
-            f"{subject}{where} answered HTTP {status}", system=system, code=str(status)
-        )
+        retry_after = None
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return _transport(exc, call, retry_after)
     if isinstance(exc, XMLSyntaxError):
         why = f"answer is not a SOAP envelope: {exc.message}"
         if creates:
-            return OutcomeUnknownError(unknown.format(why=why), system=system, code="syntax")
-        return TransientError(f"{where}: {why}", system=system, code="syntax")
+            return call.unknown(why, "syntax")
+        return TransientError(f"{call.where}: {why}", system=system, code="syntax")
     if isinstance(exc, ValidationError):
         return PermanentError(
-            f"{subject}request for {where} does not fit the WSDL: {exc.message} "
+            f"{call.subject}request for {call.where} does not fit the WSDL: {exc.message} "
             f"(path {'.'.join(str(p) for p in exc.path or [])}); fix the mapping",
             system=system,
             code="request",
         )
-    return PermanentError(f"{subject}{where} failed unexpectedly: {exc!r}", system=system)
+    return PermanentError(f"{call.subject}{call.where} failed unexpectedly: {exc!r}", system=system)
+
+
+def _request_error(exc: requests.RequestException, call: _Call) -> HubError:
+    if _not_sent(exc):
+        return TransientError(
+            f"{call.subject}cannot connect for {call.where}: {type(exc).__name__}",
+            system=call.system,
+        )
+    why = f"{type(exc).__name__}"
+    if call.creates:
+        return call.unknown(why, "unknown")
+    return TransientError(f"{call.where} failed: {why}", system=call.system)
+
+
+def _fault(exc: Fault, call: _Call) -> HubError:
+    code = str(exc.code or "")
+    text = str(exc.message or "")
+    lowered = f"{code} {text}".lower()
+    if any(word in lowered for word in AUTH_WORDS):
+        return auth_error(call.system, f"{code}: {text}", call.credentials_fix)
+    if "client" in code.lower():
+        return PermanentError(
+            f"{call.subject}carrier rejected {call.where} as invalid: {text}",
+            system=call.system,
+            code="fault",
+        )
+    return TransientError(
+        f"{call.subject}carrier fault on {call.where}: {code} {text}",
+        system=call.system,
+        code="fault",
+    )
+
+
+def _transport(exc: TransportError, call: _Call, retry_after: float | None) -> HubError:
+    status = exc.status_code
+    if status in (401, 403):
+        return auth_error(call.system, f"HTTP {status}", call.credentials_fix)
+    if status in (429, 502, 503):
+        return TransientError(
+            f"{call.subject}{call.where} answered HTTP {status}",
+            system=call.system,
+            code=str(status),
+            retry_after=retry_after,
+        )
+    if status == 200 or status >= 500:
+        why = f"HTTP {status}, unreadable answer" if status == 200 else f"HTTP {status}"
+        if call.creates:
+            return call.unknown(why, str(status))
+        return TransientError(f"{call.where} failed: {why}", system=call.system, code=str(status))
+    return PermanentError(
+        f"{call.subject}{call.where} answered HTTP {status}", system=call.system, code=str(status)
+    )
