@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from schemas.model import Shipment
 from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, nad, num
+from transforms.edifact_outbound_checks import line_gtins, party_glns
 
 DESADV_TYPE = ("DESADV", "D", "96A", "UN", "EAN007")
 DOCUMENT = "DESADV"
@@ -70,20 +71,8 @@ def check(
 ) -> list[MissingField]:
     """Everything that would make the DESADV invalid, each naming the record and field."""
     record = record_name(shipment)
-    missing: list[MissingField] = []
-    if not buyer_gln:
-        missing.append(
-            MissingField(
-                DOCUMENT,
-                f"{record}, customer {shipment.customer.name or shipment.customer.erp_id}",
-                "customer.gln",
-                "add the customer's GLN in the ERP (or map it in the partner's party_lookup)",
-            )
-        )
-    if not supplier_gln:
-        missing.append(
-            MissingField(DOCUMENT, record, "supplier.gln", "our UNB id must be a GLN (14)")
-        )
+    who = shipment.customer.name or shipment.customer.erp_id
+    missing = party_glns(DOCUMENT, record, who, buyer=buyer_gln, supplier=supplier_gln)
     if not delivery_gln:
         missing.append(
             MissingField(
@@ -92,17 +81,7 @@ def check(
         )
     if not shipment.lines:
         missing.append(MissingField(DOCUMENT, record, "lines", "the shipment has no lines"))
-    for line in shipment.lines:
-        if not (line.gtin or gtin_by_code.get(line.product_code)):
-            missing.append(
-                MissingField(
-                    DOCUMENT,
-                    f"{record} line {line.line_no} (product {line.product_code})",
-                    "gtin",
-                    "add the product's GTIN in the ERP (or map it in the partner's product_lookup)",
-                )
-            )
-    return missing
+    return missing + line_gtins(DOCUMENT, record, shipment.lines, gtin_by_code)
 
 
 def desadv(

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from schemas.model import Invoice
 from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, money, nad, num
+from transforms.edifact_outbound_checks import line_gtins, party_glns
 
 INVOIC_TYPE = ("INVOIC", "D", "96A", "UN", "EAN008")
 DOCUMENT = "INVOIC"
@@ -39,20 +40,7 @@ def check(
     """Everything that would make the INVOIC invalid or unacceptable to the partner."""
     record = record_name(invoice)
     who = invoice.customer.name or invoice.customer.erp_id
-    missing: list[MissingField] = []
-    if not buyer_gln:
-        missing.append(
-            MissingField(
-                DOCUMENT,
-                f"{record}, customer {who}",
-                "customer.gln",
-                "add the customer's GLN in the ERP (or map it in the partner's party_lookup)",
-            )
-        )
-    if not supplier_gln:
-        missing.append(
-            MissingField(DOCUMENT, record, "supplier.gln", "our UNB id must be a GLN (14)")
-        )
+    missing = party_glns(DOCUMENT, record, who, buyer=buyer_gln, supplier=supplier_gln)
     if require_vat and not buyer_vat:
         missing.append(
             MissingField(
@@ -85,17 +73,7 @@ def check(
                 "CUX needs the exchange rate",
             )
         )
-    for line in invoice.lines:
-        if not (line.gtin or gtin_by_code.get(line.product_code or "")):
-            missing.append(
-                MissingField(
-                    DOCUMENT,
-                    f"{record} line {line.line_no} (product {line.product_code or '?'})",
-                    "gtin",
-                    "add the product's GTIN in the ERP (or map it in the partner's product_lookup)",
-                )
-            )
-    return missing
+    return missing + line_gtins(DOCUMENT, record, invoice.lines, gtin_by_code)
 
 
 def _tax(rate: Decimal, decimal_mark: str) -> SegmentTuple:
