@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
+from hub.cli import app
 from hub.flows import run_flow
 from hub.flows.registry import FlowDescriptor, registered
 from hub.ledger import Effect, OnUnknown
@@ -246,6 +249,30 @@ def test_unknown_outcome_replays_only_when_a_person_confirms_the_target_holds_no
     assert [(a["outcome"], a["by"], (a["detail"] or {}).get("confirm_absent")) for a in trail][
         :2
     ] == [("failed", "dora", None), ("replayed", "dora", True)]
+
+
+def test_cli_replay_confirm_absent(
+    hub: Hub, target: FakeTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target.mode = "lose_answer"
+    hub.home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("HUB_HOME", str(hub.home))
+    monkeypatch.setenv("HUB_DATABASE_URL", hub.ledger.url)
+    runner = CliRunner()
+    with registered(CAREFUL):
+        run_flow("ops_test_flow", hub=hub)
+        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+        target.mode = "ok"
+        every = runner.invoke(app, ["dead-letters", "replay", "--all", "--confirm-absent"])
+        assert every.exit_code == 2 and "--confirm-absent" in every.output
+        plain = runner.invoke(app, ["dead-letters", "replay", str(letter.id), "--json"])
+        assert plain.exit_code == 1 and json.loads(plain.stdout)[0]["outcome"] == "failed"
+        assert target.effects == 1
+        args = ["dead-letters", "replay", str(letter.id), "--confirm-absent", "--by", "erin"]
+        confirmed = runner.invoke(app, [*args, "--json"])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert json.loads(confirmed.stdout)[0]["outcome"] == "replayed" and target.effects == 2
+    assert deadletters.audit_trail(hub.ledger, letter.id)[-1]["by"] == "erin"
 
 
 def test_confirm_absent_is_refused_for_a_letter_whose_outcome_is_known(

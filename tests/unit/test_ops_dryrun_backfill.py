@@ -83,7 +83,7 @@ def test_dry_run_says_what_it_would_do_and_moves_nothing(hub: Hub, erp: FakeErp)
 
 
 def test_dry_run_of_a_flow_without_one_says_how_to_add_it(hub: Hub) -> None:
-    with pytest.raises(PermanentError, match="dry_run: bool = False"):
+    with pytest.raises(PermanentError, match="has no dry run"):
         run_flow("erp_reference_check", hub=hub, dry_run=True)
 
 
