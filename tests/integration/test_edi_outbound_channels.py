@@ -20,6 +20,7 @@ from hub.settings import PROJECT_ROOT
 from schemas.config import Channel, SftpChannel
 from schemas.errors import TransientError
 from schemas.model import Party, PartyRef, Product, SalesOrder, SalesOrderLine
+from transforms.keys import DocumentKey
 
 pytestmark = pytest.mark.integration
 
@@ -69,8 +70,8 @@ def test_refused_sftp_fails_the_run_marks_nothing_sent_and_the_retry_uploads_onc
     with pytest.raises(TransientError, match="cannot reach"):
         edi_documents_outbound(down, documents="DESADV,INVOIC")
     (shipment,), (invoice,) = erp.shipments.values(), erp.invoices.values()
-    keys = [f"edi.out:DESADV:kaufhaus-nord:{shipment.erp_id}",
-            f"edi.out:INVOIC:kaufhaus-nord:{invoice.erp_id}"]  # fmt: skip
+    keys = [DocumentKey("DESADV", "kaufhaus-nord", shipment.erp_id),
+            DocumentKey("INVOIC", "kaufhaus-nord", invoice.erp_id)]  # fmt: skip
     entries = [down.ledger.journal_entry(key) for key in keys]
     assert [e["state"] for e in entries if e] == ["failed", "failed"]  # lease released, not sent
     assert down.ledger.cursor("edi.out:DESADV:kaufhaus-nord")[0] is None  # cursor not moved

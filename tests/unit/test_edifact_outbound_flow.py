@@ -171,7 +171,7 @@ def test_crash_after_the_write_resends_the_same_file_even_if_the_data_changed(
                                documents="DESADV")  # fmt: skip
     (first,) = outbox(tmp_path, "kaufhaus-nord").items()
     journal = make_hub(tmp_path, erp).ledger.journal_entry(
-        f"edi.out:DESADV:kaufhaus-nord:{shipment.erp_id}"
+        DocumentKey("DESADV", "kaufhaus-nord", shipment.erp_id)
     )
     # not marked sent: the ledger saw the call interrupted, its outcome is unknown (a kill -9
     # leaves it "pending"); the send's policy is to repeat the same bytes
@@ -183,7 +183,7 @@ def test_crash_after_the_write_resends_the_same_file_even_if_the_data_changed(
     report = edi_documents_outbound(hub, documents="DESADV")
     files = outbox(tmp_path, "kaufhaus-nord")
     assert files[first[0]] == first[1]  # the pinned original: same name, same bytes
-    entry = hub.ledger.journal_entry(f"edi.out:DESADV:kaufhaus-nord:{shipment.erp_id}")
+    entry = hub.ledger.journal_entry(DocumentKey("DESADV", "kaufhaus-nord", shipment.erp_id))
     assert entry is not None and entry["state"] == "done"
     # the tracking number came after the original: a replacement (BGM 5) with RFF+CN follows
     assert len(files) == 2 and report["by_type"]["DESADV"]["documents_sent"] == 1
