@@ -32,23 +32,8 @@ from sandbox.carrier_soap import (
     default_contracts_dir,
 )
 from schemas.model import Address, PartyRef, Shipment
-from transforms.dhl_results import CarrierProfile, ShipperProfile
+from tests.fixtures.carrier import BCS_PROFILE, EXPRESS_PROFILE
 
-SHIPPER = ShipperProfile(
-    company="Hub Bench GmbH",
-    contact_person="Versand",
-    street="Hafenstrasse 5",
-    postal_code="20457",
-    city="Hamburg",
-    country="DE",
-    phone="+49 40 1234567",
-)
-BCS_PROFILE = CarrierProfile(
-    carrier="dhl_bcs", account_number="22222222220101", product="V01PAK", shipper=SHIPPER
-)
-EXPRESS_PROFILE = CarrierProfile(
-    carrier="dhl_express", account_number="123456789", product="N", shipper=SHIPPER
-)
 ONE_TRY = RetryPolicy(attempts=1)
 
 

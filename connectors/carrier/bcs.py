@@ -64,9 +64,8 @@ class BcsConnector(SoapConnector):
         read_policy: RetryPolicy = READ_POLICY,
         create_policy: RetryPolicy = CREATE_POLICY,
     ) -> None:
-        self.settings = settings
-        self.read_policy = read_policy
-        self.create_policy = create_policy
+        super().__init__(settings, read_policy=read_policy, create_policy=create_policy)
+        self.settings: BcsSettings = settings
 
         def factory() -> BoundClient:
             session = session_factory()

@@ -24,7 +24,7 @@ from zeep.transports import Transport
 from zeep.wsdl import Document
 
 from connectors.carrier.errors import translate
-from connectors.http import new_session
+from connectors.http import RetryPolicy, new_session
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,13 @@ class SoapConnector:
     """Base of the carrier SOAP connectors: one call path, errors translated at the boundary."""
 
     system: str = "carrier"
+
+    def __init__(
+        self, settings: SoapSettings, *, read_policy: RetryPolicy, create_policy: RetryPolicy
+    ) -> None:
+        self.settings = settings
+        self.read_policy = read_policy
+        self.create_policy = create_policy
 
     @property
     def credentials_fix(self) -> str:

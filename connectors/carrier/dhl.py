@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from connectors.carrier.bcs import BcsConnector
 from connectors.carrier.express import ExpressConnector, message_stamp
@@ -24,22 +25,27 @@ from transforms import dhl_bcs, dhl_express
 from transforms.dhl_results import CarrierLabel, CarrierProfile, CarrierShipment, TrackingReport
 
 TrackConnector = Callable[[], ExpressConnector]
+C = TypeVar("C", BcsConnector, ExpressConnector)
 
 
-class DhlCarrier(CarrierPort):
+class DhlCarrier(CarrierPort, Generic[C]):
     """What both DHL adapters share: tracking through Express, look-ups, closing."""
 
     name = "DHL"
 
     def __init__(
         self,
+        connector: C,
         profile: CarrierProfile,
         *,
         track_connector: ExpressConnector | TrackConnector | None = None,
         lookup: ReferenceLookup | None = None,
     ) -> None:
+        self.connector: C = connector
         self.profile = profile
-        self._track_source = track_connector
+        if track_connector is None and isinstance(connector, ExpressConnector):
+            track_connector = connector  # Express tracks on its own connection
+        self._track_source: ExpressConnector | TrackConnector | None = track_connector
         self._tracker: ExpressConnector | None = None
         self.lookup = lookup
 
@@ -98,29 +104,19 @@ class DhlCarrier(CarrierPort):
             code="rejected",
         )
 
-    def _close_own(self) -> None:
-        if self._tracker is not None:
+    def close(self) -> None:
+        self.connector.close()
+        if self._tracker is not None and self._tracker is not self.connector:
             self._tracker.close()
         if self.lookup is not None:
             self.lookup.close()
 
 
-class BcsCarrier(DhlCarrier):
+class BcsCarrier(DhlCarrier[BcsConnector]):
     """DHL Parcel DE business customer shipping: one ShipmentOrder per call."""
 
     carrier = "dhl_bcs"
     name = "DHL BCS"
-
-    def __init__(
-        self,
-        connector: BcsConnector,
-        profile: CarrierProfile,
-        *,
-        track_connector: ExpressConnector | TrackConnector | None = None,
-        lookup: ReferenceLookup | None = None,
-    ) -> None:
-        super().__init__(profile, track_connector=track_connector, lookup=lookup)
-        self.connector = connector
 
     @property
     def endpoint(self) -> str:
@@ -133,27 +129,12 @@ class BcsCarrier(DhlCarrier):
         outcome = dhl_bcs.parse_create_response(response, [shipment.number])
         return self._rejected(outcome.results[0] if outcome.results else None, shipment)
 
-    def close(self) -> None:
-        self.connector.close()
-        self._close_own()
 
-
-class ExpressCarrier(DhlCarrier):
+class ExpressCarrier(DhlCarrier[ExpressConnector]):
     """MyDHL Express createShipmentRequest: one package per shipment."""
 
     carrier = "dhl_express"
     name = "DHL Express"
-
-    def __init__(
-        self,
-        connector: ExpressConnector,
-        profile: CarrierProfile,
-        *,
-        track_connector: ExpressConnector | TrackConnector | None = None,
-        lookup: ReferenceLookup | None = None,
-    ) -> None:
-        super().__init__(profile, track_connector=track_connector or connector, lookup=lookup)
-        self.connector = connector
 
     @property
     def endpoint(self) -> str:
@@ -173,10 +154,3 @@ class ExpressCarrier(DhlCarrier):
         return self._rejected(
             dhl_express.parse_create_response(response, shipment.number), shipment
         )
-
-    def close(self) -> None:
-        self.connector.close()
-        if self._tracker is not self.connector:
-            self._close_own()
-        elif self.lookup is not None:
-            self.lookup.close()

@@ -63,9 +63,8 @@ class ExpressConnector(SoapConnector):
         read_policy: RetryPolicy = READ_POLICY,
         create_policy: RetryPolicy = CREATE_POLICY,
     ) -> None:
-        self.settings = settings
-        self.read_policy = read_policy
-        self.create_policy = create_policy
+        super().__init__(settings, read_policy=read_policy, create_policy=create_policy)
+        self.settings: ExpressSettings = settings
 
         def factory(wsdl: str, endpoint: str | None) -> Callable[[], BoundClient]:
             def build() -> BoundClient:

@@ -8,6 +8,10 @@ the carrier before booking again after an unknown outcome.
 
 from __future__ import annotations
 
+from typing import Any
+
+from connectors.carrier import bcs as bcs_api
+from connectors.carrier import express as express_api
 from connectors.carrier.bcs import BcsConnector, BcsSettings
 from connectors.carrier.dhl import BcsCarrier, ExpressCarrier
 from connectors.carrier.express import ExpressConnector, ExpressSettings
@@ -32,6 +36,15 @@ def _require(conn: settings.ConnectionInfo, value: str | None, field: str, what:
     return value
 
 
+def _soap_settings(config: LogisticsConfig, conn: settings.ConnectionInfo) -> dict[str, Any]:
+    """What every carrier SOAP connector takes from the config and its connection."""
+    return {
+        "operation_timeout": config.timeouts.operation_seconds,
+        "load_timeout": config.timeouts.load_seconds,
+        "connection_id": conn.conn_id,
+    }
+
+
 def bcs_connector(config: LogisticsConfig, *, policy: RetryPolicy | None = None) -> BcsConnector:
     """The BCS connector from connection ``config.connections.bcs``."""
     conn = settings.connection(config.connections.bcs)
@@ -46,13 +59,13 @@ def bcs_connector(config: LogisticsConfig, *, policy: RetryPolicy | None = None)
         signature=_require(
             conn, conn.extra.get("signature"), "extra.signature", "the user's signature"
         ),
-        operation_timeout=config.timeouts.operation_seconds,
-        load_timeout=config.timeouts.load_seconds,
-        connection_id=conn.conn_id,
+        **_soap_settings(config, conn),
     )
-    if policy is None:
-        return BcsConnector(bcs)
-    return BcsConnector(bcs, read_policy=policy, create_policy=policy)
+    return BcsConnector(
+        bcs,
+        read_policy=policy or bcs_api.READ_POLICY,
+        create_policy=policy or bcs_api.CREATE_POLICY,
+    )
 
 
 def express_connector(
@@ -71,13 +84,13 @@ def express_connector(
         track_endpoint=track,
         username=_require(conn, conn.login, "login", "the MyDHL username"),
         password=_require(conn, conn.password, "password", "the MyDHL password"),
-        operation_timeout=config.timeouts.operation_seconds,
-        load_timeout=config.timeouts.load_seconds,
-        connection_id=conn.conn_id,
+        **_soap_settings(config, conn),
     )
-    if policy is None:
-        return ExpressConnector(express)
-    return ExpressConnector(express, read_policy=policy, create_policy=policy)
+    return ExpressConnector(
+        express,
+        read_policy=policy or express_api.READ_POLICY,
+        create_policy=policy or express_api.CREATE_POLICY,
+    )
 
 
 def reference_lookup(
