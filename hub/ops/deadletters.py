@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.ledger import DeadLetter, Ledger, utcnow
 from schemas.errors import PermanentError
+from transforms.keys import KeyError_, parse
 
 STATES = ("open", "replayed", "resolved", "discarded")
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -35,6 +36,16 @@ def parse_age(text: str) -> timedelta:
 def actor(by: str | None = None) -> str:
     """Who acts: --by, else $USER / the login name."""
     return by or os.environ.get("USER") or getpass.getuser()
+
+
+def subject_of(record_key: str) -> str | None:
+    """The business reference a dead letter's record key names: the key's subject for a hub
+    key, else the part after its last ':' (document keys, file names with a partner)."""
+    try:
+        return parse(record_key).subject
+    except KeyError_:
+        head, sep, tail = record_key.rpartition(":")
+        return tail if sep and head else None
 
 
 def as_dict(letter: DeadLetter, now: datetime | None = None) -> dict[str, Any]:

@@ -7,7 +7,9 @@ journal entries, bindings or cursor) is reported as ``inactive`` with no differe
 - ``erp.sales``: sales the inbound EDI flow created (``SaleKey`` journal entries done) against
   the ERP's sales (reference, party, lines).
 - ``crm.deals``: ERP sales against the CRM deals bound in the ledger (payload hash).
-- ``carrier.shipments``: carrier bookings (bindings) against the ERP shipments' tracking.
+- ``carrier.shipments``: what the carrier itself holds against the ERP shipments and their
+  tracking (``hub.ops.reconcile_carrier``); when the carrier cannot be asked, the hub's own
+  bookings (bindings), with a ``carrier_unreachable`` difference.
 - ``crm.companies``: ERP parties against the CRM companies bound to them, read from the CRM
   by CRM id: the hash of the ERP-owned properties on each side (``changed_in_crm`` when a
   CRM user changed one behind the hub's back, ``stale_in_crm`` when the ERP changed since
@@ -33,6 +35,7 @@ from typing import Any
 
 from hub.bootstrap import Hub
 from hub.ledger import Binding
+from schemas.errors import HubError
 from schemas.model import content_hash
 from transforms.keys import DocumentKey, KeyKind
 
@@ -343,6 +346,7 @@ def _contacts(side: _CrmSide) -> dict[str, Any]:
 
 
 def _shipments(hub: Hub) -> dict[str, Any]:
+    """The hub's own carrier bookings against the ERP (when the carrier cannot be asked)."""
     booked = hub.ledger.bindings_for("carrier", "shipment")  # erp_id -> tracking binding
     if not booked:
         return _section("carrier.shipments", "erp", "carrier", {}, {}, [], active=False)
@@ -373,6 +377,27 @@ def _shipments(hub: Hub) -> dict[str, Any]:
                 }
             )
     return _section("carrier.shipments", "erp", "carrier", left, right, diffs)
+
+
+def _carrier(hub: Hub) -> dict[str, Any]:
+    """What the carrier itself holds against the ERP; when the carrier cannot be asked (not
+    configured, down), the hub's own bookings with a difference that says so."""
+    from hub.ops.reconcile_carrier import carrier_section
+
+    try:
+        return carrier_section(hub)
+    except HubError as exc:
+        section = _shipments(hub)
+        if section["active"]:
+            section["differences"].append(
+                _diff(
+                    "carrier",
+                    "carrier_unreachable",
+                    f"the carrier could not be asked ({exc}); compared with the hub's own "
+                    "bookings only",
+                )
+            )
+        return section
 
 
 def _archived_as_sent(hub: Hub, partner: str, result: dict[str, Any]) -> bool:
@@ -465,7 +490,7 @@ def reconcile(hub: Hub) -> dict[str, Any]:
         sales,
         _deals(hub, dict(erp_sales)),
         *_crm_parties(hub),
-        _shipments(hub),
+        _carrier(hub),
         *_outbound(hub),
     ]
     total = sum(len(s["differences"]) for s in sections)

@@ -306,7 +306,7 @@ def _refused(hub: Hub, letter: DeadLetter) -> Outcome:
 
     payload = letter.payload if isinstance(letter.payload, dict) else {}
     partner = letter.partner or ""
-    order = letter.record_key.rsplit(":", 1)[-1]
+    order = deadletters.subject_of(letter.record_key) or letter.record_key
     if letter.error_class == "OrderRefused" and (done := _done_sale(hub, order)):
         sale = (done.get("result") or {}).get("number")
         return Outcome("resolved", f"order {order} was created meanwhile (sale {sale})")

@@ -28,8 +28,9 @@ from typing import Any
 
 from hub.bootstrap import Hub
 from hub.ledger import Ledger
+from hub.ops.deadletters import subject_of
 from hub.ops.events import KINDS, Event, events_for
-from transforms.keys import KeyError_, KeyKind, parse
+from transforms.keys import KeyKind
 
 SCAN_LIMIT = 5000  # interchanges scanned per direction and partner (newest first)
 # kinds whose events replace what the trace would otherwise derive from journal/bindings
@@ -376,16 +377,6 @@ def _crm_items(ledger: Ledger, refs: Refs, recorded: set[str]) -> list[dict[str,
             )
         )
     return items
-
-
-def subject_of(record_key: str) -> str | None:
-    """The business reference a dead letter's record key names: the key's subject for a hub
-    key, else the part after its last ':' (document keys, file names with a partner)."""
-    try:
-        return parse(record_key).subject
-    except KeyError_:
-        head, sep, tail = record_key.rpartition(":")
-        return tail if sep and head else None
 
 
 def _letter_items(ledger: Ledger, needles: set[str]) -> list[dict[str, Any]]:

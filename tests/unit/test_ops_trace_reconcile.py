@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from connectors.carrier.fake import FakeCarrier
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.flows import run_flow
 from hub.ops.events import record_event
 from hub.ops.reconcile import reconcile
+from hub.ops.reconcile_carrier import SECTION
 from hub.ops.trace import trace
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.model import Party, Product
+from tests.fixtures.carrier import make_shipment
 from tests.fixtures.hub import hub_on
 
 NORD = "4300000000014"
@@ -121,3 +124,13 @@ def test_reconcile_is_clean_then_names_each_difference(hub: Hub, erp: FakeErp) -
     dirty = reconcile(hub)
     kinds = sorted(d["kind"] for s in dirty["sections"] for d in s["differences"])
     assert kinds == ["changed_in_erp", "missing_in_erp"] and not dirty["clean"]
+
+
+def test_reconcile_asks_the_carrier_itself(hub: Hub, erp: FakeErp) -> None:
+    carrier = FakeCarrier(can_look_up=True)  # lists the shipments under our account
+    asked = Hub(hub.ledger, erp=erp, carrier=carrier, home=hub.home, partners=hub.partners)
+    assert not next(s for s in reconcile(asked)["sections"] if s["section"] == SECTION)["active"]
+    carrier.book(make_shipment("CS0099"))  # booked by hand in the carrier's portal
+    section = next(s for s in reconcile(asked)["sections"] if s["section"] == SECTION)
+    assert section["active"] and section["systems"] == ["erp", "carrier"]
+    assert [d["kind"] for d in section["differences"]] == ["unknown_to_erp"]
