@@ -1,22 +1,28 @@
 """Outbound EDI documents: control numbers from the ledger, rendering per partner, exactly once.
 
-Every document has a key (e.g. ``ORDRSP:<partner>:<order>``); its interchange control
+Every document has a key (``transforms.keys.DocumentKey``); its interchange control
 reference is allocated once in the ledger, the preparation time is passed in by the caller
 (taken from the ledger, not the clock), so a retry renders the same bytes under the same
-file name and the mailbox's exactly-once ``send`` turns it into a no-op.
+file name and the mailbox's exactly-once ``send`` turns it into a no-op. A document that
+may be asked for again from other inputs (an ORDRSP for an order re-sent in a new
+interchange) is rendered through ``render_once``: the first bytes are kept in the journal
+and every later request gets exactly them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from connectors.edi import Delimiters, OutboundMessage, Segment, build_interchange
 from connectors.edi.channels import Mailbox
 from connectors.edi.serializer import render_interchange
-from hub.ledger import Ledger
+from hub.ledger import Effect, Ledger, OnUnknown
 from schemas.config import PartnerProfile
+from transforms.keys import ControlNumberKey, DocumentKey
 
 SegmentTuple = tuple[object, ...]
 
@@ -42,7 +48,12 @@ def to_segments(tuples: Sequence[SegmentTuple]) -> list[Segment]:
 
 def control_ref(ledger: Ledger, partner: str, doc_key: str) -> str:
     """The interchange control reference of a document (allocated once per document)."""
-    return f"{ledger.control_number(f'unb:{partner}', doc_key):09d}"
+    return f"{ledger.control_number(ControlNumberKey('unb', partner, doc_key)):09d}"
+
+
+def document_number(ledger: Ledger, counter: str, partner: str, key: DocumentKey) -> int:
+    """A document's own number (BGM) in a partner's counter, allocated once per document."""
+    return ledger.control_number(ControlNumberKey(counter, partner, key.doc_key))
 
 
 def render(
@@ -78,6 +89,75 @@ def render(
     return OutboundDocument(doc_type, doc_key, profile.id, ref, name, data)
 
 
+def render_keyed(
+    ledger: Ledger,
+    profile: PartnerProfile,
+    key: DocumentKey,
+    message_type: Sequence[str],
+    body: Sequence[SegmentTuple],
+    prepared: datetime,
+) -> OutboundDocument:
+    """``render`` for a document keyed by a ``DocumentKey`` (its type names the document),
+    ``message_type`` given as S009 components (e.g. ``transforms.edifact_acks.CONTRL_TYPE``)."""
+    return render(
+        ledger,
+        profile,
+        doc_type=key.doc_type,
+        doc_key=key.doc_key,
+        message_type=":".join(message_type),
+        body=body,
+        prepared=prepared,
+    )
+
+
 def send(mailbox: Mailbox, doc: OutboundDocument) -> bool:
     """Deliver a rendered document; False when the identical file was already delivered."""
     return mailbox.send(doc.file_name, doc.data)
+
+
+def _encode(doc: OutboundDocument) -> dict[str, Any]:
+    return {
+        "doc_type": doc.doc_type,
+        "doc_key": doc.doc_key,
+        "partner": doc.partner,
+        "control_ref": doc.control_ref,
+        "file_name": doc.file_name,
+        "data": base64.b64encode(doc.data).decode(),
+    }
+
+
+def _decode(value: dict[str, Any]) -> OutboundDocument:
+    return OutboundDocument(
+        value["doc_type"],
+        value["doc_key"],
+        value["partner"],
+        value["control_ref"],
+        value["file_name"],
+        base64.b64decode(value["data"]),
+    )
+
+
+def render_once(
+    ledger: Ledger,
+    key: DocumentKey,
+    payload_hash: str,
+    render_now: Callable[[], OutboundDocument],
+    *,
+    effect: Effect,
+) -> OutboundDocument:
+    """The document of ``key``: rendered by ``render_now`` the first time, its bytes kept in
+    the journal, and exactly those bytes on every later call (whatever the clock or the
+    master data say by then). Rendering is pure and local, so an interrupted first attempt
+    is simply rendered again (``OnUnknown.repeat``)."""
+    outcome = ledger.once(
+        key,
+        payload_hash,
+        render_now,
+        on_unknown=OnUnknown.repeat(),
+        effect=effect,
+        encode=_encode,
+        decode=_decode,
+    )
+    if outcome.result is None:  # dead-lettered by a person earlier: render, do not keep
+        return render_now()
+    return outcome.result

@@ -2,8 +2,12 @@
 
 Inbound files are listed only once they are old enough not to be still being written (and are
 not temp/hidden names); they leave the inbox only when the caller says so, after the ledger
-committed what they produced. Outbound files are written atomically (temp name, then rename)
-and a rewrite of the same name with the same bytes is a no-op, with other bytes a conflict.
+committed what they produced. Entries that are not regular files (a FIFO, a device, a
+directory named like a file) are listed too, so the flow can quarantine them: reading one
+raises ``UnreadableFile`` and never blocks. Symlinks are never followed (they could point
+anywhere on the host); ``links()`` lists them so the flow can report them. Outbound files
+are written atomically (temp name, then rename) and a rewrite of the same name with the
+same bytes is a no-op, with other bytes a conflict.
 """
 
 from __future__ import annotations
@@ -24,13 +28,45 @@ from schemas.errors import ConflictError, PermanentError, TransientError
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".lock")
 
 
+class UnreadableFile(PermanentError):
+    """An inbox entry that cannot be read as a file (permission, FIFO, directory, I/O error)."""
+
+
+class FileVanished(PermanentError):
+    """An inbox file disappeared between listing and reading (another worker took it)."""
+
+
 @dataclass(frozen=True)
 class InboundFile:
-    """A file waiting in a partner's inbox."""
+    """A file waiting in a partner's inbox (``kind`` "other": not a regular file)."""
 
     name: str
     size: int
     mtime: float
+    kind: str = "file"
+
+
+@dataclass(frozen=True)
+class InboxLink:
+    """A symbolic link found in an inbox: never followed, reported to a person."""
+
+    name: str
+    target: str
+
+
+def shown(name: str) -> str:
+    """A file name safe for logs, the ledger and JSON: bytes that are not UTF-8 (kept by
+    Python as surrogate escapes) appear as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def is_text_name(name: str) -> bool:
+    """Whether a file name is valid UTF-8 (no surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_candidate(name: str) -> bool:
@@ -71,6 +107,15 @@ class Mailbox(ABC):
     def list_outbox(self) -> list[str]:
         """Names in the outbox (for reconcile and tests)."""
 
+    def links(self) -> list[InboxLink]:
+        """Symbolic links in the inbox (never followed nor read)."""
+        return []
+
+    def quarantine(self, name: str, target_dir: Path) -> Path | None:
+        """Move an inbox entry that cannot be read into ``target_dir``; None when this
+        channel cannot move it there (it stays in the inbox)."""
+        return None
+
     def ready(self) -> list[InboundFile]:
         """Inbox files safe to pick up: candidates old enough, oldest first."""
         now = self.clock()
@@ -107,21 +152,73 @@ class LocalMailbox(Mailbox):
         self.outbox.mkdir(parents=True, exist_ok=True)
 
     def list_inbox(self) -> list[InboundFile]:
+        """Regular files, plus entries that cannot be files of a partner (FIFOs, sockets,
+        devices, directories named like a file, e.g. ``orders.edi/``) as kind "other".
+        Plain subdirectories (no suffix) and symlinks are not inbox files."""
         result = []
         with os.scandir(self.inbox) as entries:
             for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    st = entry.stat()
+                if entry.is_symlink():
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # taken by another worker meanwhile
+                if stat.S_ISREG(st.st_mode):
                     result.append(InboundFile(entry.name, st.st_size, st.st_mtime))
+                elif not stat.S_ISDIR(st.st_mode) or "." in entry.name.strip("."):
+                    result.append(InboundFile(entry.name, 0, st.st_mtime, kind="other"))
         return result
 
+    def links(self) -> list[InboxLink]:
+        with os.scandir(self.inbox) as entries:
+            return sorted(
+                (InboxLink(e.name, os.readlink(e.path)) for e in entries if e.is_symlink()),
+                key=lambda link: link.name,
+            )
+
     def read(self, name: str) -> bytes:
+        path = self.inbox / name
         try:
-            return (self.inbox / name).read_bytes()
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a link
+            # swapped in after the listing is not followed
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError as exc:
-            raise PermanentError(
-                f"{self.inbox / name}: vanished before it was read", system="edi"
+            raise FileVanished(
+                f"{shown(str(path))}: vanished before it was read", system="edi"
             ) from exc
+        except OSError as exc:
+            raise UnreadableFile(
+                f"{shown(str(path))}: cannot be read: {exc.strerror or exc}", system="edi"
+            ) from exc
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise UnreadableFile(
+                f"{shown(str(path))}: not a regular file ({_kind(mode)}); a partner can only "
+                "deliver files",
+                system="edi",
+            )
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                return fh.read()
+            except OSError as exc:
+                raise UnreadableFile(
+                    f"{shown(str(path))}: read failed: {exc.strerror or exc}", system="edi"
+                ) from exc
+
+    def quarantine(self, name: str, target_dir: Path) -> Path | None:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / shown(name)
+        n = 1
+        while os.path.lexists(target):
+            n += 1
+            target = target_dir / f"{shown(name)}.{n}"
+        try:
+            os.replace(self.inbox / name, target)
+        except FileNotFoundError:
+            return None
+        return target
 
     def remove(self, name: str) -> None:
         (self.inbox / name).unlink(missing_ok=True)
@@ -234,6 +331,16 @@ class SftpMailbox(Mailbox):
             if e.st_mode is not None and stat.S_ISREG(e.st_mode)
         ]
 
+    def links(self) -> list[InboxLink]:
+        entries = self._call("list the inbox", lambda s: s.listdir_attr(self.remote_inbox))
+        found = []
+        for e in entries:
+            if e.st_mode is not None and stat.S_ISLNK(e.st_mode):
+                path = posixpath.join(self.remote_inbox, e.filename)
+                target = self._call(f"read the link {path}", lambda s, p=path: s.readlink(p))
+                found.append(InboxLink(e.filename, str(target)))
+        return sorted(found, key=lambda link: link.name)
+
     def read(self, name: str) -> bytes:
         path = posixpath.join(self.remote_inbox, name)
 
@@ -245,9 +352,13 @@ class SftpMailbox(Mailbox):
         try:
             return self._call(f"read {path}", _get)
         except FileNotFoundError as exc:
-            raise PermanentError(
+            raise FileVanished(
                 f"{self.where}{path}: vanished before it was read", system="edi"
             ) from exc
+        except TransientError:
+            raise
+        except PermanentError as exc:
+            raise UnreadableFile(exc.message, system="edi") from exc
 
     def remove(self, name: str) -> None:
         path = posixpath.join(self.remote_inbox, name)
@@ -293,6 +404,16 @@ class SftpMailbox(Mailbox):
                 with contextlib.suppress(Exception):  # closing a broken connection
                     obj.close()
         self._sftp = self._client = None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device or special file"
 
 
 def sha256(data: bytes) -> str:

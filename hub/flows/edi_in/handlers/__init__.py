@@ -1,0 +1,11 @@
+"""The inbound message handlers the flow runs: one module per message type, registered here.
+
+To add a message type: write ``handlers/<type>.py`` with a ``MessageHandler`` subclass
+(``handles``, ``map``, ``check``, ``write``, maybe ``acknowledge``) and add one line below.
+"""
+
+from hub.flows.edi_in.handlers.orders import OrdersHandler
+from hub.flows.edi_in.registry import HandlerRegistry
+
+HANDLERS = HandlerRegistry()
+HANDLERS.register(OrdersHandler())

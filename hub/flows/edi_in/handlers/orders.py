@@ -1,0 +1,242 @@
+"""ORDERS (EANCOM D96A EAN008, D01B EAN010): purchase orders become confirmed ERP sales.
+
+map: the message to a SalesOrder (``transforms.edifact_orders``); check: parties, GTINs and
+prices against the ERP in one lookup per batch; write: one ``create_sales`` batch through
+``ledger.once_many`` keyed by ``SaleKey`` (buyer GLN + order number); acknowledge: one
+ORDRSP per order, rendered once and kept (a re-sent order gets its first ORDRSP again).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from connectors.erp.port import ErpPort, SaleResult
+from hub import edi_out
+from hub.flows.edi_in.registry import Context, MessageHandler, TypeVersion, Work
+from hub.ledger import Effect, OnceItem, OnUnknown, Outcome, Status
+from schemas.config import PartnerProfile
+from schemas.errors import HubError, PermanentError, TransientError
+from schemas.model import ErpSale, PartyRef, Product, SalesOrder
+from transforms import edifact_acks as acks
+from transforms.edifact_orders import (
+    AppError,
+    check_against_erp,
+    line_differences,
+    orders_to_sales_order,
+    resolve_codes,
+)
+from transforms.keys import DocumentKey, SaleKey
+
+
+def sale_key(order: SalesOrder) -> SaleKey:
+    """The journal key of the sale an order becomes."""
+    return SaleKey(order.buyer.gln or "", order.order_number)
+
+
+def order_hash(order: SalesOrder) -> str:
+    """The order's content hash, whatever file or interchange carried it."""
+    return order.model_copy(update={"source": None}).content_hash()
+
+
+class OrdersHandler(MessageHandler):
+    """ORDERS -> ERP sale -> ORDRSP."""
+
+    handles: ClassVar[tuple[TypeVersion, ...]] = (("ORDERS", "D:96A"), ("ORDERS", "D:01B"))
+    counts: ClassVar[str] = "orders"
+
+    def map(self, ctx: Context, work: Work) -> None:
+        msg = work.message
+        order, errors = orders_to_sales_order(
+            msg.segments, source=f"{ctx.profile.id}:{ctx.file_name}:{ctx.interchange_ref}:{msg.ref}"
+        )
+        if order is None:
+            work.errors = errors
+            return
+        work.record, work.ref = order, order.order_number
+        work.key, work.payload_hash = sale_key(order), order_hash(order)
+
+    def check(self, ctx: Context, items: list[Work]) -> None:
+        """ERP lookups for the whole batch, then the checks; good orders get ERP ids."""
+        orders = [w.record for w in items]
+        products = _products(ctx.hub.erp, ctx.profile, orders)
+        party_ids = _party_ids(ctx.hub.erp, ctx.profile, orders)
+        for work in items:
+            order: SalesOrder = work.record
+            work.errors = check_against_erp(
+                order,
+                products_by_gtin=products,
+                known_party_glns=party_ids,
+                price_tolerance_percent=ctx.profile.price_tolerance_percent,
+            )
+            if work.errors:
+                continue
+            order = resolve_codes(order, products)
+            buyer = order.buyer
+            erp_id = party_ids[buyer.gln or ""]
+            work.record = order.model_copy(
+                update={"buyer": PartyRef(gln=buyer.gln, erp_id=erp_id, name=buyer.name)}
+            )
+
+    def write(self, ctx: Context, items: list[Work]) -> None:
+        """One journaled ``create_sales`` batch for the orders not created before.
+
+        ``OnUnknown.repeat()``: when an earlier attempt's outcome is unknown (a timeout after
+        the request went out, a worker killed before the commit), creating again is safe,
+        because the ERP adapters' ``create_sales`` look the sale up by (party, order
+        reference) first and return the existing one (TrytonErp and FakeErp both do).
+        """
+        if not items:
+            return
+        erp = ctx.hub.erp
+        effects: list[OnceItem[ErpSale]] = [
+            OnceItem(
+                sale_key(w.record),
+                w.payload_hash,
+                Effect(ctx.flow, "erp", "create_sale", ref=w.ref, partner=ctx.profile.id),
+            )
+            for w in items
+        ]
+
+        def create(todo: list[OnceItem[ErpSale]]) -> list[ErpSale | HubError]:
+            chosen = {str(i.key) for i in todo}
+            orders = [w.record for w in items if str(w.key) in chosen]
+            return [_sale_or_error(r) for r in erp.create_sales(orders, state="confirmed")]
+
+        outcomes = ctx.hub.ledger.once_many(
+            effects,
+            create,
+            on_unknown=OnUnknown.repeat(),
+            encode=lambda sale: sale.model_dump(mode="json"),
+            decode=ErpSale.model_validate,
+        )
+        retry: HubError | None = None
+        for work, outcome in zip(items, outcomes, strict=True):
+            retry = _settle(work, outcome) or retry
+        if retry is not None:  # the file stays in the inbox; the rerun repeats nothing done
+            raise retry
+
+    def acknowledge(self, ctx: Context, items: list[Work]) -> list[edi_out.OutboundDocument]:
+        if not ctx.profile.acknowledgements.ordrsp:
+            return []
+        return [self.ordrsp(ctx, w) for w in items]
+
+    def ordrsp(self, ctx: Context, work: Work) -> edi_out.OutboundDocument:
+        """The ORDRSP of one order: one per order, whatever interchange carried it.
+
+        Its key and control number are per order, so its bytes must be too: the first
+        rendering is kept in the journal and an order re-sent in a new interchange (a new
+        date, maybe new master data) gets exactly the first ORDRSP again. The partner's
+        outbox never holds two versions of one document, and nothing blocks."""
+        key = DocumentKey.ordrsp(sale_key(work.record))
+        effect = Effect(ctx.flow, "edi", "render_ordrsp", ref=work.ref, partner=ctx.profile.id)
+        return edi_out.render_once(
+            ctx.hub.ledger, key, work.payload_hash, lambda: _render_ordrsp(ctx, work, key),
+            effect=effect,
+        )  # fmt: skip
+
+    def preview(self, ctx: Context, work: Work) -> dict[str, Any]:
+        res = super().preview(ctx, work)
+        if res["outcome"] != "create":
+            return res
+        entry = ctx.hub.ledger.journal_entry(sale_key(work.record))
+        res.update(key=str(work.key), lines=len(work.record.lines))
+        if entry is None:
+            return res
+        if entry["payload_hash"] != work.payload_hash:
+            res.update(outcome="refused")
+            res["errors"] = ["same order number already received with different content"]
+        elif entry["state"] == "done":
+            res["outcome"] = "existing"
+        elif entry["state"] == "dead":
+            res.update(outcome="refused", errors=["refused earlier; see the dead letters"])
+        return res  # otherwise a run would attempt it (reconciling first)
+
+    def summary(self, work: Work) -> dict[str, Any]:
+        sale: ErpSale = work.result
+        return {"order": work.ref, "sale": sale.number, "sale_erp_id": sale.erp_id}
+
+
+def _products(
+    erp: ErpPort, profile: PartnerProfile, orders: list[SalesOrder]
+) -> dict[str, Product]:
+    gtins = sorted({line.gtin for o in orders for line in o.lines if line.gtin})
+    products: dict[str, Product] = erp.find_products_by_gtin(gtins) if gtins else {}
+    mapped = {g: c for g, c in profile.product_lookup.items() if g in gtins and g not in products}
+    if mapped:
+        by_code = erp.find_products_by_code(sorted(set(mapped.values())))
+        products.update({g: by_code[c] for g, c in mapped.items() if c in by_code})
+    return products
+
+
+def _party_ids(erp: ErpPort, profile: PartnerProfile, orders: list[SalesOrder]) -> dict[str, str]:
+    glns = sorted({r.gln for o in orders for r in (o.buyer, o.delivery) if r is not None and r.gln})
+    parties = erp.find_parties_by_gln(glns) if glns else {}
+    party_ids = {gln: party.erp_id for gln, party in parties.items() if party.erp_id}
+    for gln, erp_id in profile.party_lookup.items():
+        if gln in glns and gln not in party_ids:
+            party_ids[gln] = erp_id
+    return party_ids
+
+
+def _sale_or_error(res: SaleResult) -> ErpSale | HubError:
+    if res.ok and res.sale is not None:
+        return res.sale
+    error: HubError = res.error or PermanentError("the ERP refused the order", system="erp")
+    return error
+
+
+def _settle(work: Work, outcome: Outcome[ErpSale]) -> HubError | None:
+    """Copy one outcome onto its work item; return the error that must fail the run."""
+    order: SalesOrder = work.record
+    if outcome.ok:
+        work.result = outcome.result
+        work.created = outcome.ran and bool(outcome.result and outcome.result.created)
+        return None
+    if outcome.status is Status.CONFLICT:
+        work.errors = [
+            AppError(
+                "DUP",
+                f"order {order.order_number} from {order.buyer.gln} was already received with "
+                "different content; send a change (ORDCHG) or a new order number",
+                tag="BGM",
+                element_position=2,
+            )
+        ]
+    elif outcome.status is Status.DEAD and outcome.raised_now and outcome.error is not None:
+        work.errors = [
+            AppError("12", f"the ERP refused order {order.order_number}: {outcome.error.message}")
+        ]
+    elif outcome.status is Status.DEAD:
+        work.errors = [
+            AppError("12", f"order {order.order_number} was refused earlier; see the dead letters")
+        ]
+    elif outcome.status is Status.FAILED and isinstance(outcome.error, TransientError):
+        return outcome.error  # nothing happened: the file stays, the rerun calls again
+    else:  # UNKNOWN: the rerun repeats the create, which the ERP dedups (see ``write``)
+        return TransientError(
+            f"order {order.order_number}: the outcome of create_sale is unknown "
+            f"({outcome.error}); the next run repeats it safely",
+            system="erp",
+        )
+    return None
+
+
+def _render_ordrsp(ctx: Context, work: Work, key: DocumentKey) -> edi_out.OutboundDocument:
+    order: SalesOrder = work.record
+    sale: ErpSale = work.result
+    number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
+    gtin_by_code = {
+        line.product_code: line.gtin for line in order.lines if line.product_code and line.gtin
+    }
+    body = acks.ordrsp(
+        document_number=f"RSP{number:07d}",
+        issued=ctx.prepared.date(),
+        order=order,
+        sale=sale,
+        line_status=line_differences(order, sale),
+        supplier_gln=ctx.profile.unb.our_id,
+        gtin_by_code=gtin_by_code,
+        decimal_mark=ctx.profile.outbound.decimal_mark,
+    )
+    ledger, profile = ctx.hub.ledger, ctx.profile
+    return edi_out.render_keyed(ledger, profile, key, acks.ORDRSP_TYPE, body, ctx.prepared)

@@ -1,0 +1,81 @@
+"""Parsing an inbound file: stream-validate it and keep each interchange's messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from connectors.edi import (
+    EdifactError,
+    EdifactReader,
+    FileResult,
+    InterchangeHeader,
+    InterchangeResult,
+    Issue,
+    Message,
+    MessageResult,
+    Validator,
+)
+from connectors.edi.charsets import CharsetPolicy
+from transforms import edifact_acks as acks
+
+
+@dataclass
+class ParsedInterchange:
+    """One interchange of a file: header, validation result, and its messages."""
+
+    header: InterchangeHeader
+    result: InterchangeResult
+    messages: list[tuple[Message, MessageResult]] = field(default_factory=list)
+
+
+def parse_file(
+    data: bytes, name: str, policy: CharsetPolicy
+) -> tuple[FileResult, list[ParsedInterchange]]:
+    """Stream-validate a file and keep the messages of each interchange for mapping."""
+    reader = EdifactReader(data, policy=policy)
+    validator = Validator(name)
+    parsed: list[ParsedInterchange] = []
+    try:
+        for event in reader:
+            mres = validator.feed(event)
+            if isinstance(event, InterchangeHeader):
+                parsed.append(ParsedInterchange(event, validator.result.interchanges[-1]))
+            elif isinstance(event, Message) and mres is not None and parsed:
+                parsed[-1].messages.append((event, mres))
+    except EdifactError as exc:
+        validator.result.errors.append(Issue(exc.syntax_code, "file", f"{name}: {exc.message}"))
+    return validator.finish(), parsed
+
+
+def findings(issues: Sequence[Issue]) -> list[acks.SyntaxFinding]:
+    """Codec issues as CONTRL reports them."""
+    return [
+        acks.SyntaxFinding(
+            int(i.code),
+            i.level,
+            i.segment_position,
+            i.tag,
+            i.element_position,
+            i.component_position,
+        )
+        for i in issues
+    ]
+
+
+def s009(type_label: str) -> list[str]:
+    """A UNH type label as its S009 components."""
+    return type_label.split(":") if type_label else [""]
+
+
+def find_message(
+    parsed: list[ParsedInterchange], interchange_ref: str, message_ref: str
+) -> tuple[ParsedInterchange, Message, MessageResult] | None:
+    """One message of an archived file, by interchange and message reference."""
+    for ich in parsed:
+        if ich.result.control_ref != interchange_ref:
+            continue
+        for msg, mres in ich.messages:
+            if msg.ref == message_ref:
+                return ich, msg, mres
+    return None
