@@ -558,3 +558,20 @@ def test_reconcile_without_a_carrier_list_names_unknown_bookings(
         ("shipment CS0001", "unknown_outcome")
     ]
     assert section["counts"] == {"erp": 1, "carrier": 1}
+
+
+def test_bookings_waiting_for_a_look_up_never_block_new_ones(lookup_hub: Hub, erp: FakeErp) -> None:
+    carrier = _carrier(lookup_hub)
+    for n in (1, 2, 3, 4):
+        add_shipment(erp, n)
+    for number in ("CS0001", "CS0002", "CS0003"):
+        carrier.lose_answer.add(number)
+    with pytest.raises(TransientError, match="circuit breaker"):
+        ship_ready_shipments(lookup_hub)  # three unknown in a row: the breaker stops the run
+    carrier.lookup_error = OutcomeUnknownError("look-up answered 503", system="carrier")
+    add_shipment(erp, 5)
+
+    report = ship_ready_shipments(lookup_hub)  # three look-ups cannot tell: new ones go on
+
+    assert report["booked"] == 2 and report["outcome_unknown"] == 3
+    assert erp.shipments["5"].tracking_number and erp.shipments["4"].tracking_number
