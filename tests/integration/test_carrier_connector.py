@@ -12,6 +12,7 @@ import pytest
 from connectors.carrier import client as carrier_client
 from connectors.carrier.bcs import BcsConnector
 from connectors.carrier.express import ExpressConnector, message_stamp
+from connectors.carrier.lookup import LookupSettings, ReferenceLookup
 from sandbox.carrier import SandboxCarrier
 from schemas.errors import OutcomeUnknownError, PermanentError, TransientError
 from tests.fixtures.carrier import (
@@ -21,6 +22,7 @@ from tests.fixtures.carrier import (
     bcs_settings,
     express_settings,
     make_shipment,
+    sandbox_lookup,
 )
 from transforms import dhl_bcs, dhl_express
 
@@ -318,3 +320,35 @@ def test_random_faults_never_book_a_reference_twice(carrier_server: SandboxCarri
     assert all(created.get(ref, 0) <= 1 for ref in unknown)
     assert len(booked) + len(unknown) == 60
     assert max(created.values()) == 1
+
+
+# -- the look-up by our reference (the sandbox's; DHL's APIs have none) -----------------------
+
+
+def test_look_up_refuses_wrong_credentials_as_permanent(carrier_server: SandboxCarrier) -> None:
+    lookup = ReferenceLookup(
+        LookupSettings(url=f"{carrier_server.url}/shipments", username="x", password="wrong"),
+        carrier="dhl_bcs",
+    )
+    with pytest.raises(PermanentError, match="refused our credentials") as info:
+        lookup.find("CS0001")
+    assert not isinstance(info.value, OutcomeUnknownError)
+    assert "wrong" not in str(info.value)
+
+
+@pytest.mark.parametrize("fault", ["http_503", "html_page", "reset"])
+def test_look_up_that_gets_no_list_cannot_tell(carrier_server: SandboxCarrier, fault: str) -> None:
+    lookup = sandbox_lookup(carrier_server)
+    carrier_server.force_fault(fault, "lookup")
+    with pytest.raises(OutcomeUnknownError, match="cannot tell|did not answer"):
+        lookup.find("CS0001")
+    assert lookup.find("CS0001") is None  # the next call answers: nothing booked
+
+
+def test_html_page_instead_of_an_answer_is_an_unknown_outcome_for_a_booking(
+    bcs_connector: BcsConnector, carrier_server: SandboxCarrier
+) -> None:
+    carrier_server.force_fault("html_page", "createShipmentOrder")
+    with pytest.raises(OutcomeUnknownError, match="CS0001"):
+        _book(bcs_connector)
+    assert carrier_server.stats()["shipments"] == 0  # a proxy answered: nothing was booked
