@@ -7,19 +7,18 @@ thousands of batch requests a second.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from connectors.crm.models import ASSOCIATION_TYPE_IDS
+from sandbox.crm_search import matches, sort_key, sort_spec
+from sandbox.crm_wire import CrmApiError, iso
 
 OBJECT_TYPE_IDS: dict[str, str] = {
     "contacts": "0-1",
@@ -62,7 +61,6 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate"})
-DATE_PROPERTIES = frozenset({"createdate", "hs_lastmodifieddate", "lastmodifieddate"})
 NUMBER_PROPERTIES = frozenset({"amount", "price", "quantity", "hs_cost_of_goods_sold", "discount"})
 DEFAULT_UNIQUE_PROPERTIES: dict[str, frozenset[str]] = {
     "companies": frozenset({"hub_erp_id"}),
@@ -75,28 +73,6 @@ MAX_VALUE_LENGTH = 65536
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class CrmApiError(Exception):
-    """A whole-request failure the HTTP layer turns into a HubSpot ``Error`` body."""
-
-    def __init__(self, status: int, category: str, message: str, **context: list[str]) -> None:
-        super().__init__(message)
-        self.status = status
-        self.category = category
-        self.message = message
-        self.context = context
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "status": "error",
-            "message": self.message,
-            "correlationId": str(uuid.uuid4()),
-            "category": self.category,
-        }
-        if self.context:
-            out["context"] = self.context
-        return out
-
-
 def object_type(name: str) -> str:
     """Canonical plural object type for a path segment (``company``, ``0-2``, ``companies``)."""
     try:
@@ -105,24 +81,6 @@ def object_type(name: str) -> str:
         raise CrmApiError(
             400, "VALIDATION_ERROR", f"Unable to infer object type from: {name}"
         ) from None
-
-
-def iso(ms: int) -> str:
-    """Epoch milliseconds as HubSpot's ISO 8601 UTC timestamp with milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{ms % 1000:03d}Z"
-    )
-
-
-def parse_ms(value: str) -> int | None:
-    """Epoch milliseconds from either a digit string or an ISO 8601 timestamp."""
-    value = value.strip()
-    if value.lstrip("-").isdigit():
-        return int(value)
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -450,9 +408,9 @@ class CrmStore:
             matched = self._search_cache.get(cache_key)
             if matched is None:
                 records = self._tables[name].records.values()
-                matched = [r for r in records if _matches(r, groups)]
-                for prop, descending in reversed([_sort_spec(s) for s in sorts] or [("", False)]):
-                    matched.sort(key=partial(_sort_key, prop=prop), reverse=descending)
+                matched = [r for r in records if matches(r, groups)]
+                for prop, descending in reversed([sort_spec(s) for s in sorts] or [("", False)]):
+                    matched.sort(key=partial(sort_key, prop=prop), reverse=descending)
                 self._search_cache = {cache_key: matched}  # keep the latest query only
             total = len(matched)
             page = matched[offset : offset + limit]
@@ -590,103 +548,3 @@ def _missing(name: str, rid: str) -> InputError:
     return InputError(
         rid, "OBJECT_NOT_FOUND", f"No {name} record with id {rid}", "OBJECT_NOT_FOUND"
     )
-
-
-def _sort_spec(spec: Any) -> tuple[str, bool]:
-    """Sorts are strings in the spec (``prop``, ``-prop``); the live API also takes objects."""
-    if isinstance(spec, dict):
-        return str(spec.get("propertyName", "")), spec.get("direction") == "DESCENDING"
-    text = str(spec)
-    return (text[1:], True) if text.startswith("-") else (text, False)
-
-
-def _sort_key(rec: Record, prop: str) -> tuple[Any, ...]:
-    if not prop or prop == "hs_object_id":
-        return (0, int(rec.id), "")
-    if prop in ("hs_lastmodifieddate", "lastmodifieddate"):
-        return (0, rec.updated_ms, int(rec.id))
-    if prop == "createdate":
-        return (0, rec.created_ms, int(rec.id))
-    value = rec.props.get(prop)
-    if value is None:
-        return (2, 0, "")
-    try:
-        return (0, float(value), "")
-    except ValueError:
-        return (1, 0, value.lower())
-
-
-def _prop_value(rec: Record, prop: str) -> Any:
-    if prop in ("hs_lastmodifieddate", "lastmodifieddate"):
-        return rec.updated_ms
-    if prop == "createdate":
-        return rec.created_ms
-    if prop == "hs_object_id":
-        return int(rec.id)
-    return rec.props.get(prop)
-
-
-def _coerce(prop: str, current: Any, raw: str) -> Any:
-    if isinstance(current, int):
-        parsed = parse_ms(raw) if prop in DATE_PROPERTIES else None
-        if parsed is not None:
-            return parsed
-        try:
-            return int(raw)
-        except ValueError:
-            return None
-    if isinstance(current, str):
-        try:
-            float(current)
-            return float(raw)
-        except ValueError:
-            return raw.lower()
-    return raw
-
-
-def _matches(rec: Record, groups: list[dict[str, Any]]) -> bool:
-    if not groups:
-        return True
-    return any(all(_match(rec, f) for f in group.get("filters") or []) for group in groups)
-
-
-def _match(rec: Record, flt: dict[str, Any]) -> bool:
-    prop, op = flt["propertyName"], flt["operator"]
-    current = _prop_value(rec, prop)
-    if op == "HAS_PROPERTY":
-        return current is not None
-    if op == "NOT_HAS_PROPERTY":
-        return current is None
-    if current is None:
-        return op in ("NEQ", "NOT_IN")
-    left = current.lower() if isinstance(current, str) else current
-    if isinstance(left, str):
-        with contextlib.suppress(ValueError):
-            left = float(left)
-    if op in ("IN", "NOT_IN"):
-        values = [_coerce(prop, current, str(v)) for v in flt.get("values") or []]
-        return (left in values) == (op == "IN")
-    right = _coerce(prop, current, str(flt.get("value", "")))
-    if right is None:
-        return False
-    try:
-        if op == "EQ":
-            return left == right
-        if op == "NEQ":
-            return left != right
-        if op == "GT":
-            return left > right
-        if op == "GTE":
-            return left >= right
-        if op == "LT":
-            return left < right
-        if op == "LTE":
-            return left <= right
-        if op == "BETWEEN":
-            high = _coerce(prop, current, str(flt.get("highValue", "")))
-            return right <= left <= high
-        if op == "CONTAINS_TOKEN":
-            return str(flt.get("value", "")).lower().strip("*") in str(current).lower()
-    except TypeError:
-        return False
-    raise CrmApiError(400, "VALIDATION_ERROR", f"Unsupported filter operator {op} on {prop}")

@@ -151,7 +151,9 @@ def test_429_waits_retry_after_seconds_and_http_date(crm_server_factory: Factory
     waits.clear()
     for _ in range(3):
         client.get("companies", "X")
-    assert len(waits) == 1 and 10.0 <= waits[0] <= 11.5
+    # the wait runs until the HTTP date (the server's clock + 10 s, rounded up to a second):
+    # at most 11 s; less when a busy machine read the answer late, but always a wait
+    assert len(waits) == 1 and 0.0 < waits[0] <= 11.5
 
 
 def test_create_reconciles_instead_of_repeating(crm_server: SandboxCrm) -> None:

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from sandbox.crm_store import CrmApiError, CrmStore
+from sandbox.crm_store import CrmStore
+from sandbox.crm_wire import CrmApiError
 
 
 def _store() -> CrmStore:
