@@ -88,11 +88,15 @@ def _packages(
     ledger: Ledger, key: DocumentKey, plans: Sequence[desadv_t.PackagePlan], prefix: str
 ) -> Packages:
     """One SSCC per package: the ERP's, or allocated once from our prefix (kept by the ledger)."""
-    return [
-        (plan, plan.sscc or sscc(prefix, ledger.control_number(
-            ControlNumberKey.sscc(prefix, key, plan.index))))
-        for plan in plans
-    ]  # fmt: skip
+    packages: Packages = []
+    for plan in plans:
+        code = plan.sscc
+        if not code:
+            code = sscc(
+                prefix, ledger.control_number(ControlNumberKey.sscc(prefix, key, plan.index))
+            )
+        packages.append((plan, code))
+    return packages
 
 
 def _document(

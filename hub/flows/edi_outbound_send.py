@@ -87,7 +87,7 @@ def deliver(run: Run, profile: PartnerProfile, doc: Outgoing) -> dict[str, Any]:
             ref=ref,
             partner=profile.id,
             what=f"{doc.doc_type} for {doc.record}",
-        ),  # fmt: skip
+        ),
         encode=lambda sent: sent[1],
         decode=lambda stored: (False, stored or {}),
         on_done=lambda conn, sent: _commit(run, profile, doc, ref, pinned, sent[1], conn),
