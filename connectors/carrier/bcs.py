@@ -14,11 +14,8 @@ from typing import Any
 import requests
 
 from connectors.carrier.client import (
-    BoundClient,
-    PerThreadClients,
     SoapConnector,
     SoapSettings,
-    bind_client,
 )
 from connectors.carrier.errors import auth_error
 from connectors.http import RetryPolicy, new_session, with_retries
@@ -67,18 +64,12 @@ class BcsConnector(SoapConnector):
         super().__init__(settings, read_policy=read_policy, create_policy=create_policy)
         self.settings: BcsSettings = settings
 
-        def factory() -> BoundClient:
-            session = session_factory()
-            session.auth = (settings.app_id, settings.app_token)
-            return bind_client(
-                settings.wsdl,
-                settings.endpoint,
-                operation_timeout=settings.operation_timeout,
-                load_timeout=settings.load_timeout,
-                session_factory=lambda: session,
-            )
-
-        self._clients = PerThreadClients(factory)
+        self._clients = self.clients(
+            settings.wsdl,
+            settings.endpoint,
+            session_factory=session_factory,
+            auth=(settings.app_id, settings.app_token),
+        )
 
     def _header(self) -> dict[str, Any]:
         return {"header": {"user": self.settings.user, "signature": self.settings.signature}}

@@ -185,6 +185,33 @@ class SoapConnector:
         self.read_policy = read_policy
         self.create_policy = create_policy
 
+    def clients(
+        self,
+        wsdl: str,
+        endpoint: str | None,
+        *,
+        session_factory: Callable[[], requests.Session],
+        auth: tuple[str, str] | None = None,
+        wsse: Callable[[], object] | None = None,
+    ) -> PerThreadClients:
+        """Per-thread clients on the shared parsed ``wsdl``, bound to ``endpoint``."""
+        timeouts = self.settings
+
+        def build() -> BoundClient:
+            session = session_factory()
+            if auth is not None:
+                session.auth = auth
+            return bind_client(
+                wsdl,
+                endpoint,
+                operation_timeout=timeouts.operation_timeout,
+                load_timeout=timeouts.load_timeout,
+                wsse=wsse() if wsse is not None else None,
+                session_factory=lambda: session,
+            )
+
+        return PerThreadClients(build)
+
     @property
     def credentials_fix(self) -> str:
         """What a person does when the carrier refuses our credentials."""

@@ -16,11 +16,8 @@ import requests
 from zeep.wsse.username import UsernameToken
 
 from connectors.carrier.client import (
-    BoundClient,
-    PerThreadClients,
     SoapConnector,
     SoapSettings,
-    bind_client,
 )
 from connectors.http import RetryPolicy, new_session, with_retries
 from schemas.errors import PermanentError
@@ -66,21 +63,18 @@ class ExpressConnector(SoapConnector):
         super().__init__(settings, read_policy=read_policy, create_policy=create_policy)
         self.settings: ExpressSettings = settings
 
-        def factory(wsdl: str, endpoint: str | None) -> Callable[[], BoundClient]:
-            def build() -> BoundClient:
-                return bind_client(
-                    wsdl,
-                    endpoint,
-                    operation_timeout=settings.operation_timeout,
-                    load_timeout=settings.load_timeout,
-                    wsse=UsernameToken(settings.username, settings.password),
-                    session_factory=session_factory,
-                )
+        def token() -> UsernameToken:
+            return UsernameToken(settings.username, settings.password)
 
-            return build
-
-        self._ship = PerThreadClients(factory(settings.ship_wsdl, settings.ship_endpoint))
-        self._track = PerThreadClients(factory(settings.track_wsdl, settings.track_endpoint))
+        self._ship = self.clients(
+            settings.ship_wsdl, settings.ship_endpoint, session_factory=session_factory, wsse=token
+        )
+        self._track = self.clients(
+            settings.track_wsdl,
+            settings.track_endpoint,
+            session_factory=session_factory,
+            wsse=token,
+        )
 
     @property
     def credentials_fix(self) -> str:
