@@ -32,11 +32,12 @@ def _existing_hub() -> Any:
     """The hub of an existing HUB_HOME and ledger, for commands that only read: a typo in
     HUB_HOME or HUB_DATABASE_URL is an error naming the path, never an empty "healthy" hub."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
 
     from hub import settings
     from hub.bootstrap import Hub
     from hub.ledger import Ledger
-    from schemas.errors import PermanentError
+    from schemas.errors import PermanentError, TransientError
 
     home = Path(os.environ.get("HUB_HOME") or settings.PROJECT_ROOT / ".hub")
     if not home.is_dir():
@@ -62,6 +63,12 @@ def _existing_hub() -> Any:
                 system="cli",
             )
         ledger.upgrade()  # an older ledger is brought up to date, as every command does
+    except OperationalError as exc:
+        ledger.dispose()
+        raise TransientError(
+            f"the ledger at {where} cannot be reached: {' '.join(str(exc.orig).split())[:200]}",
+            system="ledger",
+        ) from exc
     except BaseException:
         ledger.dispose()
         raise

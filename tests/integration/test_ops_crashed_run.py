@@ -147,3 +147,15 @@ def test_read_only_commands_refuse_a_missing_ledger(
     monkeypatch.delenv("HUB_DATABASE_URL")
     result = CliRunner().invoke(app, ["dead-letters", "list"])
     assert result.exit_code == 2 and f"no ledger at {home / 'ledger.sqlite'}" in result.output
+
+
+def test_read_only_commands_name_an_unreachable_ledger_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("HUB_DATABASE_URL", "postgresql://hub:s3cret@127.0.0.1:1/hub")
+    result = CliRunner().invoke(app, ["status", "--json"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert "postgresql://hub:***@127.0.0.1:1/hub cannot be reached" in line
+    assert "s3cret" not in result.output
