@@ -18,7 +18,7 @@ from connectors.carrier.client import (
     SoapSettings,
 )
 from connectors.carrier.errors import auth_error
-from connectors.http import RetryPolicy, new_session, with_retries
+from connectors.http import RetryPolicy, with_retries
 from schemas.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -48,22 +48,15 @@ class BcsSettings(SoapSettings):
     connection_id: str = "carrier_dhl_bcs"
 
 
-class BcsConnector(SoapConnector):
-    """Thread-safe: each thread gets its own session and zeep client on the shared WSDL."""
+class BcsConnector(SoapConnector[BcsSettings]):
+    """BCS calls: HTTP Basic with the application, the user in a SOAP header."""
 
     system = SYSTEM
+    read_default = READ_POLICY
+    create_default = CREATE_POLICY
 
-    def __init__(
-        self,
-        settings: BcsSettings,
-        *,
-        session_factory: Callable[[], requests.Session] = new_session,
-        read_policy: RetryPolicy = READ_POLICY,
-        create_policy: RetryPolicy = CREATE_POLICY,
-    ) -> None:
-        super().__init__(settings, read_policy=read_policy, create_policy=create_policy)
-        self.settings: BcsSettings = settings
-
+    def _bind(self, session_factory: Callable[[], requests.Session]) -> None:
+        settings = self.settings
         self._clients = self.clients(
             settings.wsdl,
             settings.endpoint,

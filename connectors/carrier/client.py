@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import requests
 from zeep import Client, Settings
@@ -173,17 +174,35 @@ class SoapSettings:
     connection_id: str = "carrier"
 
 
-class SoapConnector:
-    """Base of the carrier SOAP connectors: one call path, errors translated at the boundary."""
+S = TypeVar("S", bound=SoapSettings)
+
+
+class SoapConnector(ABC, Generic[S]):
+    """Base of the carrier SOAP connectors: one call path, errors translated at the boundary.
+
+    Thread-safe: each thread gets its own session and zeep client on the shared WSDL.
+    """
 
     system: str = "carrier"
+    read_default: RetryPolicy = RetryPolicy(attempts=3)
+    create_default: RetryPolicy = RetryPolicy(attempts=3)
 
     def __init__(
-        self, settings: SoapSettings, *, read_policy: RetryPolicy, create_policy: RetryPolicy
+        self,
+        settings: S,
+        *,
+        session_factory: Callable[[], requests.Session] = new_session,
+        read_policy: RetryPolicy | None = None,
+        create_policy: RetryPolicy | None = None,
     ) -> None:
-        self.settings = settings
-        self.read_policy = read_policy
-        self.create_policy = create_policy
+        self.settings: S = settings
+        self.read_policy = read_policy or self.read_default
+        self.create_policy = create_policy or self.create_default
+        self._bind(session_factory)
+
+    @abstractmethod
+    def _bind(self, session_factory: Callable[[], requests.Session]) -> None:
+        """Set up this connector's per-thread clients (``self.clients(...)``)."""
 
     def clients(
         self,

@@ -19,7 +19,7 @@ from connectors.carrier.client import (
     SoapConnector,
     SoapSettings,
 )
-from connectors.http import RetryPolicy, new_session, with_retries
+from connectors.http import RetryPolicy, with_retries
 from schemas.errors import PermanentError
 
 SYSTEM = "carrier.dhl_express"
@@ -47,21 +47,15 @@ class ExpressSettings(SoapSettings):
     connection_id: str = "carrier_dhl_express"
 
 
-class ExpressConnector(SoapConnector):
-    """Thread-safe: one session per thread, shared parsed WSDLs."""
+class ExpressConnector(SoapConnector[ExpressSettings]):
+    """MyDHL Express calls: two WSDLs and endpoints (ship, track), a WS-Security token."""
 
     system = SYSTEM
+    read_default = READ_POLICY
+    create_default = CREATE_POLICY
 
-    def __init__(
-        self,
-        settings: ExpressSettings,
-        *,
-        session_factory: Callable[[], requests.Session] = new_session,
-        read_policy: RetryPolicy = READ_POLICY,
-        create_policy: RetryPolicy = CREATE_POLICY,
-    ) -> None:
-        super().__init__(settings, read_policy=read_policy, create_policy=create_policy)
-        self.settings: ExpressSettings = settings
+    def _bind(self, session_factory: Callable[[], requests.Session]) -> None:
+        settings = self.settings
 
         def token() -> UsernameToken:
             return UsernameToken(settings.username, settings.password)
