@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ from hub.ops.reconcile import reconcile
 from hub.ops.reconcile_carrier import SECTION
 from hub.ops.trace import trace
 from sandbox.partner import drop, make_orders, orders_interchange
-from schemas.model import Party, Product
 from tests.fixtures.carrier import make_shipment
-from tests.fixtures.hub import hub_on
+from tests.fixtures.hub import fake_catalogue_erp, hub_on
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -26,20 +24,7 @@ US = "4006389999993"
 
 @pytest.fixture
 def erp() -> FakeErp:
-    fake = FakeErp()
-    for i, gtin in enumerate(["4006380000018", "4006380000025"], start=1):
-        fake.add_product(
-            Product(
-                code=f"HUB-{i}",
-                name=f"P{i}",
-                gtin=gtin,
-                list_price=Decimal("10.00") + i,
-                currency="EUR",
-            ),
-            stock=100,
-        )
-    fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
-    return fake
+    return fake_catalogue_erp()
 
 
 @pytest.fixture
