@@ -22,10 +22,7 @@ from hub.ops.metrics import render
 from hub.ops.status import Thresholds, collect
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import TransientError
-from tests.fixtures.hub import fake_catalogue_erp, hub_on
-
-NORD = "4300000000014"
-US = "4006389999993"
+from tests.fixtures.hub import NORD, US, fake_catalogue_erp, hub_on
 
 
 @pytest.fixture

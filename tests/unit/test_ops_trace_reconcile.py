@@ -16,10 +16,7 @@ from hub.ops.reconcile_carrier import SECTION
 from hub.ops.trace import trace
 from sandbox.partner import drop, make_orders, orders_interchange
 from tests.fixtures.carrier import make_shipment
-from tests.fixtures.hub import fake_catalogue_erp, hub_on
-
-NORD = "4300000000014"
-US = "4006389999993"
+from tests.fixtures.hub import NORD, US, fake_catalogue_erp, hub_on
 
 
 @pytest.fixture
