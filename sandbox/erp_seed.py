@@ -251,13 +251,17 @@ def _seed_company(pool: Any) -> tuple[int, dict[str, int]]:
 
 def _seed_accounting(pool: Any, company_id: int, today: dt.date) -> None:
     company = pool.get("company.company")(company_id)
+    _seed_chart(pool, company)
+    for year in (today.year - 1, today.year, today.year + 1):
+        _seed_fiscal_year(pool, company, year)
+    _seed_taxes_and_terms(pool, company)
+
+
+def _seed_chart(pool: Any, company: Any) -> None:
+    """The English chart of accounts, and default receivable/payable accounts when needed."""
     ModelData = pool.get("ir.model.data")
     Account = pool.get("account.account")
-    FiscalYear = pool.get("account.fiscalyear")
-    SequenceStrict = pool.get("ir.sequence.strict")
-    SequenceType = pool.get("ir.sequence.type")
-    Tax = pool.get("account.tax")
-    PaymentTerm = pool.get("account.invoice.payment_term")
+    Configuration = pool.get("account.configuration")
 
     template_id = ModelData.get_id("account", "account_template_root_en")
     _wizard(
@@ -272,53 +276,59 @@ def _seed_accounting(pool: Any, company_id: int, today: dt.date) -> None:
     payable = Account.search(
         [("type.payable", "=", True), ("company", "=", company.id), ("closed", "!=", True)], limit=1
     )
-    Configuration = pool.get("account.configuration")
     config = Configuration(1)
     config.default_account_receivable = receivable[0] if receivable[0].party_required else None
     config.default_account_payable = payable[0] if payable[0].party_required else None
     config.save()
 
+
+def _seed_fiscal_year(pool: Any, company: Any, year: int) -> None:
+    """A fiscal year with its periods, move sequence and invoice sequence (``INV<year>-``)."""
+    FiscalYear = pool.get("account.fiscalyear")
+    SequenceStrict = pool.get("ir.sequence.strict")
+    SequenceType = pool.get("ir.sequence.type")
+
     (move_type,) = SequenceType.search([("name", "=", "Account Move")], limit=1)
     (invoice_type,) = SequenceType.search([("name", "=", "Invoice")], limit=1)
-    for year in (today.year - 1, today.year, today.year + 1):
-        move_seq, invoice_seq = SequenceStrict.create(
-            [
-                {"name": f"Moves {year}", "sequence_type": move_type.id, "company": company.id},
-                {
-                    "name": f"Invoices {year}",
-                    "sequence_type": invoice_type.id,
-                    "company": company.id,
-                    "prefix": f"INV{year}-",
-                    "padding": 5,
-                },
-            ]
-        )
-        (fiscalyear,) = FiscalYear.create(
-            [
-                {
-                    "name": str(year),
-                    "start_date": dt.date(year, 1, 1),
-                    "end_date": dt.date(year, 12, 31),
-                    "company": company.id,
-                    "move_sequence": move_seq.id,
-                    "invoice_sequences": [
-                        (
-                            "create",
-                            [
-                                {
-                                    "company": company.id,
-                                    "in_invoice_sequence": invoice_seq.id,
-                                    "in_credit_note_sequence": invoice_seq.id,
-                                    "out_invoice_sequence": invoice_seq.id,
-                                    "out_credit_note_sequence": invoice_seq.id,
-                                }
-                            ],
-                        )
-                    ],
-                }
-            ]
-        )
-        FiscalYear.create_period([fiscalyear])
+    move_seq, invoice_seq = SequenceStrict.create(
+        [
+            {"name": f"Moves {year}", "sequence_type": move_type.id, "company": company.id},
+            {
+                "name": f"Invoices {year}",
+                "sequence_type": invoice_type.id,
+                "company": company.id,
+                "prefix": f"INV{year}-",
+                "padding": 5,
+            },
+        ]
+    )
+    invoice_sequences = {
+        "company": company.id,
+        "in_invoice_sequence": invoice_seq.id,
+        "in_credit_note_sequence": invoice_seq.id,
+        "out_invoice_sequence": invoice_seq.id,
+        "out_credit_note_sequence": invoice_seq.id,
+    }
+    (fiscalyear,) = FiscalYear.create(
+        [
+            {
+                "name": str(year),
+                "start_date": dt.date(year, 1, 1),
+                "end_date": dt.date(year, 12, 31),
+                "company": company.id,
+                "move_sequence": move_seq.id,
+                "invoice_sequences": [("create", [invoice_sequences])],
+            }
+        ]
+    )
+    FiscalYear.create_period([fiscalyear])
+
+
+def _seed_taxes_and_terms(pool: Any, company: Any) -> None:
+    """VAT 19% and 7%, and the payment terms "30 days net" and "Direct"."""
+    Account = pool.get("account.account")
+    Tax = pool.get("account.tax")
+    PaymentTerm = pool.get("account.invoice.payment_term")
 
     (tax_account,) = Account.search([("company", "=", company.id), ("code", "=", "6.3.6")], limit=1)
     Tax.create(
@@ -353,17 +363,24 @@ def _seed_accounting(pool: Any, company_id: int, today: dt.date) -> None:
 
 def _seed_catalogue(pool: Any, company_id: int, country: dict[str, int]) -> None:
     company = pool.get("company.company")(company_id)
+    categories = _seed_categories(pool, company)
+    _seed_products(pool, company, categories)
+    price_list = _seed_price_list(pool, company)
+    PaymentTerm = pool.get("account.invoice.payment_term")
+    (term,) = PaymentTerm.search([("name", "=", "30 days net")], limit=1)
+    sale_config = pool.get("sale.configuration")(1)
+    sale_config.sale_invoice_method = "fulfillment"
+    sale_config.save()
+    Party = pool.get("party.party")
+    for c in customers():
+        Party.create([_customer_values(c, country, term.id, price_list.id)])
+
+
+def _seed_categories(pool: Any, company: Any) -> dict[Decimal, Any]:
+    """One accounting product category per tax, by tax rate."""
     Account = pool.get("account.account")
     Tax = pool.get("account.tax")
     Category = pool.get("product.category")
-    Uom = pool.get("product.uom")
-    Template = pool.get("product.template")
-    Location = pool.get("stock.location")
-    Inventory = pool.get("stock.inventory")
-    PriceList = pool.get("product.price_list")
-    Party = pool.get("party.party")
-    PaymentTerm = pool.get("account.invoice.payment_term")
-    SaleConfiguration = pool.get("sale.configuration")
 
     (revenue,) = Account.search(
         [("type.revenue", "=", True), ("company", "=", company.id), ("closed", "!=", True)], limit=1
@@ -385,6 +402,16 @@ def _seed_catalogue(pool: Any, company_id: int, country: dict[str, int]) -> None
             ]
         )
         categories[tax.rate] = cat
+    return categories
+
+
+def _seed_products(pool: Any, company: Any, categories: dict[Decimal, Any]) -> None:
+    """The catalogue's templates and products, and an inventory putting them on stock."""
+    Uom = pool.get("product.uom")
+    Template = pool.get("product.template")
+    Location = pool.get("stock.location")
+    Inventory = pool.get("stock.inventory")
+
     (unit,) = Uom.search([("name", "=", "Unit")], limit=1)
     items = catalogue()
     templates = Template.create(
@@ -414,25 +441,19 @@ def _seed_catalogue(pool: Any, company_id: int, country: dict[str, int]) -> None
         ]
     )
     (storage,) = Location.search([("code", "=", STORAGE_CODE)], limit=1)
+    lines = [
+        {"product": t.products[0].id, "quantity": float(p.stock)}
+        for t, p in zip(templates, items, strict=True)
+    ]
     (inventory,) = Inventory.create(
-        [
-            {
-                "location": storage.id,
-                "company": company.id,
-                "lines": [
-                    (
-                        "create",
-                        [
-                            {"product": t.products[0].id, "quantity": float(p.stock)}
-                            for t, p in zip(templates, items, strict=True)
-                        ],
-                    )
-                ],
-            }
-        ]
+        [{"location": storage.id, "company": company.id, "lines": [("create", lines)]}]
     )
     Inventory.confirm([inventory])
 
+
+def _seed_price_list(pool: Any, company: Any) -> Any:
+    """ "Retail partners": -5% from 24 units, -10% from 100."""
+    PriceList = pool.get("product.price_list")
     (price_list,) = PriceList.create(
         [
             {
@@ -452,44 +473,35 @@ def _seed_catalogue(pool: Any, company_id: int, country: dict[str, int]) -> None
             }
         ]
     )
-    (term,) = PaymentTerm.search([("name", "=", "30 days net")], limit=1)
-    sale_config = SaleConfiguration(1)
-    sale_config.sale_invoice_method = "fulfillment"
-    sale_config.save()
-    for c in customers():
-        values: dict[str, Any] = {
-            "name": c.name,
-            "code": c.code,
-            "customer_payment_term": term.id,
-            "addresses": [
-                (
-                    "create",
-                    [
-                        {
-                            "street": c.street,
-                            "postal_code": c.postal_code,
-                            "city": c.city,
-                            "country": country[c.country],
-                        }
-                    ],
-                )
-            ],
-            "identifiers": [
-                ("create", [{"type": None, "code": c.gln}, {"type": "eu_vat", "code": c.vat}])
-            ],
-            "contact_mechanisms": [
-                (
-                    "create",
-                    [
-                        {"type": "email", "value": c.email, "name": c.contact_name},
-                        {"type": "phone", "value": c.phone, "name": c.contact_name},
-                    ],
-                )
-            ],
-        }
-        if c.price_list:
-            values["sale_price_list"] = price_list.id
-        Party.create([values])
+    return price_list
+
+
+def _customer_values(
+    c: SeedCustomer, country: dict[str, int], term_id: int, price_list_id: int
+) -> dict[str, Any]:
+    """Create values of one customer: address, GLN and VAT id, named email and phone."""
+    address = {
+        "street": c.street,
+        "postal_code": c.postal_code,
+        "city": c.city,
+        "country": country[c.country],
+    }
+    identifiers = [{"type": None, "code": c.gln}, {"type": "eu_vat", "code": c.vat}]
+    mechanisms = [
+        {"type": "email", "value": c.email, "name": c.contact_name},
+        {"type": "phone", "value": c.phone, "name": c.contact_name},
+    ]
+    values: dict[str, Any] = {
+        "name": c.name,
+        "code": c.code,
+        "customer_payment_term": term_id,
+        "addresses": [("create", [address])],
+        "identifiers": [("create", identifiers)],
+        "contact_mechanisms": [("create", mechanisms)],
+    }
+    if c.price_list:
+        values["sale_price_list"] = price_list_id
+    return values
 
 
 def main() -> None:

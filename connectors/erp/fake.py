@@ -2,13 +2,22 @@
 
 Seed it with ``add_product`` / ``create_parties``; drive time with ``tick``; simulate the ERP's
 staff with ``ship`` and ``post_invoice``. ``fail_next`` injects one error into the next call.
+``tests/contract/test_erp_port.py`` runs the same suite on it and on the Tryton adapter; what
+a party reads back as follows the adapter's own rules (``transforms.erp_tryton``).
+
+Known simplifications: one tax rate for every product, no price lists (an unpriced line gets
+the list price), a confirmed sale stays ``confirmed`` until shipped (Tryton moves it to
+``processing`` at once), a shipment exists only once ``ship`` ran (Tryton has it ``waiting``
+from the confirmation), and a party without an address can still order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from connectors.erp.port import ErpPort, PartyQuery, SaleResult, TargetState
 from schemas.errors import HubError, PermanentError
@@ -24,21 +33,79 @@ from schemas.model import (
     PartyRef,
     Product,
     SalesOrder,
+    SalesOrderLine,
     Shipment,
     ShipmentLine,
     StockLevel,
     TaxLine,
 )
+from transforms import erp_tryton as tt
 
+SYSTEM = "erp"
+PRICE_DIGITS = Decimal("0.0001")
 _STATES = ["draft", "quotation", "confirmed"]
+T = TypeVar("T")
+
+
+def _checked_id(erp_id: str | None) -> str:
+    """An ERP id as the fake stores it; PermanentError for one no ERP record could have."""
+    try:
+        int(erp_id or "")
+    except ValueError as exc:
+        raise PermanentError(
+            f"ERP id {erp_id!r} is not an ERP record id (an integer)", system=SYSTEM
+        ) from exc
+    return erp_id or ""
+
+
+def _last(items: Iterable[T]) -> T | None:
+    """The last item (the ERP's batch look-ups keep the last record per key), or None."""
+    found = list(items)
+    return found[-1] if found else None
+
+
+def _readable_vat(vat: str | None) -> str | None:
+    """The VAT id as the ERP reads it back: only EU VAT ids are typed as VAT ids."""
+    return vat if vat and vat[:2] in tt.EU_VAT_PREFIXES else None
+
+
+def _compact(vat: str) -> str:
+    return vat.replace(" ", "").replace(".", "").replace("-", "").upper()
+
+
+def _matches(party: Party, query: PartyQuery) -> bool:
+    """Every criterion of ``query`` holds (names and emails ignoring case, trimmed)."""
+    email = (query.email or "").strip().lower()
+    postal_code = (query.postal_code or "").strip()
+    return all(
+        (
+            not query.gln or party.gln == query.gln,
+            not query.vat or _compact(party.vat or "") == _compact(query.vat),
+            not email
+            or any(
+                m.type == "email" and m.value.lower() == email for m in party.contact_mechanisms
+            ),
+            not query.name or party.name.lower() == query.name.strip().lower(),
+            not postal_code or any(a.postal_code == postal_code for a in party.addresses),
+        )
+    )
 
 
 class FakeErp(ErpPort):
     """A deterministic in-memory ERP (ids are consecutive integers as strings)."""
 
-    def __init__(self, *, now: dt.datetime | None = None, tax_rate: Decimal = Decimal(19)) -> None:
+    def __init__(
+        self,
+        *,
+        now: dt.datetime | None = None,
+        tax_rate: Decimal = Decimal(19),
+        currency: str = "EUR",
+    ) -> None:
         self.now = now or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         self.tax_rate = tax_rate
+        self.currency = currency  # the company's; sales in other currencies are refused
+        self.currencies = {currency}
+        self.warehouses = {"WH"}
         self.parties: dict[str, Party] = {}
         self.products: dict[str, Product] = {}
         self.stock: dict[tuple[str, str], Decimal] = {}
@@ -47,6 +114,8 @@ class FakeErp(ErpPort):
         self.invoices: dict[str, Invoice] = {}
         self.calls = 0
         self._next = 0
+        self._line_ids = itertools.count(1)  # addresses and contact mechanisms
+        self._party_codes = itertools.count(1)
         self._fail: HubError | None = None
 
     # -- test controls ------------------------------------------------------------------------
@@ -77,37 +146,37 @@ class FakeErp(ErpPort):
         stored = product.model_copy(update={"erp_id": product.erp_id or self._id()})
         self.products[stored.erp_id or ""] = stored
         self.stock[(stored.code, warehouse)] = Decimal(stock)
+        self.warehouses.add(warehouse)
         return stored
 
     # -- parties ------------------------------------------------------------------------------
 
+    def _party(self, erp_id: str | None, missing: str) -> Party:
+        """The stored party ``erp_id``; PermanentError (``missing``) when there is none."""
+        party = self.parties.get(_checked_id(erp_id)) if erp_id else None
+        if party is None:
+            raise PermanentError(missing, system=SYSTEM)
+        return party
+
+    def _mechanisms(self, values: Iterable[dict[str, Any]]) -> tuple[ContactMechanism, ...]:
+        return tuple(ContactMechanism(erp_id=str(next(self._line_ids)), **v) for v in values)
+
+    def _addresses(self, addresses: Iterable[Address]) -> tuple[Address, ...]:
+        # the ERP keeps no GLN per address
+        return tuple(
+            a.model_copy(update={"erp_id": str(next(self._line_ids)), "gln": None})
+            for a in addresses
+        )
+
     def get_parties(self, erp_ids: Sequence[str]) -> list[Party]:
         self._call()
-        return [self.parties[i] for i in erp_ids if i in self.parties]
+        return [self.parties[i] for i in map(_checked_id, erp_ids) if i in self.parties]
 
     def find_parties(self, query: PartyQuery, *, limit: int = 10) -> list[Party]:
         self._call()
         if query.is_empty():
-            raise PermanentError("find_parties needs at least one criterion", system="erp")
-        found = []
-        for p in self.parties.values():
-            if query.gln and p.gln != query.gln:
-                continue
-            if query.vat and (p.vat or "").upper() != query.vat.replace(" ", "").upper():
-                continue
-            if query.email and not any(
-                m.type == "email" and m.value.lower() == query.email.lower()
-                for m in p.contact_mechanisms
-            ):
-                continue
-            if query.name and p.name.lower() != query.name.lower():
-                continue
-            if query.postal_code and not any(
-                a.postal_code == query.postal_code for a in p.addresses
-            ):
-                continue
-            found.append(p)
-        return found[:limit]
+            raise PermanentError("find_parties needs at least one criterion", system=SYSTEM)
+        return [p for p in self.parties.values() if _matches(p, query)][:limit]
 
     def find_parties_by_gln(self, glns: Sequence[str]) -> dict[str, Party]:
         self._call()
@@ -115,49 +184,67 @@ class FakeErp(ErpPort):
         return {p.gln: p for p in self.parties.values() if p.gln and p.gln in wanted}
 
     def create_parties(self, parties: Sequence[Party]) -> list[Party]:
+        """Store the parties as the ERP reads them back (see ``ErpPort.create_parties``)."""
         self._call()
         created = []
         for party in parties:
-            stored = party.model_copy(update={"erp_id": self._id(), "updated_at": self.now})
+            mechanisms = self._mechanisms(
+                tt.mechanism_values(party.contact_mechanisms, party.contacts)
+            )
+            stored = party.model_copy(
+                update={
+                    "erp_id": self._id(),
+                    "code": party.code or str(next(self._party_codes)),
+                    "vat": _readable_vat(party.vat),
+                    "lang": None,
+                    "addresses": self._addresses(party.addresses),
+                    "contact_mechanisms": mechanisms,
+                    "contacts": tt.contacts_of(mechanisms),
+                    "updated_at": self.now,
+                }
+            )
             self.parties[stored.erp_id or ""] = stored
             created.append(stored)
         return created
 
     def update_party(self, party: Party) -> Party:
         self._call()
-        if not party.erp_id or party.erp_id not in self.parties:
-            raise PermanentError(f"party {party.erp_id} does not exist in the ERP", system="erp")
-        now = self.parties[party.erp_id]
-        known = {(a.street, a.postal_code, a.city, a.country) for a in now.addresses}
-        addresses = now.addresses + tuple(
-            a for a in party.addresses if (a.street, a.postal_code, a.city, a.country) not in known
+        if not party.erp_id:
+            raise PermanentError(f"update_party: party {party.name!r} has no erp_id", system=SYSTEM)
+        now = self._party(
+            party.erp_id, f"party {party.erp_id} ({party.name!r}) no longer exists in the ERP"
         )
-        have = {(m.type, m.value.lower()) for m in now.contact_mechanisms}
-        mechanisms = now.contact_mechanisms + tuple(
-            m for m in party.contact_mechanisms if (m.type, m.value.lower()) not in have
+        changes: dict[str, Any] = {}
+        if party.name != now.name:
+            changes["name"] = party.name
+        if party.gln and party.gln != now.gln:
+            changes["gln"] = party.gln
+        if party.vat and party.vat != now.vat:
+            changes["vat"] = _readable_vat(party.vat)
+        addresses = tt.new_addresses(party, now)
+        if addresses:
+            changes["addresses"] = now.addresses + self._addresses(addresses)
+        return self._store(
+            now, changes, tt.missing_mechanisms(now, party.contact_mechanisms, party.contacts)
         )
-        updated = now.model_copy(
-            update={
-                "name": party.name,
-                "gln": party.gln or now.gln,
-                "vat": party.vat or now.vat,
-                "addresses": addresses,
-                "contact_mechanisms": mechanisms,
-                "updated_at": self.now,
-            }
-        )
-        if updated != now.model_copy(update={"updated_at": self.now}):
-            self.parties[party.erp_id] = updated
-            return updated
-        return now
+
+    def _store(
+        self, now: Party, changes: dict[str, Any], mechanisms: list[dict[str, Any]]
+    ) -> Party:
+        """``now`` with ``changes`` and the new ``mechanisms``, stamped; ``now`` if no change."""
+        if not changes and not mechanisms:
+            return now
+        if mechanisms:
+            merged = now.contact_mechanisms + self._mechanisms(mechanisms)
+            changes.update(contact_mechanisms=merged, contacts=tt.contacts_of(merged))
+        updated = now.model_copy(update={**changes, "updated_at": self.now})
+        self.parties[now.erp_id or ""] = updated
+        return updated
 
     def add_contact_mechanisms(self, erp_id: str, mechanisms: Sequence[ContactMechanism]) -> Party:
-        now = self.get_parties([erp_id])
-        if not now:
-            raise PermanentError(f"party {erp_id} does not exist in the ERP", system="erp")
-        return self.update_party(
-            now[0].model_copy(update={"contact_mechanisms": tuple(mechanisms)})
-        )
+        self._call()
+        now = self._party(erp_id, f"party {erp_id} does not exist in the ERP")
+        return self._store(now, {}, tt.missing_mechanisms(now, mechanisms))
 
     def parties_changed_since(self, since: dt.datetime | None, *, limit: int = 500) -> list[Party]:
         self._call()
@@ -191,116 +278,121 @@ class FakeErp(ErpPort):
         self, orders: Sequence[SalesOrder], *, state: TargetState = "confirmed"
     ) -> list[SaleResult]:
         self._call()
-        by_gln = {p.gln: p for p in self.parties.values() if p.gln}
-        by_gtin = {p.gtin: p for p in self.products.values() if p.gtin}
-        by_code = {p.code: p for p in self.products.values()}
         results = []
         for order in orders:
-            if order.buyer.erp_id:
-                party = self.parties.get(order.buyer.erp_id)
-            elif order.buyer.gln is not None:
-                party = by_gln.get(order.buyer.gln)
-            else:
-                party = None
-            if party is None:
-                results.append(
-                    SaleResult(
-                        order.order_number,
-                        error=PermanentError(
-                            f"order {order.order_number}: buyer "
-                            f"{order.buyer.gln or order.buyer.erp_id} is not a party in the ERP",
-                            system="erp",
-                            code="unknown_party",
-                        ),
-                    )
-                )
-                continue
-            existing = next(
-                (
-                    s
-                    for s in self.sales.values()
-                    if s.party_erp_id == party.erp_id and s.reference == order.order_number
-                ),
-                None,
-            )
-            if existing is not None:
-                sale = self._advance(existing, state)
-                results.append(SaleResult(order.order_number, sale=sale))
-                continue
-            lines = []
-            error = None
-            for line in order.lines:
-                if line.gtin:
-                    product = by_gtin.get(line.gtin)
-                elif line.product_code is not None:
-                    product = by_code.get(line.product_code)
+            try:
+                party = self._buyer(order)
+                existing = self._find_sale(party.erp_id or "", order.order_number)
+                if existing is not None:
+                    sale = self._advance(existing, state)
                 else:
-                    product = None
-                if product is None:
-                    error = PermanentError(
-                        f"order {order.order_number} line {line.line_no}: "
-                        f"{line.gtin or line.product_code} is unknown to the ERP",
-                        system="erp",
-                        code="unknown_product",
-                    )
-                    break
-                price = line.unit_price if line.unit_price is not None else product.list_price
-                price = (price or Decimal(0)) * (1 - line.discount_percent / 100)
-                lines.append(
-                    ErpSaleLine(
-                        line_no=line.line_no,
-                        product_code=product.code,
-                        gtin=product.gtin,
-                        quantity=line.quantity,
-                        unit_price=price.quantize(Decimal("0.0001")),
-                        erp_id=self._id(),
-                    )
-                )
-            if error is not None:
-                results.append(SaleResult(order.order_number, error=error))
+                    sale = self._new_sale(order, party, state).model_copy(update={"created": True})
+            except PermanentError as exc:
+                results.append(SaleResult(order.order_number, error=exc))
                 continue
-            untaxed = sum(
-                ((ln.quantity * ln.unit_price).quantize(CENT) for ln in lines), Decimal(0)
-            )
-            tax = (untaxed * self.tax_rate / 100).quantize(CENT)
-            sale = ErpSale(
-                erp_id=self._id(),
-                number=f"S{self._next}",
-                reference=order.order_number,
-                party_erp_id=party.erp_id or "",
-                state="draft",
-                currency=order.currency,
-                lines=tuple(lines),
-                untaxed_amount=untaxed,
-                total_amount=untaxed + tax,
-            )
-            sale = self._advance(sale, state)
-            results.append(
-                SaleResult(order.order_number, sale=sale.model_copy(update={"created": True}))
-            )
+            results.append(SaleResult(order.order_number, sale=sale))
         return results
 
+    def _buyer(self, order: SalesOrder) -> Party:
+        """The buyer by ERP id, else by GLN; ``unknown_party`` when the ERP has none."""
+        buyer = order.buyer
+        party = None
+        if buyer.erp_id:
+            party = self.parties.get(buyer.erp_id)
+        elif buyer.gln is not None:
+            party = _last(p for p in self.parties.values() if p.gln == buyer.gln)
+        if party is None:
+            who = f"erp id {buyer.erp_id}" if buyer.erp_id else f"GLN {buyer.gln}"
+            raise PermanentError(
+                f"order {order.order_number}: buyer {who} is not a party in the ERP; create or "
+                "bind the customer first",
+                system=SYSTEM,
+                code="unknown_party",
+            )
+        return party
+
+    def _product(self, order: SalesOrder, line: SalesOrderLine) -> Product:
+        """The line's product by GTIN, else by code; ``unknown_product`` when there is none."""
+        if line.gtin:
+            found = (p for p in self.products.values() if p.gtin == line.gtin)
+        else:
+            found = (p for p in self.products.values() if p.code == line.product_code)
+        product = _last(found)
+        if product is None:
+            what = f"GTIN {line.gtin}" if line.gtin else f"product code {line.product_code}"
+            raise PermanentError(
+                f"order {order.order_number} line {line.line_no}: {what} is unknown to the "
+                "ERP; fix the partner's item or add the product",
+                system=SYSTEM,
+                code="unknown_product",
+            )
+        return product
+
+    def _new_sale(self, order: SalesOrder, party: Party, state: TargetState) -> ErpSale:
+        if order.currency not in self.currencies:
+            raise PermanentError(
+                f"order {order.order_number}: currency {order.currency} is not defined in the ERP",
+                system=SYSTEM,
+                code="unknown_currency",
+            )
+        products = [self._product(order, line) for line in order.lines]
+        lines = []
+        for line, product in zip(order.lines, products, strict=True):
+            price = line.unit_price if line.unit_price is not None else product.list_price
+            price = (price or Decimal(0)) * (1 - line.discount_percent / 100)
+            lines.append(
+                ErpSaleLine(
+                    line_no=line.line_no,
+                    product_code=product.code,
+                    gtin=product.gtin,
+                    quantity=line.quantity,
+                    unit_price=price.quantize(PRICE_DIGITS),
+                    erp_id=self._id(),
+                )
+            )
+        untaxed = sum(((ln.quantity * ln.unit_price).quantize(CENT) for ln in lines), Decimal(0))
+        tax = (untaxed * self.tax_rate / 100).quantize(CENT)
+        sale = ErpSale(
+            erp_id=self._id(),
+            reference=order.order_number,
+            party_erp_id=party.erp_id or "",
+            state="draft",
+            currency=order.currency,
+            lines=tuple(lines),
+            untaxed_amount=untaxed,
+            total_amount=untaxed + tax,
+        )
+        return self._advance(sale, state)
+
     def _advance(self, sale: ErpSale, state: TargetState) -> ErpSale:
+        """Move the sale on to ``state`` if it is behind; it is numbered once quoted."""
         if sale.state in _STATES and _STATES.index(sale.state) < _STATES.index(state):
-            sale = sale.model_copy(update={"state": state})
+            sale = sale.model_copy(
+                update={"state": state, "number": sale.number or f"S{sale.erp_id}"}
+            )
         stored = sale.model_copy(update={"created": False})
         self.sales[sale.erp_id] = stored
         return stored
 
     def get_sales(self, erp_ids: Sequence[str]) -> list[ErpSale]:
         self._call()
-        return [self.sales[i] for i in erp_ids if i in self.sales]
+        return [self.sales[i] for i in map(_checked_id, erp_ids) if i in self.sales]
 
-    def find_sale(self, party_erp_id: str, reference: str) -> ErpSale | None:
-        self._call()
+    def _find_sale(self, party_erp_id: str, reference: str) -> ErpSale | None:
         return next(
             (
                 s
                 for s in self.sales.values()
-                if s.party_erp_id == party_erp_id and s.reference == reference
+                if s.party_erp_id == party_erp_id
+                and s.reference == reference
+                and s.state != "cancelled"
             ),
             None,
         )
+
+    def find_sale(self, party_erp_id: str, reference: str) -> ErpSale | None:
+        self._call()
+        return self._find_sale(_checked_id(party_erp_id), reference)
 
     # -- stock --------------------------------------------------------------------------------
 
@@ -308,6 +400,12 @@ class FakeErp(ErpPort):
         self, product_codes: Sequence[str] | None = None, *, warehouse: str | None = None
     ) -> list[StockLevel]:
         self._call()
+        if warehouse is not None and warehouse not in self.warehouses:
+            raise PermanentError(
+                f"warehouse {warehouse!r} is unknown to the ERP (known: "
+                f"{', '.join(sorted(self.warehouses))})",
+                system=SYSTEM,
+            )
         gtins = {p.code: p.gtin for p in self.products.values()}
         return [
             StockLevel(
@@ -320,7 +418,7 @@ class FakeErp(ErpPort):
     # -- operator actions and documents -------------------------------------------------------
 
     def ship(self, sale_erp_id: str) -> Shipment:
-        """What the warehouse does: ship the whole sale (stock goes down) and invoice it."""
+        """What the warehouse does: ship the whole sale at once (stock goes down)."""
         sale = self.sales[sale_erp_id]
         party = self.parties[sale.party_erp_id]
         for ln in sale.lines:
@@ -333,7 +431,7 @@ class FakeErp(ErpPort):
             customer=PartyRef(gln=party.gln, erp_id=party.erp_id, name=party.name),
             delivery_address=party.addresses[0] if party.addresses else Address(),
             order_numbers=(sale.reference,),
-            sale_numbers=(sale.number or "",),
+            sale_numbers=(sale.number,) if sale.number else (),
             effective_date=self.now.date(),
             lines=tuple(
                 ShipmentLine(
@@ -382,6 +480,7 @@ class FakeErp(ErpPort):
             tax_amount=tax,
             total_amount=untaxed + tax,
             order_numbers=(sale.reference,),
+            company_currency=self.currency,
             updated_at=self.now,
         )
         self.invoices[invoice.erp_id] = invoice
@@ -400,8 +499,8 @@ class FakeErp(ErpPort):
 
     def set_shipment_tracking(self, erp_id: str, tracking_number: str) -> None:
         self._call()
-        if erp_id not in self.shipments:
-            raise PermanentError(f"shipment {erp_id} does not exist in the ERP", system="erp")
+        if _checked_id(erp_id) not in self.shipments:
+            raise PermanentError(f"shipment {erp_id} does not exist in the ERP", system=SYSTEM)
         shipment = self.shipments[erp_id]
         if shipment.tracking_number != tracking_number:
             self.shipments[erp_id] = shipment.model_copy(

@@ -58,7 +58,12 @@ class PartyQuery:
 
 
 class ErpPort(ABC):
-    """What a flow needs from the ERP: parties, products, sales, stock, shipments, invoices."""
+    """What a flow needs from the ERP: parties, products, sales, stock, shipments, invoices.
+
+    An ERP id the ERP could never have issued (not an integer, for Tryton) is a
+    ``PermanentError``; an id it could have issued but does not hold is "unknown".
+    ``tests/contract/test_erp_port.py`` runs one suite against every implementation.
+    """
 
     system = "erp"
 
@@ -78,13 +83,20 @@ class ErpPort(ABC):
 
     @abstractmethod
     def create_parties(self, parties: Sequence[Party]) -> list[Party]:
-        """Create parties (addresses, identifiers, contact mechanisms) in one go; with erp_id."""
+        """Create parties (addresses, identifiers, contact mechanisms) in one go; with erp_id.
+
+        As read back: the contacts' emails and phones are contact mechanisms named after the
+        contact, and ``contacts`` are the names found on mechanisms; a party created without
+        ``code`` gets one from the ERP.
+        """
 
     @abstractmethod
     def update_party(self, party: Party) -> Party:
         """Update the party ``party.erp_id``: name, GLN, VAT; add missing addresses/mechanisms.
 
-        Additive: the ERP is the system of record, so nothing the hub does not know is removed.
+        A GLN or VAT id given replaces the party's; mechanisms (the contacts' emails and phones
+        included) are added when the party has none of that type and value. Additive: the ERP
+        is the system of record, so nothing the hub does not know is removed.
         """
 
     @abstractmethod
@@ -119,17 +131,24 @@ class ErpPort(ABC):
 
         Idempotent: an order whose number is already the ``reference`` of a sale of the same
         buyer is not created again; that sale is returned (``created=False``) and moved on to
-        ``state`` if it is behind. Bad orders (unknown buyer or GTIN, refused by the ERP) get a
-        ``PermanentError`` in their result; the rest of the batch goes on.
+        ``state`` if it is behind; the same order twice in one batch makes one sale. Bad orders
+        get a ``PermanentError`` in their result, its ``code`` saying why (``unknown_party``,
+        ``unknown_product``, ``unknown_currency``, ``party_without_address``, or the ERP's
+        refusal); the rest of the batch goes on. A sale has a ``number`` once quoted; the ERP
+        may move a confirmed sale on by itself (Tryton: to ``processing``).
         """
 
     @abstractmethod
     def get_sales(self, erp_ids: Sequence[str]) -> list[ErpSale]:
-        """Sales by ERP id: state, lines with the ERP's quantities and unit prices, totals."""
+        """Sales by ERP id (unknown ids are left out), in the order asked.
+
+        State, lines with the ERP's quantities and unit prices, totals.
+        """
 
     @abstractmethod
     def find_sale(self, party_erp_id: str, reference: str) -> ErpSale | None:
-        """The sale of this party whose reference (partner order number) is ``reference``."""
+        """The sale (not cancelled) of this party whose reference (partner order number) is
+        ``reference``."""
 
     # -- stock --------------------------------------------------------------------------------
 
@@ -137,7 +156,10 @@ class ErpPort(ABC):
     def stock_levels(
         self, product_codes: Sequence[str] | None = None, *, warehouse: str | None = None
     ) -> list[StockLevel]:
-        """Quantity on hand per product and warehouse (all products / warehouses if None)."""
+        """Quantity on hand per product and warehouse (all products / warehouses if None).
+
+        Unknown product codes are left out; an unknown warehouse is a ``PermanentError``.
+        """
 
     # -- shipments and invoices ---------------------------------------------------------------
 

@@ -112,7 +112,8 @@ def test_connection_refused_is_transient(erp_server) -> None:  # noqa: ANN001
 
 def test_sandbox_erp_on_postgresql(pg_server: str, erp_template: str) -> None:
     """Template database built once on the server, a per-run copy, dropped afterwards."""
-    from sandbox.erp import SandboxErp, _pg_exists
+    from sandbox.erp import SandboxErp
+    from sandbox.erp_build import _pg_exists
 
     server_url = pg_server.rsplit("/", 1)[0]
     server = SandboxErp(server_url).start()

@@ -1,0 +1,31 @@
+"""Invoices on Tryton: posted customer invoices and credit notes, exactly as the ERP computed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from connectors.erp.tryton_records import TrytonRecords
+from schemas.model import Invoice
+from transforms import erp_tryton as tt
+from transforms import erp_tryton_documents as td
+
+
+def invoices_posted_since(
+    records: TrytonRecords, since: dt.datetime | None, *, limit: int = 200
+) -> list[Invoice]:
+    """Posted or paid customer invoices changed at/after ``since``, oldest first."""
+    domain = [
+        ("type", "=", "out"),
+        ("state", "in", ["posted", "paid"]),
+        *tt.changed_domain(since),
+    ]
+    rows = records.search_read(
+        "account.invoice", domain, td.INVOICE_FIELDS, limit=limit, order=tt.CHANGED_ORDER
+    )
+    lines = [ln for r in rows for ln in tt.nested(r, "lines")]
+    origins = records.origins(ln.get("origin") for ln in lines)
+    products = records.product_refs({ln["product"] for ln in lines if ln.get("product")})
+    customers = records.party_refs({r["party"] for r in rows})
+    rates = records.tax_rates(td.invoice_tax_ids(rows))
+    company_currency = records.company()["currency"]
+    return [td.to_invoice(r, customers, products, origins, rates, company_currency) for r in rows]

@@ -1,0 +1,282 @@
+"""Sales on Tryton: idempotent batch creation (buyers, create, prices, quote, confirm), reads.
+
+A batch costs a constant number of calls whatever its size: one read of the buyers, one
+search for sales already made, one ``create`` with nested lines, one ``quote`` and one
+``confirm`` for all of them, one read back. Only lines without a partner price need more:
+one ``sale_price_uom`` read per (price list, quantity, currency) group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from connectors.erp.jsonrpc import SYSTEM
+from connectors.erp.port import SaleResult, TargetState
+from connectors.erp.tryton_records import TrytonRecords
+from schemas.errors import HubError, PermanentError
+from schemas.model import ErpSale, SalesOrder
+from transforms import erp_tryton as tt
+from transforms import erp_tryton_documents as td
+
+SaleKey = tuple[int, str]
+"""(party id, reference): at most one sale (not cancelled) per key."""
+
+_BEFORE = {"quote": "draft", "confirm": "quotation"}
+_AFTER = {"quote": "quotation", "confirm": "confirmed"}
+
+
+def create_sales(
+    records: TrytonRecords, orders: Sequence[SalesOrder], state: TargetState
+) -> list[SaleResult]:
+    """The port's ``create_sales``: one result per order, bad orders refused one by one."""
+    if not orders:
+        return []
+    errors: dict[int, HubError] = {}
+    parties = _resolve_buyers(records, orders, errors)
+    existing = _existing_sale_states(
+        records, {(parties[i].id, o.order_number) for i, o in enumerate(orders) if i in parties}
+    )
+    sale_ids, twins, to_create = _plan(orders, parties, existing, errors)
+    created = _create_new(records, orders, to_create, parties, errors)
+    for i, first in twins.items():  # the same order twice in one batch: one sale
+        if first in created:
+            sale_ids[i] = created[first]
+        else:
+            errors[i] = errors.get(first) or PermanentError("twin failed", system=SYSTEM)
+    sale_ids.update(created)
+    known_states = dict(existing.values())
+    known_states.update({sale_id: "draft" for sale_id in created.values()})
+    _advance(records, sale_ids, known_states, state, orders, errors)
+    sales = {int(s.erp_id): s for s in get_sales(records, [str(v) for v in set(sale_ids.values())])}
+    results = []
+    for i, order in enumerate(orders):
+        if i in errors:
+            results.append(SaleResult(order.order_number, error=errors[i]))
+            continue
+        sale = sales[sale_ids[i]]
+        if i in created:
+            sale = sale.model_copy(update={"created": True})
+        results.append(SaleResult(order.order_number, sale=sale))
+    return results
+
+
+def _resolve_buyers(
+    records: TrytonRecords, orders: Sequence[SalesOrder], errors: dict[int, HubError]
+) -> dict[int, tt.PartyRow]:
+    """Order index -> buyer (by ERP id, else by GLN); an unknown buyer is the order's error."""
+    by_gln = records.party_rows_by_gln(
+        [o.buyer.gln for o in orders if o.buyer.gln and not o.buyer.erp_id]
+    )
+    ids = {o.buyer.erp_id: _maybe_id(o.buyer.erp_id) for o in orders if o.buyer.erp_id}
+    by_id = records.party_rows_by_id(i for i in ids.values() if i is not None)
+    parties: dict[int, tt.PartyRow] = {}
+    for i, o in enumerate(orders):
+        if o.buyer.erp_id:
+            party_id = ids[o.buyer.erp_id]
+            row = by_id.get(party_id) if party_id is not None else None
+        else:
+            row = by_gln.get(o.buyer.gln) if o.buyer.gln is not None else None
+        if row is None:
+            who = f"erp id {o.buyer.erp_id}" if o.buyer.erp_id else f"GLN {o.buyer.gln}"
+            errors[i] = PermanentError(
+                f"order {o.order_number}: buyer {who} is not a party in the ERP; create or "
+                "bind the customer first",
+                system=SYSTEM,
+                code="unknown_party",
+            )
+        else:
+            parties[i] = row
+    return parties
+
+
+def _maybe_id(erp_id: str) -> int | None:
+    """A Tryton record id, or None for an id Tryton could never have issued (no such party)."""
+    try:
+        return tt.record_id(erp_id)
+    except PermanentError:
+        return None
+
+
+def _existing_sale_states(
+    records: TrytonRecords, keys: set[SaleKey]
+) -> dict[SaleKey, tuple[int, str]]:
+    """Key -> (sale id, state) of the sales (not cancelled) the ERP already holds for ``keys``."""
+    if not keys:
+        return {}
+    rows = records.search_read(
+        "sale.sale",
+        [
+            ("reference", "in", sorted({ref for _, ref in keys})),
+            ("party", "in", sorted({p for p, _ in keys})),
+            ("state", "!=", "cancelled"),
+        ],
+        ["reference", "party", "state"],
+        order=[("id", "ASC")],
+    )
+    found: dict[SaleKey, tuple[int, str]] = {}
+    for r in rows:
+        found.setdefault((r["party"], r["reference"]), (r["id"], r["state"]))
+    return {k: v for k, v in found.items() if k in keys}
+
+
+def _plan(
+    orders: Sequence[SalesOrder],
+    parties: dict[int, tt.PartyRow],
+    existing: dict[SaleKey, tuple[int, str]],
+    errors: dict[int, HubError],
+) -> tuple[dict[int, int], dict[int, int], list[int]]:
+    """Orders with a sale already (index -> sale id), repeats of an earlier order of the batch
+    (index -> that order's index), and the orders to create."""
+    sale_ids: dict[int, int] = {}
+    twins: dict[int, int] = {}
+    firsts: dict[SaleKey, int] = {}
+    for i, order in enumerate(orders):
+        if i in errors:
+            continue
+        key = (parties[i].id, order.order_number)
+        if key in existing:
+            sale_ids[i] = existing[key][0]
+        elif key in firsts:
+            twins[i] = firsts[key]
+        else:
+            firsts[key] = i
+    return sale_ids, twins, list(firsts.values())
+
+
+def _create_new(
+    records: TrytonRecords,
+    orders: Sequence[SalesOrder],
+    indexes: list[int],
+    parties: dict[int, tt.PartyRow],
+    errors: dict[int, HubError],
+) -> dict[int, int]:
+    """Create the sales of ``orders[indexes]`` in one call; order index -> new sale id."""
+    if not indexes:
+        return {}
+    lines = [line for i in indexes for line in orders[i].lines]
+    by_gtin = records.product_rows_by_gtin([ln.gtin for ln in lines if ln.gtin])
+    by_code = records.product_rows_by_code(
+        [ln.product_code for ln in lines if ln.product_code and not ln.gtin]
+    )
+    currencies = records.currency_ids({orders[i].currency for i in indexes})
+    prepared: dict[int, dict[str, Any]] = {}
+    pending: list[td.PendingPrice] = []
+    for i in indexes:
+        try:
+            prepared[i], unpriced = td.sale_values(
+                orders[i], parties[i], by_gtin, by_code, currencies
+            )
+        except PermanentError as exc:
+            errors[i] = exc
+            continue
+        pending += unpriced
+    _price_lines(records, pending)
+    order_ix = [i for i in indexes if i in prepared]
+    if not order_ix:
+        return {}
+    try:
+        ids = records.rpc.model(
+            "sale.sale", "create", [prepared[i] for i in order_ix], idempotent=False
+        )
+        return dict(zip(order_ix, ids, strict=True))
+    except PermanentError:
+        if len(order_ix) == 1:
+            raise
+    # one bad sale fails the whole transaction: isolate it, create the others one by one
+    created: dict[int, int] = {}
+    for i in order_ix:
+        try:
+            (sale_id,) = records.rpc.model("sale.sale", "create", [prepared[i]], idempotent=False)
+            created[i] = sale_id
+        except PermanentError as exc:
+            errors[i] = PermanentError(
+                f"order {orders[i].order_number}: {exc.message}", system=SYSTEM, code=exc.code
+            )
+    return created
+
+
+def _price_lines(records: TrytonRecords, pending: list[td.PendingPrice]) -> None:
+    """The ERP's own price (price list, quantity breaks) for lines the order left unpriced.
+
+    One read per (price list, quantity, currency) group; a partner's price skips this.
+    """
+    groups: dict[tuple[int | None, Decimal, int], list[td.PendingPrice]] = {}
+    for line in pending:
+        groups.setdefault(line.group, []).append(line)
+    for (price_list, quantity, currency), lines in groups.items():
+        context: dict[str, Any] = {"quantity": float(quantity), "currency": currency}
+        if price_list:
+            context["price_list"] = price_list
+        rows = records.rpc.model(
+            "product.product",
+            "read",
+            sorted({line.product for line in lines}),
+            ["sale_price_uom"],
+            idempotent=True,
+            context=context,
+        )
+        prices = {r["id"]: r["sale_price_uom"] for r in rows}
+        for line in lines:
+            line.set_price(prices.get(line.product))
+
+
+def _advance(
+    records: TrytonRecords,
+    sale_ids: dict[int, int],
+    known_states: dict[int, str],
+    state: TargetState,
+    orders: Sequence[SalesOrder],
+    errors: dict[int, HubError],
+) -> None:
+    """Quote then confirm, each in one call for every sale behind ``state``."""
+    if state == "draft" or not sale_ids:
+        return
+    states = {s: known_states.get(s, "unknown") for s in set(sale_ids.values())}
+    for step in ["quote"] if state == "quotation" else ["quote", "confirm"]:
+        todo = sorted(s for s, st in states.items() if st == _BEFORE[step])
+        if not todo:
+            continue
+        try:
+            records.rpc.model("sale.sale", step, todo, idempotent=True)
+            states.update(dict.fromkeys(todo, _AFTER[step]))
+            continue
+        except PermanentError:
+            pass
+        for s in todo:  # find the sale that blocks the batch
+            try:
+                records.rpc.model("sale.sale", step, [s], idempotent=True)
+                states[s] = _AFTER[step]
+            except PermanentError as exc:
+                for i in (i for i, sid in sale_ids.items() if sid == s):
+                    errors[i] = PermanentError(
+                        f"order {orders[i].order_number}: ERP refused to {step} "
+                        f"sale {s}: {exc.message}",
+                        system=SYSTEM,
+                        code=exc.code,
+                    )
+                states[s] = "failed"
+
+
+def get_sales(records: TrytonRecords, erp_ids: Sequence[str]) -> list[ErpSale]:
+    """Sales with lines and totals, in the order asked; unknown ids are left out."""
+    if not erp_ids:
+        return []
+    ids = [tt.record_id(i) for i in erp_ids]
+    rows = records.search_read("sale.sale", [("id", "in", sorted(set(ids)))], td.SALE_FIELDS)
+    products = records.product_refs(
+        {ln["product"] for r in rows for ln in tt.nested(r, "lines") if ln["product"]}
+    )
+    by_id = {r["id"]: td.to_sale(r, products) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def find_sale(records: TrytonRecords, party_erp_id: str, reference: str) -> ErpSale | None:
+    """The sale (not cancelled) of this party with this reference."""
+    found = _existing_sale_states(records, {(tt.record_id(party_erp_id), reference)})
+    if not found:
+        return None
+    sale_id, _ = next(iter(found.values()))
+    sales = get_sales(records, [str(sale_id)])
+    return sales[0] if sales else None

@@ -1,0 +1,527 @@
+"""The ERP port's contract: every test runs on the FakeErp and on the Tryton adapter (sandbox).
+
+What the flows rely on, method by method: reads of products, parties, prices and stock;
+idempotent batch sales and their states; per-order errors; shipments, tracking and invoices.
+A test that passes on one and fails on the other is the fake drifting from the real ERP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from connectors.erp.port import PartyQuery
+from sandbox.erp_seed import catalogue, customers, de_vat, gtin13
+from schemas.errors import PermanentError
+from schemas.model import (
+    CENT,
+    Address,
+    Contact,
+    ContactMechanism,
+    ErpSale,
+    Party,
+    PartyRef,
+    SalesOrder,
+    SalesOrderLine,
+)
+from tests.contract.conftest import ErpPortWorld
+
+CATALOGUE = catalogue()
+CUSTOMERS = customers()
+VAT19 = [item for item in CATALOGUE if item.tax_rate == Decimal("0.19")]  # the fake's one rate
+NO_PRICE_LIST = CUSTOMERS[1]  # sandbox customers 0, 2 and 4 buy from the "Retail partners" list
+UNKNOWN_GTIN = gtin13("400638777777")
+UNKNOWN_GLN = gtin13("430000999999")
+
+
+def order(
+    number: str,
+    *,
+    buyer: PartyRef | None = None,
+    items: int = 2,
+    priced: bool = True,
+    currency: str = "EUR",
+) -> SalesOrder:
+    """An order of ``items`` 19% catalogue items, quantities 2, 3, ..., prices 4.50, 5.50, ..."""
+    return SalesOrder(
+        order_number=number,
+        order_date=dt.date.today(),
+        buyer=buyer or PartyRef(gln=NO_PRICE_LIST.gln),
+        currency=currency,
+        lines=tuple(
+            SalesOrderLine(
+                line_no=k + 1,
+                gtin=VAT19[k].gtin,
+                quantity=Decimal(k + 2),
+                unit_price=Decimal("4.50") + k if priced else None,
+            )
+            for k in range(items)
+        ),
+    )
+
+
+def new_party(unique: str, **changes: object) -> Party:
+    """A customer nobody else has: GLN and email derived from ``unique``."""
+    party = Party(
+        name=f"Neukunde {unique} GmbH",
+        gln=gtin13(str(int(unique, 16) % 10**12).zfill(12)),
+        vat="DE136695976",
+        addresses=(Address(name="Lager", street="Am Markt 1", postal_code="28195", city="Bremen"),),
+        contact_mechanisms=(ContactMechanism(type="email", value=f"einkauf-{unique}@neu.example"),),
+        contacts=(
+            Contact(
+                name="Eva Klein",
+                email=f"eva-{unique}@neu.example",
+                phone="+49 421 5550",
+                job_title="Einkauf",
+            ),
+        ),
+    )
+    return party.model_copy(update=changes)
+
+
+def oldest_first(stamps: list[dt.datetime | None]) -> bool:
+    """Every record is stamped and they come oldest first."""
+    present = [s for s in stamps if s is not None]
+    return len(present) == len(stamps) and present == sorted(present)
+
+
+def mechanisms(party: Party) -> set[tuple[str, str, str | None]]:
+    return {(m.type, m.value, m.name) for m in party.contact_mechanisms}
+
+
+# -- products ------------------------------------------------------------------------------------
+
+
+def test_products_are_read_with_code_gtin_unit_and_list_price(erp_port_world: ErpPortWorld) -> None:
+    erp = erp_port_world.port
+    products = {p.code: p for p in erp.list_products()}
+    assert {item.code for item in CATALOGUE} <= products.keys()
+    for item in CATALOGUE:
+        product = products[item.code]
+        assert (product.gtin, product.list_price, product.currency, product.unit) == (
+            item.gtin,
+            item.list_price,
+            "EUR",
+            "unit",
+        )
+        assert product.erp_id
+    assert len(erp.list_products(limit=2)) == 2
+
+    item = CATALOGUE[3]
+    by_gtin = erp.find_products_by_gtin([item.gtin, UNKNOWN_GTIN, item.gtin])
+    assert list(by_gtin) == [item.gtin] and by_gtin[item.gtin] == products[item.code]
+    by_code = erp.find_products_by_code([item.code, "NO-SUCH-CODE"])
+    assert list(by_code) == [item.code] and by_code[item.code] == products[item.code]
+    assert erp.find_products_by_gtin([]) == {} and erp.find_products_by_code([]) == {}
+
+
+# -- parties -------------------------------------------------------------------------------------
+
+
+def test_seeded_customers_are_found_by_each_criterion(erp_port_world: ErpPortWorld) -> None:
+    erp = erp_port_world.port
+    seed = CUSTOMERS[0]
+    (party,) = erp.find_parties(PartyQuery(gln=seed.gln))
+    assert (party.name, party.code, party.gln, party.vat) == (
+        seed.name,
+        seed.code,
+        seed.gln,
+        seed.vat,
+    )
+    (address,) = party.addresses
+    assert (address.street, address.postal_code, address.city, address.country) == (
+        seed.street,
+        seed.postal_code,
+        seed.city,
+        seed.country,
+    )
+    assert address.erp_id
+    assert party.contacts == (Contact(name=seed.contact_name, email=seed.email, phone=seed.phone),)
+
+    def ids(query: PartyQuery) -> list[str | None]:
+        return [p.erp_id for p in erp.find_parties(query)]
+
+    assert ids(PartyQuery(vat=f"{seed.vat[:2]} {seed.vat[2:]}".lower())) == [party.erp_id]
+    assert ids(PartyQuery(email=f" {seed.email.upper()} ")) == [party.erp_id]
+    assert ids(PartyQuery(name=seed.name.lower(), postal_code=seed.postal_code)) == [party.erp_id]
+    assert ids(PartyQuery(gln=seed.gln, postal_code=CUSTOMERS[1].postal_code)) == []  # AND
+    assert ids(PartyQuery(gln=UNKNOWN_GLN)) == []
+    with pytest.raises(PermanentError, match="at least one criterion"):
+        erp.find_parties(PartyQuery())
+
+    assert set(erp.find_parties_by_gln([c.gln for c in CUSTOMERS] + [UNKNOWN_GLN])) == {
+        c.gln for c in CUSTOMERS
+    }
+    other = erp.find_parties_by_gln([CUSTOMERS[1].gln])[CUSTOMERS[1].gln]
+    asked = [other.erp_id or "", "999999", party.erp_id or ""]
+    assert erp.get_parties(asked) == [other, party]  # unknown left out, in the order asked
+    assert erp.get_parties([]) == []
+    with pytest.raises(PermanentError, match="not-an-id"):
+        erp.get_parties(["not-an-id"])
+
+
+def test_created_party_reads_back_as_the_erp_holds_it(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    erp = erp_port_world.port
+    since = erp_port_world.mark()
+    draft = new_party(unique)
+    (created,) = erp.create_parties([draft])
+    assert created.erp_id and created.code  # the ERP numbers a party created without a code
+    assert (created.name, created.gln, created.vat) == (draft.name, draft.gln, draft.vat)
+    (address,) = created.addresses
+    assert address.erp_id and address.model_copy(update={"erp_id": None}) == draft.addresses[0]
+    # the contact's email and phone became mechanisms named after her; contacts are read back
+    # from named mechanisms, so her job title is not kept
+    assert mechanisms(created) == {
+        ("email", f"einkauf-{unique}@neu.example", None),
+        ("email", f"eva-{unique}@neu.example", "Eva Klein"),
+        ("phone", "+49 421 5550", "Eva Klein"),
+    }
+    assert all(m.erp_id for m in created.contact_mechanisms)
+    assert created.contacts == (
+        Contact(name="Eva Klein", email=f"eva-{unique}@neu.example", phone="+49 421 5550"),
+    )
+    assert erp.get_parties([created.erp_id]) == [created]
+    assert erp.find_parties_by_gln([draft.gln or ""]) == {draft.gln: created}
+    assert erp.create_parties([]) == []
+
+    changed = erp.parties_changed_since(since)
+    assert created.erp_id in {p.erp_id for p in changed}
+    assert oldest_first([p.updated_at for p in changed])
+    assert len(erp.parties_changed_since(None, limit=2)) == 2
+    assert {c.gln for c in CUSTOMERS} <= {p.gln for p in erp.parties_changed_since(None)}
+
+
+def test_update_party_replaces_identifiers_and_adds_what_is_missing(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    erp = erp_port_world.port
+    (created,) = erp.create_parties([new_party(unique)])
+    new_gln = gtin13(str((int(unique, 16) + 1) % 10**12).zfill(12))
+    new_vat = de_vat(f"{10**7 + int(unique, 16) % (9 * 10**7)}")  # no leading zero
+    warehouse = Address(street="Hafenweg 9", postal_code="28217", city="Bremen", country="DE")
+    updated = erp.update_party(
+        created.model_copy(
+            update={
+                "name": f"Neukunde {unique} AG",
+                "gln": new_gln,
+                "vat": new_vat,
+                "addresses": (warehouse,),
+                "contact_mechanisms": (
+                    ContactMechanism(type="email", value=f"EINKAUF-{unique}@neu.example"),
+                    ContactMechanism(type="phone", value="+49 421 1234"),
+                ),
+                "contacts": (),
+            }
+        )
+    )
+    assert (updated.erp_id, updated.name, updated.gln, updated.vat) == (
+        created.erp_id,
+        f"Neukunde {unique} AG",
+        new_gln,
+        new_vat,
+    )
+    assert [a.street for a in updated.addresses] == ["Am Markt 1", "Hafenweg 9"]  # additive
+    assert mechanisms(updated) == mechanisms(created) | {("phone", "+49 421 1234", None)}
+    assert updated.contacts == created.contacts
+    assert erp.get_parties([created.erp_id or ""]) == [updated]
+    assert erp.find_parties_by_gln([new_gln])[new_gln].erp_id == created.erp_id
+
+    assert erp.update_party(updated) == updated  # nothing differs: nothing written
+    with pytest.raises(PermanentError):
+        erp.update_party(updated.model_copy(update={"erp_id": None}))
+    with pytest.raises(PermanentError, match="999999"):
+        erp.update_party(updated.model_copy(update={"erp_id": "999999"}))
+
+
+def test_add_contact_mechanisms_adds_only_new_ones(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    erp = erp_port_world.port
+    (created,) = erp.create_parties([new_party(unique)])
+    erp_id = created.erp_id or ""
+    same = erp.add_contact_mechanisms(
+        erp_id, [ContactMechanism(type="email", value=f"Einkauf-{unique}@NEU.example")]
+    )
+    assert same == created
+    added = erp.add_contact_mechanisms(
+        erp_id,
+        [
+            ContactMechanism(type="website", value=f"https://{unique.lower()}.example"),
+            ContactMechanism(type="mobile", value="+49 170 5550", name="Max Roth"),
+        ],
+    )
+    assert mechanisms(added) == mechanisms(created) | {
+        ("website", f"https://{unique.lower()}.example", None),
+        ("mobile", "+49 170 5550", "Max Roth"),
+    }
+    assert Contact(name="Max Roth", phone="+49 170 5550") in added.contacts
+    assert erp.get_parties([erp_id]) == [added]
+    with pytest.raises(PermanentError, match="999999"):
+        erp.add_contact_mechanisms("999999", [ContactMechanism(type="phone", value="1")])
+
+
+# -- sales ---------------------------------------------------------------------------------------
+
+
+def check_sale(sale: ErpSale, sent: SalesOrder, party_erp_id: str) -> None:
+    """The sale holds the order's lines at the order's prices, with 19% VAT on top."""
+    assert (sale.reference, sale.party_erp_id, sale.currency) == (
+        sent.order_number,
+        party_erp_id,
+        "EUR",
+    )
+    assert [(ln.line_no, ln.gtin, ln.quantity, ln.unit_price, ln.unit) for ln in sale.lines] == [
+        (ln.line_no, ln.gtin, ln.quantity, ln.unit_price, "unit") for ln in sent.lines
+    ]
+    codes = {item.gtin: item.code for item in CATALOGUE}
+    assert [ln.product_code for ln in sale.lines] == [codes[ln.gtin or ""] for ln in sent.lines]
+    assert all(ln.erp_id for ln in sale.lines)
+    untaxed = sum(
+        ((ln.quantity * (ln.unit_price or 0)).quantize(CENT) for ln in sent.lines), Decimal(0)
+    )
+    assert sale.untaxed_amount == untaxed
+    assert sale.total_amount == untaxed + (untaxed * Decimal("0.19")).quantize(CENT)
+
+
+def test_same_batch_twice_makes_the_same_sales_once(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    erp = erp_port_world.port
+    buyers = erp.find_parties_by_gln([CUSTOMERS[1].gln, CUSTOMERS[3].gln])
+    orders = [
+        order(f"PO-{unique}-1"),
+        order(f"PO-{unique}-2", buyer=PartyRef(erp_id=buyers[CUSTOMERS[3].gln].erp_id), items=3),
+    ]
+    first = erp.create_sales(orders)
+    assert [r.order_number for r in first] == [o.order_number for o in orders]
+    assert [(r.ok, r.error) for r in first] == [(True, None), (True, None)]
+    sales = [r.sale for r in first if r.sale]
+    assert [s.created for s in sales] == [True, True]
+    for sale, sent, gln in zip(sales, orders, [CUSTOMERS[1].gln, CUSTOMERS[3].gln], strict=True):
+        check_sale(sale, sent, buyers[gln].erp_id or "")
+        assert sale.state in ("confirmed", "processing")  # Tryton processes a confirmed sale
+        assert sale.number
+
+    again = erp_port_world.fresh_port().create_sales([*orders, orders[0]])
+    assert [r.error for r in again] == [None, None, None]
+    assert [r.sale.erp_id for r in again if r.sale] == [s.erp_id for s in [*sales, sales[0]]]
+    assert not any(r.sale.created for r in again if r.sale)
+
+    ids = [s.erp_id for s in sales]
+    assert [s.erp_id for s in erp.get_sales([ids[1], "999999", ids[0]])] == [ids[1], ids[0]]
+    assert erp.get_sales([]) == []
+    with pytest.raises(PermanentError, match="not-an-id"):
+        erp.get_sales(["not-an-id"])
+    found = erp.find_sale(sales[0].party_erp_id, orders[0].order_number)
+    assert found is not None and found.erp_id == ids[0] and not found.created
+    assert erp.find_sale(sales[0].party_erp_id, f"PO-{unique}-NONE") is None
+    assert erp.find_sale(sales[1].party_erp_id, orders[0].order_number) is None  # other buyer
+    assert erp.create_sales([]) == []
+
+
+def test_same_order_twice_in_one_batch_makes_one_sale(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    sent = order(f"PO-{unique}-T")
+    results = erp_port_world.port.create_sales([sent, sent])
+    sales = [r.sale for r in results if r.sale]
+    assert len(sales) == 2 and sales[0].erp_id == sales[1].erp_id
+    assert [s.created for s in sales] == [True, False]
+
+
+def test_sales_move_forward_to_the_state_asked_never_back(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    erp = erp_port_world.port
+    sent = order(f"PO-{unique}-S")
+    (draft,) = erp.create_sales([sent], state="draft")
+    assert draft.sale is not None and draft.sale.created
+    assert (draft.sale.state, draft.sale.number) == ("draft", None)  # numbered once quoted
+
+    (quoted,) = erp.create_sales([sent], state="quotation")
+    assert quoted.sale is not None and quoted.sale.erp_id == draft.sale.erp_id
+    assert quoted.sale.state == "quotation" and quoted.sale.number and not quoted.sale.created
+
+    (still,) = erp.create_sales([sent], state="draft")
+    assert still.sale is not None and still.sale.state == "quotation"
+    assert still.sale.number == quoted.sale.number
+
+    (confirmed,) = erp.create_sales([sent])
+    assert confirmed.sale is not None and confirmed.sale.erp_id == draft.sale.erp_id
+    assert confirmed.sale.state in ("confirmed", "processing")
+    assert erp.get_sales([draft.sale.erp_id]) == [confirmed.sale]
+
+
+def test_unpriced_lines_get_the_list_price_and_discounts_apply(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    item = VAT19[0]
+    lines = (
+        SalesOrderLine(line_no=1, gtin=item.gtin, quantity=Decimal(1)),
+        SalesOrderLine(
+            line_no=2, gtin=item.gtin, quantity=Decimal(2), discount_percent=Decimal(10)
+        ),
+        SalesOrderLine(
+            line_no=3,
+            product_code=VAT19[1].code,
+            quantity=Decimal(3),
+            unit_price=Decimal("9.99"),
+            discount_percent=Decimal("12.5"),
+        ),
+    )
+    sent = order(f"PO-{unique}-P").model_copy(update={"lines": lines})
+    (result,) = erp_port_world.port.create_sales([sent])
+    assert result.sale is not None
+    assert [(ln.product_code, ln.unit_price) for ln in result.sale.lines] == [
+        (item.code, item.list_price),
+        (item.code, (item.list_price * Decimal("0.9")).quantize(Decimal("0.0001"))),
+        (VAT19[1].code, (Decimal("9.99") * Decimal("0.875")).quantize(Decimal("0.0001"))),
+    ]
+
+
+def test_bad_orders_get_their_own_permanent_error_and_the_rest_goes_on(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    unknown_gtin = order(f"PO-{unique}-X1").model_copy(
+        update={"lines": (SalesOrderLine(line_no=1, gtin=UNKNOWN_GTIN, quantity=Decimal(1)),)}
+    )
+    unknown_code = order(f"PO-{unique}-X2").model_copy(
+        update={
+            "lines": (
+                SalesOrderLine(line_no=1, gtin=VAT19[0].gtin, quantity=Decimal(1)),
+                SalesOrderLine(line_no=2, product_code="NO-SUCH-CODE", quantity=Decimal(1)),
+            )
+        }
+    )
+    batch = [
+        unknown_gtin,
+        order(f"PO-{unique}-OK"),
+        order(f"PO-{unique}-X3", buyer=PartyRef(gln=UNKNOWN_GLN)),
+        order(f"PO-{unique}-X4", buyer=PartyRef(erp_id="999999")),
+        order(f"PO-{unique}-X5", buyer=PartyRef(erp_id="not-an-id")),
+        unknown_code,
+        order(f"PO-{unique}-X6", currency="USD"),
+    ]
+    results = erp_port_world.port.create_sales(batch)
+    assert [r.order_number for r in results] == [o.order_number for o in batch]
+    assert [r.ok for r in results] == [False, True, False, False, False, False, False]
+    errors = [r.error for r in results]
+    assert all(isinstance(e, PermanentError) for i, e in enumerate(errors) if i != 1)
+    assert [e.code if isinstance(e, PermanentError) else None for e in errors] == [
+        "unknown_product",
+        None,
+        "unknown_party",
+        "unknown_party",
+        "unknown_party",
+        "unknown_product",
+        "unknown_currency",
+    ]
+    assert UNKNOWN_GTIN in str(errors[0]) and "line 1" in str(errors[0])
+    assert UNKNOWN_GLN in str(errors[2]) and "is not a party in the ERP" in str(errors[2])
+    assert "NO-SUCH-CODE" in str(errors[5]) and "line 2" in str(errors[5])
+    assert "USD" in str(errors[6])
+    assert all(e.system == "erp" for e in errors if e is not None)
+    buyer = results[1].sale.party_erp_id if results[1].sale else ""
+    assert erp_port_world.port.find_sale(buyer, f"PO-{unique}-X1") is None  # nothing half-made
+
+
+# -- stock, shipments, invoices ------------------------------------------------------------------
+
+
+def test_stock_levels_per_product_and_warehouse(erp_port_world: ErpPortWorld) -> None:
+    erp = erp_port_world.port
+    item = CATALOGUE[18]
+    erp_port_world.set_stock(item.code, 77)
+    (level,) = erp.stock_levels([item.code])
+    assert (level.product_code, level.gtin, level.location, level.quantity) == (
+        item.code,
+        item.gtin,
+        "WH",
+        Decimal(77),
+    )
+    assert level.as_of.tzinfo is not None
+    assert [lv.quantity for lv in erp.stock_levels([item.code], warehouse="WH")] == [Decimal(77)]
+    assert erp.stock_levels(["NO-SUCH-CODE"]) == []
+    assert {item.code for item in CATALOGUE} <= {lv.product_code for lv in erp.stock_levels()}
+    with pytest.raises(PermanentError, match="warehouse 'NOPE' is unknown"):
+        erp.stock_levels([item.code], warehouse="NOPE")
+
+
+def test_shipped_and_invoiced_sale_reads_back_as_shipment_and_invoice(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    erp = erp_port_world.port
+    seed = CUSTOMERS[2]
+    sent = order(f"PO-{unique}-SH", buyer=PartyRef(gln=seed.gln), items=3)
+    before = {lv.product_code: lv.quantity for lv in erp.stock_levels([i.code for i in VAT19[:3]])}
+    since = erp_port_world.mark()
+    (result,) = erp.create_sales([sent])
+    assert result.sale is not None
+    sale = result.sale
+    erp_port_world.ship(sale.erp_id)
+    erp_port_world.post_invoices(sale.erp_id)
+
+    after = {lv.product_code: lv.quantity for lv in erp.stock_levels(list(before))}
+    assert {code: before[code] - after[code] for code in before} == {
+        VAT19[k].code: Decimal(k + 2) for k in range(3)
+    }
+
+    shipments = erp.shipments_changed_since(since)
+    assert oldest_first([s.updated_at for s in shipments])
+    (shipment,) = [s for s in shipments if sent.order_number in s.order_numbers]
+    assert shipment.state == "done" and shipment.effective_date is not None
+    assert shipment.order_numbers == (sent.order_number,)
+    assert shipment.sale_numbers == (sale.number,)
+    assert (shipment.customer.gln, shipment.customer.erp_id, shipment.customer.name) == (
+        seed.gln,
+        sale.party_erp_id,
+        seed.name,
+    )
+    assert shipment.delivery_address.postal_code == seed.postal_code
+    assert [(ln.line_no, ln.gtin, ln.quantity, ln.order_number) for ln in shipment.lines] == [
+        (k + 1, VAT19[k].gtin, Decimal(k + 2), sent.order_number) for k in range(3)
+    ]
+    assert shipment.tracking_number is None
+
+    erp.set_shipment_tracking(shipment.erp_id, f"JD014600{unique}")
+    erp.set_shipment_tracking(shipment.erp_id, f"JD014600{unique}")  # idempotent
+    (tracked,) = [s for s in erp.shipments_changed_since(since) if s.erp_id == shipment.erp_id]
+    assert tracked.tracking_number == f"JD014600{unique}"
+    with pytest.raises(PermanentError):
+        erp.set_shipment_tracking("999999", "JD0146000000")
+
+    invoices = erp.invoices_posted_since(since)
+    assert oldest_first([i.updated_at for i in invoices])
+    (invoice,) = [i for i in invoices if sent.order_number in i.order_numbers]
+    assert (invoice.kind, invoice.payment_state, invoice.currency) == ("invoice", "unpaid", "EUR")
+    assert invoice.company_currency == "EUR"
+    assert (invoice.customer.gln, invoice.customer.erp_id) == (seed.gln, sale.party_erp_id)
+    assert (invoice.untaxed_amount, invoice.total_amount) == (
+        sale.untaxed_amount,
+        sale.total_amount,
+    )
+    (tax,) = invoice.taxes
+    assert (tax.rate, tax.base, tax.amount) == (
+        Decimal(19),
+        invoice.untaxed_amount,
+        invoice.tax_amount,
+    )
+    assert invoice.total_amount == invoice.untaxed_amount + invoice.tax_amount
+    assert [
+        (ln.line_no, ln.product_code, ln.gtin, ln.quantity, ln.unit_price, ln.tax_rate)
+        for ln in invoice.lines
+    ] == [
+        (k + 1, VAT19[k].code, VAT19[k].gtin, Decimal(k + 2), Decimal("4.50") + k, Decimal(19))
+        for k in range(3)
+    ]
+    assert [ln.amount for ln in invoice.lines] == [
+        (Decimal(k + 2) * (Decimal("4.50") + k)).quantize(CENT) for k in range(3)
+    ]
+    assert {ln.order_number for ln in invoice.lines} == {sent.order_number}
+    assert len(erp.invoices_posted_since(None, limit=1)) == 1
+    assert len(erp.shipments_changed_since(None, limit=1)) == 1
