@@ -62,7 +62,9 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
             box.messages.append(message)
             return "250 OK"
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any):  # noqa: ANN202
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth_data.login.decode() == SMTP_LOGIN

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -113,7 +113,7 @@ def test_backfill_keeps_the_live_cursor_skips_what_is_in_sync_and_resends_what_w
 
 def test_a_deal_records_a_trace_event_under_its_order_and_sale(hub: Hub, erp: FakeErp) -> None:
     order = SalesOrder(
-        order_number="PO-77", order_date="2024-01-01", buyer=PartyRef(erp_id="4"),
+        order_number="PO-77", order_date=date(2024, 1, 1), buyer=PartyRef(erp_id="4"),
         currency="EUR",
         lines=(SalesOrderLine(line_no=1, product_code="P0001", quantity=Decimal(2)),),
     )  # fmt: skip
