@@ -489,6 +489,7 @@ def serve(
         f"{base}/express/track)"
     )
     print(f"WSDLs: {base}/bcs?wsdl  {base}/express/ship?wsdl  {base}/express/track?wsdl")
+    print(f"look-up by our reference: {base}/shipments?reference=R (connection extra lookup_path)")
     if generated:
         print("generated credentials (set SANDBOX_CARRIER_* to choose your own):")
         for attr, var in CarrierCredentials.ENV.items():
