@@ -133,6 +133,8 @@ class FlowDescriptor:
         parsed: dict[str, Any] = {}
         for name, value in raw.items():
             param = self.param(name)
+            if param is None and name == DRY_RUN.name:
+                param = DRY_RUN  # every flow takes it: run_flow routes it to the preview
             if param is None:
                 known = [p.name for p in self.params]
                 close = difflib.get_close_matches(name, known, n=1)

@@ -20,6 +20,10 @@ from hub.ledger.dead_letters import DeadLetterStore
 from hub.ledger.engine import make_engine
 from hub.ledger.interchanges import InterchangeStore
 from hub.ledger.journal import JournalStore
+from hub.ledger.ops_drills import Drills
+from hub.ledger.ops_events import EventStore
+from hub.ledger.ops_queries import OpsQueries
+from hub.ledger.ops_runs import RunStore
 from hub.ledger.owners import OwnerStore
 from hub.ledger.rate_buckets import RateBucketStore
 
@@ -35,6 +39,10 @@ class Ledger(
     DeadLetterStore,
     RateBucketStore,
     OwnerStore,
+    RunStore,
+    EventStore,
+    OpsQueries,
+    Drills,
 ):
     """Bindings, journal, interchanges, cursors, control numbers, dead letters, budgets."""
 
@@ -48,6 +56,26 @@ class Ledger(
         from hub.ledger.migrate import upgrade
 
         upgrade(self.engine)
+
+    def revision(self) -> str | None:
+        """The Alembic revision the database is at (None when never migrated)."""
+        from hub.ledger.engine import translate_db_errors
+        from hub.ledger.migrate import current
+
+        with translate_db_errors():
+            return current(self.engine)
+
+    def downgrade(self, revision: str) -> None:
+        """Migrate the schema down to ``revision`` (``base`` drops every table)."""
+        from hub.ledger.migrate import downgrade
+
+        downgrade(self.engine, revision)
+
+    def table_names(self) -> list[str]:
+        """The tables in the database (migration checks)."""
+        from sqlalchemy import inspect
+
+        return list(inspect(self.engine).get_table_names())
 
     def dispose(self) -> None:
         """Stop the heartbeat and close pooled connections."""
