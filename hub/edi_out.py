@@ -3,26 +3,32 @@
 Every document has a key (``transforms.keys.DocumentKey``); its interchange control
 reference is allocated once in the ledger, the preparation time is passed in by the caller
 (taken from the ledger, not the clock), so a retry renders the same bytes under the same
-file name and the mailbox's exactly-once ``send`` turns it into a no-op. A document that
-may be asked for again from other inputs (an ORDRSP for an order re-sent in a new
-interchange) is rendered through ``render_once``: the first bytes are kept in the journal
-and every later request gets exactly them.
+file name and the mailbox's exactly-once ``send`` turns it into a no-op. A document sent
+``again`` (the answer to a record answered before, e.g. an ORDRSP for an order re-sent in
+a new interchange) never fails on an outbox that still holds an earlier rendering of it.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from connectors.edi import Delimiters, OutboundMessage, Segment, build_interchange
+from connectors.edi import (
+    Delimiters,
+    OutboundMessage,
+    Segment,
+    build_interchange,
+    render_interchange,
+)
 from connectors.edi.channels import Mailbox
-from connectors.edi.serializer import render_interchange
-from hub.ledger import Effect, Ledger, OnUnknown
+from hub.ledger import Ledger
 from schemas.config import PartnerProfile
+from schemas.errors import ConflictError
 from transforms.keys import ControlNumberKey, DocumentKey
+
+log = logging.getLogger(__name__)
 
 SegmentTuple = tuple[object, ...]
 
@@ -37,6 +43,7 @@ class OutboundDocument:
     control_ref: str
     file_name: str
     data: bytes
+    again: bool = False  # answers a record answered before: an earlier rendering may be out
 
 
 def to_segments(tuples: Sequence[SegmentTuple]) -> list[Segment]:
@@ -111,53 +118,15 @@ def render_keyed(
 
 
 def send(mailbox: Mailbox, doc: OutboundDocument) -> bool:
-    """Deliver a rendered document; False when the identical file was already delivered."""
-    return mailbox.send(doc.file_name, doc.data)
+    """Deliver a rendered document; False when the identical file was already delivered.
 
-
-def _encode(doc: OutboundDocument) -> dict[str, Any]:
-    return {
-        "doc_type": doc.doc_type,
-        "doc_key": doc.doc_key,
-        "partner": doc.partner,
-        "control_ref": doc.control_ref,
-        "file_name": doc.file_name,
-        "data": base64.b64encode(doc.data).decode(),
-    }
-
-
-def _decode(value: dict[str, Any]) -> OutboundDocument:
-    return OutboundDocument(
-        value["doc_type"],
-        value["doc_key"],
-        value["partner"],
-        value["control_ref"],
-        value["file_name"],
-        base64.b64decode(value["data"]),
-    )
-
-
-def render_once(
-    ledger: Ledger,
-    key: DocumentKey,
-    payload_hash: str,
-    render_now: Callable[[], OutboundDocument],
-    *,
-    effect: Effect,
-) -> OutboundDocument:
-    """The document of ``key``: rendered by ``render_now`` the first time, its bytes kept in
-    the journal, and exactly those bytes on every later call (whatever the clock or the
-    master data say by then). Rendering is pure and local, so an interrupted first attempt
-    is simply rendered again (``OnUnknown.repeat``)."""
-    outcome = ledger.once(
-        key,
-        payload_hash,
-        render_now,
-        on_unknown=OnUnknown.repeat(),
-        effect=effect,
-        encode=_encode,
-        decode=_decode,
-    )
-    if outcome.result is None:  # dead-lettered by a person earlier: render, do not keep
-        return render_now()
-    return outcome.result
+    A document sent ``again`` whose outbox file holds other bytes (rendered earlier, e.g.
+    before a partner profile change) is left as it is: the partner has that document
+    under that control reference already, and a re-sent record must never block a run."""
+    try:
+        return mailbox.send(doc.file_name, doc.data)
+    except ConflictError:
+        if not doc.again:
+            raise
+        log.warning("%s: an earlier rendering is still in the outbox, left as it is", doc.file_name)
+        return False

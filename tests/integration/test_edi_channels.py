@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors.edi.channels import Archive, LocalMailbox, SftpMailbox, sha256
+from connectors.edi.channels import (
+    Archive,
+    FileVanished,
+    LocalMailbox,
+    SftpMailbox,
+    UnreadableFile,
+    is_text_name,
+    sha256,
+    shown,
+)
 from schemas.errors import ConflictError, PermanentError, TransientError
 from tests.fixtures.sftp import SftpServer
 
@@ -101,3 +110,37 @@ def test_sftp_down_is_transient(sftp_server: SftpServer) -> None:
     box = _sftp(sftp_server, timeout=3)
     with pytest.raises(TransientError, match="cannot reach sftp://partner@127.0.0.1"):
         box.send("x.edi", b"data")
+
+
+def test_local_inbox_lists_entries_it_cannot_read_and_reports_links(tmp_path: Path) -> None:
+    box = LocalMailbox(tmp_path / "in", tmp_path / "out", min_age_seconds=5)
+    (box.inbox / "a.edi").write_bytes(b"UNB")
+    os.mkfifo(box.inbox / "pipe.edi")
+    (box.inbox / "folder.edi").mkdir()
+    (box.inbox / "subfolder").mkdir()  # a plain subfolder is not an inbox entry
+    (box.inbox / "link.edi").symlink_to(tmp_path / "elsewhere.edi")
+    for name in ("a.edi", "pipe.edi", "folder.edi"):
+        _age(box.inbox / name, 60)
+    listed = {f.name: f.kind for f in box.ready()}
+    assert listed == {"a.edi": "file", "pipe.edi": "other", "folder.edi": "other"}
+    assert [(link.name, link.target) for link in box.links()] == [
+        ("link.edi", str(tmp_path / "elsewhere.edi"))
+    ]
+    with pytest.raises(UnreadableFile, match="not a regular file \\(a FIFO\\)"):
+        box.read("pipe.edi")  # returns at once: a FIFO is never opened for a blocking read
+    with pytest.raises(UnreadableFile, match="a directory"):
+        box.read("folder.edi")
+    with pytest.raises(UnreadableFile, match="cannot be read"):
+        box.read("link.edi")  # never followed, even when asked for by name
+    with pytest.raises(FileVanished, match="vanished"):
+        box.read("gone.edi")
+    moved = box.quarantine("pipe.edi", tmp_path / "quarantine")
+    assert moved == tmp_path / "quarantine" / "pipe.edi" and not (box.inbox / "pipe.edi").exists()
+    os.mkfifo(box.inbox / "pipe.edi")
+    assert box.quarantine("pipe.edi", tmp_path / "quarantine") == moved.with_name("pipe.edi.2")
+
+
+def test_names_that_are_not_utf8_are_shown_escaped() -> None:
+    name = os.fsdecode(b"orders_\xe9t\xe9.edi")
+    assert not is_text_name(name) and is_text_name("bestellung-\u00fc.edi")
+    assert shown(name) == "orders_\\xe9t\\xe9.edi"

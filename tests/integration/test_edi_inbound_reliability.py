@@ -52,8 +52,8 @@ def test_resent_order_in_a_new_interchange_gets_its_first_ordrsp_and_blocks_noth
     hub: Hub, erp: FakeErp
 ) -> None:
     first = _orders(erp, "2001", seed=1)
-    # the first file arrived yesterday (registered by a run that stopped right after), so
-    # its acknowledgements are dated a day before the re-sent copy's interchange
+    # the first file arrived yesterday (registered by a run that stopped right after): its
+    # interchange is dated a day before the re-sent copy's (ORDRSP bytes differed by it)
     hub.ledger.record_interchange(PARTNER, "in", "2001", sha256(first), file_name="a.edi")
     hub.ledger.update_interchange(PARTNER, "in", "2001", created_at=utcnow() - timedelta(days=1))
     drop(_box(hub).inbox, "a.edi", first)
@@ -130,3 +130,42 @@ def test_a_symlink_in_the_inbox_is_reported_once_and_never_followed(
     assert "link.edi" in letters[0].reason and str(outside) in letters[0].reason
     assert letters[0].attempts == 1  # reported once, not every run
     assert (_box(hub).inbox / "link.edi").is_symlink() and len(erp.sales) == 1
+
+
+def test_a_file_that_fails_for_its_own_reason_is_quarantined_and_the_others_go_on(
+    hub: Hub, erp: FakeErp
+) -> None:
+    box = _box(hub)
+    # a stranger's file holds the name our first CONTRL will get: sending it is a conflict
+    (box.outbox / "CONTRL_kaufhaus-nord_000000001.edi").write_bytes(b"not ours")
+    bad = _orders(erp, "5001", seed=1).replace(b"UNT+", b"UNT+99", 1)
+    drop(box.inbox, "a-bad.edi", bad, age_seconds=120)
+    drop(box.inbox, "b-good.edi", _orders(erp, "5002", seed=2))
+    report = edi_orders_inbound(hub)
+    assert (report["files"], report["quarantined"], report["accepted"]) == (2, 1, 1)
+    assert [s.reference for s in erp.sales.values()] == ["PO00200000"]
+    assert not list(box.inbox.iterdir())
+    [letter] = hub.ledger.dead_letters()
+    assert letter.error_class == "QuarantinedFile" and letter.reason.startswith("a-bad.edi:")
+    assert "ConflictError" in letter.reason and "outbox already holds" in letter.reason
+
+
+def test_a_resent_order_after_a_profile_change_leaves_the_earlier_ordrsp_and_goes_on(
+    hub: Hub, erp: FakeErp
+) -> None:
+    drop(_box(hub).inbox, "a.edi", _orders(erp, "6001", seed=1))
+    edi_orders_inbound(hub)
+    first = {p.name: p.read_bytes() for p in _box(hub).outbox.glob("ORDRSP_*")}
+    shipped = hub.partners[PARTNER]
+    changed = shipped.model_copy(
+        update={"outbound": shipped.outbound.model_copy(update={"segment_per_line": False})}
+    )
+    later = Hub(hub.ledger, erp=erp, home=hub.home, partners={PARTNER: changed})
+    drop(_box(later).inbox, "a-again.edi", _orders(erp, "6002", seed=1), age_seconds=120)
+    drop(_box(later).inbox, "b.edi", _orders(erp, "6003", seed=2))
+    report = edi_orders_inbound(later)
+    assert (report["accepted"], report["orders_existing"], report["orders_created"]) == (2, 1, 1)
+    assert {n: d for n, d in first.items()} == {
+        p.name: p.read_bytes() for p in _box(later).outbox.glob("ORDRSP_*") if p.name in first
+    }
+    assert not list(_box(later).inbox.iterdir()) and later.ledger.dead_letters() == []

@@ -15,7 +15,7 @@ import base64
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.edi import Issue, Message
@@ -263,8 +263,10 @@ def _ack_record(doc: edi_out.OutboundDocument) -> dict[str, str]:
 def _repeated(job: FileJob, ref: str, row: dict[str, Any]) -> dict[str, Any]:
     """An interchange processed before: send its first acknowledgements again."""
     sent = 0
-    for doc in json.loads(row["ack"] or "[]"):
-        sent += int(job.box.send(doc["name"], base64.b64decode(doc["data"])))
+    for ack in json.loads(row["ack"] or "[]"):
+        data = base64.b64decode(ack["data"])
+        doc = edi_out.OutboundDocument(ack["type"], "", job.profile.id, "", ack["name"], data)
+        sent += int(edi_out.send(job.box, replace(doc, again=True)))
     if row["file_name"] == job.label:
         # the very file another worker processed while this one was reading it, or a
         # file left behind by a crash after the commit: nothing for a person to do

@@ -3,11 +3,14 @@
 map: the message to a SalesOrder (``transforms.edifact_orders``); check: parties, GTINs and
 prices against the ERP in one lookup per batch; write: one ``create_sales`` batch through
 ``ledger.once_many`` keyed by ``SaleKey`` (buyer GLN + order number); acknowledge: one
-ORDRSP per order, rendered once and kept (a re-sent order gets its first ORDRSP again).
+ORDRSP per order, dated by the order's first arrival (a re-sent order gets its first
+ORDRSP again, byte for byte).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.erp.port import ErpPort, SaleResult
@@ -25,7 +28,7 @@ from transforms.edifact_orders import (
     orders_to_sales_order,
     resolve_codes,
 )
-from transforms.keys import DocumentKey, SaleKey
+from transforms.keys import DocumentKey, KeyKind, SaleKey
 
 
 def sale_key(order: SalesOrder) -> SaleKey:
@@ -116,23 +119,24 @@ class OrdersHandler(MessageHandler):
             raise retry
 
     def acknowledge(self, ctx: Context, items: list[Work]) -> list[edi_out.OutboundDocument]:
-        if not ctx.profile.acknowledgements.ordrsp:
+        """One ORDRSP per order: one per order, whatever interchange carried it.
+
+        Its key and control number are per order, so its bytes are too: it is dated by the
+        time the hub first took the order in (its journal entry), not by the interchange
+        that carries it now. An order re-sent in a new interchange gets the same ORDRSP,
+        byte for byte, and an outbox still holding an earlier rendering (e.g. before a
+        profile change) never blocks the run (``again``)."""
+        if not ctx.profile.acknowledgements.ordrsp or not items:
             return []
-        return [self.ordrsp(ctx, w) for w in items]
-
-    def ordrsp(self, ctx: Context, work: Work) -> edi_out.OutboundDocument:
-        """The ORDRSP of one order: one per order, whatever interchange carried it.
-
-        Its key and control number are per order, so its bytes must be too: the first
-        rendering is kept in the journal and an order re-sent in a new interchange (a new
-        date, maybe new master data) gets exactly the first ORDRSP again. The partner's
-        outbox never holds two versions of one document, and nothing blocks."""
-        key = DocumentKey.ordrsp(sale_key(work.record))
-        effect = Effect(ctx.flow, "edi", "render_ordrsp", ref=work.ref, partner=ctx.profile.id)
-        return edi_out.render_once(
-            ctx.hub.ledger, key, work.payload_hash, lambda: _render_ordrsp(ctx, work, key),
-            effect=effect,
-        )  # fmt: skip
+        keys = [sale_key(w.record) for w in items]
+        entries = ctx.hub.ledger.journal_find(KeyKind.SALE, subjects=[k.order_number for k in keys])
+        taken_in = {row["key"]: row["created_at"] for row in entries}
+        docs = []
+        for work, key in zip(items, keys, strict=True):
+            prepared: datetime = taken_in.get(str(key), ctx.prepared)
+            doc = _render_ordrsp(ctx, work, DocumentKey.ordrsp(key), prepared)
+            docs.append(replace(doc, again=not work.created))
+        return docs
 
     def preview(self, ctx: Context, work: Work) -> dict[str, Any]:
         res = super().preview(ctx, work)
@@ -221,7 +225,9 @@ def _settle(work: Work, outcome: Outcome[ErpSale]) -> HubError | None:
     return None
 
 
-def _render_ordrsp(ctx: Context, work: Work, key: DocumentKey) -> edi_out.OutboundDocument:
+def _render_ordrsp(
+    ctx: Context, work: Work, key: DocumentKey, prepared: datetime
+) -> edi_out.OutboundDocument:
     order: SalesOrder = work.record
     sale: ErpSale = work.result
     number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
@@ -230,7 +236,7 @@ def _render_ordrsp(ctx: Context, work: Work, key: DocumentKey) -> edi_out.Outbou
     }
     body = acks.ordrsp(
         document_number=f"RSP{number:07d}",
-        issued=ctx.prepared.date(),
+        issued=prepared.date(),
         order=order,
         sale=sale,
         line_status=line_differences(order, sale),
@@ -239,4 +245,4 @@ def _render_ordrsp(ctx: Context, work: Work, key: DocumentKey) -> edi_out.Outbou
         decimal_mark=ctx.profile.outbound.decimal_mark,
     )
     ledger, profile = ctx.hub.ledger, ctx.profile
-    return edi_out.render_keyed(ledger, profile, key, acks.ORDRSP_TYPE, body, ctx.prepared)
+    return edi_out.render_keyed(ledger, profile, key, acks.ORDRSP_TYPE, body, prepared)
