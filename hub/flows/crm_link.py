@@ -115,12 +115,12 @@ def _create_party(
 def link_new_company(run: Run, rec: CrmRecord) -> str:
     """Match or create the ERP party of a CRM-made company; write the ERP id back to the CRM."""
     draft = m.company_to_party(rec.properties, record=rec.crm_id)
-    party = _match_party(run, draft)
+    key = CrmObjectKey("pull", "company", rec.crm_id)
+    party = None if _journaled(run, key) else _match_party(run, draft)
     if party is not None:
         _ensure_unlinked(run, COMPANY, party.erp_id or "", rec.crm_id)
         erp_id = party.erp_id or ""
     else:
-        key = CrmObjectKey("pull", "company", rec.crm_id)
         erp_id = _create_party(run, key, draft, lambda: _match_party(run, draft))
     run.crm.update("companies", rec.crm_id, {run.config.id_property: erp_id},
                    by_id_property=False)  # fmt: skip
@@ -129,24 +129,32 @@ def link_new_company(run: Run, rec: CrmRecord) -> str:
 
 def link_new_contact(run: Run, rec: CrmRecord, person: Contact, company_ids: list[str]) -> str:
     """The party of a CRM-made contact: its company's, else matched by email, else new."""
-    party_id: str | None = None
-    for crm_company in company_ids:
-        b = run.ledger.lookup(SYSTEM, COMPANY, crm_company)
-        if b is not None:
-            party_id = b.erp_id
-            break
-    if party_id is None:
-        found = _by_email(run, person.email)
-        party_id = found.erp_id if found else None
+    key = CrmObjectKey("pull", "contact", rec.crm_id)
+    party_id = None if _journaled(run, key) else _party_of_contact(run, person, company_ids)
     if party_id is None:
         draft = Party(name=person.name, contact_mechanisms=tuple(m.contact_mechanisms_for(person)))
-        key = CrmObjectKey("pull", "contact", rec.crm_id)
         party_id = _create_party(run, key, draft, lambda: _by_email(run, person.email))
     key_text = m.contact_key(party_id, person)
     _ensure_unlinked(run, CONTACT, key_text, rec.crm_id)
     run.crm.update("contacts", rec.crm_id, {run.config.id_property: key_text},
                    by_id_property=False)  # fmt: skip
     return key_text
+
+
+def _journaled(run: Run, key: CrmObjectKey) -> bool:
+    """An earlier run began creating this record's party: the journal settles it (done, or
+    unknown and looked up by the same match), never a second match-or-create."""
+    return run.would is None and run.ledger.journal_entry(key) is not None
+
+
+def _party_of_contact(run: Run, person: Contact, company_ids: list[str]) -> str | None:
+    """The ERP party of a CRM contact: its linked company's, else the one with its e-mail."""
+    for crm_company in company_ids:
+        b = run.ledger.lookup(SYSTEM, COMPANY, crm_company)
+        if b is not None:
+            return b.erp_id
+    found = _by_email(run, person.email)
+    return found.erp_id if found else None
 
 
 def _ensure_unlinked(run: Run, entity: str, erp_key: str, crm_id: str) -> None:

@@ -35,8 +35,8 @@ PATIENT = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05, max_retry_aft
                       total_timeout=300)  # fmt: skip
 # read timeout and injected slow answer: far apart, and both well above what a loaded
 # machine adds to an ordinary answer, so every timeout is an injected fault
-TIMEOUT = (3.05, 3.0)
-SLOW = 6.0
+TIMEOUT = (3.05, 15.0)
+SLOW = 40.0
 
 
 def content(crm: SandboxCrm, kind: str, keys: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -86,7 +86,7 @@ def test_sync_with_20_percent_faults_ends_with_one_right_company_per_party(
             crm_sync(hub, page_size=100)
             break
         except TransientError:
-            assert runs < 4, "the sync kept failing with 20% faults"
+            assert runs < 5, "the sync kept failing with 20% faults"
 
     stats = crm.stats()
     assert sum(stats["faults"].values()) > 10, stats["faults"]  # faults really happened
@@ -122,7 +122,7 @@ def _environment(crm: SandboxCrm, ledger_url: str, home: Path) -> dict[str, str]
             host=host,
             port=int(port),
             password=crm.token,
-            extra={"attempts": 8, "timeout": 5},
+            extra={"attempts": 8, "timeout": 30},
         ),  # fmt: skip
     }
 
@@ -162,7 +162,7 @@ def test_a_sync_killed_at_random_points_then_rerun_gives_the_same_end_state(
     assert all(code == -9 for _, code in kills), kills
 
     final = _child(env, parties)
-    out, err = final.communicate(timeout=120)
+    out, err = final.communicate(timeout=900)
     assert final.returncode == 0, err[-2000:]
     killed_state = _end_state(crm)
 

@@ -1,0 +1,89 @@
+"""crm_push / crm_pull on FakeCrm and FakeErp: no server, the flow's logic and its journal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from bench.crm_sync import seed_erp
+from connectors.crm.fake import FakeCrm
+from connectors.erp.fake import FakeErp
+from hub.bootstrap import Hub
+from hub.flows.crm_sync import STREAM_PULL, crm_pull, crm_push
+from hub.ledger import Ledger
+from schemas.errors import OutcomeUnknownError, TransientError
+from schemas.model import Party
+from transforms.keys import CrmObjectKey
+
+
+class FakeErpLosingAnswers(FakeErp):
+    """The ERP fake whose next ``lose`` party creates happen but answer with a lost reply."""
+
+    lose = 0
+
+    def create_parties(self, parties: Sequence[Party]) -> list[Party]:
+        created = super().create_parties(parties)
+        if self.lose > 0:
+            self.lose -= 1
+            raise OutcomeUnknownError("the ERP's answer was lost (read timeout)", system="erp")
+        return created
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    led.upgrade()
+    yield led
+    led.dispose()
+
+
+def test_push_then_pull_on_the_fakes_sends_once_and_skips_the_echoes(ledger: Ledger) -> None:
+    crm = FakeCrm()
+    erp = seed_erp(12, products=2)
+    hub = Hub(ledger, erp=erp, crm=crm)
+
+    first = crm_push(hub, page_size=5)
+    again = crm_push(hub, page_size=5)
+    pulled = crm_pull(hub)
+
+    assert first["status"] == "ok" and first["companies_sent"] == 12
+    assert len(crm.records("companies")) == 12 and len(crm.records("contacts")) == 12
+    assert "companies_sent" not in again and "contacts_sent" not in again
+    assert pulled["companies_echo_skipped"] == 12 and pulled["contacts_echo_skipped"] == 12
+    assert (
+        len(crm.associations("contacts", "companies", [r.crm_id for r in crm.records("contacts")]))
+        == 12
+    )
+
+
+def test_a_lost_create_answer_is_looked_up_not_created_twice(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    crm = FakeCrm()
+    erp = FakeErpLosingAnswers()
+    new = crm.user_create(
+        "companies", {"name": "Neukunde KG", "zip": "20095", "country": "DE",
+                      "hub_vat": "DE136695976"},
+    )  # fmt: skip
+    erp.lose = 1
+    hub = Hub(ledger, erp=erp, crm=crm)
+
+    with pytest.raises(TransientError, match="looks it up"):
+        crm_pull(hub)  # the party was made, but the hub cannot know: the run fails, retried
+
+    key = CrmObjectKey("pull", "company", new.crm_id)
+    assert len(erp.parties) == 1
+    assert (ledger.journal_entry(key) or {})["state"] == "unknown"
+    assert ledger.load_cursor(STREAM_PULL["companies"]).value is None  # not moved past it
+
+    report = crm_pull(hub)  # the retry asks the ERP first (VAT) and finds the party
+
+    assert report["status"] == "ok", report
+    assert len(erp.parties) == 1
+    (party_id,) = erp.parties
+    assert (ledger.journal_entry(key) or {})["state"] == "done"
+    assert crm.read("companies", [party_id]).found[party_id].crm_id == new.crm_id
+    assert ledger.dead_letters() == []
+    ledger.dispose()
