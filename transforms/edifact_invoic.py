@@ -135,6 +135,15 @@ def invoic(
     if invoice.due_date:
         segments.append(("PAT", "1"))
         segments.append(dtm("13", invoice.due_date))
+    segments += _lines(invoice, gtin_by_code, sign, dm)
+    return segments + _totals(invoice, sign, dm)
+
+
+def _lines(
+    invoice: Invoice, gtin_by_code: Mapping[str, str], sign: Decimal, dm: str
+) -> list[SegmentTuple]:
+    """LIN/QTY/MOA/PRI per line, with its order number and VAT rate."""
+    segments: list[SegmentTuple] = []
     single_rate = invoice.taxes[0].rate if len({t.rate for t in invoice.taxes}) == 1 else None
     for line in invoice.lines:
         gtin = line.gtin or gtin_by_code[line.product_code or ""]
@@ -147,10 +156,15 @@ def invoic(
         line_rate = line.tax_rate if line.tax_rate is not None else single_rate
         if line_rate is not None:
             segments.append(_tax(line_rate, dm))
-    segments.append(("UNS", "S"))
-    segments.append(("CNT", ["2", str(len(invoice.lines))]))
+    return segments
+
+
+def _totals(invoice: Invoice, sign: Decimal, dm: str) -> list[SegmentTuple]:
+    """The summary section: line count, invoice totals, and each VAT rate's amounts."""
     lines_total = sum((line.amount for line in invoice.lines), Decimal(0))
-    segments += [
+    segments: list[SegmentTuple] = [
+        ("UNS", "S"),
+        ("CNT", ["2", str(len(invoice.lines))]),
         ("MOA", ["77", money(invoice.total_amount * sign, dm)]),
         ("MOA", ["79", money(lines_total * sign, dm)]),
         ("MOA", ["125", money(invoice.untaxed_amount * sign, dm)]),
