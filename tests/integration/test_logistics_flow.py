@@ -160,11 +160,13 @@ def test_tracking_follows_the_carrier_until_delivered(
     assert track_open_shipments(bcs_hub)["open"] == 1  # delivered ones are no longer asked
 
 
+@pytest.mark.parametrize("lookup", [False, True])
 def test_flow_wired_from_connections_and_config_file(
     tmp_path: Path, carrier_server: SandboxCarrier, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, lookup: bool,
 ) -> None:  # fmt: skip
-    """run_flow builds the ports from AIRFLOW_CONN_* and config/carrier.yaml (no overrides)."""
+    """run_flow builds the port from AIRFLOW_CONN_* and config/carrier.yaml (nothing injected);
+    ``extra.lookup_path`` names the endpoint's look-up by our reference (the sandbox has one)."""
     creds = carrier_server.credentials
     host, port = carrier_server.url.removeprefix("http://").split(":")
     contracts = Path(bcs_settings(carrier_server).wsdl).parent
@@ -181,7 +183,8 @@ def test_flow_wired_from_connections_and_config_file(
         connection_json(
             conn_type="http", host=host, port=int(port), login=creds.bcs_app_id,
             password=creds.bcs_app_token, schema="bcs",
-            extra={"user": creds.bcs_user, "signature": creds.bcs_signature},
+            extra={"user": creds.bcs_user, "signature": creds.bcs_signature,
+                   **({"lookup_path": "shipments"} if lookup else {})},
         ),
     )  # fmt: skip
     erp = FakeErp()
@@ -192,6 +195,11 @@ def test_flow_wired_from_connections_and_config_file(
     caplog.set_level("DEBUG")
     try:
         report = run_flow("logistics_shipments", hub=hub)
+        assert hub.carrier.can_look_up is lookup
+        if lookup:
+            found = hub.carrier.find_by_reference("CS0007")
+            [held] = carrier_server.state.shipments_json("CS0007")
+            assert found is not None and found.shipment_number == held["number"]
     finally:
         hub.close()
     assert report["booked"] == 1, report
