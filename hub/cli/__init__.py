@@ -115,15 +115,16 @@ def flows_cmd(
         return
     from rich.table import Table
 
+    hidden = {"dry_run", "since", "until", "cursor_stream"}  # shown as the two yes/- columns
     table = Table("flow", "parameters", "writes", "dry run", "backfill", "DAG")
-    for row in rows:
+    for f in REGISTRY.values():
         table.add_row(
-            row["flow"],
-            ", ".join(p["name"] for p in row["params"]) or "-",
-            ", ".join(row["writes"]) or "-",
-            "yes" if row["dry_run"] else "-",
-            "yes" if row["backfill"] else "-",
-            row["dag"] or "-",
+            f.name,
+            ", ".join(p.name for p in f.params if p.name not in hidden) or "-",
+            ", ".join(f.writes) or "-",
+            "yes" if f.supports_dry_run else "-",
+            "yes" if f.supports_backfill else "-",
+            f.dag or "-",
         )
     Console().print(table)
 

@@ -160,7 +160,7 @@ class FlowDescriptor:
 
 def _load(target: str) -> FlowFunc:
     module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), func)
 
 
 def load_target(target: str) -> FlowFunc:

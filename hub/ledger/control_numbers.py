@@ -18,7 +18,10 @@ class ControlNumberStore(LedgerBase):
     def control_number(self, scope: str | ControlNumberKey, document_key: str = "") -> int:
         """The control number of a document in a scope: allocated once, the same on retry."""
         if isinstance(scope, ControlNumberKey):
-            scope, document_key = scope.scope, scope.document
+            return self._number(scope.scope, scope.document)
+        return self._number(scope, document_key)
+
+    def _number(self, scope: str, document_key: str) -> int:
         for _ in range(20):
             with translate_db_errors(), self.engine.begin() as conn:
                 row = conn.execute(

@@ -75,6 +75,10 @@ class LedgerBase:
     engine: Engine
     owner: str
 
+    def owner_is_dead(self, owner: str | None) -> bool:
+        """Whether a lease owner is provably dead (``OwnerStore`` answers it)."""
+        raise NotImplementedError
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One transaction: write results and move a cursor atomically."""

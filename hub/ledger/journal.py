@@ -156,13 +156,8 @@ class OnceItem(Generic[R]):
     outcome: Outcome[R] | None = field(default=None)
 
 
-Owners = Callable[[str], bool]  # is this lease owner provably dead?
-
-
 class JournalStore(LedgerBase):
     """Journal entries keyed by idempotency keys, with leases and unknown-outcome policies."""
-
-    owner_is_dead: Owners
 
     # -- the protocol -------------------------------------------------------------------
     def once(

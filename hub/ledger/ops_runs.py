@@ -8,7 +8,6 @@ run "running" forever.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,8 +45,6 @@ class Run:
 
 class RunStore(LedgerBase):
     """Start, finish and read flow runs."""
-
-    owner_is_dead: Callable[[str | None], bool]
 
     def run_started(self, flow: str, scope: str, mode: str, params: dict[str, Any]) -> int:
         """Record a run as started by this owner; returns its id."""
