@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 # the per-file counts the report adds up (handlers add "<prefix>_created" ... of their own)
 SUMMED = ("orders_created", "orders_existing", "orders_refused", "test_orders", "documents_sent")
+HANDLER_COUNTS = ("_created", "_existing", "_refused")
+# what a defect meeting a hostile file raises (a database or network error is not one)
+DATA_DEFECTS = (ValueError, LookupError, TypeError, UnicodeError, ArithmeticError)
 
 
 @dataclass(frozen=True)
@@ -100,18 +103,22 @@ def run_inboxes(
             detail = process_file(hub, profile, box, inbound, registry)
             if detail is None:
                 continue
-            report["files"] += 1
-            report[detail["verdict"]] += 1
-            for key, value in detail.items():
-                if key in SUMMED or (key.endswith(("_created", "_existing", "_refused"))
-                                     and isinstance(value, int)):  # fmt: skip
-                    report[key] = report.get(key, 0) + value
-            report["duplicates"] += int(detail.get("duplicate", False))
-            report["details"].append(detail)
+            _add(report, detail)
     refused = any(v for k, v in report.items() if k.endswith("_refused"))
     if report["rejected"] or report["quarantined"] or refused:
         report["status"] = "partial"
     return report
+
+
+def _add(report: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Add one file's counts to the run's report (a handler's own counts included)."""
+    report["files"] += 1
+    report[detail["verdict"]] += 1
+    for key, value in detail.items():
+        if key in SUMMED or key.endswith(HANDLER_COUNTS):
+            report[key] = report.get(key, 0) + int(value)
+    report["duplicates"] += int(detail.get("duplicate", False))
+    report["details"].append(detail)
 
 
 def process_file(
@@ -146,13 +153,13 @@ def process_file(
         return quarantine(hub, profile, box, job.name, data, job.digest, detail, why)
     try:
         return _process_content(job, data, detail)
-    except (TransientError, KeyboardInterrupt):
+    except TransientError:
         raise
     except HubError as exc:
         if exc.system not in (None, "edi"):  # the ERP or the ledger: not this file's fault
             raise
         why = f"{exc.__class__.__name__}: {exc.message}"
-    except Exception as exc:  # noqa: BLE001 - a hostile file must not stop the others
+    except DATA_DEFECTS as exc:  # a hostile file met a defect: it must not stop the others
         log.exception("%s: failed", job.label)
         why = f"{exc.__class__.__name__}: {exc} (a defect in the hub: please report it)"
     return quarantine(hub, profile, box, job.name, data, job.digest, detail, why)
