@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,11 +10,14 @@ import pytest
 
 from connectors.edi import validate
 from connectors.erp.fake import FakeErp
+from connectors.erp.port import SaleResult, TargetState
 from hub.bootstrap import Hub
 from hub.flows.edi_inbound import edi_orders_inbound
 from sandbox.partner import drop, make_orders, orders_interchange
-from schemas.errors import TransientError
+from schemas.errors import OutcomeUnknownError, TransientError
+from schemas.model import Party, SalesOrder
 from tests.fixtures.hub import fake_catalogue_erp, hub_on
+from transforms.keys import SaleKey
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -170,3 +174,39 @@ def test_reused_control_reference_with_other_content_is_rejected_not_merged(
     assert any("UCI+8001+4300000000014:14+4006389999993:14+4+26+UNB'" in t for t in contrls)
     letters = hub.ledger.dead_letters(flow="edi_orders_inbound")
     assert any("already used" in d.reason and d.error_class == "ConflictError" for d in letters)
+
+
+class FakeErpLosingAnswers(FakeErp):
+    """Creates the sales, then loses the answer once (a read timeout after the request)."""
+
+    lose_next = False
+
+    def create_sales(
+        self, orders: Sequence[SalesOrder], *, state: TargetState = "confirmed"
+    ) -> list[SaleResult]:
+        results = super().create_sales(orders, state=state)
+        if self.lose_next:
+            self.lose_next = False
+            raise OutcomeUnknownError("read timeout after the request was sent", system="erp")
+        return results
+
+
+def test_unknown_erp_outcome_keeps_the_file_and_the_rerun_repeats_safely(tmp_path: Path) -> None:
+    erp = FakeErpLosingAnswers()
+    for product in fake_catalogue_erp().products.values():
+        erp.add_product(product, stock=100)
+    erp.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
+    hub = hub_on(tmp_path, erp)
+    drop(_inbox(hub), "u.edi", _interchange(erp, "7101"))
+    erp.lose_next = True
+    with pytest.raises(TransientError, match="the next run repeats it safely"):
+        edi_orders_inbound(hub)
+    assert len(erp.sales) == 2  # created, but the hub does not know
+    entry = hub.ledger.journal_entry(SaleKey(NORD, "PO00100000"))
+    assert entry is not None and entry["state"] == "unknown"
+    assert [p.name for p in _inbox(hub).iterdir()] == ["u.edi"]
+    # create_sales dedups by (party, reference), so the journal's policy is "repeat"
+    report = edi_orders_inbound(hub)
+    assert (report["orders_created"], report["orders_existing"]) == (0, 2)
+    assert len(erp.sales) == 2 and hub.ledger.dead_letters() == []
+    assert not list(_inbox(hub).iterdir())
