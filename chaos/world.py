@@ -260,7 +260,11 @@ class World:
                 login=creds.bcs_app_id,
                 password=creds.bcs_app_token,
                 schema="bcs",
-                extra={"user": creds.bcs_user, "signature": creds.bcs_signature},
+                extra={
+                    "user": creds.bcs_user,
+                    "signature": creds.bcs_signature,
+                    "lookup_path": "shipments",  # the sandbox finds bookings by our reference
+                },
             ),
             AIRFLOW_CONN_HUB_CARRIER_EXPRESS=_json_conn(
                 conn_type="http",
@@ -268,6 +272,7 @@ class World:
                 port=carrier.port,
                 login=creds.express_username,
                 password=creds.express_password,
+                extra={"lookup_path": "shipments"},
             ),
         )
         return env

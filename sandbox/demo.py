@@ -167,11 +167,13 @@ def _start_carrier(stack: ExitStack) -> Any:
     os.environ["AIRFLOW_CONN_HUB_CARRIER_BCS"] = settings.connection_json(
         conn_type="http", host=where.hostname or "", port=where.port,
         login=creds.bcs_app_id, password=creds.bcs_app_token, schema="bcs",
-        extra={"user": creds.bcs_user, "signature": creds.bcs_signature},
+        extra={"user": creds.bcs_user, "signature": creds.bcs_signature,
+               "lookup_path": "shipments"},  # the sandbox can find a booking by our reference
     )  # fmt: skip
     os.environ["AIRFLOW_CONN_HUB_CARRIER_EXPRESS"] = settings.connection_json(
         conn_type="http", host=where.hostname or "", port=where.port,
         login=creds.express_username, password=creds.express_password,
+        extra={"lookup_path": "shipments"},
     )  # fmt: skip
     return carrier
 
