@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from connectors.edi.channels import FileVanished, UnreadableFile, is_text_name, shown
 from hub import edi_out
@@ -23,7 +23,6 @@ from hub.flows.edi_in.loop import check_and_write, refuse
 from hub.flows.edi_in.parsing import ParsedInterchange, find_message, parse_file
 from hub.flows.edi_in.registry import Context, HandlerRegistry, MessageHandler, Work
 from hub.ledger import utcnow
-from hub.ledger.edi_inbound_queries import InboundInterchangeQueries
 from hub.ops.events import record_event
 from schemas.config import PartnerProfile
 from schemas.errors import PermanentError
@@ -161,13 +160,7 @@ def _refused(ctx: Context, handler: MessageHandler, work: Work, what: str) -> di
 def _received(
     hub: Hub, since: datetime, until: datetime | None, partner: str | None
 ) -> list[dict[str, Any]]:
-    ledger: Any = hub.ledger
-    if not isinstance(ledger, InboundInterchangeQueries):
-        # until the Ledger composes InboundInterchangeQueries (it reads only the engine)
-        return InboundInterchangeQueries.interchanges_received(
-            cast(InboundInterchangeQueries, ledger), since=since, until=until, partner=partner
-        )
-    return ledger.interchanges_received(since=since, until=until, partner=partner)
+    return hub.ledger.interchanges_received(since=since, until=until, partner=partner)
 
 
 def backfill(

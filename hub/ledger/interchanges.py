@@ -6,6 +6,7 @@ outbound interchanges keep their bytes' hash and archive path for a crash rerun.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -92,3 +93,20 @@ class InterchangeStore(LedgerBase):
                 )
             ).first()
         return dict(row._mapping) if row else None
+
+    def interchanges_received(
+        self,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        partner: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Inbound interchanges registered in [since, until), oldest first."""
+        i = t.interchanges
+        query = select(i).where(i.c.direction == "in", i.c.created_at >= since)
+        if until is not None:
+            query = query.where(i.c.created_at < until)
+        if partner:
+            query = query.where(i.c.partner == partner)
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(i.c.id))]
