@@ -206,6 +206,19 @@ def _duplicate(hub: Hub, letter: DeadLetter) -> Outcome:
     )
 
 
+@handler(INBOUND, "SymlinkInInbox")
+def _symlink(hub: Hub, letter: DeadLetter) -> Outcome:
+    """A link is never followed: a person replaces it by the file, then discards the letter."""
+    payload = letter.payload if isinstance(letter.payload, dict) else {}
+    return Outcome(
+        "failed",
+        f"{payload.get('file', letter.record_key)} in {payload.get('partner', '?')}'s inbox is "
+        f"a symbolic link (to {payload.get('target', '?')}); the hub never follows links. "
+        "Replace it by the file itself (the next run takes it), then discard this letter "
+        "with --reason",
+    )
+
+
 @handler(INBOUND, "QuarantinedFile")
 def _quarantined(hub: Hub, letter: DeadLetter) -> Outcome:
     """Put the quarantined bytes back into the partner inbox and run the flow for it."""

@@ -325,3 +325,18 @@ def test_list_filters(hub: Hub, erp: FakeErp) -> None:
     )
     with pytest.raises(PermanentError, match="30m"):
         deadletters.parse_age("soon")
+
+
+def test_a_symlink_letter_is_not_replayed_blindly_and_says_what_to_do(
+    hub: Hub, tmp_path: Path
+) -> None:
+    inbox = _box(hub).inbox
+    target = tmp_path / "elsewhere.edi"
+    target.write_bytes(b"UNA:+.? 'UNB+UNOC:3'")
+    (inbox / "linked.edi").symlink_to(target)
+    run_flow(FLOW, hub=hub)
+    [letter] = hub.ledger.dead_letters(flow=FLOW, error_class="SymlinkInInbox")
+    result = replay(hub, letter.id)
+    assert result["outcome"] == "failed" and result["state"] == "open"
+    assert "Replace it by the file itself" in result["detail"]
+    assert (inbox / "linked.edi").is_symlink()  # nothing was moved or followed
