@@ -20,11 +20,11 @@ from hub.settings import PROJECT_ROOT
 from schemas.config import Channel, SftpChannel
 from schemas.errors import TransientError
 from schemas.model import Party, PartyRef, Product, SalesOrder, SalesOrderLine
+from tests.fixtures.ids import NORD
 from transforms.keys import DocumentKey
 
 pytestmark = pytest.mark.integration
 
-NORD = "4300000000014"
 CONN = "edi_outbound_test_sftp"
 
 

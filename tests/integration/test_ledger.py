@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from hub.ledger import Effect, Ledger, OnUnknown
 from hub.ledger.migrate import head
-from schemas.errors import ConflictError, PermanentError, TransientError
+from schemas.errors import ConflictError, TransientError
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,10 @@ from hub.cli import app
 from hub.settings import PROJECT_ROOT
 from sandbox.crm import SandboxCrm
 from sandbox.partner import drop, make_orders, orders_interchange
+from tests.fixtures.ids import NORD, US
 
 pytestmark = pytest.mark.integration
 
-NORD = "4300000000014"
-US = "4006389999993"
 README = PROJECT_ROOT / "README.md"
 
 

@@ -27,7 +27,7 @@ from hub.flows.edi_in.registry import (
 from hub.flows.edi_inbound_replay import reprocess_message
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.config import PartnerProfile
-from tests.fixtures.hub import NORD, US, fake_catalogue_erp, hub_on
+from tests.fixtures.hub import NORD, US, hub_on
 from transforms import edifact_acks as acks
 from transforms.edifact_orders import AppError
 
@@ -77,11 +77,6 @@ def registry(toy: FakeAperakHandler) -> Iterator[HandlerRegistry]:
     local.register(toy)
     yield local
     assert HANDLERS.pairs() == before  # nothing left behind in the flow's registry
-
-
-@pytest.fixture
-def erp() -> FakeErp:
-    return fake_catalogue_erp()
 
 
 @pytest.fixture

@@ -17,21 +17,11 @@ from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import OutcomeUnknownError, TransientError
 from schemas.model import Party, SalesOrder
 from tests.fixtures.hub import fake_catalogue_erp, hub_on
+from tests.fixtures.ids import NORD
 from transforms.keys import SaleKey
 
-NORD = "4300000000014"
 US = "4006389999993"
 GTINS = ["4006380000018", "4006380000025", "4006380000032", "4006380000049"]
-
-
-@pytest.fixture
-def erp() -> FakeErp:
-    return fake_catalogue_erp()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    return hub_on(tmp_path, erp)
 
 
 def _inbox(hub: Hub) -> Path:

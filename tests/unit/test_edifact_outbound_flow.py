@@ -20,10 +20,12 @@ from hub.ledger import Ledger
 from hub.settings import PROJECT_ROOT
 from schemas.config import PartnerProfile
 from schemas.model import Party, PartyRef, Product, SalesOrder, SalesOrderLine
+from tests.fixtures.ids import GTINS as ALL_GTINS
+from tests.fixtures.ids import NORD, SUED
 from transforms.keys import DocumentKey
 
-NORD, SUED = "4300000000014", "4300000000021"
-GTINS = ["4006380000018", "4006380000025", "4006380000032"]
+GTINS = ALL_GTINS[:3]
+
 AS_OF = "2024-01-01T12:00:00+00:00"
 
 

@@ -23,23 +23,18 @@ from schemas.model import (
     StockLevel,
     TaxLine,
 )
+from tests.fixtures.ids import GTINS as ALL_GTINS
+from tests.fixtures.ids import NORD as BUYER
+from tests.fixtures.ids import US
 from transforms import edifact_desadv as d
 from transforms import edifact_invoic as inv
 from transforms import edifact_invrpt as ir
 from transforms.edifact_outbound import MissingField
 from transforms.sscc import is_valid, sscc
 
-BUYER = "4300000000014"
-US = "4006389999993"
-GTINS = ["4006380000018", "4006380000025", "4006380000032"]
+GTINS = ALL_GTINS[:3]
+
 PARTNERS = load_partners(PROJECT_ROOT / "config" / "partners")
-
-
-@pytest.fixture
-def ledger(tmp_path) -> Ledger:  # noqa: ANN001
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    led.upgrade()
-    return led
 
 
 def shipment(**kw: object) -> Shipment:

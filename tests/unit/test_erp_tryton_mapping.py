@@ -9,10 +9,10 @@ import pytest
 
 from schemas.errors import PermanentError
 from schemas.model import Address, ContactMechanism, Party, PartyRef, SalesOrder, SalesOrderLine
+from tests.fixtures.ids import NORD as GLN
 from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
 
-GLN = "4300000000014"
 VAT = "DE135735793"
 GTIN = "4006380000018"
 

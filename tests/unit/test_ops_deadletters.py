@@ -21,11 +21,11 @@ from hub.ops.replay import replay
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import OutcomeUnknownError, PermanentError
 from schemas.model import Party, Product
-from tests.fixtures.hub import hub_on
+from tests.fixtures.ids import GTINS as ALL_GTINS
+from tests.fixtures.ids import NORD, US
 
-NORD = "4300000000014"
-US = "4006389999993"
-GTINS = ["4006380000018", "4006380000025", "4006380000032"]
+GTINS = ALL_GTINS[:3]
+
 LATE_GTIN = "4006380000049"
 FLOW = "edi_orders_inbound"
 
@@ -47,11 +47,6 @@ def erp() -> FakeErp:
         fake.add_product(_product(i, gtin), stock=100)
     fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
     return fake
-
-
-@pytest.fixture
-def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    return hub_on(tmp_path, erp)
 
 
 def _box(hub: Hub) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from hub.ops.dryrun import dry_run
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import PermanentError
 from schemas.model import Party, Product
-from tests.fixtures.hub import hub_on
 
 NORD = "4300000000014"
 US = "4006389999993"
@@ -38,11 +36,6 @@ def erp() -> FakeErp:
     fake.add_product(_product(1, "4006380000018"), stock=100)
     fake.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
     return fake
-
-
-@pytest.fixture
-def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    return hub_on(tmp_path, erp)
 
 
 def _box(hub: Hub) -> Any:
