@@ -78,9 +78,12 @@ STREAM_TYPES = ("DESADV", "INVOIC")
 DOCUMENT_TYPES = ("DESADV", "INVOIC", "INVRPT")
 
 
+STREAM_PREFIX = "edi.out"  # cursor streams: <prefix>:<document type>:<partner>
+
+
 def stream_name(doc_type: str, partner: str) -> str:
-    """The cursor of one document stream for one partner."""
-    return f"edi.out:{doc_type}:{partner}"
+    """The cursor of one document stream for one partner (a cursor, not an idempotency key)."""
+    return f"{STREAM_PREFIX}:{doc_type}:{partner}"
 
 
 def journal_key(doc_key: str) -> str:
