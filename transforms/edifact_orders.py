@@ -7,8 +7,8 @@ earlier by the codec; what is checked here is what the mapping relies on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
@@ -83,6 +83,219 @@ def parse_date(value: str, fmt: str) -> date:
     raise ValueError(f"date format {fmt!r} is not supported (use 102 or 203)")
 
 
+@dataclass
+class _OrderDraft:
+    """What the segments of one ORDERS message said so far, and what was wrong with them."""
+
+    fields: dict[str, object]
+    errors: list[AppError] = field(default_factory=list)
+    parties: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    lines: list[dict[str, object]] = field(default_factory=list)
+    line: dict[str, object] | None = None
+    declared_lines: tuple[int, int] | None = None
+    in_detail: bool = False
+
+    def err(self, code: str, message: str, pos: int, tag: str, element: int | None = None) -> None:
+        """Record an application error, with the current line's number inside the detail."""
+        line_no = int(str(self.line["line_no"])) if self.line and self.in_detail else None
+        self.errors.append(AppError(code, message, pos, tag, element, line_no))
+
+
+def _bgm(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """BGM: document code, order number, message function."""
+    doc = seg.element(1)
+    if doc not in ("220", "105", "221", "226", "227", "402"):
+        draft.err("12", f"BGM document code {doc!r} is not an order (220)", pos, seg.tag, 1)
+    draft.fields["order_number"] = seg.element(2)
+    function = seg.element(3) or "9"
+    if function not in ("9", "29"):
+        draft.err(
+            "FUNC",
+            f"BGM message function {function!r}: only 9 (original) is accepted",
+            pos,
+            seg.tag,
+            3,
+        )
+
+
+def _dtm(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """DTM+137 order date and DTM+2 requested delivery date (header level only)."""
+    qualifier, value, fmt = seg.element(1, 1), seg.element(1, 2), seg.element(1, 3)
+    if qualifier not in ("137", "2"):
+        return
+    try:
+        parsed = parse_date(value, fmt)
+    except ValueError as exc:
+        draft.err(
+            "12",
+            f"DTM+{qualifier}: {value!r} is not a date in format {fmt or '102'}: {exc}",
+            pos,
+            seg.tag,
+            1,
+        )
+        return
+    if draft.in_detail and draft.line is not None and qualifier == "2":
+        return  # line-level delivery dates are not mapped (header date rules)
+    key = "order_date" if qualifier == "137" else "requested_delivery_date"
+    draft.fields[key] = parsed
+
+
+def _ftx(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """FTX: free text becomes a note."""
+    text = " ".join(filter(None, (seg.element(4, c) for c in range(1, 6))))
+    if text:
+        draft.notes.append(text)
+
+
+def _nad(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """NAD: a party's GLN by qualifier (BY, SU, DP, IV, ...)."""
+    draft.parties[seg.element(1)] = {
+        "gln": seg.element(2, 1),
+        "agency": seg.element(2, 3),
+        "pos": str(pos),
+    }
+
+
+def _cux(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """CUX: the order currency, when given."""
+    currency = seg.element(1, 2)
+    if currency:
+        draft.fields["currency"] = currency
+
+
+def _lin(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """LIN: closes the previous line and opens a new one (GTIN or buyer's item code)."""
+    draft.in_detail = True
+    if draft.line is not None:
+        draft.lines.append(draft.line)
+    number = seg.element(1)
+    item, item_type = seg.element(3, 1), seg.element(3, 2)
+    try:
+        line_no = int(number)
+    except ValueError:
+        line_no = len(draft.lines) + 1
+        draft.err("12", f"LIN line number {number!r} is not a number", pos, seg.tag, 1)
+    line: dict[str, object] = {"line_no": line_no, "_pos": pos}
+    if item and item_type in ("EN", "SRV", "UP", ""):
+        line["gtin"] = item
+    elif item:
+        line["buyer_item_code"] = item
+    draft.line = line
+
+
+def _pia(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """PIA: the buyer's (IN, BP) or supplier's (SA) item code of the current line."""
+    if draft.line is None:
+        return
+    code, qualifier = seg.element(2, 1), seg.element(2, 2)
+    if code and qualifier in ("IN", "BP"):
+        draft.line["buyer_item_code"] = code
+    elif code and qualifier in ("SA",):
+        draft.line["product_code"] = code
+
+
+def _imd(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """IMD: the current line's description."""
+    if draft.line is None:
+        return
+    description = seg.element(3, 4) or seg.element(3, 1)
+    if description:
+        draft.line["description"] = description
+
+
+def _qty(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """QTY+21: the current line's ordered quantity and unit."""
+    line = draft.line
+    if line is None:
+        return
+    qualifier, value, unit = seg.element(1, 1), seg.element(1, 2), seg.element(1, 3)
+    if qualifier == "21":
+        try:
+            line["quantity"] = parse_decimal(value)
+        except InvalidOperation:
+            draft.err("12", f"QTY+21 quantity {value!r} is not a number", pos, seg.tag, 1)
+        if unit:
+            line["unit"] = unit
+
+
+def _pri(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """PRI+AAA/AAB: the current line's unit price (the first one given)."""
+    line = draft.line
+    if line is None:
+        return
+    qualifier, value = seg.element(1, 1), seg.element(1, 2)
+    if qualifier in ("AAA", "AAB") and value and "unit_price" not in line:
+        try:
+            line["unit_price"] = parse_decimal(value)
+        except InvalidOperation:
+            draft.err("12", f"PRI+{qualifier} price {value!r} is not a number", pos, seg.tag, 1)
+
+
+def _uns(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """UNS: the detail section ends; the open line is complete."""
+    draft.in_detail = False
+    if draft.line is not None:
+        draft.lines.append(draft.line)
+        draft.line = None
+
+
+def _cnt(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """CNT+2: the number of lines the message declares."""
+    if seg.element(1, 1) != "2":
+        return
+    try:
+        draft.declared_lines = (int(parse_decimal(seg.element(1, 2))), pos)
+    except InvalidOperation:
+        draft.err("12", f"CNT+2 {seg.element(1, 2)!r} is not a number", pos, seg.tag, 1)
+
+
+_SEGMENTS: dict[str, Callable[[_OrderDraft, SegmentLike, int], None]] = {
+    "BGM": _bgm,
+    "DTM": _dtm,
+    "FTX": _ftx,
+    "NAD": _nad,
+    "CUX": _cux,
+    "LIN": _lin,
+    "PIA": _pia,
+    "IMD": _imd,
+    "QTY": _qty,
+    "PRI": _pri,
+    "UNS": _uns,
+    "CNT": _cnt,
+}
+
+
+def _finish(draft: _OrderDraft) -> None:
+    """Close the last line, check CNT+2, map the parties and check the mandatory fields."""
+    if draft.line is not None:
+        draft.lines.append(draft.line)
+    declared = draft.declared_lines
+    if declared is not None and declared[0] != len(draft.lines):
+        draft.err(
+            "12",
+            f"CNT+2 says {declared[0]} lines, the message has {len(draft.lines)}",
+            declared[1],
+            "CNT",
+            1,
+        )
+    for qualifier, key in (
+        ("BY", "buyer"),
+        ("SU", "supplier"),
+        ("DP", "delivery"),
+        ("IV", "invoicee"),
+    ):
+        if qualifier in draft.parties and draft.parties[qualifier]["gln"]:
+            draft.fields[key] = {"gln": draft.parties[qualifier]["gln"]}
+    for mandatory, what, tag in (
+        ("order_number", "BGM document number", "BGM"),
+        ("order_date", "DTM+137 order date", "DTM"),
+        ("buyer", "NAD+BY buyer GLN", "NAD"),
+    ):
+        if not draft.fields.get(mandatory):
+            draft.errors.append(AppError("13", f"{what} is missing", None, tag))
+
+
 def orders_to_sales_order(
     segments: Sequence[SegmentLike],
     *,
@@ -90,164 +303,22 @@ def orders_to_sales_order(
     source: str | None = None,
 ) -> tuple[SalesOrder | None, list[AppError]]:
     """Map the body of one ORDERS message (UNH excluded, position UNH=1) to a SalesOrder."""
-    errors: list[AppError] = []
-    fields: dict[str, object] = {"currency": default_currency, "source": source}
-    parties: dict[str, dict[str, str]] = {}
-    notes: list[str] = []
-    lines: list[dict[str, object]] = []
-    line: dict[str, object] | None = None
-    declared_lines: tuple[int, int] | None = None
-    in_detail = False
-
-    def err(code: str, message: str, pos: int, tag: str, element: int | None = None) -> None:
-        errors.append(
-            AppError(
-                code,
-                message,
-                pos,
-                tag,
-                element,
-                int(str(line["line_no"])) if line and in_detail else None,
-            )
-        )
-
+    draft = _OrderDraft(fields={"currency": default_currency, "source": source})
     for index, seg in enumerate(segments):
-        pos = index + 2
-        tag = seg.tag
-        if tag == "BGM":
-            doc = seg.element(1)
-            if doc not in ("220", "105", "221", "226", "227", "402"):
-                err("12", f"BGM document code {doc!r} is not an order (220)", pos, tag, 1)
-            fields["order_number"] = seg.element(2)
-            function = seg.element(3) or "9"
-            if function not in ("9", "29"):
-                err(
-                    "FUNC",
-                    f"BGM message function {function!r}: only 9 (original) is accepted",
-                    pos,
-                    tag,
-                    3,
-                )
-        elif tag == "DTM":
-            qualifier, value, fmt = seg.element(1, 1), seg.element(1, 2), seg.element(1, 3)
-            if qualifier in ("137", "2"):
-                try:
-                    parsed = parse_date(value, fmt)
-                except ValueError as exc:
-                    err(
-                        "12",
-                        f"DTM+{qualifier}: {value!r} is not a date in format {fmt or '102'}: {exc}",
-                        pos,
-                        tag,
-                        1,
-                    )
-                    continue
-                key = "order_date" if qualifier == "137" else "requested_delivery_date"
-                if in_detail and line is not None and qualifier == "2":
-                    continue  # line-level delivery dates are not mapped (header date rules)
-                fields[key] = parsed
-        elif tag == "FTX":
-            text = " ".join(filter(None, (seg.element(4, c) for c in range(1, 6))))
-            if text:
-                notes.append(text)
-        elif tag == "NAD":
-            qualifier = seg.element(1)
-            parties[qualifier] = {
-                "gln": seg.element(2, 1),
-                "agency": seg.element(2, 3),
-                "pos": str(pos),
-            }
-        elif tag == "CUX":
-            currency = seg.element(1, 2)
-            if currency:
-                fields["currency"] = currency
-        elif tag == "LIN":
-            in_detail = True
-            if line is not None:
-                lines.append(line)
-            number = seg.element(1)
-            item, item_type = seg.element(3, 1), seg.element(3, 2)
-            try:
-                line_no = int(number)
-            except ValueError:
-                line_no = len(lines) + 1
-                err("12", f"LIN line number {number!r} is not a number", pos, tag, 1)
-            line = {"line_no": line_no, "_pos": pos}
-            if item and item_type in ("EN", "SRV", "UP", ""):
-                line["gtin"] = item
-            elif item:
-                line["buyer_item_code"] = item
-        elif tag == "PIA" and line is not None:
-            code, qualifier = seg.element(2, 1), seg.element(2, 2)
-            if code and qualifier in ("IN", "BP"):
-                line["buyer_item_code"] = code
-            elif code and qualifier in ("SA",):
-                line["product_code"] = code
-        elif tag == "IMD" and line is not None:
-            description = seg.element(3, 4) or seg.element(3, 1)
-            if description:
-                line["description"] = description
-        elif tag == "QTY" and line is not None:
-            qualifier, value, unit = seg.element(1, 1), seg.element(1, 2), seg.element(1, 3)
-            if qualifier == "21":
-                try:
-                    line["quantity"] = parse_decimal(value)
-                except InvalidOperation:
-                    err("12", f"QTY+21 quantity {value!r} is not a number", pos, tag, 1)
-                if unit:
-                    line["unit"] = unit
-        elif tag == "PRI" and line is not None:
-            qualifier, value = seg.element(1, 1), seg.element(1, 2)
-            if qualifier in ("AAA", "AAB") and value and "unit_price" not in line:
-                try:
-                    line["unit_price"] = parse_decimal(value)
-                except InvalidOperation:
-                    err("12", f"PRI+{qualifier} price {value!r} is not a number", pos, tag, 1)
-        elif tag == "UNS":
-            in_detail = False
-            if line is not None:
-                lines.append(line)
-                line = None
-        elif tag == "CNT" and seg.element(1, 1) == "2":
-            try:
-                declared_lines = (int(parse_decimal(seg.element(1, 2))), pos)
-            except InvalidOperation:
-                err("12", f"CNT+2 {seg.element(1, 2)!r} is not a number", pos, tag, 1)
-    if line is not None:
-        lines.append(line)
-    if declared_lines is not None and declared_lines[0] != len(lines):
-        err(
-            "12",
-            f"CNT+2 says {declared_lines[0]} lines, the message has {len(lines)}",
-            declared_lines[1],
-            "CNT",
-            1,
-        )
-
-    for qualifier, key in (
-        ("BY", "buyer"),
-        ("SU", "supplier"),
-        ("DP", "delivery"),
-        ("IV", "invoicee"),
-    ):
-        if qualifier in parties and parties[qualifier]["gln"]:
-            fields[key] = {"gln": parties[qualifier]["gln"]}
-    for mandatory, what, tag in (
-        ("order_number", "BGM document number", "BGM"),
-        ("order_date", "DTM+137 order date", "DTM"),
-        ("buyer", "NAD+BY buyer GLN", "NAD"),
-    ):
-        if not fields.get(mandatory):
-            errors.append(AppError("13", f"{what} is missing", None, tag))
+        handler = _SEGMENTS.get(seg.tag)
+        if handler is not None:
+            handler(draft, seg, index + 2)
+    _finish(draft)
+    lines = draft.lines
     position_of_line = {int(str(ln["line_no"])): int(str(ln.pop("_pos"))) for ln in lines}
-    fields["lines"] = lines
-    fields["notes"] = tuple(notes)
-    if errors:
-        return None, errors
+    draft.fields["lines"] = lines
+    draft.fields["notes"] = tuple(draft.notes)
+    if draft.errors:
+        return None, draft.errors
     try:
-        return SalesOrder.model_validate(fields), []
+        return SalesOrder.model_validate(draft.fields), []
     except ValidationError as exc:
-        return None, [_from_validation(e, position_of_line, parties) for e in exc.errors()]
+        return None, [_from_validation(e, position_of_line, draft.parties) for e in exc.errors()]
 
 
 def _from_validation(
