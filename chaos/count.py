@@ -15,12 +15,16 @@ from typing import Any
 
 import requests
 
-from chaos.edifact import OutboxFile, read_file
+from chaos.edifact import Document, OutboxFile, read_file
 from chaos.seed import Expected
 from chaos.world import World
 
 KINDS = ("lost", "duplicated", "stuck", "dead_letter", "mismatch")
 DEAL_STATES = ("confirmed", "processing", "done", "cancelled")  # config/crm.yaml deal_stages
+FLOW_IN, FLOW_OUT = "edi_orders_inbound", "edi_documents_outbound"
+Erp = dict[str, Any]  # what _erp read from Tryton, by model
+Rows = list[dict[str, Any]]  # records as JSON objects (CRM records, dead letters)
+Files = dict[str, list[OutboxFile]]  # partner id -> the files in its outbox
 
 
 @dataclass
@@ -59,6 +63,10 @@ class Count:
     inbox_files: list[str] = field(default_factory=list)
     backlog: dict[str, int] = field(default_factory=dict)  # flow -> items still to do
     errors: list[str] = field(default_factory=list)  # a system could not be counted
+
+    def add(self, kind: str, system: str, flow: str, what: str) -> None:
+        """File one finding."""
+        self.findings.append(Finding(kind, system, flow, what))
 
     def total(self, kind: str) -> int:
         return sum(1 for f in self.findings if f.kind == kind)
@@ -125,15 +133,9 @@ class Census:
             if self._expected_letter(letter):
                 result.expected_letters += 1
                 continue
-            result.findings.append(
-                Finding(
-                    "dead_letter",
-                    str(letter.get("system") or "hub"),
-                    str(letter.get("flow")),
-                    f"#{letter.get('id')} {letter.get('record_key')}: "
-                    f"{str(letter.get('reason'))[:220]}",
-                )
-            )
+            result.add("dead_letter", str(letter.get("system") or "hub"), str(letter.get("flow")),
+                       f"#{letter.get('id')} {letter.get('record_key')}: "
+                       f"{str(letter.get('reason'))[:220]}")  # fmt: skip
         return letters
 
     def _expected_letter(self, letter: dict[str, Any]) -> bool:
@@ -156,9 +158,7 @@ class Census:
                     continue
                 name = f"{partner.id}/{path.name}"
                 result.inbox_files.append(name)
-                result.findings.append(
-                    Finding("stuck", "edi", "edi_orders_inbound", f"{name} still in the inbox")
-                )
+                result.add("stuck", "edi", "edi_orders_inbound", f"{name} still in the inbox")
         result.backlog["edi_orders_inbound"] = len(result.inbox_files)
 
     # -- ERP --------------------------------------------------------------------------------
@@ -202,21 +202,27 @@ class Census:
             tally.found += n
             if order.expect_sale and n == 0:
                 tally.lost += 1
-                result.findings.append(
-                    Finding("lost", "erp", "edi_orders_inbound",
-                            f"order {order.number} ({order.partner}): no sale in Tryton")
-                )  # fmt: skip
+                result.add(
+                    "lost",
+                    "erp",
+                    "edi_orders_inbound",
+                    f"order {order.number} ({order.partner}): no sale in Tryton",
+                )
             elif n > 1:
                 tally.duplicated += n - 1
-                result.findings.append(
-                    Finding("duplicated", "erp", "edi_orders_inbound",
-                            f"order {order.number} ({order.partner}): {n} sales in Tryton")
-                )  # fmt: skip
+                result.add(
+                    "duplicated",
+                    "erp",
+                    "edi_orders_inbound",
+                    f"order {order.number} ({order.partner}): {n} sales in Tryton",
+                )
             elif not order.expect_sale and n:
-                result.findings.append(
-                    Finding("mismatch", "erp", "edi_orders_inbound",
-                            f"order {order.number} should have been refused but made a sale")
-                )  # fmt: skip
+                result.add(
+                    "mismatch",
+                    "erp",
+                    "edi_orders_inbound",
+                    f"order {order.number} should have been refused but made a sale",
+                )
         result.tallies.append(tally)
 
     # -- carrier ----------------------------------------------------------------------------
@@ -241,34 +247,30 @@ class Census:
                     continue  # reported as its dead letter
                 tally.lost += 1
                 backlog += 1
-                result.findings.append(
-                    Finding("lost", "carrier", "logistics_shipments",
-                            f"ERP shipment {number} ({shipment['state']}): no carrier shipment")
-                )  # fmt: skip
+                result.add(
+                    "lost",
+                    "carrier",
+                    "logistics_shipments",
+                    f"ERP shipment {number} ({shipment['state']}): no carrier shipment",
+                )
                 continue
             if len(found) > 1:
                 tally.duplicated += len(found) - 1
-                result.findings.append(
-                    Finding("duplicated", "carrier", "logistics_shipments",
-                            f"ERP shipment {number}: {len(found)} carrier shipments "
-                            f"({', '.join(r['number'] for r in found)})")
-                )  # fmt: skip
+                result.add("duplicated", "carrier", "logistics_shipments",
+                           f"ERP shipment {number}: {len(found)} carrier shipments "
+                           f"({', '.join(r['number'] for r in found)})")  # fmt: skip
             tracking = shipment.get("reference") or ""
             if tracking not in {r["number"] for r in found}:
                 if not lettered:
                     backlog += 1
-                result.findings.append(
-                    Finding("mismatch", "carrier", "logistics_shipments",
-                            f"ERP shipment {number}: ERP tracking {tracking or 'none'} but the "
-                            f"carrier holds {', '.join(r['number'] for r in found)}")
-                )  # fmt: skip
+                result.add("mismatch", "carrier", "logistics_shipments",
+                           f"ERP shipment {number}: ERP tracking {tracking or 'none'} but the "
+                           f"carrier holds {', '.join(r['number'] for r in found)}")  # fmt: skip
         for ref, found in sorted(by_ref.items()):
             if ref not in numbers:
-                result.findings.append(
-                    Finding("mismatch", "carrier", "logistics_shipments",
-                            f"carrier shipment(s) {', '.join(r['number'] for r in found)} for "
-                            f"reference {ref}, which is no ERP shipment")
-                )  # fmt: skip
+                result.add("mismatch", "carrier", "logistics_shipments",
+                           f"carrier shipment(s) {', '.join(r['number'] for r in found)} for "
+                           f"reference {ref}, which is no ERP shipment")  # fmt: skip
         result.tallies.append(tally)
         result.backlog["logistics_shipments"] = backlog
 
@@ -280,12 +282,20 @@ class Census:
         rows: list[dict[str, Any]] = data.get("results", []) if isinstance(data, dict) else data
         return rows
 
-    def _crm(self, result: Count, erp: dict[str, Any], letters: list[dict[str, Any]]) -> None:
+    def _crm(self, result: Count, erp: Erp, letters: Rows) -> None:
+        """CRM companies, contacts and deals against the ERP, and the companies CRM users made."""
         companies = self._crm_records("companies")
         contacts = self._crm_records("contacts")
         deals = self._crm_records("deals")
-        push_backlog = 0
-        # companies: one per ERP party
+        push_backlog = self._crm_companies(result, erp, letters, companies)
+        self._crm_made_companies(result, erp, companies)
+        push_backlog += self._crm_contacts(result, erp, letters, contacts)
+        push_backlog += self._crm_deals(result, erp, letters, deals)
+        result.backlog["crm_push"] = push_backlog
+
+    def _crm_companies(self, result: Count, erp: Erp, letters: Rows, companies: Rows) -> int:
+        """One CRM company per ERP party; returns the parties still to push."""
+        backlog = 0
         by_id = Counter(str(c["properties"].get("hub_erp_id") or "") for c in companies)
         bound = sum(1 for c in companies if c["properties"].get("hub_erp_id"))
         tally = Tally("crm", "companies (by ERP party)", len(erp["parties"]), bound)
@@ -294,19 +304,18 @@ class Census:
             n = by_id.get(pid, 0)
             if n == 0 and not _named_in(letters, ("crm_push",), pid):
                 tally.lost += 1
-                push_backlog += 1
-                result.findings.append(
-                    Finding("lost", "crm", "crm_push",
-                            f"ERP party {pid} {party['name']!r}: no CRM company")
-                )  # fmt: skip
+                backlog += 1
+                result.add("lost", "crm", "crm_push",
+                           f"ERP party {pid} {party['name']!r}: no CRM company")  # fmt: skip
             elif n > 1:
                 tally.duplicated += n - 1
-                result.findings.append(
-                    Finding("duplicated", "crm", "crm_push",
-                            f"ERP party {pid} {party['name']!r}: {n} CRM companies")
-                )  # fmt: skip
+                result.add("duplicated", "crm", "crm_push",
+                           f"ERP party {pid} {party['name']!r}: {n} CRM companies")  # fmt: skip
         result.tallies.append(tally)
-        # companies a CRM user made: one ERP party each, and still one CRM company
+        return backlog
+
+    def _crm_made_companies(self, result: Count, erp: Erp, companies: Rows) -> None:
+        """Companies a CRM user made: one ERP party each, and still one CRM company."""
         by_name = Counter(c["properties"].get("name") for c in companies)
         erp_names = Counter(p["name"] for p in erp["parties"])
         made = self.expected.crm_companies
@@ -317,30 +326,25 @@ class Census:
             tally.found += n_erp
             if by_name.get(name, 0) > 1:
                 tally.duplicated += by_name[name] - 1
-                result.findings.append(
-                    Finding("duplicated", "crm", "crm_pull",
-                            f"CRM company {name!r}: {by_name[name]} records in the CRM")
-                )  # fmt: skip
+                result.add("duplicated", "crm", "crm_pull",
+                           f"CRM company {name!r}: {by_name[name]} records in the CRM")  # fmt: skip
             if valid and n_erp == 0:
                 tally.lost += 1
                 pull_backlog += 1
-                result.findings.append(
-                    Finding("lost", "erp", "crm_pull", f"CRM company {name!r}: no ERP party")
-                )
+                result.add("lost", "erp", "crm_pull", f"CRM company {name!r}: no ERP party")
             elif n_erp > 1:
                 tally.duplicated += n_erp - 1
-                result.findings.append(
-                    Finding("duplicated", "erp", "crm_pull",
-                            f"CRM company {name!r}: {n_erp} ERP parties")
-                )  # fmt: skip
+                result.add("duplicated", "erp", "crm_pull",
+                           f"CRM company {name!r}: {n_erp} ERP parties")  # fmt: skip
             elif not valid and n_erp:
-                result.findings.append(
-                    Finding("mismatch", "erp", "crm_pull",
-                            f"invalid CRM company {name!r} became an ERP party")
-                )  # fmt: skip
+                result.add("mismatch", "erp", "crm_pull",
+                           f"invalid CRM company {name!r} became an ERP party")  # fmt: skip
         result.tallies.append(tally)
         result.backlog["crm_pull"] = pull_backlog
-        # contacts: one per named person of an ERP party
+
+    def _crm_contacts(self, result: Count, erp: Erp, letters: Rows, contacts: Rows) -> int:
+        """One CRM contact per named person of an ERP party; returns the parties to push."""
+        backlog = 0
         people: dict[str, set[str]] = defaultdict(set)
         for mech in erp["mechanisms"]:
             if mech.get("name"):
@@ -356,19 +360,23 @@ class Census:
             n = crm_people.get(pid, 0)
             if n < len(names) and not _named_in(letters, ("crm_push",), pid):
                 tally.lost += len(names) - n
-                push_backlog += 1
-                result.findings.append(
-                    Finding("lost", "crm", "crm_push",
-                            f"ERP party {pid}: {len(names)} contact person(s), {n} CRM contact(s)")
-                )  # fmt: skip
+                backlog += 1
+                result.add(
+                    "lost",
+                    "crm",
+                    "crm_push",
+                    f"ERP party {pid}: {len(names)} contact person(s), {n} CRM contact(s)",
+                )
         for key, n in sorted(key_count.items()):
             if key and n > 1:
                 tally.duplicated += n - 1
-                result.findings.append(
-                    Finding("duplicated", "crm", "crm_push", f"CRM contact {key}: {n} records")
-                )
+                result.add("duplicated", "crm", "crm_push", f"CRM contact {key}: {n} records")
         result.tallies.append(tally)
-        # deals: one per hub sale in a pushed state
+        return backlog
+
+    def _crm_deals(self, result: Count, erp: Erp, letters: Rows, deals: Rows) -> int:
+        """One CRM deal per hub sale in a pushed state; returns the sales still to push."""
+        backlog = 0
         pushed = [s for s in erp["sales"] if s["state"] in DEAL_STATES]
         deal_ids = Counter(str(d["properties"].get("hub_erp_id") or "") for d in deals)
         deal_refs = Counter(str(d["properties"].get("hub_order_reference") or "") for d in deals)
@@ -378,91 +386,62 @@ class Census:
             n = max(deal_ids.get(sid, 0), deal_refs.get(str(sale["reference"]), 0))
             if n == 0 and not _named_in(letters, ("crm_push",), sid):
                 tally.lost += 1
-                push_backlog += 1
-                result.findings.append(
-                    Finding("lost", "crm", "crm_push",
-                            f"ERP sale {sid} (order {sale['reference']}): no CRM deal")
-                )  # fmt: skip
+                backlog += 1
+                result.add("lost", "crm", "crm_push",
+                           f"ERP sale {sid} (order {sale['reference']}): no CRM deal")  # fmt: skip
             elif n > 1:
                 tally.duplicated += n - 1
-                result.findings.append(
-                    Finding("duplicated", "crm", "crm_push",
-                            f"ERP sale {sid} (order {sale['reference']}): {n} CRM deals")
-                )  # fmt: skip
+                result.add(
+                    "duplicated",
+                    "crm",
+                    "crm_push",
+                    f"ERP sale {sid} (order {sale['reference']}): {n} CRM deals",
+                )
         result.tallies.append(tally)
-        result.backlog["crm_push"] = push_backlog
+        return backlog
 
     # -- outboxes ---------------------------------------------------------------------------
 
-    def _outboxes(self, result: Count, erp: dict[str, Any], letters: list[dict[str, Any]]) -> None:
-        files: dict[str, list[OutboxFile]] = {}
+    def _outboxes(self, result: Count, erp: Erp, letters: Rows) -> None:
+        """What partners received: readable, unduplicated files, one document per ERP record."""
+        files: Files = {}
         for partner in self.world.partners.values():
             box = partner.outbox
             files[partner.id] = (
                 [read_file(p) for p in sorted(box.iterdir()) if p.is_file()] if box.is_dir() else []
             )
-        out_backlog = 0
-        flow_in, flow_out = "edi_orders_inbound", "edi_documents_outbound"
-        for pid, found in sorted(files.items()):
-            hashes = Counter(f.sha256 for f in found)
-            for f in found:
-                if f.error:
-                    result.findings.append(
-                        Finding("mismatch", "edi", flow_out, f"{pid}/{f.name}: {f.error}")
-                    )
-            for digest, n in hashes.items():
-                if n > 1:
-                    names = [f.name for f in found if f.sha256 == digest]
-                    result.findings.append(
-                        Finding("duplicated", "edi", _flow_of(names[0]),
-                                f"{pid}: the same bytes in {n} files ({', '.join(names)})")
-                    )  # fmt: skip
-            docs = [d for f in found for d in f.documents]
-            ids = Counter((d.type, d.bgm_number, d.bgm_function) for d in docs if d.bgm_number)
-            for (kind, number, function), n in sorted(ids.items()):
-                if n > 1:
-                    result.findings.append(
-                        Finding("duplicated", "edi", _flow_of(kind),
-                                f"{pid}: {n} {kind} documents numbered {number} "
-                                f"(function {function or '-'})")
-                    )  # fmt: skip
+        _outbox_duplicates(result, files)
+        self._contrl(result, files)
+        self._ordrsp(result, erp, files)
         partners = self.world.partners
-        # CONTRL: one per interchange for partners that always acknowledge
+        customer = {party: pid for pid, p in partners.items() if (party := erp["gln"].get(p.gln))}
+        out_backlog = self._desadv(result, erp, letters, files, customer)
+        out_backlog += self._invoic(result, erp, letters, files, customer)
+        result.backlog[FLOW_OUT] = out_backlog
+
+    def _contrl(self, result: Count, files: Files) -> None:
+        """One CONTRL per interchange for partners that always acknowledge."""
+        partners = self.world.partners
         want = [
             (p, ref) for p, ref, _ in self.expected.interchanges if partners[p].contrl == "always"
         ]
-        contrl = Counter(
-            (pid, d.acknowledged)
-            for pid, found in files.items()
-            for f in found
-            for d in f.documents
-            if d.type == "CONTRL"
-        )
+        contrl = Counter((pid, d.acknowledged) for pid, d in _documents(files, "CONTRL"))
         tally = Tally("edi", "CONTRL (by interchange)", len(want), sum(contrl.values()))
         for pid, ref in want:
             n = contrl.get((pid, ref), 0)
             if n == 0:
                 tally.lost += 1
-                result.findings.append(
-                    Finding("lost", "edi", flow_in, f"{pid}: no CONTRL for interchange {ref}")
-                )
+                result.add("lost", "edi", FLOW_IN, f"{pid}: no CONTRL for interchange {ref}")
             elif n > 1:
                 tally.duplicated += n - 1
-                result.findings.append(
-                    Finding("duplicated", "edi", flow_in,
-                            f"{pid}: {n} CONTRL for interchange {ref}")
-                )  # fmt: skip
+                result.add("duplicated", "edi", FLOW_IN, f"{pid}: {n} CONTRL for interchange {ref}")
         result.tallies.append(tally)
-        # ORDRSP: one per order that made a sale (a re-sent order may get a new one)
+
+    def _ordrsp(self, result: Count, erp: Erp, files: Files) -> None:
+        """One ORDRSP per order that made a sale (a re-sent order may get a new one)."""
+        partners = self.world.partners
         sale_refs = {s["reference"] for s in erp["sales"]}
-        ordrsp = Counter(
-            (pid, ref)
-            for pid, found in files.items()
-            for f in found
-            for d in f.documents
-            if d.type == "ORDRSP"
-            for ref in d.orders
-        )
+        ordrsp = Counter((pid, ref) for pid, d in _documents(files, "ORDRSP") for ref in d.orders)
         orders = [
             o
             for o in self.expected.orders.values()
@@ -474,20 +453,20 @@ class Census:
             allowed = 1 + order.resent
             if n == 0:
                 tally.lost += 1
-                result.findings.append(
-                    Finding("lost", "edi", flow_in,
-                            f"{order.partner}: no ORDRSP for {order.number}")
-                )  # fmt: skip
+                result.add("lost", "edi", FLOW_IN, f"{order.partner}: no ORDRSP for {order.number}")
             elif n > allowed:
                 tally.duplicated += n - allowed
-                result.findings.append(
-                    Finding("duplicated", "edi", flow_in,
-                            f"{order.partner}: {n} ORDRSP for {order.number} "
-                            f"(re-sent {order.resent} time(s))")
-                )  # fmt: skip
+                result.add("duplicated", "edi", FLOW_IN,
+                           f"{order.partner}: {n} ORDRSP for {order.number} "
+                           f"(re-sent {order.resent} time(s))")  # fmt: skip
         result.tallies.append(tally)
-        # DESADV: one (plus at most one replacement) per shipped shipment of a partner customer
-        customer = {party: pid for pid, p in partners.items() if (party := erp["gln"].get(p.gln))}
+
+    def _desadv(
+        self, result: Count, erp: Erp, letters: Rows, files: Files, customer: dict[Any, str]
+    ) -> int:
+        """One DESADV (and at most one replacement) per shipped shipment of a partner customer."""
+        partners = self.world.partners
+        backlog = 0
         shipped = [
             s
             for s in erp["shipments"]
@@ -496,33 +475,33 @@ class Census:
             and "DESADV" in partners[customer[s["customer"]]].documents
         ]
         desadv: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for pid, found in files.items():
-            for f in found:
-                for d in f.documents:
-                    if d.type == "DESADV":
-                        desadv[(pid, d.bgm_number)].append(d.bgm_function)
+        for pid, d in _documents(files, "DESADV"):
+            desadv[(pid, d.bgm_number)].append(d.bgm_function)
         tally = Tally("edi", "DESADV (by shipped shipment)", len(shipped), 0)
         for shipment in shipped:
             pid, number = customer[shipment["customer"]], str(shipment["number"])
             functions = _desadv_for(desadv, pid, number)
             tally.found += len(functions)
             if not functions:
-                if _named_in(letters, (flow_out,), number):
+                if _named_in(letters, (FLOW_OUT,), number):
                     continue
                 tally.lost += 1
-                out_backlog += 1
-                result.findings.append(
-                    Finding("lost", "edi", flow_out, f"{pid}: no DESADV for shipment {number}")
-                )
+                backlog += 1
+                result.add("lost", "edi", FLOW_OUT, f"{pid}: no DESADV for shipment {number}")
             elif functions.count("9") > 1 or functions.count("5") > 1:
                 tally.duplicated += len(functions) - 1
-                result.findings.append(
-                    Finding("duplicated", "edi", flow_out,
-                            f"{pid}: DESADV for shipment {number} sent {len(functions)} times "
-                            f"(functions {', '.join(functions)})")
-                )  # fmt: skip
+                result.add("duplicated", "edi", FLOW_OUT,
+                           f"{pid}: DESADV for shipment {number} sent {len(functions)} times "
+                           f"(functions {', '.join(functions)})")  # fmt: skip
         result.tallies.append(tally)
-        # INVOIC: one per posted invoice of a partner customer
+        return backlog
+
+    def _invoic(
+        self, result: Count, erp: Erp, letters: Rows, files: Files, customer: dict[Any, str]
+    ) -> int:
+        """One INVOIC per posted invoice of a partner customer; returns the invoices to send."""
+        partners = self.world.partners
+        backlog = 0
         posted = [
             i
             for i in erp["invoices"]
@@ -530,32 +509,51 @@ class Census:
             and i["party"] in customer
             and "INVOIC" in partners[customer[i["party"]]].documents
         ]
-        invoic = Counter(
-            (pid, d.bgm_number)
-            for pid, found in files.items()
-            for f in found
-            for d in f.documents
-            if d.type == "INVOIC"
-        )
+        invoic = Counter((pid, d.bgm_number) for pid, d in _documents(files, "INVOIC"))
         tally = Tally("edi", "INVOIC (by posted invoice)", len(posted), sum(invoic.values()))
         for invoice in posted:
             pid, number = customer[invoice["party"]], str(invoice["number"])
             n = invoic.get((pid, number), 0)
             if n == 0:
-                if _named_in(letters, (flow_out,), number):
+                if _named_in(letters, (FLOW_OUT,), number):
                     continue
                 tally.lost += 1
-                out_backlog += 1
-                result.findings.append(
-                    Finding("lost", "edi", flow_out, f"{pid}: no INVOIC for invoice {number}")
-                )
+                backlog += 1
+                result.add("lost", "edi", FLOW_OUT, f"{pid}: no INVOIC for invoice {number}")
             elif n > 1:
                 tally.duplicated += n - 1
-                result.findings.append(
-                    Finding("duplicated", "edi", flow_out, f"{pid}: {n} INVOIC for {number}")
-                )
+                result.add("duplicated", "edi", FLOW_OUT, f"{pid}: {n} INVOIC for {number}")
         result.tallies.append(tally)
-        result.backlog[flow_out] = out_backlog
+        return backlog
+
+
+def _outbox_duplicates(result: Count, files: Files) -> None:
+    """Unreadable files, the same bytes in two files, two documents with one BGM number."""
+    for pid, found in sorted(files.items()):
+        hashes = Counter(f.sha256 for f in found)
+        for f in found:
+            if f.error:
+                result.add("mismatch", "edi", FLOW_OUT, f"{pid}/{f.name}: {f.error}")
+        for digest, n in hashes.items():
+            if n > 1:
+                names = [f.name for f in found if f.sha256 == digest]
+                result.add("duplicated", "edi", _flow_of(names[0]),
+                           f"{pid}: the same bytes in {n} files ({', '.join(names)})")  # fmt: skip
+        docs = [d for f in found for d in f.documents]
+        ids = Counter((d.type, d.bgm_number, d.bgm_function) for d in docs if d.bgm_number)
+        for (kind, number, function), n in sorted(ids.items()):
+            if n > 1:
+                result.add("duplicated", "edi", _flow_of(kind),
+                           f"{pid}: {n} {kind} documents numbered {number} "
+                           f"(function {function or '-'})")  # fmt: skip
+
+
+def _documents(files: Files, doc_type: str) -> list[tuple[str, Document]]:
+    """Every document of one type in the outboxes, with the id of the partner it went to."""
+    return [
+        (pid, d) for pid, found in files.items() for f in found for d in f.documents
+        if d.type == doc_type
+    ]  # fmt: skip
 
 
 def _desadv_for(desadv: dict[tuple[str, str], list[str]], pid: str, number: str) -> list[str]:

@@ -178,89 +178,110 @@ class Seeder:
         summary.setdefault("resent", []).append(chosen.number)
 
     def _bad(self, kind: str, round_no: int, rng: random.Random, summary: dict[str, Any]) -> None:
+        """One deliberately bad input of ``kind``, from a partner the round's RNG picks."""
         partners = sorted(self.world.partners.values(), key=lambda p: p.id)
         partner = partners[rng.randrange(len(partners))]
         if kind == "garbage":
-            name = f"garbage_{partner.id}_{round_no:03d}.edi"
-            self._drop(partner, name, b"this is not an EDIFACT interchange\n" * 3)
-            self.expected.bad.append(
-                BadInput(kind, "edi_orders_inbound", (name,), f"{partner.id}: {name} (not EDIFACT)")
-            )
-            summary["bad"].append(f"garbage file {name}")
+            self._bad_garbage(partner, round_no, summary)
         elif kind == "conflict":
-            orders = self.expected.orders.values()
-            own = [o for o in orders if o.partner == partner.id and o.expect_sale]
-            if not own:
-                return
-            chosen = own[rng.randrange(len(own))]
-            original = self.expected.payloads[chosen.number]
-            first = original.lines[0]
-            changed = original.model_copy(
-                update={
-                    "lines": (
-                        first.model_copy(update={"quantity": first.quantity + 1}),
-                        *original.lines[1:],
-                    )
-                }
-            )
-            ref, data = self._interchange(partner, [changed], round_no)
-            name = f"conflict_{partner.id}_{ref}.edi"
-            self._drop(partner, name, data)
-            self.expected.interchanges.append((partner.id, ref, True))
-            chosen.conflicting += 1
-            self.expected.bad.append(
-                BadInput(
-                    kind,
-                    "edi_orders_inbound",
-                    (chosen.number,),
-                    f"{partner.id}: order {chosen.number} again with another quantity ({name})",
-                )
-            )
-            summary["bad"].append(f"conflicting order {chosen.number} in {name}")
+            self._bad_conflict(partner, round_no, rng, summary)
         elif kind == "unknown_gtin":
-            from sandbox.partner import make_orders
-
-            (order,) = make_orders(
-                partner.gln,
-                partner.our_id,
-                [_unknown_product()],
-                count=1,
-                lines=1,
-                seed=round_no,
-                prefix=f"X{partner.id[:2].upper()}{round_no:02d}-",
-                order_date=ORDER_DATE,
-            )
-            ref, data = self._interchange(partner, [order], round_no)
-            name = f"unknown_{partner.id}_{ref}.edi"
-            self._drop(partner, name, data)
-            self.expected.interchanges.append((partner.id, ref, True))
-            self.expected.orders[order.order_number] = SentOrder(
-                order.order_number, partner.id, expect_sale=False
-            )
-            self.expected.payloads[order.order_number] = order
-            self.expected.bad.append(
-                BadInput(
-                    kind,
-                    "edi_orders_inbound",
-                    (order.order_number, name),
-                    f"{partner.id}: order {order.order_number} with an unknown GTIN ({name})",
-                )
-            )
-            summary["bad"].append(f"unknown GTIN order {order.order_number} in {name}")
+            self._bad_unknown_gtin(partner, round_no, summary)
         elif kind == "bad_crm_company":
-            name = f"Chaos Defekt {self.world.seed}-{round_no}"
-            rec = self._crm_user_create({"name": name, "country": "XX", "city": "Nirgendwo"})
-            self.expected.crm_companies[name] = False
-            rid = str(rec.get("id", ""))
-            self.expected.bad.append(
-                BadInput(
-                    kind,
-                    "crm_pull",
-                    tuple(m for m in (rid, name) if m),
-                    f"CRM company {rid} {name!r} with country 'XX'",
-                )
+            self._bad_crm_company(round_no, summary)
+
+    def _bad_garbage(self, partner: Partner, round_no: int, summary: dict[str, Any]) -> None:
+        """A file in the partner's inbox that is no EDIFACT at all."""
+        name = f"garbage_{partner.id}_{round_no:03d}.edi"
+        self._drop(partner, name, b"this is not an EDIFACT interchange\n" * 3)
+        self.expected.bad.append(
+            BadInput(
+                "garbage", "edi_orders_inbound", (name,), f"{partner.id}: {name} (not EDIFACT)"
             )
-            summary["bad"].append(f"CRM company {name!r} with country XX")
+        )
+        summary["bad"].append(f"garbage file {name}")
+
+    def _bad_conflict(
+        self, partner: Partner, round_no: int, rng: random.Random, summary: dict[str, Any]
+    ) -> None:
+        """An order number the partner already used, again with another first-line quantity."""
+        orders = self.expected.orders.values()
+        own = [o for o in orders if o.partner == partner.id and o.expect_sale]
+        if not own:
+            return
+        chosen = own[rng.randrange(len(own))]
+        original = self.expected.payloads[chosen.number]
+        first = original.lines[0]
+        changed = original.model_copy(
+            update={
+                "lines": (
+                    first.model_copy(update={"quantity": first.quantity + 1}),
+                    *original.lines[1:],
+                )
+            }
+        )
+        ref, data = self._interchange(partner, [changed], round_no)
+        name = f"conflict_{partner.id}_{ref}.edi"
+        self._drop(partner, name, data)
+        self.expected.interchanges.append((partner.id, ref, True))
+        chosen.conflicting += 1
+        self.expected.bad.append(
+            BadInput(
+                "conflict",
+                "edi_orders_inbound",
+                (chosen.number,),
+                f"{partner.id}: order {chosen.number} again with another quantity ({name})",
+            )
+        )
+        summary["bad"].append(f"conflicting order {chosen.number} in {name}")
+
+    def _bad_unknown_gtin(self, partner: Partner, round_no: int, summary: dict[str, Any]) -> None:
+        """An order for a product the ERP does not know: it must make no sale."""
+        from sandbox.partner import make_orders
+
+        (order,) = make_orders(
+            partner.gln,
+            partner.our_id,
+            [_unknown_product()],
+            count=1,
+            lines=1,
+            seed=round_no,
+            prefix=f"X{partner.id[:2].upper()}{round_no:02d}-",
+            order_date=ORDER_DATE,
+        )
+        ref, data = self._interchange(partner, [order], round_no)
+        name = f"unknown_{partner.id}_{ref}.edi"
+        self._drop(partner, name, data)
+        self.expected.interchanges.append((partner.id, ref, True))
+        self.expected.orders[order.order_number] = SentOrder(
+            order.order_number, partner.id, expect_sale=False
+        )
+        self.expected.payloads[order.order_number] = order
+        self.expected.bad.append(
+            BadInput(
+                "unknown_gtin",
+                "edi_orders_inbound",
+                (order.order_number, name),
+                f"{partner.id}: order {order.order_number} with an unknown GTIN ({name})",
+            )
+        )
+        summary["bad"].append(f"unknown GTIN order {order.order_number} in {name}")
+
+    def _bad_crm_company(self, round_no: int, summary: dict[str, Any]) -> None:
+        """A company a CRM user typed in with a country that does not exist."""
+        name = f"Chaos Defekt {self.world.seed}-{round_no}"
+        rec = self._crm_user_create({"name": name, "country": "XX", "city": "Nirgendwo"})
+        self.expected.crm_companies[name] = False
+        rid = str(rec.get("id", ""))
+        self.expected.bad.append(
+            BadInput(
+                "bad_crm_company",
+                "crm_pull",
+                tuple(m for m in (rid, name) if m),
+                f"CRM company {rid} {name!r} with country 'XX'",
+            )
+        )
+        summary["bad"].append(f"CRM company {name!r} with country XX")
 
     def _crm_user_create(self, properties: dict[str, str]) -> dict[str, Any]:
         """A company typed in by a CRM user (the sandbox's admin API, never the hub)."""
