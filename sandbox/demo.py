@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from hub import settings
@@ -38,6 +39,35 @@ def demo(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show Airflow's task logs"),
 ) -> None:
     """Run the hub end to end against sandbox systems and show the results."""
+    home = _prepare_home(verbose)
+    summary: dict[str, Any] = {"dag_runs": {}}
+    started = time.monotonic()
+    with ExitStack() as stack, console.status("starting") as status:
+        erp, carrier, systems = _start_systems(stack, home, status)
+        summary["systems"] = systems
+        dags = _DagRuns(status, summary)
+        status.stop()
+        _step("1. ERP reference data")
+        result = dags.run("erp_reference_check")
+        if result is not None:
+            _print_report(result.returned("check_reference_data"))
+        _orders_arrive(dags, home, erp)
+        operator, shipment_ids = _goods_packed(dags, erp, carrier, home)
+        _goods_leave(dags, operator, carrier, shipment_ids)
+        if "crm" in systems:
+            _step("5. Customers, products with stock and orders reach the CRM (20% of calls fail)")
+            dags.run("crm_sync")
+            summary["crm"] = _show_crm(systems)
+        summary["outboxes"] = _show_outboxes(home)
+        _step("6. Reconcile: what the ERP holds against what every system received")
+        summary["reconcile_differences"] = _reconcile()
+        summary["dead_letters"] = _show_dead_letters()
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    _finish(summary, home, keep=keep, as_json=as_json)
+
+
+def _prepare_home(verbose: bool) -> Path:
+    """A fresh demo home (.hub/demo) with the environment and Airflow pointed at it."""
     home = settings.PROJECT_ROOT / ".hub" / "demo"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -49,73 +79,90 @@ def demo(
     from hub import airflow_env
 
     airflow_env.configure(home / "airflow", force=True)
-    summary: dict[str, Any] = {"dag_runs": {}}
-    started = time.monotonic()
-    with ExitStack() as stack, console.status("starting") as status:
-        status.update("preparing Airflow's metadata database")
-        airflow_env.ensure_db()
-        status.update("starting the sandbox ERP (Tryton; the first build takes ~45 s)")
-        erp = _start_erp(stack, home)
-        systems = {"erp": erp.url}
-        status.update("starting the sandbox CRM and carrier")
-        carrier = _start_carrier(stack)
-        if carrier is not None:
-            systems["carrier"] = carrier.url
-        systems.update(_start_optional_sandboxes(stack))
-        summary["systems"] = systems
+    return home
+
+
+def _start_systems(stack: ExitStack, home: Path, status: Status) -> tuple[Any, Any, dict[str, str]]:
+    """Airflow's database and the sandbox systems: (erp, carrier or None, name -> URL)."""
+    from hub import airflow_env
+
+    status.update("preparing Airflow's metadata database")
+    airflow_env.ensure_db()
+    status.update("starting the sandbox ERP (Tryton; the first build takes ~45 s)")
+    erp = _start_erp(stack, home)
+    systems = {"erp": erp.url}
+    status.update("starting the sandbox CRM and carrier")
+    carrier = _start_carrier(stack)
+    if carrier is not None:
+        systems["carrier"] = carrier.url
+    systems.update(_start_optional_sandboxes(stack))
+    return erp, carrier, systems
+
+
+class _DagRuns:
+    """Runs the real DAGs with ``dag.test()`` and notes each outcome in the demo summary."""
+
+    def __init__(self, status: Status, summary: dict[str, Any]) -> None:
         status.update("loading the DAGs")
-        from hub.airflow_run import load_dag_bag, run_dag_with
+        from hub.airflow_run import load_dag_bag
 
-        bag = load_dag_bag()
+        self.bag = load_dag_bag()
+        self.status = status
+        self.summary = summary
 
-        def run(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
-            if bag.get_dag(dag_id) is None:
-                console.print(f"[yellow]DAG {dag_id} is not available yet: skipped")
-                return None
-            status.update(f"running DAG {dag_id}")
-            result = run_dag_with(bag, dag_id, conf)
-            summary["dag_runs"][dag_id] = {"state": result.state, "tasks": result.task_states}
-            colour = "green" if result.state == "success" else "red"
-            console.print(f"DAG [bold]{dag_id}[/bold]: [{colour}]{result.state}[/{colour}]")
-            return result
+    def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+        """One DAG run, or None when this build has no such DAG."""
+        from hub.airflow_run import run_dag_with
 
-        status.stop()
-        _step("1. ERP reference data")
-        result = run("erp_reference_check")
-        if result is not None:
-            _print_report(result.returned("check_reference_data"))
-        _step("2. Partners send EDIFACT ORDERS")
-        dropped = _drop_orders(home)
-        for name in dropped:
-            console.print(f"  dropped [bold]{name}[/bold]")
-        run("edi_orders_inbound")
-        summary["orders"] = _show_orders(erp)
-        _step("3. The warehouse packs; the carrier books parcels, labels and tracking return")
-        operator = erp.operator()
-        shipment_ids = _pack_all(operator)
-        summary["shipments"] = []
-        if carrier is not None:
-            run("logistics_sync")
-            summary["shipments"] = _show_shipments(operator, shipment_ids, home)
-        _step("4. Goods leave, parcels travel, invoices are posted; partners get EDI documents")
-        for shipment in summary["shipments"]:
-            if shipment["tracking"] and carrier is not None:
-                carrier.advance(shipment["tracking"], steps=10)
-        operator.call("stock.shipment.out", "do", shipment_ids)
-        for row in summary["orders"]:
-            operator.post_invoices(row["id"])
-        if carrier is not None:
-            run("logistics_sync")
-        run("edi_documents_outbound")
-        if "crm" in systems:
-            _step("5. Customers, products with stock and orders reach the CRM (20% of calls fail)")
-            run("crm_sync")
-            summary["crm"] = _show_crm(systems)
-        summary["outboxes"] = _show_outboxes(home)
-        _step("6. Reconcile: what the ERP holds against what every system received")
-        summary["reconcile_differences"] = _reconcile()
-        summary["dead_letters"] = _show_dead_letters()
-    summary["seconds"] = round(time.monotonic() - started, 1)
+        if self.bag.get_dag(dag_id) is None:
+            console.print(f"[yellow]DAG {dag_id} is not available yet: skipped")
+            return None
+        self.status.update(f"running DAG {dag_id}")
+        result = run_dag_with(self.bag, dag_id, conf)
+        self.summary["dag_runs"][dag_id] = {"state": result.state, "tasks": result.task_states}
+        colour = "green" if result.state == "success" else "red"
+        console.print(f"DAG [bold]{dag_id}[/bold]: [{colour}]{result.state}[/{colour}]")
+        return result
+
+
+def _orders_arrive(dags: _DagRuns, home: Path, erp: Any) -> None:
+    """Step 2: partners drop ORDERS interchanges; the inbound DAG makes sales of them."""
+    _step("2. Partners send EDIFACT ORDERS")
+    dropped = _drop_orders(home)
+    for name in dropped:
+        console.print(f"  dropped [bold]{name}[/bold]")
+    dags.run("edi_orders_inbound")
+    dags.summary["orders"] = _show_orders(erp)
+
+
+def _goods_packed(dags: _DagRuns, erp: Any, carrier: Any, home: Path) -> tuple[Any, list[int]]:
+    """Step 3: the warehouse packs, the carrier books; (ERP operator, packed shipment ids)."""
+    _step("3. The warehouse packs; the carrier books parcels, labels and tracking return")
+    operator = erp.operator()
+    shipment_ids = _pack_all(operator)
+    dags.summary["shipments"] = []
+    if carrier is not None:
+        dags.run("logistics_sync")
+        dags.summary["shipments"] = _show_shipments(operator, shipment_ids, home)
+    return operator, shipment_ids
+
+
+def _goods_leave(dags: _DagRuns, operator: Any, carrier: Any, shipment_ids: list[int]) -> None:
+    """Step 4: parcels travel, shipments are done, invoices posted, EDI documents go out."""
+    _step("4. Goods leave, parcels travel, invoices are posted; partners get EDI documents")
+    for shipment in dags.summary["shipments"]:
+        if shipment["tracking"] and carrier is not None:
+            carrier.advance(shipment["tracking"], steps=10)
+    operator.call("stock.shipment.out", "do", shipment_ids)
+    for row in dags.summary["orders"]:
+        operator.post_invoices(row["id"])
+    if carrier is not None:
+        dags.run("logistics_sync")
+    dags.run("edi_documents_outbound")
+
+
+def _finish(summary: dict[str, Any], home: Path, *, keep: bool, as_json: bool) -> None:
+    """Print the summary, tidy the demo home, and exit 1 if a DAG run failed."""
     if as_json:
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
     console.print(
