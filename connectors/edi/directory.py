@@ -6,12 +6,40 @@ and D01B directories as written down in bots-edi/bots-grammars (``edifact/D96A/*
 EAN010, DESADV EAN007, INVOIC EAN008) are checked against the UN structure they restrict
 plus the EANCOM rules in ``connectors.edi.rules``. Structures are data: one indented text
 block per message, ``TAG MIN MAX``, a deeper indent for the segments of a group whose
-trigger is the line above.
+trigger is the line above. The types and the parser live in ``directory_model``; which
+structure a message type has is ``rules_structure.structure_for``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from connectors.edi.directory_model import (
+    Composite,
+    ElementSpec,
+    Level,
+    MessageStructure,
+    Node,
+    Simple,
+    parse_structure,
+    structure,
+)
+from connectors.edi.directory_model import composite as _c
+from connectors.edi.directory_model import simple as _s
+
+__all__ = [
+    "AGENCY_GS1",
+    "DATE_FORMATS",
+    "GLN_PARTIES",
+    "GTIN_ITEM_TYPES",
+    "SEGMENTS",
+    "STRUCTURES",
+    "Composite",
+    "ElementSpec",
+    "Level",
+    "MessageStructure",
+    "Node",
+    "Simple",
+    "parse_structure",
+]
 
 # ---------------------------------------------------------------------------------------
 # message structures (the body between UNH and UNT)
@@ -829,148 +857,26 @@ UCF 0 999
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """A segment position in a structure; ``children`` make it a segment group trigger."""
-
-    tag: str
-    min: int
-    max: int
-    children: tuple[Node, ...] = ()
-
-
-@dataclass(slots=True)
-class Level:
-    """One level of a structure compiled for the walker: entries plus a tag index."""
-
-    entries: tuple[Node, ...]
-    children: tuple[Level | None, ...] = ()
-    index: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    required: tuple[int, ...] = ()  # positions of entries with min > 0
-
-    @classmethod
-    def compile(cls, nodes: tuple[Node, ...]) -> Level:
-        index: dict[str, list[int]] = {}
-        for i, node in enumerate(nodes):
-            index.setdefault(node.tag, []).append(i)
-        return cls(
-            nodes,
-            tuple(cls.compile(n.children) if n.children else None for n in nodes),
-            {tag: tuple(positions) for tag, positions in index.items()},
-            tuple(i for i, n in enumerate(nodes) if n.min > 0),
-        )
-
-
-def parse_structure(text: str) -> tuple[Node, ...]:
-    """Parse the indented ``TAG MIN MAX`` text into nodes (2 spaces per level)."""
-    rows: list[tuple[int, str, int, int]] = []
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        parts = line.split()
-        if indent % 2 or len(parts) != 3:
-            raise ValueError(f"structure line {line_no}: expected 'TAG MIN MAX', got {line!r}")
-        rows.append((indent // 2, parts[0], int(parts[1]), int(parts[2])))
-
-    def build(start: int, depth: int) -> tuple[tuple[Node, ...], int]:
-        nodes: list[Node] = []
-        i = start
-        while i < len(rows) and rows[i][0] == depth:
-            _, tag, lo, hi = rows[i]
-            children: tuple[Node, ...] = ()
-            if i + 1 < len(rows) and rows[i + 1][0] > depth:
-                children, i = build(i + 1, depth + 1)
-            else:
-                i += 1
-            nodes.append(Node(tag, lo, hi, children))
-        return tuple(nodes), i
-
-    nodes, end = build(0, 0)
-    if end != len(rows):
-        raise ValueError(f"structure: bad indentation near line {end + 1}")
-    return nodes
-
-
-@dataclass(frozen=True, slots=True)
-class MessageStructure:
-    """A known message: type key, body structure, and the EANCOM rule set applied, if any."""
-
-    key: str
-    level: Level
-    description: str
-
-
-def _structure(key: str, text: str, description: str) -> MessageStructure:
-    return MessageStructure(key, Level.compile(parse_structure(text)), description)
-
-
 # Keyed by UNH S009 type:version:release (the agency is UN for all of them).
 STRUCTURES: dict[str, MessageStructure] = {
     s.key: s
     for s in (
-        _structure("ORDERS:D:96A", _ORDERS_D96A, "purchase order D96A"),
-        _structure("ORDERS:D:01B", _ORDERS_D01B, "purchase order D01B"),
-        _structure("ORDRSP:D:96A", _ORDRSP_D96A, "purchase order response D96A"),
-        _structure("DESADV:D:96A", _DESADV_D96A, "despatch advice D96A"),
-        _structure("INVOIC:D:96A", _INVOIC_D96A, "invoice D96A"),
-        _structure("INVRPT:D:96A", _INVRPT_D96A, "inventory report D96A"),
-        _structure("APERAK:D:96A", _APERAK_D96A, "application error and acknowledgement D96A"),
-        _structure("CONTRL:D:3", _CONTRL, "syntax and service report (ISO 9735 v3)"),
-        _structure("CONTRL:2:2", _CONTRL, "syntax and service report (EANCOM 2:2)"),
-        _structure("CONTRL:D:4", _CONTRL, "syntax and service report (ISO 9735 v4)"),
+        structure("ORDERS:D:96A", _ORDERS_D96A, "purchase order D96A"),
+        structure("ORDERS:D:01B", _ORDERS_D01B, "purchase order D01B"),
+        structure("ORDRSP:D:96A", _ORDRSP_D96A, "purchase order response D96A"),
+        structure("DESADV:D:96A", _DESADV_D96A, "despatch advice D96A"),
+        structure("INVOIC:D:96A", _INVOIC_D96A, "invoice D96A"),
+        structure("INVRPT:D:96A", _INVRPT_D96A, "inventory report D96A"),
+        structure("APERAK:D:96A", _APERAK_D96A, "application error and acknowledgement D96A"),
+        structure("CONTRL:D:3", _CONTRL, "syntax and service report (ISO 9735 v3)"),
+        structure("CONTRL:2:2", _CONTRL, "syntax and service report (EANCOM 2:2)"),
+        structure("CONTRL:D:4", _CONTRL, "syntax and service report (ISO 9735 v4)"),
     )
 }
 
 
-_BY_TYPE: dict[str, MessageStructure | None] = {}
-
-
-def structure_for(message_type: str) -> MessageStructure | None:
-    """The structure for a UNH type string such as ``ORDERS:D:96A:UN:EAN008``."""
-    try:
-        return _BY_TYPE[message_type]
-    except KeyError:
-        found = STRUCTURES.get(":".join(message_type.split(":")[:3]))
-        if len(_BY_TYPE) < 1000:
-            _BY_TYPE[message_type] = found
-        return found
-
-
 # ---------------------------------------------------------------------------------------
 # segment layouts (data element formats) for the segments the hub reads or writes
-
-
-@dataclass(frozen=True, slots=True)
-class Simple:
-    """A simple data element: id, representation (``an..35``, ``n..15``, ``a3``), mandatory."""
-
-    id: str
-    repr: str
-    mandatory: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Composite:
-    """A composite data element and its components."""
-
-    id: str
-    components: tuple[Simple, ...]
-    mandatory: bool = False
-
-
-ElementSpec = Simple | Composite
-
-
-def _s(spec: str) -> Simple:
-    """``"1004 an..35"`` or ``"1004 an..35 M"``."""
-    parts = spec.split()
-    return Simple(parts[0], parts[1], len(parts) > 2 and parts[2] == "M")
-
-
-def _c(cid: str, *components: str, m: bool = False) -> Composite:
-    return Composite(cid, tuple(_s(c) for c in components), m)
-
 
 _C212 = ("7140 an..35", "7143 an..3", "1131 an..3", "3055 an..3")
 

@@ -104,3 +104,23 @@ class Issue:
                 element += f".{self.component_position}"
             parts.append(element)
         return " ".join(parts)
+
+
+def issue_at(
+    code: int,
+    position: int | None,
+    tag: str,
+    text: str,
+    element: int | None = None,
+    component: int | None = None,
+    level: Level | None = None,
+) -> Issue:
+    """A finding at a segment position; level ``element`` when an element is named, else
+    ``segment`` (unless ``level`` says otherwise)."""
+    lvl: Level = level or ("element" if element is not None else "segment")
+    return Issue(code, lvl, text, position, tag, element, component)
+
+
+def unb_issue(code: int, element: int, component: int | None, text: str) -> Issue:
+    """An interchange-level finding on the UNB (interchange segment 1)."""
+    return Issue(code, "interchange", text, 1, "UNB", element, component)

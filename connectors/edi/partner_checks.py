@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from connectors.edi.errors import Issue, SyntaxCode
+from connectors.edi.errors import Issue, SyntaxCode, unb_issue
 from connectors.edi.tokenizer import InterchangeHeader, Message
 from connectors.erp.port import ErpPort
 from schemas.config import PartnerProfile
@@ -27,10 +27,6 @@ APP_UNKNOWN_GTIN = "GTIN"
 
 # NAD qualifiers the mapping resolves to ERP parties, with the application code for each.
 _PARTY_CODES = {"BY": (APP_UNKNOWN_BUYER, "buyer"), "DP": (APP_UNKNOWN_DELIVERY, "delivery party")}
-
-
-def _unb(code: int, element: int, component: int | None, text: str) -> Issue:
-    return Issue(code, "interchange", text, 1, "UNB", element, component)
 
 
 class PartnerChecks:
@@ -57,7 +53,7 @@ class PartnerChecks:
         sender, sender_q = unb.element(2, 1), unb.element(2, 2)
         if (sender, sender_q) != (p.unb.partner_id, p.unb.partner_qualifier):
             issues.append(
-                _unb(
+                unb_issue(
                     SyntaxCode.UNKNOWN_SENDER,
                     2,
                     1 if sender != p.unb.partner_id else 2,
@@ -69,7 +65,7 @@ class PartnerChecks:
         recipient, recipient_q = unb.element(3, 1), unb.element(3, 2)
         if (recipient, recipient_q) != (p.unb.our_id, p.unb.our_qualifier):
             issues.append(
-                _unb(
+                unb_issue(
                     SyntaxCode.RECIPIENT_NOT_ACTUAL,
                     3,
                     1 if recipient != p.unb.our_id else 2,
@@ -79,7 +75,7 @@ class PartnerChecks:
             )
         if header.syntax_identifier != p.syntax_identifier:
             issues.append(
-                _unb(
+                unb_issue(
                     SyntaxCode.SYNTAX_VERSION_NOT_SUPPORTED,
                     1,
                     1,
@@ -89,7 +85,7 @@ class PartnerChecks:
             )
         if header.syntax_version != p.syntax_version:
             issues.append(
-                _unb(
+                unb_issue(
                     SyntaxCode.SYNTAX_VERSION_NOT_SUPPORTED,
                     1,
                     2,
@@ -112,7 +108,7 @@ class PartnerChecks:
             )
         if unb.element(11) == "1" and not p.accept_test_interchanges:
             issues.append(
-                _unb(
+                unb_issue(
                     SyntaxCode.TEST_INDICATOR_NOT_SUPPORTED,
                     11,
                     None,
@@ -121,7 +117,7 @@ class PartnerChecks:
             )
         if not p.active:
             issues.append(
-                _unb(
+                unb_issue(
                     SyntaxCode.UNKNOWN_SENDER,
                     2,
                     1,

@@ -18,31 +18,29 @@ def _escaper(d: Delimiters) -> tuple[str, dict[int, str]]:
     return "".join(specials), {ord(c): d.release + c for c in specials}
 
 
-def escape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
-    """Release every service character inside a data value."""
-    specials, table = _escaper(d)
+def _released(value: str, specials: str, table: dict[int, str]) -> str:
+    """``value`` with a release character before each of ``specials`` (``_escaper``)."""
     for c in specials:
         if c in value:
             return value.translate(table)
     return value
 
 
+def escape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
+    """Release every service character inside a data value."""
+    specials, table = _escaper(d)
+    return _released(value, specials, table)
+
+
 def serialize_segment(segment: Segment, d: Delimiters = DEFAULT_DELIMITERS) -> str:
     """One segment with its terminator (components and elements kept exactly, no trimming)."""
     specials, table = _escaper(d)
-
-    def esc(value: str) -> str:
-        for c in specials:
-            if c in value:
-                return value.translate(table)
-        return value
-
     parts = [segment.tag]
     for element in segment.elements:
         if isinstance(element, list):
-            parts.append(d.component.join(esc(c) for c in element))
+            parts.append(d.component.join(_released(c, specials, table) for c in element))
         else:
-            parts.append(esc(element))
+            parts.append(_released(element, specials, table))
     return d.element.join(parts) + d.terminator
 
 

@@ -16,6 +16,11 @@ body), ``StraySegment`` (a segment outside any message), ``GroupTrailer`` (UNE),
 ``InterchangeTrailer`` (UNZ, or ``unz=None`` when the file or the next UNB ends it first).
 The reader never raises on bad input except ``EdifactError`` for an unreadable source;
 everything else is reported as an ``Issue`` on the event it belongs to.
+
+This module is the reader itself (chunks, the block and per-segment paths, envelope state);
+``tokenizer_segments`` holds ``Segment``, ``Delimiters`` and segment splitting,
+``tokenizer_events`` the events, ``tokenizer_decode`` the character set decoding. Their
+public names are importable from here as before.
 """
 
 from __future__ import annotations
@@ -25,307 +30,59 @@ import operator
 import os
 import re
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
-
-from pydifact.segments import Segment as PydifactSegment
+from typing import IO
 
 from connectors.edi.charsets import CharsetPolicy, SyntaxCharset, lookup
 from connectors.edi.errors import EdifactError, Issue, SyntaxCode
+from connectors.edi.tokenizer_decode import decode_segment
+from connectors.edi.tokenizer_events import (
+    Event,
+    GroupHeader,
+    GroupTrailer,
+    InterchangeHeader,
+    InterchangeTrailer,
+    Junk,
+    Message,
+    StraySegment,
+)
+from connectors.edi.tokenizer_segments import (
+    DEFAULT_DELIMITERS,
+    Delimiters,
+    Element,
+    Segment,
+    segment_from_text,
+    split_released,
+    split_segment,
+)
 
-Element = str | list[str]
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_DELIMITERS",
+    "Delimiters",
+    "EdifactReader",
+    "Element",
+    "Event",
+    "GroupHeader",
+    "GroupTrailer",
+    "InterchangeHeader",
+    "InterchangeTrailer",
+    "Junk",
+    "Message",
+    "Segment",
+    "Source",
+    "StraySegment",
+    "iter_events",
+    "segment_from_text",
+    "split_segment",
+]
+
 Source = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
 CHUNK_SIZE = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 # An interchange starts at UNA or UNB, at the start of the data or after a non-alphanumeric byte.
 _START = re.compile(rb"(?<![A-Za-z0-9])UN[AB]")
-
-
-class Segment(PydifactSegment):
-    """A pydifact Segment with a constructor cheap enough for millions of segments.
-
-    pydifact's own constructor validates the tag and warns on empty segments on every call;
-    the codec checks tags once, in the tokenizer, and reports them as issues instead.
-    """
-
-    __omitted__ = True  # keep pydifact from registering this class as a segment plugin
-    text: str | None = None  # the decoded source text (no terminator) when tokenized
-
-    def __init__(self, tag: str, *elements: Element):
-        self.tag = tag
-        self.elements = list(elements)
-
-    @classmethod
-    def of(cls, tag: str, elements: list[Element]) -> Segment:
-        """Build without copying ``elements`` (the tokenizer's hot path)."""
-        segment = cls.__new__(cls)
-        segment.tag = tag
-        segment.elements = elements
-        return segment
-
-    def element(self, position: int, component: int = 1) -> str:
-        """The value at 1-based ``position`` (and component), '' when absent."""
-        if position > len(self.elements):
-            return ""
-        value = self.elements[position - 1]
-        if isinstance(value, list):
-            return value[component - 1] if component <= len(value) else ""
-        return value if component == 1 else ""
-
-    def __repr__(self) -> str:
-        return f"Segment({self.tag!r}, {', '.join(repr(e) for e in self.elements)})"
-
-
-@dataclass(frozen=True, slots=True)
-class Delimiters:
-    """The six UNA service characters (level A defaults)."""
-
-    component: str = ":"
-    element: str = "+"
-    decimal: str = "."
-    release: str = "?"
-    reserved: str = " "
-    terminator: str = "'"
-
-    @classmethod
-    def from_una(cls, chars: str) -> Delimiters:
-        """From the six characters after ``UNA``; raises EdifactError (code 22) when unusable."""
-        if len(chars) != 6:
-            raise EdifactError(
-                f"UNA must be followed by exactly 6 service characters, got {chars!r}",
-                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
-            )
-        d = cls(*chars)
-        used = [d.component, d.element, d.release, d.terminator]
-        if len(set(used)) != 4 or any(c.isalnum() for c in used):
-            raise EdifactError(
-                f"UNA service characters {chars!r} are not usable: component, element, "
-                "release and terminator must be 4 distinct non-alphanumeric characters",
-                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
-            )
-        if d.decimal not in ".,":
-            raise EdifactError(
-                f"UNA decimal mark {d.decimal!r} must be '.' or ','",
-                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
-            )
-        return d
-
-    def una(self) -> str:
-        """The service string advice, ``UNA`` + the six characters."""
-        return (
-            f"UNA{self.component}{self.element}{self.decimal}"
-            f"{self.release}{self.reserved}{self.terminator}"
-        )
-
-
-DEFAULT_DELIMITERS = Delimiters()
-
-
-@dataclass(slots=True)
-class Junk:
-    """Bytes that are not EDIFACT, skipped before or between interchanges."""
-
-    offset: int
-    length: int
-    preview: str
-
-
-@dataclass(slots=True)
-class InterchangeHeader:
-    """UNB (and the UNA before it, if any)."""
-
-    unb: Segment
-    delimiters: Delimiters
-    una: bool
-    syntax_identifier: str
-    syntax_version: str
-    charset: SyntaxCharset | None
-    issues: list[Issue] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class GroupHeader:
-    """UNG, at interchange segment ``position``."""
-
-    ung: Segment
-    position: int
-
-
-@dataclass(slots=True)
-class GroupTrailer:
-    """UNE, at interchange segment ``position``."""
-
-    une: Segment
-    position: int
-
-
-class Message:
-    """One message: UNH, the body segments in order, UNT (None when missing).
-
-    ``position`` is the UNH's position in the interchange (UNB = 1). Inside the message
-    positions count from UNH = 1, so ``segments[i]`` is at message position ``i + 2``.
-    ``issues`` holds what the tokenizer found (character set, bad tags) with such positions.
-
-    Plain body segments (ASCII, no release character, a valid tag) are kept as their text
-    and only become ``Segment`` objects when ``segments`` is first read: validation works on
-    the texts (``plain_texts``), so a file that is only validated never builds them.
-    """
-
-    __slots__ = ("_items", "_texts", "delimiters", "issues", "position", "unh", "unt")
-
-    def __init__(
-        self,
-        unh: Segment,
-        segments: list[Segment | str],
-        unt: Segment | None,
-        position: int,
-        issues: list[Issue] | None = None,
-        *,
-        delimiters: Delimiters = DEFAULT_DELIMITERS,
-    ) -> None:
-        self.unh = unh
-        self._items = segments
-        self._texts = 0  # how many of ``_items`` are still texts
-        self.unt = unt
-        self.position = position
-        self.issues: list[Issue] = [] if issues is None else issues
-        self.delimiters = delimiters
-
-    def add_texts(self, texts: list[str]) -> None:
-        """Append plain segment texts (the tokenizer's fast path)."""
-        self._items.extend(texts)
-        self._texts += len(texts)
-
-    def add(self, segment: Segment) -> None:
-        """Append a parsed segment."""
-        self._items.append(segment)
-
-    @property
-    def segments(self) -> list[Segment]:
-        """The body segments (UNH and UNT excluded), parsed on first access."""
-        items = self._items
-        if self._texts:
-            es, cs = self.delimiters.element, self.delimiters.component
-            for i, item in enumerate(items):
-                if item.__class__ is str:
-                    items[i] = segment_from_text(item, es, cs)
-            self._texts = 0
-        return cast("list[Segment]", items)  # every text was parsed above
-
-    @property
-    def segment_count(self) -> int:
-        """How many body segments (UNH and UNT excluded)."""
-        return len(self._items)
-
-    def plain_texts(self) -> list[str] | None:
-        """The body as segment texts when every segment is plain, else None."""
-        items = self._items
-        # all items are texts when as many texts as items remain
-        return cast("list[str]", items) if self._texts == len(items) else None
-
-    @property
-    def ref(self) -> str:
-        """UNH 0062, the message reference number."""
-        return self.unh.element(1)
-
-    @property
-    def type(self) -> str:
-        """UNH S009 joined with ':', e.g. ``ORDERS:D:96A:UN:EAN008``."""
-        s009 = self.unh.elements[1] if len(self.unh.elements) > 1 else ""
-        parts = s009 if isinstance(s009, list) else [s009]
-        while len(parts) > 1 and parts[-1] == "":
-            parts = parts[:-1]
-        return ":".join(parts)
-
-    def all_segments(self) -> list[Segment]:
-        """UNH, body and UNT (when present) as one list."""
-        tail = [self.unt] if self.unt is not None else []
-        return [self.unh, *self.segments, *tail]
-
-    def __repr__(self) -> str:
-        return (
-            f"Message(ref={self.ref!r}, type={self.type!r}, position={self.position}, "
-            f"segments={self.segment_count}, unt={self.unt is not None})"
-        )
-
-
-@dataclass(slots=True)
-class StraySegment:
-    """A data segment found inside an interchange but outside any UNH..UNT."""
-
-    segment: Segment
-    position: int
-
-
-@dataclass(slots=True)
-class InterchangeTrailer:
-    """UNZ, or ``unz=None`` when the interchange ended without one."""
-
-    unz: Segment | None
-    position: int
-    issues: list[Issue] = field(default_factory=list)
-
-
-Event = (
-    Junk
-    | InterchangeHeader
-    | GroupHeader
-    | GroupTrailer
-    | Message
-    | StraySegment
-    | InterchangeTrailer
-)
-
-
-def split_segment(text: str, d: Delimiters) -> tuple[str, list[Element]]:
-    """Split one segment's text (without terminator) into tag and elements."""
-    if d.release not in text:
-        parts = text.split(d.element)
-        cs = d.component
-        return parts[0], [p.split(cs) if cs in p else p for p in parts[1:]]
-    return _split_released(text, d)
-
-
-def segment_from_text(text: str, es: str, cs: str) -> Segment:
-    """A Segment from plain text (no release character), keeping ``text``."""
-    parts = text.split(es)
-    seg = Segment.__new__(Segment)
-    seg.tag = parts[0]
-    seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
-    seg.text = text
-    return seg
-
-
-def _split_released(text: str, d: Delimiters) -> tuple[str, list[Element]]:
-    """Character walk for segments holding release characters (rare)."""
-    rel, es, cs = d.release, d.element, d.component
-    fields: list[list[str]] = [[]]
-    current: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == rel:
-            if i + 1 < n:
-                current.append(text[i + 1])
-            i += 2
-            continue
-        if c == es:
-            fields[-1].append("".join(current))
-            fields.append([])
-            current = []
-        elif c == cs:
-            fields[-1].append("".join(current))
-            current = []
-        else:
-            current.append(c)
-        i += 1
-    fields[-1].append("".join(current))
-    tag_field = fields[0]
-    tag = tag_field[0] if len(tag_field) == 1 else cs.join(tag_field)
-    elements: list[Element] = [f[0] if len(f) == 1 else f for f in fields[1:]]
-    return tag, elements
 
 
 def _open(source: Source) -> tuple[IO[bytes], bool]:
@@ -503,79 +260,9 @@ class _Run:
     def segments(self, buf: bytes) -> Generator[Event, None, bytes | None]:
         """Tokenize from UNB on. Returns the buffer to re-seek from, or None at end of input."""
         while True:
-            term = self.delims.terminator.encode("latin-1")
-            rel = self.delims.release.encode("latin-1")
-            pieces = buf.split(term)
-            if rel in buf:
-                pieces = _merge_released(pieces, term, rel)
-            carry = pieces.pop()
-            segment = self.segment
-            new = Segment.__new__
-            d = self.delims
-            es, cs, rel_s = d.element, d.component, d.release
-            term_s = d.terminator
-            es_b = es.encode("latin-1")
-            heads, not_heads = _HEADS.setdefault(es_b, (set(), set()))
-            # per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
-            plain = list(map(heads.__contains__, map(_HEAD, pieces)))
-            plain.append(False)
-            i = 0
-            n = len(pieces)
-            plain_from = 0  # pieces before this index were refused by the block path
-            while i < n:
-                msg = self.msg
-                if msg is not None and i >= plain_from:
-                    # block path: the run of plain data segments inside a message is decoded,
-                    # split and stored as texts in a few C calls (see Message.plain_texts)
-                    j = plain.index(False, i)
-                    while j < n:
-                        head = pieces[j][:4]
-                        if head in not_heads or not _new_head(head, es_b, heads, not_heads):
-                            break
-                        j = plain.index(False, j + 1)
-                    if j > i:
-                        blob = term.join(pieces[i:j])
-                        bad = self.bad_bytes
-                        if (
-                            blob.isascii()
-                            and rel not in blob
-                            and (bad is None or bad.search(blob) is None)
-                        ):
-                            msg.add_texts(blob.decode("ascii").split(term_s))
-                            self.seg_no += j - i
-                            self.consumed += len(blob) + 1
-                            i = j
-                            continue
-                    plain_from = j + 1
-                piece = pieces[i]
-                i += 1
-                if not piece or piece.isspace():
-                    self.consumed += len(piece) + 1
-                    continue
-                if piece[:3] == b"UNA" and not self.in_message_piece(piece):
-                    # a new service string advice: re-scan from it, so that the rest is split
-                    # (terminator, release) and read (separators) with its delimiters
-                    yield from self.end_interchange(None)
-                    return term.join([piece, *pieces[i:], carry])
-                self.consumed += len(piece) + 1
-                msg = self.msg
-                if msg is not None and self.bad_bytes is None and piece.isascii():
-                    # hot path: a plain ASCII data segment inside a message
-                    text = piece.decode("ascii")
-                    if rel_s not in text and not text[:1].isspace():
-                        parts = text.split(es)
-                        tag = parts[0]
-                        if len(tag) == 3 and tag.isalnum() and tag not in _ENVELOPE_TAGS:
-                            seg = new(Segment)
-                            seg.tag = tag
-                            seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
-                            seg.text = text
-                            msg.add(seg)
-                            self.seg_no += 1
-                            continue
-                events = segment(piece)
-                if events:
-                    yield from events
+            carry, rescan = yield from self.pieces(buf)
+            if rescan:
+                return carry
             more = self.read()
             if not more:
                 if carry.strip():
@@ -583,66 +270,90 @@ class _Run:
                 return None
             buf = carry + self.clean(more)
 
+    def pieces(self, buf: bytes) -> Generator[Event, None, tuple[bytes, bool]]:
+        """Tokenize the terminated segments in ``buf``.
+
+        Returns (the unterminated rest, False), or (the buffer from a new UNA on, True) when a
+        service string advice changes the delimiters and the rest must be re-scanned.
+        """
+        term = self.delims.terminator.encode("latin-1")
+        rel = self.delims.release.encode("latin-1")
+        pieces = buf.split(term)
+        if rel in buf:
+            pieces = _merge_released(pieces, term, rel)
+        carry = pieces.pop()
+        segment = self.segment
+        new = Segment.__new__
+        d = self.delims
+        es, cs, rel_s = d.element, d.component, d.release
+        term_s = d.terminator
+        es_b = es.encode("latin-1")
+        heads, not_heads = _HEADS.setdefault(es_b, (set(), set()))
+        # per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
+        plain = list(map(heads.__contains__, map(_HEAD, pieces)))
+        plain.append(False)
+        i = 0
+        n = len(pieces)
+        plain_from = 0  # pieces before this index were refused by the block path
+        while i < n:
+            msg = self.msg
+            if msg is not None and i >= plain_from:
+                # block path: the run of plain data segments inside a message is decoded,
+                # split and stored as texts in a few C calls (see Message.plain_texts)
+                j = plain.index(False, i)
+                while j < n:
+                    head = pieces[j][:4]
+                    if head in not_heads or not _new_head(head, es_b, heads, not_heads):
+                        break
+                    j = plain.index(False, j + 1)
+                if j > i:
+                    blob = term.join(pieces[i:j])
+                    bad = self.bad_bytes
+                    if (
+                        blob.isascii()
+                        and rel not in blob
+                        and (bad is None or bad.search(blob) is None)
+                    ):
+                        msg.add_texts(blob.decode("ascii").split(term_s))
+                        self.seg_no += j - i
+                        self.consumed += len(blob) + 1
+                        i = j
+                        continue
+                plain_from = j + 1
+            piece = pieces[i]
+            i += 1
+            if not piece or piece.isspace():
+                self.consumed += len(piece) + 1
+                continue
+            if piece[:3] == b"UNA" and not self.in_message_piece(piece):
+                # a new service string advice: re-scan from it, so that the rest is split
+                # (terminator, release) and read (separators) with its delimiters
+                yield from self.end_interchange(None)
+                return term.join([piece, *pieces[i:], carry]), True
+            self.consumed += len(piece) + 1
+            msg = self.msg
+            if msg is not None and self.bad_bytes is None and piece.isascii():
+                # hot path: a plain ASCII data segment inside a message
+                text = piece.decode("ascii")
+                if rel_s not in text and not text[:1].isspace():
+                    parts = text.split(es)
+                    tag = parts[0]
+                    if len(tag) == 3 and tag.isalnum() and tag not in _ENVELOPE_TAGS:
+                        seg = new(Segment)
+                        seg.tag = tag
+                        seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
+                        seg.text = text
+                        msg.add(seg)
+                        self.seg_no += 1
+                        continue
+            events = segment(piece)
+            if events:
+                yield from events
+        return carry, False
+
     def in_message_piece(self, piece: bytes) -> bool:
         """A 'UNA...' piece is a service string advice only outside a message."""
         return self.msg is not None and len(piece) != 8
-
-    def decode(self, piece: bytes) -> tuple[str, Issue | None]:
-        """Decode one segment by the interchange's syntax identifier and policy."""
-        if piece.isascii():
-            text = piece.decode("ascii")
-            if self.bad_bytes is not None and self.bad_bytes.search(piece):
-                bad = self.bad_bytes.search(piece)
-                assert bad is not None
-                char = bad.group().decode("ascii")
-                declared = self.charset.identifier if self.charset else "?"
-                return text, self.charset_issue(
-                    f"character {char!r} is not in the {declared} repertoire declared in UNB; "
-                    f"send it in upper case/allowed punctuation or declare a wider syntax "
-                    f"identifier (e.g. UNOC)",
-                    warning=not self.reader.strict_repertoire,
-                )
-            return text, None
-        cs = self.charset
-        if cs is None:
-            return piece.decode("utf-8", "replace"), None
-        try:
-            utf8 = piece.decode("utf-8")
-        except UnicodeDecodeError:
-            utf8 = None
-        if cs.codec == "utf-8":
-            if utf8 is not None:
-                return utf8, None
-            return piece.decode("utf-8", "replace"), self.charset_issue(
-                f"bytes are not valid UTF-8 although UNB declares {cs.identifier}; "
-                "re-send the file encoded as UTF-8 or declare the character set it uses"
-            )
-        if utf8 is not None:
-            note = (
-                f"bytes are UTF-8 but UNB declares {cs.identifier} ({cs.description}); "
-                f"re-send encoded as {cs.identifier} or declare UNOY/UNOW"
-            )
-            if self.policy == "utf8-fallback":
-                return utf8, self.charset_issue(note + " (decoded as UTF-8)", warning=True)
-            text = piece.decode(cs.codec, "replace")
-            return text, self.charset_issue(note)
-        if cs.codec == "ascii":
-            text = piece.decode("latin-1")
-            return text, self.charset_issue(
-                f"bytes outside ISO 646 although UNB declares {cs.identifier}; "
-                "re-send in the declared character set or declare UNOC/UNOY"
-            )
-        try:
-            return piece.decode(cs.codec), None
-        except UnicodeDecodeError:
-            return piece.decode(cs.codec, "replace"), self.charset_issue(
-                f"bytes not defined in {cs.identifier} ({cs.description}); "
-                "re-send in the declared character set"
-            )
-
-    def charset_issue(self, text: str, *, warning: bool = False) -> Issue:
-        is_warning = warning or self.policy != "strict"
-        return Issue(SyntaxCode.INVALID_CHARACTER, "segment", text, warning=is_warning)
 
     def segment(self, piece: bytes, *, unterminated: bool = False) -> list[Event] | None:
         """Tokenize one segment; returns the events it completes (None: nothing new)."""
@@ -650,7 +361,9 @@ class _Run:
             text = piece.decode("ascii")
             issue = None
         else:
-            text, issue = self.decode(piece)
+            text, issue = decode_segment(
+                piece, self.charset, self.bad_bytes, self.policy, self.reader.strict_repertoire
+            )
         if text[:1].isspace():
             text = text.lstrip()
         d = self.delims
@@ -661,7 +374,7 @@ class _Run:
             seg = Segment.of(tag, [p.split(cs) if cs in p else p for p in parts[1:]])
             seg.text = text
         else:
-            tag, elements = _split_released(text, d)
+            tag, elements = split_released(text, d)
             seg = Segment.of(tag, elements)
         msg = self.msg
         if msg is not None and tag not in _ENVELOPE_TAGS:

@@ -16,11 +16,10 @@ from itertools import repeat
 from pathlib import Path
 
 from connectors.edi.charsets import CharsetPolicy
-from connectors.edi.directory import structure_for
 from connectors.edi.envelope import check_unb, check_une, check_ung, check_unh_unt, check_unz
 from connectors.edi.errors import EdifactError, Issue, SyntaxCode
 from connectors.edi.result import FileResult, InterchangeResult, MessageResult
-from connectors.edi.rules import PlainChecker, check_message
+from connectors.edi.rules import PlainChecker, check_message, structure_for
 from connectors.edi.tokenizer import (
     Delimiters,
     EdifactReader,
@@ -60,6 +59,18 @@ class _Interchange:
     group: _Group | None = None
     refs: set[str] = field(default_factory=set)
     plain: PlainChecker | None = None
+
+
+def _sort_into(issues: Iterable[Issue], errors: list[Issue], warnings: list[Issue]) -> None:
+    """Append each issue to ``warnings`` or ``errors``, by its ``warning`` flag."""
+    for issue in issues:
+        (warnings if issue.warning else errors).append(issue)
+
+
+def _close_open_group(ich: _Interchange, position: int) -> None:
+    """A UNG group still open when the next UNG or the UNZ comes: its UNE is missing."""
+    if ich.group is not None:
+        ich.result.errors.extend(check_une(None, position, ich.group.ref, ich.group.messages))
 
 
 def trailing_separator(msg: Message, d: Delimiters) -> Issue | None:
@@ -148,12 +159,10 @@ class Validator:
             test=unb.element(11) == "1",
             prepared=f"{unb.element(4, 1)}:{unb.element(4, 2)}",
         )
-        for issue in header.issues:
-            (result.warnings if issue.warning else result.errors).append(issue)
+        _sort_into(header.issues, result.errors, result.warnings)
         result.errors.extend(check_unb(header))
         for check in self.interchange_checks:
-            for issue in check(header):
-                (result.warnings if issue.warning else result.errors).append(issue)
+            _sort_into(check(header), result.errors, result.warnings)
         self.result.interchanges.append(result)
         self._ich = _Interchange(header, result)
 
@@ -165,8 +174,8 @@ class Validator:
         mres = MessageResult(ref, mtype, msg.position)
         errors: list[Issue] = []
         warnings: list[Issue] = []
-        for issue in msg.issues:
-            (warnings if issue.warning else errors).append(issue)
+        if msg.issues:
+            _sort_into(msg.issues, errors, warnings)
         errors += check_unh_unt(msg)
         if ref and ref in ich.refs:
             errors.append(
@@ -187,8 +196,7 @@ class Validator:
         if trailing is not None:
             warnings.append(trailing)
         for check in self.checks:
-            for issue in check(ich.header, msg):
-                (warnings if issue.warning else errors).append(issue)
+            _sort_into(check(ich.header, msg), errors, warnings)
         if len(errors) > MAX_ERRORS_PER_MESSAGE:
             hidden = len(errors) - MAX_ERRORS_PER_MESSAGE
             del errors[MAX_ERRORS_PER_MESSAGE:]
@@ -233,10 +241,7 @@ class Validator:
     def _group_start(self, event: GroupHeader) -> None:
         ich = self._ich
         assert ich is not None
-        if ich.group is not None:
-            ich.result.errors.extend(
-                check_une(None, event.position, ich.group.ref, ich.group.messages)
-            )
+        _close_open_group(ich, event.position)
         if ich.messages and not ich.groups:
             ich.result.errors.append(
                 Issue(
@@ -288,10 +293,7 @@ class Validator:
     def _end(self, event: InterchangeTrailer) -> None:
         ich = self._ich
         assert ich is not None
-        if ich.group is not None:
-            ich.result.errors.extend(
-                check_une(None, event.position, ich.group.ref, ich.group.messages)
-            )
+        _close_open_group(ich, event.position)
         ich.result.errors.extend(
             check_unz(event.unz, event.position, ich.result.control_ref, ich.messages, ich.groups)
         )

@@ -1,0 +1,250 @@
+"""EANCOM rules the hub relies on: order number, dates, GLN parties, GTIN lines, currency."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from stdnum import ean
+
+from connectors.edi.directory import AGENCY_GS1, GLN_PARTIES, GTIN_ITEM_TYPES
+from connectors.edi.errors import Issue, SyntaxCode, issue_at
+from connectors.edi.tokenizer_events import Message
+from connectors.edi.tokenizer_segments import Segment
+
+try:  # pycountry ships ISO 4217; fall back to a shape check if its data is missing
+    import pycountry
+
+    _CURRENCIES: frozenset[str] | None = frozenset(c.alpha_3 for c in pycountry.currencies)
+except Exception:  # pragma: no cover - depends on the installed data
+    _CURRENCIES = None
+
+
+@lru_cache(maxsize=65536)
+def _gtin_ok(value: str) -> bool:
+    return value.isdigit() and len(value) in (8, 12, 13, 14) and ean.is_valid(value)
+
+
+@lru_cache(maxsize=65536)
+def _gln_ok(value: str) -> bool:
+    return value.isdigit() and len(value) == 13 and ean.is_valid(value)
+
+
+def eancom_segment(seg: Segment, position: int, is_orders: bool, issues: list[Issue]) -> None:
+    """The EANCOM rules that look at one segment alone (BGM, NAD, LIN, CUX)."""
+    tag = seg.tag
+    if tag == "BGM":
+        _check_bgm(seg, position, issues)
+    elif tag == "NAD":
+        _check_nad(seg, position, issues)
+    elif tag == "LIN":
+        _check_lin(seg, position, is_orders, issues)
+    elif tag == "CUX":
+        _check_cux(seg, position, issues)
+
+
+def _check_bgm(seg: Segment, position: int, issues: list[Issue]) -> None:
+    """BGM: the document (order) number is there."""
+    if not seg.element(2):
+        issues.append(
+            issue_at(
+                SyntaxCode.MISSING,
+                position,
+                "BGM",
+                "BGM document number (1004) is missing: the partner's order number "
+                "goes in BGM element 2",
+                2,
+            )
+        )
+
+
+def _check_nad(seg: Segment, position: int, issues: list[Issue]) -> None:
+    """NAD: a GS1 party id is a valid GLN; the parties the mapping resolves use GS1 ids."""
+    qualifier = seg.element(1)
+    party_id = seg.element(2)
+    agency = seg.element(2, 3)
+    if party_id and agency == AGENCY_GS1:
+        if not _gln_ok(party_id):
+            issues.append(
+                issue_at(
+                    SyntaxCode.INVALID_VALUE,
+                    position,
+                    "NAD",
+                    f"NAD+{qualifier} party id {party_id!r} is not a valid GLN "
+                    "(13 digits with a GS1 check digit)",
+                    2,
+                    1,
+                )
+            )
+    elif qualifier in GLN_PARTIES and party_id:
+        issues.append(
+            issue_at(
+                SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
+                position,
+                "NAD",
+                f"NAD+{qualifier} code list agency {agency or '(none)'!r} is not "
+                "supported: identify the party by GLN with agency 9",
+                2,
+                3,
+            )
+        )
+
+
+def _check_lin(seg: Segment, position: int, is_orders: bool, issues: list[Issue]) -> None:
+    """LIN: an item number that is a valid GTIN (an order line must have one)."""
+    item = seg.element(3)
+    item_type = seg.element(3, 2)
+    if not item:
+        if is_orders:
+            issues.append(
+                issue_at(
+                    SyntaxCode.MISSING,
+                    position,
+                    "LIN",
+                    f"LIN {seg.element(1) or ''} has no GTIN in C212: put the item's "
+                    "GTIN in LIN element 3 with type EN (e.g. LIN+1++4000862141404:EN)",
+                    3,
+                    1,
+                )
+            )
+    elif item_type in GTIN_ITEM_TYPES:
+        if not _gtin_ok(item):
+            issues.append(
+                issue_at(
+                    SyntaxCode.INVALID_VALUE,
+                    position,
+                    "LIN",
+                    f"LIN GTIN {item!r} is not valid (8/12/13/14 digits with a GS1 check digit)",
+                    3,
+                    1,
+                )
+            )
+    elif is_orders:
+        issues.append(
+            issue_at(
+                SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
+                position,
+                "LIN",
+                f"LIN item number type {item_type or '(none)'!r} is not supported: use EN (GTIN)",
+                3,
+                2,
+            )
+        )
+
+
+def _check_cux(seg: Segment, position: int, issues: list[Issue]) -> None:
+    """CUX: the currency is an ISO 4217 code."""
+    currency = seg.element(1, 2)
+    if currency and not (
+        len(currency) == 3
+        and currency.isupper()
+        and (_CURRENCIES is None or currency in _CURRENCIES)
+    ):
+        issues.append(
+            issue_at(
+                SyntaxCode.INVALID_VALUE,
+                position,
+                "CUX",
+                f"currency {currency!r} is not an ISO 4217 code (e.g. EUR)",
+                1,
+                2,
+            )
+        )
+
+
+EANCOM_SEGMENT_TAGS = frozenset({"BGM", "NAD", "LIN", "CUX"})
+# tags whose values the plain checks read beyond the element formats
+FACT_TAGS = EANCOM_SEGMENT_TAGS | {"DTM", "QTY", "UNS"}
+
+
+def check_eancom(msg: Message, mtype: str) -> list[Issue]:
+    """EANCOM rules the hub relies on (ORDERS: order number, dates, parties, GTIN lines)."""
+    issues: list[Issue] = []
+    is_orders = mtype.startswith("ORDERS:")
+    header_dtm: set[str] = set()
+    parties: set[str] = set()
+    lines = 0
+    line_start: tuple[int, str] | None = None
+    line_has_qty21 = True
+    in_lines = False
+    last = msg.segment_count + 2
+
+    def close_line(at: int) -> None:
+        if line_start is not None and not line_has_qty21 and is_orders:
+            issues.append(
+                issue_at(
+                    SyntaxCode.MISSING,
+                    line_start[0],
+                    "QTY",
+                    f"order line {line_start[1] or '?'} (LIN at segment {line_start[0]}) has "
+                    "no ordered quantity QTY+21: add QTY+21:<quantity>",
+                    level="message",
+                )
+            )
+
+    for i, seg in enumerate(msg.segments):
+        position = i + 2
+        tag = seg.tag
+        if tag == "BGM" or tag == "CUX":
+            eancom_segment(seg, position, is_orders, issues)
+        elif tag == "DTM" and not in_lines:
+            header_dtm.add(seg.element(1))
+        elif tag == "NAD":
+            if not in_lines:
+                parties.add(seg.element(1))
+            eancom_segment(seg, position, is_orders, issues)
+        elif tag == "LIN":
+            close_line(position)
+            in_lines = True
+            lines += 1
+            line_start = (position, seg.element(1))
+            line_has_qty21 = False
+            eancom_segment(seg, position, is_orders, issues)
+        elif tag == "QTY":
+            if seg.element(1) == "21":
+                line_has_qty21 = True
+        elif tag == "UNS":
+            close_line(position)
+            line_start = None
+            in_lines = False
+    close_line(last)
+    if is_orders:
+        issues.extend(_orders_missing("137" in header_dtm, parties, lines, last))
+    return issues
+
+
+def _orders_missing(has_137: bool, parties: set[str], lines: int, last: int) -> list[Issue]:
+    issues: list[Issue] = []
+    if not has_137:
+        issues.append(
+            issue_at(
+                SyntaxCode.MISSING,
+                last,
+                "DTM",
+                "the order date DTM+137 is missing in the header: add "
+                "DTM+137:<CCYYMMDD>:102 after BGM",
+                level="message",
+            )
+        )
+    for qualifier, name in (("BY", "buyer"), ("SU", "supplier")):
+        if qualifier not in parties:
+            issues.append(
+                issue_at(
+                    SyntaxCode.MISSING,
+                    last,
+                    "NAD",
+                    f"the {name} NAD+{qualifier} is missing: add "
+                    f"NAD+{qualifier}+<GLN>::9 in the header",
+                    level="message",
+                )
+            )
+    if lines == 0:
+        issues.append(
+            issue_at(
+                SyntaxCode.MISSING,
+                last,
+                "LIN",
+                "the order has no lines: add at least one LIN group",
+                level="message",
+            )
+        )
+    return issues

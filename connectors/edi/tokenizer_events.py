@@ -1,0 +1,171 @@
+"""What the tokenizer yields: envelope events and messages whose plain segments parse lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+from connectors.edi.charsets import SyntaxCharset
+from connectors.edi.errors import Issue
+from connectors.edi.tokenizer_segments import (
+    DEFAULT_DELIMITERS,
+    Delimiters,
+    Segment,
+    segment_from_text,
+)
+
+
+@dataclass(slots=True)
+class Junk:
+    """Bytes that are not EDIFACT, skipped before or between interchanges."""
+
+    offset: int
+    length: int
+    preview: str
+
+
+@dataclass(slots=True)
+class InterchangeHeader:
+    """UNB (and the UNA before it, if any)."""
+
+    unb: Segment
+    delimiters: Delimiters
+    una: bool
+    syntax_identifier: str
+    syntax_version: str
+    charset: SyntaxCharset | None
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GroupHeader:
+    """UNG, at interchange segment ``position``."""
+
+    ung: Segment
+    position: int
+
+
+@dataclass(slots=True)
+class GroupTrailer:
+    """UNE, at interchange segment ``position``."""
+
+    une: Segment
+    position: int
+
+
+class Message:
+    """One message: UNH, the body segments in order, UNT (None when missing).
+
+    ``position`` is the UNH's position in the interchange (UNB = 1). Inside the message
+    positions count from UNH = 1, so ``segments[i]`` is at message position ``i + 2``.
+    ``issues`` holds what the tokenizer found (character set, bad tags) with such positions.
+
+    Plain body segments (ASCII, no release character, a valid tag) are kept as their text
+    and only become ``Segment`` objects when ``segments`` is first read: validation works on
+    the texts (``plain_texts``), so a file that is only validated never builds them.
+    """
+
+    __slots__ = ("_items", "_texts", "delimiters", "issues", "position", "unh", "unt")
+
+    def __init__(
+        self,
+        unh: Segment,
+        segments: list[Segment | str],
+        unt: Segment | None,
+        position: int,
+        issues: list[Issue] | None = None,
+        *,
+        delimiters: Delimiters = DEFAULT_DELIMITERS,
+    ) -> None:
+        self.unh = unh
+        self._items = segments
+        self._texts = 0  # how many of ``_items`` are still texts
+        self.unt = unt
+        self.position = position
+        self.issues: list[Issue] = [] if issues is None else issues
+        self.delimiters = delimiters
+
+    def add_texts(self, texts: list[str]) -> None:
+        """Append plain segment texts (the tokenizer's fast path)."""
+        self._items.extend(texts)
+        self._texts += len(texts)
+
+    def add(self, segment: Segment) -> None:
+        """Append a parsed segment."""
+        self._items.append(segment)
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The body segments (UNH and UNT excluded), parsed on first access."""
+        items = self._items
+        if self._texts:
+            es, cs = self.delimiters.element, self.delimiters.component
+            for i, item in enumerate(items):
+                if item.__class__ is str:
+                    items[i] = segment_from_text(item, es, cs)
+            self._texts = 0
+        return cast("list[Segment]", items)  # every text was parsed above
+
+    @property
+    def segment_count(self) -> int:
+        """How many body segments (UNH and UNT excluded)."""
+        return len(self._items)
+
+    def plain_texts(self) -> list[str] | None:
+        """The body as segment texts when every segment is plain, else None."""
+        items = self._items
+        # all items are texts when as many texts as items remain
+        return cast("list[str]", items) if self._texts == len(items) else None
+
+    @property
+    def ref(self) -> str:
+        """UNH 0062, the message reference number."""
+        return self.unh.element(1)
+
+    @property
+    def type(self) -> str:
+        """UNH S009 joined with ':', e.g. ``ORDERS:D:96A:UN:EAN008``."""
+        s009 = self.unh.elements[1] if len(self.unh.elements) > 1 else ""
+        parts = s009 if isinstance(s009, list) else [s009]
+        while len(parts) > 1 and parts[-1] == "":
+            parts = parts[:-1]
+        return ":".join(parts)
+
+    def all_segments(self) -> list[Segment]:
+        """UNH, body and UNT (when present) as one list."""
+        tail = [self.unt] if self.unt is not None else []
+        return [self.unh, *self.segments, *tail]
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(ref={self.ref!r}, type={self.type!r}, position={self.position}, "
+            f"segments={self.segment_count}, unt={self.unt is not None})"
+        )
+
+
+@dataclass(slots=True)
+class StraySegment:
+    """A data segment found inside an interchange but outside any UNH..UNT."""
+
+    segment: Segment
+    position: int
+
+
+@dataclass(slots=True)
+class InterchangeTrailer:
+    """UNZ, or ``unz=None`` when the interchange ended without one."""
+
+    unz: Segment | None
+    position: int
+    issues: list[Issue] = field(default_factory=list)
+
+
+Event = (
+    Junk
+    | InterchangeHeader
+    | GroupHeader
+    | GroupTrailer
+    | Message
+    | StraySegment
+    | InterchangeTrailer
+)

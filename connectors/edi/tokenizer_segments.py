@@ -1,0 +1,140 @@
+"""EDIFACT segments and delimiters: the Segment model, UNA service characters, segment splitting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydifact.segments import Segment as PydifactSegment
+
+from connectors.edi.errors import EdifactError, SyntaxCode
+
+Element = str | list[str]
+
+
+class Segment(PydifactSegment):
+    """A pydifact Segment with a constructor cheap enough for millions of segments.
+
+    pydifact's own constructor validates the tag and warns on empty segments on every call;
+    the codec checks tags once, in the tokenizer, and reports them as issues instead.
+    """
+
+    __omitted__ = True  # keep pydifact from registering this class as a segment plugin
+    text: str | None = None  # the decoded source text (no terminator) when tokenized
+
+    def __init__(self, tag: str, *elements: Element):
+        self.tag = tag
+        self.elements = list(elements)
+
+    @classmethod
+    def of(cls, tag: str, elements: list[Element]) -> Segment:
+        """Build without copying ``elements`` (the tokenizer's hot path)."""
+        segment = cls.__new__(cls)
+        segment.tag = tag
+        segment.elements = elements
+        return segment
+
+    def element(self, position: int, component: int = 1) -> str:
+        """The value at 1-based ``position`` (and component), '' when absent."""
+        if position > len(self.elements):
+            return ""
+        value = self.elements[position - 1]
+        if isinstance(value, list):
+            return value[component - 1] if component <= len(value) else ""
+        return value if component == 1 else ""
+
+    def __repr__(self) -> str:
+        return f"Segment({self.tag!r}, {', '.join(repr(e) for e in self.elements)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    """The six UNA service characters (level A defaults)."""
+
+    component: str = ":"
+    element: str = "+"
+    decimal: str = "."
+    release: str = "?"
+    reserved: str = " "
+    terminator: str = "'"
+
+    @classmethod
+    def from_una(cls, chars: str) -> Delimiters:
+        """From the six characters after ``UNA``; raises EdifactError (code 22) when unusable."""
+        if len(chars) != 6:
+            raise EdifactError(
+                f"UNA must be followed by exactly 6 service characters, got {chars!r}",
+                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
+            )
+        d = cls(*chars)
+        used = [d.component, d.element, d.release, d.terminator]
+        if len(set(used)) != 4 or any(c.isalnum() for c in used):
+            raise EdifactError(
+                f"UNA service characters {chars!r} are not usable: component, element, "
+                "release and terminator must be 4 distinct non-alphanumeric characters",
+                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
+            )
+        if d.decimal not in ".,":
+            raise EdifactError(
+                f"UNA decimal mark {d.decimal!r} must be '.' or ','",
+                code=SyntaxCode.INVALID_SERVICE_CHARACTER,
+            )
+        return d
+
+    def una(self) -> str:
+        """The service string advice, ``UNA`` + the six characters."""
+        return (
+            f"UNA{self.component}{self.element}{self.decimal}"
+            f"{self.release}{self.reserved}{self.terminator}"
+        )
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+def split_segment(text: str, d: Delimiters) -> tuple[str, list[Element]]:
+    """Split one segment's text (without terminator) into tag and elements."""
+    if d.release not in text:
+        parts = text.split(d.element)
+        cs = d.component
+        return parts[0], [p.split(cs) if cs in p else p for p in parts[1:]]
+    return split_released(text, d)
+
+
+def segment_from_text(text: str, es: str, cs: str) -> Segment:
+    """A Segment from plain text (no release character), keeping ``text``."""
+    parts = text.split(es)
+    seg = Segment.__new__(Segment)
+    seg.tag = parts[0]
+    seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
+    seg.text = text
+    return seg
+
+
+def split_released(text: str, d: Delimiters) -> tuple[str, list[Element]]:
+    """Character walk for segments holding release characters (rare)."""
+    rel, es, cs = d.release, d.element, d.component
+    fields: list[list[str]] = [[]]
+    current: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == rel:
+            if i + 1 < n:
+                current.append(text[i + 1])
+            i += 2
+            continue
+        if c == es:
+            fields[-1].append("".join(current))
+            fields.append([])
+            current = []
+        elif c == cs:
+            fields[-1].append("".join(current))
+            current = []
+        else:
+            current.append(c)
+        i += 1
+    fields[-1].append("".join(current))
+    tag_field = fields[0]
+    tag = tag_field[0] if len(tag_field) == 1 else cs.join(tag_field)
+    elements: list[Element] = [f[0] if len(f) == 1 else f for f in fields[1:]]
+    return tag, elements
