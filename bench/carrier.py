@@ -14,15 +14,21 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from connectors.carrier import client as carrier_client
-from connectors.carrier.bcs import BcsConnector, BcsSettings
+from connectors.carrier.bcs import BcsConnector
 from connectors.carrier.dhl import BcsCarrier, ExpressCarrier
-from connectors.carrier.express import ExpressConnector, ExpressSettings
+from connectors.carrier.express import ExpressConnector
 from connectors.http import RetryPolicy
 from sandbox.carrier import SandboxCarrier
+from sandbox.carrier_clients import (
+    BCS_PROFILE,
+    EXPRESS_PROFILE,
+    bcs_settings,
+    express_settings,
+    make_shipment,
+)
 from sandbox.carrier_soap import (
     BCS_DIR,
     BCS_WSDL,
@@ -31,27 +37,13 @@ from sandbox.carrier_soap import (
     EXPRESS_TRACK_WSDL,
     default_contracts_dir,
 )
-from schemas.model import Address, PartyRef, Shipment
-from tests.fixtures.carrier import BCS_PROFILE, EXPRESS_PROFILE
+from schemas.model import Shipment
 
 ONE_TRY = RetryPolicy(attempts=1)
 
 
 def _shipment(n: int) -> Shipment:
-    return Shipment(
-        erp_id=str(n),
-        number=f"BENCH{n:06d}",
-        state="packed",
-        customer=PartyRef(erp_id="1", name="ACME AG"),
-        delivery_address=Address(
-            name="ACME AG",
-            street="Sträßchensweg 10",
-            postal_code="53113",
-            city="Bonn",
-            country="DE",
-        ),
-        weight_kg=Decimal("2.5"),
-    )
+    return make_shipment(f"BENCH{n:06d}", erp_id=str(n))
 
 
 def _rate(label: str, count: int, seconds: float) -> None:
@@ -77,39 +69,19 @@ def _parse_costs(wsdls: dict[str, str]) -> None:
     )
 
 
-def _ports(server: SandboxCarrier, wsdls: dict[str, str]) -> tuple[BcsCarrier, ExpressCarrier]:
+def _ports(server: SandboxCarrier) -> tuple[BcsCarrier, ExpressCarrier]:
     """The carrier port's DHL adapters on the sandbox (one try per call, 10 s timeouts)."""
-    creds = server.credentials
-    bcs = BcsConnector(
-        BcsSettings(
-            wsdl=wsdls["BCS 3.3.2"],
-            endpoint=server.bcs_url,
-            app_id=creds.bcs_app_id,
-            app_token=creds.bcs_app_token,
-            user=creds.bcs_user,
-            signature=creds.bcs_signature,
-            operation_timeout=10,
-        ),
-        create_policy=ONE_TRY,
-    )
+    contracts = default_contracts_dir()
+    bcs = BcsConnector(bcs_settings(server, contracts, timeout=10), create_policy=ONE_TRY)
     express = ExpressConnector(
-        ExpressSettings(
-            ship_wsdl=wsdls["Express ship"],
-            track_wsdl=wsdls["Express track"],
-            ship_endpoint=server.express_ship_url,
-            track_endpoint=server.express_track_url,
-            username=creds.express_username,
-            password=creds.express_password,
-            operation_timeout=10,
-        ),
-        create_policy=ONE_TRY,
+        express_settings(server, contracts, timeout=10), create_policy=ONE_TRY
     )
     bcs.get_version()  # warm the sandbox's XSD validators
     return BcsCarrier(bcs, BCS_PROFILE), ExpressCarrier(express, EXPRESS_PROFILE)
 
 
 def _end_to_end(server: SandboxCarrier, wsdls: dict[str, str], n: int, threads: int) -> None:
-    bcs, express = _ports(server, wsdls)
+    bcs, express = _ports(server)
     now = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
 
     def book_bcs(i: int) -> str:

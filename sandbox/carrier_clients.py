@@ -1,0 +1,96 @@
+"""Our side of the sandbox carrier: the demo shipper's DHL profiles, a packed shipment, and
+connector settings against a running ``SandboxCarrier`` (for tests and the benchmark)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from connectors.carrier.bcs import BcsSettings
+from connectors.carrier.express import ExpressSettings
+from sandbox.carrier import SandboxCarrier
+from sandbox.carrier_soap import (
+    BCS_DIR,
+    BCS_WSDL,
+    EXPRESS_DIR,
+    EXPRESS_SHIP_WSDL,
+    EXPRESS_TRACK_WSDL,
+)
+from schemas.model import Address, PartyRef, Shipment
+from transforms.dhl_results import CarrierProfile, ShipperProfile
+
+SHIPPER = ShipperProfile(
+    company="Hub Demo GmbH",
+    contact_person="Versand",
+    street="Hafenstrasse 5",
+    postal_code="20457",
+    city="Hamburg",
+    country="DE",
+    phone="+49 40 1234567",
+    email="versand@example.com",
+)
+BCS_PROFILE = CarrierProfile(
+    carrier="dhl_bcs", account_number="22222222220101", product="V01PAK", shipper=SHIPPER
+)
+EXPRESS_PROFILE = CarrierProfile(
+    carrier="dhl_express", account_number="123456789", product="N", shipper=SHIPPER
+)
+
+
+def make_shipment(
+    number: str = "CS0001",
+    postal_code: str = "53113",
+    *,
+    erp_id: str | None = None,
+    **extra: object,
+) -> Shipment:
+    """A packed customer shipment (2.5 kg) to a German address, ready for the carrier."""
+    values: dict[str, object] = {"weight_kg": Decimal("2.5"), **extra}
+    return Shipment(
+        erp_id=erp_id or number.removeprefix("CS") or "1",
+        number=number,
+        state="packed",
+        customer=PartyRef(erp_id="42", name="ACME AG"),
+        delivery_address=Address(
+            name="ACME AG",
+            street="Sträßchensweg 10",
+            postal_code=postal_code,
+            city="Bonn",
+            country="DE",
+        ),
+        **values,
+    )
+
+
+def bcs_settings(
+    server: SandboxCarrier, contracts: Path, *, timeout: float = 3.0, **overrides: object
+) -> BcsSettings:
+    """Settings for the BCS connector against ``server`` (local WSDL file, endpoint override)."""
+    creds = server.credentials
+    values = {
+        "wsdl": str(contracts / BCS_DIR / BCS_WSDL),
+        "endpoint": server.bcs_url,
+        "app_id": creds.bcs_app_id,
+        "app_token": creds.bcs_app_token,
+        "user": creds.bcs_user,
+        "signature": creds.bcs_signature,
+        **overrides,
+    }
+    return BcsSettings(**values, operation_timeout=timeout)
+
+
+def express_settings(
+    server: SandboxCarrier, contracts: Path, *, timeout: float = 3.0, **overrides: object
+) -> ExpressSettings:
+    """Settings for the Express connector against ``server``."""
+    creds = server.credentials
+    values = {
+        "ship_wsdl": str(contracts / EXPRESS_DIR / EXPRESS_SHIP_WSDL),
+        "track_wsdl": str(contracts / EXPRESS_DIR / EXPRESS_TRACK_WSDL),
+        "ship_endpoint": server.express_ship_url,
+        "track_endpoint": server.express_track_url,
+        "username": creds.express_username,
+        "password": creds.express_password,
+        **overrides,
+    }
+    return ExpressSettings(**values, operation_timeout=timeout)
