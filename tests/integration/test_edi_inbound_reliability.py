@@ -15,21 +15,11 @@ from hub.bootstrap import Hub
 from hub.flows.edi_inbound import edi_orders_inbound
 from hub.ledger import utcnow
 from sandbox.partner import drop, make_orders, orders_interchange
-from tests.fixtures.hub import NORD, US, fake_catalogue_erp, hub_on
+from tests.fixtures.hub import NORD, US, fake_erp_fixture, fake_hub_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
 PARTNER = "kaufhaus-nord"
-
-
-@pytest.fixture
-def erp() -> FakeErp:
-    return fake_catalogue_erp()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    return hub_on(tmp_path, erp)
 
 
 def _box(hub: Hub) -> LocalMailbox:

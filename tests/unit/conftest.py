@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.erp.fake import FakeErp
-from hub.bootstrap import Hub
 from hub.ledger import Ledger
-from tests.fixtures.hub import fake_catalogue_erp, hub_on
+from tests.fixtures.hub import fake_erp_fixture, fake_hub_fixture  # noqa: F401 - erp, hub
 
 
 @pytest.fixture
@@ -24,17 +22,3 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     led.upgrade()
     yield led
     led.dispose()
-
-
-@pytest.fixture
-def erp() -> FakeErp:
-    """The fake catalogue: four GTIN products with stock and the customer Kaufhaus Nord."""
-    return fake_catalogue_erp()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, erp: FakeErp) -> Iterator[Hub]:
-    """A hub on a fresh ledger, the test's ERP and the shipped partner profiles."""
-    wired = hub_on(tmp_path, erp)
-    yield wired
-    wired.close()

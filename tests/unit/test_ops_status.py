@@ -22,17 +22,7 @@ from hub.ops.metrics import render
 from hub.ops.status import Thresholds, collect
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import TransientError
-from tests.fixtures.hub import NORD, US, fake_catalogue_erp, hub_on
-
-
-@pytest.fixture
-def erp() -> FakeErp:
-    return fake_catalogue_erp()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, erp: FakeErp) -> Hub:
-    return hub_on(tmp_path, erp)
+from tests.fixtures.hub import NORD, US
 
 
 def _inbox(hub: Hub) -> Path:
