@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hub import settings
 from schemas.config import PartnerProfile
@@ -16,16 +17,25 @@ class ConfigError(PermanentError):
     """A configuration file is invalid: names the file, the field and what is wrong."""
 
 
-def load_partner(path: Path) -> PartnerProfile:
-    """One partner profile; a ConfigError lists every invalid field with its location."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(path: Path, model: type[M], *, missing: str | None = None) -> M:
+    """``path`` read as YAML and validated as ``model``; a ConfigError names the file and
+    every invalid field with its location. ``missing`` is the hint when the file does not
+    exist (without it FileNotFoundError propagates)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        if missing is None:
+            raise
+        raise ConfigError(f"{path}: {missing}", system="config") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}", system="config") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level", system="config")
     try:
-        return PartnerProfile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
@@ -33,6 +43,11 @@ def load_partner(path: Path) -> PartnerProfile:
             for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}", system="config") from exc
+
+
+def load_partner(path: Path) -> PartnerProfile:
+    """One partner profile; a ConfigError lists every invalid field with its location."""
+    return load_model(path, PartnerProfile)
 
 
 def load_partners(directory: Path | None = None) -> dict[str, PartnerProfile]:

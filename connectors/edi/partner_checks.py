@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from connectors.edi.errors import Issue, SyntaxCode, unb_issue
 from connectors.edi.tokenizer import InterchangeHeader, Message
+from connectors.edi.tokenizer_segments import Segment
 from connectors.erp.port import ErpPort
 from schemas.config import PartnerProfile
 from schemas.errors import HubError
@@ -27,6 +28,27 @@ APP_UNKNOWN_GTIN = "GTIN"
 
 # NAD qualifiers the mapping resolves to ERP parties, with the application code for each.
 _PARTY_CODES = {"BY": (APP_UNKNOWN_BUYER, "buyer"), "DP": (APP_UNKNOWN_DELIVERY, "delivery party")}
+
+
+def _identity_issue(
+    unb: Segment,
+    element: int,
+    code: SyntaxCode,
+    agreed: tuple[str, str],
+    say: Callable[[str, str], str],
+) -> Issue | None:
+    """UNB ``element`` (identification, qualifier) against the ``agreed`` pair: None when it
+    matches, else the finding on the first component that differs; ``say(got, agreed)``
+    words it."""
+    got = unb.element(element, 1), unb.element(element, 2)
+    if got == agreed:
+        return None
+    return unb_issue(
+        code,
+        element,
+        1 if got[0] != agreed[0] else 2,
+        say(f"{got[0]}:{got[1] or '?'}", f"{agreed[0]}:{agreed[1]}"),
+    )
 
 
 class PartnerChecks:
@@ -50,29 +72,24 @@ class PartnerChecks:
         p = self.profile
         unb = header.unb
         issues: list[Issue] = []
-        sender, sender_q = unb.element(2, 1), unb.element(2, 2)
-        if (sender, sender_q) != (p.unb.partner_id, p.unb.partner_qualifier):
-            issues.append(
-                unb_issue(
-                    SyntaxCode.UNKNOWN_SENDER,
-                    2,
-                    1 if sender != p.unb.partner_id else 2,
-                    f"UNB sender {sender}:{sender_q or '?'} is not partner {p.id} "
-                    f"({p.unb.partner_id}:{p.unb.partner_qualifier}): wrong partner or "
-                    "wrong sender identification",
-                )
-            )
-        recipient, recipient_q = unb.element(3, 1), unb.element(3, 2)
-        if (recipient, recipient_q) != (p.unb.our_id, p.unb.our_qualifier):
-            issues.append(
-                unb_issue(
-                    SyntaxCode.RECIPIENT_NOT_ACTUAL,
-                    3,
-                    1 if recipient != p.unb.our_id else 2,
-                    f"UNB recipient {recipient}:{recipient_q or '?'} is not us as agreed with "
-                    f"{p.id} ({p.unb.our_id}:{p.unb.our_qualifier})",
-                )
-            )
+        sender = _identity_issue(
+            unb,
+            2,
+            SyntaxCode.UNKNOWN_SENDER,
+            (p.unb.partner_id, p.unb.partner_qualifier),
+            lambda got, agreed: (
+                f"UNB sender {got} is not partner {p.id} ({agreed}): wrong "
+                "partner or wrong sender identification"
+            ),
+        )
+        recipient = _identity_issue(
+            unb,
+            3,
+            SyntaxCode.RECIPIENT_NOT_ACTUAL,
+            (p.unb.our_id, p.unb.our_qualifier),
+            lambda got, agreed: f"UNB recipient {got} is not us as agreed with {p.id} ({agreed})",
+        )
+        issues.extend(i for i in (sender, recipient) if i is not None)
         if header.syntax_identifier != p.syntax_identifier:
             issues.append(
                 unb_issue(

@@ -17,7 +17,7 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from connectors.erp.port import ErpPort, PartyQuery, SaleResult, TargetState
 from schemas.errors import HubError, PermanentError
@@ -45,6 +45,19 @@ SYSTEM = "erp"
 PRICE_DIGITS = Decimal("0.0001")
 _STATES = ["draft", "quotation", "confirmed"]
 T = TypeVar("T")
+
+
+class _Stamped(Protocol):
+    """A record the ERP stamps when it changes (party, shipment, invoice)."""
+
+    @property
+    def erp_id(self) -> str | None: ...
+
+    @property
+    def updated_at(self) -> dt.datetime | None: ...
+
+
+S = TypeVar("S", bound=_Stamped)
 
 
 def _checked_id(erp_id: str | None) -> str:
@@ -246,15 +259,15 @@ class FakeErp(ErpPort):
         now = self._party(erp_id, f"party {erp_id} does not exist in the ERP")
         return self._store(now, {}, tt.missing_mechanisms(now, mechanisms))
 
+    def _changed_since(self, items: Iterable[S], since: dt.datetime | None, limit: int) -> list[S]:
+        """The records updated at or after ``since`` (all when None), oldest first, by id."""
+        found = [x for x in items if since is None or (x.updated_at and x.updated_at >= since)]
+        found.sort(key=lambda x: (x.updated_at or self.now, int(x.erp_id or 0)))
+        return found[:limit]
+
     def parties_changed_since(self, since: dt.datetime | None, *, limit: int = 500) -> list[Party]:
         self._call()
-        parties = [
-            p
-            for p in self.parties.values()
-            if since is None or (p.updated_at and p.updated_at >= since)
-        ]
-        parties.sort(key=lambda p: (p.updated_at or self.now, int(p.erp_id or 0)))
-        return parties[:limit]
+        return self._changed_since(self.parties.values(), since, limit)
 
     # -- products -----------------------------------------------------------------------------
 
@@ -490,12 +503,7 @@ class FakeErp(ErpPort):
         self, since: dt.datetime | None, *, limit: int = 200
     ) -> list[Shipment]:
         self._call()
-        items = [
-            s
-            for s in self.shipments.values()
-            if since is None or (s.updated_at and s.updated_at >= since)
-        ]
-        return sorted(items, key=lambda s: (s.updated_at or self.now, int(s.erp_id)))[:limit]
+        return self._changed_since(self.shipments.values(), since, limit)
 
     def set_shipment_tracking(self, erp_id: str, tracking_number: str) -> None:
         self._call()
@@ -511,9 +519,4 @@ class FakeErp(ErpPort):
         self, since: dt.datetime | None, *, limit: int = 200
     ) -> list[Invoice]:
         self._call()
-        items = [
-            i
-            for i in self.invoices.values()
-            if since is None or (i.updated_at and i.updated_at >= since)
-        ]
-        return sorted(items, key=lambda i: (i.updated_at or self.now, int(i.erp_id)))[:limit]
+        return self._changed_since(self.invoices.values(), since, limit)

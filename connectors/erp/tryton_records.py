@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.erp.jsonrpc import SYSTEM, TrytonRpc
 from schemas.errors import PermanentError
@@ -14,6 +14,26 @@ from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K", int, str)
+R = TypeVar("R")
+
+
+def _by_key(
+    values: Iterable[K], rows: Callable[[list[K]], list[R]], key: Callable[[R], K | None]
+) -> dict[K, R]:
+    """``key(row) -> row`` for the rows ``rows(wanted)`` reads whose key is wanted; no call
+    when nothing is wanted."""
+    wanted = sorted(set(values))
+    if not wanted:
+        return {}
+    chosen = set(wanted)
+    return {k: r for r in rows(wanted) if (k := key(r)) is not None and k in chosen}
+
+
+def _by_identifier(codes: list[str]) -> list[Any]:
+    """The domain of records with an identifier (GLN, GTIN) among ``codes``."""
+    return [("identifiers", "where", [("code", "in", codes)])]
 
 
 class TrytonRecords:
@@ -119,18 +139,11 @@ class TrytonRecords:
 
     def party_rows_by_id(self, ids: Iterable[int]) -> dict[int, tt.PartyRow]:
         """Party id -> party, for the ids that exist."""
-        wanted = sorted(set(ids))
-        if not wanted:
-            return {}
-        return {r.id: r for r in self.party_rows([("id", "in", wanted)])}
+        return _by_key(ids, lambda w: self.party_rows([("id", "in", w)]), lambda r: r.id)
 
     def party_rows_by_gln(self, glns: Sequence[str]) -> dict[str, tt.PartyRow]:
         """GLN -> party, for the GLNs the ERP knows."""
-        wanted = sorted(set(glns))
-        if not wanted:
-            return {}
-        rows = self.party_rows([("identifiers", "where", [("code", "in", wanted)])])
-        return {r.party.gln: r for r in rows if r.party.gln in wanted}
+        return _by_key(glns, lambda w: self.party_rows(_by_identifier(w)), lambda r: r.party.gln)
 
     def party_refs(self, party_ids: set[int]) -> dict[int, PartyRef]:
         """Party id -> the reference a document carries (GLN, id, name)."""
@@ -151,18 +164,11 @@ class TrytonRecords:
 
     def product_rows_by_gtin(self, gtins: Sequence[str]) -> dict[str, tt.ProductRow]:
         """GTIN -> product, for the GTINs the ERP knows."""
-        wanted = sorted(set(gtins))
-        if not wanted:
-            return {}
-        rows = self.product_rows([("identifiers", "where", [("code", "in", wanted)])])
-        return {r.gtin: r for r in rows if r.gtin in wanted}
+        return _by_key(gtins, lambda w: self.product_rows(_by_identifier(w)), lambda r: r.gtin)
 
     def product_rows_by_code(self, codes: Sequence[str]) -> dict[str, tt.ProductRow]:
         """Product code -> product, for the codes the ERP knows."""
-        wanted = sorted(set(codes))
-        if not wanted:
-            return {}
-        return {r.code: r for r in self.product_rows([("code", "in", wanted)])}
+        return _by_key(codes, lambda w: self.product_rows([("code", "in", w)]), lambda r: r.code)
 
     def product_refs(self, product_ids: set[int]) -> dict[int, tt.ProductRef]:
         """Product id -> (code, GTIN), for document lines."""

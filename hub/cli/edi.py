@@ -48,34 +48,45 @@ def _issue_line(issue: Issue) -> str:
     return f"{kind}{' at ' + where if where else ''}: {issue.message}"
 
 
+def _print_part(
+    console: Console, indent: str, head: str, verdict: str, issues: list[Issue], tail: str = ""
+) -> None:
+    """One line ``head: verdict`` (coloured) and a line per finding below it."""
+    console.print(f"{indent}{head}: [{_COLOURS[verdict]}]{verdict}[/]{tail}")
+    for issue in issues:
+        console.print(f"{indent}  {escape(_issue_line(issue))}")
+
+
 def print_result(result: FileResult, console: Console) -> None:
     """Human report of one file: verdict per file, interchange and message, every finding."""
-    verdict = result.verdict
-    console.print(
-        f"[bold]{escape(result.file)}[/bold]: [{_COLOURS[verdict]}]{verdict}[/]"
-        f" ({len(result.interchanges)} interchange(s), {result.message_count} message(s))"
+    _print_part(
+        console,
+        "",
+        f"[bold]{escape(result.file)}[/bold]",
+        result.verdict,
+        result.errors + result.warnings,
+        f" ({len(result.interchanges)} interchange(s), {result.message_count} message(s))",
     )
-    for issue in result.errors + result.warnings:
-        console.print(f"  {escape(_issue_line(issue))}")
     for ich in result.interchanges:
-        colour = _COLOURS[ich.verdict]
-        console.print(
-            f"  interchange {escape(ich.control_ref or '?')} from "
+        _print_part(
+            console,
+            "  ",
+            f"interchange {escape(ich.control_ref or '?')} from "
             f"{escape(ich.sender or '?')} to {escape(ich.recipient or '?')} "
-            f"({ich.syntax_identifier}:{ich.syntax_version}{', test' if ich.test else ''}): "
-            f"[{colour}]{ich.verdict}[/]"
+            f"({ich.syntax_identifier}:{ich.syntax_version}{', test' if ich.test else ''})",
+            ich.verdict,
+            ich.errors + ich.warnings,
         )
-        for issue in ich.errors + ich.warnings:
-            console.print(f"    {escape(_issue_line(issue))}")
         for msg in ich.messages:
-            colour = _COLOURS[msg.verdict]
             checked = "" if msg.structure_checked else " (envelope only: type not known)"
-            console.print(
-                f"    message {escape(msg.ref or '?')} {escape(msg.type)}: "
-                f"[{colour}]{msg.verdict}[/]{checked}"
+            _print_part(
+                console,
+                "    ",
+                f"message {escape(msg.ref or '?')} {escape(msg.type)}",
+                msg.verdict,
+                msg.errors + msg.warnings,
+                checked,
             )
-            for issue in msg.errors + msg.warnings:
-                console.print(f"      {escape(_issue_line(issue))}")
 
 
 def erp_from_settings() -> tuple[ErpPort | None, str | None]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub import settings
-from hub.config import ConfigError
+from hub.config import load_model
 from transforms.dhl_express import MAX_TRACK_NUMBERS
 from transforms.dhl_results import CarrierProfile
 
@@ -91,25 +90,10 @@ class LogisticsConfig(_Config):
 def load_logistics_config(path: Path | None = None) -> LogisticsConfig:
     """config/carrier.yaml (or ``path``); a ConfigError names the file and every bad field."""
     path = path or settings.config_dir() / CONFIG_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"{path}: carrier profile not found; copy config/{CONFIG_FILE} from the project "
-            "or set HUB_CONFIG_DIR to the folder holding it",
-            system="config",
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}", system="config") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level", system="config")
-    try:
-        config = LogisticsConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            + (f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else "")
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}", system="config") from exc
+    config = load_model(
+        path,
+        LogisticsConfig,
+        missing=f"carrier profile not found; copy config/{CONFIG_FILE} from the project "
+        "or set HUB_CONFIG_DIR to the folder holding it",
+    )
     return config.model_copy(update={"base_dir": path.parent})

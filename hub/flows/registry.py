@@ -170,6 +170,12 @@ def load_target(target: str) -> FlowFunc:
 
 _INBOUND_PARAMS = (PARTNER, Param("max_files", "int", "files per partner per run", 200))
 _PUSH_STREAMS = ("crm.push.",)
+_PUSH_PARAMS = (
+    Param("sale_ids", "list", "ERP sale ids to push as deals as well"),
+    Param("page_size", "int", "parties per page"),
+    DRY_RUN,
+    *WINDOW,
+)
 
 _BUILTIN: tuple[FlowDescriptor, ...] = (
     FlowDescriptor(
@@ -240,12 +246,7 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         "crm_push",
         "hub.flows.crm_sync:crm_push",
         "ERP parties, products, sales and invoices to the CRM",
-        (
-            Param("sale_ids", "list", "ERP sale ids to push as deals as well"),
-            Param("page_size", "int", "parties per page"),
-            DRY_RUN,
-            *WINDOW,
-        ),
+        _PUSH_PARAMS,
         writes=("crm",),
         streams=_PUSH_STREAMS,
         preview="self",
@@ -267,12 +268,7 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         "crm_sync",
         "hub.flows.crm_sync:crm_sync",
         "crm_push then crm_pull",
-        (
-            Param("sale_ids", "list", "ERP sale ids to push as deals as well"),
-            Param("page_size", "int", "parties per page"),
-            DRY_RUN,
-            *WINDOW,
-        ),
+        _PUSH_PARAMS,
         writes=("crm", "erp"),
         streams=(*_PUSH_STREAMS, "crm.pull."),
         preview="self",
