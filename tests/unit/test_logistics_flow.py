@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -380,15 +381,21 @@ def _carrier(hub: Hub) -> FakeCarrier:
     return hub.carrier
 
 
+def _ship_losing_the_first_answer(
+    hub: Hub, erp: FakeErp, carrier: FakeCarrier, count: int
+) -> dict[str, Any]:
+    """Ship CS0001..CS000<count> once; the carrier creates CS0001 but its answer is lost."""
+    for n in range(1, count + 1):
+        add_shipment(erp, n)
+    carrier.lose_answer.add("CS0001")
+    return ship_ready_shipments(hub)
+
+
 def test_lost_answer_is_found_by_reference_on_the_next_run_never_booked_twice(
     lookup_hub: Hub, erp: FakeErp
 ) -> None:
     carrier = _carrier(lookup_hub)
-    for n in (1, 2):
-        add_shipment(erp, n)
-    carrier.lose_answer.add("CS0001")  # created at the carrier, answer lost
-
-    first = ship_ready_shipments(lookup_hub)
+    first = _ship_losing_the_first_answer(lookup_hub, erp, carrier, 2)
 
     assert first["outcome_unknown"] == 1 and first["booked"] == 1
     assert lookup_hub.ledger.journal_entry(BookingKey("CS0001"))["state"] == "unknown"
@@ -434,9 +441,7 @@ def test_replay_of_an_unknown_booking_finds_it_and_a_backfill_books_nothing(
     from hub.ops.replay import replay
 
     carrier = _carrier(lookup_hub)
-    add_shipment(erp, 1)
-    carrier.lose_answer.add("CS0001")
-    ship_ready_shipments(lookup_hub)
+    _ship_losing_the_first_answer(lookup_hub, erp, carrier, 1)
     [letter] = lookup_hub.ledger.dead_letters(flow="logistics_shipments")
 
     outcome = replay(lookup_hub, letter.id)
@@ -454,9 +459,7 @@ def test_backfill_over_an_unknown_booking_looks_it_up_and_closes_its_letter(
     from hub.ops.backfill import backfill
 
     carrier = _carrier(lookup_hub)
-    add_shipment(erp, 1)
-    carrier.lose_answer.add("CS0001")
-    ship_ready_shipments(lookup_hub)
+    _ship_losing_the_first_answer(lookup_hub, erp, carrier, 1)
 
     report = backfill(lookup_hub, "logistics_shipments", since=erp.now - timedelta(days=1))
 
@@ -471,9 +474,7 @@ def test_replay_without_a_look_up_never_books_a_second_label(
     from hub.ops.backfill import backfill
     from hub.ops.replay import replay
 
-    add_shipment(erp, 1)
-    booker.lose_answer.add("CS0001")
-    ship_ready_shipments(hub)
+    _ship_losing_the_first_answer(hub, erp, booker, 1)
     [letter] = hub.ledger.dead_letters(flow="logistics_shipments")
 
     outcome = replay(hub, letter.id)
@@ -522,10 +523,7 @@ def test_reconcile_compares_the_carriers_own_shipments_with_the_erp(
     from hub.ops.reconcile_carrier import carrier_section
 
     carrier = _carrier(lookup_hub)
-    for n in (1, 2, 3):
-        add_shipment(erp, n)
-    carrier.lose_answer.add("CS0001")
-    ship_ready_shipments(lookup_hub)
+    _ship_losing_the_first_answer(lookup_hub, erp, carrier, 3)
     stray = carrier.book(add_shipment(erp, 4).model_copy(update={"number": "XX0004"}))
     cancelled = str(erp.shipments["3"].tracking_number)
     carrier.cancel(cancelled)
@@ -547,10 +545,7 @@ def test_reconcile_without_a_carrier_list_names_unknown_bookings(
     from hub.ops.reconcile_carrier import carrier_section
 
     assert carrier_section(hub)["active"] is False
-    for n in (1, 2):
-        add_shipment(erp, n)
-    booker.lose_answer.add("CS0001")
-    ship_ready_shipments(hub)
+    _ship_losing_the_first_answer(hub, erp, booker, 2)
 
     section = carrier_section(hub)
 

@@ -15,7 +15,7 @@ from hub.bootstrap import Hub
 from hub.cli import app
 from hub.flows import run_flow
 from hub.flows.registry import FlowDescriptor, registered
-from hub.ledger import Effect, OnUnknown
+from hub.ledger import DeadLetter, Effect, OnUnknown
 from hub.ops import deadletters
 from hub.ops.replay import replay
 from sandbox.partner import drop, make_orders, orders_interchange
@@ -209,13 +209,20 @@ FLAKY = FlowDescriptor("ops_test_flow", f"{__name__}:flaky_flow", "test", (), wr
 CAREFUL = FlowDescriptor("ops_test_flow", f"{__name__}:careful_flow", "test", (), writes=("test",))
 
 
+def _letter_after_a_failed_run(hub: Hub, target: FakeTarget, mode: str) -> DeadLetter:
+    """Run the registered test flow once against a target in ``mode`` (refuse, lose_answer):
+    its one dead letter. The target takes every write from then on."""
+    target.mode = mode
+    run_flow("ops_test_flow", hub=hub)
+    [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+    target.mode = "ok"
+    return letter
+
+
 def test_generic_replay_reopens_the_journal_entry_and_reruns(hub: Hub, target: FakeTarget) -> None:
-    target.mode = "refuse"
     with registered(FLAKY):
-        run_flow("ops_test_flow", hub=hub)
-        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+        letter = _letter_after_a_failed_run(hub, target, "refuse")
         assert hub.ledger.journal_entry("test.effect:1")["state"] == "dead"  # type: ignore[index]
-        target.mode = "ok"
         assert replay(hub, letter.id)["outcome"] == "replayed"
         assert target.effects == 1
         assert hub.ledger.journal_entry("test.effect:1")["state"] == "done"  # type: ignore[index]
@@ -227,12 +234,9 @@ def test_generic_replay_reopens_the_journal_entry_and_reruns(hub: Hub, target: F
 def test_unknown_outcome_replays_only_when_a_person_confirms_the_target_holds_nothing(
     hub: Hub, target: FakeTarget
 ) -> None:
-    target.mode = "lose_answer"
     with registered(CAREFUL):
-        run_flow("ops_test_flow", hub=hub)
-        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
+        letter = _letter_after_a_failed_run(hub, target, "lose_answer")
         assert letter.error_class == "OutcomeUnknownError" and target.effects == 1
-        target.mode = "ok"
         # a plain replay goes through the flow's policy again: back to a person, no second write
         again = replay(hub, letter.id, by="dora")
         assert (again["outcome"], again["state"], target.effects) == ("failed", "open", 1)
@@ -249,15 +253,12 @@ def test_unknown_outcome_replays_only_when_a_person_confirms_the_target_holds_no
 def test_cli_replay_confirm_absent(
     hub: Hub, target: FakeTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target.mode = "lose_answer"
     hub.home.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("HUB_HOME", str(hub.home))
     monkeypatch.setenv("HUB_DATABASE_URL", hub.ledger.url)
     runner = CliRunner()
     with registered(CAREFUL):
-        run_flow("ops_test_flow", hub=hub)
-        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
-        target.mode = "ok"
+        letter = _letter_after_a_failed_run(hub, target, "lose_answer")
         every = runner.invoke(app, ["dead-letters", "replay", "--all", "--confirm-absent"])
         assert every.exit_code == 2 and "--confirm-absent" in every.output
         plain = runner.invoke(app, ["dead-letters", "replay", str(letter.id), "--json"])
@@ -273,11 +274,8 @@ def test_cli_replay_confirm_absent(
 def test_confirm_absent_is_refused_for_a_letter_whose_outcome_is_known(
     hub: Hub, target: FakeTarget
 ) -> None:
-    target.mode = "refuse"
     with registered(FLAKY):
-        run_flow("ops_test_flow", hub=hub)
-        [letter] = hub.ledger.dead_letters(flow="ops_test_flow")
-        target.mode = "ok"
+        letter = _letter_after_a_failed_run(hub, target, "refuse")
         refused = replay(hub, letter.id, confirm_absent=True)
     assert refused["outcome"] == "failed" and "not an unknown outcome" in refused["detail"]
     assert target.effects == 0 and refused["state"] == "open"
