@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, utcnow
+from hub.ledger.engine import LedgerBase, insert_new, utcnow
 from schemas.errors import ConflictError
 
 _CHUNK = 500
@@ -112,26 +111,15 @@ class BindingStore(LedgerBase):
 
     def lookup(self, system: str, entity: str, external_id: str) -> Binding | None:
         """The ERP record bound to an external id, if any."""
-        with self._read() as conn:
-            row = conn.execute(
-                select(t.bindings).where(
-                    t.bindings.c.system == system,
-                    t.bindings.c.entity == entity,
-                    t.bindings.c.external_id == external_id,
-                )
-            ).first()
-        return _binding(row) if row else None
+        return self._one_binding(_where(system, entity, external_id=external_id))
 
     def lookup_erp(self, system: str, entity: str, erp_id: str) -> Binding | None:
         """The external record bound to an ERP id, if any."""
+        return self._one_binding(_where(system, entity, erp_id=erp_id))
+
+    def _one_binding(self, conds: list[ColumnElement[bool]]) -> Binding | None:
         with self._read() as conn:
-            row = conn.execute(
-                select(t.bindings).where(
-                    t.bindings.c.system == system,
-                    t.bindings.c.entity == entity,
-                    t.bindings.c.erp_id == erp_id,
-                )
-            ).first()
+            row = conn.execute(select(t.bindings).where(*conds)).first()
         return _binding(row) if row else None
 
     def bindings_for(self, system: str, entity: str) -> dict[str, Binding]:
@@ -158,11 +146,7 @@ class BindingStore(LedgerBase):
         now = utcnow()
         with self._conn(conn) as c:
             existing = c.execute(
-                select(t.bindings).where(
-                    t.bindings.c.system == system,
-                    t.bindings.c.entity == entity,
-                    t.bindings.c.external_id == external_id,
-                )
+                select(t.bindings).where(*_where(system, entity, external_id=external_id))
             ).first()
             if existing is not None:
                 if existing.erp_id != erp_id:
@@ -177,23 +161,18 @@ class BindingStore(LedgerBase):
                         .where(t.bindings.c.id == existing.id)
                         .values(content_hash=content_hash, updated_at=now)
                     )
-            else:
-                try:
-                    with c.begin_nested():
-                        c.execute(
-                            insert(t.bindings).values(
-                                system=system,
-                                entity=entity,
-                                external_id=external_id,
-                                erp_id=erp_id,
-                                content_hash=content_hash,
-                                created_at=now,
-                                updated_at=now,
-                            )
-                        )
-                except IntegrityError:
-                    return self.bind(system, entity, external_id, erp_id, content_hash, conn=c)
+            elif not insert_new(
+                c, t.bindings, system=system, entity=entity, external_id=external_id,
+                erp_id=erp_id, content_hash=content_hash, created_at=now, updated_at=now,
+            ):  # fmt: skip
+                return self.bind(system, entity, external_id, erp_id, content_hash, conn=c)
         return Binding(system, entity, external_id, erp_id, content_hash)
+
+
+def _where(system: str, entity: str, **columns: str) -> list[ColumnElement[bool]]:
+    """Conditions on (system, entity) and the given columns of the bindings table."""
+    b = t.bindings.c
+    return [b.system == system, b.entity == entity, *(b[k] == v for k, v in columns.items())]
 
 
 def _binding(row: Any) -> Binding:

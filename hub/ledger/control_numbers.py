@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, translate_db_errors, utcnow
+from hub.ledger.engine import LedgerBase, insert_new, translate_db_errors, utcnow
 from schemas.errors import TransientError
 from transforms.keys import ControlNumberKey
 
@@ -32,11 +31,7 @@ class ControlNumberStore(LedgerBase):
                 ).first()
                 if row is not None:
                     return int(row.number)
-                try:
-                    with conn.begin_nested():
-                        conn.execute(insert(t.control_counters).values(scope=scope, last=0))
-                except IntegrityError:
-                    pass
+                insert_new(conn, t.control_counters, scope=scope, last=0)
                 conn.execute(
                     update(t.control_counters)
                     .where(t.control_counters.c.scope == scope)
@@ -45,17 +40,10 @@ class ControlNumberStore(LedgerBase):
                 number = conn.execute(
                     select(t.control_counters.c.last).where(t.control_counters.c.scope == scope)
                 ).scalar_one()
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(t.control_numbers).values(
-                                scope=scope,
-                                document_key=document_key,
-                                number=number,
-                                created_at=utcnow(),
-                            )
-                        )
-                except IntegrityError:
-                    continue  # another writer allocated this document meanwhile: read theirs
-                return int(number)
+                if insert_new(
+                    conn, t.control_numbers, scope=scope, document_key=document_key,
+                    number=number, created_at=utcnow(),
+                ):  # fmt: skip
+                    return int(number)
+                # another writer allocated this document meanwhile: read theirs
         raise TransientError(f"could not allocate a control number in {scope}", system="ledger")

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from schemas.errors import TransientError
 
@@ -69,13 +69,24 @@ def translate_db_errors() -> Iterator[None]:
         raise
 
 
+def insert_new(conn: Connection, table: Table, **values: Any) -> bool:
+    """INSERT a row unless its key exists (a savepoint keeps the transaction usable);
+    True when this call inserted it. Racing writers: exactly one of them gets True."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
 class LedgerBase:
     """What every part of the ledger shares: the engine, the owner name and transactions."""
 
     engine: Engine
     owner: str
 
-    def owner_is_dead(self, owner: str | None) -> bool:
+    def owner_is_dead(self, owner: str | None, *, conn: Connection | None = None) -> bool:
         """Whether a lease owner is provably dead (``OwnerStore`` answers it)."""
         raise NotImplementedError
 

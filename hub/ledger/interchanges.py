@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, translate_db_errors, utcnow
+from hub.ledger.engine import LedgerBase, insert_new, translate_db_errors, utcnow
 
 
 class InterchangeStore(LedgerBase):
@@ -34,29 +33,13 @@ class InterchangeStore(LedgerBase):
         """Register an interchange; returns (row, is_new). A repeat returns the first row."""
         now = utcnow()
         with translate_db_errors(), self.engine.begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(t.interchanges).values(
-                            partner=partner,
-                            direction=direction,
-                            control_ref=control_ref,
-                            file_hash=file_hash,
-                            file_name=file_name,
-                            state=state,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-                is_new = True
-            except IntegrityError:
-                is_new = False
+            is_new = insert_new(
+                conn, t.interchanges, partner=partner, direction=direction,
+                control_ref=control_ref, file_hash=file_hash, file_name=file_name, state=state,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
             row = conn.execute(
-                select(t.interchanges).where(
-                    t.interchanges.c.partner == partner,
-                    t.interchanges.c.direction == direction,
-                    t.interchanges.c.control_ref == control_ref,
-                )
+                select(t.interchanges).where(*_ref(partner, direction, control_ref))
             ).one()
         return dict(row._mapping), is_new
 
@@ -74,11 +57,7 @@ class InterchangeStore(LedgerBase):
         with self._conn(conn) as c:
             c.execute(
                 update(t.interchanges)
-                .where(
-                    t.interchanges.c.partner == partner,
-                    t.interchanges.c.direction == direction,
-                    t.interchanges.c.control_ref == control_ref,
-                )
+                .where(*_ref(partner, direction, control_ref))
                 .values(**values)
             )
 
@@ -86,11 +65,7 @@ class InterchangeStore(LedgerBase):
         """One interchange row, if registered."""
         with self._read() as conn:
             row = conn.execute(
-                select(t.interchanges).where(
-                    t.interchanges.c.partner == partner,
-                    t.interchanges.c.direction == direction,
-                    t.interchanges.c.control_ref == control_ref,
-                )
+                select(t.interchanges).where(*_ref(partner, direction, control_ref))
             ).first()
         return dict(row._mapping) if row else None
 
@@ -110,3 +85,9 @@ class InterchangeStore(LedgerBase):
             query = query.where(i.c.partner == partner)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query.order_by(i.c.id))]
+
+
+def _ref(partner: str, direction: str, control_ref: str) -> list[ColumnElement[bool]]:
+    """The conditions that name one interchange."""
+    i = t.interchanges.c
+    return [i.partner == partner, i.direction == direction, i.control_ref == control_ref]

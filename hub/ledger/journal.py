@@ -20,12 +20,11 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, false, func, insert, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, dumps, loads, translate_db_errors, utcnow
+from hub.ledger.engine import LedgerBase, dumps, insert_new, loads, translate_db_errors, utcnow
 from schemas.errors import (
     ConflictError,
     HubError,
@@ -399,17 +398,11 @@ class JournalStore(LedgerBase):
         fields = key.fields() if isinstance(key, Key) else fields_of(text)
         now = utcnow()
         with translate_db_errors(), self.engine.begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(t.journal).values(
-                            key=text, flow=flow, system=system, action=action,
-                            payload_hash=payload_hash, state="new", attempts=0, ref=ref,
-                            created_at=now, updated_at=now, **fields,
-                        )
-                    )  # fmt: skip
-            except IntegrityError:
-                pass
+            insert_new(
+                conn, t.journal, key=text, flow=flow, system=system, action=action,
+                payload_hash=payload_hash, state="new", attempts=0, ref=ref,
+                created_at=now, updated_at=now, **fields,
+            )  # fmt: skip
             row = conn.execute(select(t.journal).where(t.journal.c.key == text)).one()
             if row.payload_hash != payload_hash:
                 raise ConflictError(
@@ -424,7 +417,7 @@ class JournalStore(LedgerBase):
                 and row.owner not in (None, self.owner)
                 and row.lease_until is not None
                 and row.lease_until >= now
-                and self.owner_is_dead(row.owner)
+                and self.owner_is_dead(row.owner, conn=conn)
             )
             won = conn.execute(
                 update(t.journal)

@@ -11,11 +11,11 @@ import socket
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, translate_db_errors, utcnow
+from hub.ledger.engine import LedgerBase, insert_new, translate_db_errors, utcnow
 from schemas.errors import TransientError
 
 HEARTBEAT_EVERY = 5.0  # seconds
@@ -46,16 +46,23 @@ class OwnerStore(LedgerBase):
 
     _beat_stop: threading.Event | None = None
 
-    def owner_is_dead(self, owner: str | None) -> bool:
-        """Provably dead: same host and the process is gone, or its heartbeat went stale."""
+    def owner_is_dead(self, owner: str | None, *, conn: Connection | None = None) -> bool:
+        """Provably dead: same host and the process is gone, or its heartbeat went stale.
+
+        Inside a write transaction pass its ``conn``: on SQLite a second connection would
+        wait for the lock this one holds."""
         if not owner or owner == self.owner:
             return False
         host, pid = split_owner(owner)
         if host == HOST and pid is not None:
             return process_gone(pid)
-        with self._read() as conn:
-            row = conn.execute(select(t.owners).where(t.owners.c.owner == owner)).first()
-        return row is not None and row.beat_at < utcnow() - HEARTBEAT_STALE
+        query = select(t.owners.c.beat_at).where(t.owners.c.owner == owner)
+        if conn is not None:
+            beat = conn.execute(query).scalar()
+        else:
+            with self._read() as read:
+                beat = read.execute(query).scalar()
+        return beat is not None and beat < utcnow() - HEARTBEAT_STALE
 
     def heartbeat(self, *, at: datetime | None = None) -> None:
         """Say this owner is alive (one small write); ``at`` backdates it (tests, imports)."""
@@ -65,13 +72,7 @@ class OwnerStore(LedgerBase):
                 update(t.owners).where(t.owners.c.owner == self.owner).values(beat_at=now)
             ).rowcount
             if not done:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(t.owners).values(owner=self.owner, host=HOST, beat_at=now)
-                        )
-                except IntegrityError:
-                    pass
+                insert_new(conn, t.owners, owner=self.owner, host=HOST, beat_at=now)
 
     def start_heartbeat(self, every: float = HEARTBEAT_EVERY) -> None:
         """Beat in a daemon thread until ``stop_heartbeat`` (while a flow runs)."""

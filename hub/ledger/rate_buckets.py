@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, translate_db_errors
+from hub.ledger.engine import LedgerBase, insert_new, translate_db_errors
 
 
 class RateBucketStore(LedgerBase):
@@ -25,13 +24,7 @@ class RateBucketStore(LedgerBase):
                 query = query.with_for_update()
             row = conn.execute(query).first()
             if row is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(t.rate_buckets).values(key=key, tokens=capacity, stamp=now)
-                        )
-                except IntegrityError:
-                    pass
+                insert_new(conn, t.rate_buckets, key=key, tokens=capacity, stamp=now)
                 row = conn.execute(query).one()
             tokens = min(capacity, row.tokens + (now - row.stamp) * per_second)
             if tokens >= n:
