@@ -45,11 +45,10 @@ def make_shipment(
     **extra: object,
 ) -> Shipment:
     """A packed customer shipment (2.5 kg) to a German address, ready for the carrier."""
-    values: dict[str, object] = {"weight_kg": Decimal("2.5"), **extra}
+    values: dict[str, object] = {"state": "packed", "weight_kg": Decimal("2.5"), **extra}
     return Shipment(
         erp_id=erp_id or number.removeprefix("CS") or "1",
         number=number,
-        state="packed",
         customer=PartyRef(erp_id="42", name="ACME AG"),
         delivery_address=Address(
             name="ACME AG",

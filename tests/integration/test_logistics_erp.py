@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.erp.tryton import TrytonErp
-from hub.bootstrap import Hub
 from hub.flows.logistics import SHIPMENTS_STREAM, ship_ready_shipments
 from sandbox.carrier import SandboxCarrier
 from tests.integration.test_erp_connector import order
@@ -34,13 +34,10 @@ def test_packed_tryton_shipment_gets_a_dhl_label_and_tracking_number(
     erp_operator.call("stock.shipment.out", "pick", ids)
     erp_operator.call("stock.shipment.out", "pack", ids)
 
-    hub: Hub = make_hub(tmp_path, erp, carrier_server)  # type: ignore[arg-type]
-    try:
+    with closing(make_hub(tmp_path, erp, carrier_server)) as hub:  # type: ignore[arg-type]
         hub.ledger.advance_cursor(SHIPMENTS_STREAM, started.isoformat())  # this test's window
         report = ship_ready_shipments(hub)
         again = ship_ready_shipments(hub)
-    finally:
-        hub.close()
 
     mine = [s for s in erp.shipments_changed_since(started) if s.erp_id in {str(i) for i in ids}]
     assert len(mine) == 1 and mine[0].state == "packed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,7 @@ def test_bcs_books_archives_pdf_labels_and_writes_tracking_back(
 ) -> None:
     shipments = [add_shipment(erp, n) for n in (1, 2, 3)]
     carrier_server.reject_postcode("99999")
-    bad = add_shipment(erp, 4)
-    erp.shipments["4"] = bad.model_copy(
-        update={
-            "delivery_address": bad.delivery_address.model_copy(update={"postal_code": "99999"})
-        }
-    )
+    add_shipment(erp, 4, postal_code="99999")
 
     report = ship_ready_shipments(bcs_hub)
 
@@ -94,19 +90,11 @@ def test_bcs_books_archives_pdf_labels_and_writes_tracking_back(
 def test_express_books_and_rejects_invalid_destination(
     tmp_path: Path, erp: FakeErp, carrier_server: SandboxCarrier
 ) -> None:
-    hub = make_hub(tmp_path, erp, carrier_server, express=True)
-    try:
+    with closing(make_hub(tmp_path, erp, carrier_server, express=True)) as hub:
         add_shipment(erp, 1)
         carrier_server.reject_postcode("99999")
-        bad = add_shipment(erp, 2)
-        erp.shipments["2"] = bad.model_copy(
-            update={
-                "delivery_address": bad.delivery_address.model_copy(update={"postal_code": "99999"})
-            }
-        )
+        add_shipment(erp, 2, postal_code="99999")
         report = ship_ready_shipments(hub)
-    finally:
-        hub.close()
     assert report["carrier"] == "dhl_express" and report["booked"] == 1
     assert carrier_server.stats()["created_by_reference"] == {"CS0001": 1}
     [letter] = hub.ledger.dead_letters(flow="logistics_shipments")

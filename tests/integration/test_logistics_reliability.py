@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -180,16 +181,13 @@ def test_timeout_after_booking_then_replay_finds_it_one_shipment_at_the_carrier(
     tmp_path: Path, few: FakeErp, carrier_server: SandboxCarrier
 ) -> None:
     """Sandbox look-up by reference configured: the replay asks before booking again."""
-    hub = make_hub(tmp_path, few, carrier_server, timeout=1.5, lookup=True)
-    try:
+    with closing(make_hub(tmp_path, few, carrier_server, timeout=1.5, lookup=True)) as hub:
         carrier_server.force_fault("slow_after", "createShipmentOrder")  # created, answer late
         first = ship_ready_shipments(hub)
         assert first["outcome_unknown"] == 1 and first["booked"] == 1, first
         assert few.shipments["1"].tracking_number is None
 
         outcome = replay(hub, _letter(hub, "CS0001").id)
-    finally:
-        hub.close()
 
     assert outcome["outcome"] == "replayed", outcome
     mine = carrier_server.state.shipments_json("CS0001")
@@ -203,15 +201,12 @@ def test_without_a_look_up_a_replay_never_books_a_second_label(
     tmp_path: Path, few: FakeErp, carrier_server: SandboxCarrier
 ) -> None:
     """DHL's own APIs cannot be asked by our reference: the replay leaves it to a person."""
-    hub = make_hub(tmp_path, few, carrier_server, timeout=1.5)
-    try:
+    with closing(make_hub(tmp_path, few, carrier_server, timeout=1.5)) as hub:
         carrier_server.force_fault("slow_after", "createShipmentOrder")
         ship_ready_shipments(hub)
         letter = _letter(hub, "CS0001")
         outcome = replay(hub, letter.id)
         again = ship_ready_shipments(hub)
-    finally:
-        hub.close()
 
     assert outcome["outcome"] == "failed" and "NOT be repeated" in outcome["detail"]
     assert again["booked"] == 0
@@ -226,13 +221,10 @@ def test_circuit_breaker_stops_the_run_on_hostile_answers(
     erp = FakeErp()
     for n in range(1, 21):
         add_shipment(erp, n)
-    hub = make_hub(tmp_path, erp, carrier_server, timeout=2.0)
-    carrier_server.force_fault(fault, "createShipmentOrder", count=100)
-    try:
+    with closing(make_hub(tmp_path, erp, carrier_server, timeout=2.0)) as hub:
+        carrier_server.force_fault(fault, "createShipmentOrder", count=100)
         with pytest.raises(TransientError) as info:
             ship_ready_shipments(hub)
-    finally:
-        hub.close()
 
     message = str(info.value)
     assert "circuit breaker: 3 bookings in a row" in message
@@ -249,14 +241,11 @@ def test_circuit_breaker_stops_the_run_on_hostile_answers(
 def test_reconcile_finds_parcels_at_the_carrier_the_erp_does_not_know(
     tmp_path: Path, few: FakeErp, carrier_server: SandboxCarrier
 ) -> None:
-    hub = make_hub(tmp_path, few, carrier_server, timeout=5.0, lookup=True)
-    try:
+    with closing(make_hub(tmp_path, few, carrier_server, timeout=5.0, lookup=True)) as hub:
         carrier_server.force_fault("malformed", "createShipmentOrder")  # booked, answer broken
         ship_ready_shipments(hub)  # CS0001 unknown (at the carrier), CS0002 booked
         hub.carrier.book(make_shipment("CS0099"))  # booked by hand in the carrier's portal
         section = carrier_section(hub)
-    finally:
-        hub.close()
 
     assert section["section"] == "carrier.shipments" and section["active"]
     assert section["systems"] == ["erp", "carrier"]

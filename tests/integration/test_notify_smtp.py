@@ -8,7 +8,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -134,6 +134,26 @@ def run_probe(dag: Any, tmp_path: Path, conf: dict[str, Any] | None = None) -> s
     return str(getattr(run.state, "value", run.state))
 
 
+def one_task_dag(dag_id: str, task_id: str, body: Callable[[], object]) -> Any:
+    """A DAG (the project's default args, no retries) whose one task ``task_id`` runs ``body``."""
+    from airflow.sdk import dag, task
+
+    from hub.dag_defaults import START, default_args
+
+    @dag(dag_id=dag_id, schedule=None, start_date=START, default_args=default_args(retries=0))
+    def probe() -> None:
+        task(task_id=task_id)(body)()
+
+    return probe()
+
+
+def _one_mail(smtp_server: Mailbox) -> tuple[EmailMessage, str]:
+    """The one mail the run sent, and its subject unfolded."""
+    messages = smtp_server.wait(1)
+    assert len(messages) == 1, [m["Subject"] for m in messages]
+    return messages[0], " ".join(str(messages[0]["Subject"]).split())
+
+
 def _text(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
@@ -149,35 +169,19 @@ def _assert_no_secrets(message: EmailMessage) -> None:
 def test_a_failed_task_sends_one_mail_naming_dag_task_and_partner(
     airflow_home: Path, smtp_server: Mailbox, hub_ledger: Ledger, tmp_path: Path
 ) -> None:
-    from airflow.sdk import dag, task
+    def push_orders() -> None:
+        from schemas.errors import PermanentError
 
-    from hub.dag_defaults import START, default_args
+        raise PermanentError(
+            "ERP refused the order PO-4711: unknown customer\n"
+            f"(connection details: password={ERP_PASSWORD})",
+            system="erp",
+        )
 
-    @dag(
-        dag_id="notify_probe_failure",
-        schedule=None,
-        start_date=START,
-        default_args=default_args(retries=0),
-    )
-    def probe() -> None:
-        @task(task_id="push_orders")
-        def push_orders() -> None:
-            from schemas.errors import PermanentError
+    probe = one_task_dag("notify_probe_failure", "push_orders", push_orders)
+    assert run_probe(probe, tmp_path, {"partner": "kaufhaus-nord"}) == "failed"
 
-            raise PermanentError(
-                "ERP refused the order PO-4711: unknown customer\n"
-                f"(connection details: password={ERP_PASSWORD})",
-                system="erp",
-            )
-
-        push_orders()
-
-    assert run_probe(probe(), tmp_path, {"partner": "kaufhaus-nord"}) == "failed"
-
-    messages = smtp_server.wait(1)
-    assert len(messages) == 1, [m["Subject"] for m in messages]
-    mail = messages[0]
-    subject = " ".join(str(mail["Subject"]).split())  # unfold the header
+    mail, subject = _one_mail(smtp_server)
     assert "FAILED" in subject
     assert "notify_probe_failure.push_orders" in subject
     assert "partner=kaufhaus-nord" in subject
@@ -192,42 +196,31 @@ def test_a_failed_task_sends_one_mail_naming_dag_task_and_partner(
 def test_new_dead_letters_send_a_mail_with_flow_partner_and_count(
     airflow_home: Path, smtp_server: Mailbox, hub_ledger: Ledger, tmp_path: Path
 ) -> None:
-    from airflow.sdk import dag, task
-
-    from hub.dag_defaults import START, default_args
-
     flow = "notify_probe_dead_letters"
     # An older open letter is not news: only what this run files counts.
     hub_ledger.dead_letter(flow, "old-1", "old", error_class="PermanentError", partner="markt-sued")
     hub_ledger.backdate_dead_letters(utcnow() - timedelta(hours=3))
 
-    @dag(dag_id=flow, schedule=None, start_date=START, default_args=default_args(retries=0))
-    def probe() -> None:
-        @task(task_id="process_partner")
-        def process_partner() -> dict[str, int]:
-            from hub.bootstrap import Hub
+    def process_partner() -> dict[str, int]:
+        from hub.bootstrap import Hub
 
-            hub = Hub.from_env()
-            for order in ("PO-1", "PO-2"):
-                hub.ledger.dead_letter(
-                    flow,
-                    f"erp.sale:4000001000001:{order}",
-                    f"unknown GTIN on {order}",
-                    error_class="PermanentError",
-                    system="erp",
-                    partner="kaufhaus-nord",
-                )
-            hub.close()
-            return {"dead_letters": 2}
+        hub = Hub.from_env()
+        for order in ("PO-1", "PO-2"):
+            hub.ledger.dead_letter(
+                flow,
+                f"erp.sale:4000001000001:{order}",
+                f"unknown GTIN on {order}",
+                error_class="PermanentError",
+                system="erp",
+                partner="kaufhaus-nord",
+            )
+        hub.close()
+        return {"dead_letters": 2}
 
-        process_partner()
+    probe = one_task_dag(flow, "process_partner", process_partner)
+    assert run_probe(probe, tmp_path) == "success"
 
-    assert run_probe(probe(), tmp_path) == "success"
-
-    messages = smtp_server.wait(1)
-    assert len(messages) == 1, [m["Subject"] for m in messages]
-    mail = messages[0]
-    subject = " ".join(str(mail["Subject"]).split())  # unfold the header
+    mail, subject = _one_mail(smtp_server)
     assert subject == f"[hub] 2 new dead letter(s) in {flow}/kaufhaus-nord: 2"
     text = _text(mail)
     assert f"flow {flow}, partner kaufhaus-nord: 2" in text
@@ -240,23 +233,6 @@ def test_new_dead_letters_send_a_mail_with_flow_partner_and_count(
 def test_a_clean_run_sends_nothing(
     airflow_home: Path, smtp_server: Mailbox, hub_ledger: Ledger, tmp_path: Path
 ) -> None:
-    from airflow.sdk import dag, task
-
-    from hub.dag_defaults import START, default_args
-
-    @dag(
-        dag_id="notify_probe_clean",
-        schedule=None,
-        start_date=START,
-        default_args=default_args(retries=0),
-    )
-    def probe() -> None:
-        @task(task_id="noop")
-        def noop() -> int:
-            return 1
-
-        noop()
-
-    assert run_probe(probe(), tmp_path) == "success"
+    assert run_probe(one_task_dag("notify_probe_clean", "noop", lambda: 1), tmp_path) == "success"
     # The notifier ran synchronously inside dag.test(): had it mailed, the mail would be here.
     assert smtp_server.wait(1, timeout=1.0) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,9 @@ from hub.flows.logistics import (
 )
 from hub.flows.logistics_config import LogisticsConfig, load_logistics_config
 from hub.ledger import Ledger
+from sandbox.carrier_clients import make_shipment
 from schemas.errors import OutcomeUnknownError, PermanentError, TransientError
-from schemas.model import Address, PartyRef, Shipment
+from schemas.model import Shipment
 from transforms.keys import BookingKey
 
 PROFILE = {
@@ -64,21 +64,14 @@ class FakeErpFlakyWriteback(FakeErp):
         super().set_shipment_tracking(erp_id, tracking_number)
 
 
-def add_shipment(erp: FakeErp, n: int, *, state: str = "packed", **extra: object) -> Shipment:
+def add_shipment(
+    erp: FakeErp, n: int, *, state: str = "packed", postal_code: str = "53113", **extra: object
+) -> Shipment:
+    """Shipment CS<n> (ERP id n) to ``postal_code``, changed in ``erp`` just now."""
     erp.tick()
-    shipment = Shipment(
-        erp_id=str(n),
-        number=f"CS{n:04d}",
-        state=state,  # type: ignore[arg-type]
-        customer=PartyRef(erp_id="42", name="ACME AG"),
-        delivery_address=Address(
-            name="ACME AG", street="Sträßchensweg 10", postal_code="53113", city="Bonn",
-            country="DE",
-        ),
-        weight_kg=Decimal("2.5"),
-        updated_at=erp.now,
-        **extra,
-    )  # fmt: skip
+    shipment = make_shipment(
+        f"CS{n:04d}", postal_code, erp_id=str(n), state=state, updated_at=erp.now, **extra
+    )
     erp.shipments[shipment.erp_id] = shipment
     return shipment
 
