@@ -137,6 +137,29 @@ class PendingPrice:
         self.values["unit_price"] = discounted(price or Decimal(0), self.discount)
 
 
+def unknown_party(order: SalesOrder) -> PermanentError:
+    """``unknown_party``: the order's buyer (by ERP id, else GLN) is not a party in the ERP."""
+    buyer = order.buyer
+    who = f"erp id {buyer.erp_id}" if buyer.erp_id else f"GLN {buyer.gln}"
+    return PermanentError(
+        f"order {order.order_number}: buyer {who} is not a party in the ERP; create or "
+        "bind the customer first",
+        system=SYSTEM,
+        code="unknown_party",
+    )
+
+
+def unknown_product(order: SalesOrder, line: SalesOrderLine) -> PermanentError:
+    """``unknown_product``: the line's item (by GTIN, else product code) is not in the ERP."""
+    what = f"GTIN {line.gtin}" if line.gtin else f"product code {line.product_code}"
+    return PermanentError(
+        f"order {order.order_number} line {line.line_no}: {what} is unknown to the "
+        "ERP; fix the partner's item or add the product",
+        system=SYSTEM,
+        code="unknown_product",
+    )
+
+
 def _line_product(
     order: SalesOrder,
     line: SalesOrderLine,
@@ -145,13 +168,7 @@ def _line_product(
 ) -> ProductRow:
     row = by_gtin.get(line.gtin) if line.gtin else by_code.get(line.product_code or "")
     if row is None:
-        what = f"GTIN {line.gtin}" if line.gtin else f"product code {line.product_code}"
-        raise PermanentError(
-            f"order {order.order_number} line {line.line_no}: {what} is unknown to the "
-            "ERP; fix the partner's item or add the product",
-            system=SYSTEM,
-            code="unknown_product",
-        )
+        raise unknown_product(order, line)
     return row
 
 

@@ -40,6 +40,7 @@ from schemas.model import (
     TaxLine,
 )
 from transforms import erp_tryton as tt
+from transforms import erp_tryton_documents as td
 
 SYSTEM = "erp"
 PRICE_DIGITS = Decimal("0.0001")
@@ -315,13 +316,7 @@ class FakeErp(ErpPort):
         elif buyer.gln is not None:
             party = _last(p for p in self.parties.values() if p.gln == buyer.gln)
         if party is None:
-            who = f"erp id {buyer.erp_id}" if buyer.erp_id else f"GLN {buyer.gln}"
-            raise PermanentError(
-                f"order {order.order_number}: buyer {who} is not a party in the ERP; create or "
-                "bind the customer first",
-                system=SYSTEM,
-                code="unknown_party",
-            )
+            raise td.unknown_party(order)
         return party
 
     def _product(self, order: SalesOrder, line: SalesOrderLine) -> Product:
@@ -332,13 +327,7 @@ class FakeErp(ErpPort):
             found = (p for p in self.products.values() if p.code == line.product_code)
         product = _last(found)
         if product is None:
-            what = f"GTIN {line.gtin}" if line.gtin else f"product code {line.product_code}"
-            raise PermanentError(
-                f"order {order.order_number} line {line.line_no}: {what} is unknown to the "
-                "ERP; fix the partner's item or add the product",
-                system=SYSTEM,
-                code="unknown_product",
-            )
+            raise td.unknown_product(order, line)
         return product
 
     def _new_sale(self, order: SalesOrder, party: Party, state: TargetState) -> ErpSale:

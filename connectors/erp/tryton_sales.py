@@ -79,13 +79,7 @@ def _resolve_buyers(
         else:
             row = by_gln.get(o.buyer.gln) if o.buyer.gln is not None else None
         if row is None:
-            who = f"erp id {o.buyer.erp_id}" if o.buyer.erp_id else f"GLN {o.buyer.gln}"
-            errors[i] = PermanentError(
-                f"order {o.order_number}: buyer {who} is not a party in the ERP; create or "
-                "bind the customer first",
-                system=SYSTEM,
-                code="unknown_party",
-            )
+            errors[i] = td.unknown_party(o)
         else:
             parties[i] = row
     return parties

@@ -309,33 +309,35 @@ def _journal_items(rows: list[Row], recorded: set[str]) -> list[dict[str, Any]]:
     items = []
     for row in rows:
         res = _result(row)
-        error = f"; error: {row['error']}" if row["error"] else ""
+        document = None
         if row["kind"] == KeyKind.SALE:
-            items.append(
-                _item(
-                    row["created_at"],
-                    "sale.created",
-                    system="erp",
-                    state=row["state"],
-                    source=f"journal {row['key']}",
-                    summary=f"order {row['ref']} -> ERP sale {res.get('number')} "
-                    f"(id {res.get('erp_id')}, {res.get('state')})" + error,
-                )
+            at, kind, system = row["created_at"], "sale.created", "erp"
+            summary = (
+                f"order {row['ref']} -> ERP sale {res.get('number')} "
+                f"(id {res.get('erp_id')}, {res.get('state')})"
             )
         elif "shipment.booked" not in recorded:
-            label = res.get("label_path")
-            items.append(
-                _item(
-                    row["updated_at"],
-                    "shipment.booked",
-                    system="carrier",
-                    state=row["state"],
-                    source=f"journal {row['key']}",
-                    summary=f"shipment {res.get('shipment_number')} booked with "
-                    f"{res.get('carrier')}: tracking {res.get('tracking_number')}" + error,
-                    document={"path": label} if label else None,
-                )
+            at, kind, system = row["updated_at"], "shipment.booked", "carrier"
+            summary = (
+                f"shipment {res.get('shipment_number')} booked with "
+                f"{res.get('carrier')}: tracking {res.get('tracking_number')}"
             )
+            label = res.get("label_path")
+            document = {"path": label} if label else None
+        else:
+            continue
+        error = f"; error: {row['error']}" if row["error"] else ""
+        items.append(
+            _item(
+                at,
+                kind,
+                system=system,
+                state=row["state"],
+                source=f"journal {row['key']}",
+                summary=summary + error,
+                document=document,
+            )
+        )
     return items
 
 
