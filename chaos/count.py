@@ -17,7 +17,7 @@ import requests
 
 from chaos.edifact import Document, OutboxFile, read_file
 from chaos.seed import Expected
-from chaos.world import World
+from chaos.world import StaffSession, World
 
 KINDS = ("lost", "duplicated", "stuck", "dead_letter", "mismatch")
 DEAL_STATES = ("confirmed", "processing", "done", "cancelled")  # config/crm.yaml deal_stages
@@ -84,19 +84,12 @@ class Count:
         }
 
 
-class Census:
+class Census(StaffSession):
     """Counts a world against what its seeder sent."""
 
     def __init__(self, world: World, expected: Expected) -> None:
-        self.world = world
+        super().__init__(world)
         self.expected = expected
-        self._operator: Any = None
-
-    @property
-    def operator(self) -> Any:
-        if self._operator is None:
-            self._operator = self.world.operator()
-        return self._operator
 
     def count(self) -> Count:
         result = Count()
@@ -105,7 +98,7 @@ class Census:
         try:
             erp = self._erp()
         except Exception as exc:  # noqa: BLE001 - a count that cannot reach the ERP says so
-            self._operator = None
+            self.reset()
             result.errors.append(f"ERP not countable: {type(exc).__name__}: {exc}")
             return result
         self._sales(result, erp)
@@ -242,17 +235,10 @@ class Census:
             number = str(shipment["number"])
             found = by_ref.get(number, [])
             lettered = _named_in(letters, ("logistics_shipments",), number)
-            if not found:
-                if lettered:
-                    continue  # reported as its dead letter
-                tally.lost += 1
-                backlog += 1
-                result.add(
-                    "lost",
-                    "carrier",
-                    "logistics_shipments",
-                    f"ERP shipment {number} ({shipment['state']}): no carrier shipment",
-                )
+            if not found:  # lost, unless reported as its dead letter
+                lost = f"ERP shipment {number} ({shipment['state']}): no carrier shipment"
+                flow = "logistics_shipments"
+                backlog += _lost_unless_dead(result, tally, letters, number, lost, "carrier", flow)
                 continue
             if len(found) > 1:
                 tally.duplicated += len(found) - 1
@@ -302,11 +288,9 @@ class Census:
         for party in erp["parties"]:
             pid = str(party["id"])
             n = by_id.get(pid, 0)
-            if n == 0 and not _named_in(letters, ("crm_push",), pid):
-                tally.lost += 1
-                backlog += 1
-                result.add("lost", "crm", "crm_push",
-                           f"ERP party {pid} {party['name']!r}: no CRM company")  # fmt: skip
+            if n == 0:
+                lost = f"ERP party {pid} {party['name']!r}: no CRM company"
+                backlog += _lost_unless_dead(result, tally, letters, pid, lost, "crm", "crm_push")
             elif n > 1:
                 tally.duplicated += n - 1
                 result.add("duplicated", "crm", "crm_push",
@@ -384,11 +368,9 @@ class Census:
         for sale in pushed:
             sid = str(sale["id"])
             n = max(deal_ids.get(sid, 0), deal_refs.get(str(sale["reference"]), 0))
-            if n == 0 and not _named_in(letters, ("crm_push",), sid):
-                tally.lost += 1
-                backlog += 1
-                result.add("lost", "crm", "crm_push",
-                           f"ERP sale {sid} (order {sale['reference']}): no CRM deal")  # fmt: skip
+            if n == 0:
+                lost = f"ERP sale {sid} (order {sale['reference']}): no CRM deal"
+                backlog += _lost_unless_dead(result, tally, letters, sid, lost, "crm", "crm_push")
             elif n > 1:
                 tally.duplicated += n - 1
                 result.add(
@@ -465,29 +447,18 @@ class Census:
         self, result: Count, erp: Erp, letters: Rows, files: Files, customer: dict[Any, str]
     ) -> int:
         """One DESADV (and at most one replacement) per shipped shipment of a partner customer."""
-        partners = self.world.partners
         backlog = 0
-        shipped = [
-            s
-            for s in erp["shipments"]
-            if s["state"] == "done"
-            and s["customer"] in customer
-            and "DESADV" in partners[customer[s["customer"]]].documents
-        ]
+        shipped = self._owed(erp["shipments"], ("done",), "customer", "DESADV", customer)
         desadv: dict[tuple[str, str], list[str]] = defaultdict(list)
         for pid, d in _documents(files, "DESADV"):
             desadv[(pid, d.bgm_number)].append(d.bgm_function)
         tally = Tally("edi", "DESADV (by shipped shipment)", len(shipped), 0)
-        for shipment in shipped:
-            pid, number = customer[shipment["customer"]], str(shipment["number"])
+        for pid, number in shipped:
             functions = _desadv_for(desadv, pid, number)
             tally.found += len(functions)
             if not functions:
-                if _named_in(letters, (FLOW_OUT,), number):
-                    continue
-                tally.lost += 1
-                backlog += 1
-                result.add("lost", "edi", FLOW_OUT, f"{pid}: no DESADV for shipment {number}")
+                lost = f"{pid}: no DESADV for shipment {number}"
+                backlog += _lost_unless_dead(result, tally, letters, number, lost)
             elif functions.count("9") > 1 or functions.count("5") > 1:
                 tally.duplicated += len(functions) - 1
                 result.add("duplicated", "edi", FLOW_OUT,
@@ -500,31 +471,51 @@ class Census:
         self, result: Count, erp: Erp, letters: Rows, files: Files, customer: dict[Any, str]
     ) -> int:
         """One INVOIC per posted invoice of a partner customer; returns the invoices to send."""
-        partners = self.world.partners
         backlog = 0
-        posted = [
-            i
-            for i in erp["invoices"]
-            if i["state"] in ("posted", "paid")
-            and i["party"] in customer
-            and "INVOIC" in partners[customer[i["party"]]].documents
-        ]
+        posted = self._owed(erp["invoices"], ("posted", "paid"), "party", "INVOIC", customer)
         invoic = Counter((pid, d.bgm_number) for pid, d in _documents(files, "INVOIC"))
         tally = Tally("edi", "INVOIC (by posted invoice)", len(posted), sum(invoic.values()))
-        for invoice in posted:
-            pid, number = customer[invoice["party"]], str(invoice["number"])
+        for pid, number in posted:
             n = invoic.get((pid, number), 0)
             if n == 0:
-                if _named_in(letters, (FLOW_OUT,), number):
-                    continue
-                tally.lost += 1
-                backlog += 1
-                result.add("lost", "edi", FLOW_OUT, f"{pid}: no INVOIC for invoice {number}")
+                lost = f"{pid}: no INVOIC for invoice {number}"
+                backlog += _lost_unless_dead(result, tally, letters, number, lost)
             elif n > 1:
                 tally.duplicated += n - 1
                 result.add("duplicated", "edi", FLOW_OUT, f"{pid}: {n} INVOIC for {number}")
         result.tallies.append(tally)
         return backlog
+
+    def _owed(
+        self, rows: Rows, states: tuple[str, ...], party: str, doc: str, customer: dict[Any, str]
+    ) -> list[tuple[str, str]]:
+        """(partner id, number) of each ERP record in ``states`` whose partner takes ``doc``."""
+        partners = self.world.partners
+        return [
+            (customer[row[party]], str(row["number"]))
+            for row in rows
+            if row["state"] in states
+            and row[party] in customer
+            and doc in partners[customer[row[party]]].documents
+        ]
+
+
+def _lost_unless_dead(
+    result: Count,
+    tally: Tally,
+    letters: Rows,
+    ident: str,
+    what: str,
+    system: str = "edi",
+    flow: str = FLOW_OUT,
+) -> int:
+    """Count what ``ident`` should have made as lost (1: still to do) unless a dead letter of
+    ``flow`` names it (0: the hub gave it up on purpose)."""
+    if _named_in(letters, (flow,), ident):
+        return 0
+    tally.lost += 1
+    result.add("lost", system, flow, what)
+    return 1
 
 
 def _outbox_duplicates(result: Count, files: Files) -> None:

@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from chaos.count import KINDS, Census, Count
@@ -333,19 +333,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     lo, _, hi = ns.kill_window.partition(",")
     if ns.rounds < 1 or ns.kills_per_round < 0 or not 0 <= ns.faults <= 1:
         parser.error("--rounds >= 1, --kills-per-round >= 0, --faults within [0, 1]")
-    return Options(
-        rounds=ns.rounds,
-        seed=ns.seed,
-        ledger=ns.ledger,
-        kills_per_round=ns.kills_per_round,
-        faults=ns.faults,
-        orders=ns.orders,
-        round_timeout=ns.round_timeout,
-        chaos_passes=max(1, ns.chaos_passes),
-        kill_window=(float(lo), float(hi or lo)),
-        keep=ns.keep,
-        as_json=ns.as_json,
-    )
+    given = {f.name: getattr(ns, f.name) for f in fields(Options)}  # every option has a flag
+    given.update(chaos_passes=max(1, ns.chaos_passes), kill_window=(float(lo), float(hi or lo)))
+    return Options(**given)
 
 
 def execute(

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from chaos.world import Partner, World
+from chaos.world import Partner, StaffSession, World
 
 BAD_KINDS = ("garbage", "conflict", "unknown_gtin", "bad_crm_company")
 ORDER_DATE = date(2026, 11, 2)
@@ -309,22 +309,8 @@ class Seeder:
             summary["crm_companies"].append(name)
 
 
-class Warehouse:
+class Warehouse(StaffSession):
     """The ERP's staff and the carrier's vans: what moves work from one flow to the next."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self._operator: Any = None
-
-    @property
-    def operator(self) -> Any:
-        if self._operator is None:
-            self._operator = self.world.operator()
-        return self._operator
-
-    def reset(self) -> None:
-        """Log in again on the next step (after the ERP refused or dropped a call)."""
-        self._operator = None
 
     def step(self) -> dict[str, int]:
         """Pack waiting shipments, ship booked ones, post invoices, move parcels; counts."""

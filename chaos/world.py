@@ -17,11 +17,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from sandbox.server import Running
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("CHAOS_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -75,8 +76,10 @@ def carrier_contracts_present() -> bool:
     return (default_contracts_dir() / "dhl-parcel-de-bcs-3.3.2").is_dir()
 
 
-class World:
+class World(Running):
     """Sandboxes, environment and folders of one chaos run: ``with World(...) as world:``."""
+
+    stop_if_start_fails = True
 
     def __init__(self, *, seed: int, faults: float, ledger: str, keep: bool = False) -> None:
         if ledger not in ("sqlite", "postgresql"):
@@ -98,22 +101,6 @@ class World:
         self.env: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    def __enter__(self) -> World:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if not carrier_contracts_present():
@@ -229,8 +216,6 @@ class World:
             if not k.startswith(("AIRFLOW_CONN_", "HUB_", "PYTEST_"))
         }
         crm = urlsplit(self.crm.url)
-        carrier = urlsplit(self.carrier.url)
-        creds = self.carrier.credentials
         env.update(
             HUB_HOME=str(self.home),
             HUB_DATABASE_URL=self.ledger_url,
@@ -238,14 +223,7 @@ class World:
             AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
             COLUMNS="250",  # one-line errors from the CLI's rich console
-            AIRFLOW_CONN_HUB_ERP=_json_conn(
-                conn_type="tryton",
-                host=self.erp.host,
-                port=self.erp.port,
-                login=self.erp.login,
-                password=self.erp.password,
-                schema=self.erp.database,
-            ),
+            AIRFLOW_CONN_HUB_ERP=_json_conn(**self.erp.hub_connection()),
             AIRFLOW_CONN_HUB_CRM=_json_conn(
                 conn_type="http",
                 host=crm.hostname,
@@ -253,27 +231,7 @@ class World:
                 password=self.crm.token,
                 extra={"account": "chaos-portal"},
             ),
-            AIRFLOW_CONN_HUB_CARRIER_BCS=_json_conn(
-                conn_type="http",
-                host=carrier.hostname,
-                port=carrier.port,
-                login=creds.bcs_app_id,
-                password=creds.bcs_app_token,
-                schema="bcs",
-                extra={
-                    "user": creds.bcs_user,
-                    "signature": creds.bcs_signature,
-                    "lookup_path": "shipments",  # the sandbox finds bookings by our reference
-                },
-            ),
-            AIRFLOW_CONN_HUB_CARRIER_EXPRESS=_json_conn(
-                conn_type="http",
-                host=carrier.hostname,
-                port=carrier.port,
-                login=creds.express_username,
-                password=creds.express_password,
-                extra={"lookup_path": "shipments"},
-            ),
+            **{name: _json_conn(**conn) for name, conn in self.carrier.hub_connections().items()},
         )
         return env
 
@@ -316,3 +274,21 @@ class World:
             "partners": sorted(self.partners),
             "faults": self.faults,
         }
+
+
+class StaffSession:
+    """Works as the ERP's staff of a world: logs in on first use, and again after ``reset()``."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._operator: Any = None
+
+    @property
+    def operator(self) -> Any:
+        if self._operator is None:
+            self._operator = self.world.operator()
+        return self._operator
+
+    def reset(self) -> None:
+        """Log in again on the next step (after the ERP refused or dropped a call)."""
+        self._operator = None

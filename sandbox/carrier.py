@@ -34,7 +34,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,6 +80,7 @@ from sandbox.carrier_state import (
     CarrierState,
     SandboxShipment,
 )
+from sandbox.server import LoopbackServer, ServerThread
 
 __all__ = [
     "DEFAULT_RANDOM_FAULTS",
@@ -432,33 +433,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class _CarrierServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _CarrierServer(LoopbackServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: CarrierApp):
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, app.stopping)
         self.app = app
-
-
-def _build(
-    host: str,
-    port: int,
-    fault_rate: float,
-    seed: int,
-    credentials: CarrierCredentials,
-    contracts_dir: Path | None,
-    slow_seconds: float,
-    fault_kinds: Sequence[str],
-) -> _CarrierServer:
-    contracts = Contracts(contracts_dir or default_contracts_dir())
-    app = CarrierApp(
-        credentials, contracts, CarrierState(fault_rate, seed, fault_kinds), slow_seconds
-    )
-    server = _CarrierServer((host, port), app)
-    app.base_url = f"http://{host}:{server.server_address[1]}"
-    return server
 
 
 def serve(
@@ -466,24 +446,23 @@ def serve(
     fault_rate: float = 0.0,
     seed: int = 0,
     *,
-    host: str = "127.0.0.1",
     credentials: CarrierCredentials | None = None,
-    contracts_dir: Path | None = None,
     slow_seconds: float = 5.0,
-    fault_kinds: Sequence[str] = DEFAULT_RANDOM_FAULTS,
+    **options: Any,
 ) -> None:
     """Run the sandbox carrier in the foreground until interrupted (``hub sandbox carrier``).
 
-    Credentials come from the SANDBOX_CARRIER_* environment variables; missing ones are
-    generated and printed once, so that a demo can paste them into its connection settings.
+    ``options``: the other keywords of ``SandboxCarrier``. Credentials come from the
+    SANDBOX_CARRIER_* environment variables; missing ones are generated and printed once, so
+    that a demo can paste them into its connection settings.
     """
     generated = False
     if credentials is None:
         credentials, generated = CarrierCredentials.from_env()
-    server = _build(
-        host, port, fault_rate, seed, credentials, contracts_dir, slow_seconds, fault_kinds
+    carrier = SandboxCarrier(
+        port, fault_rate, seed, credentials=credentials, slow_seconds=slow_seconds, **options
     )
-    base = server.app.base_url
+    base = carrier.url
     print(
         f"sandbox carrier on {base}  (BCS {base}/bcs, Express {base}/express/ship, "
         f"{base}/express/track)"
@@ -495,16 +474,10 @@ def serve(
         for attr, var in CarrierCredentials.ENV.items():
             print(f"  {var}={getattr(credentials, attr)}")
     print(f"fault_rate={fault_rate} seed={seed}; admin: {base}/__sandbox/stats", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.app.stopping.set()
-        server.server_close()
+    carrier.run_foreground()
 
 
-class SandboxCarrier:
+class SandboxCarrier(ServerThread[_CarrierServer]):
     """The sandbox carrier in a background thread: ``with SandboxCarrier() as carrier: ...``."""
 
     def __init__(
@@ -520,10 +493,12 @@ class SandboxCarrier:
         fault_kinds: Sequence[str] = DEFAULT_RANDOM_FAULTS,
     ) -> None:
         self.credentials = credentials or CarrierCredentials.generate()
-        self._server = _build(
-            host, port, fault_rate, seed, self.credentials, contracts_dir, slow_seconds, fault_kinds
-        )
-        self._thread: threading.Thread | None = None
+        contracts = Contracts(contracts_dir or default_contracts_dir())
+        state = CarrierState(fault_rate, seed, fault_kinds)
+        app = CarrierApp(self.credentials, contracts, state, slow_seconds)
+        server = _CarrierServer((host, port), app)
+        app.base_url = server.url
+        super().__init__(server, "sandbox-carrier")
 
     @property
     def url(self) -> str:
@@ -549,6 +524,31 @@ class SandboxCarrier:
     def state(self) -> CarrierState:
         return self._server.app.state
 
+    def hub_connections(self) -> dict[str, dict[str, Any]]:
+        """The hub's connections to this sandbox, by ``AIRFLOW_CONN_*`` name: their fields.
+
+        Both APIs get ``lookup_path``: the sandbox finds a booking by our reference.
+        """
+        where = urlsplit(self.url)
+        creds = self.credentials
+        http = {"conn_type": "http", "host": where.hostname or "", "port": where.port}
+        lookup = {"lookup_path": "shipments"}
+        return {
+            "AIRFLOW_CONN_HUB_CARRIER_BCS": {
+                **http,
+                "login": creds.bcs_app_id,
+                "password": creds.bcs_app_token,
+                "schema": "bcs",
+                "extra": {"user": creds.bcs_user, "signature": creds.bcs_signature, **lookup},
+            },
+            "AIRFLOW_CONN_HUB_CARRIER_EXPRESS": {
+                **http,
+                "login": creds.express_username,
+                "password": creds.express_password,
+                "extra": lookup,
+            },
+        }
+
     def wsdl_url(self, name: str) -> str:
         api = "bcs" if name in (BCS_WSDL, BCS_XSD) or name.startswith("geschaefts") else "express"
         return f"{self.url}/wsdl/{api}/{name}"
@@ -570,26 +570,3 @@ class SandboxCarrier:
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats()
-
-    def start(self) -> SandboxCarrier:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="sandbox-carrier",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.app.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SandboxCarrier:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

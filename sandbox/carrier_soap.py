@@ -115,20 +115,17 @@ class Contracts:
 
     @property
     def express_ship_schema(self) -> xmlschema.XMLSchema:
-        return self._schema(
-            "express/ship",
-            lambda: xmlschema.XMLSchema(
-                _wsdl_schema_sources(self.path("express", EXPRESS_SHIP_WSDL))
-            ),
-        )
+        return self._express_schema("ship", EXPRESS_SHIP_WSDL)
 
     @property
     def express_track_schema(self) -> xmlschema.XMLSchema:
+        return self._express_schema("track", EXPRESS_TRACK_WSDL)
+
+    def _express_schema(self, service: str, wsdl: str) -> xmlschema.XMLSchema:
+        """The schema of an Express service, from the types of its WSDL (built once)."""
         return self._schema(
-            "express/track",
-            lambda: xmlschema.XMLSchema(
-                _wsdl_schema_sources(self.path("express", EXPRESS_TRACK_WSDL))
-            ),
+            f"express/{service}",
+            lambda: xmlschema.XMLSchema(_wsdl_schema_sources(self.path("express", wsdl))),
         )
 
     def response(self, name: str) -> etree._Element:

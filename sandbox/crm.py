@@ -17,11 +17,9 @@ import os
 import re
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +33,7 @@ from sandbox.crm_state import (
 )
 from sandbox.crm_store import CrmStore, InputError
 from sandbox.crm_wire import CrmApiError, iso
+from sandbox.server import LoopbackServer, ServerThread
 
 log = logging.getLogger(__name__)
 
@@ -386,50 +385,26 @@ def _batch(
     return ok_status, body
 
 
-class _Server(ThreadingHTTPServer):
-    server_address: tuple[str, int]  # an AF_INET socket bound to a host given as text
-    daemon_threads = True
+class _Server(LoopbackServer):
     request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
         self.state = state
-        super().__init__(address, CrmHandler)
+        super().__init__(address, CrmHandler, state.stopping)
 
 
-def _build(
-    port: int,
-    rate_limit: int,
-    fault_rate: float,
-    seed: int | None,
-    token: str,
-    interval_ms: int,
-    fault_kinds: tuple[str, ...],
-    fault_sides: tuple[str, ...],
-    slow_seconds: float,
-    clock: Callable[[], float],
-    contract: Any | None,
-    search_cap: int,
-) -> _Server:
-    faults = FaultPlan(fault_rate, seed, fault_kinds, fault_sides, slow_seconds)
-    state = SandboxState(token, rate_limit, interval_ms, faults, clock, contract, search_cap)
-    return _Server(("127.0.0.1", port), state)
+def serve(echo: Callable[[str], None] | None = None, **options: Any) -> None:
+    """Run the sandbox CRM in the foreground (``hub sandbox crm``) until interrupted.
 
-
-def serve(
-    port: int = 0,
-    rate_limit: int = 190,
-    fault_rate: float = 0.0,
-    seed: int | None = None,
-    token: str | None = None,
-    interval_ms: int = 10_000,
-    echo: Callable[[str], None] | None = None,
-) -> None:
-    """Run the sandbox CRM in the foreground (``hub sandbox crm``) until interrupted."""
+    ``options`` are those of ``SandboxCrm``. Without a ``token`` it is $HUB_SANDBOX_CRM_TOKEN,
+    else one generated for this run and shown through ``echo`` (default: print).
+    """
     if echo is None:
 
         def echo(line: str) -> None:
             print(line, flush=True)
 
+    token = options.get("token")
     if token is None:
         token = os.environ.get(TOKEN_ENV)
     if not token:
@@ -438,25 +413,16 @@ def serve(
             f"No {TOKEN_ENV} set: generated a token for this run. Export it for the hub:\n"
             f"  export {TOKEN_ENV}={token}"
         )
-    server = _build(
-        port, rate_limit, fault_rate, seed, token, interval_ms, FAULT_KINDS, FAULT_SIDES, 2.0,
-        time.time, None, 10_000,
-    )  # fmt: skip
-    host, real_port = server.server_address[:2]
+    crm = SandboxCrm(**{**options, "token": token})
+    window, faults = crm.state.window, crm.state.faults
     echo(
-        f"sandbox CRM listening on http://{host}:{real_port} (rate limit {rate_limit}/"
-        f"{interval_ms} ms, fault rate {fault_rate}, seed {seed})"
+        f"sandbox CRM listening on {crm.url} (rate limit {window.limit}/"
+        f"{window.interval_ms} ms, fault rate {faults.rate}, seed {faults.seed})"
     )
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.state.stopping.set()
-        server.server_close()
+    crm.run_foreground()
 
 
-class SandboxCrm:
+class SandboxCrm(ServerThread[_Server]):
     """Runs the sandbox CRM in a background thread: ``with SandboxCrm() as crm: crm.url``."""
 
     def __init__(
@@ -476,13 +442,13 @@ class SandboxCrm:
         search_cap: int = 10_000,
     ) -> None:
         self.token = token or secrets.token_urlsafe(24)
-        self._server = _build(
-            port, rate_limit, fault_rate, seed, self.token, interval_ms, fault_kinds,
-            fault_sides, slow_seconds, clock, contract, search_cap,
-        )  # fmt: skip
-        host, real_port = self._server.server_address[:2]
-        self.url = f"http://{host}:{real_port}"
-        self._thread: threading.Thread | None = None
+        faults = FaultPlan(fault_rate, seed, fault_kinds, fault_sides, slow_seconds)
+        state = SandboxState(
+            self.token, rate_limit, interval_ms, faults, clock, contract, search_cap
+        )
+        server = _Server(("127.0.0.1", port), state)
+        super().__init__(server, "sandbox-crm")
+        self.url = server.url
 
     @property
     def state(self) -> SandboxState:
@@ -491,31 +457,6 @@ class SandboxCrm:
     @property
     def store(self) -> CrmStore:
         return self._server.state.store
-
-    def start(self) -> SandboxCrm:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.state.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SandboxCrm:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- in-process admin (same as the /__sandbox/ endpoints) --------------------------
     def stats(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,23 +128,10 @@ class CrmContract:
         host_url: str = "http://127.0.0.1",
     ) -> list[str]:
         """Violations of the request against the official spec (empty list: conforms)."""
-        app = self._app(path)
+        content_type = headers.get("Content-Type", headers.get("content-type", "")).lower()
+        req = _Request(host_url, path, method.lower(), body or None, content_type, headers, query)
         where = f"{method.upper()} {path}"
-        if app is None:
-            return [f"{where}: no official HubSpot spec covers this path"]
-        req = _Request(
-            host_url=host_url,
-            path=path,
-            method=method.lower(),
-            body=body or None,
-            content_type=headers.get("Content-Type", headers.get("content-type", "")).lower(),
-            headers=headers,
-            query=query,
-        )
-        with self._lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the oauth2 scheme is "unsupported": auth is ours
-            result = app.unmarshal_request(req)
-        return [f"{where} request: {_describe(err)}" for err in result.errors]
+        return self._check(where, "request", path, lambda app: app.unmarshal_request(req))
 
     def check_response(
         self,
@@ -159,29 +146,29 @@ class CrmContract:
         host_url: str = "http://127.0.0.1",
     ) -> list[str]:
         """Violations of the response (status, content type, body schema) for that request."""
-        app = self._app(path)
-        where = f"{method.upper()} {path} -> {status}"
-        if app is None:
-            return [f"{where}: no official HubSpot spec covers this path"]
+        content_type = request_headers.get("Content-Type", "").lower()
         req = _Request(
-            host_url=host_url,
-            path=path,
-            method=method.lower(),
-            body=request_body or None,
-            content_type=request_headers.get("Content-Type", "").lower(),
-            headers=request_headers,
-            query=query,
-        )
+            host_url, path, method.lower(), request_body or None, content_type, request_headers,
+            query,
+        )  # fmt: skip
         resp = _Response(
             status_code=status,
             data=response_body,
             content_type=response_headers.get("Content-Type", "").split(";")[0].lower(),
             headers=response_headers,
         )
+        where = f"{method.upper()} {path} -> {status}"
+        return self._check(where, "response", path, lambda app: app.unmarshal_response(req, resp))
+
+    def _check(self, where: str, side: str, path: str, call: Callable[[Any], Any]) -> list[str]:
+        """``call(app)`` on the spec of ``path`` (under the lock, warnings off); its errors."""
+        app = self._app(path)
+        if app is None:
+            return [f"{where}: no official HubSpot spec covers this path"]
         with self._lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = app.unmarshal_response(req, resp)
-        return [f"{where} response: {_describe(err)}" for err in result.errors]
+            warnings.simplefilter("ignore")  # the oauth2 scheme is "unsupported": auth is ours
+            result = call(app)
+        return [f"{where} {side}: {_describe(err)}" for err in result.errors]
 
 
 def _describe(err: BaseException) -> str:

@@ -183,21 +183,12 @@ def _start_erp(stack: ExitStack, home: Path) -> Any:
 
     cache = settings.PROJECT_ROOT / ".hub" / "cache" / "tryton"  # survives demo reruns
     erp = stack.enter_context(SandboxErp(workdir=home / "erp", cache_dir=cache))
-    os.environ["AIRFLOW_CONN_HUB_ERP"] = settings.connection_json(
-        conn_type="tryton",
-        host=erp.host,
-        port=erp.port,
-        login=erp.login,
-        password=erp.password,
-        schema=erp.database,
-    )
+    os.environ["AIRFLOW_CONN_HUB_ERP"] = settings.connection_json(**erp.hub_connection())
     return erp
 
 
 def _start_carrier(stack: ExitStack) -> Any:
     """The DHL sandbox, or None where the DHL contracts (../shared/contracts) are absent."""
-    from urllib.parse import urlsplit
-
     from sandbox.carrier import SandboxCarrier
     from sandbox.carrier_soap import default_contracts_dir
 
@@ -209,19 +200,8 @@ def _start_carrier(stack: ExitStack) -> Any:
         )
         return None
     carrier = stack.enter_context(SandboxCarrier())
-    creds = carrier.credentials
-    where = urlsplit(carrier.url)
-    os.environ["AIRFLOW_CONN_HUB_CARRIER_BCS"] = settings.connection_json(
-        conn_type="http", host=where.hostname or "", port=where.port,
-        login=creds.bcs_app_id, password=creds.bcs_app_token, schema="bcs",
-        extra={"user": creds.bcs_user, "signature": creds.bcs_signature,
-               "lookup_path": "shipments"},  # the sandbox can find a booking by our reference
-    )  # fmt: skip
-    os.environ["AIRFLOW_CONN_HUB_CARRIER_EXPRESS"] = settings.connection_json(
-        conn_type="http", host=where.hostname or "", port=where.port,
-        login=creds.express_username, password=creds.express_password,
-        extra={"lookup_path": "shipments"},
-    )  # fmt: skip
+    for name, fields in carrier.hub_connections().items():
+        os.environ[name] = settings.connection_json(**fields)
     return carrier
 
 

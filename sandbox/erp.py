@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 import requests
 
@@ -44,6 +44,7 @@ from sandbox.erp_build import (
     is_postgres,
 )
 from sandbox.erp_operator import ErpOperator
+from sandbox.server import Running
 
 __all__ = [
     "ErpInstance",
@@ -150,7 +151,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class SandboxErp:
+class SandboxErp(Running):
     """A running sandbox trytond: ``with SandboxErp() as erp: erp.url, erp.database, ...``.
 
     The admin password is generated per instance, kept in memory and in a 0600 file in the
@@ -203,6 +204,17 @@ class SandboxErp:
     def rpc_url(self) -> str:
         """The JSON-RPC endpoint of the sandbox database."""
         return f"{self.url}{self.database}/rpc/"
+
+    def hub_connection(self) -> dict[str, Any]:
+        """The fields of the hub's connection to this sandbox (``AIRFLOW_CONN_HUB_ERP``)."""
+        return {
+            "conn_type": "tryton",
+            "host": self.host,
+            "port": self.port,
+            "login": self.login,
+            "password": self.password,
+            "schema": self.database,
+        }
 
     def command(self, config: Path) -> list[str]:
         """The trytond command line for ``config`` (the sandbox's server entry point)."""
@@ -324,17 +336,6 @@ class SandboxErp:
     def running(self) -> bool:
         """Whether the trytond process is alive."""
         return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> SandboxErp:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- operator actions (what the ERP's users would do) ------------------------------------
 
