@@ -82,6 +82,19 @@ class BcsConnector(SoapConnector[BcsSettings]):
             self._clients, operation, url, kwargs, creates=creates, reference=reference
         )
 
+    def _user_call(
+        self, operation: str, request: dict[str, Any], *, creates: bool, reference: str | None
+    ) -> dict[str, Any]:
+        """``operation`` as the user (SOAP header); a credentials status raises at once."""
+        response = self._call(
+            operation,
+            {**request, "_soapheaders": self._header()},
+            creates=creates,
+            reference=reference,
+        )
+        self._check_call_status(response)
+        return response
+
     def _check_call_status(self, response: dict[str, Any]) -> None:
         status = response.get("Status") or {}
         code = int(status.get("statusCode") or 0)
@@ -100,13 +113,9 @@ class BcsConnector(SoapConnector[BcsSettings]):
         """
 
         def attempt() -> dict[str, Any]:
-            response = self._call(
-                "createShipmentOrder",
-                {**request, "_soapheaders": self._header()},
-                creates=True,
-                reference=reference,
+            response = self._user_call(
+                "createShipmentOrder", request, creates=True, reference=reference
             )
-            self._check_call_status(response)
             states = response.get("CreationState") or []
             if not states:
                 status = response.get("Status") or {}
@@ -138,13 +147,9 @@ class BcsConnector(SoapConnector[BcsSettings]):
         the response's DeletionState, not raised."""
 
         def attempt() -> dict[str, Any]:
-            response = self._call(
-                "deleteShipmentOrder",
-                {**request, "_soapheaders": self._header()},
-                creates=False,
-                reference=None,
+            response = self._user_call(
+                "deleteShipmentOrder", request, creates=False, reference=None
             )
-            self._check_call_status(response)
             return response
 
         return with_retries(attempt, self.read_policy)
