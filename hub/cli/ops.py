@@ -63,10 +63,13 @@ def _existing_hub() -> Any:
                 system="cli",
             )
         ledger.upgrade()  # an older ledger is brought up to date, as every command does
-    except OperationalError as exc:
+    except (OperationalError, TransientError) as exc:
+        # the ledger may hand the database error over as a TransientError (its cause)
         ledger.dispose()
+        db_error = exc if isinstance(exc, OperationalError) else exc.__cause__
+        why = db_error.orig if isinstance(db_error, OperationalError) else exc
         raise TransientError(
-            f"the ledger at {where} cannot be reached: {' '.join(str(exc.orig).split())[:200]}",
+            f"the ledger at {where} cannot be reached: {' '.join(str(why).split())[:200]}",
             system="ledger",
         ) from exc
     except BaseException:
