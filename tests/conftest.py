@@ -1,14 +1,17 @@
-"""Test-wide fixtures: paths, the shared/ reference folder, the ledger on SQLite and PostgreSQL."""
+"""Test-wide fixtures: paths, the shared/ reference folder, a closed loopback port; the plugins."""
 
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.shared import shared_path
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 # keep every test's state away from the developer's own .hub
 os.environ.setdefault("HUB_HOME", str(ROOT / ".hub" / "test"))
@@ -26,9 +29,12 @@ pytest_plugins = [
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared (contracts and samples); tests that need it skip on a fresh user clone."""
-    if not SHARED.is_dir():
-        pytest.skip(
-            f"reference material not found at {SHARED}: these tests need the project's "
-            "shared/ folder (contracts, EDIFACT samples) beside the checkout"
-        )
-    return SHARED
+    return shared_path(what="reference material (contracts, EDIFACT samples)")
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connecting to it is refused (a system down)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

@@ -18,8 +18,9 @@ import pytest
 from connectors.erp.fake import FakeErp
 from connectors.erp.port import ErpPort
 from connectors.erp.tryton import TrytonErp
-from sandbox.erp_seed import catalogue, customers
-from schemas.model import Address, ContactMechanism, Party, Product
+from sandbox.erp_seed import SeedCustomer, catalogue, customers
+from schemas.model import Address, ContactMechanism, Party
+from tests.fixtures.hub import add_products
 
 
 @dataclass(frozen=True)
@@ -35,40 +36,22 @@ class ErpPortWorld:
     mark: Callable[[], dt.datetime]  # a ``since`` that every change from now on is at/after
 
 
+def _seed_party(c: SeedCustomer) -> Party:
+    """A sandbox customer as the ERP port's Party: address, email and phone of its contact."""
+    address = Address(street=c.street, postal_code=c.postal_code, city=c.city, country=c.country)
+    mechanisms = tuple(
+        ContactMechanism(type=kind, value=value, name=c.contact_name)
+        for kind, value in (("email", c.email), ("phone", c.phone))
+    )
+    return Party(name=c.name, code=c.code, gln=c.gln, vat=c.vat, addresses=(address,),
+                 contact_mechanisms=mechanisms)  # fmt: skip
+
+
 def erp_port_seeded_fake() -> FakeErp:
     """A FakeErp with the sandbox ERP's catalogue (stock in WH) and customers."""
     fake = FakeErp(tax_rate=Decimal(19))
-    for item in catalogue():
-        fake.add_product(
-            Product(
-                code=item.code,
-                name=item.name,
-                gtin=item.gtin,
-                list_price=item.list_price,
-                currency="EUR",
-            ),
-            stock=item.stock,
-        )
-    fake.create_parties(
-        [
-            Party(
-                name=c.name,
-                code=c.code,
-                gln=c.gln,
-                vat=c.vat,
-                addresses=(
-                    Address(
-                        street=c.street, postal_code=c.postal_code, city=c.city, country=c.country
-                    ),
-                ),
-                contact_mechanisms=(
-                    ContactMechanism(type="email", value=c.email, name=c.contact_name),
-                    ContactMechanism(type="phone", value=c.phone, name=c.contact_name),
-                ),
-            )
-            for c in customers()
-        ]
-    )
+    add_products(fake, [(p.code, p.name, p.gtin, p.list_price, p.stock) for p in catalogue()])
+    fake.create_parties([_seed_party(c) for c in customers()])
     fake.tick()
     return fake
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,30 +24,9 @@ def _crm_connection(url: str, token: str, **extra: Any) -> str:
                            password=token, extra=extra or None)  # fmt: skip
 
 
-@pytest.fixture
-def hub_env(tmp_path: Path, erp_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh ledger and the sandbox ERP, as a deployment would configure them."""
-    parts = urlsplit(erp_server.url)
-    monkeypatch.setenv("HUB_HOME", str(tmp_path / "hub"))
-    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HUB_REDIS_URL", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_HUB_ERP", connection_json(
-        conn_type="tryton", host=parts.hostname or "", port=parts.port, login=erp_server.login,
-        password=erp_server.password, schema=erp_server.database, extra={"scheme": parts.scheme},
-    ))  # fmt: skip
-    return tmp_path / "hub"
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
 def test_dag_pushes_erp_parties_as_companies_and_pulls_back_no_echo(
-    hub_env: Path, crm_server: SandboxCrm, erp: Any, monkeypatch: pytest.MonkeyPatch,
-    run_dag: Any,
+    erp_conn: Any, hub_state: Path, crm_server: SandboxCrm, erp: Any,
+    monkeypatch: pytest.MonkeyPatch, run_dag: Any,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", _crm_connection(crm_server.url, crm_server.token))
 
@@ -71,7 +48,7 @@ def test_dag_pushes_erp_parties_as_companies_and_pulls_back_no_echo(
 
 
 def test_crm_down_fails_after_retries_naming_the_crm(
-    hub_env: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch,
+    erp_conn: Any, hub_state: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str], dag_bag: Any, run_dag: Any,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", _crm_connection(
@@ -90,6 +67,6 @@ def test_crm_down_fails_after_retries_naming_the_crm(
     assert "secret-token-xyz" not in output
     from hub.ledger import Ledger
 
-    ledger = Ledger(f"sqlite:///{hub_env / 'ledger.sqlite'}")
+    ledger = Ledger(f"sqlite:///{hub_state / 'ledger.sqlite'}")
     assert ledger.cursor("crm.push.parties") == (None, [])
     ledger.dispose()

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from connectors.edi import validate
 from hub.config import load_partners
-from hub.settings import connection_json
 from sandbox.partner import ORDERS_D01B, drop, make_orders, orders_interchange
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def edi_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, erp_server: Any) -> Path:
-    home = tmp_path / "hub"
-    monkeypatch.setenv("HUB_HOME", str(home))
-    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HUB_CONFIG_DIR", raising=False)
-    where = urlsplit(erp_server.url)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUB_ERP",
-        connection_json(
-            conn_type="tryton", host=where.hostname or "", port=where.port,
-            login=erp_server.login, password=erp_server.password, schema=erp_server.database,
-        ),
-    )  # fmt: skip
-    return home
-
-
 def test_orders_in_sales_created_documents_out(
-    edi_env: Path, erp: Any, erp_operator: Any, unique: str, run_dag: Any
+    erp_conn: Any, hub_state: Path, erp: Any, erp_operator: Any, unique: str, run_dag: Any
 ) -> None:
     profile = load_partners()["kaufhaus-nord"]
     orders = make_orders(
@@ -45,8 +26,8 @@ def test_orders_in_sales_created_documents_out(
         orders, sender=profile.unb.partner_id, recipient=profile.unb.our_id,
         control_ref=unique[:8], message_type=ORDERS_D01B,
     )  # fmt: skip
-    inbox = edi_env / "partners" / "kaufhaus-nord" / "in"
-    outbox = edi_env / "partners" / "kaufhaus-nord" / "out"
+    inbox = hub_state / "partners" / "kaufhaus-nord" / "in"
+    outbox = hub_state / "partners" / "kaufhaus-nord" / "out"
     drop(inbox, f"orders-{unique}.edi", data)
 
     first = run_dag("edi_orders_inbound")

@@ -3,61 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from hub.settings import connection_json
+from tests.fixtures.connections import erp_connection
 
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "erp_reference_check"
 TASK_ID = "check_reference_data"
-
-
-def _erp_connection(url: str, database: str, login: str, password: str) -> str:
-    parts = urlsplit(url)
-    assert parts.hostname and parts.port, f"erp_server.url has no host/port: {url}"
-    return connection_json(
-        conn_type="tryton",
-        host=parts.hostname,
-        port=parts.port,
-        login=login,
-        password=password,
-        schema=database,
-        extra={"scheme": parts.scheme},
-    )
-
-
-@pytest.fixture
-def hub_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh ledger per test: runs must not see each other's journal."""
-    monkeypatch.setenv("HUB_HOME", str(tmp_path / "hub"))
-    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
-    return tmp_path / "hub"
-
-
-@pytest.fixture
-def erp_conn(erp_server: Any, hub_state: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """AIRFLOW_CONN_HUB_ERP pointing at the sandbox ERP, as a deployment would set it."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUB_ERP",
-        _erp_connection(erp_server.url, erp_server.database, erp_server.login, erp_server.password),
-    )
-    return erp_server
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port bound but not listening: connecting to it is refused (ERP down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 def test_dag_reports_the_erp_reference_data(erp_conn: Any, run_dag: Any) -> None:
@@ -92,7 +49,7 @@ def test_wrong_password_fails_at_once_without_retrying(
     wrong = "not-the-" + erp_server.password
     monkeypatch.setenv(
         "AIRFLOW_CONN_HUB_ERP",
-        _erp_connection(erp_server.url, erp_server.database, erp_server.login, wrong),
+        erp_connection(erp_server.url, erp_server.database, erp_server.login, wrong),
     )
 
     result = run_dag(DAG_ID, retry_delay=timedelta(0))
@@ -117,7 +74,7 @@ def test_erp_down_retries_then_fails(
 ) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_HUB_ERP",
-        _erp_connection(f"http://127.0.0.1:{closed_port}", "hub", "admin", "unused-secret"),
+        erp_connection(f"http://127.0.0.1:{closed_port}", "hub", "admin", "unused-secret"),
     )
     retries = dag_bag.get_dag(DAG_ID).get_task(TASK_ID).retries
     assert retries >= 1

@@ -17,16 +17,7 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "logistics_sync"
 
 
-def _connections(monkeypatch: pytest.MonkeyPatch, erp_server: Any, carrier: SandboxCarrier) -> None:
-    erp = urlsplit(erp_server.url)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUB_ERP",
-        connection_json(
-            conn_type="tryton", host=erp.hostname or "", port=erp.port,
-            login=erp_server.login, password=erp_server.password, schema=erp_server.database,
-            extra={"scheme": erp.scheme},
-        ),
-    )  # fmt: skip
+def _carrier_connections(monkeypatch: pytest.MonkeyPatch, carrier: SandboxCarrier) -> None:
     creds = carrier.credentials
     where = urlsplit(carrier.url)
     monkeypatch.setenv(
@@ -57,9 +48,9 @@ def test_dag_is_pooled_retried_and_bounded(dag_bag: Any) -> None:
 
 
 def test_dag_books_packed_erp_shipments_and_tracks_them(
-    tmp_path: Path,
+    hub_state: Path,
     monkeypatch: pytest.MonkeyPatch,
-    erp_server: Any,
+    erp_conn: Any,
     erp: Any,
     erp_operator: Any,
     carrier_server: SandboxCarrier,
@@ -67,10 +58,7 @@ def test_dag_books_packed_erp_shipments_and_tracks_them(
     run_dag: Any,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("HUB_HOME", str(tmp_path / "hub"))
-    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HUB_CONFIG_DIR", raising=False)  # the project's config/carrier.yaml
-    _connections(monkeypatch, erp_server, carrier_server)
+    _carrier_connections(monkeypatch, carrier_server)
     (result,) = erp.create_sales([order(f"PO-{unique}-DAG", buyer=3, lines=1)])
     assert result.sale is not None
     (sale,) = erp_operator.call("sale.sale", "read", [int(result.sale.erp_id)], ["shipments"])
@@ -89,7 +77,7 @@ def test_dag_books_packed_erp_shipments_and_tracks_them(
     tracking = {s["reference"]: s["number"] for s in carrier_server.state.shipments_json()}
     (row,) = erp_operator.call("stock.shipment.out", "read", ids, ["reference"])
     assert row["reference"] == tracking[shipment["number"]]
-    label = tmp_path / "hub" / "labels" / f"{shipment['number']}.pdf"
+    label = hub_state / "labels" / f"{shipment['number']}.pdf"
     assert label.read_bytes().startswith(b"%PDF-")
 
     carrier_server.advance(tracking[shipment["number"]], steps=10)  # ... delivered
@@ -101,5 +89,5 @@ def test_dag_books_packed_erp_shipments_and_tracks_them(
     tracked = second.returned("track_shipments")
     assert tracked["statuses"].get("delivered", 0) >= 1 and tracked["delivered_total"] >= 1
     output = capfd.readouterr().out
-    for secret in (carrier_server.credentials.bcs_app_token, erp_server.password):
+    for secret in (carrier_server.credentials.bcs_app_token, erp_conn.password):
         assert secret not in output

@@ -212,14 +212,7 @@ def topology(
             "PYTHONPATH": os.pathsep.join([str(airflow_env.PROJECT_ROOT), str(pylib)]),
             "HUB_HOME": str(root / "hub"),
             "HUB_DATABASE_URL": ledger_url,
-            "AIRFLOW_CONN_HUB_ERP": connection_json(
-                conn_type="tryton",
-                host=erp_server.host,
-                port=erp_server.port,
-                login=erp_server.login,
-                password=erp_server.password,
-                schema=erp_server.database,
-            ),
+            "AIRFLOW_CONN_HUB_ERP": connection_json(**erp_server.hub_connection()),
         }
     )
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", None)

@@ -14,7 +14,6 @@ from connectors.http import RetryPolicy
 from hub.bootstrap import Hub
 from hub.flows import run_flow
 from hub.flows.logistics import (
-    booking_key,
     delivered_shipments,
     label_path,
     ship_ready_shipments,
@@ -27,6 +26,7 @@ from hub.settings import connection_json
 from sandbox.carrier import SandboxCarrier
 from tests.fixtures.carrier import bcs_settings, make_shipment, sandbox_carrier
 from tests.unit.test_logistics_flow import add_shipment
+from transforms.keys import BookingKey
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_bcs_books_archives_pdf_labels_and_writes_tracking_back(
         pdf = label_path(bcs_hub.home, bcs_hub.logistics, s.number)
         assert pdf.read_bytes().startswith(b"%PDF-")
     [letter] = bcs_hub.ledger.dead_letters(flow="logistics_shipments")
-    assert letter.record_key == booking_key("CS0004")
+    assert letter.record_key == str(BookingKey("CS0004"))
     assert "CS0004" in letter.reason
     # the carrier's own words from the BCS error response reach the person who fixes it
     assert "Straße kann nicht gefunden werden" in letter.reason

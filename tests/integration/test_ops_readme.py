@@ -42,10 +42,7 @@ def env(
     monkeypatch.setenv("HUB_HOME", str(home))
     monkeypatch.setenv("HUB_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     monkeypatch.setenv("USER", "operator1")
-    monkeypatch.setenv("AIRFLOW_CONN_HUB_ERP", conn_json(
-        conn_type="tryton", host=erp_server.host, port=erp_server.port,
-        login=erp_server.login, password=erp_server.password, schema=erp_server.database,
-    ))  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_HUB_ERP", conn_json(**erp_server.hub_connection()))
     host, port = re.match(r"https?://([^:/]+):(\d+)", crm_server.url).groups()  # type: ignore[union-attr]
     monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", conn_json(
         conn_type="http", host=host, port=int(port), password=crm_server.token,
@@ -72,6 +69,7 @@ def test_the_operations_section_names_these_commands() -> None:
         "backfill",
         "metrics",
         "demo",
+        "flows",
     }
 
 
@@ -93,6 +91,11 @@ def test_every_operations_command_runs(env: Path, unique: str) -> None:
     drop(inbox, "orders.edi", data)
     drop(inbox, "junk.txt", b"not an interchange")
     order = orders[0].order_number
+
+    # hub flows [--json]: what is registered, with its dry-run support
+    flows = {f["flow"]: f for f in json.loads(hub("flows", "--json"))}
+    assert flows["edi_orders_inbound"]["dry_run"] and flows["crm_push"]["dry_run"]
+    hub("flows")  # the table (names wrap on a narrow terminal)
 
     # hub run FLOW --dry-run: what a run would write, nothing written
     dry = json.loads(hub("run", "edi_orders_inbound", "--dry-run", "--json"))

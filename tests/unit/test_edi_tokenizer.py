@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.edi import tokenizer as tk
 from connectors.edi.errors import EdifactError
-from connectors.edi.tokenizer import (
-    Delimiters,
-    EdifactReader,
-    GroupHeader,
-    GroupTrailer,
-    InterchangeHeader,
-    InterchangeTrailer,
-    Junk,
-    Message,
-    split_segment,
-)
+from connectors.edi.tokenizer import Delimiters, EdifactReader, split_segment
 
 ORDER = (
     "UNB+UNOC:3+4012345000009:14+4098765000003:14+240115:1030+REF1'"
@@ -29,8 +20,8 @@ def events(data: bytes, **kw: object) -> list[object]:
     return list(EdifactReader(data, **kw))  # type: ignore[arg-type]
 
 
-def messages(data: bytes, **kw: object) -> list[Message]:
-    return [e for e in events(data, **kw) if isinstance(e, Message)]
+def messages(data: bytes, **kw: object) -> list[tk.Message]:
+    return [e for e in events(data, **kw) if isinstance(e, tk.Message)]
 
 
 def test_one_line_and_segment_per_line_give_the_same_segments() -> None:
@@ -54,15 +45,15 @@ def test_hard_wrapped_lines_are_joined() -> None:
 def test_bom_is_stripped_and_junk_before_unb_reported() -> None:
     data = b"\xef\xbb\xbf" + b"####@@@@ header\r\n" + ORDER.encode()
     evs = events(data)
-    assert isinstance(evs[0], Junk)
+    assert isinstance(evs[0], tk.Junk)
     assert "####" in evs[0].preview
-    assert isinstance(evs[1], InterchangeHeader)
-    assert sum(isinstance(e, Message) for e in evs) == 1
+    assert isinstance(evs[1], tk.InterchangeHeader)
+    assert sum(isinstance(e, tk.Message) for e in evs) == 1
 
 
 def test_bom_alone_is_not_junk() -> None:
     evs = events(b"\xef\xbb\xbf" + ORDER.encode())
-    assert not any(isinstance(e, Junk) for e in evs)
+    assert not any(isinstance(e, tk.Junk) for e in evs)
 
 
 def test_una_sets_delimiters_decimal_comma_and_release() -> None:
@@ -71,9 +62,9 @@ def test_una_sets_delimiters_decimal_comma_and_release() -> None:
         b"FTX*AAI***a#*b#|c##d#~e~QTY*21|1,5~UNT*4*1~UNZ*1*R1~"
     )
     evs = events(data)
-    header = next(e for e in evs if isinstance(e, InterchangeHeader))
+    header = next(e for e in evs if isinstance(e, tk.InterchangeHeader))
     assert header.delimiters == Delimiters("|", "*", ",", "#", " ", "~")
-    msg = next(e for e in evs if isinstance(e, Message))
+    msg = next(e for e in evs if isinstance(e, tk.Message))
     assert msg.segments[0].elements == ["AAI", "", "", "a*b|c#d~e"]
     assert msg.segments[1].elements == [["21", "1,5"]]
 
@@ -81,15 +72,15 @@ def test_una_sets_delimiters_decimal_comma_and_release() -> None:
 def test_several_interchanges_in_one_file_are_split() -> None:
     second = ORDER.replace("REF1", "REF2")
     evs = events((ORDER + "\n" + second).encode())
-    headers = [e for e in evs if isinstance(e, InterchangeHeader)]
-    trailers = [e for e in evs if isinstance(e, InterchangeTrailer)]
+    headers = [e for e in evs if isinstance(e, tk.InterchangeHeader)]
+    trailers = [e for e in evs if isinstance(e, tk.InterchangeTrailer)]
     assert [h.unb.element(5) for h in headers] == ["REF1", "REF2"]
     assert [t.unz.element(2) for t in trailers if t.unz] == ["REF1", "REF2"]
 
 
 def test_missing_unz_is_an_interchange_trailer_without_unz() -> None:
     data = ORDER.replace("UNZ+1+REF1'", "").encode()
-    trailer = [e for e in events(data) if isinstance(e, InterchangeTrailer)]
+    trailer = [e for e in events(data) if isinstance(e, tk.InterchangeTrailer)]
     assert len(trailer) == 1 and trailer[0].unz is None
 
 
@@ -98,7 +89,7 @@ def test_groups_are_reported() -> None:
         "UNT+9+1'", "UNT+9+1'UNE+1+G1'"
     )
     kinds = [type(e) for e in events(data.encode())]
-    assert kinds.index(GroupHeader) < kinds.index(Message) < kinds.index(GroupTrailer)
+    assert kinds.index(tk.GroupHeader) < kinds.index(tk.Message) < kinds.index(tk.GroupTrailer)
 
 
 @pytest.mark.parametrize("chunk_size", [16, 17, 64, 1 << 20])
@@ -137,6 +128,6 @@ def test_split_segment_keeps_empty_components() -> None:
 
 def test_bad_una_is_reported_not_raised() -> None:
     header = next(
-        e for e in events(b"UNA:::::'" + ORDER.encode()) if isinstance(e, InterchangeHeader)
+        e for e in events(b"UNA:::::'" + ORDER.encode()) if isinstance(e, tk.InterchangeHeader)
     )
     assert [i.code for i in header.issues] == [22]

@@ -286,13 +286,18 @@ def test_label_archive_is_atomic_and_names_are_safe(
 # -- tracking -------------------------------------------------------------------------------
 
 
+def _book(hub: Hub, erp: FakeErp, count: int) -> dict[str, str]:
+    """Book CS0001..CS000<count> through ``hub``: their tracking numbers by ERP id."""
+    for n in range(1, count + 1):
+        add_shipment(erp, n)
+    ship_ready_shipments(hub)
+    return {s.erp_id: s.tracking_number or "" for s in erp.shipments.values()}
+
+
 def test_tracking_records_changes_only_and_stops_at_delivery(
     hub: Hub, erp: FakeErp, tracker: FakeCarrier
 ) -> None:
-    for n in (1, 2, 3):
-        add_shipment(erp, n)
-    ship_ready_shipments(hub)
-    numbers = {s.erp_id: s.tracking_number or "" for s in erp.shipments.values()}
+    numbers = _book(hub, erp, 3)
     tracker.statuses = {numbers["1"]: "in_transit", numbers["2"]: "delivered"}
 
     first = track_open_shipments(hub, batch_size=2)
@@ -318,10 +323,7 @@ def test_tracking_records_changes_only_and_stops_at_delivery(
 def test_tracking_batch_failure_keeps_other_batches_and_fails_the_run(
     hub: Hub, erp: FakeErp, tracker: FakeCarrier
 ) -> None:
-    for n in (1, 2, 3):
-        add_shipment(erp, n)
-    ship_ready_shipments(hub)
-    tracker.statuses = {s.tracking_number or "": "in_transit" for s in erp.shipments.values()}
+    tracker.statuses = {number: "in_transit" for number in _book(hub, erp, 3).values()}
     tracker.fail_batches = {1}
 
     with pytest.raises(TransientError, match="tracking of 2 shipment"):
