@@ -71,9 +71,9 @@ def tryton_cache_dir() -> Path:
 
 def carrier_contracts_present() -> bool:
     """The DHL sandbox serves the real WSDLs from ../shared/contracts; without them, no carrier."""
-    from sandbox.carrier_soap import default_contracts_dir
+    from sandbox.carrier_soap import contracts_present
 
-    return (default_contracts_dir() / "dhl-parcel-de-bcs-3.3.2").is_dir()
+    return contracts_present()
 
 
 class World(Running):

@@ -46,6 +46,11 @@ def default_contracts_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "contracts"
 
 
+def contracts_present() -> bool:
+    """Whether the DHL contracts are there: without them the sandbox carrier cannot run."""
+    return (default_contracts_dir() / BCS_DIR).is_dir()
+
+
 class ContractError(ValueError):
     """A request that does not match the carrier's contract (XSD or SOAP structure)."""
 

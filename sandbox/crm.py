@@ -212,22 +212,19 @@ class CrmHandler(BaseHTTPRequestHandler):
 
     def _fault_before(self, kind: str, headers: dict[str, str]) -> None:
         state = self.state
-        if kind == "drop":
-            raise _Drop
-        if kind == "slow":
+        if kind == "slow":  # waits, then drops the connection: nothing done
             state.stopping.wait(state.faults.slow_seconds)
             raise _Drop
         if kind == "429":
             headers["Retry-After"] = self._retry_after(state.faults.retry_after)
             raise _Reply(429, rate_limit_body(state.window.limit, state.window.interval_ms))
-        raise _Reply(int(kind), fault_body(int(kind)))
+        self._fault_after(kind)
 
     def _fault_after(self, kind: str) -> None:
-        state = self.state
         if kind == "drop":
             raise _Drop
         if kind == "slow":
-            state.stopping.wait(state.faults.slow_seconds)
+            self.state.stopping.wait(self.state.faults.slow_seconds)
             return
         raise _Reply(int(kind), fault_body(int(kind)))
 

@@ -190,9 +190,9 @@ def _start_erp(stack: ExitStack, home: Path) -> Any:
 def _start_carrier(stack: ExitStack) -> Any:
     """The DHL sandbox, or None where the DHL contracts (../shared/contracts) are absent."""
     from sandbox.carrier import SandboxCarrier
-    from sandbox.carrier_soap import default_contracts_dir
+    from sandbox.carrier_soap import contracts_present, default_contracts_dir
 
-    if not (default_contracts_dir() / "dhl-parcel-de-bcs-3.3.2").is_dir():
+    if not contracts_present():
         console.print(
             f"[yellow]The DHL contracts are not at {default_contracts_dir()} (the sandbox "
             "carrier serves the real WSDLs and never ships copies): the carrier steps are "

@@ -303,14 +303,8 @@ class SandboxErp(Running):
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc is not None and proc.poll() is None:
+            _end(proc)
 
     def stop(self) -> None:
         """Stop trytond; drop a database this sandbox created unless it was asked to keep it."""
@@ -381,10 +375,16 @@ def serve(port: int = 8000, db: str | None = None, host: str = "127.0.0.1") -> N
     try:
         proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _end(proc)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Stop trytond: SIGTERM, and SIGKILL when it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
