@@ -3,8 +3,10 @@ connector settings against a running ``SandboxCarrier`` (for tests and the bench
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from connectors.carrier.bcs import BcsSettings
 from connectors.carrier.express import ExpressSettings
@@ -45,51 +47,54 @@ def make_shipment(
     **extra: object,
 ) -> Shipment:
     """A packed customer shipment (2.5 kg) to a German address, ready for the carrier."""
-    values: dict[str, object] = {"state": "packed", "weight_kg": Decimal("2.5"), **extra}
-    return Shipment(
-        erp_id=erp_id or number.removeprefix("CS") or "1",
-        number=number,
-        customer=PartyRef(erp_id="42", name="ACME AG"),
-        delivery_address=Address(
-            name="ACME AG",
-            street="Sträßchensweg 10",
-            postal_code=postal_code,
-            city="Bonn",
-            country="DE",
-        ),
-        **values,
+    return Shipment.model_validate(
+        {
+            "erp_id": erp_id or number.removeprefix("CS") or "1",
+            "number": number,
+            "state": "packed",
+            "customer": PartyRef(erp_id="42", name="ACME AG"),
+            "delivery_address": Address(
+                name="ACME AG",
+                street="Sträßchensweg 10",
+                postal_code=postal_code,
+                city="Bonn",
+                country="DE",
+            ),
+            "weight_kg": Decimal("2.5"),
+            **extra,
+        }
     )
 
 
 def bcs_settings(
-    server: SandboxCarrier, contracts: Path, *, timeout: float = 3.0, **overrides: object
+    server: SandboxCarrier, contracts: Path, *, timeout: float = 3.0, **overrides: Any
 ) -> BcsSettings:
     """Settings for the BCS connector against ``server`` (local WSDL file, endpoint override)."""
     creds = server.credentials
-    values = {
-        "wsdl": str(contracts / BCS_DIR / BCS_WSDL),
-        "endpoint": server.bcs_url,
-        "app_id": creds.bcs_app_id,
-        "app_token": creds.bcs_app_token,
-        "user": creds.bcs_user,
-        "signature": creds.bcs_signature,
-        **overrides,
-    }
-    return BcsSettings(**values, operation_timeout=timeout)
+    settings = BcsSettings(
+        wsdl=str(contracts / BCS_DIR / BCS_WSDL),
+        endpoint=server.bcs_url,
+        app_id=creds.bcs_app_id,
+        app_token=creds.bcs_app_token,
+        user=creds.bcs_user,
+        signature=creds.bcs_signature,
+        operation_timeout=timeout,
+    )
+    return replace(settings, **overrides)
 
 
 def express_settings(
-    server: SandboxCarrier, contracts: Path, *, timeout: float = 3.0, **overrides: object
+    server: SandboxCarrier, contracts: Path, *, timeout: float = 3.0, **overrides: Any
 ) -> ExpressSettings:
     """Settings for the Express connector against ``server``."""
     creds = server.credentials
-    values = {
-        "ship_wsdl": str(contracts / EXPRESS_DIR / EXPRESS_SHIP_WSDL),
-        "track_wsdl": str(contracts / EXPRESS_DIR / EXPRESS_TRACK_WSDL),
-        "ship_endpoint": server.express_ship_url,
-        "track_endpoint": server.express_track_url,
-        "username": creds.express_username,
-        "password": creds.express_password,
-        **overrides,
-    }
-    return ExpressSettings(**values, operation_timeout=timeout)
+    settings = ExpressSettings(
+        ship_wsdl=str(contracts / EXPRESS_DIR / EXPRESS_SHIP_WSDL),
+        track_wsdl=str(contracts / EXPRESS_DIR / EXPRESS_TRACK_WSDL),
+        ship_endpoint=server.express_ship_url,
+        track_endpoint=server.express_track_url,
+        username=creds.express_username,
+        password=creds.express_password,
+        operation_timeout=timeout,
+    )
+    return replace(settings, **overrides)
