@@ -72,14 +72,10 @@ def bcs_settings(
     """Settings for the BCS connector against ``server`` (local WSDL file, endpoint override)."""
     creds = server.credentials
     settings = BcsSettings(
-        wsdl=str(contracts / BCS_DIR / BCS_WSDL),
-        endpoint=server.bcs_url,
-        app_id=creds.bcs_app_id,
-        app_token=creds.bcs_app_token,
-        user=creds.bcs_user,
-        signature=creds.bcs_signature,
-        operation_timeout=timeout,
-    )
+        wsdl=str(contracts / BCS_DIR / BCS_WSDL), endpoint=server.bcs_url,
+        app_id=creds.bcs_app_id, app_token=creds.bcs_app_token,
+        user=creds.bcs_user, signature=creds.bcs_signature, operation_timeout=timeout,
+    )  # fmt: skip
     return replace(settings, **overrides)
 
 
@@ -88,13 +84,12 @@ def express_settings(
 ) -> ExpressSettings:
     """Settings for the Express connector against ``server``."""
     creds = server.credentials
-    settings = ExpressSettings(
-        ship_wsdl=str(contracts / EXPRESS_DIR / EXPRESS_SHIP_WSDL),
-        track_wsdl=str(contracts / EXPRESS_DIR / EXPRESS_TRACK_WSDL),
-        ship_endpoint=server.express_ship_url,
-        track_endpoint=server.express_track_url,
-        username=creds.express_username,
-        password=creds.express_password,
-        operation_timeout=timeout,
+    ship, track = (
+        str(contracts / EXPRESS_DIR / wsdl) for wsdl in (EXPRESS_SHIP_WSDL, EXPRESS_TRACK_WSDL)
     )
+    settings = ExpressSettings(
+        ship_wsdl=ship, ship_endpoint=server.express_ship_url,
+        track_wsdl=track, track_endpoint=server.express_track_url,
+        username=creds.express_username, password=creds.express_password, operation_timeout=timeout,
+    )  # fmt: skip
     return replace(settings, **overrides)
