@@ -141,23 +141,18 @@ def unknown_party(order: SalesOrder) -> PermanentError:
     """``unknown_party``: the order's buyer (by ERP id, else GLN) is not a party in the ERP."""
     buyer = order.buyer
     who = f"erp id {buyer.erp_id}" if buyer.erp_id else f"GLN {buyer.gln}"
+    why = "is not a party in the ERP; create or bind the customer first"
     return PermanentError(
-        f"order {order.order_number}: buyer {who} is not a party in the ERP; create or "
-        "bind the customer first",
-        system=SYSTEM,
-        code="unknown_party",
+        f"order {order.order_number}: buyer {who} {why}", system=SYSTEM, code="unknown_party"
     )
 
 
 def unknown_product(order: SalesOrder, line: SalesOrderLine) -> PermanentError:
     """``unknown_product``: the line's item (by GTIN, else product code) is not in the ERP."""
     what = f"GTIN {line.gtin}" if line.gtin else f"product code {line.product_code}"
-    return PermanentError(
-        f"order {order.order_number} line {line.line_no}: {what} is unknown to the "
-        "ERP; fix the partner's item or add the product",
-        system=SYSTEM,
-        code="unknown_product",
-    )
+    why = "is unknown to the ERP; fix the partner's item or add the product"
+    where = f"order {order.order_number} line {line.line_no}"
+    return PermanentError(f"{where}: {what} {why}", system=SYSTEM, code="unknown_product")
 
 
 def _line_product(
