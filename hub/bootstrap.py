@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hub import settings
 from hub.ledger import Ledger
@@ -31,7 +31,6 @@ class Hub:
         logistics: LogisticsConfig | None = None,
         home: Path | None = None,
         partners: dict[str, PartnerProfile] | None = None,
-        overrides: dict[str, Any] | None = None,
     ):
         self.ledger = ledger
         self._erp = erp
@@ -40,7 +39,6 @@ class Hub:
         self._logistics = logistics
         self.home = home or settings.hub_home()
         self._partners = partners
-        self.overrides = overrides or {}
         self._mailboxes: dict[str, Mailbox] = {}
 
     @classmethod
