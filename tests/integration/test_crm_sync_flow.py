@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -27,19 +26,12 @@ from hub.ratebudget import LedgerRateBudget
 from sandbox.crm import SandboxCrm
 from schemas.errors import TransientError
 from schemas.model import Contact, ContactMechanism, PartyRef, SalesOrder, SalesOrderLine
+from tests.fixtures.hub import sqlite_ledger_fixture  # noqa: F401 - the SQLite ledger
 
 pytestmark = pytest.mark.integration
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.05,
                    total_timeout=120)  # fmt: skip
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    led.upgrade()
-    yield led
-    led.dispose()
 
 
 def clients_for(url: str, token: str, ledger: Ledger) -> CrmClient:

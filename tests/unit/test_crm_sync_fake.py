@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -29,14 +29,6 @@ class FakeErpLosingAnswers(FakeErp):
             self.lose -= 1
             raise OutcomeUnknownError("the ERP's answer was lost (read timeout)", system="erp")
         return created
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    led.upgrade()
-    yield led
-    led.dispose()
 
 
 def test_push_then_pull_on_the_fakes_sends_once_and_skips_the_echoes(ledger: Ledger) -> None:

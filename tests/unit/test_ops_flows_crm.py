@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -27,14 +25,6 @@ pytestmark = pytest.mark.integration  # the contract-checked sandbox CRM on loop
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.05,
                    total_timeout=10)  # fmt: skip
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    led.upgrade()
-    yield led
-    led.dispose()
 
 
 @pytest.fixture
