@@ -153,7 +153,7 @@ def _revisit(hub: Hub, shipper: Shipper, breaker: _Breaker) -> set[str]:
         if shipment.number in done:
             continue
         done.add(shipment.number)
-        outcome = shipper.ship(shipment)
+        outcome = shipper.revisit(shipment)
         # a look-up that cannot tell yet is no hostile answer: only new bookings trip it
         breaker.after(SETTLED if outcome == UNKNOWN else outcome)
         if breaker.halted():

@@ -211,6 +211,15 @@ class Shipper:
             return SETTLED
         return self._settle(shipment, outcome, archived)
 
+    def revisit(self, shipment: Shipment) -> str:
+        """Ship a booking left unknown; once it is settled (found, or booked because the
+        carrier provably held nothing) the letter that kept it waiting is closed."""
+        status = self.ship(shipment)
+        entry = self.ledger.journal_entry(BookingKey(shipment.number))
+        if entry is not None and entry["state"] == "done":
+            self._close_letters(str(BookingKey(shipment.number)))
+        return status
+
     def _settle(
         self, shipment: Shipment, outcome: Outcome[dict[str, Any]], archived: _Archived
     ) -> str:
@@ -260,7 +269,7 @@ class Shipper:
         for letter in self.ledger.dead_letters(flow=SHIPMENTS_FLOW):
             if letter.record_key == key:
                 self.ledger.close_dead_letter(
-                    letter.id, "resolved", by="hub", note="found at the carrier by our reference"
+                    letter.id, "resolved", by="hub", note="settled after a look-up by our reference"
                 )
 
     def _archive(

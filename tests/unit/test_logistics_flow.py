@@ -427,6 +427,8 @@ def test_look_up_that_finds_nothing_books_and_one_that_cannot_tell_waits(
     settled = ship_ready_shipments(lookup_hub)
     assert settled["booked"] == 2 and carrier.created == Counter({"CS0001": 1, "CS0002": 1})
     assert all(s.tracking_number for s in erp.shipments.values())
+    # booked once the carrier provably held nothing: the waiting letters are closed too
+    assert lookup_hub.ledger.dead_letters(flow="logistics_shipments") == []
 
 
 def test_replay_of_an_unknown_booking_finds_it_and_a_backfill_books_nothing(
