@@ -22,6 +22,8 @@ from transforms.crm_matching import name_key, normalise_email, postcode_key
 from transforms.keys import CrmObjectKey
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from connectors.crm.models import CrmRecord
 
 
@@ -75,7 +77,11 @@ def _by_email(run: Run, email: str | None) -> Party | None:
 
 
 def _create_party(
-    run: Run, key: CrmObjectKey, draft: Party, find: Callable[[], Party | None]
+    run: Run,
+    key: CrmObjectKey,
+    draft: Party,
+    find: Callable[[], Party | None],
+    on_done: Callable[[Connection, str], None] | None = None,
 ) -> str:
     """Create the ERP party of a CRM record once (a dry run only says it would).
 
@@ -95,6 +101,7 @@ def _create_party(
             FLOW_PULL, "erp", "create_party", ref=key.object_id,
             what=f"the ERP party of CRM {key.object_type} {key.object_id} ({draft.name})",
         ),
+        on_done=on_done,
     )  # fmt: skip
     if outcome.ok and outcome.result:
         run.counts["erp_parties_created"] += 1
@@ -120,11 +127,23 @@ def link_new_company(run: Run, rec: CrmRecord) -> str:
     if party is not None:
         _ensure_unlinked(run, COMPANY, party.erp_id or "", rec.crm_id)
         erp_id = party.erp_id or ""
+        if run.would is None:
+            _bind_pending(run, rec.crm_id, erp_id)
     else:
-        erp_id = _create_party(run, key, draft, lambda: _match_party(run, draft))
+        erp_id = _create_party(
+            run, key, draft, lambda: _match_party(run, draft),
+            on_done=lambda conn, erp: _bind_pending(run, rec.crm_id, erp, conn),
+        )  # fmt: skip
     run.crm.update("companies", rec.crm_id, {run.config.id_property: erp_id},
                    by_id_property=False)  # fmt: skip
     return erp_id
+
+
+def _bind_pending(run: Run, crm_id: str, erp_id: str, conn: Connection | None = None) -> None:
+    """Bind the CRM company to its ERP party before the ERP id is written back to the CRM,
+    with no content hash yet: until the pull commits the link, the push leaves this party
+    alone (an upsert by ERP id would not find the CRM record and create a second one)."""
+    run.ledger.bind(SYSTEM, COMPANY, crm_id, erp_id, None, conn=conn)
 
 
 def link_new_contact(run: Run, rec: CrmRecord, person: Contact, company_ids: list[str]) -> str:

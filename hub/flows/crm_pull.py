@@ -133,7 +133,8 @@ def _pull_company(run: Run, state: _CompanyPage, rec: CrmRecord) -> None:
     erp_hash = m.payload_hash(rec.properties, state.keys[0])
     crm_hash = m.payload_hash(rec.properties, state.keys[1])
     b, bc = state.bound.get(rec.crm_id), state.bound_crm.get(rec.crm_id)
-    erp_id = rec.erp_id or (b.erp_id if b is not None else None)
+    linking = b is not None and b.content_hash is None  # the ERP id is not written back yet
+    erp_id = rec.erp_id or (b.erp_id if b is not None and not linking else None)
     if erp_id is None:
         try:
             erp_id = link_new_company(run, rec)

@@ -207,6 +207,11 @@ def _push_companies(
     for party in parties:
         erp_id = party.erp_id or ""
         known = companies.get(erp_id)
+        if known is not None and known.content_hash is None:
+            # made by the pull from a CRM company whose ERP id is still being written back:
+            # the pull settles it; an upsert by ERP id now would create a second company
+            run.counts["companies_link_pending"] += 1
+            continue
         payload = m.company_payload(party, run.config, seed=known is None)
         erp_hash = m.payload_hash(payload, erp_keys)
         if known is not None and known.content_hash == erp_hash:

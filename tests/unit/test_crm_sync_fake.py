@@ -79,3 +79,45 @@ def test_a_lost_create_answer_is_looked_up_not_created_twice(tmp_path: Path) -> 
     assert crm.read("companies", [party_id]).found[party_id].crm_id == new.crm_id
     assert ledger.dead_letters() == []
     ledger.dispose()
+
+
+class FakeCrmFailingWriteBack(FakeCrm):
+    """The CRM fake whose next ``fail_updates`` updates by CRM id answer 500 (nothing done)."""
+
+    fail_updates = 0
+
+    def update(self, object_type, id_value, properties, *, by_id_property=True):  # type: ignore[no-untyped-def]
+        if not by_id_property and self.fail_updates > 0:
+            self.fail_updates -= 1
+            raise TransientError(f"crm update of {object_type} answered 500", system="crm")
+        return super().update(object_type, id_value, properties, by_id_property=by_id_property)
+
+
+def test_a_failed_id_write_back_then_a_push_never_makes_a_second_crm_company(
+    tmp_path: Path,
+) -> None:
+    """Found by the chaos suite: the pull made the ERP party of a CRM-made company, writing
+    its ERP id back to the CRM failed, a push ran before the pull's retry and upserted the
+    new party by ERP id: a second CRM company, and the retried write-back a 409."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    crm = FakeCrmFailingWriteBack()
+    erp = FakeErp()
+    new = crm.user_create(
+        "companies", {"name": "Neukunde KG", "zip": "20095", "country": "DE",
+                      "hub_vat": "DE136695976"},
+    )  # fmt: skip
+    crm.fail_updates = 1
+    hub = Hub(ledger, erp=erp, crm=crm)
+
+    with pytest.raises(TransientError, match="500"):
+        crm_pull(hub)  # the ERP party exists; the CRM does not know its ERP id yet
+    pushed = crm_push(hub)  # the scheduler runs the push before the pull's retry
+    pulled = crm_pull(hub)
+
+    assert pushed["status"] == "ok" and pulled["status"] == "ok", (pushed, pulled)
+    assert len(crm.records("companies")) == 1  # never a second company
+    (party_id,) = erp.parties
+    assert crm.read("companies", [party_id]).found[party_id].crm_id == new.crm_id
+    assert ledger.dead_letters() == []
+    assert "companies_sent" not in crm_push(hub)  # linked and in sync: nothing to send
