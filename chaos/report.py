@@ -35,6 +35,11 @@ def summary(
     for flow in FLOWS:
         times = [r.recovery.get(flow) for r in results]
         worst[flow] = None if any(t is None for t in times) else max(t or 0.0 for t in times)
+    resumed: dict[str, float | None] = {}
+    for r in results:
+        for flow, took in r.resumed.items():
+            prior = resumed.get(flow, 0.0)
+            resumed[flow] = None if took is None or prior is None else max(prior, took)
     return {
         "options": {
             "rounds": options.rounds,
@@ -60,6 +65,7 @@ def summary(
         "kills": sum(1 for r in results for k in r.kills if k.hit),
         "not_settled_rounds": [r.round_no for r in results if not r.settled],
         "worst_recovery_seconds": worst,
+        "worst_resumed_seconds": resumed,
         "seconds": round(seconds, 1),
         "failed": any(r.failed for r in results),
     }
@@ -144,6 +150,12 @@ def print_report(data: dict[str, Any], results: list[RoundResult], console: Any 
     warned = sorted({w for r in results for w in r.warnings})
     for warning in warned:
         console.print(f"[yellow]warning: {warning}[/yellow]")
+    resumed = ", ".join(
+        f"{SHORT[f]} {'never' if s is None else f'{s:.0f}s'}"
+        for f, s in data["worst_resumed_seconds"].items()
+    )
+    if resumed:
+        console.print(f"worst time from a kill to the killed flow's next successful run: {resumed}")
     console.print(
         f"recovery: seconds from the last kill of the round until the flow's last quiet streak "
         f"began (target 60 s); load: 1-minute load average on {os.cpu_count()} CPU(s)"

@@ -64,6 +64,8 @@ class RoundResult:
     settled: bool = False
     reasons: dict[str, str] = field(default_factory=dict)  # flow -> why it did not settle
     recovery: dict[str, float | None] = field(default_factory=dict)  # s from last kill
+    # per killed flow: s from its kill to the end of its next successful run (worst kill)
+    resumed: dict[str, float | None] = field(default_factory=dict)
     count: Count | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -85,6 +87,7 @@ class RoundResult:
             "settled": self.settled,
             "not_settled": self.reasons,
             "recovery_seconds": self.recovery,
+            "resumed_seconds": self.resumed,
             "count": self.count.as_json() if self.count else None,
             "warnings": self.warnings,
             "seconds": round(self.seconds, 1),
@@ -188,6 +191,7 @@ class Chaos:
             else:
                 result.recovery[flow] = None
                 result.reasons[flow] = _why(flow, history[flow], result.count, opts)
+        result.resumed = resumed_after_kills(kills, history)
         result.warnings.extend(self._status_warnings())
         result.seconds = time.monotonic() - started
         result.load = os.getloadavg()[0]
@@ -254,6 +258,23 @@ class Chaos:
 
 def _quiet(run: FlowRun) -> bool:
     return run.ok and run.work == 0
+
+
+def resumed_after_kills(
+    kills: list[Kill], history: dict[str, list[FlowRun]]
+) -> dict[str, float | None]:
+    """Per killed flow, the worst time from a kill to the end of that flow's next successful
+    run (None: it never ran successfully again). The sharper measure of a crash's cost than
+    ``recovery``, which also waits for the work other flows hand on."""
+    worst: dict[str, float | None] = {}
+    for kill in kills:
+        if not kill.hit or kill.at is None:
+            continue
+        after = [r.ended for r in history[kill.flow] if r.ok and r.started >= kill.at]
+        took = round(min(after) - kill.at, 1) if after else None
+        prior = worst.get(kill.flow, 0.0)
+        worst[kill.flow] = None if took is None or prior is None else max(prior, took)
+    return worst
 
 
 def _final_streak(runs: list[FlowRun]) -> FlowRun | None:

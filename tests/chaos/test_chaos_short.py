@@ -49,3 +49,6 @@ def test_a_short_seeded_round_loses_nothing_doubles_nothing_and_settles() -> Non
     }
     assert not result.failed, json.dumps(problems, indent=1) + "\n" + "\n".join(lines[-60:])
     assert count.total("lost") == count.total("duplicated") == count.total("stuck") == 0
+    hit = {k.flow for k in result.kills if k.hit}
+    assert set(result.resumed) == hit
+    assert all(took is not None for took in result.resumed.values()), result.resumed
