@@ -223,3 +223,31 @@ dead_letter_audit = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_dead_letter_audit_letter", "letter_id", "at"),
 )
+
+outbound_acks = Table(
+    "outbound_acks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner", String(80), nullable=False),
+    Column("control_ref", String(40), nullable=False),  # our UNB 0020
+    Column("message_ref", String(14), nullable=False),  # our UNH 0062
+    Column("doc_type", String(12), nullable=False),
+    Column("doc_key", String(300), nullable=False),
+    Column("document_number", String(70), nullable=False),  # our BGM 1004
+    Column("file_name", String(300)),
+    Column("expects", String(40), nullable=False),  # "CONTRL,APERAK", "" for none
+    Column("contrl_due", UTCDateTime),
+    Column("aperak_due", UTCDateTime),
+    Column("contrl", String(12)),  # accepted | rejected, once one arrived
+    Column("aperak", String(12)),
+    Column("state", String(12), nullable=False),  # sent | accepted | rejected | overdue | resent
+    Column("errors", Text),  # JSON: the partner's codes and positions
+    Column("acks", Text),  # JSON: the acknowledgements received (kind, their ref, when)
+    Column("resent_as", String(40)),  # the control ref of the corrected re-send
+    Column("resent_from", String(40)),  # the control ref this one corrects
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("partner", "control_ref", name="uq_outbound_acks_ref"),
+    Index("ix_outbound_acks_number", "partner", "document_number"),
+    Index("ix_outbound_acks_state", "state"),
+)
