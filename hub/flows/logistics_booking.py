@@ -266,11 +266,11 @@ class Shipper:
         return self._counted_unknown(shipment, why)
 
     def _close_letters(self, key: str) -> None:
-        for letter in self.ledger.dead_letters(flow=SHIPMENTS_FLOW):
-            if letter.record_key == key:
-                self.ledger.close_dead_letter(
-                    letter.id, "resolved", by="hub", note="settled after a look-up by our reference"
-                )
+        # by its record key: an open-letter list is capped, and may hold thousands of others
+        for letter in self.ledger.dead_letters(flow=SHIPMENTS_FLOW, record_key=key):
+            self.ledger.close_dead_letter(
+                letter.id, "resolved", by="hub", note="settled after a look-up by our reference"
+            )
 
     def _archive(
         self, shipment: Shipment, label: CarrierLabel, archived: _Archived

@@ -98,6 +98,7 @@ class DeadLetterStore(LedgerBase):
         flow: str | None = None,
         partner: str | None = None,
         error_class: str | None = None,
+        record_key: str | None = None,
         older_than: datetime | None = None,
         limit: int = 1000,
     ) -> list[DeadLetter]:
@@ -112,6 +113,8 @@ class DeadLetterStore(LedgerBase):
             conds.append(dl.c.partner == partner)
         if error_class:
             conds.append(dl.c.error_class == error_class)
+        if record_key is not None:
+            conds.append(dl.c.record_key == record_key)
         if older_than:
             conds.append(dl.c.created_at < older_than)
         query = select(dl).where(and_(True, *conds)).order_by(dl.c.id).limit(limit)
