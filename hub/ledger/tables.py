@@ -243,6 +243,7 @@ outbound_acks = Table(
     Column("state", String(12), nullable=False),  # sent | accepted | rejected | overdue | resent
     Column("errors", Text),  # JSON: the partner's codes and positions
     Column("acks", Text),  # JSON: the acknowledgements received (kind, their ref, when)
+    Column("refs", Text),  # JSON: the business numbers the trace finds it by (orders...)
     Column("resent_as", String(40)),  # the control ref of the corrected re-send
     Column("resent_from", String(40)),  # the control ref this one corrects
     Column("sent_at", UTCDateTime, nullable=False),

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=12), nullable=False),
         sa.Column("errors", sa.Text(), nullable=True),
         sa.Column("acks", sa.Text(), nullable=True),
+        sa.Column("refs", sa.Text(), nullable=True),
         sa.Column("resent_as", sa.String(length=40), nullable=True),
         sa.Column("resent_from", sa.String(length=40), nullable=True),
         sa.Column("sent_at", tz, nullable=False),
