@@ -297,8 +297,25 @@ class InvoiceLine(CanonicalModel):
     order_number: str | None = None
 
 
+class AllowanceCharge(CanonicalModel):
+    """A document-level allowance (a discount) or charge (freight, packing), net of VAT.
+
+    ``reason_code`` is UNTDID 5189 for an allowance, UNTDID 7161 for a charge; ``tax_rate``
+    is the VAT rate the amount is taxed at (it belongs to that rate's VAT breakdown).
+    """
+
+    charge: bool = False
+    amount: Amount = Field(ge=0)
+    reason: str | None = None
+    reason_code: str | None = None
+    tax_rate: Percent | None = None
+
+
 class Invoice(CanonicalModel):
-    """A posted customer invoice or credit note, totals exactly as the ERP computed them."""
+    """A posted customer invoice or credit note, totals exactly as the ERP computed them.
+
+    ``untaxed_amount`` is the sum of the lines less document-level allowances plus charges.
+    """
 
     erp_id: str
     number: str
@@ -317,10 +334,17 @@ class Invoice(CanonicalModel):
     company_currency: CurrencyCode | None = None
     currency_rate: Decimal | None = None
     updated_at: datetime | None = None
+    allowance_charges: tuple[AllowanceCharge, ...] = ()
+    payment_terms: str | None = None  # the ERP's payment term, as words ("30 days net")
+    payee_iban: str | None = None  # where the customer pays (the company's bank account)
+    buyer_reference: str | None = None  # the buyer's reference (Leitweg-ID for XRechnung)
 
     @model_validator(mode="after")
     def _totals_add_up(self) -> Invoice:
         lines = sum((line.amount for line in self.lines), Decimal(0))
+        lines += sum(
+            (a.amount if a.charge else -a.amount for a in self.allowance_charges), Decimal(0)
+        )
         if lines.quantize(CENT) != self.untaxed_amount.quantize(CENT):
             raise ValueError(
                 f"invoice {self.number}: untaxed_amount {self.untaxed_amount} "

@@ -1,0 +1,187 @@
+"""UN/CEFACT Cross Industry Invoice D16B for XRechnung 3.0 and Factur-X/ZUGFeRD EN 16931 (pure).
+
+Elements are written in the order of the D16B schema (the CII XSD checks sequence).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TypeAlias
+
+from lxml import etree
+
+from transforms.einvoice.document import (
+    PEPPOL_PROFILE,
+    EAllowance,
+    EDocument,
+    ELine,
+    EParty,
+    money,
+    number,
+)
+
+RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
+QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
+
+El: TypeAlias = etree._Element
+
+
+def _el(parent: El, ns: str, tag: str, text: str | None = None, **attrs: str) -> El:
+    el = etree.SubElement(parent, f"{{{ns}}}{tag}", attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _ram(parent: El, tag: str, text: str | None = None, **attrs: str) -> El:
+    return _el(parent, RAM, tag, text, **attrs)
+
+
+def _opt(parent: El, tag: str, text: str | None, **attrs: str) -> None:
+    if text:
+        _ram(parent, tag, text, **attrs)
+
+
+def _date(parent: El, tag: str, value: date) -> None:
+    _el(_ram(parent, tag), UDT, "DateTimeString", value.strftime("%Y%m%d"), format="102")
+
+
+def _tax(parent: El, category: str, rate: Decimal, tag: str = "ApplicableTradeTax") -> None:
+    tax = _ram(parent, tag)
+    _ram(tax, "TypeCode", "VAT")
+    _ram(tax, "CategoryCode", category)
+    _ram(tax, "RateApplicablePercent", number(rate))
+
+
+def _line(parent: El, ln: ELine) -> None:
+    item = _ram(parent, "IncludedSupplyChainTradeLineItem")
+    _ram(_ram(item, "AssociatedDocumentLineDocument"), "LineID", ln.line_id)
+    product = _ram(item, "SpecifiedTradeProduct")
+    if ln.gtin:
+        _ram(product, "GlobalID", ln.gtin, schemeID="0160")
+    _opt(product, "SellerAssignedID", ln.seller_item)
+    _ram(product, "Name", ln.name)
+    agreement = _ram(item, "SpecifiedLineTradeAgreement")
+    _ram(_ram(agreement, "NetPriceProductTradePrice"), "ChargeAmount", number(ln.price))
+    delivery = _ram(item, "SpecifiedLineTradeDelivery")
+    _ram(delivery, "BilledQuantity", number(ln.quantity), unitCode=ln.unit_code)
+    settlement = _ram(item, "SpecifiedLineTradeSettlement")
+    _tax(settlement, ln.category, ln.rate)
+    summation = _ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
+    _ram(summation, "LineTotalAmount", money(ln.net))
+
+
+def _party(parent: El, tag: str, party: EParty, *, seller: bool) -> None:
+    p = _ram(parent, tag)
+    if not seller and party.identifier:
+        _ram(p, "ID", party.identifier)
+    if party.gln:
+        _ram(p, "GlobalID", party.gln, schemeID="0088")
+    _ram(p, "Name", party.name)
+    if party.legal_registration:
+        _ram(_ram(p, "SpecifiedLegalOrganization"), "ID", party.legal_registration)
+    if party.contact_name or party.contact_phone or party.contact_email:
+        contact = _ram(p, "DefinedTradeContact")
+        _opt(contact, "PersonName", party.contact_name)
+        if party.contact_phone:
+            _ram(
+                _ram(contact, "TelephoneUniversalCommunication"),
+                "CompleteNumber",
+                party.contact_phone,
+            )
+        if party.contact_email:
+            _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.contact_email)
+    address = _ram(p, "PostalTradeAddress")
+    _opt(address, "PostcodeCode", party.address.postal_code)
+    _opt(address, "LineOne", party.address.street)
+    _opt(address, "CityName", party.address.city)
+    _ram(address, "CountryID", party.address.country)
+    if party.electronic_address:
+        uri = _ram(p, "URIUniversalCommunication")
+        _ram(uri, "URIID", party.electronic_address, schemeID="EM")
+    if party.vat_id:
+        _ram(_ram(p, "SpecifiedTaxRegistration"), "ID", party.vat_id, schemeID="VA")
+
+
+def _agreement(parent: El, doc: EDocument) -> None:
+    agreement = _ram(parent, "ApplicableHeaderTradeAgreement")
+    _opt(agreement, "BuyerReference", doc.buyer_reference)
+    _party(agreement, "SellerTradeParty", doc.seller, seller=True)
+    _party(agreement, "BuyerTradeParty", doc.buyer, seller=False)
+    if doc.order_reference:
+        order = _ram(agreement, "BuyerOrderReferencedDocument")
+        _ram(order, "IssuerAssignedID", doc.order_reference)
+
+
+def _allowance(parent: El, a: EAllowance) -> None:
+    el = _ram(parent, "SpecifiedTradeAllowanceCharge")
+    _el(_ram(el, "ChargeIndicator"), UDT, "Indicator", "true" if a.charge else "false")
+    _ram(el, "ActualAmount", money(a.amount))
+    _opt(el, "ReasonCode", a.reason_code)
+    _opt(el, "Reason", a.reason)
+    _tax(el, a.category, a.rate, tag="CategoryTradeTax")
+
+
+def _settlement(parent: El, doc: EDocument) -> None:
+    s = _ram(parent, "ApplicableHeaderTradeSettlement")
+    _ram(s, "PaymentReference", doc.number)
+    _ram(s, "InvoiceCurrencyCode", doc.currency)
+    means = _ram(s, "SpecifiedTradeSettlementPaymentMeans")
+    _ram(means, "TypeCode", "58" if doc.iban else "1")
+    if doc.iban:
+        account = _ram(means, "PayeePartyCreditorFinancialAccount")
+        _ram(account, "IBANID", doc.iban)
+        _ram(account, "AccountName", doc.seller.name)
+        if doc.bic:
+            _ram(_ram(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", doc.bic)
+    for v in doc.vat:
+        tax = _ram(s, "ApplicableTradeTax")
+        _ram(tax, "CalculatedAmount", money(v.amount))
+        _ram(tax, "TypeCode", "VAT")
+        _ram(tax, "BasisAmount", money(v.base))
+        _ram(tax, "CategoryCode", v.category)
+        _ram(tax, "RateApplicablePercent", number(v.rate))
+    for a in doc.allowances:
+        _allowance(s, a)
+    if doc.payment_terms or doc.due_date:
+        terms = _ram(s, "SpecifiedTradePaymentTerms")
+        _opt(terms, "Description", doc.payment_terms)
+        if doc.due_date:
+            _date(terms, "DueDateDateTime", doc.due_date)
+    total = _ram(s, "SpecifiedTradeSettlementHeaderMonetarySummation")
+    _ram(total, "LineTotalAmount", money(doc.line_total))
+    if doc.charge_total:
+        _ram(total, "ChargeTotalAmount", money(doc.charge_total))
+    if doc.allowance_total:
+        _ram(total, "AllowanceTotalAmount", money(doc.allowance_total))
+    _ram(total, "TaxBasisTotalAmount", money(doc.tax_exclusive))
+    _ram(total, "TaxTotalAmount", money(doc.tax_total), currencyID=doc.currency)
+    _ram(total, "GrandTotalAmount", money(doc.tax_inclusive))
+    _ram(total, "DuePayableAmount", money(doc.payable))
+
+
+def cii(doc: EDocument) -> bytes:
+    """The CrossIndustryInvoice of ``doc``, UTF-8 with an XML declaration."""
+    root = etree.Element(
+        f"{{{RSM}}}CrossIndustryInvoice",
+        nsmap={"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT},
+    )
+    context = _el(root, RSM, "ExchangedDocumentContext")
+    if doc.fmt != "zugferd-en16931":
+        process = _ram(context, "BusinessProcessSpecifiedDocumentContextParameter")
+        _ram(process, "ID", PEPPOL_PROFILE)
+    _ram(_ram(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", doc.customization)
+    header = _el(root, RSM, "ExchangedDocument")
+    _ram(header, "ID", doc.number)
+    _ram(header, "TypeCode", doc.type_code)
+    _date(header, "IssueDateTime", doc.issue_date)
+    transaction = _el(root, RSM, "SupplyChainTradeTransaction")
+    for ln in doc.lines:
+        _line(transaction, ln)
+    _agreement(transaction, doc)
+    _ram(transaction, "ApplicableHeaderTradeDelivery")
+    _settlement(transaction, doc)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

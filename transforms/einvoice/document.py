@@ -1,0 +1,344 @@
+"""The EN 16931 view of a canonical Invoice: parties, lines, allowances and VAT breakdown.
+
+Every serializer (UBL, CII, the PDF) renders this one value, so the amounts are computed
+once: positive for a credit note (EN 16931 carries the sign in the document type), a
+negative-priced ERP line (a discount line) becomes a document-level allowance at its VAT
+rate (BR-27: a net price is never negative), and each rate's VAT is the ERP's own amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from schemas.einvoice_config import CustomerEInvoice, EInvoiceFormat, Seller
+from schemas.errors import PermanentError
+from schemas.model import AllowanceCharge, Invoice, Party
+
+CENT = Decimal("0.01")
+XRECHNUNG_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
+PEPPOL_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+EN16931_ID = "urn:cen.eu:en16931:2017"
+# UN/ECE Recommendation 20 codes for the ERP's unit symbols (C62 "one" otherwise)
+UNIT_CODES = {
+    "u": "C62",
+    "unit": "C62",
+    "pc": "H87",
+    "kg": "KGM",
+    "g": "GRM",
+    "l": "LTR",
+    "m": "MTR",
+    "h": "HUR",
+    "d": "DAY",
+    "box": "XBX",
+    "pallet": "XPX",
+}
+
+
+def customization_id(fmt: EInvoiceFormat) -> str:
+    """The specification identifier (BT-24) a format declares."""
+    if fmt == "peppol-bis":
+        return PEPPOL_ID
+    if fmt == "zugferd-en16931":
+        return EN16931_ID
+    return XRECHNUNG_ID
+
+
+def money(value: Decimal) -> str:
+    """An amount with exactly two decimals (BR-DEC-*)."""
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def number(value: Decimal) -> str:
+    """A quantity, price or percentage without trailing zeros and never in exponent form."""
+    text = format(value.normalize(), "f")
+    return text if text not in ("-0", "") else "0"
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str
+
+
+@dataclass(frozen=True)
+class EParty:
+    """A seller or buyer as an e-invoice names it."""
+
+    name: str
+    address: Address
+    vat_id: str | None = None
+    electronic_address: str | None = None  # an e-mail address (scheme EM)
+    identifier: str | None = None  # the buyer's number at the seller, or a GLN
+    gln: str | None = None
+    legal_registration: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+
+
+@dataclass(frozen=True)
+class ELine:
+    line_id: str
+    name: str
+    quantity: Decimal
+    unit_code: str
+    price: Decimal
+    net: Decimal
+    category: str
+    rate: Decimal
+    seller_item: str | None
+    gtin: str | None
+    order_line: str | None
+
+
+@dataclass(frozen=True)
+class EAllowance:
+    charge: bool
+    amount: Decimal
+    reason: str
+    reason_code: str | None
+    category: str
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class EVat:
+    category: str
+    rate: Decimal
+    base: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class EDocument:
+    """Everything a serializer writes, amounts final (positive for credit notes)."""
+
+    fmt: EInvoiceFormat
+    number: str
+    credit_note: bool
+    issue_date: date
+    due_date: date | None
+    currency: str
+    buyer_reference: str | None
+    order_reference: str | None
+    seller: EParty
+    buyer: EParty
+    lines: tuple[ELine, ...]
+    allowances: tuple[EAllowance, ...]
+    vat: tuple[EVat, ...]
+    line_total: Decimal
+    allowance_total: Decimal
+    charge_total: Decimal
+    tax_exclusive: Decimal
+    tax_total: Decimal
+    tax_inclusive: Decimal
+    payable: Decimal
+    payment_terms: str | None
+    iban: str | None
+    bic: str | None
+
+    @property
+    def type_code(self) -> str:
+        """UNTDID 1001: 380 commercial invoice, 381 credit note."""
+        return "381" if self.credit_note else "380"
+
+    @property
+    def customization(self) -> str:
+        return customization_id(self.fmt)
+
+
+def category(rate: Decimal) -> str:
+    """UNCL 5305 VAT category for a rate: S (standard) above zero, Z (zero rated) at zero."""
+    return "S" if rate > 0 else "Z"
+
+
+def _seller(seller: Seller, company: Party) -> EParty:
+    erp_address = company.addresses[0] if company.addresses else None
+    if seller.address is not None:
+        address = Address(
+            seller.address.street,
+            seller.address.postal_code,
+            seller.address.city,
+            seller.address.country,
+        )
+    elif erp_address is not None and erp_address.country:
+        address = Address(
+            erp_address.street, erp_address.postal_code, erp_address.city, erp_address.country
+        )
+    else:
+        raise PermanentError(
+            f"the company {company.name!r} has no address with a country in the ERP; add one "
+            "or set seller.address in config/einvoice.yaml",
+            system="einvoice",
+            code="seller_address",
+        )
+    return EParty(
+        name=seller.name or company.name,
+        address=address,
+        vat_id=seller.vat_id,
+        electronic_address=seller.electronic_address,
+        gln=company.gln,
+        legal_registration=seller.legal_registration,
+        contact_name=seller.contact.name,
+        contact_phone=seller.contact.phone,
+        contact_email=seller.contact.email,
+    )
+
+
+def _party_email(party: Party) -> str | None:
+    for c in party.contacts:
+        if c.email:
+            return c.email
+    for m in party.contact_mechanisms:
+        if m.type == "email":
+            return m.value
+    return None
+
+
+def _buyer(buyer: Party, customer: CustomerEInvoice, invoice: Invoice) -> EParty:
+    address = next((a for a in buyer.addresses if a.country), None)
+    if address is None or address.country is None:
+        raise PermanentError(
+            f"invoice {invoice.number}: customer {buyer.name!r} (ERP id {buyer.erp_id}) has no "
+            "address with a country in the ERP; EN 16931 requires one (BT-55): add it",
+            system="einvoice",
+            code="buyer_address",
+        )
+    endpoint = customer.electronic_address or customer.email or _party_email(buyer)
+    return EParty(
+        name=buyer.name,
+        address=Address(address.street, address.postal_code, address.city, address.country),
+        vat_id=buyer.vat,
+        electronic_address=endpoint,
+        identifier=buyer.code or buyer.erp_id,
+        gln=buyer.gln,
+    )
+
+
+def _lines_and_allowances(invoice: Invoice, sign: Decimal) -> tuple[list[ELine], list[EAllowance]]:
+    lines: list[ELine] = []
+    allowances: list[EAllowance] = []
+    for ln in invoice.lines:
+        rate = ln.tax_rate or Decimal(0)
+        net = ln.amount * sign
+        name = ln.description or ln.product_code or f"line {ln.line_no}"
+        if net < 0:  # a discount line: EN 16931 has no negative line prices (BR-27)
+            allowances.append(EAllowance(False, -net, name, "95", category(rate), rate))
+            continue
+        lines.append(
+            ELine(
+                line_id=str(ln.line_no),
+                name=name,
+                quantity=abs(ln.quantity),
+                unit_code=UNIT_CODES.get(ln.unit.lower(), "C62"),
+                price=abs(ln.unit_price),
+                net=net,
+                category=category(rate),
+                rate=rate,
+                seller_item=ln.product_code,
+                gtin=ln.gtin,
+                order_line=None,
+            )
+        )
+    for a in invoice.allowance_charges:
+        rate = a.tax_rate or Decimal(0)
+        allowances.append(_allowance(a, rate))
+    return lines, allowances
+
+
+def _allowance(a: AllowanceCharge, rate: Decimal) -> EAllowance:
+    reason = a.reason or ("Charge" if a.charge else "Discount")
+    code = a.reason_code or (None if a.charge else "95")
+    return EAllowance(a.charge, a.amount, reason, code, category(rate), rate)
+
+
+def _vat(
+    invoice: Invoice, lines: Iterable[ELine], allowances: Iterable[EAllowance], sign: Decimal
+) -> tuple[EVat, ...]:
+    """One breakdown per rate: base from lines and allowances, tax as the ERP computed it."""
+    bases: dict[Decimal, Decimal] = {}
+    for ln in lines:
+        bases[ln.rate] = bases.get(ln.rate, Decimal(0)) + ln.net
+    for a in allowances:
+        bases[a.rate] = bases.get(a.rate, Decimal(0)) + (a.amount if a.charge else -a.amount)
+    erp_tax: dict[Decimal, Decimal] = {}
+    for t in invoice.taxes:
+        erp_tax[t.rate] = erp_tax.get(t.rate, Decimal(0)) + t.amount * sign
+    out = []
+    for rate in sorted(bases, reverse=True):
+        computed = (bases[rate] * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        out.append(EVat(category(rate), rate, bases[rate], erp_tax.get(rate, computed)))
+    return tuple(out)
+
+
+def build(
+    invoice: Invoice,
+    *,
+    fmt: EInvoiceFormat,
+    seller: Seller,
+    company: Party,
+    buyer: Party,
+    customer: CustomerEInvoice,
+) -> EDocument:
+    """The e-invoice view of ``invoice``; PermanentError naming what the ERP lacks."""
+    credit = invoice.kind == "credit_note"
+    sign = Decimal(-1) if credit and invoice.total_amount < 0 else Decimal(1)
+    lines, allowances = _lines_and_allowances(invoice, sign)
+    if not lines:
+        raise PermanentError(
+            f"invoice {invoice.number}: no line with a positive amount to invoice",
+            system="einvoice",
+            code="no_lines",
+        )
+    vat = _vat(invoice, lines, allowances, sign)
+    line_total = sum((ln.net for ln in lines), Decimal(0))
+    allowance_total = sum((a.amount for a in allowances if not a.charge), Decimal(0))
+    charge_total = sum((a.amount for a in allowances if a.charge), Decimal(0))
+    tax_exclusive = line_total - allowance_total + charge_total
+    tax_total = sum((v.amount for v in vat), Decimal(0))
+    _check_totals(invoice, tax_exclusive, tax_total, sign)
+    return EDocument(
+        fmt=fmt,
+        number=invoice.number,
+        credit_note=credit,
+        issue_date=invoice.invoice_date,
+        due_date=invoice.due_date,
+        currency=invoice.currency,
+        buyer_reference=customer.buyer_reference or invoice.buyer_reference,
+        order_reference=invoice.order_numbers[0] if invoice.order_numbers else None,
+        seller=_seller(seller, company),
+        buyer=_buyer(buyer, customer, invoice),
+        lines=tuple(lines),
+        allowances=tuple(allowances),
+        vat=vat,
+        line_total=line_total,
+        allowance_total=allowance_total,
+        charge_total=charge_total,
+        tax_exclusive=tax_exclusive,
+        tax_total=tax_total,
+        tax_inclusive=tax_exclusive + tax_total,
+        payable=tax_exclusive + tax_total,
+        payment_terms=invoice.payment_terms,
+        iban=invoice.payee_iban or seller.iban,
+        bic=seller.bic,
+    )
+
+
+def _check_totals(invoice: Invoice, net: Decimal, tax: Decimal, sign: Decimal) -> None:
+    """The document's totals are the ERP's, to the cent, or nothing is built."""
+    if net.quantize(CENT) != (invoice.untaxed_amount * sign).quantize(CENT) or tax.quantize(
+        CENT
+    ) != (invoice.tax_amount * sign).quantize(CENT):
+        raise PermanentError(
+            f"invoice {invoice.number}: the e-invoice totals (net {net}, VAT {tax}) differ "
+            f"from the ERP's ({invoice.untaxed_amount}, {invoice.tax_amount}); check the "
+            "invoice's taxes in the ERP",
+            system="einvoice",
+            code="totals_differ",
+        )
