@@ -9,6 +9,10 @@ and only then take the file out of the inbox. One bad file (unreadable, a name t
 UTF-8, garbage) is quarantined with a dead letter and never stops the others; a transient
 ERP failure fails the run, and the rerun repeats nothing that was done.
 
+Large files stream: an interchange goes to the ERP in batches of ``batch_size`` messages
+(up to ``concurrency`` batches at once), each committed with a progress mark, so memory
+does not grow with the file and a run killed mid-file resumes after its last batch.
+
 The loop lives in ``hub.flows.edi_in.loop``, the handlers in ``hub.flows.edi_in.handlers``.
 """
 
@@ -21,12 +25,19 @@ from hub.flows.edi_in import FLOW
 from hub.flows.edi_in.handlers import HANDLERS
 from hub.flows.edi_in.loop import run_inboxes
 from hub.flows.edi_in.parsing import ParsedInterchange, parse_file
+from hub.flows.edi_in.stream import DEFAULT_BATCH, Batching
 
 __all__ = ["FLOW", "ParsedInterchange", "edi_orders_inbound", "parse_file"]
 
 
 def edi_orders_inbound(
-    hub: Hub, *, partner: str | None = None, max_files: int | str = 200
+    hub: Hub,
+    *,
+    partner: str | None = None,
+    max_files: int | str = 200,
+    batch_size: int | str = DEFAULT_BATCH,
+    concurrency: int | str = 1,
 ) -> dict[str, Any]:
     """Collect, validate, create orders, acknowledge, archive: for one or every partner."""
-    return run_inboxes(hub, HANDLERS, partner=partner, max_files=int(max_files))
+    batching = Batching(int(batch_size), int(concurrency))
+    return run_inboxes(hub, HANDLERS, partner=partner, max_files=int(max_files), batching=batching)

@@ -19,9 +19,9 @@ from hub import edi_out
 from hub.bootstrap import Hub
 from hub.flows.edi_in import FLOW
 from hub.flows.edi_in.handlers import HANDLERS
-from hub.flows.edi_in.loop import check_and_write, refuse
 from hub.flows.edi_in.parsing import ParsedInterchange, find_message, parse_file
 from hub.flows.edi_in.registry import Context, HandlerRegistry, MessageHandler, Work
+from hub.flows.edi_in.stream import check_and_write, refuse
 from hub.ledger import utcnow
 from hub.ops.events import record_event
 from schemas.config import PartnerProfile
@@ -268,9 +268,12 @@ def preview_inbox(
     partner: str | None = None,
     max_files: int | str = 200,
     registry: HandlerRegistry = HANDLERS,
+    batch_size: int | str | None = None,
+    concurrency: int | str | None = None,
 ) -> dict[str, Any]:
     """Dry run of edi_orders_inbound: validate and map the inbox files, decide per message,
-    list what would be created, sent and dead-lettered, and write nothing anywhere."""
+    list what would be created, sent and dead-lettered, and write nothing anywhere
+    (``batch_size`` and ``concurrency`` are the run's; a dry run writes no batch)."""
     report: dict[str, Any] = {
         "status": "dry_run",
         "flow": FLOW,

@@ -169,6 +169,10 @@ def load_target(target: str) -> FlowFunc:
 
 
 _INBOUND_PARAMS = (PARTNER, Param("max_files", "int", "files per partner per run", 200))
+_BATCHING = (
+    Param("batch_size", "int", "messages per ERP batch (one journal commit each)", 500),
+    Param("concurrency", "int", "ERP batches in flight at once per ERP connection", 1),
+)
 _PUSH_STREAMS = ("crm.push.",)
 _PUSH_PARAMS = (
     Param("sale_ids", "list", "ERP sale ids to push as deals as well"),
@@ -189,7 +193,7 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         "edi_orders_inbound",
         "hub.flows.edi_inbound:edi_orders_inbound",
         "partners' EDIFACT ORDERS become ERP sales, acknowledged with CONTRL/APERAK/ORDRSP",
-        _INBOUND_PARAMS,
+        (*_INBOUND_PARAMS, *_BATCHING),
         writes=("erp", "edi"),
         preview="hub.flows.edi_inbound_replay:preview_inbox",
         backfill="hub.flows.edi_inbound_replay:backfill",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -199,4 +201,164 @@ def test_unknown_erp_outcome_keeps_the_file_and_the_rerun_repeats_safely(tmp_pat
     report = edi_orders_inbound(hub)
     assert (report["orders_created"], report["orders_existing"]) == (0, 2)
     assert len(erp.sales) == 2 and hub.ledger.dead_letters() == []
+    assert not list(_inbox(hub).iterdir())
+
+
+# -- large files: batches, progress marks, resume, concurrency (issue 17) --------------------
+
+
+class FakeErpFailingCreate(FakeErp):
+    """Fails the n-th ``create_sales`` call once with a transient error (nothing created)."""
+
+    fail_on = 0
+    created_calls = 0
+
+    def create_sales(
+        self, orders: Sequence[SalesOrder], *, state: TargetState = "confirmed"
+    ) -> list[SaleResult]:
+        self.created_calls += 1
+        if self.created_calls == self.fail_on:
+            raise TransientError("ERP down in the middle of a file", system="erp")
+        return super().create_sales(orders, state=state)
+
+
+def _catalogue(erp: FakeErp) -> FakeErp:
+    for product in fake_catalogue_erp().products.values():
+        erp.add_product(product, stock=1000)
+    erp.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
+    return erp
+
+
+def test_a_file_goes_in_batches_and_a_failed_run_resumes_after_the_last_batch(
+    tmp_path: Path,
+) -> None:
+    erp = _catalogue(FakeErpFailingCreate())
+    erp.fail_on = 3  # batches 1 and 2 are committed, the third fails
+    hub = hub_on(tmp_path, erp)
+    drop(_inbox(hub), "big.edi", _interchange(erp, "9001", count=11))
+    with pytest.raises(TransientError, match="middle of a file"):
+        edi_orders_inbound(hub, batch_size=3)
+    assert len(erp.sales) == 6 and [p.name for p in _inbox(hub).iterdir()] == ["big.edi"]
+    row = hub.ledger.interchange("kaufhaus-nord", "in", "9001")
+    assert row is not None and row["state"] == "received"
+    assert json.loads(row["detail"])["progress"] == 6
+
+    report = edi_orders_inbound(hub, batch_size=3)
+
+    [detail] = report["details"]
+    assert detail["resumed_at"] == 6 and erp.created_calls == 5  # batches 1-2 not redone
+    assert (report["orders_created"], report["accepted"]) == (11, 1)
+    assert len(erp.sales) == 11
+    names = [p.name.split("_")[0] for p in _outbox(hub).iterdir()]
+    assert (names.count("CONTRL"), names.count("ORDRSP")) == (1, 11)
+    assert report["messages_in"] == report["messages_created"] == 11
+
+
+class FakeErpWatchingBatches(FakeErp):
+    """Records the orders each concurrent ``create_sales`` holds; two at once on one order
+    would be a defect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.holding: set[str] = set()
+        self.overlaps: list[str] = []
+        self.most_at_once = 0
+        self.active = 0
+
+    def create_sales(
+        self, orders: Sequence[SalesOrder], *, state: TargetState = "confirmed"
+    ) -> list[SaleResult]:
+        refs = {o.order_number for o in orders}
+        with self.lock:
+            self.overlaps += sorted(refs & self.holding)
+            self.holding |= refs
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+        try:
+            with self.lock:  # the fake's dicts are not meant for threads
+                return super().create_sales(orders, state=state)
+        finally:
+            with self.lock:
+                self.holding -= refs
+                self.active -= 1
+
+
+def test_concurrent_batches_keep_order_and_never_share_an_order(tmp_path: Path) -> None:
+    erp = _catalogue(FakeErpWatchingBatches())
+    hub = hub_on(tmp_path, erp)
+    orders = make_orders(NORD, US, list(erp.products.values()), count=12, seed=3)
+    repeated = [*orders[:7], orders[2], orders[5], *orders[7:], orders[2]]  # re-sent inside
+    data = orders_interchange(repeated, sender=NORD, recipient=US, control_ref="9101")
+    drop(_inbox(hub), "many.edi", data)
+
+    report = edi_orders_inbound(hub, batch_size=2, concurrency=3)
+
+    assert erp.overlaps == []
+    assert (report["orders_created"], report["orders_existing"]) == (12, 3)
+    assert sorted(s.reference for s in erp.sales.values()) == sorted(o.order_number for o in orders)
+    assert report["messages_in"] == report["messages_created"] == 15
+    row = hub.ledger.interchange("kaufhaus-nord", "in", "9101")
+    assert row is not None and row["state"] == "done"
+    ordrsp = [p for p in _outbox(hub).iterdir() if p.name.startswith("ORDRSP")]
+    assert len(ordrsp) == 12
+
+
+# -- every file and message counted into one outcome (issue 13, points 1 and 2) ----------------
+
+
+def _redelimited(data: bytes) -> bytes:
+    """The same interchange under other delimiters (its own UNA): ^ * ~ instead of : + '."""
+    assert data.startswith(b"UNA:+.? '")
+    return b"UNA^*.? ~" + data[9:].translate(bytes.maketrans(b":+'", b"^*~"))
+
+
+def _assert_counted(report: dict[str, object]) -> None:
+    assert report["files"] == report["accepted"] + report["rejected"] + report["quarantined"]  # type: ignore[operator]
+    assert report["messages_in"] == (
+        report["messages_created"] + report["messages_refused"] + report["messages_acknowledged"]  # type: ignore[operator]
+    )
+
+
+def test_a_second_interchange_under_the_same_reference_in_one_file_is_never_skipped(
+    hub: Hub, erp: FakeErp
+) -> None:
+    first = _interchange(erp, "9201", count=2, seed=1)
+    second = _interchange(erp, "9201", count=2, seed=2)
+    drop(_inbox(hub), "twice.edi", first + second)
+
+    report = edi_orders_inbound(hub)
+
+    _assert_counted(report)
+    assert (report["files"], report["rejected"], report["messages_in"]) == (1, 1, 4)
+    assert (report["messages_created"], report["messages_refused"]) == (2, 2)
+    assert len(erp.sales) == 2
+    contrls = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")]
+    assert len(contrls) == 2 and sum("+4+26+UNB'" in t for t in contrls) == 1
+    [letter] = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert letter.error_class == "ConflictError" and "same file" in letter.reason
+
+
+def test_concatenated_junk_separated_and_redelimited_interchanges_are_all_answered(
+    hub: Hub, erp: FakeErp
+) -> None:
+    a = _interchange(erp, "9301", count=2, seed=1)
+    b = _interchange(erp, "9302", count=1, seed=2)
+    c = _redelimited(_interchange(erp, "9303", count=2, seed=3))
+    d = _interchange(erp, "9304", count=1, seed=4)
+    drop(_inbox(hub), "concat.edi", a + b)
+    drop(_inbox(hub), "junk.edi", c + b"GARBAGE\r\n" + d)
+    drop(_inbox(hub), "noise.txt", b"this is no EDIFACT at all")
+
+    report = edi_orders_inbound(hub)
+
+    _assert_counted(report)
+    assert (report["files"], report["accepted"], report["quarantined"]) == (3, 2, 1)
+    assert (report["messages_in"], report["messages_created"]) == (6, 6)
+    assert len(erp.sales) == 6
+    contrls = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")]
+    assert sorted(t.split("UCI+")[1][:4] for t in contrls) == ["9301", "9302", "9303", "9304"]
+    letters = {d.error_class: d for d in hub.ledger.dead_letters(flow="edi_orders_inbound")}
+    assert set(letters) == {"JunkInFile", "QuarantinedFile"}
+    assert "junk.edi" in letters["JunkInFile"].reason and "GARBAGE" in letters["JunkInFile"].reason
     assert not list(_inbox(hub).iterdir())

@@ -16,9 +16,11 @@ from transforms.edifact_orders import AppError
 from transforms.keys import DocumentKey
 
 
-def contrl_key(interchange_ref: str, digest: str) -> DocumentKey:
-    """The CONTRL answering one interchange of one file (a reused reference gets its own)."""
-    return DocumentKey("CONTRL", interchange_ref, digest[:16])
+def contrl_key(interchange_ref: str, digest: str, occurrence: int = 0) -> DocumentKey:
+    """The CONTRL answering one interchange of one file (a reused reference gets its own,
+    and so does a later interchange of the same file under the same reference)."""
+    record = digest[:16] if not occurrence else f"{digest[:16]}#{occurrence}"
+    return DocumentKey("CONTRL", interchange_ref, record)
 
 
 def aperak_key(interchange_ref: str, message_ref: str) -> DocumentKey:
@@ -36,6 +38,7 @@ def contrl(
     header_errors: Sequence[Issue] = (),
     verdicts: Sequence[acks.MessageVerdict] = (),
     interchange_findings: Sequence[acks.SyntaxFinding] | None = None,
+    occurrence: int = 0,
 ) -> edi_out.OutboundDocument:
     """The CONTRL of a received interchange: its header findings and one verdict per message."""
     res = ich.result
@@ -48,7 +51,7 @@ def contrl(
         ),
         messages=verdicts,
     )
-    key = contrl_key(res.control_ref, digest)
+    key = contrl_key(res.control_ref, digest, occurrence)
     return edi_out.render_keyed(ledger, profile, key, acks.CONTRL_TYPE, body, prepared)
 
 

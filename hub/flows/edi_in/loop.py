@@ -1,12 +1,17 @@
 """The generic inbound interchange loop: per partner inbox, per file, per interchange.
 
 Per file: read (an unreadable entry or a name that is not UTF-8 is quarantined with a dead
-letter, the others go on), archive the raw bytes, parse and validate while streaming,
-check the UNB sender. Per interchange: register it in the ledger (a repeat gets its first
-acknowledgements again, a reused reference with other bytes a CONTRL 26), check the
-header, give each accepted message to the handler registered for its (type, version),
-answer refusals with a dead letter and an APERAK, send CONTRL and the handlers' answers,
-record the interchange done, and only then take the file out of the inbox.
+letter, the others go on), archive the raw bytes, validate while streaming (pass one keeps
+verdicts only), check the UNB sender. Per interchange: register it in the ledger (a repeat
+gets its first acknowledgements again, a reused reference with other bytes, or a second
+interchange of the same file under the same reference, a CONTRL 26 and a dead letter),
+check the header and send the CONTRL; then pass two streams the messages to
+``stream.InterchangeRun`` (batches: handler map/check/write/acknowledge, refusals with a
+dead letter and an APERAK, a progress mark per batch), records the interchange done, and
+only then takes the file out of the inbox. Bytes skipped between interchanges get a dead
+letter naming their offsets. Every file ends in exactly one of accepted, rejected or
+quarantined, every message of an interchange either in a handler's counts or refused by
+the CONTRL (``messages_in`` = ``messages_created`` + ``messages_refused``).
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import base64
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from connectors.edi import Issue, Message
+from connectors.edi import FileResult, Issue
 from connectors.edi.channels import (
     FileVanished,
     InboundFile,
@@ -39,37 +46,40 @@ from hub.flows.edi_in.files import (
     quarantine_unreadable,
     report_links,
 )
-from hub.flows.edi_in.parsing import ParsedInterchange, findings, parse_file, s009
-from hub.flows.edi_in.registry import Context, HandlerRegistry, MessageHandler, Work
+from hub.flows.edi_in.parsing import (
+    ParsedInterchange,
+    Scan,
+    findings,
+    iter_messages,
+    s009,
+    scan_file,
+)
+from hub.flows.edi_in.registry import Context, HandlerRegistry
+from hub.flows.edi_in.stream import (
+    Batching,
+    FileJob,
+    InterchangeRun,
+    ack_record,
+    batch_pool,
+    check_and_write,
+    message_errors,
+    progress_of,
+    refuse,
+)
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
 from transforms import edifact_acks as acks
-from transforms.edifact_orders import AppError
 
 log = logging.getLogger(__name__)
 
 # the per-file counts the report adds up (handlers add "<prefix>_created" ... of their own)
 SUMMED = ("orders_created", "orders_existing", "orders_refused", "test_orders", "documents_sent")
+# every message of a file ends in exactly one of these: a record (made now or before), refused
+# (CONTRL, dead letter/APERAK, quarantine) or only acknowledged (test, no handler for it)
+MESSAGES = ("messages_in", "messages_created", "messages_refused", "messages_acknowledged")
 HANDLER_COUNTS = ("_created", "_existing", "_refused")
 # what a defect meeting a hostile file raises (a database or network error is not one)
 DATA_DEFECTS = (ValueError, LookupError, TypeError, UnicodeError, ArithmeticError)
-
-
-@dataclass(frozen=True)
-class FileJob:
-    """One inbox file being processed: where it came from and what it is."""
-
-    hub: Hub
-    profile: PartnerProfile
-    box: Mailbox
-    registry: HandlerRegistry
-    name: str  # as the mailbox knows it (may hold surrogate escapes)
-    digest: str
-
-    @property
-    def label(self) -> str:
-        """The name as logs, the ledger and people see it."""
-        return shown(self.name)
 
 
 def new_report() -> dict[str, Any]:
@@ -84,14 +94,21 @@ def new_report() -> dict[str, Any]:
         **dict.fromkeys(SUMMED[:3], 0),
         "test_orders": 0,
         "documents_sent": 0,
+        **dict.fromkeys(MESSAGES, 0),
         "details": [],
     }
 
 
 def run_inboxes(
-    hub: Hub, registry: HandlerRegistry, *, partner: str | None = None, max_files: int = 200
+    hub: Hub,
+    registry: HandlerRegistry,
+    *,
+    partner: str | None = None,
+    max_files: int = 200,
+    batching: Batching = Batching(),
 ) -> dict[str, Any]:
-    """Every ready file of one or every active partner, through ``registry``'s handlers."""
+    """Every ready file of one or every active partner, through ``registry``'s handlers,
+    ``batching.size`` messages per ERP batch, ``batching.concurrency`` batches at once."""
     report = new_report()
     profiles = [p for p in hub.partners.values() if p.active and (partner in (None, p.id))]
     if partner and not profiles:
@@ -100,7 +117,7 @@ def run_inboxes(
         box = hub.mailbox(profile)
         report_links(hub, profile, box.links())
         for inbound in box.ready()[:max_files]:
-            detail = process_file(hub, profile, box, inbound, registry)
+            detail = process_file(hub, profile, box, inbound, registry, batching)
             if detail is None:
                 continue
             _add(report, detail)
@@ -114,8 +131,10 @@ def _add(report: dict[str, Any], detail: dict[str, Any]) -> None:
     """Add one file's counts to the run's report (a handler's own counts included)."""
     report["files"] += 1
     report[detail["verdict"]] += 1
+    if detail["verdict"] == "quarantined":  # every message of it waits in the quarantine
+        detail["messages_refused"] = detail.get("messages_in", 0)
     for key, value in detail.items():
-        if key in SUMMED or key.endswith(HANDLER_COUNTS):
+        if key in SUMMED or key in MESSAGES or key.endswith(HANDLER_COUNTS):
             report[key] = report.get(key, 0) + int(value)
     report["duplicates"] += int(detail.get("duplicate", False))
     report["details"].append(detail)
@@ -127,6 +146,7 @@ def process_file(
     box: Mailbox,
     inbound: InboundFile,
     registry: HandlerRegistry,
+    batching: Batching = Batching(),
 ) -> dict[str, Any] | None:
     """One inbox file, start to end; None when another worker took it meanwhile."""
     try:
@@ -136,7 +156,7 @@ def process_file(
         return None
     except UnreadableFile as exc:
         return quarantine_unreadable(hub, profile, box, inbound.name, exc.message)
-    job = FileJob(hub, profile, box, registry, inbound.name, sha256(data))
+    job = FileJob(hub, profile, box, registry, inbound.name, sha256(data), batching)
     archived = hub.archive.store(profile.id, data)
     detail: dict[str, Any] = {
         "partner": profile.id,
@@ -167,29 +187,105 @@ def process_file(
 
 def _process_content(job: FileJob, data: bytes, detail: dict[str, Any]) -> dict[str, Any]:
     profile = job.profile
-    result, parsed = parse_file(data, job.label, profile.charset_policy)
-    detail["validation"] = result.to_dict()
-    if result.verdict == "quarantined" or not parsed:
+    scan = scan_file(data, job.label, profile.charset_policy)
+    result = scan.result
+    detail["validation"] = validation_detail(result)
+    detail["messages_in"] = result.message_count
+    if result.verdict == "quarantined" or not scan.interchanges:
         return _quarantine(job, data, detail, quarantine_reason(result))
-    for ich in parsed:
+    for ich in scan.interchanges:
         why = _wrong_sender(job, ich)
         if why:
             return _quarantine(job, data, detail, why)
-    counts: Counter[str] = Counter(dict.fromkeys((*SUMMED, "syntax_rejected"), 0))
+    counts: Counter[str] = Counter(dict.fromkeys((*SUMMED, *MESSAGES[1:], "syntax_rejected"), 0))
     duplicate_only = True
-    for ich in parsed:
-        outcome = process_interchange(job, ich)
-        duplicate_only &= bool(outcome.pop("duplicate", False))
-        counts.update(outcome)
+    with batch_pool(job.batching) as pool:
+        runs: list[InterchangeRun | None] = []
+        seen: set[str] = set()
+        for index, ich in enumerate(scan.interchanges):
+            ref = ich.result.control_ref
+            opened = (
+                _reused_in_file(job, ich, index)
+                if ref in seen
+                else open_interchange(job, ich, pool)
+            )
+            seen.add(ref)
+            if isinstance(opened, InterchangeRun):
+                runs.append(opened)
+                duplicate_only = False
+                continue
+            runs.append(None)
+            duplicate_only &= bool(opened.pop("duplicate", False))
+            counts.update(opened)
+        for k, j, msg in iter_messages(data, profile.charset_policy):
+            run = runs[k] if k < len(runs) else None
+            if run is not None:
+                run.feed(j, msg)
+        for run in runs:
+            if run is not None:
+                counts.update(run.finish())
+    _report_junk(job, scan, detail)
     detail.update(counts)
     detail["duplicate"] = duplicate_only
     refused = any(v for k, v in counts.items() if k.endswith("_refused"))
     rejected = result.verdict == "rejected" or refused or counts["syntax_rejected"]
     detail["verdict"] = "rejected" if rejected else "accepted"
     job.box.remove(job.name)
-    sender = parsed[0].result.sender
+    sender = scan.interchanges[0].result.sender
     log.info("%s: %s from %s (%s)", job.label, detail["verdict"], sender, dict(counts))
     return detail
+
+
+def validation_detail(result: FileResult, limit: int = 1000) -> dict[str, Any]:
+    """The validation result for the report; a large file lists its refused messages only
+    (at most ``limit``), so the report does not grow with the file."""
+    if result.message_count <= limit:
+        return result.to_dict()
+    interchanges: list[dict[str, Any]] = []
+    out: dict[str, Any] = {
+        "file": result.file,
+        "verdict": result.verdict,
+        "messages": result.message_count,
+        "errors": [e.to_dict() for e in result.errors],
+        "warnings": [w.to_dict() for w in result.warnings[:limit]],
+        "interchanges": interchanges,
+    }
+    for ich in result.interchanges:
+        refused = [m.to_dict() for m in ich.messages if m.errors][:limit]
+        interchanges.append(
+            {
+                "sender": ich.sender,
+                "recipient": ich.recipient,
+                "control_ref": ich.control_ref,
+                "verdict": ich.verdict,
+                "errors": [e.to_dict() for e in ich.errors],
+                "messages": len(ich.messages),
+                "refused_messages": refused,
+            }
+        )
+    return out
+
+
+def _report_junk(job: FileJob, scan: Scan, detail: dict[str, Any]) -> None:
+    """A dead letter for the bytes of a file that are in no interchange (junk before,
+    between or after interchanges): they were not acknowledged, a person must look."""
+    if not scan.junk:
+        return
+    spans = ", ".join(f"bytes {j.offset}..{j.offset + j.length - 1} ({j.preview!r})"
+                      for j in scan.junk[:10])  # fmt: skip
+    detail["junk"] = [{"offset": j.offset, "length": j.length} for j in scan.junk]
+    job.hub.ledger.dead_letter(
+        FLOW,
+        f"junk:{job.profile.id}:{job.digest}",
+        f"{job.label}: {sum(j.length for j in scan.junk)} bytes are in no UNA/UNB..UNZ "
+        f"interchange and were not processed: {spans}. The interchanges around them were "
+        "processed and answered; if these bytes held orders, ask the partner to send them "
+        "again in a new interchange (the whole file is in the archive)",
+        error_class="JunkInFile",
+        payload={"file": job.label, "archive": detail["archive"], "junk": detail["junk"]},
+        system="edi",
+        partner=job.profile.id,
+    )
 
 
 def _quarantine(job: FileJob, data: bytes, detail: dict[str, Any], why: str) -> dict[str, Any]:
@@ -219,56 +315,59 @@ def _wrong_sender(job: FileJob, ich: ParsedInterchange) -> str | None:
 # -- one interchange ---------------------------------------------------------------------
 
 
-def process_interchange(job: FileJob, ich: ParsedInterchange) -> dict[str, Any]:
-    """Register, dispatch to the handlers, acknowledge, record done; returns its counts."""
+def open_interchange(
+    job: FileJob, ich: ParsedInterchange, pool: ThreadPoolExecutor | None = None
+) -> InterchangeRun | dict[str, Any]:
+    """Register the interchange and send its CONTRL; returns the run its messages are fed
+    to, or the counts of an interchange not processed (a repeat, a reused reference)."""
     ledger, profile = job.hub.ledger, job.profile
     ref = ich.result.control_ref
     row, is_new = ledger.record_interchange(profile.id, "in", ref, job.digest, file_name=job.label)
     if not is_new and row["state"] == "done":
         if row["file_hash"] != job.digest:
             return _reused_reference(job, ich, row)
-        return _repeated(job, ref, row)
+        return _repeated(job, ich, row)
+    start, counts = progress_of(row, job.digest)
+    if start:
+        log.info("%s: interchange %s resumed at message %d", job.label, ref, start)
+        counts["resumed_at"] = start
     ctx = Context(job.hub, profile, job.label, ref, row["created_at"], FLOW)
     header_errors = _header_errors(profile, ich)
-    verdicts, works = _verdicts(job, ich, header_errors)
-    counts: Counter[str] = Counter()
-    documents, refused = _dispatch(ctx, works, bool(ich.result.test), counts)
-    documents += _refuse(ctx, refused, counts)
+    verdicts = _verdicts(profile, ich, header_errors)
     has_errors = bool(header_errors) or any(not v.accepted for v in verdicts)
     counts["syntax_rejected"] = int(has_errors)
+    kept: list[dict[str, str]] = []
     policy = profile.acknowledgements.contrl
+    if policy == "never" or not job.registry.contrl_wanted(
+        [m.type for m in ich.result.messages]
+    ):  # a CONTRL is never answered with a CONTRL
+        policy = "never"
     if policy == "always" or (policy == "on_error" and has_errors):
-        documents.insert(
-            0,
-            ack_docs.contrl(
-                ledger, profile, ich, digest=job.digest, prepared=ctx.prepared,
-                header_errors=header_errors, verdicts=verdicts,
-            ),
+        doc = ack_docs.contrl(
+            ledger, profile, ich, digest=job.digest, prepared=ctx.prepared,
+            header_errors=header_errors, verdicts=verdicts,
         )  # fmt: skip
-    for doc in documents:
-        counts["documents_sent"] += int(edi_out.send(job.box, doc))
-    ledger.update_interchange(
-        profile.id,
-        "in",
-        ref,
-        state="done",
-        ack=json.dumps([_ack_record(d) for d in documents]),
-        archive_path=str(job.hub.archive.path_for(profile.id, job.digest)),
-        detail=json.dumps({"counts": dict(counts), "file": job.label}),
-    )
-    return dict(counts)
+        sent = int(edi_out.send(job.box, doc))
+        counts["documents_sent"] += 0 if start else sent
+        kept.append(ack_record(doc))
+    del verdicts  # the CONTRL is out: per message only the scan's small results stay
+    return InterchangeRun(
+        job, ich, ctx, rejected_all=bool(header_errors), start=start, counts=counts,
+        kept=kept, pool=pool,
+    )  # fmt: skip
 
 
-def _ack_record(doc: edi_out.OutboundDocument) -> dict[str, str]:
-    return {
-        "name": doc.file_name,
-        "type": doc.doc_type,
-        "data": base64.b64encode(doc.data).decode(),
-    }
-
-
-def _repeated(job: FileJob, ref: str, row: dict[str, Any]) -> dict[str, Any]:
-    """An interchange processed before: send its first acknowledgements again."""
+def _repeated(job: FileJob, ich: ParsedInterchange, row: dict[str, Any]) -> dict[str, Any]:
+    """An interchange processed before: send its first acknowledgements again; its messages
+    count as the first run counted them."""
+    ref = ich.result.control_ref
+    first = json.loads(row["detail"] or "{}").get("counts", {})
+    messages = {k: int(first.get(k, 0)) for k in MESSAGES}
+    if messages["messages_in"] != len(ich.result.messages):  # recorded before these counts
+        refused = sum(1 for m in ich.result.messages if m.errors)
+        messages = dict.fromkeys(MESSAGES, 0)
+        messages.update(messages_in=len(ich.result.messages), messages_refused=refused)
+        messages["messages_created"] = messages["messages_in"] - refused
     sent = 0
     for ack in json.loads(row["ack"] or "[]"):
         data = base64.b64decode(ack["data"])
@@ -278,7 +377,7 @@ def _repeated(job: FileJob, ref: str, row: dict[str, Any]) -> dict[str, Any]:
         # the very file another worker processed while this one was reading it, or a
         # file left behind by a crash after the commit: nothing for a person to do
         log.info("%s: interchange %s already processed from this file", job.label, ref)
-        return {"duplicate": True, "documents_sent": sent}
+        return {"duplicate": True, "documents_sent": sent, **messages}
     job.hub.ledger.dead_letter(
         FLOW,
         f"duplicate:{job.profile.id}:{ref}:{job.digest[:12]}",
@@ -290,31 +389,61 @@ def _repeated(job: FileJob, ref: str, row: dict[str, Any]) -> dict[str, Any]:
         system="edi",
         partner=job.profile.id,
     )
-    return {"duplicate": True, "documents_sent": sent}
+    return {"duplicate": True, "documents_sent": sent, **messages}
 
 
 def _reused_reference(job: FileJob, ich: ParsedInterchange, row: dict[str, Any]) -> dict[str, Any]:
     """Same UNB control reference as an earlier interchange, other bytes: reject (code 26)."""
+    why = (
+        f"was already used on {row['created_at']:%Y-%m-%d %H:%M} by {row['file_name']} with "
+        "different content"
+    )
+    record = f"reused-ref:{job.profile.id}:{ich.result.control_ref}:{job.digest[:12]}"
+    return _reject_reused(job, ich, why, record, row["file_name"], row["created_at"])
+
+
+def _reused_in_file(job: FileJob, ich: ParsedInterchange, index: int) -> dict[str, Any]:
+    """A second interchange of the same file under a control reference already used in it:
+    never skipped silently, rejected (CONTRL code 26) with a dead letter."""
+    ref = ich.result.control_ref
+    row = job.hub.ledger.interchange(job.profile.id, "in", ref)
+    assert row is not None, "the first interchange of this reference was registered"
+    why = f"is used by an earlier interchange of the same file (this is interchange {index + 1})"
+    record = f"reused-ref:{job.profile.id}:{ref}:{job.digest[:12]}:{index}"
+    return _reject_reused(job, ich, why, record, job.label, row["created_at"], occurrence=index)
+
+
+def _reject_reused(
+    job: FileJob,
+    ich: ParsedInterchange,
+    why: str,
+    record: str,
+    first_file: str,
+    prepared: datetime,
+    occurrence: int = 0,
+) -> dict[str, Any]:
     profile, ref = job.profile, ich.result.control_ref
     job.hub.ledger.dead_letter(
         FLOW,
-        f"reused-ref:{profile.id}:{ref}:{job.digest[:12]}",
-        f"{job.label}: interchange reference {ref!r} from {profile.id} was already used on "
-        f"{row['created_at']:%Y-%m-%d %H:%M} by {row['file_name']} with different content: "
-        "not processed; the partner must send it with a new control reference",
+        record,
+        f"{job.label}: interchange reference {ref!r} from {profile.id} {why}: its "
+        f"{len(ich.result.messages)} messages were not processed; the partner must send it "
+        "with a new control reference",
         error_class="ConflictError",
-        payload={"file": job.label, "first_file": row["file_name"], "interchange": ref},
+        payload={"file": job.label, "first_file": first_file, "interchange": ref},
         system="edi",
         partner=profile.id,
     )
     sent = 0
     if profile.acknowledgements.contrl != "never":
         doc = ack_docs.contrl(
-            job.hub.ledger, profile, ich, digest=job.digest, prepared=row["created_at"],
+            job.hub.ledger, profile, ich, digest=job.digest, prepared=prepared,
             interchange_findings=[acks.SyntaxFinding(26, "interchange", 1, "UNB", 5)],
+            occurrence=occurrence,
         )  # fmt: skip
         sent = int(edi_out.send(job.box, doc))
-    return {"syntax_rejected": 1, "documents_sent": sent}
+    n = len(ich.result.messages)
+    return {"syntax_rejected": 1, "documents_sent": sent, "messages_in": n, "messages_refused": n}
 
 
 def _header_errors(profile: PartnerProfile, ich: ParsedInterchange) -> list[Issue]:
@@ -329,94 +458,15 @@ def _header_errors(profile: PartnerProfile, ich: ParsedInterchange) -> list[Issu
 
 
 def _verdicts(
-    job: FileJob, ich: ParsedInterchange, header_errors: list[Issue]
-) -> tuple[list[acks.MessageVerdict], list[tuple[MessageHandler, Work]]]:
-    """The CONTRL verdict of every message, and the accepted ones that have a handler."""
+    profile: PartnerProfile, ich: ParsedInterchange, header_errors: list[Issue]
+) -> list[acks.MessageVerdict]:
+    """The CONTRL verdict of every message of the interchange."""
     verdicts: list[acks.MessageVerdict] = []
-    works: list[tuple[MessageHandler, Work]] = []
-    for msg, mres in ich.messages:
-        errors = list(mres.errors)
-        if not errors and not job.profile.accepts(msg.type):
-            why = f"message type {msg.type} is not agreed with {job.profile.id}"
-            errors.append(Issue(14, "message", why, 1, "UNH", 2))
+    for mres in ich.result.messages:
+        errors = message_errors(profile, mres)
         accepted = not header_errors and not errors
-        verdicts.append(acks.MessageVerdict(msg.ref, s009(msg.type), accepted, findings(errors)))
-        handler = job.registry.for_label(msg.type) if accepted else None
-        if handler is not None:
-            works.append((handler, Work(msg, msg.ref)))
-    return verdicts, works
+        verdicts.append(acks.MessageVerdict(mres.ref, s009(mres.type), accepted, findings(errors)))
+    return verdicts
 
 
-def _dispatch(
-    ctx: Context, works: list[tuple[MessageHandler, Work]], test: bool, counts: Counter[str]
-) -> tuple[list[edi_out.OutboundDocument], list[tuple[MessageHandler, Work]]]:
-    """map -> check -> write -> acknowledge, per handler in one batch; returns the answers
-    and the refused messages (those refused by the mapping first, in message order)."""
-    refused: list[tuple[MessageHandler, Work]] = []
-    batches: dict[int, tuple[MessageHandler, list[Work]]] = {}
-    for handler, work in works:
-        handler.map(ctx, work)
-        if work.errors:
-            refused.append((handler, work))
-        else:
-            batches.setdefault(id(handler), (handler, []))[1].append(work)
-    documents: list[edi_out.OutboundDocument] = []
-    for handler, batch in batches.values():
-        if test:  # validated and acknowledged, never written
-            counts[f"test_{handler.counts}"] += len(batch)
-            continue
-        check_and_write(ctx, handler, batch)
-        written = [w for w in batch if w.written]
-        for work in written:
-            counts[f"{handler.counts}_{'created' if work.created else 'existing'}"] += 1
-        documents += handler.acknowledge(ctx, written)
-        refused += [(handler, w) for w in batch if w.errors]
-    return documents, refused
-
-
-def check_and_write(ctx: Context, handler: MessageHandler, batch: list[Work]) -> None:
-    """The handler's check, then its write for the records that passed."""
-    if batch:
-        handler.check(ctx, batch)
-    handler.write(ctx, [w for w in batch if not w.errors])
-
-
-def refuse(ctx: Context, handler: MessageHandler, work: Work, what: str) -> int:
-    """The dead letter of a refused message (re-filed on a repeat: the letter counts it)."""
-    errors: list[AppError] = work.errors
-    return ctx.hub.ledger.dead_letter(
-        ctx.flow,
-        handler.refusal_record(ctx.profile.id, work.ref),
-        f"{what}: " + "; ".join(e.message for e in errors),
-        error_class=(
-            "ConflictError" if any(e.code == "DUP" for e in errors) else handler.refusal_class
-        ),
-        payload={
-            "file": ctx.file_name,
-            "interchange": ctx.interchange_ref,
-            "message": work.message.ref,
-            "errors": [e.as_dict() for e in errors],
-        },
-        system="erp",
-        partner=ctx.profile.id,
-    )
-
-
-def _refuse(
-    ctx: Context, refused: list[tuple[MessageHandler, Work]], counts: Counter[str]
-) -> list[edi_out.OutboundDocument]:
-    documents = []
-    for handler, work in refused:
-        counts[f"{handler.counts}_refused"] += 1
-        msg: Message = work.message
-        refuse(ctx, handler, work, f"{ctx.file_name}: interchange {ctx.interchange_ref} message "
-               f"{msg.ref} (order {work.ref}) refused")  # fmt: skip
-        if ctx.profile.acknowledgements.aperak:
-            documents.append(
-                ack_docs.aperak(
-                    ctx.hub.ledger, ctx.profile, interchange_ref=ctx.interchange_ref,
-                    message_ref=msg.ref, record_ref=work.ref, errors=work.errors,
-                    prepared=ctx.prepared,
-                )
-            )  # fmt: skip
-    return documents
+__all__ = ["check_and_write", "open_interchange", "refuse", "run_inboxes"]

@@ -1,8 +1,10 @@
-"""Parsing an inbound file: stream-validate it and keep each interchange's messages."""
+"""Parsing an inbound file: stream-validate it (``scan_file``: verdicts only, memory bounded by
+the largest message), stream its messages again (``iter_messages``), or keep them all
+(``parse_file``, for one-message look-ups such as replay)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from connectors.edi import (
@@ -17,6 +19,7 @@ from connectors.edi import (
     Validator,
 )
 from connectors.edi.charsets import CharsetPolicy
+from connectors.edi.tokenizer import Junk
 from transforms import edifact_acks as acks
 
 
@@ -46,6 +49,49 @@ def parse_file(
     except EdifactError as exc:
         validator.result.errors.append(Issue(exc.syntax_code, "file", f"{name}: {exc.message}"))
     return validator.finish(), parsed
+
+
+@dataclass
+class Scan:
+    """Pass one over a file: the validation result, each interchange's header and result
+    (no message bodies), and the non-EDIFACT bytes skipped (offset, length, preview)."""
+
+    result: FileResult
+    interchanges: list[ParsedInterchange]
+    junk: list[Junk]
+
+
+def scan_file(data: bytes, name: str, policy: CharsetPolicy) -> Scan:
+    """Stream-validate a file keeping only verdicts: memory does not grow with its messages
+    beyond one small ``MessageResult`` each."""
+    validator = Validator(name)
+    parsed: list[ParsedInterchange] = []
+    junk: list[Junk] = []
+    try:
+        for event in EdifactReader(data, policy=policy):
+            validator.feed(event)
+            if isinstance(event, InterchangeHeader):
+                parsed.append(ParsedInterchange(event, validator.result.interchanges[-1]))
+            elif isinstance(event, Junk):
+                junk.append(event)
+    except EdifactError as exc:
+        validator.result.errors.append(Issue(exc.syntax_code, "file", f"{name}: {exc.message}"))
+    return Scan(validator.finish(), parsed, junk)
+
+
+def iter_messages(data: bytes, policy: CharsetPolicy) -> Iterator[tuple[int, int, Message]]:
+    """Pass two: (interchange index, message index in it, message), in file order, one at a
+    time; the indexes are those of ``scan_file``'s result for the same bytes."""
+    k, j = -1, 0
+    try:
+        for event in EdifactReader(data, policy=policy):
+            if isinstance(event, InterchangeHeader):
+                k, j = k + 1, 0
+            elif isinstance(event, Message) and k >= 0:
+                yield k, j, event
+                j += 1
+    except EdifactError:
+        return  # reported by the scan already
 
 
 def findings(issues: Sequence[Issue]) -> list[acks.SyntaxFinding]:
