@@ -1,47 +1,179 @@
 """The `hub` command line: run flows, operate the hub, manage the ledger.
 
-Command groups that ship with optional parts (the sandbox's `hub demo` and `hub sandbox`)
-are found through the ``hub.commands`` entry points: the hub never imports the sandbox, and
-a production install without it simply has no such commands.
+Commands load lazily: ``COMMANDS`` maps each name to ``"module:attr"`` (a function or a
+``typer.Typer`` group) and a one-line help, and only the module of the command invoked is
+imported, so `hub --help` and `hub edi validate` never import pydantic models, the flow
+registry or Airflow. **Adding a command or group is one line in ``COMMANDS``.**
+
+Optional parts (the sandbox's `hub demo` and `hub sandbox`) come from the ``hub.cli`` entry
+points (name = command, value = ``module:attr``), read only for `hub --help` or a name not in
+the table: the hub never imports the sandbox, and a production install without it simply has
+no such commands. The older ``hub.commands`` form (``register(app)``) still works.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, MutableMapping
+from importlib import import_module
 from typing import Any
 
 import typer
-from rich.console import Console
+from typer.core import TyperGroup
 
-from hub.cli import edi as edi_cli
-from hub.cli import ledger as ledger_cli
-from hub.cli import ops as ops_cli
-from hub.flows.registry import REGISTRY
+# name -> ("module:attr", one-line help shown by `hub --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("hub.cli.run:run_command", "Run one flow once, through the code the DAG task calls."),
+    "flows": ("hub.cli.run:flows_cmd", "List the flows, their parameters and what they write."),
+    "status": ("hub.cli.ops:status", "Health per flow and partner/system (exit 1: unhealthy)."),
+    "dead-letters": ("hub.cli.ops:dead_letters_app", "Records the hub could not process."),
+    "trace": ("hub.cli.ops:trace", "Timeline of one order across every system."),
+    "reconcile": ("hub.cli.ops:reconcile", "ERP against CRM, carrier and partner outboxes."),
+    "metrics": ("hub.cli.ops:metrics", "The hub's metrics in Prometheus text format."),
+    "backfill": ("hub.cli.ops:backfill", "Re-sync a bounded window; the live cursor stays."),
+    "edi": ("hub.cli.edi:app", "EDIFACT tools: validate partners' files."),
+    "ledger": ("hub.cli.ledger:app", "The ledger database: migrate and inspect."),
+}
+
+ENTRY_POINT_GROUP = "hub.cli"
+LEGACY_ENTRY_POINT_GROUP = "hub.commands"
+
+
+def load_target(target: str) -> Any:
+    """The object a ``module:attr`` string names."""
+    module, _, attr = target.partition(":")
+    return getattr(import_module(module), attr)
+
+
+def as_click(name: str, obj: Any) -> Any:
+    """A click command for a ``typer.Typer`` (always a group, even with one command), a
+    ready click command, or a plain function with typer parameters."""
+    command: Any
+    if isinstance(obj, typer.Typer):
+        command = typer.main.get_group(obj)
+    elif isinstance(obj, typer.core.TyperCommand | TyperGroup):
+        command = obj
+    else:
+        single = typer.Typer()
+        single.command(name=name)(obj)
+        command = typer.main.get_command(single)
+    command.name = name
+    from hub.cli.fastparams import install
+
+    return install(command)
+
+
+def _entry_points(group: str) -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=group))
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: names from the table and entry points, each command
+    imported on first access. Reading the keys (help, suggestions) imports nothing."""
+
+    def __init__(self, table: dict[str, tuple[str, str]], loaded: dict[str, Any]) -> None:
+        self.table = table
+        self.loaded = dict(loaded)
+        self._plugins: dict[str, str] | None = None
+
+    def plugins(self) -> dict[str, str]:
+        """Entry-point commands (name -> module:attr), read once when first needed."""
+        if self._plugins is None:
+            self._plugins = {
+                ep.name: ep.value
+                for ep in _entry_points(ENTRY_POINT_GROUP)
+                if ep.name not in self.table
+            }
+            for ep in _entry_points(LEGACY_ENTRY_POINT_GROUP):
+                holder = typer.Typer()
+                ep.load()(holder)
+                for info in holder.registered_commands:
+                    cmd_name = info.name or info.callback.__name__  # type: ignore[union-attr]
+                    self.loaded.setdefault(cmd_name, as_click(cmd_name, info.callback))
+                for group in holder.registered_groups:
+                    if group.name and group.typer_instance:
+                        self.loaded.setdefault(
+                            group.name, as_click(group.name, group.typer_instance)
+                        )
+        return self._plugins
+
+    def help_for(self, name: str) -> str:
+        if name in self.table:
+            return self.table[name][1]
+        if name in self.loaded:
+            return str(self.loaded[name].get_short_help_str(70))
+        return f"(installed plug-in: {self.plugins()[name]})"
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.loaded:
+            return self.loaded[name]
+        target = self.table[name][0] if name in self.table else None
+        if target is None:
+            target = self.plugins().get(name)
+            if target is None:
+                if name in self.loaded:  # a legacy plug-in registered it
+                    return self.loaded[name]
+                raise KeyError(name)
+        self.loaded[name] = as_click(name, load_target(target))
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self.loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        # command names in help order: the table, then whatever plug-ins add
+        return iter(dict.fromkeys([*self.table, *self.plugins(), *self.loaded]))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        if name in self.table or name in self.loaded:
+            return True
+        return name in self.plugins() or name in self.loaded
+
+
+class LazyGroup(TyperGroup):
+    """The root `hub` group: commands from ``COMMANDS`` and entry points, loaded on use."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(COMMANDS, dict(self.commands))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from hub.cli.fastparams import install
+
+        install(self, ctx)  # here, not in __init__: typer adds the completion options later
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        try:
+            return self.commands[cmd_name]
+        except KeyError:
+            return None
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        commands = self.commands
+        assert isinstance(commands, LazyCommands)
+        rows = [(name, commands.help_for(name)) for name in commands]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 app = typer.Typer(
+    cls=LazyGroup,
     help="ERP sales integration hub: EDI partners, CRM and carriers in sync with the ERP.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help for the root: rich is imported only when used
 )
-app.add_typer(ledger_cli.app, name="ledger")
-app.add_typer(edi_cli.app, name="edi")
-app.add_typer(ops_cli.dead_letters_app, name="dead-letters")
-for _name, _command in ops_cli.COMMANDS.items():
-    app.command(name=_name)(_command)
-
-console = Console(stderr=True)
-
-
-def _plugins() -> None:
-    """Add the command groups other installed parts provide (entry points ``hub.commands``)."""
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group="hub.commands"):
-        entry.load()(app)
 
 
 def _version(value: bool) -> None:
@@ -62,113 +194,6 @@ def _root(
     ),
 ) -> None:
     """ERP sales integration hub: EDI partners, CRM and carriers in sync with the ERP."""
-
-
-def _flows_help() -> str:
-    lines = ["Flows and their parameters (-p NAME=VALUE):", ""]
-    for flow in REGISTRY.values():
-        params = ", ".join(f"{p.name} ({p.type})" for p in flow.params) or "none"
-        extra = " [--dry-run]" if flow.supports_dry_run else ""
-        lines.append(f"{flow.name}{extra}: {flow.summary}. Parameters: {params}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _params(values: list[str]) -> dict[str, Any]:
-    from schemas.errors import PermanentError
-
-    params: dict[str, Any] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise PermanentError(f"-p {item!r}: expected NAME=VALUE", system="cli")
-        params[key.strip()] = value
-    return params
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
-
-
-@app.command(name="flows")
-def flows_cmd(
-    as_json: bool = typer.Option(False, "--json", help="print the registry as JSON"),
-) -> None:
-    """List the flows, their parameters, dry-run/backfill support and the systems they write."""
-    rows = [
-        {
-            "flow": f.name,
-            "summary": f.summary,
-            "params": [{"name": p.name, "type": p.type, "default": p.default, "help": p.help}
-                       for p in f.params],
-            "writes": list(f.writes),
-            "dry_run": f.supports_dry_run,
-            "backfill": f.supports_backfill,
-            "per_partner": f.per_partner,
-            "dag": f.dag,
-        }
-        for f in REGISTRY.values()
-    ]  # fmt: skip
-    if as_json:
-        sys.stdout.write(json.dumps(rows) + "\n")
-        return
-    from rich.table import Table
-
-    hidden = {"dry_run", "since", "until", "cursor_stream"}  # shown as the two yes/- columns
-    table = Table("flow", "parameters", "writes", "dry run", "backfill", "DAG")
-    for f in REGISTRY.values():
-        table.add_row(
-            f.name,
-            ", ".join(p.name for p in f.params if p.name not in hidden) or "-",
-            ", ".join(f.writes) or "-",
-            "yes" if f.supports_dry_run else "-",
-            "yes" if f.supports_backfill else "-",
-            f.dag or "-",
-        )
-    Console().print(table)
-
-
-@app.command(epilog=_flows_help())
-def run(
-    flow: str = typer.Argument(..., help="flow name, e.g. erp_reference_check"),
-    param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE passed to the flow"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="read, validate and transform; print what would be written"
-    ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
-) -> None:
-    """Run one flow once, outside Airflow, through the same code the DAG task calls."""
-    from hub.flows import run_flow
-    from schemas.errors import HubError
-
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    try:
-        params = _params(param)
-        if dry_run:
-            params["dry_run"] = True
-        with (
-            console.status(f"running {flow} ...", spinner="dots")
-            if console.is_terminal
-            else (_nothing())
-        ):
-            report = run_flow(flow, **params)
-    except HubError as exc:
-        kind = "transient, retry later" if exc.retryable else "permanent"
-        console.print(f"[red]error[/red] ({kind}): {exc}")
-        raise typer.Exit(2) from exc
-    if as_json:
-        sys.stdout.write(json.dumps(report, default=str) + "\n")
-    else:
-        from hub.cli.render import print_report
-
-        print_report(flow, report)
-    if report.get("status") == "failed":
-        raise typer.Exit(1)
-
-
-_plugins()
 
 
 def main() -> None:

