@@ -124,6 +124,19 @@ class PartnerProfile(ConfigModel):
     syntax_version: Literal["1", "2", "3", "4"] = "3"
     messages: tuple[MessageVersion, ...] = Field(min_length=1)
     charset_policy: Literal["strict", "utf8-fallback", "lenient"] = "strict"
+    strictness: Literal["strict", "standard", "lenient"] = Field(
+        default="strict",
+        description=(
+            "how strictly this partner's interchanges are judged. strict (the default, the "
+            "hub's historical judgement): a UNB party with qualifier 14 must be a valid GLN. "
+            "standard: ISO 9735 as written (a qualifier-14 id that is no GLN is a warning). "
+            "lenient: standard, plus these common deviations accepted and reported as "
+            "warnings: a CCYYMMDD UNB date under syntax version 1-3 (or YYMMDD under 4); a "
+            "UNB without syntax version number (read as 3); a code outside the checked EANCOM "
+            "code lists (1001, 1153, 2005, 3035, 6063, 6411, 7143, 4343). `hub edi validate` "
+            "without --partner applies standard"
+        ),
+    )
     decimal_mark: Literal[".", ","] = "."
     accept_test_interchanges: bool = True
     acknowledgements: Acknowledgements = Acknowledgements()

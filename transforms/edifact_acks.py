@@ -21,6 +21,9 @@ CONTRL_TYPE = ["CONTRL", "2", "2", "UN", "EAN002"]
 APERAK_TYPE = ["APERAK", "D", "96A", "UN", "EAN003"]
 ORDRSP_TYPE = ["ORDRSP", "D", "96A", "UN", "EAN005"]
 
+# 0013 service segment tags: the only values UCI may name (never a data segment's tag)
+SERVICE_SEGMENT_TAGS = frozenset({"UNA", "UNB", "UNG", "UNE", "UNH", "UNT", "UNZ", "UNS"})
+
 # UCI/UCM 0083 action codes
 ACCEPTED = "7"
 REJECTED = "4"
@@ -73,7 +76,7 @@ def contrl(
     uci: list[Element] = [interchange_ref, [sender[0], sender[1]], [recipient[0], recipient[1]]]
     if first is not None:
         uci += [REJECTED, str(first.code)]
-        if first.tag:
+        if first.tag in SERVICE_SEGMENT_TAGS:
             uci.append(first.tag)
     else:
         uci.append(ACCEPTED)
@@ -92,10 +95,13 @@ def contrl(
                 continue
             if finding.element_position:
                 segments.append(("UCS", str(finding.segment_position)))
+                # ISO 9735 0098 counts the segment tag as position 1: the first data
+                # element after the tag is 2 (the codec counts it as element 1)
+                element = str(finding.element_position + 1)
                 position: Element = (
-                    [str(finding.element_position), str(finding.component_position)]
+                    [element, str(finding.component_position)]
                     if finding.component_position
-                    else str(finding.element_position)
+                    else element
                 )
                 segments.append(("UCD", str(finding.code), position))
             else:

@@ -871,6 +871,7 @@ STRUCTURES: dict[str, MessageStructure] = {
         structure("CONTRL:D:3", _CONTRL, "syntax and service report (ISO 9735 v3)"),
         structure("CONTRL:2:2", _CONTRL, "syntax and service report (EANCOM 2:2)"),
         structure("CONTRL:D:4", _CONTRL, "syntax and service report (ISO 9735 v4)"),
+        structure("CONTRL:4:1", _CONTRL, "syntax and service report (ISO 9735 v4, 4:1)"),
     )
 }
 
@@ -962,12 +963,19 @@ SEGMENTS: dict[str, tuple[ElementSpec, ...]] = {
 # code lists the mapping relies on
 
 # 2379 date/time/period format qualifiers the hub can read, with the value's shape.
+# Periods (718, 719) are read with or without the hyphen: GS1's own EANCOM examples write
+# DTM+35:2002021220020312:718.
 DATE_FORMATS: dict[str, str] = {
     "101": "YYMMDD",
     "102": "CCYYMMDD",
+    "201": "YYMMDDHHMM",
     "203": "CCYYMMDDHHMM",
     "204": "CCYYMMDDHHMMSS",
+    "602": "CCYY",
+    "610": "CCYYMM",
+    "616": "CCYYWW",
     "718": "CCYYMMDD-CCYYMMDD",
+    "719": "CCYYMMDDHHMM-CCYYMMDDHHMM",
 }
 
 # 7143 item number type codes that carry a GTIN (EN: EAN-13 in D96A, SRV: GS1 GTIN later).

@@ -6,13 +6,21 @@ from datetime import date
 
 from stdnum import ean
 
-from connectors.edi.errors import Issue, Level, SyntaxCode, issue_at, unb_issue
+from connectors.edi.errors import Issue, Level, SyntaxCode, echo, issue_at, unb_issue
+from connectors.edi.strictness import Strictness
 from connectors.edi.tokenizer import InterchangeHeader, Message, Segment
 
 SUPPORTED_SYNTAX_VERSIONS = frozenset({"1", "2", "3", "4"})
 
 
-def _party(seg: Segment, element: int, name: str, level: Level, position: int) -> list[Issue]:
+def _party(
+    seg: Segment,
+    element: int,
+    name: str,
+    level: Level,
+    position: int,
+    strictness: Strictness = "strict",
+) -> list[Issue]:
     issues: list[Issue] = []
     ident = seg.element(element, 1)
     qualifier = seg.element(element, 2)
@@ -43,18 +51,18 @@ def _party(seg: Segment, element: int, name: str, level: Level, position: int) -
             )
         )
     if qualifier == "14" and not (ident.isdigit() and len(ident) == 13 and ean.is_valid(ident)):
-        issues.append(
-            issue_at(
-                SyntaxCode.INVALID_VALUE,
-                position,
-                tag,
-                f"{tag} {name} {ident!r} has qualifier 14 (GLN) but is not a valid GLN "
-                "(13 digits with a GS1 check digit): send the real GLN or the right qualifier",
-                element,
-                1,
-                level=level,
-            )
+        issue = issue_at(
+            SyntaxCode.INVALID_VALUE,
+            position,
+            tag,
+            f"{tag} {name} {echo(ident)} has qualifier 14 (GLN) but is not a valid GLN "
+            "(13 digits with a GS1 check digit): send the real GLN or the right qualifier",
+            element,
+            1,
+            level=level,
         )
+        issue.warning = strictness != "strict"  # ISO 9735 itself does not define GLNs
+        issues.append(issue)
     return issues
 
 
@@ -97,7 +105,7 @@ def _trailer(
                 SyntaxCode.CONTROL_COUNT_MISMATCH,
                 position,
                 tag,
-                f"{count_label} {count!r} does not match {counted}",
+                f"{count_label} {echo(count)} does not match {counted}",
                 1,
                 level=level,
             )
@@ -108,7 +116,8 @@ def _trailer(
                 SyntaxCode.REFERENCES_DO_NOT_MATCH,
                 position,
                 tag,
-                f"{tag} reference {trailer.element(2)!r} does not match {opener} reference {ref!r}",
+                f"{tag} reference {echo(trailer.element(2))} does not match {opener} "
+                f"reference {echo(ref)}",
                 2,
                 level=level,
             )
@@ -116,13 +125,16 @@ def _trailer(
     return issues
 
 
-def check_unb(header: InterchangeHeader) -> list[Issue]:
-    """UNB: syntax identifier/version, sender, recipient, date/time, control reference."""
+def check_unb(header: InterchangeHeader, strictness: Strictness = "strict") -> list[Issue]:
+    """UNB: syntax identifier/version, sender, recipient, date/time, control reference.
+
+    Findings a ``strictness`` level accepts come back with ``warning`` set.
+    """
     unb = header.unb
-    issues = _unb_syntax(header)
-    issues.extend(_party(unb, 2, "sender", "interchange", 1))
-    issues.extend(_party(unb, 3, "recipient", "interchange", 1))
-    issues.extend(_unb_prepared(unb, header.syntax_version))
+    issues = _unb_syntax(header, strictness)
+    issues.extend(_party(unb, 2, "sender", "interchange", 1, strictness))
+    issues.extend(_party(unb, 3, "recipient", "interchange", 1, strictness))
+    issues.extend(_unb_prepared(unb, header.syntax_version or "3", strictness))
     issues.extend(_unb_reference(unb))
     test = unb.element(11)
     if test and test != "1":
@@ -131,13 +143,13 @@ def check_unb(header: InterchangeHeader) -> list[Issue]:
                 SyntaxCode.INVALID_VALUE,
                 11,
                 None,
-                f"UNB test indicator {test!r} must be 1 or absent",
+                f"UNB test indicator {echo(test)} must be 1 or absent",
             )
         )
     return issues
 
 
-def _unb_syntax(header: InterchangeHeader) -> list[Issue]:
+def _unb_syntax(header: InterchangeHeader, strictness: Strictness) -> list[Issue]:
     """UNB S001: a supported syntax identifier and version."""
     issues: list[Issue] = []
     ident = header.syntax_identifier
@@ -153,24 +165,34 @@ def _unb_syntax(header: InterchangeHeader) -> list[Issue]:
                 SyntaxCode.CHARACTER_SET_NOT_SUPPORTED,
                 1,
                 1,
-                f"syntax identifier {ident!r} is not supported: use UNOA, UNOB, UNOC..UNOK, "
+                f"syntax identifier {echo(ident)} is not supported: use UNOA, UNOB, UNOC..UNOK, "
                 "UNOY or UNOW",
             )
         )
     version = header.syntax_version
-    if version not in SUPPORTED_SYNTAX_VERSIONS:
+    if not version:
+        missing = unb_issue(
+            SyntaxCode.MISSING,
+            1,
+            2,
+            "UNB syntax version number (0002) is missing: send e.g. UNOC:3"
+            + (" (read as version 3)" if strictness == "lenient" else ""),
+        )
+        missing.warning = strictness == "lenient"
+        issues.append(missing)
+    elif version not in SUPPORTED_SYNTAX_VERSIONS:
         issues.append(
             unb_issue(
                 SyntaxCode.SYNTAX_VERSION_NOT_SUPPORTED,
                 1,
                 2,
-                f"syntax version {version!r} is not supported: use 1, 2, 3 or 4",
+                f"syntax version {echo(version)} is not supported: use 1, 2, 3 or 4",
             )
         )
     return issues
 
 
-def _unb_prepared(unb: Segment, version: str) -> list[Issue]:
+def _unb_prepared(unb: Segment, version: str, strictness: Strictness) -> list[Issue]:
     """UNB S004: date (YYMMDD, CCYYMMDD from syntax version 4) and time of preparation."""
     prep_date, prep_time = unb.element(4, 1), unb.element(4, 2)
     if not prep_date or not prep_time:
@@ -186,19 +208,23 @@ def _unb_prepared(unb: Segment, version: str) -> list[Issue]:
     century = version == "4"
     if not _valid_date(prep_date, century):
         shape = "CCYYMMDD" if century else "YYMMDD"
+        other = _valid_date(prep_date, not century)
+        issue = unb_issue(
+            SyntaxCode.INVALID_VALUE,
+            4,
+            1,
+            f"UNB date {echo(prep_date)} is not a valid {shape} date (syntax version "
+            f"{version or '?'})" + (": accepted as a common deviation (lenient)" if other else ""),
+        )
+        issue.warning = other and strictness == "lenient"
+        issues.append(issue)
+    if not _valid_time(prep_time):
         issues.append(
             unb_issue(
                 SyntaxCode.INVALID_VALUE,
                 4,
-                1,
-                f"UNB date {prep_date!r} is not a valid {shape} date (syntax version "
-                f"{version or '?'})",
-            )
-        )
-    if not _valid_time(prep_time):
-        issues.append(
-            unb_issue(
-                SyntaxCode.INVALID_VALUE, 4, 2, f"UNB time {prep_time!r} is not a valid HHMM time"
+                2,
+                f"UNB time {echo(prep_time)} is not a valid HHMM time",
             )
         )
     return issues
@@ -219,7 +245,7 @@ def _unb_reference(unb: Segment) -> list[Issue]:
                 SyntaxCode.DATA_ELEMENT_TOO_LONG,
                 5,
                 None,
-                f"UNB control reference {ref!r} is longer than 14 characters",
+                f"UNB control reference {echo(ref)} is longer than 14 characters",
             )
         ]
     return []
@@ -239,8 +265,8 @@ def check_unz(
                 SyntaxCode.MISSING,
                 position,
                 "UNZ",
-                f"interchange {control_ref!r} has no UNZ trailer: the file is truncated or "
-                f"UNZ+{groups or messages}+{control_ref} is missing",
+                f"interchange {echo(control_ref)} has no UNZ trailer: the file is truncated or "
+                f"UNZ+{groups or messages}+{control_ref[:14]} is missing",
                 level="interchange",
             )
         ]
@@ -294,7 +320,7 @@ def check_une(une: Segment | None, position: int, group_ref: str, messages: int)
                 SyntaxCode.MISSING,
                 position,
                 "UNE",
-                f"group {group_ref!r} has no UNE trailer: add UNE+{messages}+{group_ref}",
+                f"group {echo(group_ref)} has no UNE trailer: add UNE+{messages}+{group_ref[:14]}",
                 level="interchange",
             )
         ]
@@ -305,7 +331,7 @@ def check_une(une: Segment | None, position: int, group_ref: str, messages: int)
         "UNE",
         messages,
         "UNE count",
-        f"the {messages} messages in group {group_ref!r}",
+        f"the {messages} messages in group {echo(group_ref)}",
         "UNG",
         group_ref,
     )
@@ -325,7 +351,7 @@ def check_unh_unt(msg: Message) -> list[Issue]:
                 SyntaxCode.MISSING,
                 segments - 1,
                 "UNT",
-                f"message {ref!r} has no UNT trailer: add UNT+{segments}+{ref}",
+                f"message {echo(ref)} has no UNT trailer: add UNT+{segments}+{ref[:14]}",
                 level="message",
             )
         )
@@ -337,7 +363,7 @@ def check_unh_unt(msg: Message) -> list[Issue]:
         "UNT",
         segments,
         "UNT segment count",
-        f"the {segments} segments of message {ref!r} (UNH to UNT inclusive)",
+        f"the {segments} segments of message {echo(ref)} (UNH to UNT inclusive)",
         "UNH",
         ref,
     )
@@ -384,7 +410,7 @@ def _unh_issues(msg: Message) -> list[Issue]:
                 SyntaxCode.DATA_ELEMENT_TOO_LONG,
                 1,
                 "UNH",
-                f"UNH reference {ref!r} is longer than 14 characters",
+                f"UNH reference {echo(ref)} is longer than 14 characters",
                 1,
                 level="message",
             )

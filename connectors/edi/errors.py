@@ -10,6 +10,19 @@ from schemas.errors import PermanentError
 
 Level = Literal["file", "interchange", "message", "segment", "element"]
 
+ECHO_LIMIT = 40
+"""How many characters of an input value a finding quotes (a 100 kB tag must not be echoed)."""
+MESSAGE_LIMIT = 600
+TAG_LIMIT = 12
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr`` of an input value for a finding, cut after ``limit`` characters."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
 
 class EdifactError(PermanentError):
     """The only exception the EDIFACT codec raises: the input cannot be read as EDIFACT.
@@ -34,6 +47,7 @@ class SyntaxCode(IntEnum):
     VALUE_NOT_SUPPORTED_HERE = 14
     NOT_SUPPORTED_HERE = 15
     TOO_MANY_CONSTITUENTS = 16
+    NO_AGREEMENT = 17
     UNSPECIFIED = 18
     INVALID_DECIMAL_NOTATION = 19
     INVALID_AS_SERVICE_CHARACTER = 20
@@ -79,6 +93,14 @@ class Issue:
     element_position: int | None = None
     component_position: int | None = None
     warning: bool = False
+
+    def __post_init__(self) -> None:
+        # a last guard: whatever a check quoted, a finding stays short enough to print
+        if len(self.message) > MESSAGE_LIMIT:
+            cut = len(self.message) - MESSAGE_LIMIT
+            self.message = f"{self.message[:MESSAGE_LIMIT]}... ({cut} more characters)"
+        if self.tag is not None and len(self.tag) > TAG_LIMIT:
+            self.tag = self.tag[:TAG_LIMIT] + "..."
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of issue 3 item 9."""

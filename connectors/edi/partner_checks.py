@@ -151,9 +151,9 @@ class PartnerChecks:
             agreed = ", ".join(m.label for m in self.profile.messages)
             issues.append(
                 Issue(
-                    SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
+                    SyntaxCode.NO_AGREEMENT,
                     "message",
-                    f"message type {msg.type} is not agreed with {self.profile.id} "
+                    f"message type {msg.type[:70]} is not agreed with {self.profile.id} "
                     f"(agreed: {agreed})",
                     1,
                     "UNH",

@@ -11,6 +11,22 @@ from connectors.edi.errors import Issue
 Verdict = Literal["accepted", "rejected", "quarantined"]
 
 
+@dataclass(frozen=True, slots=True)
+class JunkSpan:
+    """Bytes of a file that belong to no interchange: raw ``offset`` and ``length``.
+
+    The reader skips them (reported as a warning); a flow that must account for every byte
+    quarantines or dead-letters them by these offsets.
+    """
+
+    offset: int
+    length: int
+    preview: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"offset": self.offset, "length": self.length, "preview": self.preview}
+
+
 class MessageResult:
     """One UNH..UNT: reference, type (``ORDERS:D:96A:UN:EAN008``), findings.
 
@@ -62,11 +78,18 @@ class MessageResult:
     def verdict(self) -> Verdict:
         return "rejected" if self._errors else "accepted"
 
+    @property
+    def checked(self) -> Literal["structure", "envelope"]:
+        """What was validated: the message structure (a known type and version) or only
+        the envelope (UNH/UNT, character set) of a type the hub has no structure for."""
+        return "structure" if self.structure_checked else "envelope"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
             "type": self.type,
             "verdict": self.verdict,
+            "checked": self.checked,
             "errors": [e.to_dict() for e in self._errors or ()],
         }
 
@@ -151,6 +174,7 @@ class FileResult:
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     bytes_read: int = 0
+    junk: list[JunkSpan] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -186,6 +210,7 @@ class FileResult:
             "errors": [e.to_dict() for e in self.errors],
             "interchanges": [i.to_dict() for i in self.interchanges],
             "warnings": [w.to_dict() for w in warnings],
+            "junk": [j.to_dict() for j in self.junk],
         }
 
     def to_json(self) -> str:

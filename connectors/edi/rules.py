@@ -11,11 +11,13 @@ from __future__ import annotations
 import sys
 from typing import cast
 
+from connectors.edi.codelists import CODED_ELEMENTS
 from connectors.edi.directory_model import MessageStructure
 from connectors.edi.errors import Issue
 from connectors.edi.rules_eancom import (
     EANCOM_SEGMENT_TAGS,
     FACT_TAGS,
+    check_codes,
     check_eancom,
     eancom_segment,
 )
@@ -96,6 +98,8 @@ class PlainChecker:
                 check_dtm(seg, 0, out)
         if tag in EANCOM_SEGMENT_TAGS:
             eancom_segment(seg, 0, True, out)
+        if tag in CODED_ELEMENTS:
+            check_codes(seg, 0, "ORDERS", out)
         info = False
         if not out:
             kind = 0
@@ -199,11 +203,14 @@ def check_message(
     delimiters: Delimiters,
     mtype: str | None = None,
     plain: PlainChecker | None = None,
+    *,
+    lenient: bool = False,
 ) -> list[Issue]:
     """Structure, element formats and (for EANCOM) business rules of one message.
 
     ``mtype``: ``msg.type`` when the caller has it already; ``plain``: a ``PlainChecker``
-    for these delimiters (one per file) to check plain messages from remembered verdicts.
+    for these delimiters (one per file) to check plain messages from remembered verdicts;
+    ``lenient``: the deviations the lenient strictness accepts come back as warnings.
     """
     if mtype is None:
         mtype = msg.type
@@ -232,5 +239,5 @@ def check_message(
                 check_dtm(seg, position, issues)
     issues.extend(walker.finish(msg.segment_count + 2))
     if _association(mtype).startswith("EAN"):
-        issues.extend(check_eancom(msg, mtype))
+        issues.extend(check_eancom(msg, mtype, lenient=lenient))
     return issues

@@ -6,8 +6,9 @@ from functools import lru_cache
 
 from stdnum import ean
 
+from connectors.edi.codelists import CODED_ELEMENTS, DOCUMENT_NAMES, LISTS, NAMES
 from connectors.edi.directory import AGENCY_GS1, GLN_PARTIES, GTIN_ITEM_TYPES
-from connectors.edi.errors import Issue, SyntaxCode, issue_at
+from connectors.edi.errors import Issue, SyntaxCode, echo, issue_at
 from connectors.edi.tokenizer_events import Message
 from connectors.edi.tokenizer_segments import Segment
 
@@ -69,7 +70,7 @@ def _check_nad(seg: Segment, position: int, issues: list[Issue]) -> None:
                     SyntaxCode.INVALID_VALUE,
                     position,
                     "NAD",
-                    f"NAD+{qualifier} party id {party_id!r} is not a valid GLN "
+                    f"NAD+{qualifier} party id {echo(party_id)} is not a valid GLN "
                     "(13 digits with a GS1 check digit)",
                     2,
                     1,
@@ -81,7 +82,7 @@ def _check_nad(seg: Segment, position: int, issues: list[Issue]) -> None:
                 SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
                 position,
                 "NAD",
-                f"NAD+{qualifier} code list agency {agency or '(none)'!r} is not "
+                f"NAD+{qualifier} code list agency {echo(agency or '(none)')} is not "
                 "supported: identify the party by GLN with agency 9",
                 2,
                 3,
@@ -113,7 +114,8 @@ def _check_lin(seg: Segment, position: int, is_orders: bool, issues: list[Issue]
                     SyntaxCode.INVALID_VALUE,
                     position,
                     "LIN",
-                    f"LIN GTIN {item!r} is not valid (8/12/13/14 digits with a GS1 check digit)",
+                    f"LIN GTIN {echo(item)} is not valid (8/12/13/14 digits with a GS1 "
+                    "check digit)",
                     3,
                     1,
                 )
@@ -124,7 +126,8 @@ def _check_lin(seg: Segment, position: int, is_orders: bool, issues: list[Issue]
                 SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
                 position,
                 "LIN",
-                f"LIN item number type {item_type or '(none)'!r} is not supported: use EN (GTIN)",
+                f"LIN item number type {echo(item_type or '(none)')} is not supported: "
+                "use EN (GTIN)",
                 3,
                 2,
             )
@@ -144,22 +147,66 @@ def _check_cux(seg: Segment, position: int, issues: list[Issue]) -> None:
                 SyntaxCode.INVALID_VALUE,
                 position,
                 "CUX",
-                f"currency {currency!r} is not an ISO 4217 code (e.g. EUR)",
+                f"currency {echo(currency)} is not an ISO 4217 code (e.g. EUR)",
                 1,
                 2,
             )
         )
 
 
+def check_codes(
+    seg: Segment, position: int, message: str, issues: list[Issue], *, lenient: bool = False
+) -> None:
+    """The EANCOM code lists of one segment (``codelists``); ``message``: e.g. ``ORDERS``."""
+    tag = seg.tag
+    if tag == "BGM":
+        names = DOCUMENT_NAMES.get(message)
+        code = seg.element(1)
+        if names is not None and code and code not in names:
+            issues.append(_code_issue(seg, position, "1001", code, 1, 1, lenient, message))
+    for element, component, number in CODED_ELEMENTS.get(tag, ()):
+        code = seg.element(element, component)
+        if code and code not in LISTS[number]:
+            issues.append(
+                _code_issue(seg, position, number, code, element, component, lenient, message)
+            )
+
+
+def _code_issue(
+    seg: Segment,
+    position: int,
+    number: str,
+    code: str,
+    element: int,
+    component: int,
+    lenient: bool,
+    message: str,
+) -> Issue:
+    issue = issue_at(
+        SyntaxCode.INVALID_VALUE,
+        position,
+        seg.tag,
+        f"{seg.tag} {echo(code)} is not in EANCOM code list {number} ({NAMES[number]})"
+        + (f" for {message}" if number == "1001" else "")
+        + ": use a code of that list",
+        element,
+        component,
+    )
+    issue.warning = lenient
+    return issue
+
+
 EANCOM_SEGMENT_TAGS = frozenset({"BGM", "NAD", "LIN", "CUX"})
 # tags whose values the plain checks read beyond the element formats
-FACT_TAGS = EANCOM_SEGMENT_TAGS | {"DTM", "QTY", "UNS"}
+FACT_TAGS = EANCOM_SEGMENT_TAGS | {"DTM", "QTY", "UNS"} | frozenset(CODED_ELEMENTS)
 
 
-def check_eancom(msg: Message, mtype: str) -> list[Issue]:
-    """EANCOM rules the hub relies on (ORDERS: order number, dates, parties, GTIN lines)."""
+def check_eancom(msg: Message, mtype: str, *, lenient: bool = False) -> list[Issue]:
+    """EANCOM rules the hub relies on (ORDERS: order number, dates, parties, GTIN lines)
+    and the code lists; ``lenient``: a code outside its list is a warning."""
     issues: list[Issue] = []
     is_orders = mtype.startswith("ORDERS:")
+    message = mtype.split(":", 1)[0]
     header_dtm: set[str] = set()
     parties: set[str] = set()
     lines = 0
@@ -184,6 +231,8 @@ def check_eancom(msg: Message, mtype: str) -> list[Issue]:
     for i, seg in enumerate(msg.segments):
         position = i + 2
         tag = seg.tag
+        if tag in CODED_ELEMENTS:
+            check_codes(seg, position, message, issues, lenient=lenient)
         if tag == "BGM" or tag == "CUX":
             eancom_segment(seg, position, is_orders, issues)
         elif tag == "DTM" and not in_lines:

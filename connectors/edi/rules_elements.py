@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from connectors.edi.directory import DATE_FORMATS, SEGMENTS
 from connectors.edi.directory_model import Composite, Simple
-from connectors.edi.errors import Issue, SyntaxCode, issue_at
+from connectors.edi.errors import Issue, SyntaxCode, echo, issue_at
 from connectors.edi.tokenizer_segments import Delimiters, Segment
 
 _REPR_CACHE: dict[str, tuple[str, int, int]] = {}
@@ -57,26 +57,26 @@ def check_value(value: str, spec: Simple, decimal: str) -> tuple[int, str] | Non
             code = bad[0]
             if code == SyntaxCode.INVALID_DECIMAL_NOTATION:
                 return code, (
-                    f"{value!r} uses the wrong decimal mark: this interchange's decimal mark "
+                    f"{echo(value)} uses the wrong decimal mark: this interchange's decimal mark "
                     f"is {decimal!r} (UNA)"
                 )
             if code == SyntaxCode.MISSING_DIGIT_BEFORE_DECIMAL:
-                return code, f"{value!r} needs a digit before the decimal mark"
-            return code, f"{value!r} is not numeric ({spec.id} is {spec.repr})"
+                return code, f"{echo(value)} needs a digit before the decimal mark"
+            return code, f"{echo(value)} is not numeric ({spec.id} is {spec.repr})"
         length = _digits(value)
     else:
         if kind == "a" and any(c.isdigit() for c in value):
             return SyntaxCode.INVALID_CHARACTER_TYPE, (
-                f"{value!r} holds digits but {spec.id} is alphabetic ({spec.repr})"
+                f"{echo(value)} holds digits but {spec.id} is alphabetic ({spec.repr})"
             )
         length = len(value)
     if length > hi:
         return SyntaxCode.DATA_ELEMENT_TOO_LONG, (
-            f"{value[:40]!r} is {length} characters long, {spec.id} allows {hi} ({spec.repr})"
+            f"{echo(value)} is {length} characters long, {spec.id} allows {hi} ({spec.repr})"
         )
     if length < lo:
         return SyntaxCode.DATA_ELEMENT_TOO_SHORT, (
-            f"{value!r} is {length} characters long, {spec.id} needs {lo} ({spec.repr})"
+            f"{echo(value)} is {length} characters long, {spec.id} needs {lo} ({spec.repr})"
         )
     return None
 
@@ -278,23 +278,38 @@ def check_date(value: str, fmt: str) -> bool:
     shape = DATE_FORMATS.get(fmt)
     if shape is None:
         return True
-    if len(value) != len(shape):
+    if fmt in _PERIODS:
+        part, size = _PERIODS[fmt]
+        if len(value) == 2 * size + 1 and value[size] == "-":
+            return check_date(value[:size], part) and check_date(value[size + 1 :], part)
+        return len(value) == 2 * size and (
+            check_date(value[:size], part) and check_date(value[size:], part)
+        )
+    if len(value) != len(shape) or not value.isdigit():
         return False
     try:
         if fmt == "101":
             datetime.strptime(value, "%y%m%d")
         elif fmt == "102":
             date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        elif fmt == "201":
+            datetime.strptime(value, "%y%m%d%H%M")
         elif fmt == "203":
             datetime.strptime(value, "%Y%m%d%H%M")
         elif fmt == "204":
             datetime.strptime(value, "%Y%m%d%H%M%S")
-        elif fmt == "718":
-            a, sep, b = value.partition("-")
-            return bool(sep) and check_date(a, "102") and check_date(b, "102")
+        elif fmt == "610":
+            return 1 <= int(value[4:]) <= 12
+        elif fmt == "616":
+            # ISO 8601 week: 1..52, or 53 in a year that has one
+            return date.fromisocalendar(int(value[:4]), int(value[4:]), 1) is not None
     except ValueError:
         return False
-    return value.isdigit() or fmt == "718"
+    return True
+
+
+# period formats: the format of each half and its length
+_PERIODS = {"718": ("102", 8), "719": ("203", 12)}
 
 
 def check_dtm(seg: Segment, position: int, out: list[Issue]) -> None:
@@ -321,7 +336,7 @@ def check_dtm(seg: Segment, position: int, out: list[Issue]) -> None:
                 SyntaxCode.VALUE_NOT_SUPPORTED_HERE,
                 position,
                 "DTM",
-                f"date format {fmt!r} is not supported: use one of "
+                f"date format {echo(fmt)} is not supported: use one of "
                 f"{', '.join(sorted(DATE_FORMATS))}",
                 1,
                 3,
@@ -334,7 +349,7 @@ def check_dtm(seg: Segment, position: int, out: list[Issue]) -> None:
                 SyntaxCode.INVALID_VALUE,
                 position,
                 "DTM",
-                f"DTM+{seg.element(1)} value {value!r} is not a valid {DATE_FORMATS[fmt]} "
+                f"DTM+{seg.element(1)} value {echo(value)} is not a valid {DATE_FORMATS[fmt]} "
                 f"date (format {fmt})",
                 1,
                 2,

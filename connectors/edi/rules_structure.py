@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.edi.directory import STRUCTURES
 from connectors.edi.directory_model import Level, MessageStructure
-from connectors.edi.errors import Issue, SyntaxCode, issue_at
+from connectors.edi.errors import Issue, SyntaxCode, echo, issue_at
 
 _BY_TYPE: dict[str, MessageStructure | None] = {}
 
@@ -68,7 +68,7 @@ class StructureWalker:
                 SyntaxCode.NOT_SUPPORTED_HERE,
                 position,
                 tag,
-                f"segment {tag} is not allowed at this position in {self.name}: "
+                f"segment {echo(tag, 12)} is not allowed at this position in {self.name[:70]}: "
                 f"check the segment order (or a wrong tag) against the message structure",
             )
         )

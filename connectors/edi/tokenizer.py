@@ -140,7 +140,8 @@ class _Run:
         self.stream = stream
         self.policy = reader.policy
         self.eof = False
-        self.consumed = 0  # bytes of the (CR/LF-stripped) stream before ``buf``
+        self.offset = 0  # raw bytes of the stream before the buffer being worked on
+        self.consumed = 0  # bytes of the (CR/LF-stripped) buffer of ``pieces`` done so far
         self.delims = DEFAULT_DELIMITERS
         self.una = False
         self.strip_newlines = True
@@ -153,6 +154,7 @@ class _Run:
         self.msg: Message | None = None
         self.msg_charset_reported = False
         self.pending_issues: list[Issue] = []
+        self.carry = b""  # the unterminated rest of the last buffer
 
     # -- input -------------------------------------------------------------------------
     def read(self) -> bytes:
@@ -181,7 +183,7 @@ class _Run:
         buf = self.read()
         if buf.startswith(_BOM):
             buf = buf[3:]
-            self.consumed = 3
+            self.offset = 3
         while True:
             found = yield from self.seek(buf)
             if found is None:
@@ -194,10 +196,11 @@ class _Run:
         yield from self.finish()
 
     def seek(self, buf: bytes) -> Generator[Event, None, bytes | None]:
-        """Skip to the next UNA/UNB, reporting what was skipped. Returns the buffer from UNB."""
-        junk_start = self.consumed
+        """Skip to the next UNA/UNB, reporting what was skipped. Returns the raw buffer from UNB."""
+        junk_start = self.offset
         junk_len = 0
         preview = b""
+        previous = self.delims
         while True:
             m = _START.search(buf)
             while m is not None and m.group() == b"UNA" and len(buf) - m.start() < 9:
@@ -211,32 +214,48 @@ class _Run:
             if m is not None:
                 skipped = buf[: m.start()]
                 if skipped.strip():
-                    junk_len += len(skipped)
+                    if not junk_len:
+                        junk_start = self.offset + len(skipped) - len(skipped.lstrip())
+                        skipped = skipped.lstrip()
+                    junk_len = self.offset + m.start() - junk_start
                     preview = (preview + skipped)[:60]
                 if junk_len:
                     yield Junk(junk_start, junk_len, _preview(preview))
-                self.consumed += m.start()
+                self.offset += m.start()
                 buf = buf[m.start() :]
                 if buf.startswith(b"UNA"):
                     self.apply_una(buf[3:9].decode("latin-1"))
-                    self.consumed += 9
+                    self.offset += 9
                     buf = buf[9:]
                 else:
-                    self.delims = DEFAULT_DELIMITERS
                     self.una = False
-                    self.strip_newlines = True
-                return self.clean(buf)
+                    # a UNB without UNA has the default delimiters, unless it plainly goes on
+                    # with the ones of the interchange before it (a partner's shortcut)
+                    same = previous.element != "+" and buf[3:4] == previous.element.encode(
+                        "latin-1"
+                    )
+                    self.delims = previous if same else DEFAULT_DELIMITERS
+                    d = self.delims
+                    self.strip_newlines = not any(
+                        c in "\r\n" for c in (d.terminator, d.element, d.component)
+                    )
+                return buf
             # keep a short tail: "UNA"/"UNB" may straddle the chunk boundary
             keep = buf[-8:]
             skipped = buf[: len(buf) - len(keep)]
             if skipped.strip():
-                junk_len += len(skipped)
+                if not junk_len:
+                    junk_start = self.offset + len(skipped) - len(skipped.lstrip())
+                    skipped = skipped.lstrip()
+                junk_len = self.offset + len(buf) - len(keep) - junk_start
                 preview = (preview + skipped)[:60]
-            self.consumed += len(skipped)
+            self.offset += len(buf) - len(keep)
             more = self.read()
             if not more:
                 if keep.strip():
-                    junk_len += len(keep)
+                    if not junk_len:
+                        junk_start = self.offset + len(keep) - len(keep.lstrip())
+                    junk_len = self.offset + len(keep.rstrip()) - junk_start
                     preview = (preview + keep)[:60]
                 if junk_len:
                     yield Junk(junk_start, junk_len, _preview(preview))
@@ -257,31 +276,50 @@ class _Run:
         self.strip_newlines = not any(c in "\r\n" for c in (d.terminator, d.element, d.component))
 
     # -- segments ----------------------------------------------------------------------
-    def segments(self, buf: bytes) -> Generator[Event, None, bytes | None]:
-        """Tokenize from UNB on. Returns the buffer to re-seek from, or None at end of input."""
+    def segments(self, raw: bytes) -> Generator[Event, None, bytes | None]:
+        """Tokenize from UNB on. Returns the raw buffer to re-seek from, or None at end of input.
+
+        ``raw`` is the input as read; CR/LF are dropped per buffer (``clean``) and the raw
+        offset of what is left is worked out only where it is needed: the unterminated rest
+        carried to the next chunk, and a re-seek (junk, a UNA with other delimiters).
+        """
         while True:
-            carry, rescan = yield from self.pieces(buf)
-            if rescan:
-                return carry
+            buf = self.clean(raw)
+            self.consumed = 0
+            rescan = yield from self.pieces(buf)
+            term = self.delims.terminator.encode("latin-1")
+            if rescan is not None:
+                cut = _raw_cut(raw, buf, rescan, term)
+                self.offset += cut
+                return raw[cut:]
+            carry_start = len(buf) - len(self.carry)
+            cut = _raw_cut(raw, buf, carry_start, term)
+            self.offset += cut
+            carry = raw[cut:]
             more = self.read()
             if not more:
-                if carry.strip():
-                    yield from self.segment(carry, unterminated=True) or ()
+                rest = self.clean(carry)
+                if rest.strip():
+                    if self.in_interchange or rest.lstrip()[:3] == b"UNB":
+                        yield from self.segment(rest, unterminated=True) or ()
+                    else:
+                        return carry  # not EDIFACT: seek reports it as junk
                 return None
-            buf = carry + self.clean(more)
+            raw = carry + more
 
-    def pieces(self, buf: bytes) -> Generator[Event, None, tuple[bytes, bool]]:
-        """Tokenize the terminated segments in ``buf``.
+    def pieces(self, buf: bytes) -> Generator[Event, None, int | None]:
+        """Tokenize the terminated segments in ``buf`` (CR/LF dropped).
 
-        Returns (the unterminated rest, False), or (the buffer from a new UNA on, True) when a
-        service string advice changes the delimiters and the rest must be re-scanned.
+        Leaves the unterminated rest in ``carry`` and returns None; or returns the offset in
+        ``buf`` to re-seek from: a UNA with other delimiters, or bytes after an interchange
+        that are no UNB (junk, reported by ``seek`` with its raw offsets).
         """
         term = self.delims.terminator.encode("latin-1")
         rel = self.delims.release.encode("latin-1")
         pieces = buf.split(term)
         if rel in buf:
             pieces = _merge_released(pieces, term, rel)
-        carry = pieces.pop()
+        self.carry = pieces.pop()
         segment = self.segment
         new = Segment.__new__
         d = self.delims
@@ -329,7 +367,15 @@ class _Run:
                 # a new service string advice: re-scan from it, so that the rest is split
                 # (terminator, release) and read (separators) with its delimiters
                 yield from self.end_interchange(None)
-                return term.join([piece, *pieces[i:], carry]), True
+                if piece != b"UNA" + self.delims.una().encode("latin-1")[3:8]:
+                    return self.consumed
+                self.una = True  # the same delimiters again: no need to re-scan
+                self.consumed += len(piece) + 1
+                continue
+            if not self.in_interchange and piece.lstrip()[:3] != b"UNB":
+                # after a UNZ comes something that is no UNB: let seek find the next
+                # interchange and report the bytes before it (with their offsets) as junk
+                return self.consumed
             self.consumed += len(piece) + 1
             msg = self.msg
             if msg is not None and self.bad_bytes is None and piece.isascii():
@@ -349,7 +395,7 @@ class _Run:
             events = segment(piece)
             if events:
                 yield from events
-        return carry, False
+        return None
 
     def in_message_piece(self, piece: bytes) -> bool:
         """A 'UNA...' piece is a service string advice only outside a message."""
@@ -425,11 +471,14 @@ class _Run:
         unterminated: bool,
     ) -> None:
         tag = seg.tag
-        if issue is not None and not self.msg_charset_reported:
+        # every character set error is reported; a warning (lower case in UNOA, a UTF-8
+        # fallback) only once per message, so that it can never hide a later error
+        if issue is not None and not (issue.warning and self.msg_charset_reported):
             issue.segment_position = position
             issue.tag = tag
             msg.issues.append(issue)
-            self.msg_charset_reported = True
+            if issue.warning:
+                self.msg_charset_reported = True
         if unterminated:
             msg.issues.append(
                 Issue(
@@ -523,6 +572,28 @@ def _new_head(head: bytes, es: bytes, heads: set[bytes], not_heads: set[bytes]) 
     if len(not_heads) < 100_000:
         not_heads.add(head)
     return False
+
+
+def _raw_cut(raw: bytes, clean: bytes, cut: int, term: bytes) -> int:
+    """The offset in ``raw`` of offset ``cut`` of ``clean`` (``raw`` without CR/LF).
+
+    ``cut`` is 0 or just after a terminator; both hold the same terminators in the same
+    order, so the answer is just after the same terminator in ``raw``, found from whichever
+    end is nearer.
+    """
+    if len(raw) == len(clean) or cut == 0:
+        return cut
+    before = clean.count(term, 0, cut)
+    after = clean.count(term, cut)
+    if before <= after:
+        at = -1
+        for _ in range(before):
+            at = raw.find(term, at + 1)
+        return at + 1
+    at = len(raw)
+    for _ in range(after + 1):
+        at = raw.rfind(term, 0, at)
+    return at + 1
 
 
 def _merge_released(pieces: list[bytes], term: bytes, rel: bytes) -> list[bytes]:

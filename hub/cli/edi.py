@@ -1,7 +1,8 @@
 """`hub edi` commands: validate partners' EDIFACT files (syntax, envelope, message rules).
 
 With ``--partner ID`` the files are also checked against the partner's profile and, when
-the ``hub_erp`` connection is configured, the ERP's parties and products.
+the ``hub_erp`` connection is configured, the ERP's parties and products. Imports beyond
+typer happen inside the command, so that `hub edi validate` starts fast.
 """
 
 from __future__ import annotations
@@ -10,21 +11,26 @@ import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from connectors.edi.charsets import CHARSET_POLICIES, CharsetPolicy
-from connectors.edi.errors import Issue, SyntaxCode
-from connectors.edi.partner_checks import PartnerChecks
-from connectors.edi.result import FileResult
-from connectors.edi.validation import InterchangeCheck, MessageCheck, validate
-from connectors.erp.port import ErpPort
-from schemas.errors import HubError
+from connectors.edi.charsets import CHARSET_POLICIES
+from connectors.edi.strictness import STRICTNESS_LEVELS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from connectors.edi.charsets import CharsetPolicy
+    from connectors.edi.errors import Issue
+    from connectors.edi.partner_checks import PartnerChecks
+    from connectors.edi.result import FileResult
+    from connectors.edi.strictness import Strictness
+    from connectors.edi.validation import InterchangeCheck, MessageCheck
+    from connectors.erp.port import ErpPort
 
 ERP_CONN_ID = "hub_erp"
+SHOWN = 70  # characters of a partner's value (reference, type, party) a heading shows
 
 app = typer.Typer(help="EDIFACT tools: validate partners' files.", no_args_is_help=True)
 
@@ -41,6 +47,11 @@ def _files(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
+def _short(value: str, limit: int = SHOWN) -> str:
+    """A partner's value for a heading, cut (a 100 kB garbage reference stays one line)."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
 def _issue_line(issue: Issue) -> str:
     where = issue.where()
     code = issue.code if isinstance(issue.code, str) else int(issue.code)
@@ -52,6 +63,8 @@ def _print_part(
     console: Console, indent: str, head: str, verdict: str, issues: list[Issue], tail: str = ""
 ) -> None:
     """One line ``head: verdict`` (coloured) and a line per finding below it."""
+    from rich.markup import escape  # noqa: PLC0415 - human output only
+
     console.print(f"{indent}{head}: [{_COLOURS[verdict]}]{verdict}[/]{tail}")
     for issue in issues:
         console.print(f"{indent}  {escape(_issue_line(issue))}")
@@ -59,6 +72,8 @@ def _print_part(
 
 def print_result(result: FileResult, console: Console) -> None:
     """Human report of one file: verdict per file, interchange and message, every finding."""
+    from rich.markup import escape  # noqa: PLC0415 - human output only
+
     _print_part(
         console,
         "",
@@ -71,18 +86,23 @@ def print_result(result: FileResult, console: Console) -> None:
         _print_part(
             console,
             "  ",
-            f"interchange {escape(ich.control_ref or '?')} from "
-            f"{escape(ich.sender or '?')} to {escape(ich.recipient or '?')} "
-            f"({ich.syntax_identifier}:{ich.syntax_version}{', test' if ich.test else ''})",
+            f"interchange {escape(_short(ich.control_ref or '?'))} from "
+            f"{escape(_short(ich.sender or '?'))} to {escape(_short(ich.recipient or '?'))} "
+            f"({escape(_short(ich.syntax_identifier, 8))}:{escape(_short(ich.syntax_version, 8))}"
+            f"{', test' if ich.test else ''})",
             ich.verdict,
             ich.errors + ich.warnings,
         )
         for msg in ich.messages:
-            checked = "" if msg.structure_checked else " (envelope only: type not known)"
+            checked = (
+                " (structure checked)"
+                if msg.structure_checked
+                else " (envelope only: no structure known for this type and version)"
+            )
             _print_part(
                 console,
                 "    ",
-                f"message {escape(msg.ref or '?')} {escape(msg.type)}",
+                f"message {escape(_short(msg.ref or '?'))} {escape(_short(msg.type))}",
                 msg.verdict,
                 msg.errors + msg.warnings,
                 checked,
@@ -93,6 +113,7 @@ def erp_from_settings() -> tuple[ErpPort | None, str | None]:
     """The ERP from the ``hub_erp`` connection, or (None, why not) when it is not configured."""
     from connectors.erp.tryton import TrytonErp  # noqa: PLC0415 - only with --partner
     from hub import settings  # noqa: PLC0415
+    from schemas.errors import HubError  # noqa: PLC0415
 
     try:
         conn = settings.connection(ERP_CONN_ID)
@@ -106,7 +127,9 @@ def erp_from_settings() -> tuple[ErpPort | None, str | None]:
 
 def partner_checks(partner: str, erp: ErpPort | None) -> PartnerChecks:
     """The checks for ``--partner``; raises HubError when the profile cannot be loaded."""
+    from connectors.edi.partner_checks import PartnerChecks  # noqa: PLC0415
     from hub.config import load_partners  # noqa: PLC0415
+    from schemas.errors import HubError  # noqa: PLC0415
 
     profiles = load_partners()
     profile = profiles.get(partner)
@@ -129,9 +152,31 @@ def validate_command(
         help=f"bytes not matching the UNB character set: {', '.join(CHARSET_POLICIES)} "
         "(default: the partner's policy with --partner, else strict)",
     ),
+    strictness: str | None = typer.Option(
+        None,
+        "--strictness",
+        help=f"how strictly to judge: {', '.join(STRICTNESS_LEVELS)} (default: the "
+        "partner's setting with --partner, else standard)",
+    ),
 ) -> None:
     """Check files for syntax, envelope and message structure; exit 1 unless all accepted."""
-    run_validate(paths, partner=partner, as_json=as_json, charset_policy=charset_policy)
+    run_validate(
+        paths,
+        partner=partner,
+        as_json=as_json,
+        charset_policy=charset_policy,
+        strictness=strictness,
+    )
+
+
+def _erp_note(why: str) -> Issue:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+
+    from connectors.edi.errors import Issue, SyntaxCode  # noqa: PLC0415
+
+    Console(stderr=True).print(f"[yellow]warning[/yellow]: {escape(why)}")
+    return Issue(SyntaxCode.UNSPECIFIED, "file", why, warning=True)
 
 
 def run_validate(
@@ -141,43 +186,59 @@ def run_validate(
     as_json: bool = False,
     charset_policy: str | None = None,
     erp: ErpPort | None = None,
+    strictness: str | None = None,
 ) -> None:
     """The command's body; ``erp`` replaces the ``hub_erp`` connection (tests pass a fake)."""
+    from connectors.edi.validation import validate  # noqa: PLC0415
+
     if charset_policy is not None and charset_policy not in CHARSET_POLICIES:
         raise typer.BadParameter(
             f"{charset_policy!r}: use one of {', '.join(CHARSET_POLICIES)}",
             param_hint="--charset-policy",
         )
-    console = Console()
+    if strictness is not None and strictness not in STRICTNESS_LEVELS:
+        raise typer.BadParameter(
+            f"{strictness!r}: use one of {', '.join(STRICTNESS_LEVELS)}",
+            param_hint="--strictness",
+        )
     checks: Sequence[MessageCheck] = ()
     interchange_checks: Sequence[InterchangeCheck] = ()
     notes: list[Issue] = []
-    policy = cast(CharsetPolicy, charset_policy or "strict")  # checked above
+    policy = cast("CharsetPolicy", charset_policy or "strict")  # checked above
+    level = cast("Strictness", strictness or "standard")
     if partner is not None:
+        from schemas.errors import HubError  # noqa: PLC0415
+
         try:
             found = partner_checks(partner, None)
         except HubError as exc:
+            from rich.console import Console  # noqa: PLC0415
+            from rich.markup import escape  # noqa: PLC0415
+
             Console(stderr=True).print(f"[red]error[/red]: {escape(str(exc))}")
             raise typer.Exit(2) from exc
         if erp is None:
             erp, why = erp_from_settings()
             if why is not None:
-                notes.append(Issue(SyntaxCode.UNSPECIFIED, "file", why, warning=True))
-                Console(stderr=True).print(f"[yellow]warning[/yellow]: {escape(why)}")
+                notes.append(_erp_note(why))
         found.erp = erp
         checks, interchange_checks = [found.message], [found.interchange]
         if charset_policy is None:
             policy = found.profile.charset_policy
+        if strictness is None:
+            level = found.profile.strictness
     all_accepted = True
     files = list(_files(paths))
-    progress = Console(stderr=True)  # a spinner on a terminal; silent when piped or --json
+    console = progress = None
+    if not as_json:
+        from rich.console import Console  # noqa: PLC0415
+
+        console = Console()
+        progress = Console(stderr=True)  # a spinner on a terminal; silent when piped
     for number, path in enumerate(files, start=1):
         with (
-            progress.status(
-                f"validating {escape(str(path))} ({number}/{len(files)})",
-                spinner="dots",
-            )
-            if not as_json and progress.is_terminal
+            progress.status(f"validating {path} ({number}/{len(files)})", spinner="dots")
+            if progress is not None and progress.is_terminal
             else nullcontext()
         ):
             result = validate(
@@ -186,10 +247,11 @@ def run_validate(
                 policy=policy,
                 checks=checks,
                 interchange_checks=interchange_checks,
+                strictness=level,
             )
         result.warnings.extend(notes)
         all_accepted &= result.verdict == "accepted"
-        if as_json:
+        if console is None:
             sys.stdout.write(result.to_json() + "\n")
             sys.stdout.flush()
         else:

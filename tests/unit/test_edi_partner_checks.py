@@ -110,7 +110,7 @@ def test_test_indicator_policy() -> None:
 def test_message_type_not_agreed() -> None:
     data = _file(NORD, message_type="ORDERS:D:96A:UN")  # no EAN008 association code
     result = _check(data)
-    assert {(e.code, e.tag, e.segment_position) for e in result.all_errors()} == {(14, "UNH", 1)}
+    assert {(e.code, e.tag, e.segment_position) for e in result.all_errors()} == {(17, "UNH", 1)}
     assert _check(_file(NORD, message_type=ORDERS_D96A)).verdict == "accepted"
 
 

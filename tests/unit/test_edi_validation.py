@@ -146,7 +146,7 @@ def test_json_shape() -> None:
     ich = data["interchanges"][0]
     assert set(ich) == {"sender", "recipient", "control_ref", "verdict", "errors", "messages"}
     msg = ich["messages"][0]
-    assert set(msg) == {"ref", "type", "verdict", "errors"}
+    assert set(msg) == {"ref", "type", "verdict", "checked", "errors"}
     assert msg["errors"][0] == {
         "code": 29,
         "level": "message",
