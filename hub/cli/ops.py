@@ -139,51 +139,56 @@ def status(
     if as_json:
         _dump(data)
     else:
-        title = "[green]healthy[/green]" if data["healthy"] else "[red]UNHEALTHY[/red]"
-        table = Table(title=f"hub status: {title}")
-        for col in (
-            "flow",
-            "scope",
-            "last run",
-            "last success",
-            "lag",
-            "items 24h",
-            "dead letters",
-            "inbox",
-            "cursors",
-        ):
-            table.add_column(col, justify="right" if col in ("lag", "items 24h") else "left")
-        for e in data["flows"]:
-            last, ok = e["last_run"], e["last_success"]
-            inbox = e["inbox"] or {}
-            table.add_row(
-                ("" if e["healthy"] else "[red]") + e["flow"],
-                e["scope"],
-                _last_run_cell(last, e.get("running") or []),
-                ok["started_at"][:16] if ok else "-",
-                _fmt_age(e["lag_seconds"]),
-                str(e["items_24h"]),
-                str(e["dead_letters_open"])
-                + (
-                    f" (oldest {_fmt_age(e['oldest_dead_letter_age_seconds'])})"
-                    if e["dead_letters_open"]
-                    else ""
-                ),
-                str(inbox.get("files_waiting", "-")) if inbox.get("checked") else "-",
-                ", ".join(f"{c['stream']}={(c['value'] or '')[:19]}" for c in e["cursors"][:3])
-                or "-",
-            )
-        console.print(table)
+        _status_table(data)
         for problem in data["problems"]:
             console.print(f"[red]problem[/red] {problem}")
     if not data["healthy"]:
         raise typer.Exit(1)
 
 
-def _last_run_cell(last: dict[str, Any] | None, running: list[dict[str, Any]]) -> str:
+def _status_table(data: dict[str, Any]) -> None:
+    """The status as a table; under 120 columns the cursors column goes and times are
+    shortened (MM-DD HH:MM), so the table reads on an 80-column terminal."""
+    from hub.cli.render import show, table
+
+    wide = console.width >= 120
+    title = "[green]healthy[/green]" if data["healthy"] else "[red]UNHEALTHY[/red]"
+    cols = ["flow", "scope", "last run", "last success", "lag", "items 24h", "dead letters"]
+    cols += ["inbox", "cursors"] if wide else ["inbox"]
+    out = table(*cols, title=f"hub status: {title}", right=(4, 5))
+    cut = (0, 16) if wide else (5, 16)
+    for e in data["flows"]:
+        last, ok = e["last_run"], e["last_success"]
+        inbox = e["inbox"] or {}
+        row = [
+            ("" if e["healthy"] else "[red]") + e["flow"],
+            e["scope"],
+            _last_run_cell(last, e.get("running") or [], cut),
+            ok["started_at"][cut[0] : cut[1]].replace("T", " ") if ok else "-",
+            _fmt_age(e["lag_seconds"]),
+            str(e["items_24h"]),
+            str(e["dead_letters_open"])
+            + (
+                f" (oldest {_fmt_age(e['oldest_dead_letter_age_seconds'])})"
+                if e["dead_letters_open"]
+                else ""
+            ),
+            str(inbox.get("files_waiting", "-")) if inbox.get("checked") else "-",
+        ]
+        if wide:
+            cursors = [f"{c['stream']}={(c['value'] or '')[:19]}" for c in e["cursors"][:3]]
+            row.append(", ".join(cursors) or "-")
+        out.add_row(*row)
+    show(out)
+
+
+def _last_run_cell(
+    last: dict[str, Any] | None, running: list[dict[str, Any]], cut: tuple[int, int] = (0, 16)
+) -> str:
     """The last run's status and start ("crashed" when its process died), and any run
     still going."""
-    text = f"{last['status']} {last['started_at'][:16]}" if last else "never"
+    when = last["started_at"][cut[0] : cut[1]].replace("T", " ") if last else ""
+    text = f"{last['status']} {when}" if last else "never"
     if last and last["status"] in ("failed", "crashed"):
         text = f"[red]{text}[/red]"
     if running:
@@ -220,9 +225,13 @@ def dl_list(
     if as_json:
         _dump(letters)
         return
-    table = Table(title=f"dead letters ({state}): {len(letters)}")
-    for col in ("id", "flow", "partner", "class", "age", "tries", "state", "reason"):
-        table.add_column(col, overflow="fold")
+    from hub.cli.render import show
+    from hub.cli.render import table as new_table
+
+    table = new_table(
+        "id", "flow", "partner", "class", "age", "tries", "state", "reason",
+        title=f"dead letters ({state}): {len(letters)}", right=(0, 5),
+    )  # fmt: skip
     for d in letters:
         table.add_row(
             str(d["id"]),
@@ -234,7 +243,7 @@ def dl_list(
             d["state"],
             d["reason"][:160],
         )
-    console.print(table)
+    show(table)
 
 
 @dead_letters_app.command("show")
@@ -345,7 +354,13 @@ def dl_replay(
             error_class=error_class,
             older_than=_age(older_than),
         )
-        rows = [replay(hub, i, by=by, confirm_absent=confirm_absent) for i in ids]
+        from hub.cli.run import progress
+
+        rows = []
+        with progress(f"replaying {len(ids)} dead letter(s)", total=len(ids)) as step:
+            for i in ids:
+                rows.append(replay(hub, i, by=by, confirm_absent=confirm_absent))
+                step()
     _letter_action(rows, as_json, f"replayed {len(rows)} dead letter(s)")
     if any(r["outcome"] == "failed" for r in rows):
         raise typer.Exit(1)
@@ -388,9 +403,13 @@ def trace(
             for k in ("orders", "sales", "shipments", "tracking_numbers")
             if data[k]
         )
-        table = Table(title=f"trace {ref}" + (f": {heads}" if heads else ""))
-        for col in ("time (UTC)", "step", "system", "state", "what", "document"):
-            table.add_column(col, overflow="fold")
+        from hub.cli.render import show
+        from hub.cli.render import table as new_table
+
+        table = new_table(
+            "time (UTC)", "step", "system", "state", "what", "document",
+            title=f"trace {ref}" + (f": {heads}" if heads else ""),
+        )  # fmt: skip
         for item in data["timeline"]:
             doc = item["document"] or {}
             table.add_row(
@@ -401,7 +420,7 @@ def trace(
                 item["summary"][:200],
                 doc.get("path") or doc.get("outbox_file") or "",
             )
-        console.print(table)
+        show(table)
     if not data["found"]:
         err.print(
             f"nothing in the ledger refers to {ref!r}: check the number, or search the "
@@ -452,10 +471,11 @@ def backfill(
 ) -> None:
     """Re-sync a bounded window without touching the live cursor, through the same ledger."""
     from hub.cli.render import print_report
+    from hub.cli.run import progress
     from hub.ops.backfill import backfill as run_backfill
     from hub.ops.backfill import parse_time
 
-    with _hub() as hub:
+    with _hub() as hub, progress(f"backfill {flow} since {since}"):
         params = _params(param)
         if dry_run:
             params["dry_run"] = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,22 +74,30 @@ def _params(values: list[str]) -> dict[str, Any]:
 
 
 @contextmanager
-def progress(what: str) -> Iterator[None]:
-    """A rich spinner with elapsed time on a terminal (stderr); nothing when piped."""
+def progress(what: str, total: int | None = None) -> Iterator[Callable[[], None]]:
+    """A rich progress line on a terminal (stderr): a bar when ``total`` is known, else a
+    spinner, with the elapsed time; yields ``step()`` to advance it. Nothing when piped."""
     from rich.console import Console
 
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield
+        yield lambda: None
         return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-        transient=True,
-    ) as bar:  # fmt: skip
-        bar.add_task(what, total=None)
-        yield
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is not None:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda: bar.advance(task)
 
 
 def flows_cmd(
