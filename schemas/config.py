@@ -65,6 +65,26 @@ class Acknowledgements(ConfigModel):
     ordrsp: bool = True
 
 
+class AckExpectation(ConfigModel):
+    """Which acknowledgements the partner sends for one of our document types, and by when."""
+
+    contrl_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="a CONTRL is expected within this many hours of sending (none: not expected)",
+    )
+    aperak_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="an APERAK is expected within this many hours of sending (none: not expected)",
+    )
+
+    def due_hours(self) -> dict[str, float]:
+        """Acknowledgement kind -> hours, for the kinds expected."""
+        hours = {"CONTRL": self.contrl_hours, "APERAK": self.aperak_hours}
+        return {kind: h for kind, h in hours.items() if h is not None}
+
+
 class SftpChannel(ConfigModel):
     """Where the partner's files are on an SFTP server; credentials in the connection."""
 
@@ -149,6 +169,21 @@ class PartnerProfile(ConfigModel):
     )
     price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0, le=100)
     outbound: OutboundSettings = OutboundSettings()
+    expect_acks: dict[Literal["ORDRSP", "DESADV", "INVOIC", "INVRPT"], AckExpectation] = Field(
+        default_factory=dict,
+        description=(
+            "per document type we send: which acknowledgements (CONTRL, APERAK) the partner "
+            "sends back and the deadline; a document past it is overdue (alert, status, "
+            "reconcile). Empty: no acknowledgement expected (documents stay 'sent')"
+        ),
+    )
+    ordrsp_mode: Literal["confirm_as_ordered", "availability"] = Field(
+        default="confirm_as_ordered",
+        description=(
+            "ORDRSP lines: confirm the ordered quantities, or answer per line from the "
+            "ERP's availability (accepted, changed quantity, backorder, not available)"
+        ),
+    )
 
     @field_validator("messages")
     @classmethod

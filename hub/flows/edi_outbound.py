@@ -56,6 +56,7 @@ from hub.flows.edi_outbound_run import (
     partner_gln,
 )
 from hub.ledger import Cursor, Ledger
+from hub.ops import acks as ack_ops
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
 from schemas.model import Invoice, Shipment
@@ -161,6 +162,9 @@ def edi_documents_outbound(
         for profile in profiles:
             if "INVRPT" in profile.outbound.documents:
                 _guard(run, profile, "INVRPT", partial(invrpt, run, profile, moment))
+    if run.would is None:  # documents past their acknowledgement deadline: one alert each
+        run.report["acks_overdue"] = len(ack_ops.sweep_overdue(hub.ledger))
+        run.report["dead_letters"] += run.report["acks_overdue"]
     return _finish(run)
 
 

@@ -26,9 +26,11 @@ from connectors.edi.channels import sha256
 from hub import edi_out
 from hub.flows.edi_outbound_run import FLOW, Run
 from hub.ledger import Effect, Ledger, OnUnknown, Status
+from hub.ops import acks as ack_ops
 from hub.ops.events import record_event
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
+from transforms.edifact_acks_in import document_number
 from transforms.edifact_outbound import SegmentTuple
 from transforms.keys import DocumentKey
 
@@ -60,6 +62,7 @@ class Outgoing:
     # does sending it settle the record (given the journal result)? A DESADV sent without
     # the tracking number the shipment has by now does not: a replacement follows
     settles: Callable[[dict[str, Any]], bool] | None = None
+    resent_from: str | None = None  # the control ref of the rejected document it corrects
 
     @property
     def doc_type(self) -> str:
@@ -151,6 +154,12 @@ def _commit(
     """Written with the journal's "done": interchange sent, trace event, the stream cursor."""
     ledger = run.hub.ledger
     ledger.update_interchange(profile.id, "out", ref, state="sent", conn=conn)
+    ack_ops.expect(
+        ledger, profile, doc_type=doc.doc_type, doc_key=doc.key.doc_key, control_ref=ref,
+        document_number=document_number(doc.body), file_name=pinned.name,
+        refs=tuple(doc.trace["refs"]) if doc.trace else (), resent_from=doc.resent_from,
+        conn=conn,
+    )  # fmt: skip
     if doc.trace is not None and doc.trace["refs"]:
         name = pinned.name
         record_event(

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 
+from hub.ledger.acks import AckStore
 from hub.ledger.bindings import Binding, BindingStore
 from hub.ledger.control_numbers import ControlNumberStore
 from hub.ledger.cursors import CursorStore
@@ -43,6 +44,7 @@ class Ledger(
     EventStore,
     OpsQueries,
     Drills,
+    AckStore,
 ):
     """Bindings, journal, interchanges, cursors, control numbers, dead letters, budgets."""
 

@@ -63,6 +63,15 @@ class FakeAperakHandler(MessageHandler):
         return {"order": work.ref, "sale": None}
 
 
+class FakeRecadvHandler(FakeAperakHandler):
+    """The same toy for a type the flow's registry has no handler for."""
+
+    handles: ClassVar[tuple[TypeVersion, ...]] = (("RECADV", "D:96A"),)
+
+
+RECADV = "RECADV:D:96A:UN:EAN003"
+
+
 @pytest.fixture
 def toy() -> FakeAperakHandler:
     return FakeAperakHandler()
@@ -87,7 +96,10 @@ def hub(tmp_path: Path, erp: FakeErp) -> Hub:
     profile = PartnerProfile.model_validate(
         {
             **shipped.model_dump(mode="json"),
-            "messages": [*messages, {"type": "APERAK", "release": "96A", "association": "EAN003"}],
+            "messages": [
+                *(m for m in messages if m["type"] != "APERAK"),  # the shipped one is replaced
+                {"type": "APERAK", "release": "96A", "association": "EAN003"},
+            ],
         }
     )
     return Hub(base.ledger, erp=erp, home=base.home, partners={profile.id: profile})
@@ -142,9 +154,10 @@ def test_a_pair_is_registered_once_and_extended_leaves_nothing_behind(
     local.register(toy)
     with pytest.raises(ValueError, match="already registered"):
         local.register(FakeAperakHandler())
-    with HANDLERS.extended(toy) as extended:
-        assert extended.for_label(APERAK) is toy
-    assert HANDLERS.for_label(APERAK) is None
+    recadv = FakeRecadvHandler()  # APERAK has a real handler by now: a type without one
+    with HANDLERS.extended(recadv) as extended:
+        assert extended.for_label(RECADV) is recadv
+    assert HANDLERS.for_label(RECADV) is None
 
 
 def test_a_new_message_type_runs_through_the_same_loop(

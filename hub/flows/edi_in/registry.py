@@ -71,6 +71,8 @@ class MessageHandler(ABC):
     counts: ClassVar[str]  # report prefix: "<counts>_created", "_existing", "_refused"
     refusal_class: ClassVar[str] = "OrderRefused"  # dead letter class of a refused message
     created_event: ClassVar[str] = "sale.created"  # trace event of a record written by replay
+    # message types of this handler never answered with a CONTRL (a CONTRL for a CONTRL)
+    no_contrl_for: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def map(self, ctx: Context, work: Work) -> None:
@@ -135,6 +137,16 @@ class HandlerRegistry:
     def for_label(self, label: str) -> MessageHandler | None:
         """The handler of a UNH S009 label such as ``ORDERS:D:96A:UN:EAN008``, if any."""
         return self._handlers.get(type_version(label))
+
+    def contrl_wanted(self, labels: list[str]) -> bool:
+        """Whether an interchange of these messages may be answered with a CONTRL: not
+        when every message is of a type whose handler says never (ISO 9735: a CONTRL is
+        never answered with a CONTRL)."""
+        for label in labels:
+            handler = self.for_label(label)
+            if handler is None or type_version(label)[0] not in handler.no_contrl_for:
+                return True
+        return not labels
 
     def pairs(self) -> list[TypeVersion]:
         """Every registered (type, version)."""

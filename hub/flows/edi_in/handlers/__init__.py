@@ -4,8 +4,10 @@ To add a message type: write ``handlers/<type>.py`` with a ``MessageHandler`` su
 (``handles``, ``map``, ``check``, ``write``, maybe ``acknowledge``) and add one line below.
 """
 
+from hub.flows.edi_in.handlers.acks_in import AcknowledgementHandler
 from hub.flows.edi_in.handlers.orders import OrdersHandler
 from hub.flows.edi_in.registry import HandlerRegistry
 
 HANDLERS = HandlerRegistry()
 HANDLERS.register(OrdersHandler())
+HANDLERS.register(AcknowledgementHandler())

@@ -17,6 +17,7 @@ from connectors.erp.port import ErpPort, SaleResult
 from hub import edi_out
 from hub.flows.edi_in.registry import Context, MessageHandler, TypeVersion, Work
 from hub.ledger import Effect, OnceItem, OnUnknown, Outcome, Status
+from hub.ops import acks as ack_ops
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
 from schemas.model import ErpSale, PartyRef, Product, SalesOrder
@@ -136,6 +137,7 @@ class OrdersHandler(MessageHandler):
             prepared: datetime = taken_in.get(str(key), ctx.prepared)
             doc = _render_ordrsp(ctx, work, DocumentKey.ordrsp(key), prepared)
             docs.append(replace(doc, again=not work.created))
+            _expect_ack(ctx, work, doc, DocumentKey.ordrsp(key))
         return docs
 
     def preview(self, ctx: Context, work: Work) -> dict[str, Any]:
@@ -246,3 +248,14 @@ def _render_ordrsp(
     )
     ledger, profile = ctx.hub.ledger, ctx.profile
     return edi_out.render_keyed(ledger, profile, key, acks.ORDRSP_TYPE, body, prepared)
+
+
+def _expect_ack(ctx: Context, work: Work, doc: edi_out.OutboundDocument, key: DocumentKey) -> None:
+    """Register the ORDRSP among the documents whose acknowledgement the partner owes."""
+    sale: ErpSale = work.result
+    number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
+    ack_ops.expect(
+        ctx.hub.ledger, ctx.profile, doc_type="ORDRSP", doc_key=doc.doc_key,
+        control_ref=doc.control_ref, document_number=f"RSP{number:07d}",
+        file_name=doc.file_name, refs=(work.ref, sale.number or ""),
+    )  # fmt: skip
