@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.crm_lists import pipelines_body
 from sandbox.crm_state import (
     FAULT_KINDS,
     FAULT_SIDES,
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "HUB_SANDBOX_CRM_TOKEN"
 _OBJECTS = re.compile(r"^/crm/v3/objects/(?P<type>[\w-]+)(?:/(?P<rest>.+))?$")
+_PIPELINES = re.compile(r"^/crm/v3/pipelines/(?P<type>[\w-]+)$")
 _ASSOC_BATCH = re.compile(
     r"^/crm/v4/associations/(?P<from>[\w-]+)/(?P<to>[\w-]+)/batch/(?P<op>.+)$"
 )
@@ -229,13 +231,28 @@ class CrmHandler(BaseHTTPRequestHandler):
         raise _Reply(int(kind), fault_body(int(kind)))
 
     # -- the HubSpot API subset -------------------------------------------------------
-    def _api(self, method: str, path: str, query: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def _api(
+        self, method: str, path: str, query: str, raw: bytes
+    ) -> tuple[int, dict[str, Any] | None]:
         store = self.state.store
         body: dict[str, Any] = json.loads(raw) if raw else {}
         params = {k: v[-1] for k, v in parse_qs(query).items()}
+        m = _PIPELINES.match(path)
+        if m and method == "GET":
+            return 200, pipelines_body(m.group("type"))
         m = _OBJECTS.match(path)
         if m:
             name, rest = m.group("type"), m.group("rest")
+            if rest is None and method == "GET":
+                return 200, store.list_page(name, params, _list_param(query, "properties"))
+            if rest == "merge" and method == "POST":
+                rec = store.merge(name, body)
+                self._written(1)
+                return 200, rec.view(list(rec.props), _canonical(name))
+            if rest and "/" not in rest and method == "DELETE":
+                store.archive(name, rest)
+                self._written(1)
+                return 204, None
             if rest is None and method == "POST":
                 rec = store.create(name, body.get("properties") or {})
                 self._written(1)
@@ -473,6 +490,15 @@ class SandboxCrm(ServerThread[_Server]):
 
     def user_update(self, object_name: str, rid: str, properties: dict[str, str]) -> dict[str, Any]:
         return self.store.update(object_name, rid, properties).full_view()
+
+    def user_merge(self, object_name: str, primary: str, other: str) -> dict[str, Any]:
+        """Merge ``other`` into ``primary`` as a CRM user would (``other`` is archived)."""
+        rec = self.store.merge(object_name, {"primaryObjectId": primary, "objectIdToMerge": other})
+        return rec.full_view()
+
+    def user_archive(self, object_name: str, rid: str) -> None:
+        """Delete (archive) a record as a CRM user would."""
+        self.store.archive(object_name, rid)
 
     def records(self, object_name: str) -> list[dict[str, Any]]:
         return self.store.all_records(object_name)

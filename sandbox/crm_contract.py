@@ -23,6 +23,8 @@ SPEC_FILES: dict[str, str] = {
     "deals": "deals.json",
     "products": "products.json",
     "line_items": "lineItems.json",
+    "quotes": "quotes.json",
+    "pipelines": "pipelines.json",
     "associations": "associations-v4.json",
 }
 
@@ -89,6 +91,8 @@ def _spec_key(path: str) -> str | None:
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[0] == "crm" and parts[1] == "v4":
         return "associations"
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "pipelines"]:
+        return "pipelines"
     if len(parts) >= 4 and parts[:3] == ["crm", "v3", "objects"]:
         kind = TYPE_IDS.get(parts[3], parts[3])
         return kind if kind in SPEC_FILES else None

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from connectors.crm.models import ASSOCIATION_TYPE_IDS
+from sandbox.crm_lists import CrmStoreLists
 from sandbox.crm_search import matches, sort_key, sort_spec
 from sandbox.crm_wire import CrmApiError, iso
 
@@ -26,6 +27,7 @@ OBJECT_TYPE_IDS: dict[str, str] = {
     "deals": "0-3",
     "products": "0-7",
     "line_items": "0-8",
+    "quotes": "0-14",
 }
 _ALIASES: dict[str, str] = {
     **{name: name for name in OBJECT_TYPE_IDS},
@@ -37,6 +39,7 @@ _ALIASES: dict[str, str] = {
     "line_item": "line_items",
     "lineitem": "line_items",
     "lineitems": "line_items",
+    "quote": "quotes",
 }
 
 # HubSpot-defined association type ids between the standard objects (the wire contract the
@@ -50,6 +53,7 @@ PRIMARY_ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
 }
 _INVERSE_TYPE: dict[int, int] = {
     279: 280, 280: 279, 3: 4, 4: 3, 341: 342, 342: 341, 19: 20, 20: 19, 1: 2, 2: 1, 5: 6, 6: 5,
+    63: 64, 64: 63,
 }  # fmt: skip
 
 DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -58,9 +62,12 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "deals": ("dealname", "amount", "closedate", "pipeline", "dealstage"),
     "products": ("name", "description", "price"),
     "line_items": ("quantity", "amount", "price"),
+    "quotes": ("hs_title", "hs_expiration_date", "hs_status"),
 }
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
-READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate"})
+READ_ONLY = frozenset({
+    "hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate", "hs_merged_object_ids",
+})  # fmt: skip
 NUMBER_PROPERTIES = frozenset({"amount", "price", "quantity", "hs_cost_of_goods_sold", "discount"})
 DEFAULT_UNIQUE_PROPERTIES: dict[str, frozenset[str]] = {
     "companies": frozenset({"hub_erp_id"}),
@@ -68,6 +75,7 @@ DEFAULT_UNIQUE_PROPERTIES: dict[str, frozenset[str]] = {
     "deals": frozenset({"hub_erp_id"}),
     "products": frozenset({"hub_erp_id"}),
     "line_items": frozenset({"hub_erp_id"}),
+    "quotes": frozenset({"hub_erp_id"}),
 }
 MAX_VALUE_LENGTH = 65536
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -143,9 +151,10 @@ class _Table:
     unique: frozenset[str]
     records: dict[str, Record] = field(default_factory=dict)
     index: dict[str, dict[str, str]] = field(default_factory=dict)  # prop -> value -> id
+    archived: dict[str, Record] = field(default_factory=dict)  # merged or deleted
 
 
-class CrmStore:
+class CrmStore(CrmStoreLists):
     """The records, unique indexes and associations of one sandbox CRM account."""
 
     def __init__(

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Owner = Literal["erp", "crm"]
-ObjectName = Literal["companies", "contacts", "products", "deals", "line_items"]
+ObjectName = Literal["companies", "contacts", "products", "deals", "line_items", "quotes"]
 # Canonical fields each mapped CRM property comes from; ownership is declared per field.
 COMPANY_FIELDS = (
     "name", "vat", "gln", "code", "street", "postal_code", "city", "country", "phone", "website",
@@ -46,6 +46,45 @@ class Ownership(_Config):
         return None
 
 
+class CustomerRule(_Config):
+    """Which CRM companies are customers and so become ERP parties (the others are prospects
+    and stay in the CRM). Any rule that holds is enough."""
+
+    lifecycle_stages: tuple[str, ...] = Field(
+        default=("customer", "evangelist"),
+        description="HubSpot lifecyclestage values that make a company a customer",
+    )
+    property: str | None = Field(
+        default=None, description="a CRM company property whose true/yes/1 value marks a customer"
+    )
+    won_deal: bool = Field(
+        default=True, description="a company with a deal won in the CRM is a customer"
+    )
+
+    without_stage: Literal["customer", "prospect"] = Field(
+        default="customer",
+        description="what a company without any lifecyclestage counts as ('customer' keeps "
+        "companies typed without a stage syncing as before)",
+    )
+
+
+class WonDeals(_Config):
+    """Deals won in the CRM become ERP sales, once per deal."""
+
+    enabled: bool = Field(default=True, description="turn CRM -> ERP sales on or off")
+    stage: str = Field(default="closedwon", min_length=1, description="the CRM stage that wins")
+    sale_state: Literal["quotation", "confirmed"] = Field(
+        default="quotation", description="what the ERP makes of a won deal"
+    )
+    reference_prefix: str = Field(
+        default="CRM-", min_length=1, max_length=10,
+        description="ERP sale reference = prefix + CRM deal id (how the ERP knows the deal)",
+    )  # fmt: skip
+    default_currency: str = Field(
+        default="EUR", pattern=r"^[A-Z]{3}$", description="when the deal names no currency"
+    )
+
+
 class CrmConfig(_Config):
     """``config/crm.yaml``: how the hub maps and owns data between the ERP and the CRM."""
 
@@ -58,12 +97,18 @@ class CrmConfig(_Config):
     contacts: Ownership = Ownership(crm=CONTACT_FIELDS)
     deal_stages: dict[str, str] = Field(
         default_factory=lambda: {
+            "quotation": "presentationscheduled",
             "confirmed": "contractsent",
             "processing": "closedwon",
             "done": "closedwon",
             "cancelled": "closedlost",
         }
     )
+    quotes: bool = Field(
+        default=True, description="ERP quotations (and the sales after them) as CRM quote objects"
+    )
+    customers: CustomerRule = CustomerRule()
+    won_deals: WonDeals = WonDeals()
     push_page_size: int = Field(default=500, ge=1, le=10_000)
     pull_page_size: int = Field(default=200, ge=1, le=10_000)
 
@@ -84,3 +129,10 @@ class CrmConfig(_Config):
                 f"deal_stages: {sorted(bad)} are not ERP sale states ({', '.join(SALE_STATES)})"
             )
         return self
+
+    def stages_used(self) -> dict[str, str]:
+        """Where each deal stage is named (``deal_stages.<state>``, ``won_deals.stage``)."""
+        used = {f"deal_stages.{state}": stage for state, stage in self.deal_stages.items()}
+        if self.won_deals.enabled:
+            used["won_deals.stage"] = self.won_deals.stage
+        return used

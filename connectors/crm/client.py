@@ -31,6 +31,7 @@ from connectors.crm.models import (
     AssociationOutcome,
     CreateResult,
     CrmRecord,
+    Pipeline,
     ReadOutcome,
     RecordFailure,
     UpsertOutcome,
@@ -38,7 +39,9 @@ from connectors.crm.models import (
     WireAssociationBatch,
     WireAssociationReadBatch,
     WireBatchResponse,
+    WireListResponse,
     WireObject,
+    WirePipelines,
     WireSearchResponse,
     error_ids,
     failure_from_wire,
@@ -164,40 +167,6 @@ class CrmClient(CrmPort):
             return
         self.budget.observe(self.account, limit, remaining, interval)
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool,
-        what: str,
-    ) -> requests.Response:
-        url = self.base_url + path
-        self.budget.acquire(self.account)
-        self._count("requests")
-        try:
-            response = self.session.request(
-                method, url, json=body, params=params, timeout=self.timeout, auth=self._auth
-            )
-        except requests.RequestException as exc:
-            self._count(f"transport:{exc.__class__.__name__}")
-            # a dropped connection after sending a create is an unknown outcome (http.py)
-            err = translate_transport_error(exc, system=SYSTEM, url=url, idempotent=idempotent)
-            err.message = f"{what}: {err.message}"
-            raise err from exc
-        self._count(f"status:{response.status_code}")
-        self._observe(response)
-        if response.status_code >= 400:
-            failure = classify_status(
-                response, system=SYSTEM, idempotent=idempotent, detail=_error_text(response)
-            )
-            if failure is not None:
-                failure.message = f"{what}: {failure.message}"
-                raise failure
-        return response
-
     def _call(
         self,
         method: str,
@@ -208,19 +177,39 @@ class CrmClient(CrmPort):
         idempotent: bool,
         what: str,
     ) -> requests.Response:
+        """One request through the retry policy; each attempt spends a slot of the budget."""
+        url = self.base_url + path
+
+        def attempt() -> requests.Response:
+            self.budget.acquire(self.account)
+            self._count("requests")
+            try:
+                response = self.session.request(
+                    method, url, json=body, params=params, timeout=self.timeout, auth=self._auth
+                )
+            except requests.RequestException as exc:
+                self._count(f"transport:{exc.__class__.__name__}")
+                # a dropped connection after sending a create is an unknown outcome (http.py)
+                err = translate_transport_error(exc, system=SYSTEM, url=url, idempotent=idempotent)
+                err.message = f"{what}: {err.message}"
+                raise err from exc
+            self._count(f"status:{response.status_code}")
+            self._observe(response)
+            if response.status_code >= 400:
+                failure = classify_status(
+                    response, system=SYSTEM, idempotent=idempotent, detail=_error_text(response)
+                )
+                if failure is not None:
+                    failure.message = f"{what}: {failure.message}"
+                    raise failure
+            return response
+
         def on_retry(exc: BaseException, attempt: int) -> None:
             self._count("retries")
             if isinstance(exc, HubError) and exc.code == "429":
                 self._count("rate_limited")
 
-        return with_retries(
-            lambda: self._send_once(
-                method, path, body=body, params=params, idempotent=idempotent, what=what
-            ),
-            self.policy,
-            on_retry=on_retry,
-            sleep=self._sleep,
-        )
+        return with_retries(attempt, self.policy, on_retry=on_retry, sleep=self._sleep)
 
     def _parse(self, response: requests.Response, model: type[M], what: str) -> M:
         try:
@@ -504,6 +493,37 @@ class CrmClient(CrmPort):
                     system=SYSTEM,
                 )
             seen_at_lower, lower = ids_at_last, last_ms
+
+    def list_records(
+        self, object_type: str, *, properties: Sequence[str] = (), archived: bool = False
+    ) -> Iterator[CrmRecord]:
+        """Every record by CRM id through ``GET /crm/v3/objects/{type}``, 100 a page."""
+        kind = self._object_type(object_type)
+        props = ",".join(dict.fromkeys([*properties, self.id_property]))
+        after: str | None = None
+        while True:
+            params = {"limit": str(self.batch_size), "properties": props}
+            params["archived"] = "true" if archived else "false"
+            if after is not None:
+                params["after"] = after
+            what = f"crm list of {kind} (after {after})"
+            response = self._call(
+                "GET", f"/crm/v3/objects/{path_segment(kind)}", params=params,
+                idempotent=True, what=what,
+            )  # fmt: skip
+            page = self._parse(response, WireListResponse, what)
+            for wire in page.results:
+                yield CrmRecord.from_wire(kind, wire, self.id_property)
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if after is None:
+                return
+
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        """``GET /crm/v3/pipelines/{objectType}``: pipelines and their live stages."""
+        kind = self._object_type(object_type)
+        what = f"crm pipelines of {kind}"
+        response = self._call("GET", f"/crm/v3/pipelines/{kind}", idempotent=True, what=what)
+        return [Pipeline.from_wire(p) for p in self._parse(response, WirePipelines, what).results]
 
     # -- associations v4 --------------------------------------------------------------
     def associate(

@@ -25,6 +25,7 @@ from connectors.crm.models import (
     OBJECT_TYPES,
     AssociationOutcome,
     CrmRecord,
+    Pipeline,
     ReadOutcome,
     RecordFailure,
     UpsertOutcome,
@@ -36,6 +37,13 @@ from connectors.crm.port import CrmPort
 from schemas.errors import PermanentError
 
 SYSTEM = "crm"
+# HubSpot's default deal pipeline: stage id -> label
+DEAL_STAGES = (
+    ("appointmentscheduled", "Appointment Scheduled"), ("qualifiedtobuy", "Qualified To Buy"),
+    ("presentationscheduled", "Presentation Scheduled"),
+    ("decisionmakerboughtin", "Decision Maker Bought-In"), ("contractsent", "Contract Sent"),
+    ("closedwon", "Closed Won"), ("closedlost", "Closed Lost"),
+)  # fmt: skip
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate"})
 NUMBER_PROPERTIES = frozenset({"amount", "price", "quantity", "hs_cost_of_goods_sold", "discount"})
@@ -53,6 +61,7 @@ class _Row:
 @dataclass
 class _Table:
     rows: dict[str, _Row] = field(default_factory=dict)
+    archived: dict[str, _Row] = field(default_factory=dict)  # merged or deleted
 
 
 def _iso(ms: int) -> str:
@@ -304,6 +313,26 @@ class FakeCrm(CrmPort):
                 )  # fmt: skip
             return self._record(object_type, self._write(object_type, row, props), None)
 
+    def list_records(
+        self, object_type: str, *, properties: Sequence[str] = (), archived: bool = False
+    ) -> Iterator[CrmRecord]:
+        table = self._table(object_type)
+        names = list(dict.fromkeys([*properties, self.id_property]))
+        with self._lock:
+            pool = table.archived if archived else table.rows
+            rows = sorted(pool.values(), key=lambda r: int(r.crm_id))
+            self.counters["requests"] += max(1, (len(rows) + 99) // 100)
+            found = [self._record(object_type, r, names) for r in rows]
+        yield from found
+
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        self._table(object_type)
+        with self._lock:
+            self._request()
+        if object_type != "deals":
+            return []
+        return [Pipeline("default", "Sales Pipeline", dict(DEAL_STAGES))]
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counters)
@@ -327,3 +356,23 @@ class FakeCrm(CrmPort):
         with self._lock:
             rows = sorted(self._table(object_type).rows.values(), key=lambda r: int(r.crm_id))
             return [self._record(object_type, r, None) for r in rows]
+
+    def user_merge(self, object_type: str, primary: str, other: str) -> None:
+        """A person merges ``other`` into ``primary`` (associations move, ``other`` archived)."""
+        with self._lock:
+            table = self._table(object_type)
+            gone = table.rows.pop(other)
+            table.archived[other] = gone
+            for link in [x for x in self._links if x[1] == other or x[3] == other]:
+                self._links.discard(link)
+                ft, f, tt, t = (primary if x == other else x for x in link)
+                self._links.add((ft, f, tt, t))
+            keep = table.rows[primary]
+            ids = [i for i in keep.props.get("hs_merged_object_ids", "").split(";") if i]
+            self._write(object_type, keep, {"hs_merged_object_ids": ";".join([*ids, other])})
+
+    def user_archive(self, object_type: str, crm_id: str) -> None:
+        """A person deletes a record (it is archived)."""
+        with self._lock:
+            table = self._table(object_type)
+            table.archived[crm_id] = table.rows.pop(crm_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-OBJECT_TYPES = ("companies", "contacts", "deals", "products", "line_items")
+OBJECT_TYPES = ("companies", "contacts", "deals", "products", "line_items", "quotes")
 
 # Property that holds "last modified" per object type (contacts predate the hs_ prefix).
 MODIFIED_PROPERTY: dict[str, str] = {
@@ -22,6 +22,7 @@ MODIFIED_PROPERTY: dict[str, str] = {
     "deals": "hs_lastmodifieddate",
     "products": "hs_lastmodifieddate",
     "line_items": "hs_lastmodifieddate",
+    "quotes": "hs_lastmodifieddate",
 }
 
 # HubSpot-defined default association type ids (associations v4), from -> to.
@@ -34,6 +35,8 @@ ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
     ("companies", "deals"): 342,
     ("deals", "line_items"): 19,
     ("line_items", "deals"): 20,
+    ("deals", "quotes"): 63,
+    ("quotes", "deals"): 64,
 }
 
 
@@ -91,6 +94,49 @@ class WireSearchResponse(_Wire):
     total: int
     results: list[WireObject] = Field(default_factory=list)
     paging: WirePaging | None = None
+
+
+class WireListResponse(_Wire):
+    """CollectionResponseSimplePublicObjectWithAssociationsForwardPaging (the plain list)."""
+
+    results: list[WireObject] = Field(default_factory=list)
+    paging: WirePaging | None = None
+
+
+class WireStage(_Wire):
+    """PipelineStage."""
+
+    id: str
+    label: str
+    archived: bool = False
+
+
+class WirePipeline(_Wire):
+    """Pipeline."""
+
+    id: str
+    label: str
+    archived: bool = False
+    stages: list[WireStage] = Field(default_factory=list)
+
+
+class WirePipelines(_Wire):
+    """CollectionResponsePipelineNoPaging."""
+
+    results: list[WirePipeline] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A CRM pipeline and its live stages (stage id -> label)."""
+
+    id: str
+    label: str
+    stages: dict[str, str]
+
+    @classmethod
+    def from_wire(cls, wire: WirePipeline) -> Pipeline:
+        return cls(wire.id, wire.label, {s.id: s.label for s in wire.stages if not s.archived})
 
 
 class WireAssociationResult(_Wire):

@@ -24,7 +24,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.crm.models import AssociationOutcome, CrmRecord, ReadOutcome, UpsertOutcome
+from connectors.crm.models import (
+    AssociationOutcome,
+    CrmRecord,
+    Pipeline,
+    ReadOutcome,
+    UpsertOutcome,
+)
 
 
 class CrmPort(ABC):
@@ -88,6 +94,17 @@ class CrmPort(ABC):
     ) -> CrmRecord:
         """Set properties of one record found by ERP id, or by CRM id when
         ``by_id_property`` is False; an unknown record is a PermanentError code ``"404"``."""
+
+    @abstractmethod
+    def list_records(
+        self, object_type: str, *, properties: Sequence[str] = (), archived: bool = False
+    ) -> Iterator[CrmRecord]:
+        """Every record of a type by CRM id, page by page (the plain list endpoint); with
+        ``archived`` the archived (merged or deleted) ones instead."""
+
+    @abstractmethod
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        """The pipelines of an object type (deals) with their live stages."""
 
     @abstractmethod
     def stats(self) -> dict[str, int]:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from connectors.erp.port import ErpPort, PartyQuery, SaleResult, TargetState
+from connectors.erp.sales_feed import FakeSalesFeed
 from schemas.errors import HubError, PermanentError
 from schemas.model import (
     CENT,
@@ -105,7 +106,7 @@ def _matches(party: Party, query: PartyQuery) -> bool:
     )
 
 
-class FakeErp(ErpPort):
+class FakeErp(FakeSalesFeed, ErpPort):
     """A deterministic in-memory ERP (ids are consecutive integers as strings)."""
 
     def __init__(

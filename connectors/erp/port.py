@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from connectors.erp.sales_feed import SalesFeed
 from schemas.errors import HubError
 from schemas.model import (
     ContactMechanism,
@@ -57,7 +58,7 @@ class PartyQuery:
         return not any((self.gln, self.vat, self.email, self.name, self.postal_code))
 
 
-class ErpPort(ABC):
+class ErpPort(SalesFeed, ABC):
     """What a flow needs from the ERP: parties, products, sales, stock, shipments, invoices.
 
     An ERP id the ERP could never have issued (not an integer, for Tryton) is a

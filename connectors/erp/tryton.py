@@ -19,6 +19,7 @@ from typing import Any
 from connectors.erp import tryton_invoices, tryton_parties, tryton_sales, tryton_stock
 from connectors.erp.jsonrpc import SYSTEM, TrytonRpc
 from connectors.erp.port import ErpPort, PartyQuery, SaleResult, TargetState
+from connectors.erp.sales_feed import TrytonSalesFeed
 from connectors.erp.tryton_records import TrytonRecords
 from connectors.http import RetryPolicy
 from schemas.errors import PermanentError
@@ -34,7 +35,7 @@ from schemas.model import (
 )
 
 
-class TrytonErp(ErpPort):
+class TrytonErp(TrytonSalesFeed, ErpPort):
     """The ERP port on a Tryton 8 server (JSON-RPC ``/<db>/rpc/``)."""
 
     def __init__(self, rpc: TrytonRpc) -> None:

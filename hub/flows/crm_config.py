@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors.crm.client import CrmClient
+from connectors.crm.port import CrmPort
 from connectors.crm.ratelimit import RateBudget
 from connectors.http import RetryPolicy
 from hub import settings
@@ -78,3 +79,27 @@ def crm_from_settings(ledger: Ledger, config: CrmConfig) -> CrmClient:
         timeout=(3.05, float(extra.get("timeout", 30))),
         account=extra.get("account") or CONN_ID,
     )
+
+
+def check_pipeline(crm: CrmPort, config: CrmConfig) -> None:
+    """The configured deal pipeline and every stage config/crm.yaml names exist in the CRM
+    (its pipelines API), else a PermanentError naming the setting, the stage and the stages
+    there are: checked when a run starts, before anything is written."""
+    from schemas.errors import PermanentError
+
+    pipelines = {p.id: p for p in crm.pipelines("deals")}
+    where = "config/crm.yaml"
+    pipeline = pipelines.get(config.pipeline)
+    if pipeline is None:
+        raise PermanentError(
+            f"{where} pipeline: the CRM has no deal pipeline {config.pipeline!r} (it has "
+            f"{', '.join(sorted(pipelines)) or 'none'}): set pipeline to one of them",
+            system="config", code="unknown_pipeline",
+        )  # fmt: skip
+    for setting, stage in config.stages_used().items():
+        if stage not in pipeline.stages:
+            raise PermanentError(
+                f"{where} {setting}: {stage!r} is not a stage of the CRM's deal pipeline "
+                f"{pipeline.id!r} ({', '.join(pipeline.stages)}): use one of these stage ids",
+                system="config", code="unknown_stage",
+            )  # fmt: skip

@@ -1,32 +1,36 @@
-"""crm_push, sales: confirmed ERP sales become CRM deals with line items; invoices set their status.
+"""crm_push, sales: every ERP sale from quotation on becomes a CRM deal with line items.
 
-The sales pushed are those the hub created from EDI orders (its own journal), those named
-by ``sale_ids``, those already deals, and those a posted invoice refers to. Products and
-deals are not windowed: their sync is hash-compared on every run, so what is in sync costs
-nothing. A deal written records a ``crm.deal`` trace event in the commit's transaction.
+The sales pushed are those the ERP's sales feed reports changed since the ``crm.push.sales``
+cursor (however they were entered), those the hub created from EDI orders (its own journal),
+those named by ``sale_ids``, those already deals, and those a posted invoice refers to.
+Deals are hash-compared on every run, so what is in sync costs nothing. Quotes, delivery
+and invoice status on the deal: ``crm_deal_facts.py``. A sale made from a deal won in the
+CRM (reference ``CRM-<deal id>``) keeps the deal's own stage and waits for the pull to link
+it. A deal written records a ``crm.deal`` trace event in the commit's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from hub.flows import crm_deal_facts as facts
 from hub.flows.crm_run import (
     COMPANY,
     DEAL,
     DEAL_INVOICE,
+    DEAL_WON,
     FLOW_PUSH,
     LINE_ITEM,
     STREAM_INVOICES,
+    STREAM_SALES,
     SYSTEM,
-    Letter,
     Run,
     bound,
     commit,
     failure_letter,
 )
-from hub.ledger.bindings import Binding, BindRow
+from hub.ledger.bindings import BindRow
 from schemas.model import ErpSale, Invoice
 from transforms import crm_mapping as m
 from transforms.keys import KeyKind
@@ -47,41 +51,41 @@ def hub_sales(run: Run) -> list[str]:
     ]
 
 
-@dataclass
-class _Sales:
-    """One push of sales: what is read, what is bound, what the commit will write."""
-
-    sales: dict[str, ErpSale]
-    by_ref: dict[tuple[str, str], ErpSale]
-    deals: dict[str, Binding]
-    deal_ids: dict[str, str]
-    rows: list[BindRow] = field(default_factory=list)
-    letters: list[Letter] = field(default_factory=list)
-    sent: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
 def push_sales(run: Run, products: dict[str, str], sale_ids: Iterable[str]) -> None:
-    """Deals with line items, then the invoice/payment status of posted invoices."""
+    """Deals with line items and quotes, then delivery and invoice status on the deals."""
     cursor = run.cursor(STREAM_INVOICES)
     invoices = [
         i
         for i in run.erp.invoices_posted_since(cursor.read_from, limit=10_000)
         if cursor.in_window(i.updated_at)
     ]
-    state = _read_sales(run, sale_ids, invoices)
+    feed = run.cursor(STREAM_SALES)
+    changed = [
+        c
+        for c in run.erp.sales_changed_since(feed.read_from, limit=10_000)
+        if feed.in_window(c.updated_at)
+    ]
+    state = _read_sales(run, [*sale_ids, *(c.sale.erp_id for c in changed)], invoices)
+    state.sales.update({c.sale.erp_id: c.sale for c in changed if c.sale.erp_id in state.sales})
     _push_deals(run, state)
     _push_line_items(run, state, products)
-    _push_invoices(run, state, invoices)
+    facts.push_quotes(run, state)
+    facts.push_delivery(run, state)
+    facts.push_invoices(run, state, invoices)
     for invoice in sorted(invoices, key=lambda i: (i.updated_at is None, i.updated_at)):
         cursor.passed(invoice.updated_at, invoice.erp_id or "")
-    live = cursor if run.window is None else None  # a backfill re-reads its window each time
+    for change in changed:
+        feed.passed(change.updated_at, change.sale.erp_id)
+    live = run.window is None  # a backfill re-reads its window each time
     commit(
-        run, FLOW_PUSH, state.rows, state.letters, live,
+        run, FLOW_PUSH, state.rows, state.letters, cursor if live else None,
         lambda conn, written: _deal_events(run, conn, written, state.sales, state.sent),
     )  # fmt: skip
+    if live:
+        commit(run, FLOW_PUSH, [], [], feed)
 
 
-def _read_sales(run: Run, sale_ids: Iterable[str], invoices: list[Invoice]) -> _Sales:
+def _read_sales(run: Run, sale_ids: Iterable[str], invoices: list[Invoice]) -> facts.Sales:
     deals = run.ledger.bindings_for(SYSTEM, DEAL)
     wanted = list(dict.fromkeys([*sale_ids, *hub_sales(run), *deals]))
     sales: dict[str, ErpSale] = {}
@@ -95,15 +99,22 @@ def _read_sales(run: Run, sale_ids: Iterable[str], invoices: list[Invoice]) -> _
             if (party, ref) not in by_ref and (found := run.erp.find_sale(party, ref)):
                 sales[found.erp_id] = by_ref[(party, ref)] = found
     deal_ids = {erp_id: b.external_id for erp_id, b in deals.items()}
-    return _Sales(sales, by_ref, deals, deal_ids)
+    return facts.Sales(sales, by_ref, deals, deal_ids)
 
 
-def _push_deals(run: Run, state: _Sales) -> None:
+def _push_deals(run: Run, state: facts.Sales) -> None:
     companies = bound(run, COMPANY)
+    won = bound(run, DEAL_WON)
+    prefix = run.config.won_deals.reference_prefix
     send: dict[str, dict[str, str]] = {}
     for sale in state.sales.values():
         payload = m.deal_payload(sale, run.config)
         if payload is None:
+            continue
+        if sale.erp_id in won:  # won in the CRM: the deal's stage is the CRM's
+            payload = {k: v for k, v in payload.items() if k not in ("dealstage", "pipeline")}
+        elif sale.reference.startswith(prefix) and sale.erp_id not in state.deals:
+            run.counts["deals_link_pending"] += 1  # the pull links it to its CRM deal
             continue
         if sale.party_erp_id not in companies:
             run.counts["deals_waiting_for_company"] += 1
@@ -134,14 +145,15 @@ def _push_deals(run: Run, state: _Sales) -> None:
         state.letters += [failure_letter(FLOW_PUSH, "association", f, None) for f in assoc.failed]
 
 
-def _push_line_items(run: Run, state: _Sales, products: dict[str, str]) -> None:
+def _push_line_items(run: Run, state: facts.Sales, products: dict[str, str]) -> None:
     """Line items of every deal in the CRM whose lines changed."""
     lines_bound = run.ledger.bindings_for(SYSTEM, LINE_ITEM)
     send: dict[str, dict[str, str]] = {}
     deal_of: dict[str, str] = {}
+    won = bound(run, DEAL_WON)
     for sale in state.sales.values():
-        if sale.erp_id not in state.deal_ids:
-            continue
+        if sale.erp_id not in state.deal_ids or sale.erp_id in won:
+            continue  # a deal won in the CRM keeps the line items its people entered
         for line in sale.lines:
             key = m.line_item_key(sale, line)
             payload = m.line_item_payload(
@@ -165,35 +177,6 @@ def _push_line_items(run: Run, state: _Sales, products: dict[str, str]) -> None:
         if ok.crm_id not in unlinked
     ]
     state.letters += [failure_letter(FLOW_PUSH, "line_item", f, None) for f in outcome.failed]
-
-
-def _push_invoices(run: Run, state: _Sales, invoices: Sequence[Invoice]) -> None:
-    """Invoice and payment status onto the deal."""
-    inv_bound = run.ledger.bindings_for(SYSTEM, DEAL_INVOICE)
-    send: dict[str, dict[str, str]] = {}
-    for invoice in invoices:
-        invoiced = next(
-            (state.by_ref.get((invoice.customer.erp_id or "", r)) for r in invoice.order_numbers),
-            None,
-        )
-        if invoiced is None or invoiced.erp_id not in state.deal_ids:
-            state.letters.append(_invoice_letter(invoice, invoiced))
-            continue
-        payload = m.invoice_payload(invoice)
-        b = inv_bound.get(invoiced.erp_id)
-        if b is not None and b.content_hash == m.payload_hash(payload):
-            continue
-        send[invoiced.erp_id] = payload
-    state.sent.update({f"invoice:{k}": v for k, v in send.items()})
-    if not send:
-        return
-    outcome = run.crm.upsert("deals", send)
-    run.counts["invoice_updates_sent"] += len(send)
-    state.rows += [
-        BindRow(DEAL_INVOICE, ok.crm_id, ok.erp_id, m.payload_hash(send[ok.erp_id]))
-        for ok in outcome.succeeded
-    ]
-    state.letters += [failure_letter(FLOW_PUSH, "deal", f, None) for f in outcome.failed]
 
 
 def _deal_events(
@@ -230,17 +213,3 @@ def _deal_events(
             },
             conn=conn,
         )
-
-
-def _invoice_letter(invoice: Invoice, sale: ErpSale | None) -> Letter:
-    why = (
-        f"no ERP sale of party {invoice.customer.erp_id} has reference "
-        f"{', '.join(invoice.order_numbers) or '(none)'}"
-        if sale is None
-        else f"sale {sale.erp_id} is not a deal in the CRM yet (its company failed to sync?)"
-    )
-    return Letter(
-        FLOW_PUSH, f"invoice:{invoice.erp_id}",
-        f"invoice {invoice.number}: cannot update the deal's invoice status: {why}",
-        "PermanentError",
-    )  # fmt: skip

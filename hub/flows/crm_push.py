@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from hub.flows.crm_config import check_pipeline
 from hub.flows.crm_deals import push_sales
 from hub.flows.crm_run import (
     COMPANY,
@@ -68,6 +69,7 @@ def crm_push(
     ``cursor_stream``: a backfill of the parties and invoices changed in that window.
     """
     run = start(hub, config, dry_run=dry_run, window=window(since, until, cursor_stream))
+    check_pipeline(run.crm, run.config)
     ids = [s for s in (sale_ids.split(",") if isinstance(sale_ids, str) else sale_ids) if s]
     _push_parties(run, int(page_size or run.config.push_page_size))
     products = _push_products(run)

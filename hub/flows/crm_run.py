@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.crm.models import (
     AssociationOutcome,
     CrmRecord,
+    Pipeline,
     ReadOutcome,
     RecordFailure,
     UpsertOutcome,
@@ -37,10 +38,14 @@ FLOW_PULL = "crm_pull"
 SYSTEM = "crm"
 STREAM_PARTIES = "crm.push.parties"
 STREAM_INVOICES = "crm.push.invoices"
-STREAM_PULL = {"companies": "crm.pull.companies", "contacts": "crm.pull.contacts"}
+STREAM_SALES = "crm.push.sales"
+STREAM_PULL = {
+    "companies": "crm.pull.companies", "contacts": "crm.pull.contacts", "deals": "crm.pull.deals",
+}  # fmt: skip
 # binding entities (system "crm"): external id = CRM id, erp id = ERP key
 COMPANY, COMPANY_CRM, CONTACT = "company", "company.crm", "contact"
 PRODUCT, DEAL, DEAL_INVOICE, LINE_ITEM = "product", "deal", "deal.invoice", "line_item"
+QUOTE, DEAL_DELIVERY, DEAL_WON = "quote", "deal.delivery", "deal.won"
 DRY = "dry-run:"  # prefix of the ids a dry run stands in for records it would create
 
 
@@ -176,6 +181,14 @@ class DryCrm(CrmPort):
     ) -> CrmRecord:
         would(self._run, SYSTEM, f"update {object_type}", [{id_value: dict(properties)}])
         return CrmRecord(object_type, id_value, dict(properties))
+
+    def list_records(
+        self, object_type: str, *, properties: Sequence[str] = (), archived: bool = False
+    ) -> Iterator[CrmRecord]:
+        return self._crm.list_records(object_type, properties=properties, archived=archived)
+
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        return self._crm.pipelines(object_type)
 
     def stats(self) -> dict[str, int]:
         return self._crm.stats()

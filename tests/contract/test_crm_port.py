@@ -151,3 +151,60 @@ def test_an_unknown_object_type_is_a_value_error(crm_port: CrmUnderTest) -> None
         crm_port.port.upsert("tickets", {"T1": {"subject": "x"}})
     with pytest.raises(ValueError, match="unknown CRM object type"):
         crm_port.port.read("tickets", ["T1"])
+
+
+def test_list_pages_through_every_record_and_the_archived(crm_port: CrmUnderTest) -> None:
+    crm = crm_port.port
+    ids = crm.upsert("companies", _companies(230)).crm_ids()
+    crm_port.user_archive("companies", ids["P0007"])
+
+    listed = list(crm.list_records("companies", properties=["name"]))
+    archived = list(crm.list_records("companies", archived=True))
+
+    assert len(listed) == 229 and ids["P0007"] not in {r.crm_id for r in listed}
+    assert [r.crm_id for r in listed] == sorted((r.crm_id for r in listed), key=int)
+    assert {r.erp_id for r in listed} == set(ids) - {"P0007"}
+    assert listed[0].properties["name"].startswith("Party ")
+    assert [(r.crm_id, r.erp_id) for r in archived] == [(ids["P0007"], "P0007")]
+    assert crm.stats()["requests"] >= 5  # three pages of live records, one of archived
+
+
+def test_pipelines_name_the_deal_stages(crm_port: CrmUnderTest) -> None:
+    pipelines = crm_port.port.pipelines("deals")
+
+    default = next(p for p in pipelines if p.id == "default")
+    assert {"closedwon", "closedlost", "contractsent"} <= set(default.stages)
+    assert default.stages["closedwon"] == "Closed Won"
+
+
+def test_quotes_are_upserted_and_associated_with_their_deal(crm_port: CrmUnderTest) -> None:
+    crm = crm_port.port
+    deal = crm.upsert("deals", {"S1": {"dealname": "S1", "dealstage": "contractsent"}})
+    quote = crm.upsert("quotes", {"S1": {"hs_title": "Quotation S1", "hs_status": "DRAFT"}})
+    deal_id, quote_id = deal.crm_ids()["S1"], quote.crm_ids()["S1"]
+
+    linked = crm.associate("quotes", "deals", [(quote_id, deal_id)])
+
+    assert linked.created == [(quote_id, deal_id)] and not quote.failed
+    assert crm.associations("deals", "quotes", [deal_id]) == {deal_id: [quote_id]}
+    assert (
+        crm.read("quotes", ["S1"], properties=["hs_title"]).found["S1"].properties["hs_title"]
+        == "Quotation S1"
+    )
+
+
+def test_a_merge_archives_the_other_and_names_it_on_the_survivor(
+    crm_port: CrmUnderTest,
+) -> None:
+    crm = crm_port.port
+    ids = crm.upsert("companies", _companies(2)).crm_ids()
+    contact = crm.upsert("contacts", {"K1": {"email": "k1@example.com"}}).crm_ids()["K1"]
+    crm.associate("contacts", "companies", [(contact, ids["P0001"])])
+
+    crm_port.user_merge("companies", ids["P0000"], ids["P0001"])
+
+    survivor = crm.read("companies", [ids["P0000"]], properties=["hs_merged_object_ids"],
+                        by_id_property=False).found[ids["P0000"]]  # fmt: skip
+    assert survivor.properties["hs_merged_object_ids"] == ids["P0001"]
+    assert [r.crm_id for r in crm.list_records("companies", archived=True)] == [ids["P0001"]]
+    assert crm.associations("contacts", "companies", [contact]) == {contact: [ids["P0000"]]}

@@ -125,7 +125,8 @@ def test_confirmed_sales_become_deals_with_line_items_and_invoice_status(
     assert again["deals_sent"] == 1 and "line_items_sent" not in again
     assert by_erp_id(crm, "deals")[sale.erp_id]["dealstage"] == "closedwon"
     assert again["products_sent"] == 1  # shipping took stock: on-hand goes to the CRM too
-    assert writes(crm) == before + 2
+    assert again["quotes_sent"] == 1  # the quote says the sale moved on
+    assert writes(crm) == before + 3
 
 
 def test_a_changed_party_or_stock_sends_only_that_record(
