@@ -8,6 +8,7 @@ The EN 16931 artefacts (compiled XSLT for UBL and CII), the XRechnung CIUS Schem
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from connectors.einvoice.schematron import compile_schematron
 from connectors.einvoice.svrl import Finding, parse_svrl
 from schemas.errors import PermanentError
 
+# factur-x logs every level detection at INFO: chatter in a CLI or a flow log
+logging.getLogger("factur-x").setLevel(logging.WARNING)
 RULES_ENV = "HUB_EINVOICE_RULES"
 EN16931_UBL = "en16931/ubl/xslt/EN16931-UBL-validation.xslt"
 EN16931_CII = "en16931/cii/xslt/EN16931-CII-validation.xslt"
@@ -101,6 +104,23 @@ class Report:
         }
 
 
+def invoice_xml(data: bytes, file: str = "<bytes>") -> bytes:
+    """The invoice XML of a file: the file itself, or the XML a Factur-X/ZUGFeRD PDF carries."""
+    if not data.startswith(b"%PDF"):
+        return data
+    from facturx import get_xml_from_pdf  # type: ignore[import-untyped]
+
+    try:
+        _name, xml = get_xml_from_pdf(data, check_xsd=False)
+    except Exception as exc:  # noqa: BLE001 - the library raises bare exceptions
+        raise PermanentError(f"{file}: cannot read the PDF: {exc}", system="einvoice") from exc
+    if not xml:
+        raise PermanentError(
+            f"{file}: the PDF carries no invoice XML (factur-x.xml)", system="einvoice"
+        )
+    return bytes(xml)
+
+
 class _Saxon:
     """One Saxon processor per process and the stylesheets it compiled, by path."""
 
@@ -166,7 +186,7 @@ class Validator:
         return self._validate_xml(data, file, "xml")
 
     def _validate_pdf(self, data: bytes, file: str) -> Report:
-        from facturx import get_xml_from_pdf  # type: ignore[import-untyped]
+        from facturx import get_xml_from_pdf
 
         try:
             name, xml = get_xml_from_pdf(data, check_xsd=False)

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("hub.cli.ops:metrics", "The hub's metrics in Prometheus text format."),
     "backfill": ("hub.cli.ops:backfill", "Re-sync a bounded window; the live cursor stays."),
     "edi": ("hub.cli.edi:app", "EDIFACT tools: validate partners' files."),
+    "partners": ("hub.cli.partners:app", "Trading partners: list, check, sample order."),
+    "einvoice": ("hub.cli.einvoice:app", "E-invoices: validate and show XRechnung/ZUGFeRD files."),
     "ledger": ("hub.cli.ledger:app", "The ledger database: migrate and inspect."),
 }
 

@@ -9,12 +9,15 @@ after a crash sends those pinned bytes, never a rebuild.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, time
 
 from fpdf import FPDF
 
 from transforms.einvoice.document import EDocument, EParty, money, number
 
+# factur-x logs every level detection at INFO: chatter in a CLI or a flow log
+logging.getLogger("factur-x").setLevel(logging.WARNING)
 _WIDTHS = (10, 78, 18, 14, 24, 12, 26)
 
 

@@ -1,0 +1,261 @@
+"""Read an e-invoice (UBL or CII XML) back into a summary a support person can check (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeAlias
+
+from lxml import etree
+
+NS = {
+    "ubl": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+El: TypeAlias = etree._Element
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+@dataclass
+class PartySummary:
+    name: str
+    vat_id: str
+    address: str
+    electronic_address: str
+
+
+@dataclass
+class Summary:
+    """Parties, lines, totals and VAT breakdown of one e-invoice, as text from the file."""
+
+    syntax: str
+    specification: str
+    number: str
+    type_code: str
+    issue_date: str
+    due_date: str
+    currency: str
+    buyer_reference: str
+    seller: PartySummary
+    buyer: PartySummary
+    lines: list[dict[str, str]] = field(default_factory=list)
+    allowances: list[dict[str, str]] = field(default_factory=list)
+    vat: list[dict[str, str]] = field(default_factory=list)
+    totals: dict[str, str] = field(default_factory=dict)
+    payment: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(text: str) -> str:
+    """A CII date (format 102, ``20261130``) as ``2026-11-30``."""
+    return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
+
+
+def _t(node: El, path: str) -> str:
+    return " ".join(str(node.xpath(f"string({path})", namespaces=NS)).split())
+
+
+def _ubl_party(root: El, role: str) -> PartySummary:
+    p = f"cac:{role}/cac:Party"
+    addr = f"{p}/cac:PostalAddress"
+    address = ", ".join(
+        x
+        for x in (
+            _t(root, f"{addr}/cbc:StreetName"),
+            f"{_t(root, f'{addr}/cbc:PostalZone')} {_t(root, f'{addr}/cbc:CityName')}".strip(),
+            _t(root, f"{addr}/cac:Country/cbc:IdentificationCode"),
+        )
+        if x
+    )
+    name = _t(root, f"{p}/cac:PartyLegalEntity/cbc:RegistrationName") or _t(
+        root, f"{p}/cac:PartyName/cbc:Name"
+    )
+    return PartySummary(
+        name,
+        _t(root, f"{p}/cac:PartyTaxScheme/cbc:CompanyID"),
+        address,
+        _t(root, f"{p}/cbc:EndpointID"),
+    )
+
+
+def _ubl(root: El, credit: bool) -> Summary:
+    line_tag, qty = (
+        ("cac:CreditNoteLine", "cbc:CreditedQuantity")
+        if credit
+        else ("cac:InvoiceLine", "cbc:InvoicedQuantity")
+    )
+    s = Summary(
+        syntax="UBL CreditNote" if credit else "UBL Invoice",
+        specification=_t(root, "cbc:CustomizationID"),
+        number=_t(root, "cbc:ID"),
+        type_code=_t(root, "cbc:CreditNoteTypeCode" if credit else "cbc:InvoiceTypeCode"),
+        issue_date=_t(root, "cbc:IssueDate"),
+        due_date=_t(root, "cbc:DueDate") or _t(root, "cac:PaymentMeans/cbc:PaymentDueDate"),
+        currency=_t(root, "cbc:DocumentCurrencyCode"),
+        buyer_reference=_t(root, "cbc:BuyerReference"),
+        seller=_ubl_party(root, "AccountingSupplierParty"),
+        buyer=_ubl_party(root, "AccountingCustomerParty"),
+    )
+    for ln in root.iterfind(line_tag, NS):
+        s.lines.append(
+            {
+                "id": _t(ln, "cbc:ID"),
+                "name": _t(ln, "cac:Item/cbc:Name"),
+                "quantity": _t(ln, qty),
+                "unit": _t(ln, f"{qty}/@unitCode"),
+                "price": _t(ln, "cac:Price/cbc:PriceAmount"),
+                "vat": f"{_t(ln, 'cac:Item/cac:ClassifiedTaxCategory/cbc:ID')} "
+                f"{_t(ln, 'cac:Item/cac:ClassifiedTaxCategory/cbc:Percent')}%",
+                "net": _t(ln, "cbc:LineExtensionAmount"),
+            }
+        )
+    for a in root.iterfind("cac:AllowanceCharge", NS):
+        s.allowances.append(
+            {
+                "kind": "charge" if _t(a, "cbc:ChargeIndicator") == "true" else "allowance",
+                "reason": _t(a, "cbc:AllowanceChargeReason"),
+                "amount": _t(a, "cbc:Amount"),
+                "vat": f"{_t(a, 'cac:TaxCategory/cbc:ID')} {_t(a, 'cac:TaxCategory/cbc:Percent')}%",
+            }
+        )
+    for v in root.iterfind("cac:TaxTotal/cac:TaxSubtotal", NS):
+        s.vat.append(
+            {
+                "category": _t(v, "cac:TaxCategory/cbc:ID"),
+                "rate": _t(v, "cac:TaxCategory/cbc:Percent"),
+                "base": _t(v, "cbc:TaxableAmount"),
+                "amount": _t(v, "cbc:TaxAmount"),
+            }
+        )
+    total = "cac:LegalMonetaryTotal"
+    s.totals = {
+        "lines": _t(root, f"{total}/cbc:LineExtensionAmount"),
+        "net": _t(root, f"{total}/cbc:TaxExclusiveAmount"),
+        "vat": _t(root, "cac:TaxTotal/cbc:TaxAmount"),
+        "gross": _t(root, f"{total}/cbc:TaxInclusiveAmount"),
+        "payable": _t(root, f"{total}/cbc:PayableAmount"),
+    }
+    s.payment = {
+        "means": _t(root, "cac:PaymentMeans/cbc:PaymentMeansCode"),
+        "iban": _t(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID"),
+        "terms": _t(root, "cac:PaymentTerms/cbc:Note"),
+    }
+    return s
+
+
+def _cii_party(agreement: str, role: str, root: El) -> PartySummary:
+    p = f"{agreement}/ram:{role}"
+    a = f"{p}/ram:PostalTradeAddress"
+    address = ", ".join(
+        x
+        for x in (
+            _t(root, f"{a}/ram:LineOne"),
+            f"{_t(root, f'{a}/ram:PostcodeCode')} {_t(root, f'{a}/ram:CityName')}".strip(),
+            _t(root, f"{a}/ram:CountryID"),
+        )
+        if x
+    )
+    return PartySummary(
+        _t(root, f"{p}/ram:Name"),
+        _t(root, f"{p}/ram:SpecifiedTaxRegistration/ram:ID"),
+        address,
+        _t(root, f"{p}/ram:URIUniversalCommunication/ram:URIID"),
+    )
+
+
+def _cii(root: El) -> Summary:
+    tx = "rsm:SupplyChainTradeTransaction"
+    agreement, st = (
+        f"{tx}/ram:ApplicableHeaderTradeAgreement",
+        f"{tx}/ram:ApplicableHeaderTradeSettlement",
+    )
+    s = Summary(
+        syntax="CII",
+        specification=_t(
+            root,
+            "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
+        ),
+        number=_t(root, "rsm:ExchangedDocument/ram:ID"),
+        type_code=_t(root, "rsm:ExchangedDocument/ram:TypeCode"),
+        issue_date=_iso(_t(root, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString")),
+        due_date=_iso(_t(root, f"{st}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/*")),
+        currency=_t(root, f"{st}/ram:InvoiceCurrencyCode"),
+        buyer_reference=_t(root, f"{agreement}/ram:BuyerReference"),
+        seller=_cii_party(agreement, "SellerTradeParty", root),
+        buyer=_cii_party(agreement, "BuyerTradeParty", root),
+    )
+    for ln in root.iterfind(f"{tx}/ram:IncludedSupplyChainTradeLineItem", NS):
+        tax = "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax"
+        s.lines.append(
+            {
+                "id": _t(ln, "ram:AssociatedDocumentLineDocument/ram:LineID"),
+                "name": _t(ln, "ram:SpecifiedTradeProduct/ram:Name"),
+                "quantity": _t(ln, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"),
+                "unit": _t(ln, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity/@unitCode"),
+                "price": _t(
+                    ln,
+                    "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+                ),
+                "vat": f"{_t(ln, f'{tax}/ram:CategoryCode')} "
+                f"{_t(ln, f'{tax}/ram:RateApplicablePercent')}%",
+                "net": _t(
+                    ln,
+                    "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+                ),
+            }
+        )
+    for a in root.iterfind(f"{st}/ram:SpecifiedTradeAllowanceCharge", NS):
+        s.allowances.append(
+            {
+                "kind": "charge"
+                if _t(a, "ram:ChargeIndicator/udt:Indicator") == "true"
+                else "allowance",
+                "reason": _t(a, "ram:Reason"),
+                "amount": _t(a, "ram:ActualAmount"),
+                "vat": f"{_t(a, 'ram:CategoryTradeTax/ram:CategoryCode')} "
+                f"{_t(a, 'ram:CategoryTradeTax/ram:RateApplicablePercent')}%",
+            }
+        )
+    for v in root.iterfind(f"{st}/ram:ApplicableTradeTax", NS):
+        s.vat.append(
+            {
+                "category": _t(v, "ram:CategoryCode"),
+                "rate": _t(v, "ram:RateApplicablePercent"),
+                "base": _t(v, "ram:BasisAmount"),
+                "amount": _t(v, "ram:CalculatedAmount"),
+            }
+        )
+    m = f"{st}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+    s.totals = {
+        "lines": _t(root, f"{m}/ram:LineTotalAmount"),
+        "net": _t(root, f"{m}/ram:TaxBasisTotalAmount"),
+        "vat": _t(root, f"{m}/ram:TaxTotalAmount"),
+        "gross": _t(root, f"{m}/ram:GrandTotalAmount"),
+        "payable": _t(root, f"{m}/ram:DuePayableAmount"),
+    }
+    pm = f"{st}/ram:SpecifiedTradeSettlementPaymentMeans"
+    s.payment = {
+        "means": _t(root, f"{pm}/ram:TypeCode"),
+        "iban": _t(root, f"{pm}/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"),
+        "terms": _t(root, f"{st}/ram:SpecifiedTradePaymentTerms/ram:Description"),
+    }
+    return s
+
+
+def summarize(xml: bytes) -> Summary:
+    """The summary of a UBL Invoice/CreditNote or CII document; ValueError for anything else."""
+    root = etree.fromstring(xml, parser=_PARSER)
+    ns = etree.QName(root).namespace
+    if ns == NS["ubl"]:
+        return _ubl(root, credit=False)
+    if ns == NS["cn"]:
+        return _ubl(root, credit=True)
+    if ns == NS["rsm"]:
+        return _cii(root)
+    raise ValueError(f"not a UBL or CII e-invoice (root element {root.tag})")
