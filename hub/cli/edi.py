@@ -17,6 +17,7 @@ import typer
 
 from connectors.edi.charsets import CHARSET_POLICIES
 from connectors.edi.strictness import STRICTNESS_LEVELS
+from hub.cli import acks as acks_cli
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,6 +34,8 @@ ERP_CONN_ID = "hub_erp"
 SHOWN = 70  # characters of a partner's value (reference, type, party) a heading shows
 
 app = typer.Typer(help="EDIFACT tools: validate partners' files.", no_args_is_help=True)
+app.command("acks")(acks_cli.acks)
+app.command("resend")(acks_cli.resend)
 
 _COLOURS = {"accepted": "green", "rejected": "red", "quarantined": "yellow"}
 

@@ -45,9 +45,20 @@ def prefetch_parties(run: Run, batch: Sequence[Record], profiles: list[PartnerPr
                 run.parties[party.erp_id] = party
 
 
-def invoic(run: Run, profile: PartnerProfile, invoice: Invoice, buyer: str) -> None:
-    """The INVOIC of a posted invoice, checked first (what is missing is a dead letter)."""
-    key = DocumentKey("INVOIC", profile.id, invoice.erp_id)
+def invoic(
+    run: Run,
+    profile: PartnerProfile,
+    invoice: Invoice,
+    buyer: str,
+    *,
+    key: DocumentKey | None = None,
+    resent_from: str | None = None,
+) -> None:
+    """The INVOIC of a posted invoice, checked first (what is missing is a dead letter).
+
+    ``key`` and ``resent_from``: a corrected copy of the INVOIC sent under ``resent_from``
+    (``hub edi resend``), under its own key and so its own control number."""
+    key = key or DocumentKey("INVOIC", profile.id, invoice.erp_id)
     if run.sent_before(key) is not None:
         run.count("already_sent", "INVOIC")
         return
@@ -93,6 +104,7 @@ def invoic(run: Run, profile: PartnerProfile, invoice: Invoice, buyer: str) -> N
             result={"number": invoice.number, "total": str(invoice.total_amount)},
             record=invoic_t.record_name(invoice),
             trace=trace_refs(invoice.order_numbers, invoices=(invoice.number,)),
+            resent_from=resent_from,
         ),
     )
 

@@ -222,8 +222,9 @@ def status_section(ledger: Ledger, *, now: datetime | None = None) -> dict[str, 
 
 
 def reconcile_section(ledger: Ledger, *, now: datetime | None = None) -> dict[str, Any]:
-    """``hub reconcile``: documents past their deadline without acknowledgement, and those
-    rejected and not yet re-sent, are differences."""
+    """``hub reconcile``'s section: documents sent against those the partners acknowledged;
+    a document past its deadline without acknowledgement, or rejected and not re-sent, is
+    a difference."""
     rows = ledger.outbound_acks(now=now)
     diffs = [
         {
@@ -231,7 +232,8 @@ def reconcile_section(ledger: Ledger, *, now: datetime | None = None) -> dict[st
             f"(interchange {r['control_ref']})",
             "kind": "ack_overdue" if r["state"] == "overdue" else "ack_rejected",
             "detail": (
-                "no acknowledgement past its deadline"
+                "no acknowledgement past its deadline: "
+                + resend_command(r["partner"], r["control_ref"])
                 if r["state"] == "overdue"
                 else "rejected: " + "; ".join(_error_text(e) for e in r["errors"][:3])
             ),
@@ -239,14 +241,24 @@ def reconcile_section(ledger: Ledger, *, now: datetime | None = None) -> dict[st
         for r in rows
         if r["state"] in ("overdue", "rejected")
     ]
-    return {"checked": len(rows), "differences": diffs}
+    answered = [r for r in rows if r["contrl"] or r["aperak"]]
+    return {
+        "section": "edi acknowledgements",
+        "active": any(r["expects"] for r in rows),
+        "systems": ["sent", "acknowledged"],
+        "counts": {"sent": len(rows), "acknowledged": len(answered)},
+        "hashes": {"sent": "", "acknowledged": ""},
+        "differences": diffs,
+    }
 
 
 def trace_items(ledger: Ledger, refs: set[str]) -> list[dict[str, Any]]:
-    """Timeline items for ``hub trace``: the acknowledgement state of the documents sent
-    for these business numbers (the received CONTRL/APERAK are trace events already)."""
+    """Timeline items for ``hub trace``: documents sent for these business numbers that are
+    overdue (a received CONTRL/APERAK and a re-send are trace events already)."""
     items = []
     for row in ledger.outbound_acks():
+        if row["state"] != "overdue":  # what arrived is an event already; overdue is not
+            continue
         if not refs & {row["document_number"], row["control_ref"], *row["refs"]}:
             continue
         items.append(

@@ -32,6 +32,11 @@ KINDS: dict[str, str] = {
     "invoic.sent": "INVOIC sent",
     "crm.deal": "CRM deal updated",
     "crm.deal.invoice": "CRM deal invoice status",
+    "contrl.received": "partner's CONTRL received",
+    "aperak.received": "partner's APERAK received",
+    "ack.state": "acknowledgement state",
+    "invoic.resent": "INVOIC re-sent (corrected)",
+    "desadv.resent": "DESADV re-sent",
 }
 
 

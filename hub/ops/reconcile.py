@@ -35,6 +35,7 @@ from typing import Any
 
 from hub.bootstrap import Hub
 from hub.ledger import Binding
+from hub.ops import acks as ack_ops
 from schemas.errors import HubError
 from schemas.model import content_hash
 from transforms.keys import DocumentKey, KeyKind
@@ -492,6 +493,7 @@ def reconcile(hub: Hub) -> dict[str, Any]:
         *_crm_parties(hub),
         _carrier(hub),
         *_outbound(hub),
+        ack_ops.reconcile_section(hub.ledger),
     ]
     total = sum(len(s["differences"]) for s in sections)
     return {"differences": total, "clean": total == 0, "sections": sections}

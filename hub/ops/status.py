@@ -14,6 +14,7 @@ from typing import Any
 from hub.bootstrap import Hub
 from hub.flows.registry import REGISTRY, stream_owner
 from hub.ledger import utcnow
+from hub.ops import acks as ack_ops
 from hub.ops import runs as runs_mod
 
 FLOW_SYSTEMS = {
@@ -177,6 +178,8 @@ def collect(
             entry = _entry(snap, flow, scope)
             entries.append(entry)
             problems.extend(entry["problems"])
+    acknowledgements = ack_ops.status_section(hub.ledger, now=snap.now)
+    problems.extend(acknowledgements["problems"])
     return {
         "healthy": not problems,
         "generated_at": snap.now.isoformat(),
@@ -192,6 +195,7 @@ def collect(
         "dead_letters_open": len(snap.letters),
         "inboxes": snap.inboxes,
         "cursors": snap.cursors,
+        "acknowledgements": acknowledgements["counts"],
     }
 
 

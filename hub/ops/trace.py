@@ -28,6 +28,7 @@ from typing import Any
 
 from hub.bootstrap import Hub
 from hub.ledger import Ledger
+from hub.ops import acks as ack_ops
 from hub.ops.deadletters import subject_of
 from hub.ops.events import KINDS, Event, events_for
 from transforms.keys import KeyKind
@@ -176,6 +177,13 @@ def _item(
         "document": document,
         "source": source,
     }
+
+
+def _ack_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An outbound document's acknowledgement state as a timeline item."""
+    at = datetime.fromisoformat(item["at"]) if item["at"] else None
+    return _item(at, item["kind"], system="edi", state=item["state"],
+                 summary=item["summary"], source=item["source"])  # fmt: skip
 
 
 def _mentions(data: bytes, needles: set[str]) -> bool:
@@ -411,6 +419,7 @@ def trace(hub: Hub, ref: str) -> dict[str, Any]:
         items += _crm_items(hub.ledger, refs, recorded)
     items += _letter_items(hub.ledger, refs.orders | refs.shipment_numbers | refs.tracking | {ref})
     items += _interchanges(hub, refs, outbound=not recorded & OUTBOUND_DOCS)
+    items += [_ack_item(i) for i in ack_ops.trace_items(hub.ledger, refs.all())]
     unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for item in items:
         unique.setdefault((item["kind"], item["source"], item["summary"]), item)

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from connectors.edi import validate
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.flows.edi_inbound import edi_orders_inbound
 from hub.ops import acks as ack_ops
+from hub.ops.trace import trace
 from sandbox.demo_partner import aperak_for, contrl_for
 from sandbox.partner import drop, make_orders, orders_interchange
+from schemas.config import AckExpectation
+from tests.fixtures.hub import hub_on
 from tests.fixtures.ids import NORD, US
 from transforms import edifact_acks as acks
 
 ORDRSP = "ORDRSP:D:96A:UN:EAN005"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, erp: FakeErp) -> Iterator[Hub]:
+    """The shipped profiles, Kaufhaus Nord also expecting a CONTRL for every ORDRSP in 4 h."""
+    base = hub_on(tmp_path, erp)
+    shipped = base.partners["kaufhaus-nord"]
+    expect = {**shipped.expect_acks, "ORDRSP": AckExpectation(contrl_hours=4)}
+    partners = {
+        **base.partners,
+        "kaufhaus-nord": shipped.model_copy(update={"expect_acks": expect}),
+    }
+    wired = Hub(base.ledger, erp=erp, home=base.home, partners=partners)
+    yield wired
+    wired.close()
 
 
 def _box(hub: Hub) -> tuple[Path, Path]:
@@ -43,7 +64,7 @@ def test_ordrsp_sent_is_registered_with_its_contrl_deadline(hub: Hub, erp: FakeE
     docs = _orders_answered(hub, erp)
     assert [d["doc_type"] for d in docs] == ["ORDRSP", "ORDRSP"]
     assert {d["state"] for d in docs} == {"sent"}
-    assert all(d["expects"] == ["CONTRL"] for d in docs)  # config/partners/kaufhaus-nord.yaml
+    assert all(d["expects"] == ["CONTRL"] for d in docs)  # the profile of this module
     sent = datetime.fromisoformat(str(docs[0]["sent_at"]))
     due = datetime.fromisoformat(str(docs[0]["contrl_due"]))
     assert due - sent == timedelta(hours=4)
@@ -154,14 +175,16 @@ def test_overdue_documents_alert_once_and_show_in_status_and_reconcile(
     assert ack_ops.status_section(hub.ledger)["counts"] == {"accepted": 2}
 
 
-def test_trace_items_name_the_order(hub: Hub, erp: FakeErp) -> None:
-    first, _ = _orders_answered(hub, erp)
+def test_trace_shows_the_contrl_received_and_an_overdue_document(hub: Hub, erp: FakeErp) -> None:
+    first, second = _orders_answered(hub, erp)
     inbox, _ = _box(hub)
     drop(inbox, "c.edi", _contrl(our_ref=first["control_ref"], our_type=ORDRSP, control_ref="C6"))
     edi_orders_inbound(hub)
-    row = hub.ledger.find_outbound("kaufhaus-nord", control_refs=[str(first["control_ref"])])[0]
-    order = row["refs"][0]
-    items = ack_ops.trace_items(hub.ledger, {order})
-    assert [i["state"] for i in items] == ["accepted"]
-    events = hub.ledger.events_for([order])
-    assert [e.kind for e in events if e.kind.endswith(".received")] == ["contrl.received"]
+    ack_ops.sweep_overdue(hub.ledger, now=datetime.now(UTC) + timedelta(hours=5))
+    rows = {r["control_ref"]: r for r in hub.ledger.outbound_acks()}
+    answered = trace(hub, rows[str(first["control_ref"])]["refs"][0])["timeline"]
+    assert [(i["kind"], i["state"]) for i in answered if i["kind"].endswith("l.received")] == [
+        ("contrl.received", "accepted")
+    ]
+    late = trace(hub, rows[str(second["control_ref"])]["refs"][0])["timeline"]
+    assert [i["state"] for i in late if i["kind"] == "ack.state"] == ["overdue"]
