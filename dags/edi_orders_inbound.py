@@ -41,20 +41,11 @@ take the file out of the inbox.
 def edi_orders_inbound() -> None:
     @task(task_id="partners", pool="edi")
     def partners() -> list[str]:
-        """Active partner ids (or the one named in the run's conf)."""
-        from hub.config import load_partners
+        """Active partner ids with a valid profile (or the one named in the run's conf); an
+        invalid profile is a dead letter and is skipped, the other partners keep running."""
+        from hub.partner_health import active_partners
 
-        wanted = flow_params("edi_orders_inbound").get("partner")
-        profiles = load_partners()
-        if wanted is not None and wanted not in profiles:
-            from schemas.errors import PermanentError
-
-            raise PermanentError(
-                f"unknown partner {wanted!r} in the run's conf; configured partners: "
-                f"{', '.join(sorted(profiles)) or 'none'}",
-                system="airflow",
-            )
-        return [p.id for p in profiles.values() if p.active and wanted in (None, p.id)]
+        return active_partners(flow_params("edi_orders_inbound").get("partner"))
 
     @task(task_id="process_partner", pool="erp", map_index_template="{{ partner_id }}")
     def process_partner(partner: str) -> dict[str, Any]:

@@ -212,6 +212,35 @@ def create_pools() -> None:
         )
 
 
+def missing_pools(env: Mapping[str, str] | None = None) -> tuple[str, list[str]] | None:
+    """(database shown without password, the hub's pools it lacks), read with SQLAlchemy
+    from Airflow's ``slot_pool`` table without importing airflow; None when there is no
+    metadata DB to check (no ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` and no embedded one)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    env = os.environ if env is None else env
+    url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    if not url:
+        home = Path(env.get("AIRFLOW_HOME") or DEFAULT_HOME)
+        if not (home / "airflow.db").is_file():
+            return None
+        url = f"sqlite:///{home / 'airflow.db'}"
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    where = make_url(url).render_as_string(hide_password=True)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = {row[0] for row in conn.execute(text("SELECT pool FROM slot_pool"))}
+    except SQLAlchemyError:
+        return None  # not migrated yet, or unreachable: `airflow db check` says more
+    finally:
+        engine.dispose()
+    return where, [name for name in POOLS if name not in names]
+
+
 def _migrate_and_create_pools() -> None:
     """``airflow db migrate`` through Airflow's own CLI parser, then the pools: one process."""
     from airflow.cli import cli_parser

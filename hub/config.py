@@ -50,27 +50,70 @@ def load_partner(path: Path) -> PartnerProfile:
     return load_model(path, PartnerProfile)
 
 
-def load_partners(directory: Path | None = None) -> dict[str, PartnerProfile]:
-    """Every ``*.yaml`` under ``config/partners``; ids and UNB identities must be unique."""
+class Partners(dict[str, PartnerProfile]):
+    """The valid partner profiles by id; ``invalid`` maps each profile file that failed
+    (path as text) to its error, which names the file and the field. An invalid profile
+    stops only its own partner: the others keep running."""
+
+    def __init__(
+        self, valid: dict[str, PartnerProfile] | None = None, invalid: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(valid or {})
+        self.invalid: dict[str, str] = dict(invalid or {})
+
+
+# path -> ((mtime_ns, size), profile or error): a file is parsed again only when it changed
+_CACHE: dict[Path, tuple[tuple[int, int], PartnerProfile | ConfigError]] = {}
+
+
+def _profile_or_error(path: Path) -> PartnerProfile | ConfigError:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return ConfigError(f"{path}: removed while reading", system="config")
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        found: PartnerProfile | ConfigError = load_partner(path)
+    except ConfigError as exc:
+        found = exc
+    _CACHE[path] = (stamp, found)
+    return found
+
+
+def load_partners(directory: Path | None = None, *, strict: bool = False) -> Partners:
+    """Every ``*.yaml`` under ``config/partners``, each validated on its own and read again
+    only when its file changed (mtime, size). Ids and UNB identities must be unique: a
+    second file claiming one is invalid. Invalid files are skipped and listed in
+    ``.invalid``; ``strict=True`` raises the first one's ConfigError instead."""
     folder = directory or settings.config_dir() / "partners"
-    partners: dict[str, PartnerProfile] = {}
+    valid: dict[str, PartnerProfile] = {}
+    invalid: dict[str, str] = {}
     by_unb: dict[tuple[str, str], str] = {}
     for path in sorted(folder.glob("*.y*ml")):
-        profile = load_partner(path)
-        if profile.id in partners:
-            raise ConfigError(
-                f"{path}: id: partner {profile.id!r} is defined twice", system="config"
-            )
-        key = (profile.unb.partner_id, profile.unb.partner_qualifier)
-        if key in by_unb:
-            raise ConfigError(
-                f"{path}: unb.partner_id: {key[0]} (qualifier {key[1]}) is already used by "
-                f"partner {by_unb[key]!r}",
-                system="config",
-            )
-        partners[profile.id] = profile
-        by_unb[key] = profile.id
-    return partners
+        found = _profile_or_error(path)
+        if isinstance(found, PartnerProfile):
+            key = (found.unb.partner_id, found.unb.partner_qualifier)
+            if found.id in valid:
+                found = ConfigError(
+                    f"{path}: id: partner {found.id!r} is defined twice", system="config"
+                )
+            elif key in by_unb:
+                found = ConfigError(
+                    f"{path}: unb.partner_id: {key[0]} (qualifier {key[1]}) is already used "
+                    f"by partner {by_unb[key]!r}",
+                    system="config",
+                )
+            else:
+                valid[found.id] = found
+                by_unb[key] = found.id
+                continue
+        if strict:
+            raise found
+        invalid[str(path)] = found.message
+    return Partners(valid, invalid)
 
 
 def partner_by_sender(

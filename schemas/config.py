@@ -19,10 +19,21 @@ class ConfigModel(BaseModel):
 class UnbIdentity(ConfigModel):
     """How the partner and we are identified in UNB (0004/0007, 0010/0007)."""
 
-    partner_id: str = Field(min_length=1, max_length=35)
-    partner_qualifier: str = Field(default="14", max_length=4)
-    our_id: str = Field(min_length=1, max_length=35)
-    our_qualifier: str = Field(default="14", max_length=4)
+    partner_id: str = Field(
+        min_length=1,
+        max_length=35,
+        description="the partner's UNB identification (0004 as sender, 0010 as recipient); "
+        "a GLN when the qualifier is 14",
+    )
+    partner_qualifier: str = Field(
+        default="14", max_length=4, description="code qualifier of partner_id (14 = GLN)"
+    )
+    our_id: str = Field(
+        min_length=1, max_length=35, description="our UNB identification, usually our GLN"
+    )
+    our_qualifier: str = Field(
+        default="14", max_length=4, description="code qualifier of our_id (14 = GLN)"
+    )
 
     @model_validator(mode="after")
     def _gln_when_qualifier_14(self) -> UnbIdentity:
@@ -42,11 +53,15 @@ class UnbIdentity(ConfigModel):
 class MessageVersion(ConfigModel):
     """An accepted message version: type, version, release, agency and association code."""
 
-    type: Literal["ORDERS", "ORDRSP", "DESADV", "INVOIC", "INVRPT", "APERAK", "CONTRL"]
-    version: str = "D"
-    release: str
-    agency: str = "UN"
-    association: str | None = None
+    type: Literal["ORDERS", "ORDRSP", "DESADV", "INVOIC", "INVRPT", "APERAK", "CONTRL"] = Field(
+        description="message type (UNH S009 0065)"
+    )
+    version: str = Field(default="D", description="message version (0052): D, or 2/4 for CONTRL")
+    release: str = Field(description="message release (0054), e.g. 96A or 01B")
+    agency: str = Field(default="UN", description="controlling agency (0051)")
+    association: str | None = Field(
+        default=None, description="association assigned code (0057), e.g. EAN008"
+    )
 
     @property
     def label(self) -> str:
@@ -60,9 +75,17 @@ class MessageVersion(ConfigModel):
 class Acknowledgements(ConfigModel):
     """Which answers the partner gets."""
 
-    contrl: Literal["always", "on_error", "never"] = "always"
-    aperak: bool = True
-    ordrsp: bool = True
+    contrl: Literal["always", "on_error", "never"] = Field(
+        default="always",
+        description="CONTRL for each interchange received: always, only "
+        "when something was rejected, or never",
+    )
+    aperak: bool = Field(
+        default=True,
+        description="APERAK for orders refused by business checks (unknown "
+        "GTIN or party, price outside the tolerance)",
+    )
+    ordrsp: bool = Field(default=True, description="ORDRSP for each order created in the ERP")
 
 
 class AckExpectation(ConfigModel):
@@ -88,18 +111,32 @@ class AckExpectation(ConfigModel):
 class SftpChannel(ConfigModel):
     """Where the partner's files are on an SFTP server; credentials in the connection."""
 
-    conn_id: str = Field(min_length=1)
-    remote_inbox: str = "/out"
-    remote_outbox: str = "/in"
+    conn_id: str = Field(
+        min_length=1,
+        description="Airflow connection with host, port, login, password or key_file, and "
+        "the host key (extra host_key or known_hosts); e.g. hub_sftp_<partner>",
+    )
+    remote_inbox: str = Field(
+        default="/out", description="folder on the server the partner's files are read from"
+    )
+    remote_outbox: str = Field(
+        default="/in", description="folder on the server our documents are written to"
+    )
 
 
 class Channel(ConfigModel):
     """The partner's mailbox: local directories by default, optionally fed from SFTP."""
 
-    type: Literal["local", "sftp"] = "local"
-    inbox: str | None = None
-    outbox: str | None = None
-    sftp: SftpChannel | None = None
+    type: Literal["local", "sftp"] = Field(
+        default="local", description="local directories under HUB_HOME, or an SFTP server"
+    )
+    inbox: str | None = Field(
+        default=None, description="local inbox, relative to HUB_HOME (default partners/<id>/in)"
+    )
+    outbox: str | None = Field(
+        default=None, description="local outbox, relative to HUB_HOME (default partners/<id>/out)"
+    )
+    sftp: SftpChannel | None = Field(default=None, description="the SFTP settings (type sftp)")
     min_age_seconds: float = Field(
         default=2.0, ge=0, description="a file younger than this may still be being written"
     )
@@ -116,16 +153,35 @@ class Channel(ConfigModel):
 class OutboundSettings(ConfigModel):
     """How documents we send to the partner are written."""
 
-    documents: tuple[Literal["DESADV", "INVOIC", "INVRPT"], ...] = ()
-    una: Literal["always", "never"] = "always"
-    charset: Literal["UNOA", "UNOB", "UNOC", "UNOY"] = "UNOC"
-    syntax_version: Literal["3", "4"] = "3"
-    decimal_mark: Literal[".", ","] = "."
-    segment_per_line: bool = True
-    file_name: str = "{type}_{partner}_{control_ref}.edi"
-    invrpt_schedule: str | None = None
-    require_vat: bool = False
-    gs1_company_prefix: str | None = Field(default=None, pattern=r"^\d{6,12}$")
+    documents: tuple[Literal["DESADV", "INVOIC", "INVRPT"], ...] = Field(
+        default=(), description="the documents we send this partner"
+    )
+    una: Literal["always", "never"] = Field(
+        default="always", description="write the UNA service string advice"
+    )
+    charset: Literal["UNOA", "UNOB", "UNOC", "UNOY"] = Field(
+        default="UNOC", description="syntax identifier (character set) of our interchanges"
+    )
+    syntax_version: Literal["3", "4"] = Field(default="3", description="UNB syntax version")
+    decimal_mark: Literal[".", ","] = Field(default=".", description="decimal mark we write")
+    segment_per_line: bool = Field(
+        default=True, description="a line break after each segment (else one long line)"
+    )
+    file_name: str = Field(
+        default="{type}_{partner}_{control_ref}.edi",
+        description="outbox file name; {type}, {partner} and {control_ref} are filled in",
+    )
+    invrpt_schedule: str | None = Field(
+        default=None, description="cron expression or preset (@daily) for INVRPT; none: never"
+    )
+    require_vat: bool = Field(
+        default=False, description="refuse an INVOIC whose buyer has no VAT id"
+    )
+    gs1_company_prefix: str | None = Field(
+        default=None,
+        pattern=r"^\d{6,12}$",
+        description="our GS1 company prefix, for the SSCC-18 of DESADV packages",
+    )
     supplier_vat: VatId | None = Field(
         default=None, description="our VAT id for NAD+SU RFF+VA in INVOIC"
     )
@@ -134,16 +190,32 @@ class OutboundSettings(ConfigModel):
 class PartnerProfile(ConfigModel):
     """A trading partner: identities, accepted messages, policies, channel and lookups."""
 
-    id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
-    name: str
-    active: bool = True
-    unb: UnbIdentity
-    syntax_identifier: Literal["UNOA", "UNOB", "UNOC", "UNOD", "UNOE", "UNOF", "UNOY", "UNOW"] = (
-        "UNOC"
+    id: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the partner's id in the hub (CLI, DAG conf, file names); usually the "
+        "file name",
     )
-    syntax_version: Literal["1", "2", "3", "4"] = "3"
-    messages: tuple[MessageVersion, ...] = Field(min_length=1)
-    charset_policy: Literal["strict", "utf8-fallback", "lenient"] = "strict"
+    name: str = Field(description="the partner's name, for people")
+    active: bool = Field(default=True, description="false: the partner's files are not collected")
+    unb: UnbIdentity = Field(description="UNB identities of the partner and of us")
+    syntax_identifier: Literal["UNOA", "UNOB", "UNOC", "UNOD", "UNOE", "UNOF", "UNOY", "UNOW"] = (
+        Field(default="UNOC", description="the character set the partner sends (UNB S001)")
+    )
+    syntax_version: Literal["1", "2", "3", "4"] = Field(
+        default="3", description="the UNB syntax version the partner sends"
+    )
+    messages: tuple[MessageVersion, ...] = Field(
+        min_length=1,
+        description="message versions accepted from the partner (ORDERS, and the CONTRL/"
+        "APERAK acknowledging our documents)",
+    )
+    charset_policy: Literal["strict", "utf8-fallback", "lenient"] = Field(
+        default="strict",
+        description="bytes outside the UNB character set: strict rejects, utf8-fallback "
+        "reads UTF-8 with a warning, lenient replaces them with a warning",
+    )
     strictness: Literal["strict", "standard", "lenient"] = Field(
         default="strict",
         description=(
@@ -157,18 +229,29 @@ class PartnerProfile(ConfigModel):
             "without --partner applies standard"
         ),
     )
-    decimal_mark: Literal[".", ","] = "."
-    accept_test_interchanges: bool = True
-    acknowledgements: Acknowledgements = Acknowledgements()
-    channel: Channel = Channel()
+    decimal_mark: Literal[".", ","] = Field(default=".", description="decimal mark it sends")
+    accept_test_interchanges: bool = Field(
+        default=True, description="process interchanges with the UNB test indicator"
+    )
+    acknowledgements: Acknowledgements = Field(
+        default=Acknowledgements(), description="which acknowledgements we send"
+    )
+    channel: Channel = Field(default=Channel(), description="where files are exchanged")
     party_lookup: dict[GLN, str] = Field(
         default_factory=dict, description="GLN -> ERP party id, where the ERP has no GLN"
     )
     product_lookup: dict[GTIN, str] = Field(
         default_factory=dict, description="GTIN -> ERP product code, where the ERP has no GTIN"
     )
-    price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0, le=100)
-    outbound: OutboundSettings = OutboundSettings()
+    price_tolerance_percent: Decimal = Field(
+        default=Decimal("1.0"),
+        ge=0,
+        le=100,
+        description="an order price further than this from the ERP's price is refused (APERAK)",
+    )
+    outbound: OutboundSettings = Field(
+        default=OutboundSettings(), description="how documents we send are written"
+    )
     expect_acks: dict[Literal["ORDRSP", "DESADV", "INVOIC", "INVRPT"], AckExpectation] = Field(
         default_factory=dict,
         description=(

@@ -25,7 +25,7 @@ def table(
     """A compact table: long text wraps at spaces (and folds inside a word only if it must);
     columns in ``keep`` are never wrapped (short codes, times); ``right``: numbers."""
     whole, numbers = set(keep), set(right)
-    out = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    out = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
     for index, name in enumerate(columns):
         out.add_column(
             name,

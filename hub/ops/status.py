@@ -178,6 +178,10 @@ def collect(
             entry = _entry(snap, flow, scope)
             entries.append(entry)
             problems.extend(entry["problems"])
+    profiles = _partner_profiles(hub)
+    problems.extend(profiles["problems"])
+    pools = _airflow_pools()
+    problems.extend(pools["problems"])
     acknowledgements = ack_ops.status_section(hub.ledger, now=snap.now)
     problems.extend(acknowledgements["problems"])
     return {
@@ -195,7 +199,45 @@ def collect(
         "dead_letters_open": len(snap.letters),
         "inboxes": snap.inboxes,
         "cursors": snap.cursors,
+        "partner_profiles": {k: v for k, v in profiles.items() if k != "problems"},
+        "airflow_pools": {k: v for k, v in pools.items() if k != "problems"},
         "acknowledgements": acknowledgements["counts"],
+    }
+
+
+def _partner_profiles(hub: Hub) -> dict[str, Any]:
+    """Valid partner ids and every invalid profile file with its error (each one skipped:
+    the others keep running, the broken one is a problem until fixed)."""
+    invalid = dict(getattr(hub.partners, "invalid", {}))
+    return {
+        "valid": sorted(hub.partners),
+        "invalid": [{"file": path, "error": error} for path, error in sorted(invalid.items())],
+        "problems": [
+            f"partner profile {path} is invalid, that partner is skipped: {error}"
+            for path, error in sorted(invalid.items())
+        ],
+    }
+
+
+def _airflow_pools() -> dict[str, Any]:
+    """The hub's pools in Airflow's metadata DB: a missing pool leaves every task naming it
+    queued forever, silently; checked without importing Airflow, when a DB is found."""
+    from hub.airflow_env import missing_pools
+
+    found = missing_pools()
+    if found is None:
+        return {"checked": False, "missing": [], "problems": []}
+    where, missing = found
+    fix = "python -m hub.airflow_env pools (make airflow creates them at start)"
+    return {
+        "checked": True,
+        "database": where,
+        "missing": missing,
+        "problems": [
+            f"Airflow pool {name!r} is missing in {where}: tasks naming it stay queued "
+            f"forever; create it with `{fix}`"
+            for name in missing
+        ],
     }
 
 

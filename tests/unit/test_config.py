@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,16 +49,39 @@ messages: [{type: ORDERS, release: 96A, association: EAN008}]
 def test_invalid_profile_names_file_and_field(tmp_path: Path, text: str, needle: str) -> None:
     path = _write(tmp_path, "bad.yaml", text)
     with pytest.raises(ConfigError) as info:
-        load_partners(tmp_path)
+        load_partners(tmp_path, strict=True)
     assert str(path) in str(info.value)
     assert needle in str(info.value)
+    # not strict: the bad file is reported and skipped, a good one beside it still loads
+    _write(tmp_path, "good.yaml", GOOD)
+    partners = load_partners(tmp_path)
+    assert set(partners) == {"p1"}
+    assert list(partners.invalid) == [str(path)] and needle in partners.invalid[str(path)]
 
 
 def test_duplicate_sender_identity_refused(tmp_path: Path) -> None:
     _write(tmp_path, "a.yaml", GOOD)
-    _write(tmp_path, "b.yaml", GOOD.replace("id: p1", "id: p2"))
+    second = _write(tmp_path, "b.yaml", GOOD.replace("id: p1", "id: p2"))
     with pytest.raises(ConfigError, match="already used by partner 'p1'"):
-        load_partners(tmp_path)
+        load_partners(tmp_path, strict=True)
+    partners = load_partners(tmp_path)
+    assert (
+        set(partners) == {"p1"} and "already used by partner 'p1'" in partners.invalid[str(second)]
+    )
+
+
+def test_profiles_are_read_again_when_their_file_changes(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p1.yaml", GOOD)
+    first = load_partners(tmp_path)
+    assert first["p1"].name == "P1"
+    assert load_partners(tmp_path)["p1"] is first["p1"]  # unchanged file: not parsed again
+    path.write_text(GOOD.replace("name: P1", "name: P1 renamed"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert load_partners(tmp_path)["p1"].name == "P1 renamed"
+    path.write_text(GOOD.replace("4300000000014", "4300000000015"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 2_000_000))
+    broken = load_partners(tmp_path)
+    assert "p1" not in broken and str(path) in broken.invalid
 
 
 def test_connections_parse_json_and_uri_without_leaking_password() -> None:
