@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.dag_defaults import START, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args, flow_params
 
 DOC_MD = """
 ### CRM sync (ERP ⇄ HubSpot CRM)
@@ -44,6 +44,7 @@ API, the private-app token as password) and the ERP (connection `hub_erp`) in st
     tags=["hub", "crm", "erp"],
     doc_md=DOC_MD,
     default_args=default_args(),
+    params=dag_params("crm_sync"),
 )
 def crm_sync() -> None:
     @task(task_id="push", pool="crm")

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.dag_defaults import START, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args, flow_params
 
 DOC_MD = """
 ### EDI documents outbound
@@ -46,6 +46,7 @@ mark, one segment per line, file name pattern, channel (directory or SFTP).
     tags=["hub", "edi", "erp", "desadv", "invoic", "invrpt"],
     doc_md=DOC_MD,
     default_args=default_args(),
+    params=dag_params("edi_documents_outbound"),
 )
 def edi_documents_outbound() -> None:
     @task(task_id="send_documents", pool="edi")

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.dag_defaults import START, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args, flow_params
 
 DOC_MD = """
 ### EDI orders inbound
@@ -37,6 +37,7 @@ take the file out of the inbox.
     tags=["hub", "edi", "erp", "orders"],
     doc_md=DOC_MD,
     default_args=default_args(),
+    params=dag_params("edi_orders_inbound"),
 )
 def edi_orders_inbound() -> None:
     @task(task_id="partners", pool="edi")

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.dag_defaults import START, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args, flow_params
 
 DOC_MD = """
 ### ERP reference check
@@ -34,6 +34,7 @@ task's return value (XCom `return_value`) and is logged.
     tags=["hub", "erp", "reference-data"],
     doc_md=DOC_MD,
     default_args=default_args(execution_timeout=timedelta(minutes=15)),
+    params=dag_params("erp_reference_check"),
 )
 def erp_reference_check() -> None:
     @task(task_id="check_reference_data", pool="erp")

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.dag_defaults import START, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args, flow_params
 
 DOC_MD = """
 ### Logistics sync
@@ -48,6 +48,7 @@ The two tasks are independent (tracking runs even when booking must be retried).
     tags=["hub", "carrier", "erp", "logistics"],
     doc_md=DOC_MD,
     default_args=default_args(retries=4),
+    params=dag_params("logistics_sync"),
 )
 def logistics_sync() -> None:
     @task(task_id="ship_shipments", pool="carrier")

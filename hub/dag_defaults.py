@@ -51,6 +51,46 @@ def default_args(
     return args
 
 
+# JSON schema of each registry parameter type: Airflow validates a run's conf against it
+# when the run is triggered (a bad value is refused before any task runs) and draws the
+# trigger dialog's form from it. Every parameter is optional (null = the flow's default).
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "int": {"type": ["null", "integer"], "minimum": 0},
+    "str": {"type": ["null", "string"], "minLength": 1},
+    "bool": {"type": ["null", "boolean"]},
+    "list": {"type": ["null", "array"], "items": {"type": "string", "minLength": 1}},
+    "iso": {
+        "type": ["null", "string"],
+        "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?$",
+    },
+}
+PARTNER_PATTERN = r"^[A-Za-z0-9_.-]+$"  # a partner id (schemas.config.PartnerProfile.id)
+
+
+def dag_params(dag_id: str) -> dict[str, Any]:
+    """The ``params`` of a DAG: every parameter of the flows it runs (from the flow
+    registry), as an ``airflow.sdk.Param`` with a JSON schema and the registry's help."""
+    from airflow.sdk import Param
+
+    from hub.flows.registry import REGISTRY
+
+    params: dict[str, Any] = {}
+    for flow in REGISTRY.values():
+        if flow.dag != dag_id:
+            continue
+        for p in flow.params:
+            if p.name in params:
+                continue
+            schema = dict(_SCHEMAS[p.type])
+            if p.name == "partner":
+                schema["pattern"] = PARTNER_PATTERN
+            default = "" if p.default is None else f" (default {p.default})"
+            params[p.name] = Param(
+                None, title=p.name, description=f"{p.help}{default}; flow {flow.name}", **schema
+            )
+    return params
+
+
 def flow_params(flow: str | None = None) -> dict[str, Any]:
     """The triggering run's conf as parameters of ``flow`` (inside a task only).
 
@@ -76,4 +116,5 @@ def flow_params(flow: str | None = None) -> dict[str, Any]:
             f"{', '.join(sorted(known)) or 'none'} (see `hub flows`)",
             system="airflow",
         )
-    return {k: v for k, v in conf.items() if own.param(k) is not None}
+    # the trigger form sends every param, unset ones as null: null means the flow's default
+    return {k: v for k, v in conf.items() if own.param(k) is not None and v is not None}
