@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hub.flows.crm_config import check_pipeline
 from hub.flows.crm_link import link_new_company, link_new_contact, missing_mechanisms
 from hub.flows.crm_run import (
     COMPANY,
@@ -31,9 +32,11 @@ from hub.flows.crm_run import (
     window,
     would,
 )
+from hub.flows.crm_won import pull_won_deals
 from hub.ledger.bindings import Binding, BindRow
 from schemas.errors import PermanentError
 from transforms import crm_mapping as m
+from transforms import crm_sales as q
 
 if TYPE_CHECKING:
     from connectors.crm.models import CrmRecord
@@ -54,14 +57,19 @@ def crm_pull(
     """CRM -> ERP: companies, then contacts, changed in the CRM since the cursors (or in the
     backfill window ``since``..``until``); ``dry_run`` writes nothing and reports ``would``."""
     run = start(hub, config, dry_run=dry_run, window=window(since, until, cursor_stream))
+    check_pipeline(run.crm, run.config)
     _pull(run, "companies")
     _pull(run, "contacts")
+    pull_won_deals(run)
     return report(run, "pull")
 
 
 def _pull(run: Run, kind: str) -> None:
     cursor = run.cursor(STREAM_PULL[kind])
     props = list((m.COMPANY_PROPERTY if kind == "companies" else m.CONTACT_PROPERTY).values())
+    rule = run.config.customers
+    if kind == "companies":
+        props += ["lifecyclestage", *([rule.property] if rule.property else [])]
     # read everything first: the hub's own write-backs move records within the search order
     records = [
         r
@@ -124,9 +132,39 @@ def _pull_companies(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow],
         (m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY),
          m.properties_of(cfg.companies, "crm", m.COMPANY_PROPERTY)),
     )  # fmt: skip
+    customers = _customers(run, [r for r in page if not (r.erp_id or r.crm_id in bound)])
     for rec in page:
+        if not (rec.erp_id or rec.crm_id in bound) and rec.crm_id not in customers:
+            run.counts["prospects_left_in_crm"] += 1  # not a customer: no ERP party
+            continue
         _pull_company(run, state, rec)
     return state.rows, state.letters
+
+
+def _customers(run: Run, new: Sequence[CrmRecord]) -> set[str]:
+    """CRM ids of the new companies that are customers by config (``customers``): a
+    lifecycle stage or property, else a deal won in the CRM (asked only for the rest)."""
+    rule = run.config.customers
+    yes = {r.crm_id for r in new if q.is_customer(r.properties, rule, won_deal=False)}
+    rest = [r.crm_id for r in new if r.crm_id not in yes]
+    if rule.won_deal and rest:
+        yes |= won_deal_companies(run, rest)
+    return yes
+
+
+def won_deal_companies(run: Run, company_ids: Sequence[str]) -> set[str]:
+    """The companies among ``company_ids`` with a deal in the won stage."""
+    deals_of = run.crm.associations("companies", "deals", company_ids)
+    deal_ids = sorted({d for ids in deals_of.values() for d in ids})
+    if not deal_ids:
+        return set()
+    stage = run.config.won_deals.stage
+    deals = run.crm.read("deals", deal_ids, properties=["dealstage"], by_id_property=False).found
+    return {
+        company
+        for company, ids in deals_of.items()
+        if any(d in deals and deals[d].properties.get("dealstage") == stage for d in ids)
+    }
 
 
 def _pull_company(run: Run, state: _CompanyPage, rec: CrmRecord) -> None:
@@ -192,8 +230,12 @@ def _pull_contacts(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow], 
             run.counts["contacts_echo_skipped"] += 1
             continue
         key = rec.erp_id or (b.erp_id if b is not None else None)
+        of = companies_of.get(rec.crm_id, [])
+        if key is None and of and all(run.ledger.lookup(SYSTEM, COMPANY, c) is None for c in of):
+            run.counts["contacts_of_prospects_left_in_crm"] += 1  # its company is no customer
+            continue
         try:
-            key = _pull_contact(run, rec, key, companies_of.get(rec.crm_id, []))
+            key = _pull_contact(run, rec, key, of)
         except PermanentError as exc:
             letters.append(invalid_letter("contact", rec, exc))
             continue
