@@ -10,7 +10,13 @@ import random
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from schemas.einvoice_config import CustomerEInvoice, EInvoiceFormat, Seller, SellerContact
+from schemas.einvoice_config import (
+    CustomerEInvoice,
+    EInvoiceFormat,
+    Seller,
+    SellerAddress,
+    SellerContact,
+)
 from schemas.model import Address, AllowanceCharge, Invoice, InvoiceLine, Party, PartyRef, TaxLine
 
 CENT = Decimal("0.01")
@@ -23,12 +29,9 @@ SELLER = Seller(
         name="Accounts receivable", phone="+49 421 555 0100", email="accounts@sandbox-sales.example"
     ),
     legal_registration="HRB 12345 Bremen",
-)
-COMPANY = Party(
     name="Sandbox Sales GmbH",
-    code="COMPANY",
+    address=SellerAddress(street="Lagerweg 1", postal_code="28195", city="Bremen", country="DE"),
     gln="4012345000009",
-    addresses=(Address(street="Lagerweg 1", postal_code="28195", city="Bremen", country="DE"),),
 )
 BUYERS = (
     Party(

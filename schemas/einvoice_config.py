@@ -34,7 +34,7 @@ class SellerContact(ConfigModel):
 
 
 class SellerAddress(ConfigModel):
-    """The seller's postal address when the ERP's company address is not the invoicing one."""
+    """The seller's postal address as invoices print it."""
 
     street: str = Field(min_length=1)
     postal_code: str = Field(min_length=1)
@@ -43,7 +43,8 @@ class SellerAddress(ConfigModel):
 
 
 class Seller(ConfigModel):
-    """The issuing company's data an e-invoice needs beyond what the ERP's company party has."""
+    """The issuing company as its e-invoices name it (the ERP's company party has no VAT id,
+    contact or bank account in this deployment, so the whole seller is configured here)."""
 
     vat_id: VatId = Field(description="The seller's VAT identifier (BT-31), e.g. DE123456789.")
     iban: str | None = Field(
@@ -58,10 +59,9 @@ class Seller(ConfigModel):
     legal_registration: str | None = Field(
         default=None, description="Trade register entry (BT-30), e.g. 'HRB 12345 Bremen'."
     )
-    name: str | None = Field(default=None, description="Overrides the ERP company's name.")
-    address: SellerAddress | None = Field(
-        default=None, description="Overrides the ERP company's address."
-    )
+    name: str = Field(min_length=1, description="The seller's legal name (BT-27).")
+    address: SellerAddress = Field(description="The seller's postal address (BG-5).")
+    gln: str | None = Field(default=None, description="The seller's GLN, if it has one.")
 
     _check_iban = field_validator("iban")(_iban)
 

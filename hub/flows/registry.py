@@ -279,6 +279,21 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         backfill="cursor",
         dag="crm_sync",
     ),
+    FlowDescriptor(
+        "einvoice_outbound",
+        "hub.flows.einvoice:einvoice_outbound",
+        "posted invoices as XRechnung/PEPPOL/ZUGFeRD e-invoices, validated, sent exactly once",
+        (
+            Param("customer", "str", "only this customer (its party in config/einvoice.yaml)"),
+            Param("limit", "int", "invoices per ERP read", 200),
+            Param("since", "iso", "re-read the ERP from here (documents sent are skipped)"),
+            DRY_RUN,
+        ),
+        writes=("edi", "smtp"),
+        streams=("einvoice.out",),
+        preview="self",
+        dag="einvoice_outbound",
+    ),
 )
 
 REGISTRY: dict[str, FlowDescriptor] = {d.name: d for d in _BUILTIN}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from pydantic import ValidationError
 
-from sandbox.einvoice_data import BUYERS, COMPANY, SELLER, customer, make_invoice
+from sandbox.einvoice_data import BUYERS, SELLER, customer, make_invoice
 from schemas.einvoice_config import CustomerEInvoice, EInvoiceConfig
 from schemas.errors import PermanentError
 from schemas.model import Invoice
@@ -31,7 +31,6 @@ def _doc(invoice: Invoice, fmt: str = "xrechnung-ubl"):  # type: ignore[no-untyp
         invoice,
         fmt=fmt,
         seller=SELLER,
-        company=COMPANY,
         buyer=BUYERS[0],  # type: ignore[arg-type]
         customer=customer(BUYERS[0], fmt),
     )  # type: ignore[arg-type]
@@ -145,7 +144,6 @@ def test_buyer_without_country_is_a_permanent_error_naming_the_party() -> None:
             make_invoice(1),
             fmt="peppol-bis",
             seller=SELLER,
-            company=COMPANY,
             buyer=buyer,
             customer=customer(BUYERS[0], "peppol-bis"),
         )

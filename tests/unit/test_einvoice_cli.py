@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
-from sandbox.einvoice_data import BUYERS, COMPANY, SELLER, customer, make_invoice
+from sandbox.einvoice_data import BUYERS, SELLER, customer, make_invoice
 from tests.fixtures.einvoice import official_rules
 from transforms.einvoice import render
 from transforms.einvoice.document import build
@@ -29,7 +29,7 @@ def _write(tmp_path: Path, fmt: str, seed: int = 3) -> Path:
         make_invoice(seed),
         fmt=fmt,
         seller=SELLER,
-        company=COMPANY,  # type: ignore[arg-type]
+        # type: ignore[arg-type]
         buyer=BUYERS[0],
         customer=customer(BUYERS[0], fmt),
     )  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.einvoice.validator import Report, Validator, rules_dir
-from sandbox.einvoice_data import BUYERS, COMPANY, SELLER, customer, make_invoice
+from sandbox.einvoice_data import BUYERS, SELLER, customer, make_invoice
 from schemas.einvoice_config import FORMATS
 from schemas.errors import PermanentError
 from tests.fixtures.einvoice import official_rules, official_validator
@@ -38,11 +38,27 @@ def _generated(fmt: str, seed: int, credit: bool = False) -> bytes:
         make_invoice(seed, buyer=buyer, credit_note=credit),
         fmt=fmt,  # type: ignore[arg-type]
         seller=SELLER,
-        company=COMPANY,
         buyer=buyer,
         customer=customer(buyer, fmt),
     )  # type: ignore[arg-type]
     return render(doc).data
+
+
+def test_a_delivery_date_leaves_no_warning(validator: Validator) -> None:
+    from datetime import date
+
+    buyer = BUYERS[0]
+    for fmt in ("xrechnung-ubl", "xrechnung-cii"):
+        doc = build(
+            make_invoice(9, buyer=buyer),
+            fmt=fmt,
+            seller=SELLER,
+            buyer=buyer,
+            customer=customer(buyer, fmt),
+            delivery_date=date(2026, 11, 2),
+        )
+        report = validator.validate(render(doc).data, fmt)
+        assert report.valid and report.warnings == [], [f.line() for f in report.findings]
 
 
 def _errors(report: Report) -> list[str]:

@@ -182,6 +182,9 @@ def cii(doc: EDocument) -> bytes:
     for ln in doc.lines:
         _line(transaction, ln)
     _agreement(transaction, doc)
-    _ram(transaction, "ApplicableHeaderTradeDelivery")
+    delivery = _ram(transaction, "ApplicableHeaderTradeDelivery")
+    if doc.delivery_date:
+        event = _ram(delivery, "ActualDeliverySupplyChainEvent")
+        _date(event, "OccurrenceDateTime", doc.delivery_date)
     _settlement(transaction, doc)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

@@ -124,6 +124,7 @@ class EDocument:
     credit_note: bool
     issue_date: date
     due_date: date | None
+    delivery_date: date | None
     currency: str
     buyer_reference: str | None
     order_reference: str | None
@@ -158,32 +159,14 @@ def category(rate: Decimal) -> str:
     return "S" if rate > 0 else "Z"
 
 
-def _seller(seller: Seller, company: Party) -> EParty:
-    erp_address = company.addresses[0] if company.addresses else None
-    if seller.address is not None:
-        address = Address(
-            seller.address.street,
-            seller.address.postal_code,
-            seller.address.city,
-            seller.address.country,
-        )
-    elif erp_address is not None and erp_address.country:
-        address = Address(
-            erp_address.street, erp_address.postal_code, erp_address.city, erp_address.country
-        )
-    else:
-        raise PermanentError(
-            f"the company {company.name!r} has no address with a country in the ERP; add one "
-            "or set seller.address in config/einvoice.yaml",
-            system="einvoice",
-            code="seller_address",
-        )
+def _seller(seller: Seller) -> EParty:
+    a = seller.address
     return EParty(
-        name=seller.name or company.name,
-        address=address,
+        name=seller.name,
+        address=Address(a.street, a.postal_code, a.city, a.country),
         vat_id=seller.vat_id,
         electronic_address=seller.electronic_address,
-        gln=company.gln,
+        gln=seller.gln,
         legal_registration=seller.legal_registration,
         contact_name=seller.contact.name,
         contact_phone=seller.contact.phone,
@@ -282,8 +265,8 @@ def build(
     *,
     fmt: EInvoiceFormat,
     seller: Seller,
-    company: Party,
     buyer: Party,
+    delivery_date: date | None = None,
     customer: CustomerEInvoice,
 ) -> EDocument:
     """The e-invoice view of ``invoice``; PermanentError naming what the ERP lacks."""
@@ -312,7 +295,8 @@ def build(
         currency=invoice.currency,
         buyer_reference=customer.buyer_reference or invoice.buyer_reference,
         order_reference=invoice.order_numbers[0] if invoice.order_numbers else None,
-        seller=_seller(seller, company),
+        seller=_seller(seller),
+        delivery_date=delivery_date,
         buyer=_buyer(buyer, customer, invoice),
         lines=tuple(lines),
         allowances=tuple(allowances),

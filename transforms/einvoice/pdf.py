@@ -54,6 +54,7 @@ def _header(pdf: FPDF, doc: EDocument) -> None:
         ("Due", doc.due_date.isoformat() if doc.due_date else "-"),
         ("Buyer reference", doc.buyer_reference or "-"),
         ("Order", doc.order_reference or "-"),
+        ("Delivered", doc.delivery_date.isoformat() if doc.delivery_date else "-"),
     ]
     for label, value in facts:
         pdf.cell(40, 5, label, new_x="RIGHT")

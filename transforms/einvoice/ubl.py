@@ -172,6 +172,8 @@ def ubl(doc: EDocument) -> bytes:
     peppol = doc.fmt == "peppol-bis"
     _party(root, "AccountingSupplierParty", doc.seller, seller=True, peppol=peppol)
     _party(root, "AccountingCustomerParty", doc.buyer, seller=False, peppol=peppol)
+    if doc.delivery_date:
+        _cbc(_cac(root, "Delivery"), "ActualDeliveryDate", doc.delivery_date.isoformat())
     _payment(root, doc)
     for a in doc.allowances:
         _allowance(root, a, doc.currency)
