@@ -109,6 +109,8 @@ class Hub:
                 conn.login or "",
                 password=conn.password,
                 key_path=conn.extra.get("key_file"),
+                known_hosts=conn.extra.get("known_hosts"),  # the server's key is verified:
+                host_key=conn.extra.get("host_key"),  # a file or a pinned key, else refused
                 remote_inbox=channel.sftp.remote_inbox,
                 remote_outbox=channel.sftp.remote_outbox,
                 min_age_seconds=channel.min_age_seconds,

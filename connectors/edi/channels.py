@@ -12,6 +12,7 @@ same bytes is a no-op, with other bytes a conflict.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -239,6 +240,42 @@ class LocalMailbox(Mailbox):
         return sorted(p.name for p in self.outbox.iterdir() if p.is_file() and is_candidate(p.name))
 
 
+class UnknownHostKeyError(Exception):
+    """The SFTP server presented a key nobody trusted (raised inside paramiko's connect)."""
+
+    def __init__(self, public_key: str, fingerprint: str) -> None:
+        super().__init__(fingerprint)
+        self.public_key, self.fingerprint = public_key, fingerprint
+
+
+def fingerprint(key: Any) -> str:
+    """``ssh-ed25519 SHA256:...``, as ssh-keygen -l prints it."""
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"{key.get_name()} SHA256:{digest}"
+
+
+def parse_public_key(text: str, where: str) -> Any:
+    """A public key from its OpenSSH line ("ssh-ed25519 AAAA... [comment]")."""
+    import paramiko
+
+    parts = text.split()
+    try:
+        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
+    except (IndexError, ValueError, paramiko.SSHException) as exc:
+        raise PermanentError(
+            f"{where}: the connection's host_key is not an OpenSSH public key line "
+            f"('ssh-ed25519 AAAA...', as in known_hosts without the host name): {exc}",
+            system="edi",
+        ) from exc
+
+
+class _RefuseUnknown:
+    """paramiko policy: an unknown host key is refused, naming its fingerprint."""
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        raise UnknownHostKeyError(f"{key.get_name()} {key.get_base64()}", fingerprint(key))
+
+
 class SftpMailbox(Mailbox):
     """Inbox and outbox on the partner's (or a VAN's) SFTP server, via paramiko."""
 
@@ -255,6 +292,7 @@ class SftpMailbox(Mailbox):
         min_age_seconds: float = 2.0,
         timeout: float = 15.0,
         known_hosts: str | None = None,
+        host_key: str | None = None,
         **kw: Any,
     ):
         super().__init__(min_age_seconds, **kw)
@@ -262,7 +300,10 @@ class SftpMailbox(Mailbox):
         self._password, self._key_path = password, key_path
         self.remote_inbox, self.remote_outbox = remote_inbox, remote_outbox
         self.timeout = timeout
+        # the server's key is verified: pinned (``host_key``, "ssh-ed25519 AAAA..."), from a
+        # known_hosts file, else from ~/.ssh/known_hosts; an unknown key is refused
         self.known_hosts = known_hosts
+        self.host_key = host_key
         self._client: Any = None
         self._sftp: Any = None
 
@@ -271,17 +312,31 @@ class SftpMailbox(Mailbox):
         """user@host:port, for messages (no secrets)."""
         return f"sftp://{self.username}@{self.host}:{self.port}"
 
+    def _trust(self, client: Any) -> None:
+        """Load the trusted host keys into ``client`` and refuse any other key."""
+        entry = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        if self.host_key:
+            key = parse_public_key(self.host_key, self.where)
+            client.get_host_keys().add(entry, key.get_name(), key)
+        if self.known_hosts:
+            try:
+                client.load_host_keys(self.known_hosts)
+            except OSError as exc:
+                raise PermanentError(
+                    f"{self.where}: cannot read the known_hosts file {self.known_hosts}: {exc}",
+                    system="edi",
+                ) from exc
+        if not self.host_key and not self.known_hosts:
+            client.load_system_host_keys()  # ~/.ssh/known_hosts, when there is one
+        client.set_missing_host_key_policy(_RefuseUnknown())
+
     def _open(self) -> Any:
         if self._sftp is not None:
             return self._sftp
         import paramiko
 
         client = paramiko.SSHClient()
-        if self.known_hosts:
-            client.load_host_keys(self.known_hosts)
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        else:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        self._trust(client)
         try:
             client.connect(
                 self.host,
@@ -295,6 +350,21 @@ class SftpMailbox(Mailbox):
                 allow_agent=False,
                 look_for_keys=False,
             )
+        except UnknownHostKeyError as exc:
+            raise PermanentError(
+                f"{self.where} presented the host key {exc.fingerprint}, which is not trusted: "
+                "check that fingerprint with the partner, then pin the key in the SFTP "
+                f"connection's extra (host_key: {exc.public_key!r}) or add it to the file "
+                "named by extra known_hosts; the connection is refused until then",
+                system="edi",
+            ) from exc
+        except paramiko.BadHostKeyException as exc:
+            raise PermanentError(
+                f"{self.where} presented the host key {fingerprint(exc.key)} but "
+                f"{fingerprint(exc.expected_key)} is trusted: the server's key changed or "
+                "someone is in between; ask the partner before changing host_key/known_hosts",
+                system="edi",
+            ) from exc
         except paramiko.AuthenticationException as exc:
             raise PermanentError(
                 f"{self.where} refused the login: check the SFTP connection's credentials",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from connectors.edi.channels import (
     LocalMailbox,
     SftpMailbox,
     UnreadableFile,
+    fingerprint,
     is_text_name,
     sha256,
     shown,
@@ -73,7 +75,7 @@ def _sftp(server: SftpServer, **kw: object) -> SftpMailbox:
         password=server.password,
         remote_inbox="/out",
         remote_outbox="/in",
-        **kw,  # type: ignore[arg-type]
+        **{"host_key": server.host_key, **kw},  # type: ignore[arg-type]
     )
 
 
@@ -98,8 +100,9 @@ def test_sftp_roundtrip(sftp_server: SftpServer) -> None:
 
 def test_sftp_wrong_password_is_permanent(sftp_server: SftpServer) -> None:
     box = SftpMailbox(
-        sftp_server.host, sftp_server.port, sftp_server.username, password="wrong", timeout=5
-    )
+        sftp_server.host, sftp_server.port, sftp_server.username, password="wrong", timeout=5,
+        host_key=sftp_server.host_key,
+    )  # fmt: skip
     with pytest.raises(PermanentError, match="refused the login") as info:
         box.ready()
     assert "wrong" not in str(info.value)
@@ -144,3 +147,51 @@ def test_names_that_are_not_utf8_are_shown_escaped() -> None:
     name = os.fsdecode(b"orders_\xe9t\xe9.edi")
     assert not is_text_name(name) and is_text_name("bestellung-\u00fc.edi")
     assert shown(name) == "orders_\\xe9t\\xe9.edi"
+
+
+# -- host keys: a pinned key or a known_hosts file; anything else is refused -----------------
+
+
+def test_sftp_with_the_pinned_key_or_known_hosts_connects(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    (sftp_server.root / "out" / "a.edi").write_bytes(b"UNB+x'")
+    _age(sftp_server.root / "out" / "a.edi", 60)
+    pinned = _sftp(sftp_server)
+    assert [f.name for f in pinned.list_inbox()] == ["a.edi"]
+    pinned.close()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{sftp_server.host}]:{sftp_server.port} {sftp_server.host_key}\n")
+    from_file = _sftp(sftp_server, host_key=None, known_hosts=str(known))
+    assert [f.name for f in from_file.list_inbox()] == ["a.edi"]
+    from_file.close()
+
+
+def test_sftp_refuses_an_unknown_host_key_naming_its_fingerprint(
+    sftp_server: SftpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paramiko
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/known_hosts to fall back on
+    unknown = _sftp(sftp_server, host_key=None)
+    with pytest.raises(PermanentError) as info:
+        unknown.list_inbox()
+    key = paramiko.PKey.from_type_string(
+        sftp_server.host_key.split()[0], base64.b64decode(sftp_server.host_key.split()[1])
+    )
+    text = str(info.value)
+    assert fingerprint(key) in text and "not trusted" in text
+    assert "host_key" in text and "known_hosts" in text
+    assert sftp_server.password not in text
+
+
+def test_sftp_refuses_a_changed_host_key(sftp_server: SftpServer) -> None:
+    import asyncssh
+
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    changed = _sftp(sftp_server, host_key=other)
+    with pytest.raises(PermanentError, match="the server's key changed or someone is in between"):
+        changed.list_inbox()
+    garbage = _sftp(sftp_server, host_key="not a key")
+    with pytest.raises(PermanentError, match="not an OpenSSH public key line"):
+        garbage.list_inbox()

@@ -28,6 +28,7 @@ def test_orders_from_sftp_are_acknowledged_on_sftp(
         connection_json(
             conn_type="sftp", host=sftp_server.host, port=sftp_server.port,
             login=sftp_server.username, password=sftp_server.password,
+            extra={"host_key": sftp_server.host_key},
         ),
     )  # fmt: skip
     shipped = load_partners(PROJECT_ROOT / "config" / "partners")["kaufhaus-nord"]

@@ -63,7 +63,8 @@ def test_refused_sftp_fails_the_run_marks_nothing_sent_and_the_retry_uploads_onc
     erp.tick()
     erp.post_invoice(res.sale.erp_id)
     conn = {"conn_type": "sftp", "host": "127.0.0.1", "login": sftp_server.username,
-            "password": sftp_server.password}  # fmt: skip
+            "password": sftp_server.password,
+            "extra": {"host_key": sftp_server.host_key}}  # fmt: skip
 
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps({**conn, "port": _free_port()}))
     down = _hub(tmp_path, erp)
