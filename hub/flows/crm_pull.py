@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.flows.crm_config import check_pipeline
 from hub.flows.crm_link import link_new_company, link_new_contact, missing_mechanisms
+from hub.flows.crm_merges import MERGED, follow_merges
 from hub.flows.crm_run import (
     COMPANY,
     COMPANY_CRM,
@@ -69,7 +70,7 @@ def _pull(run: Run, kind: str) -> None:
     props = list((m.COMPANY_PROPERTY if kind == "companies" else m.CONTACT_PROPERTY).values())
     rule = run.config.customers
     if kind == "companies":
-        props += ["lifecyclestage", *([rule.property] if rule.property else [])]
+        props += ["lifecyclestage", MERGED, *([rule.property] if rule.property else [])]
     # read everything first: the hub's own write-backs move records within the search order
     records = [
         r
@@ -123,6 +124,7 @@ class _CompanyPage:
 
 def _pull_companies(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow], list[Letter]]:
     cfg = run.config
+    merged = follow_merges(run, page)
     bound = _lookups(run, COMPANY, page)
     known = [r for r in page if r.erp_id or r.crm_id in bound]
     ids = list({r.erp_id or bound[r.crm_id].erp_id for r in known})
@@ -138,7 +140,7 @@ def _pull_companies(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow],
             run.counts["prospects_left_in_crm"] += 1  # not a customer: no ERP party
             continue
         _pull_company(run, state, rec)
-    return state.rows, state.letters
+    return state.rows, merged + state.letters
 
 
 def _customers(run: Run, new: Sequence[CrmRecord]) -> set[str]:

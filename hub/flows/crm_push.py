@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.flows.crm_config import check_pipeline
 from hub.flows.crm_deals import push_sales
+from hub.flows.crm_merges import deleted_in_crm, deleted_letter
 from hub.flows.crm_run import (
     COMPANY,
     COMPANY_CRM,
@@ -223,6 +224,10 @@ def _push_companies(
         hashes[erp_id] = (erp_hash, m.payload_hash(payload, crm_keys) if known is None else None)
     company_ids = {erp_id: b.external_id for erp_id, b in companies.items()}
     failed: set[str] = set()
+    for erp_id in deleted_in_crm(run, companies, list(send)):
+        send.pop(erp_id)
+        failed.add(erp_id)
+        letters.append(deleted_letter(erp_id, companies[erp_id].external_id))
     if send:
         outcome = run.crm.upsert("companies", send)
         run.counts["companies_sent"] += len(send)

@@ -122,6 +122,43 @@ class BindingStore(LedgerBase):
             row = conn.execute(select(t.bindings).where(*conds)).first()
         return _binding(row) if row else None
 
+    def move_binding(
+        self,
+        system: str,
+        entity: str,
+        old_external_id: str,
+        new_external_id: str,
+        *,
+        conn: Connection | None = None,
+    ) -> Binding | None:
+        """Move a binding to the external record that replaced it (a CRM merge keeps the
+        survivor's id). None when nothing was bound to ``old_external_id``; a survivor bound
+        to another ERP record is a ConflictError (two ERP records, one external one)."""
+        with self._conn(conn) as c:
+            old = c.execute(
+                select(t.bindings).where(*_where(system, entity, external_id=old_external_id))
+            ).first()
+            if old is None:
+                return None
+            new = c.execute(
+                select(t.bindings).where(*_where(system, entity, external_id=new_external_id))
+            ).first()
+            if new is not None and new.erp_id != old.erp_id:
+                raise ConflictError(
+                    f"{system} {entity} {old_external_id!r} (ERP id {old.erp_id}) was merged "
+                    f"into {new_external_id!r}, which is bound to ERP id {new.erp_id}",
+                    system="ledger",
+                )
+            if new is None:
+                c.execute(
+                    update(t.bindings)
+                    .where(t.bindings.c.id == old.id)
+                    .values(external_id=new_external_id, updated_at=utcnow())
+                )
+            else:
+                c.execute(t.bindings.delete().where(t.bindings.c.id == old.id))
+            return Binding(system, entity, new_external_id, old.erp_id, old.content_hash)
+
     def bindings_for(self, system: str, entity: str) -> dict[str, Binding]:
         """Every binding of one entity in one system, keyed by ERP id (for batch syncs)."""
         with self._read() as conn:

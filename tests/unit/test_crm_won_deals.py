@@ -137,3 +137,39 @@ def test_prospects_stay_in_the_crm_until_they_win_a_deal(ledger: Ledger) -> None
     party = next(p for p in erp.parties.values() if p.name == "Interessent GmbH")
     sale = next(s for s in erp.sales.values() if s.reference == f"CRM-{deal}")
     assert sale.party_erp_id == party.erp_id
+
+
+def test_a_merge_moves_the_binding_to_the_survivor_and_a_deletion_is_not_recreated(
+    ledger: Ledger,
+) -> None:
+    hub, crm, erp = synced(ledger)
+    merged_away = company_of(crm, "4")
+    survivor = crm.user_create("companies", {"name": "Kunde 0 GmbH (Zentrale)",
+                                             "lifecyclestage": "lead"}).crm_id  # fmt: skip
+    crm.user_merge("companies", survivor, merged_away)
+    crm.user_merge("companies", company_of(crm, "6"), company_of(crm, "5"))  # both bound
+
+    pulled = crm_pull(hub)
+
+    assert pulled["companies_merged"] == 1
+    moved = ledger.lookup("crm", "company", survivor)
+    assert moved is not None and moved.erp_id == "4"
+    assert ledger.lookup("crm", "company", merged_away) is None
+    assert next(r for r in crm.records("companies") if r.crm_id == survivor).erp_id == "4"
+    letters = [d.reason for d in ledger.dead_letters(flow="crm_pull")]
+    assert any("merge the two parties in the ERP" in r for r in letters), letters
+
+    count = len(crm.records("companies"))
+    erp.update_party(erp.parties["4"].model_copy(update={"name": "Kunde 0 GmbH & Co. KG"}))
+    gone = company_of(crm, "6")
+    crm.user_archive("companies", gone)
+    erp.update_party(erp.parties["6"].model_copy(update={"name": "Kunde 2 neu"}))
+    erp.tick()
+    pushed = crm_push(hub)
+
+    assert len(crm.records("companies")) == count - 1  # nothing re-created for party 6
+    names = {r.erp_id: r.properties["name"] for r in crm.records("companies")}
+    assert names["4"] == "Kunde 0 GmbH & Co. KG"  # the push found the survivor by ERP id
+    deleted = [d.reason for d in ledger.dead_letters(flow="crm_push")]
+    assert any(f"CRM company {gone} was deleted or merged away" in r for r in deleted)
+    assert pushed["status"] == "partial"
