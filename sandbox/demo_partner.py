@@ -10,13 +10,20 @@ drops both into the partner's inbox for the next inbound run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from connectors.edi import Delimiters, OutboundMessage, build_interchange
 from connectors.edi.serializer import render_interchange
 from hub.edi_out import to_segments
+from sandbox.partner import drop
 from transforms import edifact_acks as acks
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hub.bootstrap import Hub
 
 CONTRL_V3 = "CONTRL:D:3:UN"
 CONTRL_V4 = "CONTRL:4:1:UN"
@@ -34,11 +41,12 @@ def _interchange(
     control_ref: str,
     prepared: datetime,
     syntax_version: str = "3",
+    syntax_identifier: str = "UNOC",
 ) -> bytes:
     segments = build_interchange(
         [OutboundMessage(message_type, "1", to_segments(body))],
         sender=partner_gln, sender_qualifier="14", recipient=our_gln, recipient_qualifier="14",
-        control_ref=control_ref, prepared=prepared, syntax_identifier="UNOC",
+        control_ref=control_ref, prepared=prepared, syntax_identifier=syntax_identifier,
         syntax_version=syntax_version,
     )  # fmt: skip
     return render_interchange(segments, Delimiters(), una=True, newline=True)
@@ -54,6 +62,7 @@ def contrl_for(
     accepted: bool = True,
     errors: Sequence[acks.SyntaxFinding] = (),
     syntax_version: str = "3",
+    syntax_identifier: str = "UNOC",
     prepared: datetime = datetime(2026, 11, 4, 8, 0),
 ) -> bytes:
     """A partner's CONTRL on our interchange ``our_ref`` (one message ``1`` of S009
@@ -68,7 +77,7 @@ def contrl_for(
     message_type = CONTRL_V4 if syntax_version == "4" else CONTRL_V3
     return _interchange(
         message_type, body, partner_gln=partner_gln, our_gln=our_gln, control_ref=control_ref,
-        prepared=prepared, syntax_version=syntax_version,
+        prepared=prepared, syntax_version=syntax_version, syntax_identifier=syntax_identifier,
     )  # fmt: skip
 
 
@@ -81,6 +90,7 @@ def aperak_for(
     control_ref: str,
     errors: Sequence[tuple[str, str]] = (),
     number: str = "APK-1",
+    syntax_identifier: str = "UNOC",
     prepared: datetime = datetime(2026, 11, 4, 9, 0),
 ) -> bytes:
     """A partner's APERAK on our document ``document_number``: accepted (BGM 29) without
@@ -98,5 +108,82 @@ def aperak_for(
         body.append(("FTX", "AAO", "", "", [text[i : i + 70] for i in range(0, len(text), 70)]))
     return _interchange(
         APERAK_D96A, body, partner_gln=partner_gln, our_gln=our_gln, control_ref=control_ref,
-        prepared=prepared,
+        prepared=prepared, syntax_identifier=syntax_identifier,
     )  # fmt: skip
+
+
+# -- the demo's step ----------------------------------------------------------------------
+
+
+def _answers(hub: Hub, docs: list[dict[str, Any]]) -> list[str]:
+    """Drop the partners' answers: a CONTRL (syntax 4) accepting every document, an APERAK
+    accepting Kaufhaus Nord's INVOIC and one refusing Markt Sued's (its VAT id)."""
+    dropped = []
+    refused = False
+    for n, doc in enumerate(d for d in docs if d["state"] == "sent"):
+        profile = hub.partners[doc["partner"]]
+        box = hub.mailbox(profile)
+        partner, us, charset = profile.unb.partner_id, profile.unb.our_id, profile.syntax_identifier
+        label = f"{doc['doc_type']}:D:96A:UN"
+        contrl = contrl_for(doc["control_ref"], label, partner_gln=partner, our_gln=us,
+                            control_ref=f"ACK{n:06d}", syntax_version="4",
+                            syntax_identifier=charset)  # fmt: skip
+        drop(box.inbox, f"contrl_{doc['control_ref']}.edi", contrl)  # type: ignore[attr-defined]
+        if doc["doc_type"] != "INVOIC":
+            continue
+        errors = []
+        if profile.id == "markt-sued" and not refused:  # one INVOIC refused, for the demo
+            errors = [("12", "NAD+BY RFF+VA: buyer VAT id missing, required for our tax audit")]
+            refused = True
+        aperak = aperak_for(doc["document_number"], "INVOIC", partner_gln=partner, our_gln=us,
+                            control_ref=f"APK{n:06d}", errors=errors, number=f"APK-{n}",
+                            syntax_identifier=charset)  # fmt: skip
+        drop(box.inbox, f"aperak_{doc['control_ref']}.edi", aperak)  # type: ignore[attr-defined]
+        verdict = "refusing" if errors else "accepting"
+        dropped.append(f"{profile.id}: APERAK {verdict} INVOIC {doc['document_number']}")
+    contrls = sum(1 for d in docs if d["state"] == "sent")
+    return [f"{contrls} CONTRL (syntax 4) accepting every document sent", *dropped]
+
+
+def answer_documents(run_dag: Callable[[str], Any], console: Console) -> dict[str, Any]:
+    """Partners acknowledge the hub's documents; the rejected INVOIC is corrected and re-sent
+    under a new control number; ``hub edi acks`` shows every document's state."""
+    from hub.bootstrap import Hub
+    from hub.flows.edi_outbound_resend import resend
+    from hub.ops.acks import listing
+
+    console.rule("[bold cyan]4b. Partners acknowledge the hub's documents (CONTRL, APERAK)")
+    hub = Hub.from_env()
+    try:
+        for line in _answers(hub, listing(hub.ledger)):
+            console.print(f"  dropped {line}")
+    finally:
+        hub.close()
+    run_dag("edi_orders_inbound")
+    hub = Hub.from_env()
+    try:
+        for doc in listing(hub.ledger, state="rejected"):
+            done = resend(hub, doc["partner"], doc["control_ref"], by="demo",
+                          reason="buyer VAT id added in the ERP")  # fmt: skip
+            console.print(
+                f"  re-sent {done['doc_type']} {done['document_number']} to {done['partner']} "
+                f"as interchange {done['control_ref']} (was {done['was']}), audited"
+            )
+        rows = listing(hub.ledger)
+    finally:
+        hub.close()
+    from rich.table import Table
+
+    table = Table(title="hub edi acks: documents sent and their acknowledgement state")
+    for col in ("partner", "type", "number", "interchange", "state", "note"):
+        table.add_column(col)
+    for r in rows:
+        note = f"re-sent as {r['resent_as']}" if r["resent_as"] else ""
+        note = note or "; ".join(f"{e['code']} {e.get('text', '')}" for e in r["errors"][:1])
+        table.add_row(r["partner"], r["doc_type"], r["document_number"], r["control_ref"],
+                      r["state"], note[:60])  # fmt: skip
+    console.print(table)
+    states: dict[str, int] = {}
+    for r in rows:
+        states[r["state"]] = states.get(r["state"], 0) + 1
+    return states

@@ -451,6 +451,11 @@ def _seed_products(pool: Any, company: Any, categories: dict[Decimal, Any]) -> N
     Inventory.confirm([inventory])
 
 
+# the "Retail partners" price list's quantity breaks as data: (minimum quantity, factor on
+# the list price); the formulas below say the same, the FakeErp is seeded from this
+PRICE_LIST_BREAKS = ((Decimal(100), Decimal("0.90")), (Decimal(24), Decimal("0.95")))
+
+
 def _seed_price_list(pool: Any, company: Any) -> Any:
     """ "Retail partners": -5% from 24 units, -10% from 100."""
     PriceList = pool.get("product.price_list")

@@ -226,10 +226,42 @@ def _pri(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
         return
     qualifier, value = seg.element(1, 1), seg.element(1, 2)
     if qualifier in ("AAA", "AAB") and value and "unit_price" not in line:
+        line["_net"] = qualifier == "AAA"
         try:
             line["unit_price"] = parse_decimal(value)
         except InvalidOperation:
             draft.err("12", f"PRI+{qualifier} price {value!r} is not a number", pos, seg.tag, 1)
+
+
+def _alc(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """ALC+A (allowance) / ALC+C (charge): opens an allowance whose PCD follows; in the
+    detail it is the current line's, before it the whole order's (every line's)."""
+    qualifier = seg.element(1)
+    if qualifier not in ("A", "C"):
+        draft.err("12", f"ALC qualifier {qualifier!r} is not A or C", pos, seg.tag, 1)
+        return
+    target = draft.line if draft.in_detail and draft.line is not None else draft.fields
+    allowances = target.setdefault("_alc", [])
+    assert isinstance(allowances, list)
+    allowances.append({"kind": qualifier, "pos": pos, "percent": None, "amount": None})
+
+
+def _pcd_moa(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
+    """PCD+1/3 (percentage) or MOA+204/23/8 (amount) of the allowance ALC opened."""
+    target = draft.line if draft.in_detail and draft.line is not None else draft.fields
+    allowances = target.get("_alc")
+    if not isinstance(allowances, list) or not allowances:
+        return  # a MOA of something else (header totals): not an allowance
+    qualifier, value = seg.element(1, 1), seg.element(1, 2)
+    key = "percent" if seg.tag == "PCD" else "amount"
+    if (seg.tag == "PCD" and qualifier not in ("1", "3")) or (
+        seg.tag == "MOA" and qualifier not in ("204", "23", "8")
+    ):
+        return
+    try:
+        allowances[-1][key] = parse_decimal(value)
+    except InvalidOperation:
+        draft.err("12", f"{seg.tag}+{qualifier} {value!r} is not a number", pos, seg.tag, 1)
 
 
 def _uns(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
@@ -261,6 +293,9 @@ _SEGMENTS: dict[str, Callable[[_OrderDraft, SegmentLike, int], None]] = {
     "IMD": _imd,
     "QTY": _qty,
     "PRI": _pri,
+    "ALC": _alc,
+    "PCD": _pcd_moa,
+    "MOA": _pcd_moa,
     "UNS": _uns,
     "CNT": _cnt,
 }
@@ -279,6 +314,7 @@ def _finish(draft: _OrderDraft) -> None:
             "CNT",
             1,
         )
+    _apply_allowances(draft)
     for qualifier, key in (
         ("BY", "buyer"),
         ("SU", "supplier"),
@@ -294,6 +330,33 @@ def _finish(draft: _OrderDraft) -> None:
     ):
         if not draft.fields.get(mandatory):
             draft.errors.append(AppError("13", f"{what} is missing", None, tag))
+
+
+def _apply_allowances(draft: _OrderDraft) -> None:
+    """Percentage allowances become the lines' discount (an order-level one every line's).
+
+    The ERP sale carries a line's net price; an amount allowance or a charge has no place
+    in it yet, so it is refused with a message saying what to send instead."""
+    header = draft.fields.pop("_alc", None) or []
+    assert isinstance(header, list)
+    for line in draft.lines:
+        own = line.pop("_alc", None) or []
+        net = line.pop("_net", False)  # PRI+AAA: the allowances are in the price already
+        assert isinstance(own, list)
+        discount = Decimal(0)
+        for alc in [*header, *own]:
+            where = "order" if alc in header else f"line {line['line_no']}"
+            if alc["kind"] == "C" or alc["percent"] is None:
+                what = "charge" if alc["kind"] == "C" else "allowance without PCD percentage"
+                draft.errors.append(AppError(
+                    "ALC", f"{where}: {what} is not supported: send allowances as ALC+A with "
+                    "PCD+1 (percentage), charges on a separate order line", alc["pos"], "ALC",
+                    1, int(str(line["line_no"])) if alc in own else None,
+                ))  # fmt: skip
+                continue
+            discount += alc["percent"]
+        if discount and not net:
+            line["discount_percent"] = discount
 
 
 def orders_to_sales_order(
@@ -349,8 +412,13 @@ def check_against_erp(
     products_by_gtin: Mapping[str, Product],
     known_party_glns: Iterable[str],
     price_tolerance_percent: Decimal,
+    agreed_prices: Mapping[int, Decimal] | None = None,
 ) -> list[AppError]:
-    """Unknown buyer/delivery party, unknown GTINs, partner prices outside the tolerance."""
+    """Unknown buyer/delivery party, unknown GTINs, partner prices outside the tolerance.
+
+    A line's price is its net price (PRI less its ALC/PCD allowances), checked against
+    ``agreed_prices`` (line number -> what the ERP charges this customer for that quantity:
+    its price list and quantity breaks) or, without one, the product's list price."""
     known = set(known_party_glns)
     errors: list[AppError] = []
     if order.buyer.gln and order.buyer.gln not in known:
@@ -377,18 +445,21 @@ def check_against_erp(
                 )
             )
             continue
-        if (
-            line.unit_price is not None
-            and product.list_price is not None
-            and product.list_price > 0
-        ):
-            deviation = abs(line.unit_price - product.list_price) / product.list_price * 100
+        agreed = (agreed_prices or {}).get(line.line_no, product.list_price)
+        if line.unit_price is not None and agreed is not None and agreed > 0:
+            net = line.unit_price * (1 - line.discount_percent / 100)
+            deviation = abs(net - agreed) / agreed * 100
             if deviation > price_tolerance_percent:
+                shown = (
+                    f"{line.unit_price} less {line.discount_percent}% = {_fmt(net)}"
+                    if (line.discount_percent)
+                    else str(line.unit_price)
+                )
                 errors.append(
                     AppError(
                         "PRICE",
-                        f"line {line.line_no}: price {line.unit_price} differs from the agreed "
-                        f"{product.list_price} by {deviation:.2f}% (tolerance "
+                        f"line {line.line_no}: price {shown} differs from the agreed "
+                        f"{_fmt(agreed)} by {deviation:.2f}% (tolerance "
                         f"{price_tolerance_percent}%)",
                         tag="PRI",
                         line_no=line.line_no,
@@ -469,8 +540,12 @@ def sales_order_to_orders(
         if line.unit != "unit":
             quantity.append(line.unit)
         segments.append(("QTY", quantity))
-        if line.unit_price is not None:
-            segments.append(("PRI", ["AAA", _fmt(line.unit_price, decimal_mark)]))
+        if line.unit_price is not None:  # gross (AAB) when an allowance follows, else net
+            qualifier = "AAB" if line.discount_percent else "AAA"
+            segments.append(("PRI", [qualifier, _fmt(line.unit_price, decimal_mark)]))
+        if line.discount_percent:
+            segments.append(("ALC", "A", "", "", "1", ["TD"]))
+            segments.append(("PCD", ["1", _fmt(line.discount_percent, decimal_mark)]))
     segments.append(("UNS", "S"))
     segments.append(("CNT", ["2", str(len(order.lines))]))
     return segments

@@ -127,6 +127,8 @@ class FakeErp(FakeSalesFeed, ErpPort):
         self.sales: dict[str, ErpSale] = {}
         self.shipments: dict[str, Shipment] = {}
         self.invoices: dict[str, Invoice] = {}
+        # party erp id -> quantity breaks (minimum quantity, factor on the list price)
+        self.price_lists: dict[str, tuple[tuple[Decimal, Decimal], ...]] = {}
         self.calls = 0
         self._next = 0
         self._line_ids = itertools.count(1)  # addresses and contact mechanisms
@@ -287,6 +289,32 @@ class FakeErp(FakeSalesFeed, ErpPort):
         wanted = set(codes)
         return {p.code: p for p in self.products.values() if p.code in wanted}
 
+    def customer_prices(
+        self, party_erp_id: str, currency: str, lines: Sequence[tuple[str, Decimal]]
+    ) -> dict[tuple[str, Decimal], Decimal]:
+        """The list price times the factor of the customer's first break the quantity
+        reaches (breaks as ``price_lists`` holds them); company currency only."""
+        self._call()
+        if currency not in self.currencies:
+            raise PermanentError(
+                f"currency {currency} is not defined in the ERP",
+                system=SYSTEM,
+                code="unknown_currency",
+            )
+        by_code = {p.code: p for p in self.products.values()}
+        prices = {}
+        for code, qty in lines:
+            price = self._price_for(party_erp_id, by_code[code], qty) if code in by_code else None
+            if price is not None and currency == self.currency:
+                prices[(code, qty)] = price
+        return prices
+
+    def _price_for(self, party_erp_id: str, product: Product, qty: Decimal) -> Decimal | None:
+        breaks = sorted(self.price_lists.get(party_erp_id, ()), reverse=True)
+        factor = next((f for minimum, f in breaks if qty >= minimum), Decimal(1))
+        base = product.list_price
+        return None if base is None else (base * factor).quantize(PRICE_DIGITS)
+
     # -- sales --------------------------------------------------------------------------------
 
     def create_sales(
@@ -341,7 +369,9 @@ class FakeErp(FakeSalesFeed, ErpPort):
         products = [self._product(order, line) for line in order.lines]
         lines = []
         for line, product in zip(order.lines, products, strict=True):
-            price = line.unit_price if line.unit_price is not None else product.list_price
+            price = line.unit_price
+            if price is None:
+                price = self._price_for(party.erp_id or "", product, line.quantity)
             price = (price or Decimal(0)) * (1 - line.discount_percent / 100)
             lines.append(
                 ErpSaleLine(

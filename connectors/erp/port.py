@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from connectors.erp.sales_feed import SalesFeed
@@ -117,6 +118,16 @@ class ErpPort(SalesFeed, ABC):
     @abstractmethod
     def find_products_by_gtin(self, gtins: Sequence[str]) -> dict[str, Product]:
         """Batch lookup: GTIN -> product, for the GTINs the ERP knows."""
+
+    def customer_prices(
+        self, party_erp_id: str, currency: str, lines: Sequence[tuple[str, Decimal]]
+    ) -> dict[tuple[str, Decimal], Decimal]:
+        """(product code, quantity) -> the unit price the ERP would charge this customer in
+        ``currency``: its price list, quantity breaks and currency rate applied. The default
+        is the list price (an ERP without price lists)."""
+        products = self.find_products_by_code(sorted({code for code, _ in lines}))
+        prices = {code: p.list_price for code, p in products.items() if p.list_price is not None}
+        return {(code, qty): prices[code] for code, qty in lines if code in prices}
 
     @abstractmethod
     def find_products_by_code(self, codes: Sequence[str]) -> dict[str, Product]:

@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
-from connectors.erp import tryton_invoices, tryton_parties, tryton_sales, tryton_stock
+from connectors.erp import (
+    tryton_invoices,
+    tryton_parties,
+    tryton_prices,
+    tryton_sales,
+    tryton_stock,
+)
 from connectors.erp.jsonrpc import SYSTEM, TrytonRpc
 from connectors.erp.port import ErpPort, PartyQuery, SaleResult, TargetState
 from connectors.erp.sales_feed import TrytonSalesFeed
@@ -120,6 +127,11 @@ class TrytonErp(TrytonSalesFeed, ErpPort):
 
     def find_products_by_code(self, codes: Sequence[str]) -> dict[str, Product]:
         return {c: r.product for c, r in self.records.product_rows_by_code(codes).items()}
+
+    def customer_prices(
+        self, party_erp_id: str, currency: str, lines: Sequence[tuple[str, Decimal]]
+    ) -> dict[tuple[str, Decimal], Decimal]:
+        return tryton_prices.customer_prices(self.records, party_erp_id, currency, lines)
 
     # -- sales --------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import pytest
 from connectors.erp.fake import FakeErp
 from connectors.erp.port import ErpPort
 from connectors.erp.tryton import TrytonErp
-from sandbox.erp_seed import SeedCustomer, catalogue, customers
+from sandbox.erp_seed import PRICE_LIST_BREAKS, SeedCustomer, catalogue, customers
 from schemas.model import Address, ContactMechanism, Party
 from tests.fixtures.hub import add_products
 
@@ -51,7 +51,10 @@ def erp_port_seeded_fake() -> FakeErp:
     """A FakeErp with the sandbox ERP's catalogue (stock in WH) and customers."""
     fake = FakeErp(tax_rate=Decimal(19))
     add_products(fake, [(p.code, p.name, p.gtin, p.list_price, p.stock) for p in catalogue()])
-    fake.create_parties([_seed_party(c) for c in customers()])
+    created = fake.create_parties([_seed_party(c) for c in customers()])
+    for party, seed in zip(created, customers(), strict=True):
+        if seed.price_list and party.erp_id:  # the sandbox's "Retail partners" list
+            fake.price_lists[party.erp_id] = PRICE_LIST_BREAKS
     fake.tick()
     return fake
 

@@ -525,3 +525,32 @@ def test_shipped_and_invoiced_sale_reads_back_as_shipment_and_invoice(
     assert {ln.order_number for ln in invoice.lines} == {sent.order_number}
     assert len(erp.invoices_posted_since(None, limit=1)) == 1
     assert len(erp.shipments_changed_since(None, limit=1)) == 1
+
+
+# -- customer prices (issue 14) ------------------------------------------------------------------
+
+
+def test_customer_prices_follow_the_price_list_and_its_quantity_breaks(
+    erp_port_world: ErpPortWorld,
+) -> None:
+    erp = erp_port_world.port
+    listed, other = (
+        CUSTOMERS[0],
+        NO_PRICE_LIST,
+    )  # the "Retail partners" list: -5% from 24, -10% from 100
+    assert listed.price_list and not other.price_list
+    parties = erp.find_parties_by_gln([listed.gln, other.gln])
+    item = VAT19[0]
+    lines = [(item.code, Decimal(q)) for q in (1, 24, 100)]
+    four = Decimal("0.0001")
+    got = erp.customer_prices(str(parties[listed.gln].erp_id), "EUR", lines)
+    assert got == {
+        (item.code, Decimal(1)): item.list_price,
+        (item.code, Decimal(24)): (item.list_price * Decimal("0.95")).quantize(four),
+        (item.code, Decimal(100)): (item.list_price * Decimal("0.90")).quantize(four),
+    }
+    plain = erp.customer_prices(str(parties[other.gln].erp_id), "EUR", lines)
+    assert set(plain.values()) == {item.list_price}
+    assert erp.customer_prices(str(parties[other.gln].erp_id), "EUR", []) == {}
+    with pytest.raises(PermanentError, match="XTS"):
+        erp.customer_prices(str(parties[other.gln].erp_id), "XTS", lines)

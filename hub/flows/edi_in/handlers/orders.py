@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from connectors.erp.port import ErpPort, SaleResult
@@ -64,6 +65,7 @@ class OrdersHandler(MessageHandler):
         orders = [w.record for w in items]
         products = _products(ctx.hub.erp, ctx.profile, orders)
         party_ids = _party_ids(ctx.hub.erp, ctx.profile, orders)
+        agreed = customer_prices(ctx.hub.erp, orders, products, party_ids)
         for work in items:
             order: SalesOrder = work.record
             work.errors = check_against_erp(
@@ -71,6 +73,7 @@ class OrdersHandler(MessageHandler):
                 products_by_gtin=products,
                 known_party_glns=party_ids,
                 price_tolerance_percent=ctx.profile.price_tolerance_percent,
+                agreed_prices=agreed.get(order.order_number, {}),
             )
             if work.errors:
                 continue
@@ -172,6 +175,41 @@ def _products(
         by_code = erp.find_products_by_code(sorted(set(mapped.values())))
         products.update({g: by_code[c] for g, c in mapped.items() if c in by_code})
     return products
+
+
+def customer_prices(
+    erp: ErpPort,
+    orders: list[SalesOrder],
+    products: dict[str, Product],
+    party_ids: dict[str, str],
+) -> dict[str, dict[int, Decimal]]:
+    """Order number -> line number -> what the ERP charges the buyer for that line's
+    quantity (its price list, quantity breaks, the order's currency): one ERP call per
+    (customer, currency) of the batch. A currency the ERP lacks leaves the list price
+    (the sale is then refused for its currency)."""
+    wanted: dict[tuple[str, str], set[tuple[str, Decimal]]] = {}
+    for order in orders:
+        party = party_ids.get(order.buyer.gln or "")
+        for line in order.lines:
+            product = products.get(line.gtin or "")
+            if party and product and line.unit_price is not None:
+                wanted.setdefault((party, order.currency), set()).add((product.code, line.quantity))
+    prices: dict[tuple[str, str], dict[tuple[str, Decimal], Decimal]] = {}
+    for (party, currency), lines in wanted.items():
+        try:
+            prices[(party, currency)] = erp.customer_prices(party, currency, sorted(lines))
+        except PermanentError:
+            prices[(party, currency)] = {}
+    agreed: dict[str, dict[int, Decimal]] = {}
+    for order in orders:
+        known = prices.get((party_ids.get(order.buyer.gln or "", ""), order.currency), {})
+        agreed[order.order_number] = {
+            line.line_no: known[(products[line.gtin or ""].code, line.quantity)]
+            for line in order.lines
+            if (line.gtin or "") in products
+            and (products[line.gtin or ""].code, line.quantity) in known
+        }
+    return agreed
 
 
 def _party_ids(erp: ErpPort, profile: PartnerProfile, orders: list[SalesOrder]) -> dict[str, str]:
