@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-fast lint format bench clean chaos
+.PHONY: install demo test test-fast lint format bench clean chaos airflow
 
 $(STAMP): requirements.lock requirements-bootstrap.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/hub demo
+
+# Airflow for real on 127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer) with the
+# hub's DAGs, plugin, pools and ledger; SANDBOX=1 starts the sandbox systems too. Ctrl-C stops.
+airflow: install
+	$(BIN)/python -m hub.airflow_local $(if $(SANDBOX),--sandbox) $(AIRFLOW_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
