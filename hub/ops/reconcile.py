@@ -486,11 +486,14 @@ def _outbound(hub: Hub) -> list[dict[str, Any]]:
 
 def reconcile(hub: Hub) -> dict[str, Any]:
     """Every section and the total number of differences."""
+    from hub.flows.crm_reconcile import crm_sections
+
     sales, erp_sales = _sales(hub)
     sections = [
         sales,
         _deals(hub, dict(erp_sales)),
         *_crm_parties(hub),
+        *crm_sections(hub),
         _carrier(hub),
         *_outbound(hub),
         ack_ops.reconcile_section(hub.ledger),

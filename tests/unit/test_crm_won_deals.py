@@ -173,3 +173,39 @@ def test_a_merge_moves_the_binding_to_the_survivor_and_a_deletion_is_not_recreat
     deleted = [d.reason for d in ledger.dead_letters(flow="crm_push")]
     assert any(f"CRM company {gone} was deleted or merged away" in r for r in deleted)
     assert pushed["status"] == "partial"
+
+
+def test_reconcile_names_an_edited_deal_a_prospect_party_and_a_deleted_company(
+    ledger: Ledger,
+) -> None:
+    from datetime import date
+
+    from hub.ops.reconcile import reconcile
+    from schemas.model import PartyRef, SalesOrder, SalesOrderLine
+
+    hub, crm, erp = synced(ledger)
+    order = SalesOrder(order_number="PO-9", order_date=date(2024, 1, 1),
+                       buyer=PartyRef(erp_id="5"), currency="EUR",
+                       lines=(SalesOrderLine(line_no=1, product_code="P0001",
+                                             quantity=Decimal(3)),))  # fmt: skip
+    sale = erp.create_sales([order])[0].sale
+    assert sale is not None
+    newcomer = crm.user_create(
+        "companies",
+        {"name": "Neukunde KG", "zip": "20095", "country": "DE", "hub_vat": "DE136695976"},
+    ).crm_id
+    crm_push(hub)
+    crm_pull(hub)
+    clean = {s["section"]: s["differences"] for s in reconcile(hub)["sections"]}
+    assert all(clean[n] == [] for n in ("crm.deals", "crm.quotes", "crm.line_items")), clean
+
+    deal = next(r for r in crm.records("deals") if r.erp_id == sale.erp_id)
+    crm.user_update("deals", deal.crm_id, {"amount": "1.00"})
+    crm.user_update("companies", newcomer, {"lifecyclestage": "lead"})
+    crm.user_archive("companies", company_of(crm, "6"))
+    found = {s["section"]: s["differences"] for s in reconcile(hub)["sections"]}
+
+    assert [(d["kind"], "amount" in d["detail"]) for d in found["crm.deals"]] == [("differs", True)]
+    assert [d["kind"] for d in found["crm.prospects"]] == ["prospect_in_erp"]
+    assert "Neukunde KG" in found["crm.prospects"][0]["detail"]
+    assert [d["kind"] for d in found["crm.archived"]] == ["archived_in_crm"]
