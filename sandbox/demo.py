@@ -54,6 +54,9 @@ def demo(
         _orders_arrive(dags, home, erp)
         operator, shipment_ids = _goods_packed(dags, erp, carrier, home)
         _goods_leave(dags, operator, carrier, shipment_ids)
+        from sandbox.demo_einvoice import einvoice_step
+
+        summary["einvoices"] = einvoice_step(dags.run, console, home, operator)
         from sandbox.demo_partner import answer_documents
 
         summary["acks"] = answer_documents(dags.run, console)

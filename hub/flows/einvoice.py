@@ -20,6 +20,7 @@ from typing import Any
 from connectors.einvoice.mail import Mailer
 from connectors.einvoice.validator import Validator, rules_dir
 from hub.bootstrap import Hub
+from hub.flows.edi_outbound_run import partner_gln
 from hub.flows.einvoice_config import load_config, smtp_mailer
 from hub.flows.einvoice_send import (
     FLOW,
@@ -138,6 +139,18 @@ def _one(
     dry: bool,
 ) -> None:
     """One invoice for one customer: already sent, sent now, or a dead letter."""
+    edi = _edi_partner(d, invoice)
+    if edi is not None:
+        error = PermanentError(
+            f"customer {entry.party} already receives INVOIC through EDI "
+            f"partner {edi}: an e-invoice would invoice {invoice.number} "
+            "twice; list the customer in config/einvoice.yaml or give it "
+            "INVOIC, not both",
+            system="einvoice",
+            code="invoiced_twice",
+        )
+        _dead_letter(d, entry, invoice, error, report, dry)
+        return
     entry_state = d.hub.ledger.journal_entry(key_of(entry, invoice))
     if entry_state is not None and entry_state["state"] == "done":
         report["already_sent"] += 1
@@ -160,6 +173,18 @@ def _one(
     report[counted] += 1
     report["files"].append(pinned.file_name)
     report["details"].append(_detail(entry, invoice, counted, pinned.file_name, result=result))
+
+
+def _edi_partner(d: Delivery, invoice: Invoice) -> str | None:
+    """The EDI partner that sends this invoice's customer INVOIC, if any."""
+    for profile in d.hub.partners.values():
+        if (
+            profile.active
+            and "INVOIC" in profile.outbound.documents
+            and partner_gln(profile, invoice.customer)
+        ):
+            return profile.id
+    return None
 
 
 def _detail(

@@ -27,6 +27,7 @@ from schemas.einvoice_config import CustomerEInvoice
 from schemas.errors import PermanentError
 from schemas.model import Address, Invoice, Party, PartyRef
 from tests.fixtures.einvoice import official_rules, official_validator
+from tests.fixtures.ids import NORD
 
 XR = {
     "format": "xrechnung-ubl",
@@ -213,6 +214,32 @@ def test_an_invalid_document_is_never_sent_and_names_the_rule(tmp_path: Path, er
     assert {"BR-DE-8", "BR-DE-9"} <= rules, letter.reason
     assert all(e["location"] and e["text"] for e in letter.payload["errors"])
     assert "BR-DE-8 at /ubl:Invoice[1]" in letter.reason
+
+
+def test_a_customer_invoiced_by_edi_never_gets_a_second_invoice(
+    tmp_path: Path, erp: FakeErp
+) -> None:
+    edi = Party(
+        name="Kaufhaus Nord GmbH",
+        code="C-EDI",
+        gln=NORD,
+        addresses=(
+            Address(street="Hafenstrasse 12", postal_code="20457", city="Hamburg", country="DE"),
+        ),
+    )
+    erp.create_parties([edi])
+    write_config(tmp_path, pytest.MonkeyPatch(), {"C-EDI": PDF})
+    invoice = post(erp, 3, "C-EDI")
+    invoice = invoice.model_copy(
+        update={"customer": invoice.customer.model_copy(update={"gln": NORD})}
+    )
+    erp.invoices[invoice.erp_id] = invoice
+    hub = make_hub(tmp_path, erp)
+    mailer = FakeMailer()
+    report = einvoice_outbound(hub, mailer=mailer)
+    assert (report["sent"], report["dead_letters"], mailer.sent) == (0, 1, [])
+    (letter,) = hub.ledger.dead_letters(flow="einvoice_outbound")
+    assert "kaufhaus-nord" in letter.reason and "twice" in letter.reason
 
 
 def test_dry_run_validates_and_sends_nothing(tmp_path: Path, erp: FakeErp) -> None:
