@@ -1,98 +1,259 @@
-"""Benchmark: end-to-end EDI orders/s, from partner inbox to confirmed ERP sale with acks written.
+"""Benchmark: EDI order intake against the ERP's own ceiling, and a 100 MB file in bounded memory.
 
-Drops FILES interchanges of ORDERS (MESSAGES orders of LINES lines each) into a partner's
-inbox, runs the inbound flow once against a sandbox Tryton, and reports orders/s, the time
-spent inside ERP calls vs in the hub (parse, validate, map, ledger, acknowledgements), and
-the acknowledgement files written. Usage:
-``python bench/edi_inbound.py [--files 5] [--messages 20] [--lines 5] [--json]``.
+Intake, per concurrency (default 1, 2, 4), in one run against one sandbox Tryton on
+PostgreSQL with ``--workers`` trytond worker processes:
+
+- ``erp_ceiling_orders_per_s``: the ERP's own ceiling, a plain JSON-RPC loop (no hub)
+  creating and confirming the same sales (``sale.sale`` create, quote, confirm per batch of
+  ``--batch`` orders, ``concurrency`` threads; the sale values are prepared before the clock
+  starts);
+- ``orders_per_s``: the hub end to end, a file of ``--orders`` varied ORDERS in the partner's
+  inbox -> confirmed sales -> CONTRL and one ORDRSP per order written, the inbound flow
+  with ``batch_size=--batch`` and the same ``concurrency``;
+- ``ratio``: the second over the first; and where the hub's time goes (ERP calls summed over
+  threads, calls per order against the ceiling's).
+
+Memory (``--rss-mb``, default 100; 0 skips it): a file of that size and one a tenth of it,
+each through the inbound flow against the indexed FakeErp in a subprocess of its own
+(``bench/edi_inbound_data.py``), which reports its peak RSS; ``time_ratio_10x`` is the big
+file's time over the small one's (linear: about 10).
+
+Usage: ``python bench/edi_inbound.py [--orders 240] [--batch 20] [--concurrency 1,2,4]
+[--workers 4] [--rss-mb 100] [--db postgresql://postgres@127.0.0.1:5432/] [--json]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from edi_inbound_data import (  # noqa: E402
+    NORD,
+    PACKS,
+    PARTNER,
+    varied_orders,
+    write_orders_file,
+)
 
 from connectors.erp.tryton import TrytonErp  # noqa: E402
 from hub.bootstrap import Hub  # noqa: E402
 from hub.config import load_partners  # noqa: E402
 from hub.flows.edi_inbound import edi_orders_inbound  # noqa: E402
 from hub.ledger import Ledger  # noqa: E402
-from sandbox.erp import SandboxErp  # noqa: E402
-from sandbox.partner import drop, make_orders, orders_interchange  # noqa: E402
+from schemas.model import Product, SalesOrder  # noqa: E402
+from transforms import erp_tryton_documents as td  # noqa: E402
 
-PARTNER = "kaufhaus-nord"
+HERE = Path(__file__).resolve().parent
+Prices = dict[tuple[str, Decimal], Decimal]
+
+
+def ceiling(erp: TrytonErp, orders: list[SalesOrder], batch: int, concurrency: int) -> float:
+    """Orders/s of create + quote + confirm straight over JSON-RPC, ``concurrency`` threads."""
+    records = erp.records
+    gtins = sorted({ln.gtin for o in orders for ln in o.lines if ln.gtin})
+    by_gtin = records.product_rows_by_gtin(gtins)
+    party = records.party_rows_by_gln([NORD])[NORD]
+    currencies = records.currency_ids({"EUR"})
+    values = [td.sale_values(o, party, by_gtin, {}, currencies)[0] for o in orders]
+    batches = [values[i : i + batch] for i in range(0, len(values), batch)]
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+    confirmed: list[int] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not batches or failed:
+                    return
+                todo = batches.pop(0)
+            try:
+                ids = erp.rpc.model("sale.sale", "create", todo, idempotent=False)
+                erp.rpc.model("sale.sale", "quote", ids, idempotent=True)
+                erp.rpc.model("sale.sale", "confirm", ids, idempotent=True)
+            except Exception as exc:  # reported below: a ceiling that failed is no ceiling
+                failed.append(exc)
+                return
+            with lock:
+                confirmed.extend(ids)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    if failed or len(confirmed) != len(orders):
+        raise RuntimeError(f"the ceiling run failed: {failed[:1]}, {len(confirmed)} confirmed")
+    return len(orders) / seconds
+
+
+def agreed_prices(erp: TrytonErp, products: list[Product]) -> Prices:
+    """What the ERP charges the benchmark's customer per (product, pack size): the prices
+    the partner's orders carry, as a partner with a price agreement sends them."""
+    party = erp.find_parties_by_gln([NORD])[NORD]
+    wanted = [(p.code, q) for p in products for q in PACKS]
+    return erp.customer_prices(party.erp_id or "", "EUR", wanted)
+
+
+def intake(
+    erp: TrytonErp,
+    products: list[Product],
+    prices: Prices,
+    work: Path,
+    args: argparse.Namespace,
+    c: int,
+) -> dict[str, Any]:
+    """The hub end to end at concurrency ``c``, and the ERP's ceiling on the same orders."""
+    stamp = time.strftime("%H%M%S")
+    direct = list(
+        varied_orders(products, args.orders, prefix=f"C{c}{stamp}-", seed=c, prices=prices)
+    )
+    ceiling_per_s = ceiling(erp, direct, args.batch, c)
+    ledger = Ledger(f"sqlite:///{work / f'ledger-{c}.sqlite'}")
+    ledger.upgrade()
+    hub = Hub(ledger, erp=erp, home=work / f"home-{c}", partners=load_partners())
+    inbox: Path = hub.mailbox(hub.partners[PARTNER]).inbox  # type: ignore[attr-defined]
+    inbox.mkdir(parents=True, exist_ok=True)
+    orders = varied_orders(products, args.orders, prefix=f"H{c}{stamp}-", seed=c, prices=prices)
+    path = work / f"intake-{c}.edi"
+    write_orders_file(path, orders, control_ref=f"{c}{stamp}")
+    path.rename(inbox / path.name)
+    past = time.time() - 3600  # older than the channel's min_age_seconds: ready
+    os.utime(inbox / path.name, (past, past))
+    erp.rpc.seconds.clear()
+    calls = erp.calls
+    started = time.perf_counter()
+    report = edi_orders_inbound(hub, partner=PARTNER, batch_size=args.batch, concurrency=c)
+    seconds = time.perf_counter() - started
+    erp_seconds = sum(erp.rpc.seconds.values())
+    created = report["orders_created"]
+    outbox: Path = hub.mailbox(hub.partners[PARTNER]).outbox  # type: ignore[attr-defined]
+    ordrsp = sum(1 for p in outbox.iterdir() if p.name.startswith("ORDRSP"))
+    per_s = created / seconds if seconds else 0.0
+    if created != args.orders:
+        print(json.dumps({k: v for k, v in report.items() if k != "details"}), file=sys.stderr)
+        letters = hub.ledger.dead_letters()[:3]
+        print("\n".join(d.reason for d in letters), file=sys.stderr)
+    hub.close()
+    return {
+        "concurrency": c,
+        "orders": created,
+        "ordrsp_written": ordrsp,
+        "seconds": round(seconds, 2),
+        "orders_per_s": round(per_s, 2),
+        "erp_ceiling_orders_per_s": round(ceiling_per_s, 2),
+        "ratio": round(per_s / ceiling_per_s, 3) if ceiling_per_s else None,
+        "erp_calls_per_order": round((erp.calls - calls) / created, 3) if created else None,
+        "ceiling_calls_per_order": round(3 / args.batch, 3),
+        "erp_call_seconds_per_order": round(erp_seconds / created, 4) if created else None,
+        "erp_seconds_by_method": {k: round(v, 2) for k, v in sorted(erp.rpc.seconds.items())},
+        "hub_seconds_per_order_outside_erp": (
+            round((seconds - erp_seconds / c) / created, 4) if created else None
+        ),
+    }
+
+
+def memory(rss_mb: int, batch: int, work: Path) -> dict[str, Any]:
+    """Peak RSS and time of a ``rss_mb`` MB file and of one a tenth of it, each through the
+    flow against the indexed FakeErp in a subprocess."""
+    from edi_inbound_data import catalogue
+
+    probe = work / "probe.edi"
+    per_order = write_orders_file(
+        probe, varied_orders(catalogue(), 1000, prefix="P"), control_ref="1"
+    )
+    bytes_per_order = probe.stat().st_size / per_order
+    runs = {}
+    for label, mb in (("small", rss_mb / 10), ("big", rss_mb)):
+        count = int(mb * 1e6 / bytes_per_order)
+        path = work / f"rss-{label}.edi"
+        write_orders_file(
+            path, varied_orders(catalogue(), count, prefix=f"M{label[0].upper()}"),
+            control_ref=f"5{len(label)}",
+        )  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, str(HERE / "edi_inbound_data.py"), str(path), str(batch)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
+        path.unlink(missing_ok=True)
+    big, small = runs["big"], runs["small"]
+    return {
+        f"peak_rss_mb_{rss_mb}mb": big["peak_rss_mb"],
+        "memory_runs": runs,
+        "time_ratio_10x": round(big["seconds"] / small["seconds"], 2) if small["seconds"] else None,
+        "orders_per_s_fake_erp": round(big["orders"] / big["seconds"], 1),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=5)
-    parser.add_argument("--messages", type=int, default=20, help="orders per file")
-    parser.add_argument("--lines", type=int, default=5)
+    parser.add_argument("--orders", type=int, default=240, help="orders per intake run")
+    parser.add_argument("--batch", type=int, default=20, help="orders per ERP batch")
+    parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--workers", type=int, default=4, help="trytond worker processes")
+    parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/")
+    parser.add_argument("--rss-mb", type=int, default=100, help="0: no memory run")
+    parser.add_argument("--no-erp", action="store_true", help="only the memory run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-
     work = Path(tempfile.mkdtemp(prefix="hub-bench-inbound-"))
-    with SandboxErp(workdir=work / "erp") as server:
-        erp = TrytonErp.connect(server.url, server.database, server.login, server.password)
-        products = erp.list_products()
-        ledger = Ledger(f"sqlite:///{work / 'ledger.sqlite'}")
-        ledger.upgrade()
-        hub = Hub(ledger, erp=erp, home=work / "home", partners=load_partners())
-        profile = hub.partners[PARTNER]
-        inbox = hub.mailbox(profile).inbox  # type: ignore[attr-defined]
-        total_bytes = 0
-        for f in range(args.files):
-            orders = make_orders(
-                profile.unb.partner_id, profile.unb.our_id, products,
-                count=args.messages, lines=args.lines, seed=100 + f, prefix=f"B{f:02d}-",
-            )  # fmt: skip
-            data = orders_interchange(
-                orders, sender=profile.unb.partner_id, recipient=profile.unb.our_id,
-                control_ref=f"{9000 + f}",
-            )  # fmt: skip
-            total_bytes += len(data)
-            drop(inbox, f"bench_{f:03d}.edi", data)
-        erp.rpc.seconds.clear()
-        calls_before = erp.calls
-        started = time.perf_counter()
-        report = edi_orders_inbound(hub, partner=PARTNER)
-        elapsed = time.perf_counter() - started
-        erp_seconds = sum(erp.rpc.seconds.values())
-        erp_calls = erp.calls - calls_before
-        acks = sorted(p.name.split("_")[0] for p in hub.mailbox(profile).outbox.iterdir())  # type: ignore[attr-defined]
-    orders = report["orders_created"]
-    result = {
-        "files": args.files,
-        "orders": orders,
-        "lines_per_order": args.lines,
-        "bytes": total_bytes,
-        "seconds": round(elapsed, 2),
-        "orders_per_s": round(orders / elapsed, 2) if elapsed else None,
-        "erp_calls": erp_calls,
-        "erp_calls_per_order": round(erp_calls / orders, 3) if orders else None,
-        "erp_seconds": round(erp_seconds, 2),
-        "hub_share_outside_erp": round(1 - erp_seconds / elapsed, 3) if elapsed else None,
-        "acknowledgements": {k: acks.count(k) for k in sorted(set(acks))},
-        "refused": report["orders_refused"],
-    }
+    result: dict[str, Any] = {"batch": args.batch, "orders_per_run": args.orders}
+    if not args.no_erp:
+        result.update(intake_table(args, work))
+    if args.rss_mb:
+        result.update(memory(args.rss_mb, 500, work))
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"EDI inbound end to end: {orders} orders in {args.files} files, {elapsed:.2f} s")
-        print(f"  {result['orders_per_s']} orders/s (confirmed in Tryton, acks written)")
-        print(
-            f"  ERP: {erp_calls} HTTP calls ({result['erp_calls_per_order']}/order), "
-            f"{erp_seconds:.2f} s; hub share outside ERP calls: "
-            f"{result['hub_share_outside_erp']:.1%}"
-        )
-        print(f"  acknowledgements: {result['acknowledgements']}")
-    return 0 if orders == args.files * args.messages else 1
+        print_human(result)
+    rows = result.get("intake", [])
+    return 0 if all(r["orders"] == args.orders for r in rows) else 1
+
+
+def intake_table(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from sandbox.erp import SandboxErp
+
+    levels = [int(c) for c in args.concurrency.split(",")]
+    with SandboxErp(args.db, workdir=work / "erp", workers=args.workers) as server:
+        erp = TrytonErp.connect(server.url, server.database, server.login, server.password)
+        products = [p for p in erp.list_products() if p.gtin]
+        prices = agreed_prices(erp, products)
+        rows = [intake(erp, products, prices, work, args, c) for c in levels]
+    return {"trytond_workers": args.workers, "database": "postgresql", "intake": rows}
+
+
+def print_human(result: dict[str, Any]) -> None:
+    rows = result.get("intake", [])
+    if rows:
+        print(f"EDI intake vs the ERP's own ceiling ({result['trytond_workers']} trytond "
+              f"workers, PostgreSQL, {result['orders_per_run']} orders per run, batches of "
+              f"{result['batch']})")  # fmt: skip
+        print("  concurrency  hub orders/s  ceiling orders/s  ratio  ERP calls/order")
+        for r in rows:
+            print(f"  {r['concurrency']:>11}  {r['orders_per_s']:>12}  "
+                  f"{r['erp_ceiling_orders_per_s']:>16}  {r['ratio']:>5}  "
+                  f"{r['erp_calls_per_order']:>6} "
+                  f"(ceiling {r['ceiling_calls_per_order']})")  # fmt: skip
+    for key, value in result.items():
+        if key.startswith("peak_rss_mb_"):
+            big = result["memory_runs"]["big"]
+            print(f"memory: {big['file_mb']} MB, {big['orders']} orders through the flow "
+                  f"(FakeErp): peak RSS {value} MB, {big['seconds']} s; 10x the input took "
+                  f"{result['time_ratio_10x']}x the time")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -155,7 +155,9 @@ class SandboxErp(Running):
     """A running sandbox trytond: ``with SandboxErp() as erp: erp.url, erp.database, ...``.
 
     The admin password is generated per instance, kept in memory and in a 0600 file in the
-    work directory (``password_file``), never logged.
+    work directory (``password_file``), never logged. ``workers`` > 1 runs that many trytond
+    worker processes (``sandbox.erp_server``), so concurrent clients run in parallel; use it
+    with a PostgreSQL database (SQLite serialises writers).
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class SandboxErp(Running):
         password: str | None = None,
         session_timeout: int | None = None,
         drop_on_stop: bool | None = None,
+        workers: int = 1,
     ) -> None:
         self._db = db
+        self.workers = workers  # trytond worker processes (>1: parallel, best on PostgreSQL)
         self._requested_port = port
         self.host = host
         self.port = port
@@ -218,7 +222,11 @@ class SandboxErp(Running):
 
     def command(self, config: Path) -> list[str]:
         """The trytond command line for ``config`` (the sandbox's server entry point)."""
-        return [sys.executable, "-m", "sandbox.erp_server", "-c", str(config), "-d", self.database]
+        workers = ["--workers", str(self.workers)] if self.workers > 1 else []
+        return [
+            sys.executable, "-m", "sandbox.erp_server", "-c", str(config), "-d", self.database,
+            *workers,
+        ]  # fmt: skip
 
     def prepare(self) -> Path:
         """Copy/reuse the database, set the admin password, write trytond.conf; return its path."""

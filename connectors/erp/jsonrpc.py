@@ -45,7 +45,8 @@ _LOCK_MARKERS = (
 
 
 class TrytonRpc:
-    """One logged-in JSON-RPC client of one Tryton database.
+    """One logged-in JSON-RPC client of one Tryton database, safe to call from several
+    threads (an HTTP session per thread, one Tryton session for all).
 
     ``calls`` counts HTTP requests (logins included), the figure the benchmark reports.
     """
@@ -68,7 +69,8 @@ class TrytonRpc:
         self._password = password
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
-        self._http = session or new_session()
+        self._session = session  # one for every thread when given, else one per thread
+        self._local = threading.local()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._auth: str | None = None
@@ -78,6 +80,17 @@ class TrytonRpc:
 
     def __repr__(self) -> str:
         return f"TrytonRpc({self.url!r}, login={self.login_name!r})"
+
+    @property
+    def _http(self) -> requests.Session:
+        """This thread's HTTP session: one client may run calls from several threads (the
+        inbound flow's concurrent ERP batches); the Tryton login session is shared."""
+        if self._session is not None:
+            return self._session
+        http: requests.Session | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = new_session()
+        return http
 
     # -- session ------------------------------------------------------------------------------
 

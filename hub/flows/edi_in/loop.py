@@ -23,6 +23,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from connectors.edi import FileResult, Issue
@@ -158,6 +159,7 @@ def process_file(
         return quarantine_unreadable(hub, profile, box, inbound.name, exc.message)
     job = FileJob(hub, profile, box, registry, inbound.name, sha256(data), batching)
     archived = hub.archive.store(profile.id, data)
+    del data  # from here on the file is read from the archive, a chunk at a time
     detail: dict[str, Any] = {
         "partner": profile.id,
         "file": job.label,
@@ -170,9 +172,10 @@ def process_file(
             "Ask the partner to use UTF-8 (best ASCII) file names; replaying this letter "
             "processes the content under the escaped name"
         )
-        return quarantine(hub, profile, box, job.name, data, job.digest, detail, why)
+        return quarantine(hub, profile, box, job.name, archived.read_bytes(), job.digest,
+                          detail, why)  # fmt: skip
     try:
-        return _process_content(job, data, detail)
+        return _process_content(job, archived, detail)
     except TransientError:
         raise
     except HubError as exc:
@@ -182,10 +185,12 @@ def process_file(
     except DATA_DEFECTS as exc:  # a hostile file met a defect: it must not stop the others
         log.exception("%s: failed", job.label)
         why = f"{exc.__class__.__name__}: {exc} (a defect in the hub: please report it)"
-    return quarantine(hub, profile, box, job.name, data, job.digest, detail, why)
+    return _quarantine(job, archived, detail, why)
 
 
-def _process_content(job: FileJob, data: bytes, detail: dict[str, Any]) -> dict[str, Any]:
+def _process_content(job: FileJob, data: Path, detail: dict[str, Any]) -> dict[str, Any]:
+    """Validate, open each interchange (CONTRL), stream the messages to the runs, finish;
+    ``data`` is the archived copy of the file."""
     profile = job.profile
     scan = scan_file(data, job.label, profile.charset_policy)
     result = scan.result
@@ -288,8 +293,9 @@ def _report_junk(job: FileJob, scan: Scan, detail: dict[str, Any]) -> None:
     )
 
 
-def _quarantine(job: FileJob, data: bytes, detail: dict[str, Any], why: str) -> dict[str, Any]:
-    return quarantine(job.hub, job.profile, job.box, job.name, data, job.digest, detail, why)
+def _quarantine(job: FileJob, data: Path, detail: dict[str, Any], why: str) -> dict[str, Any]:
+    content = data.read_bytes()
+    return quarantine(job.hub, job.profile, job.box, job.name, content, job.digest, detail, why)
 
 
 def _wrong_sender(job: FileJob, ich: ParsedInterchange) -> str | None:

@@ -19,7 +19,7 @@ from connectors.edi import (
     Validator,
 )
 from connectors.edi.charsets import CharsetPolicy
-from connectors.edi.tokenizer import Junk
+from connectors.edi.tokenizer import Junk, Source
 from transforms import edifact_acks as acks
 
 
@@ -61,7 +61,7 @@ class Scan:
     junk: list[Junk]
 
 
-def scan_file(data: bytes, name: str, policy: CharsetPolicy) -> Scan:
+def scan_file(data: Source, name: str, policy: CharsetPolicy) -> Scan:
     """Stream-validate a file keeping only verdicts: memory does not grow with its messages
     beyond one small ``MessageResult`` each."""
     validator = Validator(name)
@@ -79,7 +79,7 @@ def scan_file(data: bytes, name: str, policy: CharsetPolicy) -> Scan:
     return Scan(validator.finish(), parsed, junk)
 
 
-def iter_messages(data: bytes, policy: CharsetPolicy) -> Iterator[tuple[int, int, Message]]:
+def iter_messages(data: Source, policy: CharsetPolicy) -> Iterator[tuple[int, int, Message]]:
     """Pass two: (interchange index, message index in it, message), in file order, one at a
     time; the indexes are those of ``scan_file``'s result for the same bytes."""
     k, j = -1, 0
