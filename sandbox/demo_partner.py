@@ -18,7 +18,10 @@ from connectors.edi import Delimiters, OutboundMessage, build_interchange
 from connectors.edi.serializer import render_interchange
 from hub.edi_out import to_segments
 from sandbox.partner import drop
+from schemas.model import SalesOrder, SalesOrderChange
 from transforms import edifact_acks as acks
+from transforms.edifact_ordchg import change_to_ordchg
+from transforms.edifact_orders import sales_order_to_orders
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 CONTRL_V3 = "CONTRL:D:3:UN"
 CONTRL_V4 = "CONTRL:4:1:UN"
 APERAK_D96A = "APERAK:D:96A:UN:EAN003"
+ORDCHG_D96A = "ORDCHG:D:96A:UN:EAN008"
 # our document type -> the RFF qualifier an APERAK names it by
 DOCUMENT_QUALIFIER = {"INVOIC": "IV", "DESADV": "AAK", "ORDRSP": "ACW", "INVRPT": "ACW"}
 
@@ -187,3 +191,24 @@ def answer_documents(run_dag: Callable[[str], Any], console: Console) -> dict[st
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
     return states
+
+
+def ordchg_for(
+    change: SalesOrderChange,
+    *,
+    partner_gln: str,
+    our_gln: str,
+    control_ref: str,
+    cancelling: SalesOrder | None = None,
+    prepared: datetime = datetime(2026, 11, 3, 9, 0),
+) -> bytes:
+    """A partner's ORDCHG (D96A EAN008) for ``change``; with ``cancelling`` (the order as
+    first sent) an ORDERS with BGM 1225 = 1 instead, the other way partners cancel."""
+    body = change_to_ordchg(change, order_date=prepared.strftime("%Y%m%d"))
+    label = ORDCHG_D96A
+    if cancelling is not None:
+        label = "ORDERS:D:96A:UN:EAN008"
+        body = [("BGM", "220", cancelling.order_number, "1") if s[0] == "BGM" else s
+                for s in sales_order_to_orders(cancelling)]  # fmt: skip
+    return _interchange(label, body, partner_gln=partner_gln, our_gln=our_gln,
+                        control_ref=control_ref, prepared=prepared)  # fmt: skip

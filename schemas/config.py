@@ -53,9 +53,9 @@ class UnbIdentity(ConfigModel):
 class MessageVersion(ConfigModel):
     """An accepted message version: type, version, release, agency and association code."""
 
-    type: Literal["ORDERS", "ORDRSP", "DESADV", "INVOIC", "INVRPT", "APERAK", "CONTRL"] = Field(
-        description="message type (UNH S009 0065)"
-    )
+    type: Literal[
+        "ORDERS", "ORDCHG", "ORDRSP", "DESADV", "INVOIC", "INVRPT", "APERAK", "CONTRL"
+    ] = Field(description="message type (UNH S009 0065)")
     version: str = Field(default="D", description="message version (0052): D, or 2/4 for CONTRL")
     release: str = Field(description="message release (0054), e.g. 96A or 01B")
     agency: str = Field(default="UN", description="controlling agency (0051)")

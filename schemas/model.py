@@ -196,6 +196,31 @@ class SalesOrder(CanonicalModel):
         return self
 
 
+class SalesOrderLineChange(CanonicalModel):
+    """One line of a buyer's order change (ORDCHG LIN 1229): added, deleted or changed."""
+
+    line_no: int = Field(ge=1)
+    action: Literal["add", "delete", "change"]
+    gtin: GTIN | None = None
+    product_code: str | None = None
+    quantity: Quantity | None = None
+    unit_price: Amount | None = Field(default=None, ge=0)
+    discount_percent: Percent = Decimal(0)
+
+
+class SalesOrderChange(CanonicalModel):
+    """A buyer's change to an order it sent earlier (ORDCHG, or ORDERS with BGM 1225 = 1):
+    lines added, deleted or changed, a new delivery date, or the whole order cancelled."""
+
+    order_number: str = Field(min_length=1, max_length=35)
+    change_number: str = Field(min_length=1, max_length=35)
+    buyer: PartyRef
+    cancel: bool = False
+    requested_delivery_date: date | None = None
+    lines: tuple[SalesOrderLineChange, ...] = ()
+    source: str | None = None
+
+
 SaleState = Literal["draft", "quotation", "confirmed", "processing", "done", "cancelled"]
 
 

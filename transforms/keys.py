@@ -18,6 +18,7 @@ class KeyKind(StrEnum):
     """What a key identifies; the value is the key's text prefix."""
 
     SALE = "erp.sale"
+    SALE_CHANGE = "erp.sale_change"
     BOOKING = "carrier.shipment"
     TRACKING = "carrier.tracking"
     OUTBOUND = "edi.out"
@@ -59,6 +60,28 @@ class SaleKey(Key):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.buyer_gln}:{self.order_number}"
+
+    @property
+    def scope(self) -> str:
+        return self.buyer_gln
+
+    @property
+    def subject(self) -> str:
+        return self.order_number
+
+
+@dataclass(frozen=True)
+class SaleChangeKey(Key):
+    """One change message applied to an ERP sale: the sale's buyer GLN and order number
+    (scope, subject: ``hub trace`` of the order finds its versions) and the change number."""
+
+    buyer_gln: str
+    order_number: str
+    change_number: str
+    kind: ClassVar[KeyKind] = KeyKind.SALE_CHANGE
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.buyer_gln}:{self.order_number}:{self.change_number}"
 
     @property
     def scope(self) -> str:
@@ -220,6 +243,11 @@ def parse(text: str) -> Key:
             gln, sep2, order = rest.partition(":")
             if sep2 and gln and order:
                 return SaleKey(gln, order)
+        elif prefix == KeyKind.SALE_CHANGE:
+            gln, _, tail = rest.partition(":")
+            order, sep2, change = tail.rpartition(":")
+            if sep2 and gln and order and change:
+                return SaleChangeKey(gln, order, change)
         elif prefix == KeyKind.BOOKING and rest:
             return BookingKey(rest)
         elif prefix == KeyKind.TRACKING:

@@ -864,6 +864,8 @@ STRUCTURES: dict[str, MessageStructure] = {
         structure("ORDERS:D:96A", _ORDERS_D96A, "purchase order D96A"),
         structure("ORDERS:D:01B", _ORDERS_D01B, "purchase order D01B"),
         structure("ORDRSP:D:96A", _ORDRSP_D96A, "purchase order response D96A"),
+        # ORDCHG D96A has the ORDERS D96A groups (LIN 1229 carries the line action)
+        structure("ORDCHG:D:96A", _ORDERS_D96A, "purchase order change D96A"),
         structure("DESADV:D:96A", _DESADV_D96A, "despatch advice D96A"),
         structure("INVOIC:D:96A", _INVOIC_D96A, "invoice D96A"),
         structure("INVRPT:D:96A", _INVRPT_D96A, "inventory report D96A"),

@@ -34,6 +34,7 @@ from schemas.model import (
     PartyRef,
     Product,
     SalesOrder,
+    SalesOrderChange,
     SalesOrderLine,
     Shipment,
     ShipmentLine,
@@ -308,6 +309,51 @@ class FakeErp(FakeSalesFeed, ErpPort):
             if price is not None and currency == self.currency:
                 prices[(code, qty)] = price
         return prices
+
+    def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
+        """Lines by number while the sale is draft, quotation or confirmed (``ship`` makes
+        it processing: too late), as the Tryton adapter does."""
+        self._call()
+        sale = self.sales[sale_erp_id]
+        if sale.state == "cancelled" and change.cancel:
+            return sale
+        if sale.state not in ("draft", "quotation", "confirmed"):
+            raise PermanentError(
+                f"sale {sale.number or sale_erp_id} is {sale.state}: the change comes too late",
+                system=SYSTEM,
+                code="too_late",
+            )
+        if change.cancel:
+            self.sales[sale_erp_id] = sale.model_copy(update={"state": "cancelled"})
+            return self.sales[sale_erp_id]
+        lines = {ln.line_no: ln for ln in sale.lines}
+        by_code = {p.code: p for p in self.products.values()}
+        for c in change.lines:
+            old = lines.get(c.line_no)
+            if c.action == "delete":
+                lines.pop(c.line_no, None)
+                continue
+            product = by_code.get(c.product_code or "") or (by_code.get(old.product_code)
+                                                              if old else None)  # fmt: skip
+            if product is None:
+                raise PermanentError(f"line {c.line_no}: unknown product", system=SYSTEM,
+                                     code="unknown_product")  # fmt: skip
+            price = c.unit_price if c.unit_price is not None else (
+                old.unit_price if old else self._price_for(sale.party_erp_id, product,
+                                                           c.quantity or Decimal(1)))  # fmt: skip
+            lines[c.line_no] = ErpSaleLine(
+                line_no=c.line_no, product_code=product.code, gtin=product.gtin,
+                quantity=c.quantity or (old.quantity if old else Decimal(1)),
+                unit_price=((price or Decimal(0)) * (1 - c.discount_percent / 100)).quantize(
+                    PRICE_DIGITS), erp_id=old.erp_id if old else self._id(),
+            )  # fmt: skip
+        kept = tuple(sorted(lines.values(), key=lambda ln: ln.line_no))
+        untaxed = sum(((ln.quantity * ln.unit_price).quantize(CENT) for ln in kept), Decimal(0))
+        tax = (untaxed * self.tax_rate / 100).quantize(CENT)
+        self.sales[sale_erp_id] = sale.model_copy(
+            update={"lines": kept, "untaxed_amount": untaxed, "total_amount": untaxed + tax}
+        )
+        return self.sales[sale_erp_id]
 
     def _price_for(self, party_erp_id: str, product: Product, qty: Decimal) -> Decimal | None:
         breaks = sorted(self.price_lists.get(party_erp_id, ()), reverse=True)

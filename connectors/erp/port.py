@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Literal
 
 from connectors.erp.sales_feed import SalesFeed
-from schemas.errors import HubError
+from schemas.errors import HubError, PermanentError
 from schemas.model import (
     ContactMechanism,
     ErpSale,
@@ -23,6 +23,7 @@ from schemas.model import (
     Party,
     Product,
     SalesOrder,
+    SalesOrderChange,
     Shipment,
     StockLevel,
 )
@@ -118,6 +119,15 @@ class ErpPort(SalesFeed, ABC):
     @abstractmethod
     def find_products_by_gtin(self, gtins: Sequence[str]) -> dict[str, Product]:
         """Batch lookup: GTIN -> product, for the GTINs the ERP knows."""
+
+    def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
+        """Apply a buyer's change or cancellation to its sale while the ERP allows it (lines
+        by line number; a ``product_code`` on added/changed lines), the sale back in the
+        state it had; ``PermanentError(code="too_late")`` once it is processed. Applying
+        the same change again changes nothing."""
+        raise PermanentError(
+            f"sale {sale_erp_id}: this ERP adapter cannot change sales", system="erp"
+        )
 
     def customer_prices(
         self, party_erp_id: str, currency: str, lines: Sequence[tuple[str, Decimal]]

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.erp import (
+    tryton_changes,
     tryton_invoices,
     tryton_parties,
     tryton_prices,
@@ -37,6 +38,7 @@ from schemas.model import (
     Party,
     Product,
     SalesOrder,
+    SalesOrderChange,
     Shipment,
     StockLevel,
 )
@@ -127,6 +129,9 @@ class TrytonErp(TrytonSalesFeed, ErpPort):
 
     def find_products_by_code(self, codes: Sequence[str]) -> dict[str, Product]:
         return {c: r.product for c, r in self.records.product_rows_by_code(codes).items()}
+
+    def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
+        return tryton_changes.change_sale(self.records, sale_erp_id, change)
 
     def customer_prices(
         self, party_erp_id: str, currency: str, lines: Sequence[tuple[str, Decimal]]

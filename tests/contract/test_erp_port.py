@@ -554,3 +554,38 @@ def test_customer_prices_follow_the_price_list_and_its_quantity_breaks(
     assert erp.customer_prices(str(parties[other.gln].erp_id), "EUR", []) == {}
     with pytest.raises(PermanentError, match="XTS"):
         erp.customer_prices(str(parties[other.gln].erp_id), "XTS", lines)
+
+
+def test_change_sale_by_line_number_while_allowed_then_too_late(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+    erp = erp_port_world.port
+    (quoted,) = erp.create_sales([order(f"PO-{unique}-Q", items=2)], state="quotation")
+    assert quoted.sale is not None and quoted.sale.state == "quotation"
+    change = SalesOrderChange(
+        order_number=f"PO-{unique}-Q", change_number="1", buyer=PartyRef(gln=NO_PRICE_LIST.gln),
+        lines=(
+            SalesOrderLineChange(line_no=1, action="change", quantity=Decimal(7)),
+            SalesOrderLineChange(line_no=2, action="delete"),
+            SalesOrderLineChange(line_no=3, action="add", product_code=VAT19[2].code,
+                                 quantity=Decimal(5), unit_price=Decimal("3.25")),
+        ),
+    )  # fmt: skip
+    changed = erp.change_sale(quoted.sale.erp_id, change)
+    assert changed.state == "quotation"
+    assert [(ln.line_no, ln.product_code, ln.quantity, ln.unit_price) for ln in changed.lines] == [
+        (1, VAT19[0].code, Decimal(7), Decimal("4.5")),
+        (3, VAT19[2].code, Decimal(5), Decimal("3.25")),
+    ]
+    assert erp.change_sale(quoted.sale.erp_id, change).lines == changed.lines  # idempotent
+    cancel = change.model_copy(update={"change_number": "2", "cancel": True, "lines": ()})
+    assert erp.change_sale(quoted.sale.erp_id, cancel).state == "cancelled"
+
+    (confirmed,) = erp.create_sales([order(f"PO-{unique}-S", items=1)])
+    assert confirmed.sale is not None
+    erp_port_world.ship(confirmed.sale.erp_id)
+    with pytest.raises(PermanentError, match="too late") as raised:
+        erp.change_sale(confirmed.sale.erp_id, cancel)
+    assert raised.value.code == "too_late"

@@ -5,9 +5,11 @@ To add a message type: write ``handlers/<type>.py`` with a ``MessageHandler`` su
 """
 
 from hub.flows.edi_in.handlers.acks_in import AcknowledgementHandler
+from hub.flows.edi_in.handlers.ordchg import OrderChangeHandler
 from hub.flows.edi_in.handlers.orders import OrdersHandler
 from hub.flows.edi_in.registry import HandlerRegistry
 
 HANDLERS = HandlerRegistry()
 HANDLERS.register(OrdersHandler())
 HANDLERS.register(AcknowledgementHandler())
+HANDLERS.register(OrderChangeHandler())

@@ -16,13 +16,15 @@ from typing import Any, ClassVar
 
 from connectors.erp.port import ErpPort, SaleResult
 from hub import edi_out
+from hub.flows.edi_in.handlers.ordchg import OrderChangeHandler
 from hub.flows.edi_in.registry import Context, MessageHandler, TypeVersion, Work
 from hub.ledger import Effect, OnceItem, OnUnknown, Outcome, Status
 from hub.ops import acks as ack_ops
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
-from schemas.model import ErpSale, PartyRef, Product, SalesOrder
+from schemas.model import ErpSale, PartyRef, Product, SalesOrder, SalesOrderChange
 from transforms import edifact_acks as acks
+from transforms.edifact_ordchg import is_cancellation
 from transforms.edifact_orders import (
     AppError,
     check_against_erp,
@@ -49,8 +51,14 @@ class OrdersHandler(MessageHandler):
     handles: ClassVar[tuple[TypeVersion, ...]] = (("ORDERS", "D:96A"), ("ORDERS", "D:01B"))
     counts: ClassVar[str] = "orders"
 
+    def __init__(self) -> None:
+        self.changes = OrderChangeHandler()  # an ORDERS with BGM 1225 = 1 cancels an order
+
     def map(self, ctx: Context, work: Work) -> None:
         msg = work.message
+        if is_cancellation(msg.segments):
+            self.changes.map(ctx, work)
+            return
         order, errors = orders_to_sales_order(
             msg.segments, source=f"{ctx.profile.id}:{ctx.file_name}:{ctx.interchange_ref}:{msg.ref}"
         )
@@ -62,6 +70,9 @@ class OrdersHandler(MessageHandler):
 
     def check(self, ctx: Context, items: list[Work]) -> None:
         """ERP lookups for the whole batch, then the checks; good orders get ERP ids."""
+        cancels, items = _split(items)
+        if cancels:
+            self.changes.check(ctx, cancels)
         orders = [w.record for w in items]
         products = _products(ctx.hub.erp, ctx.profile, orders)
         party_ids = _party_ids(ctx.hub.erp, ctx.profile, orders)
@@ -92,6 +103,9 @@ class OrdersHandler(MessageHandler):
         because the ERP adapters' ``create_sales`` look the sale up by (party, order
         reference) first and return the existing one (TrytonErp and FakeErp both do).
         """
+        cancels, items = _split(items)
+        if cancels:
+            self.changes.write(ctx, cancels)
         if not items:
             return
         erp = ctx.hub.erp
@@ -130,12 +144,13 @@ class OrdersHandler(MessageHandler):
         that carries it now. An order re-sent in a new interchange gets the same ORDRSP,
         byte for byte, and an outbox still holding an earlier rendering (e.g. before a
         profile change) never blocks the run (``again``)."""
+        cancels, items = _split(items)
+        docs = self.changes.acknowledge(ctx, cancels) if cancels else []
         if not ctx.profile.acknowledgements.ordrsp or not items:
-            return []
+            return docs
         keys = [sale_key(w.record) for w in items]
         entries = ctx.hub.ledger.journal_find(KeyKind.SALE, subjects=[k.order_number for k in keys])
         taken_in = {row["key"]: row["created_at"] for row in entries}
-        docs = []
         for work, key in zip(items, keys, strict=True):
             prepared: datetime = taken_in.get(str(key), ctx.prepared)
             doc = _render_ordrsp(ctx, work, DocumentKey.ordrsp(key), prepared)
@@ -163,6 +178,12 @@ class OrdersHandler(MessageHandler):
     def summary(self, work: Work) -> dict[str, Any]:
         sale: ErpSale = work.result
         return {"order": work.ref, "sale": sale.number, "sale_erp_id": sale.erp_id}
+
+
+def _split(items: list[Work]) -> tuple[list[Work], list[Work]]:
+    """(cancellations, orders) of a batch."""
+    cancels = [w for w in items if isinstance(w.record, SalesOrderChange)]
+    return cancels, [w for w in items if not isinstance(w.record, SalesOrderChange)]
 
 
 def _products(

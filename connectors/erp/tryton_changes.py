@@ -1,0 +1,107 @@
+"""Buyer's changes and cancellations applied to a Tryton sale, while Tryton allows it.
+
+Tryton edits sale lines only in draft: a quotation or confirmed sale goes back to draft,
+its lines are created/written/deleted by line number (``sequence``), and it is quoted and
+confirmed again (Tryton then processes it as a new one). A processing or done sale has
+shipments and invoices made from it: the change is refused (``code="too_late"``). Applying
+the same change twice changes nothing (an added line whose number exists is written, a
+deleted line already gone is skipped, a cancelled sale stays cancelled).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from connectors.erp import tryton_prices, tryton_sales
+from connectors.erp.tryton_records import TrytonRecords
+from schemas.errors import PermanentError
+from schemas.model import ErpSale, SalesOrderChange, SalesOrderLineChange
+
+SYSTEM = "erp"
+CHANGEABLE = ("draft", "quotation", "confirmed")
+PRICE_DIGITS = Decimal("0.0001")
+
+
+def too_late(sale: str, state: str) -> PermanentError:
+    """The change comes after Tryton stopped allowing it."""
+    return PermanentError(
+        f"sale {sale} is {state} (shipments or invoices are made from it): the change comes "
+        "too late; agree it with the customer by phone or a new order",
+        system=SYSTEM,
+        code="too_late",
+    )
+
+
+def change_sale(records: TrytonRecords, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
+    """Apply ``change`` to the sale and bring it back to the state it had."""
+    sale_id = int(sale_erp_id)
+    (row,) = records.read("sale.sale", [sale_id], ["state", "party", "currency", "number"])
+    state, name = row["state"], row.get("number") or sale_erp_id
+    if state == "cancelled" and change.cancel:
+        return _sale(records, sale_erp_id)
+    if state not in CHANGEABLE:
+        raise too_late(name, state)
+    rpc = records.rpc
+    if state != "draft":
+        rpc.model("sale.sale", "draft", [sale_id], idempotent=True)
+    if change.cancel:
+        rpc.model("sale.sale", "cancel", [sale_id], idempotent=True)
+        return _sale(records, sale_erp_id)
+    _apply_lines(records, sale_id, row, change.lines)
+    if state in ("quotation", "confirmed"):
+        rpc.model("sale.sale", "quote", [sale_id], idempotent=False)
+    if state == "confirmed":
+        rpc.model("sale.sale", "confirm", [sale_id], idempotent=False)
+    return _sale(records, sale_erp_id)
+
+
+def _sale(records: TrytonRecords, sale_erp_id: str) -> ErpSale:
+    (sale,) = tryton_sales.get_sales(records, [sale_erp_id])
+    return sale
+
+
+def _apply_lines(
+    records: TrytonRecords,
+    sale_id: int,
+    sale: dict[str, Any],
+    changes: tuple[SalesOrderLineChange, ...],
+) -> None:
+    rpc = records.rpc
+    existing = records.search_read("sale.line", [("sale", "=", sale_id)], ["sequence"])
+    by_no = {int(r["sequence"] or 0): int(r["id"]) for r in existing}
+    gone = [by_no[c.line_no] for c in changes if c.action == "delete" and c.line_no in by_no]
+    if gone:
+        rpc.model("sale.line", "delete", gone, idempotent=True)
+    kept = [c for c in changes if c.action != "delete"]
+    codes = sorted({c.product_code for c in kept if c.product_code})
+    products = records.product_rows_by_code(codes)
+    currency = records.read("currency.currency", [sale["currency"]], ["code"])[0]["code"]
+    unpriced = [(c.product_code, c.quantity) for c in kept
+                if c.unit_price is None and c.product_code and c.quantity]  # fmt: skip
+    prices = tryton_prices.customer_prices(records, str(sale["party"]), currency, unpriced)
+    for c in kept:
+        values: dict[str, Any] = {}
+        if c.quantity is not None:
+            values["quantity"] = float(c.quantity)
+        if c.unit_price is not None:
+            values["unit_price"] = _net(c.unit_price, c.discount_percent)
+        elif c.line_no not in by_no and c.product_code and c.quantity:
+            values["unit_price"] = prices.get((c.product_code, c.quantity))
+        if c.line_no in by_no:
+            if values:
+                rpc.model("sale.line", "write", [by_no[c.line_no]], values, idempotent=True)
+            continue
+        row = products.get(c.product_code or "")
+        if row is None:
+            raise PermanentError(
+                f"line {c.line_no}: product {c.product_code or c.gtin} is not in the ERP",
+                system=SYSTEM, code="unknown_product",
+            )  # fmt: skip
+        values.update(sale=sale_id, type="line", sequence=c.line_no, product=row.id,
+                      unit=row.unit_id, taxes=[("add", list(row.taxes))])  # fmt: skip
+        rpc.model("sale.line", "create", [values], idempotent=False)
+
+
+def _net(price: Decimal, discount_percent: Decimal) -> Decimal:
+    return (price * (1 - discount_percent / 100)).quantize(PRICE_DIGITS)

@@ -1,0 +1,158 @@
+"""ORDCHG and cancellations: applied to the sale once per change message while the ERP
+allows it; too late or unknown orders answered with APERAK and ORDRSP 27 (issue 14.2)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connectors.edi import EdifactReader, Message, validate
+from connectors.erp.fake import FakeErp
+from hub.bootstrap import Hub
+from hub.edi_out import to_segments
+from hub.flows.edi_inbound import edi_orders_inbound
+from hub.ops.trace import trace
+from sandbox.demo_partner import ordchg_for
+from sandbox.partner import drop, make_orders, orders_interchange
+from schemas.model import ErpSale, PartyRef, SalesOrder, SalesOrderChange, SalesOrderLineChange
+from tests.fixtures.ids import GTINS, NORD, US
+from transforms.edifact_ordchg import change_to_ordchg, ordchg_to_change
+from transforms.keys import KeyKind
+
+
+def _box(hub: Hub) -> tuple[Path, Path]:
+    box = hub.mailbox(hub.partners["kaufhaus-nord"])
+    return box.inbox, box.outbox  # type: ignore[attr-defined]
+
+
+def _order(erp: FakeErp) -> SalesOrder:
+    (order,) = make_orders(NORD, US, list(erp.products.values()), count=1, seed=7, lines=2)
+    return order
+
+
+def _ordered(hub: Hub, erp: FakeErp) -> ErpSale:
+    """One order of two lines made a confirmed sale."""
+    inbox, outbox = _box(hub)
+    order = _order(erp)
+    drop(inbox, "orders.edi", orders_interchange([order], sender=NORD, recipient=US,
+                                                 control_ref="6001"))  # fmt: skip
+    edi_orders_inbound(hub)
+    for path in outbox.iterdir():
+        path.unlink()
+    (sale,) = erp.sales.values()
+    return sale
+
+
+def _change(sale: ErpSale, number: str, *lines: SalesOrderLineChange, cancel: bool = False
+            ) -> SalesOrderChange:  # fmt: skip
+    return SalesOrderChange(order_number=sale.reference, change_number=number,
+                            buyer=PartyRef(gln=NORD), cancel=cancel, lines=lines)  # fmt: skip
+
+
+def _send(hub: Hub, change: SalesOrderChange, ref: str, **kw: Any) -> dict[str, object]:
+    inbox, _ = _box(hub)
+    data = ordchg_for(change, partner_gln=NORD, our_gln=US, control_ref=ref, **kw)
+    assert validate(data).verdict == "accepted", validate(data).to_dict()
+    drop(inbox, f"change-{ref}.edi", data)
+    return edi_orders_inbound(hub)
+
+
+def _answers(hub: Hub) -> dict[str, list[Message]]:
+    _, outbox = _box(hub)
+    found: dict[str, list[Message]] = {}
+    for path in sorted(outbox.iterdir()):
+        assert validate(path).verdict == "accepted", validate(path).to_dict()
+        for event in EdifactReader(path.read_bytes()):
+            if isinstance(event, Message):
+                found.setdefault(event.type.split(":")[0], []).append(event)
+        path.unlink()
+    return found
+
+
+def _bgm(msg: Message) -> str:
+    return next(s for s in msg.segments if s.tag == "BGM").element(3)
+
+
+def test_a_change_adds_deletes_and_changes_lines_once(hub: Hub, erp: FakeErp) -> None:
+    sale = _ordered(hub, erp)
+    first, second = sale.lines
+    change = _change(
+        sale, "CH-1",
+        SalesOrderLineChange(line_no=1, action="change", gtin=first.gtin, quantity=Decimal(9)),
+        SalesOrderLineChange(line_no=2, action="delete", gtin=second.gtin),
+        SalesOrderLineChange(line_no=3, action="add", gtin=GTINS[3], quantity=Decimal(4),
+                             unit_price=Decimal("14.00")),
+    )  # fmt: skip
+    report = _send(hub, change, "6002")
+    assert report["changes_created"] == 1
+    changed = erp.sales[sale.erp_id]
+    assert [(ln.line_no, ln.quantity) for ln in changed.lines] == [(1, 9), (3, 4)]
+    assert changed.lines[0].unit_price == first.unit_price  # unchanged price kept
+    answers = _answers(hub)
+    (ordrsp,) = answers["ORDRSP"]
+    assert _bgm(ordrsp) == "29" and "APERAK" not in answers
+    lins = [(s.element(1), s.element(2)) for s in ordrsp.segments if s.tag == "LIN"]
+    assert lins == [("1", "3"), ("3", "1"), ("2", "2")]
+    # the same change again, in a new interchange: applied once, answered the same way
+    again = _send(hub, change, "6003")
+    assert again.get("changes_created", 0) == 0 and again["changes_existing"] == 1
+    assert erp.sales[sale.erp_id] == changed
+    assert len(hub.ledger.journal_find(KeyKind.SALE_CHANGE, subjects=[sale.reference])) == 1
+    versions = [i for i in trace(hub, sale.reference)["timeline"] if i["kind"] == "sale.changed"]
+    assert len(versions) == 1 and "version 1 (change CH-1)" in versions[0]["summary"]
+
+
+def test_cancellation_by_ordchg_and_by_orders(hub: Hub, erp: FakeErp) -> None:
+    sale = _ordered(hub, erp)
+    _send(hub, _change(sale, "CX-1", cancel=True), "6010", cancelling=_order(erp))
+    assert erp.sales[sale.erp_id].state == "cancelled"
+    (ordrsp,) = _answers(hub)["ORDRSP"]
+    assert _bgm(ordrsp) == "29"
+    versions = [i for i in trace(hub, sale.reference)["timeline"] if i["kind"] == "sale.changed"]
+    assert "cancelled" in versions[0]["summary"]
+
+
+def test_too_late_change_is_refused_with_aperak_and_ordrsp(hub: Hub, erp: FakeErp) -> None:
+    sale = _ordered(hub, erp)
+    erp.ship(sale.erp_id)  # processing: goods on their way
+    report = _send(hub, _change(sale, "CH-9", cancel=True), "6020")
+    assert report.get("changes_created", 0) == 0
+    assert erp.sales[sale.erp_id].state == "processing"
+    answers = _answers(hub)
+    (ordrsp,) = answers["ORDRSP"]
+    assert _bgm(ordrsp) == "27"
+    text = " ".join(s.element(4, 1) for s in ordrsp.segments if s.tag == "FTX")
+    assert "too late" in text
+    assert len(answers["APERAK"]) == 1
+    (letter,) = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert letter.error_class == "ChangeRefused" and "too late" in letter.reason
+
+
+def test_change_of_an_unknown_order_is_refused(hub: Hub, erp: FakeErp) -> None:
+    _ordered(hub, erp)
+    ghost = SalesOrderChange(order_number="PO-NEVER", change_number="CH-1",
+                             buyer=PartyRef(gln=NORD), cancel=True)  # fmt: skip
+    _send(hub, ghost, "6030")
+    answers = _answers(hub)
+    assert _bgm(answers["ORDRSP"][0]) == "27" and len(answers["APERAK"]) == 1
+    (letter,) = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert "PO-NEVER" in letter.reason and "not known" in letter.reason
+
+
+def test_ordchg_mapping_round_trip_and_errors() -> None:
+    change = SalesOrderChange(
+        order_number="PO-1", change_number="CH-1", buyer=PartyRef(gln=NORD),
+        lines=(SalesOrderLineChange(line_no=2, action="delete", gtin=GTINS[1]),
+               SalesOrderLineChange(line_no=5, action="add", gtin=GTINS[2], quantity=Decimal(3),
+                                    unit_price=Decimal("2.5"))),
+    )  # fmt: skip
+    body = change_to_ordchg(change, order_date="20261103")
+    assert ordchg_to_change(to_segments(body)) == (change, [])
+    no_ref = [s for s in body if s[0] != "RFF"]
+    _, errors = ordchg_to_change(to_segments(no_ref))
+    assert [e.tag for e in errors] == ["RFF"]
+    bad_action = [("LIN", "5", "9", [GTINS[2], "EN"]) if s[0] == "LIN" and s[1] == "5" else s
+                  for s in body]  # fmt: skip
+    _, errors = ordchg_to_change(to_segments(bad_action))
+    assert any("action code '9'" in e.message for e in errors)
