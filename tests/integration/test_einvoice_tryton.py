@@ -52,6 +52,10 @@ def test_tryton_invoice_with_two_rates_becomes_valid_einvoices_equal_to_the_erp(
         i for i in erp.invoices_posted_since(since) if order.order_number in i.order_numbers
     ]
     assert invoice.payment_terms == "30 days net"
+    names = {p.code: p.name for p in items}
+    assert [ln.description for ln in invoice.lines] == [
+        names[ln.product_code or ""] for ln in invoice.lines
+    ]
     assert invoice.due_date is not None and invoice.due_date >= invoice.invoice_date
     assert {t.rate for t in invoice.taxes} == {Decimal(7), Decimal(19)}
     (row,) = erp_operator.search_read(  # type: ignore[attr-defined]

@@ -64,8 +64,9 @@ def _header(pdf: FPDF, doc: EDocument) -> None:
 
 def _lines(pdf: FPDF, doc: EDocument) -> None:
     pdf.set_font("Helvetica", "B", 9)
-    for w, label in zip(_WIDTHS, ("#", "Item", "Qty", "Unit", "Price", "VAT", "Net"), strict=True):
-        pdf.cell(w, 6, label, border="B", new_x="RIGHT")
+    labels = ("#", "Item", "Qty", "Unit", "Price", "VAT", "Net")
+    for i, (w, label) in enumerate(zip(_WIDTHS, labels, strict=True)):
+        pdf.cell(w, 6, label, border="B", align="R" if i >= 2 else "L", new_x="RIGHT")
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)
     for ln in doc.lines:
