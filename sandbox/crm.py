@@ -33,6 +33,7 @@ from sandbox.crm_state import (
     rate_limit_body,
 )
 from sandbox.crm_store import CrmStore, InputError
+from sandbox.crm_webhooks import WebhookSender
 from sandbox.crm_wire import CrmApiError, iso
 from sandbox.server import LoopbackServer, ServerThread
 
@@ -463,10 +464,16 @@ class SandboxCrm(ServerThread[_Server]):
         server = _Server(("127.0.0.1", port), state)
         super().__init__(server, "sandbox-crm")
         self.url = server.url
+        self.webhooks: WebhookSender | None = None
 
     @property
     def state(self) -> SandboxState:
         return self._server.state
+
+    def stop(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.close()
+        super().stop()
 
     @property
     def store(self) -> CrmStore:
@@ -484,21 +491,39 @@ class SandboxCrm(ServerThread[_Server]):
         rate_limit, interval_ms, retry_after_format ("seconds" or "date")."""
         self.state.configure(config)
 
+    def send_webhooks(self, url: str, secret: str) -> WebhookSender:
+        """From now on, POST signed HubSpot webhooks for every change a CRM user makes."""
+        self.webhooks = WebhookSender(url, secret)
+        return self.webhooks
+
+    def _notify(self, object_name: str, rid: str, change: str, **extra: Any) -> None:
+        if self.webhooks is not None:
+            self.webhooks.notify(_canonical(object_name), rid, change, **extra)
+
     def user_create(self, object_name: str, properties: dict[str, str]) -> dict[str, Any]:
         """Create a record as a CRM user would (no auth, no limits, no faults)."""
-        return self.store.create(object_name, properties).full_view()
+        view = self.store.create(object_name, properties).full_view()
+        self._notify(object_name, view["id"], "creation")
+        return view
 
     def user_update(self, object_name: str, rid: str, properties: dict[str, str]) -> dict[str, Any]:
-        return self.store.update(object_name, rid, properties).full_view()
+        view = self.store.update(object_name, rid, properties).full_view()
+        for name, value in properties.items():
+            self._notify(object_name, rid, "propertyChange", propertyName=name,
+                         propertyValue=value)  # fmt: skip
+        return view
 
     def user_merge(self, object_name: str, primary: str, other: str) -> dict[str, Any]:
         """Merge ``other`` into ``primary`` as a CRM user would (``other`` is archived)."""
         rec = self.store.merge(object_name, {"primaryObjectId": primary, "objectIdToMerge": other})
+        self._notify(object_name, primary, "merge", mergedObjectIds=[int(other)],
+                     primaryObjectId=int(primary))  # fmt: skip
         return rec.full_view()
 
     def user_archive(self, object_name: str, rid: str) -> None:
         """Delete (archive) a record as a CRM user would."""
         self.store.archive(object_name, rid)
+        self._notify(object_name, rid, "deletion")
 
     def records(self, object_name: str) -> list[dict[str, Any]]:
         return self.store.all_records(object_name)

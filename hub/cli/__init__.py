@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "partners": ("hub.cli.partners:app", "Trading partners: list, check, sample order."),
     "einvoice": ("hub.cli.einvoice:app", "E-invoices: validate and show XRechnung/ZUGFeRD files."),
     "ledger": ("hub.cli.ledger:app", "The ledger database: migrate and inspect."),
+    "webhooks": ("hub.webhooks.server:serve_command", "Signed CRM webhooks: sync at once."),
 }
 
 ENTRY_POINT_GROUP = "hub.cli"
