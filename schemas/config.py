@@ -260,6 +260,23 @@ class PartnerProfile(ConfigModel):
             "reconcile). Empty: no acknowledgement expected (documents stay 'sent')"
         ),
     )
+    backorder_days: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "with ordrsp_mode availability: a line short of stock is backordered, expected "
+            "this many days after the order date (the sale keeps the ordered quantity); "
+            "none: it is reduced to the stock there is, or not accepted when there is none"
+        ),
+    )
+    order_state: Literal["confirmed", "quotation"] = Field(
+        default="confirmed",
+        description=(
+            "the state the hub creates a partner's sales in; quotation keeps them open to "
+            "the partner's ORDCHG until someone confirms them in the ERP (Tryton processes a "
+            "confirmed sale at once, after which changes come too late)"
+        ),
+    )
     ordrsp_mode: Literal["confirm_as_ordered", "availability"] = Field(
         default="confirm_as_ordered",
         description=(

@@ -148,8 +148,12 @@ def ordrsp(
     supplier_gln: str,
     gtin_by_code: Mapping[str, str],
     decimal_mark: str = ".",
+    backorders: Mapping[int, tuple[Decimal, date]] | None = None,
 ) -> list[SegmentTuple]:
-    """ORDRSP body: BGM+231, accepted (29) or changed (4), lines with the ERP's qty and price."""
+    """ORDRSP body: BGM+231, accepted (29) or changed (4), lines with the ERP's qty and price.
+
+    ``backorders`` (line -> quantity, date): of the sale line's quantity that much comes
+    later, by that date: QTY+21 is what ships now, QTY+83 the backorder, DTM+69 its date."""
     changed = any(status != "accepted" for status in line_status.values())
     segments: list[SegmentTuple] = [
         ("BGM", "231", document_number, "4" if changed else "29"),
@@ -169,7 +173,11 @@ def ordrsp(
         gtin = line.gtin or (gtin_by_code.get(erp_line.product_code, "") if erp_line else "")
         segments.append(("LIN", str(line.line_no), action, [gtin, "EN"]))
         quantity = erp_line.quantity if erp_line else Decimal(0)
-        segments.append(("QTY", ["21", _num(quantity, decimal_mark)]))
+        later = (backorders or {}).get(line.line_no)
+        segments.append(("QTY", ["21", _num(quantity - (later[0] if later else 0), decimal_mark)]))
+        if later is not None:
+            segments.append(("QTY", ["83", _num(later[0], decimal_mark)]))
+            segments.append(("DTM", ["69", later[1].strftime("%Y%m%d"), "102"]))
         if erp_line is not None:
             segments.append(("PRI", ["AAA", _num(erp_line.unit_price, decimal_mark)]))
     segments.append(("UNS", "S"))

@@ -57,6 +57,7 @@ class Work:
     errors: list[AppError] = field(default_factory=list)
     result: Any = None  # what the write produced (e.g. the ERP sale)
     created: bool = False  # written now (False: found written by an earlier run)
+    plan: Any = None  # what a handler's check decided for its write/acknowledge (its own type)
 
     @property
     def written(self) -> bool:

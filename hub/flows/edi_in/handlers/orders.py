@@ -9,8 +9,8 @@ ORDRSP again, byte for byte).
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -23,7 +23,9 @@ from hub.ops import acks as ack_ops
 from schemas.config import PartnerProfile
 from schemas.errors import HubError, PermanentError, TransientError
 from schemas.model import ErpSale, PartyRef, Product, SalesOrder, SalesOrderChange
+from transforms import availability
 from transforms import edifact_acks as acks
+from transforms.availability import BACKORDER, LineDecision
 from transforms.edifact_ordchg import is_cancellation
 from transforms.edifact_orders import (
     AppError,
@@ -94,6 +96,8 @@ class OrdersHandler(MessageHandler):
             work.record = order.model_copy(
                 update={"buyer": PartyRef(gln=buyer.gln, erp_id=erp_id, name=buyer.name)}
             )
+        if ctx.profile.ordrsp_mode == "availability":
+            _plan_by_stock(ctx, [w for w in items if not w.errors])
 
     def write(self, ctx: Context, items: list[Work]) -> None:
         """One journaled ``create_sales`` batch for the orders not created before.
@@ -117,11 +121,12 @@ class OrdersHandler(MessageHandler):
             )
             for w in items
         ]
+        state = ctx.profile.order_state
 
         def create(todo: list[OnceItem[ErpSale]]) -> list[ErpSale | HubError]:
             chosen = {str(i.key) for i in todo}
-            orders = [w.record for w in items if str(w.key) in chosen]
-            return [_sale_or_error(r) for r in erp.create_sales(orders, state="confirmed")]
+            orders = [_sold(w) for w in items if str(w.key) in chosen]
+            return [_sale_or_error(r) for r in erp.create_sales(orders, state=state)]
 
         outcomes = ctx.hub.ledger.once_many(
             effects,
@@ -178,6 +183,39 @@ class OrdersHandler(MessageHandler):
     def summary(self, work: Work) -> dict[str, Any]:
         sale: ErpSale = work.result
         return {"order": work.ref, "sale": sale.number, "sale_erp_id": sale.erp_id}
+
+
+@dataclass(frozen=True)
+class StockPlan:
+    """The sale to make of an order answered from availability, and each line's decision."""
+
+    sold: SalesOrder
+    decisions: dict[int, LineDecision]
+
+
+def _sold(work: Work) -> SalesOrder:
+    """The order the sale is made of: as ordered, or as the stock allows."""
+    return work.plan.sold if isinstance(work.plan, StockPlan) else work.record
+
+
+def _plan_by_stock(ctx: Context, items: list[Work]) -> None:
+    """One stock read for the batch; orders share it in message order; an order of which
+    nothing is available is refused (APERAK) instead of making an empty sale."""
+    codes = sorted({ln.product_code for w in items for ln in w.record.lines if ln.product_code})
+    available: dict[str, Decimal] = {}
+    for level in ctx.hub.erp.stock_levels(codes) if codes else []:
+        available[level.product_code] = available.get(level.product_code, Decimal(0)) + (
+            level.quantity
+        )
+    for work in items:
+        sold, decisions = availability.plan(
+            work.record, available, backorder_days=ctx.profile.backorder_days
+        )
+        if sold is None:
+            work.errors = [AppError("12", f"order {work.ref}: none of its products is available",
+                                    tag="LIN")]  # fmt: skip
+            continue
+        work.plan = StockPlan(sold, decisions)
 
 
 def _split(items: list[Work]) -> tuple[list[Work], list[Work]]:
@@ -291,6 +329,13 @@ def _render_ordrsp(
 ) -> edi_out.OutboundDocument:
     order: SalesOrder = work.record
     sale: ErpSale = work.result
+    status = line_differences(order, sale)
+    backorders: dict[int, tuple[Decimal, date]] = {}
+    if isinstance(work.plan, StockPlan):  # answered from the ERP's availability
+        for line_no, decision in work.plan.decisions.items():
+            if decision.status == BACKORDER and decision.by is not None:
+                backorders[line_no] = (decision.later, decision.by)
+                status[line_no] = "changed"
     number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
     gtin_by_code = {
         line.product_code: line.gtin for line in order.lines if line.product_code and line.gtin
@@ -300,7 +345,8 @@ def _render_ordrsp(
         issued=prepared.date(),
         order=order,
         sale=sale,
-        line_status=line_differences(order, sale),
+        line_status=status,
+        backorders=backorders,
         supplier_gln=ctx.profile.unb.our_id,
         gtin_by_code=gtin_by_code,
         decimal_mark=ctx.profile.outbound.decimal_mark,
