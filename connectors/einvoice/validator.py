@@ -143,11 +143,12 @@ class _Saxon:
                     self.compiled[key] = xslt.compile_stylesheet(stylesheet_file=key)
             return self.compiled[key]
 
-    def run(self, path: Path, xml: bytes) -> str:
-        executable = self.executable(path)
+    def run(self, paths: list[Path], xml: bytes) -> list[str]:
+        """The SVRL of each stylesheet on ``xml`` (parsed once for all of them)."""
+        executables = [self.executable(p) for p in paths]
         with self.lock:
             node = self.proc.parse_xml(xml_text=xml.decode("utf-8"))
-            return str(executable.transform_to_string(xdm_node=node))
+            return [str(e.transform_to_string(xdm_node=node)) for e in executables]
 
 
 _SAXON: _Saxon | None = None
@@ -260,8 +261,8 @@ class Validator:
                         Finding("XSD", "error", f"line {err.line}", err.message, "CII XSD")
                     )
         extension = XR_EXTENSION in spec
-        for rel, source in checks:
-            svrl = _saxon().run(self.rules / rel, xml)
+        outputs = _saxon().run([self.rules / rel for rel, _ in checks], xml)
+        for (_rel, source), svrl in zip(checks, outputs, strict=True):
             report.findings.extend(
                 f
                 for f in parse_svrl(svrl, source)

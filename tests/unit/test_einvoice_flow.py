@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import yaml
 
 from connectors.edi.channels import LocalMailbox, Mailbox
 from connectors.einvoice.mail import FakeMailer, InvoiceMail
@@ -21,21 +20,13 @@ from hub.flows.einvoice import einvoice_outbound
 from hub.flows.einvoice_send import key_of
 from hub.ledger import Ledger
 from hub.settings import PROJECT_ROOT
-from sandbox.einvoice_data import BUYERS, SELLER, make_invoice
+from sandbox.einvoice_data import BUYERS
 from schemas.config import PartnerProfile
 from schemas.einvoice_config import CustomerEInvoice
 from schemas.errors import PermanentError
-from schemas.model import Address, Invoice, Party, PartyRef
-from tests.fixtures.einvoice import official_rules, official_validator
+from schemas.model import Address, Party
+from tests.fixtures.einvoice import PDF, XR, official_rules, official_validator, post, write_config
 from tests.fixtures.ids import NORD
-
-XR = {
-    "format": "xrechnung-ubl",
-    "channel": "outbox",
-    "partner": "kaufhaus-nord",
-    "buyer_reference": "04011000-12345-03",
-}
-PDF = {"format": "zugferd-en16931", "channel": "email", "email": "ap@markt-sued.example"}
 
 
 class PowerCut(BaseException):
@@ -76,30 +67,6 @@ def erp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeErp:
     fake.create_parties(list(BUYERS))
     write_config(tmp_path, monkeypatch, {"C-KN": XR, "C-MS": PDF})
     return fake
-
-
-def write_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, customers: dict[str, dict[str, str]]
-) -> None:
-    path = tmp_path / "einvoice.yaml"
-    data = {
-        "seller": SELLER.model_dump(mode="json", exclude_none=True),
-        "customers": [{"party": k, **v} for k, v in customers.items()],
-    }
-    path.write_text(yaml.safe_dump(data))
-    monkeypatch.setenv("HUB_EINVOICE_CONFIG", str(path))
-
-
-def post(erp: FakeErp, seed: int, code: str, **kw: object) -> Invoice:
-    party = next(p for p in erp.parties.values() if p.code == code)
-    invoice = make_invoice(seed, buyer=party, **kw).model_copy(  # type: ignore[arg-type]
-        update={
-            "customer": PartyRef(erp_id=party.erp_id, name=party.name),
-            "updated_at": erp.tick(),
-        }
-    )
-    erp.invoices[invoice.erp_id] = invoice
-    return invoice
 
 
 def make_hub(tmp_path: Path, erp: FakeErp, **boxes: Mailbox) -> BoxHub:
