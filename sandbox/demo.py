@@ -68,6 +68,9 @@ def demo(
         _step("6. Reconcile: what the ERP holds against what every system received")
         summary["reconcile_differences"] = _reconcile()
         summary["dead_letters"] = _show_dead_letters()
+        from sandbox.demo_partner import conversation
+
+        summary["conversation"] = conversation(console)
     summary["seconds"] = round(time.monotonic() - started, 1)
     _finish(summary, home, keep=keep, as_json=as_json)
 

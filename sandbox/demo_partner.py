@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.edi import Delimiters, OutboundMessage, build_interchange
 from connectors.edi.serializer import render_interchange
 from hub.edi_out import to_segments
-from sandbox.partner import drop
-from schemas.model import SalesOrder, SalesOrderChange
+from sandbox.partner import drop, orders_interchange
+from schemas.model import (
+    PartyRef,
+    Product,
+    SalesOrder,
+    SalesOrderChange,
+    SalesOrderLine,
+    SalesOrderLineChange,
+)
 from transforms import edifact_acks as acks
 from transforms.edifact_ordchg import change_to_ordchg
 from transforms.edifact_orders import sales_order_to_orders
@@ -212,3 +221,99 @@ def ordchg_for(
                 for s in sales_order_to_orders(cancelling)]  # fmt: skip
     return _interchange(label, body, partner_gln=partner_gln, our_gln=our_gln,
                         control_ref=control_ref, prepared=prepared)  # fmt: skip
+
+
+def _conversation_orders(products: list[Product], buyer: str, us: str) -> list[SalesOrder]:
+    """PL-1: 100 of the first product at its list price less a 10% allowance (the price
+    list's price from 100), and more of the second than the warehouse holds (same allowance,
+    a backorder); CH-1 and CX-1:
+    orders the partner changes and cancels next."""
+    first, second, third = products[:3]
+
+    def line(no: int, item: Product, qty: int, discount: str = "0") -> SalesOrderLine:
+        return SalesOrderLine(
+            line_no=no, gtin=item.gtin, quantity=Decimal(qty), unit_price=item.list_price,
+            discount_percent=Decimal(discount),
+        )  # fmt: skip
+
+    def order(number: str, *lines: SalesOrderLine) -> SalesOrder:
+        return SalesOrder(order_number=number, order_date=date(2026, 11, 3),
+                          buyer=PartyRef(gln=buyer), supplier=PartyRef(gln=us), currency="EUR",
+                          lines=lines)  # fmt: skip
+
+    return [
+        order("PL-00000001", line(1, first, 100, "10"), line(2, second, 5000, "10")),
+        order("CH-00000001", line(1, first, 4), line(2, third, 6)),
+        order("CX-00000001", line(1, third, 2)),
+    ]
+
+
+def conversation(console: Console) -> dict[str, Any]:
+    """A price-list customer orders at its price with an allowance, gets an ORDRSP with a
+    backorder line, changes one order (ORDCHG) and cancels another, with Kaufhaus Nord's
+    profile set for this step to answer from availability and keep its sales quotations."""
+    from hub.bootstrap import Hub
+    from hub.flows.edi_inbound import edi_orders_inbound
+    from hub.ops.trace import trace
+
+    console.rule("[bold cyan]7. A partner conversation: price list, allowance, backorder, "
+                 "change, cancellation")  # fmt: skip
+    base = Hub.from_env()
+    nord = base.partners["kaufhaus-nord"].model_copy(
+        update={"ordrsp_mode": "availability", "backorder_days": 7, "order_state": "quotation"}
+    )
+    hub = Hub(base.ledger, erp=base.erp, home=base.home, partners={nord.id: nord})
+    inbox: Path = hub.mailbox(nord).inbox  # type: ignore[attr-defined]
+    partner, us = nord.unb.partner_id, nord.unb.our_id
+    try:
+        products = [p for p in hub.erp.list_products() if p.gtin and p.list_price]
+        orders = _conversation_orders(products, partner, us)
+        data = orders_interchange(orders, sender=partner, recipient=us, control_ref="9100")
+        drop(inbox, "conversation_orders.edi", data)
+        edi_orders_inbound(hub, partner=nord.id)
+        ch, cx = orders[1], orders[2]
+        change = SalesOrderChange(
+            order_number=ch.order_number, change_number="CHG-1", buyer=ch.buyer,
+            lines=(SalesOrderLineChange(line_no=1, action="change", gtin=ch.lines[0].gtin,
+                                        quantity=Decimal(12)),),
+        )  # fmt: skip
+        cancel = SalesOrderChange(order_number=cx.order_number, change_number="CHG-2",
+                                  buyer=cx.buyer, cancel=True)  # fmt: skip
+        for name, msg, ref in (("change", change, "9101"), ("cancel", cancel, "9102")):
+            data = ordchg_for(msg, partner_gln=partner, our_gln=us, control_ref=ref)
+            drop(inbox, f"conversation_{name}.edi", data)
+        edi_orders_inbound(hub, partner=nord.id)
+        return _show_conversation(console, hub, [o.order_number for o in orders], trace)
+    finally:
+        hub.close()
+        base.close()
+
+
+def _show_conversation(
+    console: Console, hub: Hub, numbers: list[str], trace: Any
+) -> dict[str, Any]:
+    from rich.table import Table
+
+    table = Table(title="The partner's orders in the ERP, and what the hub answered")
+    for col in ("order", "sale", "state", "lines (qty x net price)", "timeline"):
+        table.add_column(col)
+    shown: dict[str, Any] = {}
+    for number in numbers:
+        party = hub.erp.find_parties_by_gln([hub.partners["kaufhaus-nord"].unb.partner_id])
+        erp_id = next(iter(party.values())).erp_id or ""
+        sale = hub.erp.find_sale(erp_id, number)
+        steps = [i["summary"] for i in trace(hub, number)["timeline"]
+                 if i["kind"] in ("sale.changed",)]  # fmt: skip
+        lines = ", ".join(f"{ln.quantity.normalize()} x {ln.unit_price.normalize()}"
+                          for ln in (sale.lines if sale else ()))  # fmt: skip
+        state = sale.state if sale else "cancelled"
+        table.add_row(number, sale.number if sale and sale.number else "-", state, lines,
+                      "; ".join(steps)[:80])  # fmt: skip
+        shown[number] = state
+    console.print(table)
+    out: Path = hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
+    wanted = ("BGM", "LIN", "QTY", "DTM+69", "FTX")
+    for path in sorted(out.glob("ORDRSP_*"))[-4:]:
+        body = [x.strip() for x in path.read_text().split("'") if x.strip().startswith(wanted)]
+        console.print(f"  {path.name}: " + " ".join(body))
+    return shown

@@ -1,0 +1,106 @@
+"""The partner conversation against the real Tryton: a price-list customer's order with an
+allowance accepted at its price, a backorder line answered from Tryton's stock, the sale
+changed by ORDCHG while a quotation and cancelled, refused once processed (issue 14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.edi import EdifactReader, Message, validate
+from connectors.erp.tryton import TrytonErp
+from hub.bootstrap import Hub
+from hub.config import load_partners
+from hub.flows.edi_inbound import edi_orders_inbound
+from hub.ledger import Ledger
+from hub.settings import PROJECT_ROOT
+from sandbox.demo_partner import ordchg_for
+from sandbox.erp_seed import catalogue, customers
+from sandbox.partner import drop, orders_interchange
+from schemas.model import PartyRef, SalesOrder, SalesOrderChange, SalesOrderLine
+from schemas.model import SalesOrderLineChange as LineChange
+
+pytestmark = pytest.mark.integration
+
+NORD = customers()[0]  # Kaufhaus Nord buys from the "Retail partners" price list
+US = "4006389999993"
+ITEMS = catalogue()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, erp: TrytonErp) -> Iterator[Hub]:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.upgrade()
+    shipped = load_partners(PROJECT_ROOT / "config" / "partners")["kaufhaus-nord"]
+    nord = shipped.model_copy(update={"ordrsp_mode": "availability", "backorder_days": 7,
+                                      "order_state": "quotation"})  # fmt: skip
+    wired = Hub(ledger, erp=erp, home=tmp_path / "home", partners={nord.id: nord})
+    yield wired
+    wired.close()
+
+
+def _boxes(hub: Hub) -> tuple[Path, Path]:
+    box = hub.mailbox(hub.partners["kaufhaus-nord"])
+    return box.inbox, box.outbox  # type: ignore[attr-defined]
+
+
+def _answers(hub: Hub) -> list[Message]:
+    _, outbox = _boxes(hub)
+    found = []
+    for path in sorted(outbox.iterdir()):
+        assert validate(path).verdict == "accepted", validate(path).to_dict()
+        found += [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
+        path.unlink()
+    return found
+
+
+def test_conversation_on_tryton(hub: Hub, erp: TrytonErp, unique: str) -> None:
+    first, second = ITEMS[0], ITEMS[1]
+    number = f"PL-{unique}"[:35]
+    order = SalesOrder(
+        order_number=number, order_date=dt.date.today(), buyer=PartyRef(gln=NORD.gln),
+        supplier=PartyRef(gln=US), currency="EUR",
+        lines=(
+            # 100 at the list price less 10% (ALC/PCD) = the price list's price from 100
+            SalesOrderLine(line_no=1, gtin=first.gtin, quantity=Decimal(100),
+                           unit_price=first.list_price, discount_percent=Decimal(10)),
+            # far more than the warehouse holds: a backorder
+            SalesOrderLine(line_no=2, gtin=second.gtin, quantity=Decimal(100_000),
+                           unit_price=(second.list_price * Decimal("0.9")).quantize(
+                               Decimal("0.01"))),
+        ),
+    )  # fmt: skip
+    inbox, _ = _boxes(hub)
+    drop(inbox, "o.edi", orders_interchange([order], sender=NORD.gln, recipient=US,
+                                            control_ref=f"9{unique[-8:]}"))  # fmt: skip
+    report = edi_orders_inbound(hub)
+    assert report["orders_created"] == 1, report
+    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
+    sale = erp.find_sale(str(party.erp_id), number)
+    assert sale is not None and sale.state == "quotation"
+    assert sale.lines[0].unit_price == (first.list_price * Decimal("0.9")).quantize(
+        Decimal("0.0001"))  # fmt: skip
+    (ordrsp,) = [m for m in _answers(hub) if m.type.startswith("ORDRSP")]
+    qty = [(s.element(1, 1), s.element(1, 2)) for s in ordrsp.segments if s.tag == "QTY"]
+    assert qty[0] == ("21", "100") and qty[2][0] == "83"  # line 2: part now, the rest later
+    assert any(s.tag == "DTM" and s.element(1, 1) == "69" for s in ordrsp.segments)
+
+    change = SalesOrderChange(order_number=number, change_number="1", buyer=PartyRef(gln=NORD.gln),
+                              lines=(LineChange(line_no=1, action="change", gtin=first.gtin,
+                                                quantity=Decimal(120)),))  # fmt: skip
+    drop(inbox, "c.edi", ordchg_for(change, partner_gln=NORD.gln, our_gln=US,
+                                    control_ref=f"8{unique[-8:]}"))  # fmt: skip
+    assert edi_orders_inbound(hub)["changes_created"] == 1
+    changed = erp.get_sales([sale.erp_id])[0]
+    assert changed.lines[0].quantity == 120 and changed.state == "quotation"
+    assert [m.type.split(":")[0] for m in _answers(hub)] == ["CONTRL", "ORDRSP"]
+
+    cancel = change.model_copy(update={"change_number": "2", "cancel": True, "lines": ()})
+    drop(inbox, "x.edi", ordchg_for(cancel, partner_gln=NORD.gln, our_gln=US,
+                                    control_ref=f"7{unique[-8:]}"))  # fmt: skip
+    edi_orders_inbound(hub)
+    assert erp.get_sales([sale.erp_id])[0].state == "cancelled"
