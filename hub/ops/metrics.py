@@ -18,6 +18,11 @@ a worker) renders the same numbers and nothing is lost when a worker restarts.
 | `hub_last_success_timestamp_seconds` | gauge | flow, scope | last ok run (Unix time) |
 | `hub_cursor_age_seconds` | gauge | stream | time since a cursor last moved |
 | `hub_inbox_files` | gauge | partner | files waiting in a partner's (local) inbox |
+| `hub_partner_profiles_invalid` | gauge | | partner profile files that fail validation |
+| `hub_airflow_pools_missing` | gauge | | the hub's pools missing in Airflow (when checked) |
+
+Exposed with ``prometheus_client`` (its text format and escaping): a collector turns the
+samples read from the ledger into metric families at each scrape.
 """
 
 from __future__ import annotations
@@ -43,34 +48,39 @@ HELP: dict[str, tuple[str, str]] = {
     "hub_last_success_timestamp_seconds": ("gauge", "End of the last successful run"),
     "hub_cursor_age_seconds": ("gauge", "Seconds since a cursor last moved"),
     "hub_inbox_files": ("gauge", "Files waiting in a partner inbox"),
+    "hub_partner_profiles_invalid": ("gauge", "Partner profile files that fail validation"),
+    "hub_airflow_pools_missing": ("gauge", "The hub's pools missing in Airflow's metadata DB"),
 }
 
 Sample = tuple[str, dict[str, str], float]
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _line(name: str, labels: dict[str, str], value: float) -> str:
-    inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
-    number = repr(float(value)) if value != int(value) else str(int(value))
-    return f"{name}{{{inner}}} {number}" if inner else f"{name} {number}"
-
-
 def format_samples(samples: Iterable[Sample]) -> str:
-    """Prometheus text exposition format 0.0.4, samples grouped by metric with HELP/TYPE."""
+    """Prometheus text exposition format 0.0.4 (by ``prometheus_client``), samples grouped
+    by metric with HELP/TYPE; a counter without samples is left out."""
+    from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.exposition import generate_latest
+
     by_name: dict[str, list[Sample]] = {}
     for sample in samples:
         by_name.setdefault(sample[0], []).append(sample)
-    out: list[str] = []
-    for name, (kind, text) in HELP.items():
-        if name not in by_name and kind == "counter":
-            continue
-        out.append(f"# HELP {name} {text}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(_line(*s) for s in by_name.get(name, []))
-    return "\n".join(out) + "\n"
+
+    class _Collector:
+        def collect(self) -> Iterable[Any]:
+            for name, (kind, text) in HELP.items():
+                found = by_name.get(name, [])
+                if not found and kind == "counter":
+                    continue
+                labels = sorted({k for _, lab, _ in found for k in lab})
+                family_type = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                family = family_type(name, text, labels=labels)
+                for _, lab, value in found:
+                    family.add_metric([str(lab.get(k, "")) for k in labels], value)
+                yield family
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector())
+    return generate_latest(registry).decode("utf-8")
 
 
 def samples(hub: Hub, health: dict[str, Any] | None = None) -> list[Sample]:
@@ -109,6 +119,11 @@ def samples(hub: Hub, health: dict[str, Any] | None = None) -> list[Sample]:
     for partner, inbox in sorted(health["inboxes"].items()):
         if inbox.get("checked"):
             out.append(("hub_inbox_files", {"partner": partner}, inbox["files_waiting"]))
+    profiles = health.get("partner_profiles") or {}
+    out.append(("hub_partner_profiles_invalid", {}, len(profiles.get("invalid") or [])))
+    pools = health.get("airflow_pools") or {}
+    if pools.get("checked"):
+        out.append(("hub_airflow_pools_missing", {}, len(pools.get("missing") or [])))
     return out
 
 

@@ -43,6 +43,18 @@ def flow_of_stream(stream: str) -> str:
     return stream_owner(stream) or ""
 
 
+def composite(flow: str) -> bool:
+    """A flow made of others (``crm_sync`` = ``crm_push`` + ``crm_pull``: every cursor stream
+    it keeps belongs to another flow). Its DAG runs the parts, so a row for it would always
+    say "never"; it is shown only once it ran itself (``hub run crm_sync``)."""
+    desc = REGISTRY.get(flow)
+    if desc is None or not desc.streams:
+        return False
+    mine = set(desc.streams)
+    parts = [set(d.streams) for d in REGISTRY.values() if set(d.streams) < mine]
+    return bool(parts) and set().union(*parts) == mine
+
+
 def per_partner(flow: str) -> bool:
     """Whether a flow runs and reports per trading partner (its descriptor says)."""
     desc = REGISTRY.get(flow)
@@ -164,7 +176,8 @@ def collect(
     th = thresholds or Thresholds()
     snap = _snapshot(hub, th, now or utcnow())
     partners = sorted(p.id for p in hub.partners.values() if p.active)
-    flows = sorted(set(FLOWS) | {f for f, _ in snap.last} | {d.flow for d in snap.letters})
+    active = {f for f, _ in snap.last} | {d.flow for d in snap.letters}
+    flows = sorted(f for f in set(FLOWS) | active if f in active or not composite(f))
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
     for flow in flows:

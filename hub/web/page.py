@@ -1,4 +1,6 @@
-"""The operations page as one server-rendered HTML document: flows, dead letters, charts."""
+"""The operations page as one server-rendered HTML document: problems, a chart per flow, the
+flows (with the DAG each runs in, linked to its runs), open dead letters with replay/discard
+for users allowed to act, invalid partner profiles and cursors."""
 
 from __future__ import annotations
 
@@ -19,96 +21,150 @@ th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:t
 th{background:#f0f0f0}.bad{color:#c0392b;font-weight:600}.good{color:#2e8b57;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}.chart-card{background:#fff;border:1px solid #ddd;
 padding:.5rem}.chart-card h3{margin:.1rem 0 .4rem;font-size:.95rem}.muted{color:#777}
+form.act{display:inline-flex;gap:.3rem;margin:.1rem 0}.notice{background:#eef7ee;
+border:1px solid #9c9;padding:.4rem .6rem}#problems li{color:#c0392b}
 """
 
-
-# The flow columns a person reads first; when the status has them, only these are shown
-# (the full document is one click away at health JSON).
-FLOW_COLUMNS = (
-    "flow",
-    "scope",
-    "healthy",
-    "last_success",
-    "lag_seconds",
-    "items_24h",
-    "journal_pending",
-    "dead_letters_open",
-    "problems",
+# The flows table: (status key, the header a person reads). Nested values (the last run,
+# the last success) are rendered by ``_flow_cell``, never flattened into dotted columns.
+FLOW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("flow", "Flow"),
+    ("scope", "Partner / system"),
+    ("dag", "Runs in DAG"),
+    ("healthy", "Healthy"),
+    ("last_run", "Last run (UTC)"),
+    ("last_success", "Last success (UTC)"),
+    ("lag_seconds", "Oldest waiting"),
+    ("items_24h", "Items, 24 h"),
+    ("journal_pending", "Pending writes"),
+    ("dead_letters_open", "Open dead letters"),
+    ("problems", "Problems"),
+)
+LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "ID"),
+    ("flow", "Flow"),
+    ("partner", "Partner"),
+    ("system", "System"),
+    ("record", "Record"),
+    ("error", "Error"),
+    ("reason", "What happened, what to do"),
+    ("attempts", "Tries"),
+    ("since", "Since (UTC)"),
 )
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return '<span class="good">ok</span>' if value else '<span class="bad">NO</span>'
-    if value is None:
+    if value is None or value == "":
         return '<span class="muted">–</span>'
     if isinstance(value, datetime):
-        return escape(value.isoformat(timespec="seconds"))
+        return escape(value.isoformat(sep=" ", timespec="minutes")[:16])
     if isinstance(value, list | tuple):
-        return escape(", ".join(str(v) for v in value))
+        return escape("; ".join(str(v) for v in value)) or '<span class="muted">–</span>'
     if isinstance(value, Mapping):
         return escape(", ".join(f"{k}={v}" for k, v in value.items()))
     return escape(str(value))
 
 
-def _flatten(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One level of nested mappings becomes dotted columns (``counts_24h.done``)."""
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, Mapping) and all(not isinstance(v, Mapping) for v in value.values()):
-            for sub, v in value.items():
-                flat[f"{key}.{sub}"] = v
-        else:
-            flat[str(key)] = value
-    return flat
+def _when(text: str | None) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM``."""
+    return text[:16].replace("T", " ") if text else ""
 
 
-def flow_rows(status: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The status document's flows as flat rows, whether a list of rows or a name -> row map."""
-    flows = status.get("flows") or []
-    if isinstance(flows, Mapping):
-        rows = [
-            {"flow": name, **(v if isinstance(v, Mapping) else {"value": v})}
-            for name, v in flows.items()
-        ]
-    else:
-        rows = [dict(r) for r in flows if isinstance(r, Mapping)]
-    flat = [_flatten(r) for r in rows]
-    known = [c for c in FLOW_COLUMNS if any(c in r for r in flat)]
-    if "flow" in known and len(known) > 2:
-        return [{c: r.get(c) for c in known} for r in flat]
-    return flat
+def _age(seconds: float | None) -> str:
+    if not seconds:
+        return "0"
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} d"
 
 
-def table(rows: Sequence[Mapping[str, Any]], *, css_id: str, empty: str) -> str:
-    """A plain HTML table over the union of the rows' keys (first-seen order)."""
+def dag_of(flow: str) -> str | None:
+    """The DAG that schedules ``flow`` (the flow registry says)."""
+    from hub.flows.registry import REGISTRY
+
+    desc = REGISTRY.get(flow)
+    return desc.dag if desc is not None else None
+
+
+def _flow_cell(key: str, row: Mapping[str, Any]) -> str:
+    value = row.get(key)
+    if key in ("last_run", "last_success"):
+        if not isinstance(value, Mapping):
+            return '<span class="muted">never</span>'
+        when = escape(_when(value.get("finished_at") or value.get("started_at")))
+        if key == "last_success":
+            return when
+        css = "bad" if value.get("status") in ("failed", "crashed") else ""
+        return f'<span class="{css}">{escape(str(value.get("status")))}</span> {when}'
+    if key == "dag":
+        dag = dag_of(str(row.get("flow")))
+        if not dag:
+            return '<span class="muted">–</span>'
+        return f'<a class="dag-link" href="/dags/{escape(dag)}/runs">{escape(dag)}</a>'
+    if key == "lag_seconds":
+        return escape(_age(value))
+    return _cell(value)
+
+
+def _table(css_id: str, head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]]) -> str:
+    """An HTML table; each row is (attributes of <tr>, the cells' HTML)."""
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(f"<tr{attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+                   for attrs, cells in rows)  # fmt: skip
+    return f'<table id="{css_id}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def flow_table(status: Mapping[str, Any]) -> str:
+    """The flows of the status document with readable headers and a DAG link per flow."""
+    rows = [r for r in status.get("flows") or [] if isinstance(r, Mapping)]
     if not rows:
-        return f'<p id="{css_id}" class="muted">{escape(empty)}</p>'
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>" for row in rows
+        return '<p id="flows" class="muted">No flow has run yet.</p>'
+    return _table(
+        "flows",
+        [title for _, title in FLOW_COLUMNS],
+        (
+            (f' data-flow="{escape(str(r.get("flow")))}"',
+             [_flow_cell(key, r) for key, _ in FLOW_COLUMNS])
+            for r in rows
+        ),
+    )  # fmt: skip
+
+
+def _actions(letter: DeadLetter) -> str:
+    """Replay and discard forms; the server checks the user's role and audits who did it."""
+    replay = (
+        f'<form class="act" method="post" action="dead-letters/{letter.id}/replay">'
+        f'<button type="submit" name="replay" data-id="{letter.id}">Replay</button>'
+        '<label title="you checked that the target holds nothing under this record">'
+        '<input type="checkbox" name="confirm_absent" value="1"> target holds nothing</label>'
+        "</form>"
     )
-    return f'<table id="{css_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    discard = (
+        f'<form class="act" method="post" action="dead-letters/{letter.id}/discard">'
+        '<input name="reason" required placeholder="why (kept for audit)" size="18">'
+        f'<button type="submit" name="discard" data-id="{letter.id}">Discard</button></form>'
+    )
+    return replay + discard
 
 
-def _letter_rows(letters: Iterable[DeadLetter]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": d.id,
-            "flow": d.flow,
-            "partner": d.partner,
-            "system": d.system,
-            "record": d.record_key,
-            "error": d.error_class,
-            "reason": d.reason if len(d.reason) <= 200 else d.reason[:197] + "...",
-            "attempts": d.attempts,
-            "since": d.created_at,
-        }
-        for d in letters
-    ]
+def letter_table(letters: Sequence[DeadLetter], *, can_act: bool) -> str:
+    """Open dead letters; with ``can_act`` a replay and a discard form on each row."""
+    if not letters:
+        return '<p id="dead-letters" class="muted">No open dead letters.</p>'
+    head = [title for _, title in LETTER_COLUMNS] + (["Action"] if can_act else [])
+
+    def cells(d: DeadLetter) -> list[str]:
+        reason = d.reason if len(d.reason) <= 300 else d.reason[:297] + "..."
+        values = [d.id, d.flow, d.partner, d.system, d.record_key, d.error_class, reason,
+                  d.attempts, d.created_at]  # fmt: skip
+        out = [_cell(v) for v in values]
+        return out + ([_actions(d)] if can_act else [])
+
+    return _table("dead-letters", head, ((f' data-id="{d.id}"', cells(d)) for d in letters))
 
 
 def _health(status: Mapping[str, Any]) -> str:
@@ -116,7 +172,29 @@ def _health(status: Mapping[str, Any]) -> str:
     if healthy is None:
         return ""
     css, word = ("good", "healthy") if healthy else ("bad", "unhealthy")
-    return f'<p id="health" class="{css}">Hub is {word}</p>'
+    problems = status.get("problems") or []
+    items = "".join(f"<li>{escape(str(p))}</li>" for p in problems[:50])
+    listed = f'<ul id="problems">{items}</ul>' if items else ""
+    return f'<p id="health" class="{css}">Hub is {word}</p>{listed}'
+
+
+def _profiles(status: Mapping[str, Any]) -> str:
+    found = status.get("partner_profiles") or {}
+    invalid = found.get("invalid") or []
+    valid = ", ".join(escape(p) for p in found.get("valid") or []) or "none"
+    rows = ((' class="bad"', [escape(i["file"]), escape(i["error"])]) for i in invalid)
+    table = _table("invalid-profiles", ["Profile file", "Error (this partner is skipped)"], rows)
+    return f"<p>Valid: {valid}</p>" + (table if invalid else "")
+
+
+def _cursor_rows(status: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    cursors = status.get("cursors") or []
+    return [
+        ("", [_cell(c.get("stream")), _cell(c.get("flow")), _cell(c.get("value")),
+              _cell(_when(c.get("updated_at"))), escape(_age(c.get("age_seconds")))])
+        for c in cursors
+        if isinstance(c, Mapping)
+    ]  # fmt: skip
 
 
 def render_page(
@@ -125,24 +203,26 @@ def render_page(
     series: Sequence[FlowSeries],
     *,
     generated_at: datetime,
+    can_act: bool = False,
+    notice: str | None = None,
 ) -> str:
-    """The whole page: health, per-flow charts (first: people look at a chart first), the
-    flows table and the open dead letters."""
+    """The whole page: health and problems, a chart card per flow (people look at a chart
+    first), the flows table, open dead letters (with actions for ``can_act``), partner
+    profiles and cursors."""
     cards = "".join(
         f'<div class="chart-card" data-flow="{escape(s.flow)}"><h3>{escape(s.flow)}</h3>'
         f"{volume_chart(s.flow, s.done, s.failed)}{lag_chart(s.flow, s.lag_seconds)}</div>"
         for s in series
     )
-    charts = cards or '<p class="muted">No journal activity in the last 24 h.</p>'
-    cursors = status.get("cursors")
-    cursor_rows = (
-        [
-            {"stream": k, **_flatten(v)} if isinstance(v, Mapping) else {"stream": k, "value": v}
-            for k, v in cursors.items()
-        ]
-        if isinstance(cursors, Mapping)
-        else [_flatten(c) for c in cursors or [] if isinstance(c, Mapping)]
+    charts = cards or '<p class="muted">No flow yet.</p>'
+    cursor_rows = _cursor_rows(status)
+    cursors = (
+        _table("cursors", ["Stream", "Flow", "Position", "Moved (UTC)", "Age"], cursor_rows)
+        if cursor_rows
+        else '<p id="cursors" class="muted">No cursors yet.</p>'
     )
+    shown = f'<p id="notice" class="notice">{escape(notice)}</p>' if notice else ""
+    who = "" if can_act else " (replay and discard need an Airflow role that may edit DAGs)"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ERP sales hub: operations</title>
 <meta http-equiv="refresh" content="60"><style>{STYLE}</style></head>
@@ -151,14 +231,16 @@ def render_page(
 <p class="muted">Generated {escape(generated_at.isoformat(timespec="seconds"))} ·
 <a href="health">health JSON</a> · <a href="metrics">Prometheus metrics</a> ·
 <a href="/">Airflow</a></p>
-{_health(status)}
-<h2>Volume and lag, last 24 h</h2>
+{shown}{_health(status)}
+<h2>Volume and backlog per flow, last 24 h</h2>
 <div id="charts" class="charts">{charts}</div>
 <h2>Flows</h2>
-{table(flow_rows(status), css_id="flows", empty="No flow has run yet.")}
-<h2>Open dead letters ({len(letters)})</h2>
-{table(_letter_rows(letters), css_id="dead-letters", empty="No open dead letters.")}
+{flow_table(status)}
+<h2>Open dead letters ({len(letters)}){escape(who)}</h2>
+{letter_table(letters, can_act=can_act)}
+<h2>Partner profiles</h2>
+{_profiles(status)}
 <h2>Cursors</h2>
-{table(cursor_rows, css_id="cursors", empty="No cursors yet.")}
+{cursors}
 </body></html>
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,9 +35,14 @@ def bucket_ends(now: datetime, hours: int = HOURS) -> list[datetime]:
     return [now - timedelta(hours=hours - 1 - i) for i in range(hours)]
 
 
-def flow_series(ledger: Ledger, now: datetime | None = None) -> list[FlowSeries]:
+def flow_series(
+    ledger: Ledger, now: datetime | None = None, flows: Sequence[str] = ()
+) -> list[FlowSeries]:
     """Hourly volume (journal entries finished per hour) and lag (age of the oldest entry
-    still unfinished at the end of each hour) per flow, for the 24 h up to ``now``."""
+    still unfinished at the end of each hour) per flow, for the 24 h up to ``now``.
+
+    Every flow in ``flows`` gets a series: one that writes no journal (a check, a reader)
+    shows the items its runs reported per hour, and its failed runs."""
     now = now or utcnow()
     start = now - timedelta(hours=HOURS)
     ends = bucket_ends(now)
@@ -53,4 +59,18 @@ def flow_series(ledger: Ledger, now: datetime | None = None) -> list[FlowSeries]
         for i, end in enumerate(ends):
             if created <= end and (finished is None or finished > end):
                 s.lag_seconds[i] = max(s.lag_seconds[i], (end - created).total_seconds())
+    quiet = [f for f in flows if f not in series]
+    for flow in quiet:
+        series[flow] = FlowSeries(flow)
+    if quiet:
+        for run in ledger.runs(since=start, limit=100_000):
+            if run.flow not in quiet:
+                continue
+            bars = series[run.flow]
+            at = run.finished_at or run.started_at
+            index = min(HOURS - 1, max(0, int((at - start).total_seconds() // 3600)))
+            if run.status in ("failed", "crashed"):
+                bars.failed[index] += 1
+            else:
+                bars.done[index] += run.items
     return [series[name] for name in sorted(series)]

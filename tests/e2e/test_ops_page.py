@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -36,6 +37,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 START_TIMEOUT = 120.0
+SCRAPE_TOKEN = "scrape-" + "x" * 24  # the hub_metrics connection's password in this test
 
 
 def free_port() -> int:
@@ -94,6 +96,10 @@ def seed_ledger(ledger: Ledger) -> dict[str, Any]:
         system="crm",
     )
     ledger.advance_cursor("erp.sales.changed", "2025-06-01T10:00:00+00:00")
+    for flow, scope, items in (("edi_orders_inbound", "kaufhaus-nord", 30), ("crm_push", "crm", 12),
+                               ("erp_reference_check", "erp", 25)):  # fmt: skip
+        run = ledger.run_started(flow, scope, "run", {})
+        ledger.run_finished(run, status="ok", counts={"items": items}, items=items)
     return {"flows": {"edi_orders_inbound", "crm_push"}}
 
 
@@ -105,12 +111,12 @@ class OpsServer:
     ledger: Ledger
     password: str
     home: Path
+    viewer_password: str = ""
 
-    def token(self) -> str:
+    def token(self, user: str = airflow_env.ADMIN_USER) -> str:
+        password = self.password if user == airflow_env.ADMIN_USER else self.viewer_password
         response = httpx.post(
-            f"{self.url}/auth/token",
-            json={"username": airflow_env.ADMIN_USER, "password": self.password},
-            timeout=10.0,
+            f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=10.0
         )
         assert response.status_code in (200, 201), response.text
         return str(response.json()["access_token"])
@@ -125,6 +131,11 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsServer]:
     env = {**os.environ, **airflow_env.environment(home)}
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", None)
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
+    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin,watcher:viewer"
+    passwords = home / airflow_env.PASSWORDS_FILE_NAME
+    airflow_env.ensure_admin_password(passwords)
+    viewer_password = airflow_env.ensure_admin_password(passwords, user="watcher")
+    env["AIRFLOW_CONN_HUB_METRICS"] = json.dumps({"conn_type": "http", "password": SCRAPE_TOKEN})
     shutil.copyfile(template_db(), home / "airflow.db")
     ledger_url = f"sqlite:///{root / 'ledger.sqlite'}"
     env.update({"HUB_HOME": str(root / "hub"), "HUB_DATABASE_URL": ledger_url})
@@ -147,7 +158,7 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsServer]:
     try:
         wait_for(f"{url}/api/v2/monitor/health", proc, log, START_TIMEOUT)
         password = airflow_env.ensure_admin_password(home / airflow_env.PASSWORDS_FILE_NAME)
-        yield OpsServer(url, ledger, password, home)
+        yield OpsServer(url, ledger, password, home, viewer_password)
     finally:
         os.killpg(proc.pid, 15)
         try:
@@ -201,9 +212,12 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def test_health_equals_hub_status(ops_server: OpsServer) -> None:
+def test_health_equals_hub_status(ops_server: OpsServer, monkeypatch: pytest.MonkeyPatch) -> None:
     status = pytest.importorskip("hub.ops.status", reason="hub.ops.status (ops-cli) not landed")
     from hub.bootstrap import Hub
+
+    db = f"sqlite:///{ops_server.home / 'airflow.db'}"  # the pools check reads the same DB
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", db)
 
     response = httpx.get(
         f"{ops_server.url}/hub/health",
@@ -230,6 +244,16 @@ def test_metrics_are_prometheus_text(ops_server: OpsServer) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "# TYPE" in response.text
+    # a Prometheus scraper: the static token of the hub_metrics connection, no Airflow login
+    scraped = httpx.get(f"{ops_server.url}/hub/metrics", timeout=30.0,
+                        headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})  # fmt: skip
+    assert scraped.status_code == 200 and "hub_up 1.0" in scraped.text
+    wrong = httpx.get(f"{ops_server.url}/hub/metrics", timeout=30.0,
+                      headers={"Authorization": f"Bearer {SCRAPE_TOKEN}x"})  # fmt: skip
+    assert wrong.status_code in (401, 403) and "hub_up" not in wrong.text
+    health = httpx.get(f"{ops_server.url}/hub/health", timeout=30.0,
+                       headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})  # fmt: skip
+    assert health.status_code in (401, 403)  # the scrape token opens the metrics only
 
 
 def test_page_renders_flows_dead_letters_and_charts_in_chromium(
@@ -278,8 +302,62 @@ def test_page_renders_flows_dead_letters_and_charts_in_chromium(
                 '.chart-card[data-flow="edi_orders_inbound"] svg.chart-volume rect.bar-failed'
             )
             assert dead_bars.count() == 1
+            _check_fixed_page(page)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
+            _discard_from_the_page(page, ops_server)
+            viewer = browser.new_context(viewport={"width": 1280, "height": 900})
+            viewer.add_cookies([{"name": "_token", "value": ops_server.token("watcher"),
+                                 "url": ops_server.url}])  # fmt: skip
+            seen = viewer.new_page()
+            seen.goto(f"{ops_server.url}/hub/")
+            seen.wait_for_selector("#flows")
+            assert seen.locator("#dead-letters form").count() == 0  # a viewer gets no actions
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000
+
+
+def _check_fixed_page(page: Any) -> None:
+    """Readable headers, a last success per flow that ran, a DAG link and a chart per flow."""
+    heads = page.locator("#flows thead th").all_inner_texts()
+    assert heads[:6] == ["Flow", "Partner / system", "Runs in DAG", "Healthy",
+                         "Last run (UTC)", "Last success (UTC)"]  # fmt: skip
+    row = page.locator('#flows tr[data-flow="edi_orders_inbound"]').first
+    last_success = row.locator("td").nth(5).inner_text()
+    assert last_success[:2] == "20" and "never" not in last_success  # a date, not "–"
+    link = row.locator("a.dag-link")
+    assert link.get_attribute("href") == "/dags/edi_orders_inbound/runs"
+    assert page.locator('#flows tr[data-flow="crm_sync"]').count() == 0  # composite: its parts
+    for flow in page.locator("#flows tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.flow)"
+    ):
+        assert page.locator(f'.chart-card[data-flow="{flow}"]').count() == 1, flow
+    reference = page.locator('.chart-card[data-flow="erp_reference_check"]')
+    assert reference.locator("svg.chart-volume rect.bar-done").count() > 0  # from its runs
+    assert "Lag" not in heads and "last_success" not in " ".join(heads)
+
+
+def _discard_from_the_page(page: Any, ops_server: OpsServer) -> None:
+    """An admin discards a letter with the page's form; the ledger audits the user's name;
+    a viewer's post is refused, and so is a post from another site."""
+    from hub.ops.deadletters import show
+
+    [letter] = [d for d in ops_server.ledger.dead_letters() if d.flow == "crm_push"]
+    form = page.locator(f'#dead-letters tr[data-id="{letter.id}"] form').nth(1)
+    form.locator('input[name="reason"]').fill("duplicate deal, fixed in the CRM")
+    form.locator("button").click()
+    page.wait_for_selector("#notice")
+    assert "discarded by admin (ops page)" in page.locator("#notice").inner_text()
+    assert page.locator("#dead-letters tbody tr").count() == 1
+    audit = show(ops_server.ledger, letter.id)["audit"]
+    assert audit[-1]["by"] == "admin (ops page)" and audit[-1]["action"] == "discard"
+    [other] = ops_server.ledger.dead_letters()
+    url = f"{ops_server.url}/hub/dead-letters/{other.id}/discard"
+    as_viewer = {"Authorization": f"Bearer {ops_server.token('watcher')}", "Origin": ops_server.url}
+    viewer = httpx.post(url, data={"reason": "x"}, timeout=30, headers=as_viewer)
+    assert viewer.status_code == 403
+    elsewhere = {"Authorization": f"Bearer {ops_server.token()}", "Origin": "https://evil.example"}
+    foreign = httpx.post(url, data={"reason": "x"}, timeout=30, headers=elsewhere)
+    assert foreign.status_code == 403
+    assert [d.id for d in ops_server.ledger.dead_letters()] == [other.id]

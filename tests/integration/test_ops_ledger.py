@@ -44,8 +44,8 @@ def test_runs_status_metrics_and_audit(ledger: Ledger, tmp_path) -> None:  # typ
     assert any("crm_push/*: last run" in p for p in data["problems"])
     assert any("open dead letter" in p for p in data["problems"])
     text = render(hub, data)
-    assert 'hub_flow_runs_total{flow="crm_push",status="failed"} 1' in text
-    assert 'hub_records_synced_total{flow="crm_push"} 5' in text
+    assert 'hub_flow_runs_total{flow="crm_push",status="failed"} 1.0' in text
+    assert 'hub_records_synced_total{flow="crm_push"} 5.0' in text
 
     deadletters.discard(ledger, letter, reason="duplicate company", by="dana")
     assert deadletters.show(ledger, letter)["audit"][0]["by"] == "dana"

@@ -91,20 +91,20 @@ def test_metrics_expose_runs_errors_dead_letters_and_lag(hub: Hub, erp: FakeErp)
         run_flow("ops_boom", hub=hub)
     text = render(hub)
     lines = set(text.splitlines())
-    assert 'hub_flow_runs_total{flow="edi_orders_inbound",status="partial"} 1' in lines
-    assert 'hub_flow_errors_total{flow="ops_boom"} 1' in lines
+    assert 'hub_flow_runs_total{flow="edi_orders_inbound",status="partial"} 1.0' in lines
+    assert 'hub_flow_errors_total{flow="ops_boom"} 1.0' in lines
     done = hub.ledger.journal_counts()[("edi_orders_inbound", "done")]  # 2 sales (+ ORDRSPs)
     assert (
         done >= 2
-        and f'hub_journal_entries{{flow="edi_orders_inbound",state="done"}} {done}' in lines
+        and f'hub_journal_entries{{flow="edi_orders_inbound",state="done"}} {float(done)}' in lines
     )
     assert (
         'hub_dead_letters_open{error_class="QuarantinedFile",flow="edi_orders_inbound",'
-        'partner="kaufhaus-nord"} 1'
+        'partner="kaufhaus-nord"} 1.0'
     ) in lines
-    assert 'hub_inbox_files{partner="kaufhaus-nord"} 0' in lines
+    assert 'hub_inbox_files{partner="kaufhaus-nord"} 0.0' in lines
     assert any(x.startswith('hub_records_synced_total{flow="edi_orders_inbound"} ') for x in lines)
-    assert 'hub_lag_seconds{flow="edi_orders_inbound",scope="kaufhaus-nord"} 0' in lines
+    assert 'hub_lag_seconds{flow="edi_orders_inbound",scope="kaufhaus-nord"} 0.0' in lines
     for line in lines:  # every sample line is "name{labels} number" with a TYPE above it
         if line and not line.startswith("#"):
             name = line.split("{")[0].split(" ")[0]
@@ -147,7 +147,7 @@ def test_cli_status_dead_letters_and_metrics(cli_env: Path) -> None:
     assert json.loads(runner.invoke(app, ["dead-letters", "list", "--json"]).stdout) == []
     metrics = runner.invoke(app, ["metrics"])
     assert (
-        'hub_dead_letters_total{error_class="QuarantinedFile",flow="edi_orders_inbound"} 1'
+        'hub_dead_letters_total{error_class="QuarantinedFile",flow="edi_orders_inbound"} 1.0'
         in metrics.stdout
     )
     unknown = runner.invoke(app, ["dead-letters", "show", "999"])
