@@ -304,7 +304,7 @@ def _show_conversation(
         sale = hub.erp.find_sale(erp_id, number)
         steps = [i["summary"] for i in trace(hub, number)["timeline"]
                  if i["kind"] in ("sale.changed",)]  # fmt: skip
-        lines = ", ".join(f"{ln.quantity.normalize()} x {ln.unit_price.normalize()}"
+        lines = ", ".join(f"{ln.quantity.normalize():f} x {ln.unit_price.normalize():f}"
                           for ln in (sale.lines if sale else ()))  # fmt: skip
         state = sale.state if sale else "cancelled"
         table.add_row(number, sale.number if sale and sale.number else "-", state, lines,
@@ -313,7 +313,9 @@ def _show_conversation(
     console.print(table)
     out: Path = hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
     wanted = ("BGM", "LIN", "QTY", "DTM+69", "FTX")
-    for path in sorted(out.glob("ORDRSP_*"))[-4:]:
-        body = [x.strip() for x in path.read_text().split("'") if x.strip().startswith(wanted)]
-        console.print(f"  {path.name}: " + " ".join(body))
+    for path in sorted(out.glob("ORDRSP_*")):
+        text = path.read_text()
+        if any(f"RFF+ON:{n}'" in text for n in numbers):
+            body = [x.strip() for x in text.split("'") if x.strip().startswith(wanted)]
+            console.print(f"  {path.name}: " + " ".join(body))
     return shown
