@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from stdnum import ean
-
 from connectors.edi.errors import Issue, Level, SyntaxCode, echo, issue_at, unb_issue
+from connectors.edi.rules_eancom import gln_ok
 from connectors.edi.strictness import Strictness
 from connectors.edi.tokenizer import InterchangeHeader, Message, Segment
 
@@ -50,7 +49,7 @@ def _party(
                 level=level,
             )
         )
-    if qualifier == "14" and not (ident.isdigit() and len(ident) == 13 and ean.is_valid(ident)):
+    if qualifier == "14" and not gln_ok(ident):
         issue = issue_at(
             SyntaxCode.INVALID_VALUE,
             position,

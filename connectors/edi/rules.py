@@ -14,6 +14,7 @@ from typing import cast
 from connectors.edi.codelists import CODED_ELEMENTS
 from connectors.edi.directory_model import MessageStructure
 from connectors.edi.errors import Issue
+from connectors.edi.rules_body import body_checker
 from connectors.edi.rules_eancom import (
     EANCOM_SEGMENT_TAGS,
     FACT_TAGS,
@@ -30,13 +31,15 @@ from connectors.edi.rules_elements import (
     fast_patterns,
     parse_repr,
 )
+from connectors.edi.rules_facts import DTM137, LIN, NAD_BY, NAD_SU, QTY21, UNS, fact_patterns
 from connectors.edi.rules_structure import (
     StructureAutomaton,
     StructureWalker,
     automaton_for,
     structure_for,
 )
-from connectors.edi.tokenizer import Delimiters, Message, segment_from_text
+from connectors.edi.tokenizer import Delimiters, Message, Segment, segment_from_text
+from connectors.edi.tokenizer_segments import split_released
 
 __all__ = [
     "PlainChecker",
@@ -55,8 +58,7 @@ __all__ = [
     "structure_for",
 ]
 
-# kinds of plain segments the EANCOM message rules count (0: none)
-_DTM137, _NAD_BY, _NAD_SU, _LIN, _QTY21, _UNS = 1, 2, 3, 4, 5, 6
+_DTM137, _NAD_BY, _NAD_SU, _LIN, _QTY21, _UNS = DTM137, NAD_BY, NAD_SU, LIN, QTY21, UNS
 
 
 class PlainChecker:
@@ -71,12 +73,15 @@ class PlainChecker:
     are bounded (``MAX_TEXTS``; the memory is dropped and refilled when full).
     """
 
-    MAX_TEXTS = 50_000
+    MAX_TEXTS = 20_000
     MAX_SEQUENCES = 10_000
 
     def __init__(self, delimiters: Delimiters) -> None:
         self.delimiters = delimiters
         self.fast = fast_patterns(delimiters)
+        self.facts = fact_patterns(delimiters)
+        self.body = body_checker(delimiters)
+        self.body_sequences: dict[str, dict[tuple[str, ...], bool]] = {}
         self.known: dict[str, tuple[str, int] | bool] = {}  # False: the text has a finding
         self.sequences: dict[str, dict[tuple[tuple[str, int], ...], bool]] = {}
 
@@ -85,11 +90,25 @@ class PlainChecker:
         d = self.delimiters
         tag = text.split(d.element, 1)[0]
         pattern = self.fast.get(tag)
-        if tag not in FACT_TAGS and pattern is not None and pattern.fullmatch(text):
-            info: tuple[str, int] | bool = (sys.intern(tag), 0)  # the common case: no parsing
-            self._remember(text, info)
-            return info
-        seg = segment_from_text(text, d.element, d.component)
+        info: tuple[str, int] | bool
+        if tag not in FACT_TAGS:
+            if pattern is not None and pattern.fullmatch(text):
+                info = (sys.intern(tag), 0)  # the common case: no parsing
+                self._remember(text, info)
+                return info
+        else:
+            shape = self.facts.get(tag)
+            m = shape[0].fullmatch(text) if shape is not None else None
+            if m is not None and shape is not None:
+                kind = shape[1](m)
+                if kind is not None:  # the usual shape, judged from its values
+                    info = (sys.intern(tag), kind)
+                    self._remember(text, info)
+                    return info
+        if d.release in text:
+            seg = Segment.of(*split_released(text, d))
+        else:
+            seg = segment_from_text(text, d.element, d.component)
         out: list[Issue] = []
         if pattern is not None:
             if pattern.fullmatch(text) is None:
@@ -123,6 +142,30 @@ class PlainChecker:
         if len(known) >= self.MAX_TEXTS:
             known.clear()
         known[text] = info
+
+    def clean_body(self, body: str, structure: MessageStructure, mtype: str) -> bool:
+        """True when ``check_message`` would find nothing in this plain body (see
+        ``rules_body``); False: not known, check the segments."""
+        checker = self.body
+        if checker.segments.fullmatch(body) is None:
+            return False
+        body = self.delimiters.terminator + body
+        if not checker.values_ok(body, mtype.split(":", 1)[0]):
+            return False
+        sequences = self.body_sequences.get(mtype)
+        if sequences is None:
+            if len(self.body_sequences) >= 1000:
+                self.body_sequences.clear()
+            sequences = self.body_sequences.setdefault(mtype, {})
+        key = checker.sequence(body)
+        ok = sequences.get(key)
+        if ok is None:
+            orders = mtype.startswith("ORDERS:") and _association(mtype).startswith("EAN")
+            ok = _walk(checker.infos(key), automaton_for(structure), orders)
+            if len(sequences) >= self.MAX_SEQUENCES:
+                sequences.clear()
+            sequences[key] = ok
+        return ok
 
     def clean(self, texts: list[str], structure: MessageStructure, mtype: str) -> bool:
         """True when ``check_message`` would find nothing in this plain message."""
@@ -218,6 +261,9 @@ def check_message(
     if structure is None:
         return []
     if plain is not None:
+        body = msg.plain_body()
+        if body is not None and plain.clean_body(body, structure, mtype):
+            return []
         texts = msg.plain_texts()
         if texts is not None and plain.clean(texts, structure, mtype):
             return []

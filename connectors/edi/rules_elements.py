@@ -102,7 +102,10 @@ _FAST: dict[tuple[str, str, str], dict[str, re.Pattern[str]]] = {}
 
 
 def _value_pattern(kind: str, lo: int, hi: int, mandatory: bool, d: Delimiters) -> str:
-    free = "[^" + re.escape(d.element + d.component + d.release) + "]"
+    # one character of the value: a plain one, or a released one (release + any character)
+    rel = re.escape(d.release)
+    specials = d.element + d.component + d.release + d.terminator
+    free = "(?:[^" + re.escape(specials) + f"]|{rel}.)"
     if kind == "n":
         mark = re.escape(d.decimal)
         body = (
@@ -110,7 +113,8 @@ def _value_pattern(kind: str, lo: int, hi: int, mandatory: bool, d: Delimiters) 
             f"[0-9]+{mark}[0-9]+)"
         )
     elif kind == "a":
-        body = "[^" + re.escape(d.element + d.component + d.release) + f"0-9]{{{max(lo, 1)},{hi}}}"
+        alpha = "[^" + re.escape(specials) + f"0-9]|{rel}[^0-9]"
+        body = f"(?:{alpha}){{{max(lo, 1)},{hi}}}"
     else:
         body = f"{free}{{{max(lo, 1)},{hi}}}"
     return body if mandatory else f"(?:{body})?"
@@ -292,12 +296,14 @@ def check_date(value: str, fmt: str) -> bool:
             datetime.strptime(value, "%y%m%d")
         elif fmt == "102":
             date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
-        elif fmt == "201":
-            datetime.strptime(value, "%y%m%d%H%M")
-        elif fmt == "203":
-            datetime.strptime(value, "%Y%m%d%H%M")
-        elif fmt == "204":
-            datetime.strptime(value, "%Y%m%d%H%M%S")
+        elif fmt in _CLOCKS:
+            year = int(value[:2]) + 2000 if fmt == "201" else int(value[:4])
+            at = 6 if fmt == "201" else 8
+            month, day = int(value[at - 4 : at - 2]), int(value[at - 2 : at])
+            date(year, month, day)
+            hour, minute = int(value[at : at + 2]), int(value[at + 2 : at + 4])
+            second = int(value[at + 4 :] or "0")
+            return hour < 24 and minute < 60 and second < 60
         elif fmt == "610":
             return 1 <= int(value[4:]) <= 12
         elif fmt == "616":
@@ -308,6 +314,7 @@ def check_date(value: str, fmt: str) -> bool:
     return True
 
 
+_CLOCKS = frozenset({"201", "203", "204"})
 # period formats: the format of each half and its length
 _PERIODS = {"718": ("102", 8), "719": ("203", 12)}
 

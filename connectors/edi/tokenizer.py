@@ -26,7 +26,6 @@ public names are importable from here as before.
 from __future__ import annotations
 
 import io
-import operator
 import os
 import re
 from collections.abc import Generator, Iterator
@@ -46,6 +45,13 @@ from connectors.edi.tokenizer_events import (
     Message,
     StraySegment,
 )
+from connectors.edi.tokenizer_scan import (
+    ENVELOPE_TAGS,
+    merge_released,
+    plain_flags,
+    raw_cut,
+)
+from connectors.edi.tokenizer_scan import preview as printable
 from connectors.edi.tokenizer_segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -220,7 +226,7 @@ class _Run:
                     junk_len = self.offset + m.start() - junk_start
                     preview = (preview + skipped)[:60]
                 if junk_len:
-                    yield Junk(junk_start, junk_len, _preview(preview))
+                    yield Junk(junk_start, junk_len, printable(preview))
                 self.offset += m.start()
                 buf = buf[m.start() :]
                 if buf.startswith(b"UNA"):
@@ -258,7 +264,7 @@ class _Run:
                     junk_len = self.offset + len(keep.rstrip()) - junk_start
                     preview = (preview + keep)[:60]
                 if junk_len:
-                    yield Junk(junk_start, junk_len, _preview(preview))
+                    yield Junk(junk_start, junk_len, printable(preview))
                 return None
             buf = keep + more
 
@@ -289,11 +295,11 @@ class _Run:
             rescan = yield from self.pieces(buf)
             term = self.delims.terminator.encode("latin-1")
             if rescan is not None:
-                cut = _raw_cut(raw, buf, rescan, term)
+                cut = raw_cut(raw, buf, rescan, term)
                 self.offset += cut
                 return raw[cut:]
             carry_start = len(buf) - len(self.carry)
-            cut = _raw_cut(raw, buf, carry_start, term)
+            cut = raw_cut(raw, buf, carry_start, term)
             self.offset += cut
             carry = raw[cut:]
             more = self.read()
@@ -317,19 +323,14 @@ class _Run:
         term = self.delims.terminator.encode("latin-1")
         rel = self.delims.release.encode("latin-1")
         pieces = buf.split(term)
-        if rel in buf:
-            pieces = _merge_released(pieces, term, rel)
+        if rel + term in buf:
+            pieces = merge_released(pieces, term, rel)
         self.carry = pieces.pop()
         segment = self.segment
-        new = Segment.__new__
-        d = self.delims
-        es, cs, rel_s = d.element, d.component, d.release
-        term_s = d.terminator
+        es = self.delims.element
         es_b = es.encode("latin-1")
-        heads, not_heads = _HEADS.setdefault(es_b, (set(), set()))
-        # per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
-        plain = list(map(heads.__contains__, map(_HEAD, pieces)))
-        plain.append(False)
+        unh_head, unt_head = b"UNH" + es_b, b"UNT" + es_b
+        plain = plain_flags(pieces, es_b)
         i = 0
         n = len(pieces)
         plain_from = 0  # pieces before this index were refused by the block path
@@ -338,21 +339,13 @@ class _Run:
             if msg is not None and i >= plain_from:
                 # block path: the run of plain data segments inside a message is decoded,
                 # split and stored as texts in a few C calls (see Message.plain_texts)
-                j = plain.index(False, i)
-                while j < n:
-                    head = pieces[j][:4]
-                    if head in not_heads or not _new_head(head, es_b, heads, not_heads):
-                        break
-                    j = plain.index(False, j + 1)
+                j = plain.index(False, i)  # every head was judged above
                 if j > i:
                     blob = term.join(pieces[i:j])
                     bad = self.bad_bytes
-                    if (
-                        blob.isascii()
-                        and rel not in blob
-                        and (bad is None or bad.search(blob) is None)
-                    ):
-                        msg.add_texts(blob.decode("ascii").split(term_s))
+                    # kept as one text, release characters in (Message.add_block)
+                    if blob.isascii() and (bad is None or bad.search(blob) is None):
+                        msg.add_block(blob.decode("ascii"), j - i)
                         self.seg_no += j - i
                         self.consumed += len(blob) + 1
                         i = j
@@ -360,6 +353,19 @@ class _Run:
                 plain_from = j + 1
             piece = pieces[i]
             i += 1
+            head = piece[:4]
+            if (
+                (head == unh_head or (head == unt_head and self.msg is not None))
+                and self.in_interchange
+                and self.bad_bytes is None
+                and piece.isascii()
+                and rel not in piece
+            ):
+                # the other hot path: a plain UNH or UNT, without the general segment walk
+                closed = self.edge(piece, head == unh_head)
+                if closed is not None:
+                    yield closed
+                continue
             if not piece or piece.isspace():
                 self.consumed += len(piece) + 1
                 continue
@@ -377,25 +383,50 @@ class _Run:
                 # interchange and report the bytes before it (with their offsets) as junk
                 return self.consumed
             self.consumed += len(piece) + 1
-            msg = self.msg
-            if msg is not None and self.bad_bytes is None and piece.isascii():
-                # hot path: a plain ASCII data segment inside a message
-                text = piece.decode("ascii")
-                if rel_s not in text and not text[:1].isspace():
-                    parts = text.split(es)
-                    tag = parts[0]
-                    if len(tag) == 3 and tag.isalnum() and tag not in _ENVELOPE_TAGS:
-                        seg = new(Segment)
-                        seg.tag = tag
-                        seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
-                        seg.text = text
-                        msg.add(seg)
-                        self.seg_no += 1
-                        continue
+            if self.msg is not None and self.data_text(piece, es):
+                continue
             events = segment(piece)
             if events:
                 yield from events
         return None
+
+    def edge(self, piece: bytes, unh: bool) -> Message | None:
+        """A plain ASCII UNH or UNT (checked by the caller); returns the message it closes."""
+        d = self.delims
+        es, cs = d.element, d.component
+        text = piece.decode("ascii")
+        parts = text.split(es)
+        seg = Segment.__new__(Segment)
+        seg.tag = parts[0]
+        seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
+        seg.text = text
+        self.seg_no += 1
+        self.consumed += len(piece) + 1
+        closed = self.close_message(None if unh else seg) if self.msg is not None else None
+        if unh:
+            self.msg = Message(seg, [], None, self.seg_no, delimiters=d)
+            self.msg_charset_reported = False
+        return closed
+
+    def data_text(self, piece: bytes, es: str) -> bool:
+        """Keep a plain ASCII data segment of the open message as its text (release
+        characters and all: Message.segments parses it when read); False: not plain."""
+        if self.bad_bytes is not None or not piece.isascii():
+            return False
+        text = piece.decode("ascii")
+        tag = text[:3]
+        if (
+            text[3:4] in (es, "")
+            and tag.isalnum()
+            and tag.isupper()
+            and tag not in ENVELOPE_TAGS
+            and not text[:1].isspace()
+        ):
+            assert self.msg is not None
+            self.msg.add_texts([text])
+            self.seg_no += 1
+            return True
+        return False
 
     def in_message_piece(self, piece: bytes) -> bool:
         """A 'UNA...' piece is a service string advice only outside a message."""
@@ -423,7 +454,7 @@ class _Run:
             tag, elements = split_released(text, d)
             seg = Segment.of(tag, elements)
         msg = self.msg
-        if msg is not None and tag not in _ENVELOPE_TAGS:
+        if msg is not None and tag not in ENVELOPE_TAGS:
             self.seg_no += 1
             msg.add(seg)
             if issue is not None or unterminated or not (len(tag) == 3 and tag.isalnum()):
@@ -432,7 +463,7 @@ class _Run:
         if not self.in_interchange:
             if tag == "UNB":
                 return self.start_interchange(seg, issue)
-            return [Junk(self.consumed - len(piece) - 1, len(piece) + 1, _preview(piece))]
+            return [Junk(self.consumed - len(piece) - 1, len(piece) + 1, printable(piece))]
         self.seg_no += 1
         if tag == "UNH":
             events: list[Event] = [self.close_message(None)] if msg is not None else []
@@ -544,78 +575,6 @@ class _Run:
 
     def finish(self) -> Iterator[Event]:
         yield from self.end_interchange(None)
-
-
-_ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
-# Heads (the first 4 bytes) of plain data segments the block path takes, and of anything
-# else (UNH, UNT, junk...), per element separator: a plain data segment starts with a tag of
-# 3 upper-case letters or digits that is no service segment, then the separator (or nothing:
-# a segment without data elements).
-_HEADS: dict[bytes, tuple[set[bytes], set[bytes]]] = {}
-_SERVICE_TAGS = frozenset(t.encode() for t in (*_ENVELOPE_TAGS, "UNA"))
-_HEAD = operator.itemgetter(slice(None, 4))
-
-
-def _new_head(head: bytes, es: bytes, heads: set[bytes], not_heads: set[bytes]) -> bool:
-    """Whether ``head`` starts a plain data segment; remembered in ``heads``/``not_heads``."""
-    tag = head[:3]
-    if (
-        len(tag) == 3
-        and head[3:] in (es, b"")
-        and tag.isalnum()
-        and tag.isupper()
-        and tag not in _SERVICE_TAGS
-    ):
-        if len(heads) < 100_000:
-            heads.add(head)
-        return True
-    if len(not_heads) < 100_000:
-        not_heads.add(head)
-    return False
-
-
-def _raw_cut(raw: bytes, clean: bytes, cut: int, term: bytes) -> int:
-    """The offset in ``raw`` of offset ``cut`` of ``clean`` (``raw`` without CR/LF).
-
-    ``cut`` is 0 or just after a terminator; both hold the same terminators in the same
-    order, so the answer is just after the same terminator in ``raw``, found from whichever
-    end is nearer.
-    """
-    if len(raw) == len(clean) or cut == 0:
-        return cut
-    before = clean.count(term, 0, cut)
-    after = clean.count(term, cut)
-    if before <= after:
-        at = -1
-        for _ in range(before):
-            at = raw.find(term, at + 1)
-        return at + 1
-    at = len(raw)
-    for _ in range(after + 1):
-        at = raw.rfind(term, 0, at)
-    return at + 1
-
-
-def _merge_released(pieces: list[bytes], term: bytes, rel: bytes) -> list[bytes]:
-    """Re-join pieces whose terminator was escaped (an odd run of release characters)."""
-    out: list[bytes] = []
-    pending: bytes | None = None
-    for piece in pieces:
-        if pending is not None:
-            piece = pending + term + piece
-            pending = None
-        if piece.endswith(rel) and (len(piece) - len(piece.rstrip(rel))) % 2 == 1:
-            pending = piece
-            continue
-        out.append(piece)
-    if pending is not None:
-        out.append(pending)
-    return out
-
-
-def _preview(data: bytes) -> str:
-    text = data[:60].decode("latin-1")
-    return "".join(c if c.isprintable() else "." for c in text)
 
 
 def iter_events(source: Source, *, policy: CharsetPolicy = "strict") -> Iterator[Event]:

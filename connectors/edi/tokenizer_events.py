@@ -12,6 +12,7 @@ from connectors.edi.tokenizer_segments import (
     Delimiters,
     Segment,
     segment_from_text,
+    split_released,
 )
 
 
@@ -60,12 +61,22 @@ class Message:
     positions count from UNH = 1, so ``segments[i]`` is at message position ``i + 2``.
     ``issues`` holds what the tokenizer found (character set, bad tags) with such positions.
 
-    Plain body segments (ASCII, no release character, a valid tag) are kept as their text
+    Plain body segments (ASCII, a valid tag, no released terminator) are kept as their text
     and only become ``Segment`` objects when ``segments`` is first read: validation works on
     the texts (``plain_texts``), so a file that is only validated never builds them.
     """
 
-    __slots__ = ("_items", "_texts", "delimiters", "issues", "position", "unh", "unt")
+    __slots__ = (
+        "_block",
+        "_block_count",
+        "_items",
+        "_texts",
+        "delimiters",
+        "issues",
+        "position",
+        "unh",
+        "unt",
+    )
 
     def __init__(
         self,
@@ -80,39 +91,77 @@ class Message:
         self.unh = unh
         self._items = segments
         self._texts = 0  # how many of ``_items`` are still texts
+        # the whole body as one text (segments joined by the terminator, release characters
+        # in), when the tokenizer read it in one block; split into ``_items`` on demand
+        self._block: str | None = None
+        self._block_count = 0
         self.unt = unt
         self.position = position
         self.issues: list[Issue] = [] if issues is None else issues
         self.delimiters = delimiters
 
+    def add_block(self, text: str, count: int) -> None:
+        """The tokenizer's fast path: ``count`` plain segments as one text (terminators in)."""
+        if self._items or self._block is not None:
+            self._unblock()
+            self.add_texts(_split_texts(text, self.delimiters))
+        else:
+            self._block = text
+            self._block_count = count
+
+    def _unblock(self) -> None:
+        block = self._block
+        if block is not None:
+            self._block = None
+            texts = _split_texts(block, self.delimiters)
+            self._items.extend(texts)
+            self._texts += len(texts)
+
     def add_texts(self, texts: list[str]) -> None:
         """Append plain segment texts (the tokenizer's fast path)."""
+        if self._block is not None:
+            self._unblock()
         self._items.extend(texts)
         self._texts += len(texts)
 
     def add(self, segment: Segment) -> None:
         """Append a parsed segment."""
+        if self._block is not None:
+            self._unblock()
         self._items.append(segment)
+
+    def plain_body(self) -> str | None:
+        """The body as one text when the tokenizer read it in one plain block, else None."""
+        return self._block
 
     @property
     def segments(self) -> list[Segment]:
         """The body segments (UNH and UNT excluded), parsed on first access."""
+        if self._block is not None:
+            self._unblock()
         items = self._items
         if self._texts:
-            es, cs = self.delimiters.element, self.delimiters.component
+            d = self.delimiters
+            es, cs, rel = d.element, d.component, d.release
             for i, item in enumerate(items):
                 if item.__class__ is str:
-                    items[i] = segment_from_text(item, es, cs)
+                    if rel in item:
+                        items[i] = Segment.of(*split_released(item, d))
+                    else:
+                        items[i] = segment_from_text(item, es, cs)
             self._texts = 0
         return cast("list[Segment]", items)  # every text was parsed above
 
     @property
     def segment_count(self) -> int:
         """How many body segments (UNH and UNT excluded)."""
-        return len(self._items)
+        return self._block_count if self._block is not None else len(self._items)
 
     def plain_texts(self) -> list[str] | None:
-        """The body as segment texts when every segment is plain, else None."""
+        """The body as segment texts (release characters still in) when every segment is
+        plain, else None."""
+        if self._block is not None:
+            self._unblock()
         items = self._items
         # all items are texts when as many texts as items remain
         return cast("list[str]", items) if self._texts == len(items) else None
@@ -141,6 +190,27 @@ class Message:
             f"Message(ref={self.ref!r}, type={self.type!r}, position={self.position}, "
             f"segments={self.segment_count}, unt={self.unt is not None})"
         )
+
+
+def _split_texts(block: str, d: Delimiters) -> list[str]:
+    """Segment texts of a block: split at terminators that are not released."""
+    term, rel = d.terminator, d.release
+    texts = block.split(term)
+    if rel + term not in block:
+        return texts
+    out: list[str] = []
+    pending: str | None = None
+    for text in texts:
+        if pending is not None:
+            text = pending + term + text
+            pending = None
+        if text.endswith(rel) and (len(text) - len(text.rstrip(rel))) % 2 == 1:
+            pending = text
+            continue
+        out.append(text)
+    if pending is not None:
+        out.append(pending)
+    return out
 
 
 @dataclass(slots=True)

@@ -78,8 +78,16 @@ def trailing_separator(msg: Message, d: Delimiters) -> Issue | None:
     """First segment ending in an empty element/component (ISO 9735 code 45), as a warning."""
     ends = (d.element, d.component)
     release = d.release
+    body = msg.plain_body()
+    if (
+        body is not None
+        and d.element + d.terminator not in body
+        and d.component + d.terminator not in body
+        and not body.endswith(ends)
+    ):
+        return None
     texts = msg.plain_texts()
-    # plain texts hold no release character: a separator at the end is a trailing one
+    # no text ends with a separator (released or not): no trailing separator
     if texts is not None and not any(map(str.endswith, texts, repeat(ends))):
         return None
     for index, seg in enumerate(msg.segments):

@@ -1,0 +1,111 @@
+"""The codec's fast paths give exactly the detailed path's verdicts (property tests).
+
+The whole-message regexes (``rules_body``), the usual-shape verdicts (``rules_facts``), the
+hand-written GS1 check digit and the ISO 4217 table are checked against the detailed,
+segment-by-segment path, python-stdnum and pycountry, on varied messages like real files
+(every message its own GLNs, GTINs, dates, quantities, free text with release characters)
+and on mutations of them.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pycountry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stdnum import ean
+
+from connectors.edi.codelists import CURRENCIES
+from connectors.edi.rules import PlainChecker, check_message
+from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
+from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
+from connectors.edi.validation import trailing_separator
+
+UNB = "UNB+UNOC:3+4012345000009:14+4098765000003:14+240115:1030+R1'"
+
+
+def _gs1(rng: random.Random, digits: int) -> str:
+    body = "4" + "".join(rng.choice("0123456789") for _ in range(digits - 2))
+    return body + ean.calc_check_digit(body)
+
+
+def _message(rng: random.Random, n: int) -> str:
+    free = rng.choice(["RAMP 4", "A?+B", "C?:D", "E?'F", "G??H", "lower", "X" * 80])
+    body = [
+        f"BGM+{rng.choice(['220', '220', '380', '22E'])}+PO{rng.randrange(10**6)}+9",
+        f"DTM+137:2024{rng.randint(1, 13):02d}{rng.randint(1, 31):02d}:102",
+        rng.choice(["DTM+2:202402011200:203", "DTM+35:2002021220020312:718", "DTM+2:200207:616"]),
+        f"FTX+ZZZ+++{free}",
+        f"RFF+{rng.choice(['CR', 'ON', 'QQQ'])}:R{n}",
+        f"NAD+BY+{_gs1(rng, 13)}::9",
+        f"NAD+{rng.choice(['SU', 'SU', 'QQ'])}+{_gs1(rng, 13)}::9",
+        f"CUX+2:{rng.choice(['EUR', 'EUR', 'XXY'])}:9",
+    ]
+    for line in range(1, rng.randint(1, 4) + 1):
+        gtin = _gs1(rng, rng.choice([8, 13, 14]))
+        if rng.random() < 0.1:
+            gtin = gtin[:-1] + str((int(gtin[-1]) + 1) % 10)
+        body += [
+            f"LIN+{line}++{gtin}:EN",
+            f"PIA+1+A{rng.randrange(10**4)}:{rng.choice(['SA', 'SA', 'QQ'])}",
+            f"QTY+{rng.choice(['21', '21', '21', '59', '999'])}:{rng.randint(1, 99)}"
+            + rng.choice(["", ":PCE", ":KGM", ":XXX"]),
+            f"PRI+AAA:{rng.randint(1, 99)}.{rng.randint(0, 99):02d}",
+        ]
+    body += ["UNS+S", f"MOA+86:{rng.randint(1, 999)}.5", "CNT+2:1"]
+    segs = [f"UNH+{n}+ORDERS:D:96A:UN:EAN008", *body, f"UNT+{len(body) + 2}+{n}"]
+    return "'".join(segs) + "'"
+
+
+def _mutate(rng: random.Random, text: str) -> str:
+    data = list(text)
+    for _ in range(rng.randint(0, 2)):
+        at = rng.randrange(len(data))
+        if rng.random() < 0.5:
+            data[at] = rng.choice("+:'?.,0123456789AZ ")
+        else:
+            del data[at : at + rng.randint(1, 6)]
+    return "".join(data)
+
+
+def _messages(data: bytes) -> list[tuple[Message, InterchangeHeader]]:
+    out: list[tuple[Message, InterchangeHeader]] = []
+    header: InterchangeHeader | None = None
+    for event in EdifactReader(data):
+        if isinstance(event, InterchangeHeader):
+            header = event
+        elif isinstance(event, Message) and header is not None:
+            out.append((event, header))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.sampled_from(["+:'", "*|~"]))
+def test_fast_paths_find_exactly_what_the_detailed_path_finds(seed: int, seps: str) -> None:
+    rng = random.Random(seed)
+    text = UNB + "".join(_mutate(rng, _message(rng, n)) for n in range(1, 6)) + "UNZ+5+R1'"
+    if seps != "+:'":
+        es, cs, term = seps
+        text = f"UNA{cs}{es}.? {term}" + text.translate(str.maketrans("+:'", seps))
+    checkers: dict[Delimiters, PlainChecker] = {}
+    for msg, header in _messages(text.encode()):
+        d = header.delimiters
+        checker = checkers.setdefault(d, PlainChecker(d))
+        fast = check_message(msg, d, plain=checker)
+        trailing = trailing_separator(msg, d)
+        msg.segments  # noqa: B018 - parses the texts: the detailed path from here on
+        assert msg.plain_body() is None and (msg.plain_texts() is None or not msg.segment_count)
+        assert fast == check_message(msg, d), text
+        assert trailing == trailing_separator(msg, d)
+
+
+@given(st.text("0123456789", min_size=2, max_size=18))
+def test_gs1_check_digit_is_stdnums(number: str) -> None:
+    assert gs1_ok(number) == (ean.calc_check_digit(number[:-1]) == number[-1])
+    assert gtin_ok(number) == (len(number) in (8, 12, 13, 14) and ean.is_valid(number))
+    assert gln_ok(number) == (len(number) == 13 and ean.is_valid(number))
+
+
+def test_currency_table_is_pycountrys() -> None:
+    assert frozenset(c.alpha_3 for c in pycountry.currencies) == CURRENCIES
