@@ -10,14 +10,6 @@ import sys
 
 import typer
 
-STATE_COLOURS = {
-    "accepted": "green",
-    "rejected": "red",
-    "overdue": "yellow",
-    "sent": "white",
-    "resent": "dim",
-}
-
 
 def acks(
     partner: str | None = typer.Option(None, "--partner", help="only this partner's documents"),
@@ -49,7 +41,6 @@ def acks(
         title=f"{len(rows)} outbound document(s)",
     )  # fmt: skip
     for r in rows:
-        colour = STATE_COLOURS.get(r["state"], "white")
         why = "; ".join(
             f"{e.get('source', '')} {e['code']} {e.get('position') or ''} {e.get('text') or ''}"
             for e in r["errors"][:2]
@@ -59,8 +50,8 @@ def acks(
         elif r["state"] in ("sent", "overdue") and r["expects"]:
             why = "awaits " + ", ".join(r["expects"])
         out.add_row(
-            r["partner"], r["doc_type"], f"[{colour}]{r['state']}[/]", r["document_number"],
-            r["control_ref"], (r["sent_at"] or "")[:16].replace("T", " "),
+            r["partner"], r["doc_type"], r["state"], r["document_number"],
+            r["control_ref"], (r["sent_at"] or "")[:16],
             escape(" ".join(why.split())),
         )  # fmt: skip
     show(out)
