@@ -61,6 +61,20 @@ def test_a_delivery_date_leaves_no_warning(validator: Validator) -> None:
         assert report.valid and report.warnings == [], [f.line() for f in report.findings]
 
 
+@pytest.mark.parametrize("fmt", ["zugferd-en16931", "peppol-bis"])
+def test_a_buyer_with_a_gln_is_identified_once(validator: Validator, fmt: str) -> None:
+    buyer = BUYERS[0].model_copy(update={"gln": "4012345000016"})
+    doc = build(
+        make_invoice(9, buyer=buyer),
+        fmt=fmt,
+        seller=SELLER,
+        buyer=buyer,  # type: ignore[arg-type]
+        customer=customer(buyer, fmt),
+    )  # type: ignore[arg-type]
+    report = validator.validate(render(doc).data, fmt)
+    assert report.valid and report.warnings == [], [f.line() for f in report.findings]
+
+
 def _errors(report: Report) -> list[str]:
     return [f.line() for f in report.errors]
 

@@ -76,7 +76,7 @@ def _line(parent: El, ln: ELine) -> None:
 
 def _party(parent: El, tag: str, party: EParty, *, seller: bool) -> None:
     p = _ram(parent, tag)
-    if not seller and party.identifier:
+    if not seller and party.identifier and not party.gln:  # one buyer id (CII-SR-450)
         _ram(p, "ID", party.identifier)
     if party.gln:
         _ram(p, "GlobalID", party.gln, schemeID="0088")
