@@ -26,6 +26,7 @@ from connectors.edi.rules_elements import (
     check_date,
     check_dtm,
     check_numeric,
+    check_repetitions,
     check_segment,
     check_value,
     fast_patterns,
@@ -260,6 +261,12 @@ def check_message(
     structure = structure_for(mtype)
     if structure is None:
         return []
+    rep = msg.repetition
+    if rep and plain is not None:
+        body = msg.plain_body()
+        texts = msg.plain_texts() if body is None else [body]
+        if texts is None or any(rep in t for t in texts):
+            plain = None  # repeated data elements: each repetition is checked in detail below
     if plain is not None:
         body = msg.plain_body()
         if body is not None and plain.clean_body(body, structure, mtype):
@@ -281,6 +288,8 @@ def check_message(
             text = seg.text
             if text is None or pattern.fullmatch(text) is None:
                 check_segment(seg, position, decimal, issues)
+            if seg.repeats:
+                check_repetitions(seg, position, decimal, issues)
             if tag == "DTM":
                 check_dtm(seg, position, issues)
     issues.extend(walker.finish(msg.segment_count + 2))

@@ -244,6 +244,18 @@ def check_segment(seg: Segment, position: int, decimal: str, out: list[Issue]) -
             _check_one(v, spec.components[j], seg.tag, position, i + 1, j + 1, decimal, out)
 
 
+def check_repetitions(seg: Segment, position: int, decimal: str, out: list[Issue]) -> None:
+    """Syntax 4: every repetition of a repeated data element after the first (which is in
+    ``seg.elements`` and checked with it) against the element's layout."""
+    for index, repetitions in (seg.repeats or {}).items():
+        for value in repetitions[1:]:
+            elements = list(seg.elements)
+            elements[index] = value
+            found: list[Issue] = []
+            check_segment(Segment.of(seg.tag, elements), position, decimal, found)
+            out.extend(i for i in found if i.element_position == index + 1)
+
+
 def _missing_element(
     tag: str, position: int, element: int, component: int | None, sid: str, out: list[Issue]
 ) -> None:

@@ -35,12 +35,19 @@ def escape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
 def serialize_segment(segment: Segment, d: Delimiters = DEFAULT_DELIMITERS) -> str:
     """One segment with its terminator (components and elements kept exactly, no trimming)."""
     specials, table = _escaper(d)
-    parts = [segment.tag]
-    for element in segment.elements:
+
+    def text(element: Element) -> str:
         if isinstance(element, list):
-            parts.append(d.component.join(_released(c, specials, table) for c in element))
+            return d.component.join(_released(c, specials, table) for c in element)
+        return _released(element, specials, table)
+
+    parts = [segment.tag]
+    repeats = segment.repeats or {}
+    for index, element in enumerate(segment.elements):
+        if index in repeats and d.reserved != " ":  # syntax 4 repetition separator
+            parts.append(d.reserved.join(map(text, repeats[index])))
         else:
-            parts.append(_released(element, specials, table))
+            parts.append(text(element))
     return d.element.join(parts) + d.terminator
 
 

@@ -57,8 +57,9 @@ from connectors.edi.tokenizer_segments import (
     Delimiters,
     Element,
     Segment,
+    parse_text,
+    repetition_separator,
     segment_from_text,
-    split_released,
     split_segment,
 )
 
@@ -161,6 +162,7 @@ class _Run:
         self.msg_charset_reported = False
         self.pending_issues: list[Issue] = []
         self.carry = b""  # the unterminated rest of the last buffer
+        self.rep = ""  # the syntax 4 repetition separator of the interchange ('' none)
 
     # -- input -------------------------------------------------------------------------
     def read(self) -> bytes:
@@ -404,7 +406,7 @@ class _Run:
         self.consumed += len(piece) + 1
         closed = self.close_message(None if unh else seg) if self.msg is not None else None
         if unh:
-            self.msg = Message(seg, [], None, self.seg_no, delimiters=d)
+            self.msg = Message(seg, [], None, self.seg_no, delimiters=d, repetition=self.rep)
             self.msg_charset_reported = False
         return closed
 
@@ -444,15 +446,15 @@ class _Run:
         if text[:1].isspace():
             text = text.lstrip()
         d = self.delims
-        if d.release not in text:
+        if d.release not in text and not (self.rep and self.rep in text):
             parts = text.split(d.element)
             tag = parts[0]
             cs = d.component
             seg = Segment.of(tag, [p.split(cs) if cs in p else p for p in parts[1:]])
             seg.text = text
         else:
-            tag, elements = split_released(text, d)
-            seg = Segment.of(tag, elements)
+            seg = parse_text(text, d, self.rep)
+            tag = seg.tag
         msg = self.msg
         if msg is not None and tag not in ENVELOPE_TAGS:
             self.seg_no += 1
@@ -467,7 +469,9 @@ class _Run:
         self.seg_no += 1
         if tag == "UNH":
             events: list[Event] = [self.close_message(None)] if msg is not None else []
-            self.msg = Message(seg, [], None, self.seg_no, delimiters=self.delims)
+            self.msg = Message(
+                seg, [], None, self.seg_no, delimiters=self.delims, repetition=self.rep
+            )
             self.msg_charset_reported = False
             if issue is not None or unterminated:
                 self.note(self.msg, seg, 1, issue, unterminated)
@@ -543,6 +547,7 @@ class _Run:
         version = s001[1] if len(s001) > 1 else ""
         charset = lookup(ident) if ident else None
         self.charset = charset
+        self.rep = repetition_separator(self.delims, version, self.una)
         d = self.delims
         extra = d.component + d.element + d.release + d.terminator + d.decimal + d.reserved
         self.bad_bytes = charset.invalid_bytes(extra.encode("latin-1")) if charset else None

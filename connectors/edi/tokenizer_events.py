@@ -11,8 +11,8 @@ from connectors.edi.tokenizer_segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
     Segment,
+    parse_text,
     segment_from_text,
-    split_released,
 )
 
 
@@ -74,6 +74,7 @@ class Message:
         "delimiters",
         "issues",
         "position",
+        "repetition",
         "unh",
         "unt",
     )
@@ -87,8 +88,10 @@ class Message:
         issues: list[Issue] | None = None,
         *,
         delimiters: Delimiters = DEFAULT_DELIMITERS,
+        repetition: str = "",
     ) -> None:
         self.unh = unh
+        self.repetition = repetition  # the syntax 4 repetition separator ('' none)
         self._items = segments
         self._texts = 0  # how many of ``_items`` are still texts
         # the whole body as one text (segments joined by the terminator, release characters
@@ -142,11 +145,11 @@ class Message:
         items = self._items
         if self._texts:
             d = self.delimiters
-            es, cs, rel = d.element, d.component, d.release
+            es, cs, rel, rep = d.element, d.component, d.release, self.repetition
             for i, item in enumerate(items):
                 if item.__class__ is str:
-                    if rel in item:
-                        items[i] = Segment.of(*split_released(item, d))
+                    if rel in item or (rep and rep in item):
+                        items[i] = parse_text(item, d, rep)
                     else:
                         items[i] = segment_from_text(item, es, cs)
             self._texts = 0

@@ -20,6 +20,9 @@ class Segment(PydifactSegment):
 
     __omitted__ = True  # keep pydifact from registering this class as a segment plugin
     text: str | None = None  # the decoded source text (no terminator) when tokenized
+    # syntax 4 repeated data elements: element index (0-based) -> every repetition; the
+    # element itself in ``elements`` is the first one (None: no element repeats)
+    repeats: dict[int, list[str | list[str]]] | None = None
 
     def __init__(self, tag: str, *elements: Element):
         self.tag = tag
@@ -138,3 +141,73 @@ def split_released(text: str, d: Delimiters) -> tuple[str, list[Element]]:
     tag = tag_field[0] if len(tag_field) == 1 else cs.join(tag_field)
     elements: list[Element] = [f[0] if len(f) == 1 else f for f in fields[1:]]
     return tag, elements
+
+
+def repetition_separator(d: Delimiters, syntax_version: str, una: bool) -> str:
+    """The repetition separator of a syntax version 4 interchange: UNA's fifth character
+    (a space there: none), ``*`` without UNA; none before version 4 (where that character
+    is reserved and ``*`` is data)."""
+    if syntax_version != "4":
+        return ""
+    if una:
+        return "" if d.reserved == " " else d.reserved
+    return "*"
+
+
+Repeats = dict[int, list[Element]]
+
+
+def split_repeated(text: str, d: Delimiters, rep: str) -> tuple[str, list[Element], Repeats]:
+    """Character walk for a syntax 4 segment holding the repetition separator ``rep``.
+
+    Returns the tag, the elements (each repeated element as its first repetition) and the
+    repetitions of every repeated element.
+    """
+    rel, es, cs = d.release, d.element, d.component
+    elements: list[list[list[str]]] = [[[]]]  # element -> repetition -> components
+    current: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == rel:
+            if i + 1 < n:
+                current.append(text[i + 1])
+            i += 2
+            continue
+        if c in (es, rep, cs):
+            elements[-1][-1].append("".join(current))
+            current = []
+            if c == es:
+                elements.append([[]])
+            elif c == rep:
+                elements[-1].append([])
+        else:
+            current.append(c)
+        i += 1
+    elements[-1][-1].append("".join(current))
+
+    def element(components: list[str]) -> Element:
+        return components[0] if len(components) == 1 else components
+
+    tag_field = elements[0][0]
+    tag = tag_field[0] if len(tag_field) == 1 else cs.join(tag_field)
+    out: list[Element] = []
+    repeats: Repeats = {}
+    for index, repetitions in enumerate(elements[1:]):
+        out.append(element(repetitions[0]))
+        if len(repetitions) > 1:
+            repeats[index] = [element(r) for r in repetitions]
+    return tag, out, repeats
+
+
+def parse_text(text: str, d: Delimiters, rep: str = "") -> Segment:
+    """A Segment from one segment's text, whatever it holds (release, repetitions)."""
+    if rep and rep in text:
+        tag, elements, repeats = split_repeated(text, d, rep)
+        seg = Segment.of(tag, elements)
+        if repeats:
+            seg.repeats = repeats
+        return seg
+    if d.release in text:
+        return Segment.of(*split_released(text, d))
+    return segment_from_text(text, d.element, d.component)

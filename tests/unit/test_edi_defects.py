@@ -304,6 +304,29 @@ def test_eancom_code_lists_name_list_and_code(
     assert lenient.verdict == "accepted"
 
 
+def test_syntax_4_repetition_separator_is_honoured() -> None:
+    v4 = UNB.replace("UNOC:3", "UNOC:4").replace("240115", "20240115")
+    body = [*GOOD_BODY[:5], "QTY+21:6*21:7", "FTX+ZZZ+++A?*B", *GOOD_BODY[6:]]
+    data = interchange(body=body, unb=v4).encode()
+    result = validate(data)
+    assert result.verdict == "accepted", result.all_errors()
+    msg = [e for e in EdifactReader(data) if isinstance(e, tk.Message)][0]
+    qty, ftx = msg.segments[5], msg.segments[6]
+    assert qty.elements == [["21", "6"]] and qty.repeats == {0: [["21", "6"], ["21", "7"]]}
+    assert ftx.elements[3] == "A*B" and ftx.repeats is None  # released: data
+    assert serialize([qty, ftx], tk.Delimiters(reserved="*"), una=False) == (
+        "QTY+21:6*21:7'FTX+ZZZ+++A?*B'"
+    )
+    # each repetition is checked on its own
+    bad = interchange(body=[*body[:5], "QTY+21:6*21:X", *body[6:]], unb=v4).encode()
+    assert errors(bad) == [(37, "QTY", 1, 2)]
+    # before syntax 4 the character is data (here declared by UNA as reserved)
+    v3 = interchange(body=[*GOOD_BODY[:5], "QTY+21:6", "FTX+ZZZ+++A*B", *GOOD_BODY[6:]])
+    msg3 = [e for e in EdifactReader(("UNA:+.?*'" + v3).encode()) if isinstance(e, tk.Message)]
+    ftx3 = msg3[0].segments[6]
+    assert ftx3.elements[3] == "A*B" and ftx3.repeats is None
+
+
 # -- point 8: echoed input is truncated ------------------------------------------------------
 
 

@@ -37,7 +37,9 @@ delimiter_sets = st.sampled_from(
 )
 
 
-def _roundtrip(body: list[Segment], d: Delimiters, newline: bool) -> list[Segment]:
+def _roundtrip(
+    body: list[Segment], d: Delimiters, newline: bool, version: str = "3"
+) -> list[Segment]:
     ich = build_interchange(
         [OutboundMessage("ORDERS:D:96A:UN:EAN008", "M1", body)],
         sender="4012345000009",
@@ -45,6 +47,7 @@ def _roundtrip(body: list[Segment], d: Delimiters, newline: bool) -> list[Segmen
         control_ref="R1",
         prepared=datetime(2024, 1, 15, 10, 30),
         syntax_identifier="UNOY",
+        syntax_version=version,
     )
     data = render_interchange(ich, d, newline=newline)
     msgs = [e for e in EdifactReader(data) if isinstance(e, Message)]
@@ -57,6 +60,28 @@ def _roundtrip(body: list[Segment], d: Delimiters, newline: bool) -> list[Segmen
 def test_parse_serialize_roundtrip(body: list[Segment], d: Delimiters, newline: bool) -> None:
     back = _roundtrip(body, d, newline)
     assert [(s.tag, s.elements) for s in back] == [(s.tag, s.elements) for s in body]
+
+
+def _repeated(tag: str, reps: list[list[str | list[str]]]) -> Segment:
+    seg = Segment(tag, *(r[0] for r in reps))
+    repeats = {i: r for i, r in enumerate(reps) if len(r) > 1}
+    seg.repeats = repeats or None
+    return seg
+
+
+repeated_segments = st.builds(
+    _repeated, tags, st.lists(st.lists(elements, min_size=1, max_size=3), max_size=5)
+)
+
+
+@SETTINGS
+@given(st.lists(repeated_segments, min_size=1, max_size=6), st.booleans())
+def test_syntax_4_repetitions_roundtrip(body: list[Segment], newline: bool) -> None:
+    d = Delimiters(":", "+", ".", "?", "*", "'")  # UNA5 '*': the repetition separator
+    back = _roundtrip(body, d, newline, version="4")
+    assert [(s.tag, s.elements, s.repeats) for s in back] == [
+        (s.tag, s.elements, s.repeats) for s in body
+    ]
 
 
 def test_separators_inside_data_are_released() -> None:
