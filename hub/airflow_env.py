@@ -32,7 +32,6 @@ from typing import Any
 PROJECT_ROOT = Path(os.environ.get("HUB_PROJECT_DIR") or Path(__file__).resolve().parents[1])
 DEFAULT_HOME = PROJECT_ROOT / ".hub" / "airflow"
 DAGS_FOLDER = PROJECT_ROOT / "dags"
-PLUGINS_FOLDER = PROJECT_ROOT / "plugins"
 SECRETS_FILE_NAME = "secrets.json"
 MIGRATED_MARKER_NAME = ".hub-migrated.json"
 # The embedded default's login: one admin of Airflow's SimpleAuthManager, password generated
@@ -109,7 +108,9 @@ def embedded_defaults(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
+        # the hub's plugin is the installed hub's airflow.plugins entry point: this folder of
+        # the home stays empty (loading the plugin from a folder too would register it twice)
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
         # Auth on: no anonymous admin (the demo may export ..._ALL_ADMINS=True itself).
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",

@@ -1,8 +1,9 @@
 """Airflow 3 plugin: the hub's ops endpoints (/hub/health, /hub/metrics, /hub/) behind Airflow auth.
 
-Mounted by Airflow's api-server through ``fastapi_apps``: installed with the hub as an
-``airflow.plugins`` entry point (production image), or from ``plugins/hub_plugin.py`` in a
-plugins folder (the embedded default). Every route needs a user authenticated by Airflow's
+Mounted by Airflow's api-server through ``fastapi_apps``; Airflow finds it through the hub
+package's ``airflow.plugins`` entry point (pyproject.toml), so any install of the hub (the
+production image, the embedded default, `make airflow`) carries it, with no plugins folder
+to copy. Every route needs a user authenticated by Airflow's
 auth manager (the JWT in ``Authorization: Bearer`` or the UI's ``_token`` cookie): JSON and
 text routes answer 401 without one, the HTML page redirects to Airflow's login.
 ``/hub/metrics`` also accepts a static scrape token (the password of the ``hub_metrics``

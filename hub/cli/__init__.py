@@ -65,6 +65,14 @@ def as_click(name: str, obj: Any) -> Any:
     return install(command)
 
 
+def _importable(target: str) -> bool:
+    """Whether the top-level package of ``module:attr`` is installed (the production image
+    removes the sandbox: its commands then do not show up)."""
+    from importlib.util import find_spec
+
+    return find_spec(target.partition(":")[0].split(".")[0]) is not None
+
+
 def _entry_points(group: str) -> list[Any]:
     from importlib.metadata import entry_points
 
@@ -86,7 +94,7 @@ class LazyCommands(MutableMapping[str, Any]):
             self._plugins = {
                 ep.name: ep.value
                 for ep in _entry_points(ENTRY_POINT_GROUP)
-                if ep.name not in self.table
+                if ep.name not in self.table and _importable(ep.value)
             }
             for ep in _entry_points(LEGACY_ENTRY_POINT_GROUP):
                 holder = typer.Typer()

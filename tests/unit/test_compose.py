@@ -267,11 +267,28 @@ def test_init_job_commands_exist() -> None:
 
 
 def test_hub_services_use_the_image_built_from_the_dockerfile(compose: dict[str, Any]) -> None:
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", DOCKERFILE.read_text(), re.MULTILINE))
+    runtime = compose["services"]["airflow-init"]
+    assert runtime["build"]["target"] == "runtime" and "runtime" in stages
     for name, svc in compose["services"].items():
         if name in ("postgres", "redis"):
             continue
         assert svc["build"]["dockerfile"] == DOCKERFILE.name, name
-        assert svc["image"] == compose["services"]["airflow-init"]["image"], name
+        if "sandbox" in svc.get("profiles", []):  # the demo's Tryton: runtime + sandbox
+            assert svc["build"]["target"] == "sandbox" and "sandbox" in stages, name
+            assert svc["image"] != runtime["image"], name
+        else:
+            assert svc["image"] == runtime["image"], name
+            assert svc["build"]["target"] == "runtime", name
+
+
+def test_partner_config_is_mounted_not_baked(compose: dict[str, Any]) -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert not re.search(r"^COPY\b.*\bconfig\b", text, re.MULTILINE), "config baked in"
+    for name, svc in compose["services"].items():
+        if _command(svc).startswith("airflow ") and "db migrate" not in _command(svc):
+            mounts = [str(v) for v in svc.get("volumes", [])]
+            assert any(m.endswith(":/opt/hub/config:ro") for m in mounts), name
 
 
 def test_dockerfile_installs_only_from_the_lock_files() -> None:
