@@ -1,8 +1,10 @@
 """Benchmark of the ERP -> CRM sync: batched crm_push against a naive one-request-per-record sync.
 
-Seeds N parties (one contact person each) and a small catalogue in the ERP port's fake,
-starts the sandbox CRM at a request budget (``--rate-limit`` requests per 10 s) and reports
-records/s, requests sent and the share of the budget used, for three runs:
+Seeds N parties (one contact person each), a small catalogue and ``--sales`` sales keyed in
+the ERP (every third a quotation, 1-4 lines each: deals, quotes and line items in the CRM)
+in the ERP port's fake, starts the sandbox CRM at a request budget (``--rate-limit``
+requests per 10 s) and reports records/s, requests sent and the share of the budget used,
+for three runs:
 1. crm_push of all parties (batched upserts, shared rate budget in the ledger),
 2. crm_push again with nothing changed (must send no write and take < 5% of run 1),
 3. a naive sync of a smaller sample (``--naive-parties``) sending one request per record.
@@ -30,7 +32,16 @@ from stdnum import ean
 from stdnum.iso7064 import mod_11_10
 
 from connectors.erp.fake import FakeErp
-from schemas.model import Address, Contact, ContactMechanism, Party, Product
+from schemas.model import (
+    Address,
+    Contact,
+    ContactMechanism,
+    Party,
+    PartyRef,
+    Product,
+    SalesOrder,
+    SalesOrderLine,
+)
 
 INTERVAL_MS = 10_000
 
@@ -77,6 +88,31 @@ def seed_erp(parties: int, *, products: int = 20, chunk: int = 100) -> FakeErp:
         erp.create_parties([party(i) for i in range(start, min(start + chunk, parties))])
         erp.tick()
     return erp
+
+
+def seed_sales(erp: FakeErp, sales: int, parties: int, products: int = 20) -> None:
+    """``sales`` sales as people key them into the ERP: every third a quotation, the rest
+    confirmed; 1-4 lines of varied products and quantities; customers spread over all."""
+    from datetime import date
+
+    first_party = products + 1  # seed_erp's products take the first ids
+    orders: dict[str, list[SalesOrder]] = {"quotation": [], "confirmed": []}
+    for i in range(sales):
+        lines = tuple(
+            SalesOrderLine(line_no=k + 1, product_code=f"P{(i * 7 + k * 3) % products:04d}",
+                           quantity=Decimal(1 + (i + k) % 9))
+            for k in range(1 + i % 4)
+        )  # fmt: skip
+        order = SalesOrder(
+            order_number=f"SO-{i:06d}", order_date=date(2024, 1, 1),
+            buyer=PartyRef(erp_id=str(first_party + (i * 37) % parties)), currency="EUR",
+            lines=lines,
+        )  # fmt: skip
+        orders["quotation" if i % 3 == 0 else "confirmed"].append(order)
+    for state, batch in orders.items():
+        for start in range(0, len(batch), 500):
+            erp.create_sales(batch[start : start + 500], state=state)  # type: ignore[arg-type]
+    erp.tick()
 
 
 def _hub(ledger_url: str, erp: FakeErp, crm: tuple[str, str] | None = None) -> Any:
@@ -137,12 +173,15 @@ def _share(requests: int, seconds: float, rate_limit: int) -> float:
     return requests / allowed if allowed else 0.0
 
 
-def run_batched(parties: int, rate_limit: int, page: int, workdir: Path) -> dict[str, Any]:
+def run_batched(
+    parties: int, rate_limit: int, page: int, workdir: Path, sales: int = 0
+) -> dict[str, Any]:
     """Runs 1 and 2 on one sandbox and one ledger."""
     from hub.flows.crm_sync import crm_push
 
     t0 = time.perf_counter()
     erp = seed_erp(parties)
+    seed_sales(erp, sales, parties)
     seed_s = time.perf_counter() - t0
     with SandboxProcess(rate_limit) as crm:
         hub = _hub(f"sqlite:///{workdir / 'batched.sqlite'}", erp, (crm.url, crm.token))
@@ -158,6 +197,7 @@ def run_batched(parties: int, rate_limit: int, page: int, workdir: Path) -> dict
     requests = s1["requests"]["total"]
     return {
         "parties": parties,
+        "sales": sales,
         "seed_seconds": round(seed_s, 2),
         "first_run": {
             "seconds": round(first_s, 2),
@@ -168,6 +208,9 @@ def run_batched(parties: int, rate_limit: int, page: int, workdir: Path) -> dict
             "budget_share_used": round(_share(requests, first_s, rate_limit), 3),
             "companies": s1["records"]["companies"],
             "contacts": s1["records"]["contacts"],
+            "deals": s1["records"].get("deals", 0),
+            "quotes": s1["records"].get("quotes", 0),
+            "line_items": s1["records"].get("line_items", 0),
             "report": {k: v for k, v in first.items() if k != "details"},
         },
         "second_run_nothing_changed": {
@@ -241,13 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page", type=int, default=1000, help="parties per ledger commit")
     parser.add_argument("--chunk", type=int, default=100, help="parties per ERP timestamp")
     parser.add_argument("--naive-parties", type=int, default=1000)
+    parser.add_argument(
+        "--sales", type=int, default=None, help="ERP sales and quotations (default: parties / 10)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.parties, args.page, args.chunk)
     with tempfile.TemporaryDirectory(prefix="bench-crm-") as tmp:
-        batched = run_batched(args.parties, args.rate_limit, args.page, Path(tmp))
+        sales = args.sales if args.sales is not None else args.parties // 10
+        batched = run_batched(args.parties, args.rate_limit, args.page, Path(tmp), sales)
     naive = run_naive(args.naive_parties, args.rate_limit)
     result = {
         "rate_limit_per_10s": args.rate_limit,
@@ -261,9 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         first, second = batched["first_run"], batched["second_run_nothing_changed"]
-        print(f"batched: {args.parties} parties in {first['seconds']} s = "
-              f"{first['records_per_second']} records/s, {first['requests']} requests, "
-              f"budget used {first['budget_share_used']:.0%}")  # fmt: skip
+        print(f"batched: {args.parties} parties and {batched['sales']} sales in "
+              f"{first['seconds']} s = {first['records_per_second']} parties/s "
+              f"({first['deals']} deals, {first['quotes']} quotes, {first['line_items']} line "
+              f"items), {first['requests']} requests, budget used "
+              f"{first['budget_share_used']:.0%}")  # fmt: skip
         print(f"second run: {second['seconds']} s ({second['share_of_first_run_time']:.2%}), "
               f"{second['write_requests']} writes")  # fmt: skip
         share = naive["budget_share_used"]

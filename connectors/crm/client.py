@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -119,6 +120,7 @@ class CrmClient(CrmPort):
         sleep: Callable[[float], None] = time.sleep,
         batch_size: int = BATCH_LIMIT,
         search_cap: int = SEARCH_CAP,
+        in_flight: int = 2,
     ) -> None:
         if not token:
             raise PermanentError(
@@ -139,6 +141,7 @@ class CrmClient(CrmPort):
         self.session = session or new_session()
         self.batch_size = batch_size
         self.search_cap = search_cap
+        self.in_flight = in_flight
         self._auth = _BearerAuth(token)
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -222,6 +225,20 @@ class CrmClient(CrmPort):
                 system=SYSTEM,
             ) from exc
 
+    def _post_all(self, path: str, bodies: Sequence[tuple[Any, str]], model: type[M]) -> list[M]:
+        """POST each (body, what) to ``path`` (idempotent calls), ``in_flight`` at a time so
+        the request budget, not each answer's latency, sets the pace; answers in order."""
+
+        def one(item: tuple[Any, str]) -> M:
+            body, what = item
+            response = self._call("POST", path, body=body, idempotent=True, what=what)
+            return self._parse(response, model, what)
+
+        if self.in_flight < 2 or len(bodies) < 2:
+            return [one(item) for item in bodies]
+        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="crm-batch") as pool:
+            return list(pool.map(one, bodies))
+
     @staticmethod
     def _object_type(object_type: str) -> str:
         if object_type not in OBJECT_TYPES:
@@ -237,26 +254,18 @@ class CrmClient(CrmPort):
         """
         kind = self._object_type(object_type)
         outcome = UpsertOutcome()
-        items = list(records.items())
-        for chunk in _chunks(items, self.batch_size):
-            inputs = [
-                {
-                    "id": erp_id,
-                    "idProperty": self.id_property,
-                    "objectWriteTraceId": erp_id,
-                    "properties": {k: wire_value(v) for k, v in props.items()},
-                }
+        chunks = list(_chunks(list(records.items()), self.batch_size))
+        bodies = [
+            ({"inputs": [
+                {"id": erp_id, "idProperty": self.id_property, "objectWriteTraceId": erp_id,
+                 "properties": {k: wire_value(v) for k, v in props.items()}}
                 for erp_id, props in chunk
-            ]
-            what = f"crm upsert of {len(inputs)} {kind} by {self.id_property}"
-            response = self._call(
-                "POST",
-                f"/crm/v3/objects/{path_segment(kind)}/batch/upsert",
-                body={"inputs": inputs},
-                idempotent=True,
-                what=what,
-            )
-            batch = self._parse(response, WireBatchResponse, what)
+            ]}, f"crm upsert of {len(chunk)} {kind} by {self.id_property}")
+            for chunk in chunks
+        ]  # fmt: skip
+        path = f"/crm/v3/objects/{path_segment(kind)}/batch/upsert"
+        answers = self._post_all(path, bodies, WireBatchResponse)
+        for chunk, batch in zip(chunks, answers, strict=True):
             answered: set[str] = set()
             for wire in batch.results:
                 record = CrmRecord.from_wire(kind, wire, self.id_property)
@@ -296,23 +305,16 @@ class CrmClient(CrmPort):
         wanted = list(dict.fromkeys(ids))
         props = list(dict.fromkeys([*properties, self.id_property]))
         outcome = ReadOutcome()
-        for chunk in _chunks(wanted, self.batch_size):
-            body: dict[str, Any] = {
-                "inputs": [{"id": i} for i in chunk],
-                "properties": props,
-                "propertiesWithHistory": [],
-            }
-            if by_id_property:
-                body["idProperty"] = self.id_property
-            what = f"crm batch read of {len(chunk)} {kind}"
-            response = self._call(
-                "POST",
-                f"/crm/v3/objects/{path_segment(kind)}/batch/read",
-                body=body,
-                idempotent=True,
-                what=what,
-            )
-            batch = self._parse(response, WireBatchResponse, what)
+        chunks = list(_chunks(wanted, self.batch_size))
+        by = {"idProperty": self.id_property} if by_id_property else {}
+        bodies = [
+            ({"inputs": [{"id": i} for i in chunk], "properties": props,
+              "propertiesWithHistory": [], **by}, f"crm batch read of {len(chunk)} {kind}")
+            for chunk in chunks
+        ]  # fmt: skip
+        path = f"/crm/v3/objects/{path_segment(kind)}/batch/read"
+        for chunk, batch in zip(chunks, self._post_all(path, bodies, WireBatchResponse),
+                                strict=True):  # fmt: skip
             for wire in batch.results:
                 record = CrmRecord.from_wire(kind, wire, self.id_property)
                 key = record.erp_id if by_id_property else record.crm_id
@@ -542,17 +544,13 @@ class CrmClient(CrmPort):
             raise ValueError(f"no default association type from {src} to {dst}: pass type_id")
         outcome = AssociationOutcome()
         spec = {"associationCategory": category, "associationTypeId": type_id}
-        for chunk in _chunks(list(dict.fromkeys(pairs)), self.batch_size):
-            inputs = [{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in chunk]
-            what = f"crm association of {len(inputs)} {src} to {dst}"
-            response = self._call(
-                "POST",
-                f"/crm/v4/associations/{src}/{dst}/batch/create",
-                body={"inputs": inputs},
-                idempotent=True,
-                what=what,
-            )
-            batch = self._parse(response, WireAssociationBatch, what)
+        bodies = [
+            ({"inputs": [{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in chunk]},
+             f"crm association of {len(chunk)} {src} to {dst}")
+            for chunk in _chunks(list(dict.fromkeys(pairs)), self.batch_size)
+        ]  # fmt: skip
+        path = f"/crm/v4/associations/{src}/{dst}/batch/create"
+        for batch in self._post_all(path, bodies, WireAssociationBatch):
             outcome.created.extend((r.from_object_id, r.to_object_id) for r in batch.results)
             for error in batch.errors:
                 rids: Sequence[str | None] = error_ids(error) or [None]
@@ -566,16 +564,13 @@ class CrmClient(CrmPort):
         """CRM ids associated to each of ``ids`` (batch read; ids without any are left out)."""
         src, dst = self._object_type(from_type), self._object_type(to_type)
         out: dict[str, list[str]] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), self.batch_size):
-            what = f"crm association read of {len(chunk)} {src} to {dst}"
-            response = self._call(
-                "POST",
-                f"/crm/v4/associations/{src}/{dst}/batch/read",
-                body={"inputs": [{"id": i} for i in chunk]},
-                idempotent=True,
-                what=what,
-            )
-            batch = self._parse(response, WireAssociationReadBatch, what)
+        bodies = [
+            ({"inputs": [{"id": i} for i in chunk]},
+             f"crm association read of {len(chunk)} {src} to {dst}")
+            for chunk in _chunks(list(dict.fromkeys(ids)), self.batch_size)
+        ]  # fmt: skip
+        path = f"/crm/v4/associations/{src}/{dst}/batch/read"
+        for batch in self._post_all(path, bodies, WireAssociationReadBatch):
             for item in batch.results:
                 out[item.from_.id] = sorted(t.to_object_id for t in item.to)
         return out

@@ -12,6 +12,7 @@ it. A deal written records a ``crm.deal`` trace event in the commit's transactio
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from hub.flows import crm_deal_facts as facts
@@ -35,6 +36,7 @@ from schemas.model import ErpSale, Invoice
 from transforms import crm_mapping as m
 from transforms.keys import KeyKind
 
+_NOW = datetime.min  # an Event's ``at``: the ledger stamps the step when it records it
 SALES_FLOW = "edi_orders_inbound"  # the flow whose done sale entries name the hub's sales
 
 
@@ -186,22 +188,20 @@ def _deal_events(
     sales: dict[str, ErpSale],
     sent: dict[str, dict[str, str]],
 ) -> None:
-    """``crm.deal`` / ``crm.deal.invoice`` trace events, under the order and sale numbers."""
-    from hub.ops.events import record_event
+    """``crm.deal`` / ``crm.deal.invoice`` trace events, under the order and sale numbers
+    (recorded in one batch: a first sync writes thousands)."""
+    from hub.ledger.ops_events import Event
 
+    steps: list[tuple[list[str], Event]] = []
     for row in written:
         if row.entity not in (DEAL, DEAL_INVOICE) or (sale := sales.get(row.erp_id)) is None:
             continue
         invoice = row.entity == DEAL_INVOICE
         payload = sent.get(f"invoice:{row.erp_id}" if invoice else row.erp_id) or {}
         numbers = [n for n in (sale.reference, sale.number, sale.erp_id) if n]
-        record_event(
-            run.ledger,
-            ref=numbers[0],
-            refs=tuple(numbers[1:]),
-            kind="crm.deal.invoice" if invoice else "crm.deal",
-            flow=FLOW_PUSH,
-            system=SYSTEM,
+        steps.append((numbers, Event(
+            ref=numbers[0], kind="crm.deal.invoice" if invoice else "crm.deal", at=_NOW,
+            flow=FLOW_PUSH, system=SYSTEM,
             state=payload.get("hub_payment_status" if invoice else "dealstage") or "synced",
             detail={
                 "deal": row.external_id,
@@ -211,5 +211,5 @@ def _deal_events(
                 "summary": f"CRM deal {row.external_id} for sale {sale.number or sale.erp_id}"
                 + (f" ({payload.get('hub_invoice_number')})" if invoice else ""),
             },
-            conn=conn,
-        )
+        )))  # fmt: skip
+    run.ledger.record_events(steps, conn=conn)

@@ -77,6 +77,42 @@ class EventStore(LedgerBase):
                         )
                     )  # fmt: skip
 
+    def record_events(
+        self, steps: Sequence[tuple[Sequence[str], Event]], *, conn: Connection | None = None
+    ) -> None:
+        """Record many steps at once, each under its refs (``Event.ref`` is ignored), with
+        the same once-only rule as ``record_event``: one query for what is there already,
+        one insert for the rest (a page of a thousand deals costs two statements)."""
+        if not steps:
+            return
+        now = utcnow()
+        e = t.events
+        refs = sorted({ref for refs, _ in steps for ref in refs})
+        kinds = sorted({step.kind for _, step in steps})
+        with self._conn(conn) as c:
+            seen = {
+                (r.ref, r.kind, r.document, r.state)
+                for start in range(0, len(refs), 500)
+                for r in c.execute(
+                    select(e.c.ref, e.c.kind, e.c.document, e.c.state).where(
+                        e.c.ref.in_(refs[start : start + 500]), e.c.kind.in_(kinds)
+                    )
+                )
+            }
+            rows = []
+            for step_refs, step in steps:
+                for ref in dict.fromkeys(step_refs):
+                    if (ref, step.kind, step.document, step.state) in seen:
+                        continue
+                    seen.add((ref, step.kind, step.document, step.state))
+                    rows.append({
+                        "ref": ref, "kind": step.kind, "flow": step.flow, "system": step.system,
+                        "partner": step.partner, "state": step.state, "document": step.document,
+                        "detail": _detail(step.detail), "at": now,
+                    })  # fmt: skip
+            if rows:
+                c.execute(insert(e), rows)
+
     def events_for(self, refs: Sequence[str] | set[str]) -> list[Event]:
         """Every event recorded under one of ``refs``, oldest first; a step recorded under
         several refs comes back once."""
