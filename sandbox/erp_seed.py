@@ -16,7 +16,7 @@ from typing import Any
 from stdnum import ean
 from stdnum.iso7064 import mod_11_10
 
-SEED_VERSION = "3"
+SEED_VERSION = "4"  # 4: USD and CHF with exchange rates (issue 14: multi-currency)
 GTIN_PREFIX = "400638"  # 6-digit company prefix used for the sandbox catalogue
 GLN_PREFIX = "430000"  # customers' GLNs
 COMPANY_GLN_BODY = "400638999999"
@@ -213,6 +213,7 @@ def _seed_company(pool: Any) -> tuple[int, dict[str, int]]:
             }
         ]
     )
+    _seed_foreign_currencies(Currency, eur)
     countries = Country.create(
         [
             {"name": "Germany", "code": "DE", "code3": "DEU", "code_numeric": "276"},
@@ -247,6 +248,23 @@ def _seed_company(pool: Any) -> tuple[int, dict[str, int]]:
     users = User.search([("login", "=", "admin")])
     User.write(users, {"companies": [("add", [company.id])], "company": company.id})
     return company.id, country
+
+
+# foreign currencies the sandbox sells in: units per EUR from RATES_FROM (ECB-like rates)
+FOREIGN_RATES = {"USD": Decimal("1.0800"), "CHF": Decimal("0.9400")}
+RATES_FROM = dt.date(2020, 1, 1)
+
+
+def _seed_foreign_currencies(Currency: Any, eur: Any) -> None:  # noqa: N803 - a Tryton model
+    """USD and CHF with one rate each since RATES_FROM, EUR at 1: sales in them convert."""
+    Currency.write([eur], {"rates": [("create", [{"date": RATES_FROM, "rate": Decimal(1)}])]})
+    names = {"USD": ("US Dollar", "840", "$"), "CHF": ("Swiss Franc", "756", "CHF")}
+    Currency.create([
+        {"name": names[code][0], "code": code, "numeric_code": names[code][1],
+         "symbol": names[code][2], "digits": 2, "rounding": Decimal("0.01"),
+         "rates": [("create", [{"date": RATES_FROM, "rate": rate}])]}
+        for code, rate in FOREIGN_RATES.items()
+    ])  # fmt: skip
 
 
 def _seed_accounting(pool: Any, company_id: int, today: dt.date) -> None:

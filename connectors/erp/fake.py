@@ -130,6 +130,7 @@ class FakeErp(FakeSalesFeed, ErpPort):
         self.invoices: dict[str, Invoice] = {}
         # party erp id -> quantity breaks (minimum quantity, factor on the list price)
         self.price_lists: dict[str, tuple[tuple[Decimal, Decimal], ...]] = {}
+        self.rates: dict[str, Decimal] = {}  # other currency -> units per company currency unit
         self.calls = 0
         self._next = 0
         self._line_ids = itertools.count(1)  # addresses and contact mechanisms
@@ -306,8 +307,9 @@ class FakeErp(FakeSalesFeed, ErpPort):
         prices = {}
         for code, qty in lines:
             price = self._price_for(party_erp_id, by_code[code], qty) if code in by_code else None
-            if price is not None and currency == self.currency:
-                prices[(code, qty)] = price
+            rate = Decimal(1) if currency == self.currency else self.rates.get(currency)
+            if price is not None and rate is not None:
+                prices[(code, qty)] = (price * rate).quantize(PRICE_DIGITS)
         return prices
 
     def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from connectors.erp.tryton_records import TrytonRecords
 from schemas.model import Invoice
@@ -31,7 +32,7 @@ def invoices_posted_since(
     invoices = [
         td.to_invoice(r, customers, products, origins, rates, company_currency) for r in rows
     ]
-    return _with_names(records, _with_payment_terms(records, invoices))
+    return _with_rates(records, _with_names(records, _with_payment_terms(records, invoices)))
 
 
 def _with_payment_terms(records: TrytonRecords, invoices: list[Invoice]) -> list[Invoice]:
@@ -75,3 +76,31 @@ def _with_names(records: TrytonRecords, invoices: list[Invoice]) -> list[Invoice
         return invoice.model_copy(update={"lines": lines})
 
     return [named(i) for i in invoices]
+
+
+def _with_rates(records: TrytonRecords, invoices: list[Invoice]) -> list[Invoice]:
+    """An invoice in another currency than the company's gets the exchange rate of its date
+    (units of its currency per unit of the company's, as Tryton converts), one read per date."""
+    foreign = [i for i in invoices if i.company_currency and i.currency != i.company_currency]
+    if not foreign:
+        return invoices
+    codes = sorted({i.currency for i in foreign} | {i.company_currency or "" for i in foreign})
+    ids = records.currency_ids(set(codes))
+    rates: dict[tuple[str, dt.date], Decimal] = {}
+    for day in sorted({i.invoice_date for i in foreign}):
+        rows = records.rpc.model(
+            "currency.currency", "read", sorted(ids.values()), ["code", "rate"],
+            idempotent=True, context={"date": day},
+        )  # fmt: skip
+        rates.update({(r["code"], day): Decimal(str(r["rate"])) for r in rows if r.get("rate")})
+
+    def rated(invoice: Invoice) -> Invoice:
+        own = rates.get((invoice.currency, invoice.invoice_date))
+        base = rates.get((invoice.company_currency or "", invoice.invoice_date))
+        if not own or not base or invoice.currency_rate is not None:
+            return invoice
+        return invoice.model_copy(
+            update={"currency_rate": (own / base).quantize(Decimal("0.000001"))}
+        )
+
+    return [rated(i) if i in foreign else i for i in invoices]

@@ -18,7 +18,13 @@ import pytest
 from connectors.erp.fake import FakeErp
 from connectors.erp.port import ErpPort
 from connectors.erp.tryton import TrytonErp
-from sandbox.erp_seed import PRICE_LIST_BREAKS, SeedCustomer, catalogue, customers
+from sandbox.erp_seed import (
+    FOREIGN_RATES,
+    PRICE_LIST_BREAKS,
+    SeedCustomer,
+    catalogue,
+    customers,
+)
 from schemas.model import Address, ContactMechanism, Party
 from tests.fixtures.hub import add_products
 
@@ -55,6 +61,8 @@ def erp_port_seeded_fake() -> FakeErp:
     for party, seed in zip(created, customers(), strict=True):
         if seed.price_list and party.erp_id:  # the sandbox's "Retail partners" list
             fake.price_lists[party.erp_id] = PRICE_LIST_BREAKS
+    fake.currencies |= set(FOREIGN_RATES)  # the sandbox's other currencies and rates
+    fake.rates.update(FOREIGN_RATES)
     fake.tick()
     return fake
 

@@ -405,7 +405,7 @@ def test_bad_orders_get_their_own_permanent_error_and_the_rest_goes_on(
         order(f"PO-{unique}-X4", buyer=PartyRef(erp_id="999999")),
         order(f"PO-{unique}-X5", buyer=PartyRef(erp_id="not-an-id")),
         unknown_code,
-        order(f"PO-{unique}-X6", currency="USD"),
+        order(f"PO-{unique}-X6", currency="JPY"),  # the sandbox has EUR, USD and CHF
     ]
     results = erp_port_world.port.create_sales(batch)
     assert [r.order_number for r in results] == [o.order_number for o in batch]
@@ -424,7 +424,7 @@ def test_bad_orders_get_their_own_permanent_error_and_the_rest_goes_on(
     assert UNKNOWN_GTIN in str(errors[0]) and "line 1" in str(errors[0])
     assert UNKNOWN_GLN in str(errors[2]) and "is not a party in the ERP" in str(errors[2])
     assert "NO-SUCH-CODE" in str(errors[5]) and "line 2" in str(errors[5])
-    assert "USD" in str(errors[6])
+    assert "JPY" in str(errors[6])
     assert all(e.system == "erp" for e in errors if e is not None)
     buyer = results[1].sale.party_erp_id if results[1].sale else ""
     assert erp_port_world.port.find_sale(buyer, f"PO-{unique}-X1") is None  # nothing half-made
@@ -554,6 +554,11 @@ def test_customer_prices_follow_the_price_list_and_its_quantity_breaks(
     assert erp.customer_prices(str(parties[other.gln].erp_id), "EUR", []) == {}
     with pytest.raises(PermanentError, match="XTS"):
         erp.customer_prices(str(parties[other.gln].erp_id), "XTS", lines)
+    # a second currency: the ERP converts at its rate (the sandbox: 1.08 USD per EUR)
+    usd = erp.customer_prices(str(parties[listed.gln].erp_id), "USD", lines)
+    assert usd[(item.code, Decimal(100))] == (
+        item.list_price * Decimal("0.90") * Decimal("1.08")
+    ).quantize(four)
 
 
 def test_change_sale_by_line_number_while_allowed_then_too_late(

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,10 +17,11 @@ from connectors.erp.tryton import TrytonErp
 from hub.bootstrap import Hub
 from hub.config import load_partners
 from hub.flows.edi_inbound import edi_orders_inbound
+from hub.flows.edi_outbound import edi_documents_outbound
 from hub.ledger import Ledger
 from hub.settings import PROJECT_ROOT
 from sandbox.demo_partner import ordchg_for
-from sandbox.erp_seed import catalogue, customers
+from sandbox.erp_seed import FOREIGN_RATES, catalogue, customers
 from sandbox.partner import drop, orders_interchange
 from schemas.model import PartyRef, SalesOrder, SalesOrderChange, SalesOrderLine
 from schemas.model import SalesOrderLineChange as LineChange
@@ -104,3 +106,44 @@ def test_conversation_on_tryton(hub: Hub, erp: TrytonErp, unique: str) -> None:
                                     control_ref=f"7{unique[-8:]}"))  # fmt: skip
     edi_orders_inbound(hub)
     assert erp.get_sales([sale.erp_id])[0].state == "cancelled"
+
+
+def test_an_order_in_usd_goes_through_sale_invoice_and_invoic_in_usd(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str, tmp_path: Path
+) -> None:
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    item = ITEMS[4]
+    usd_price = (item.list_price * FOREIGN_RATES["USD"]).quantize(Decimal("0.01"))
+    number = f"US-{unique}"[:35]
+    order = SalesOrder(
+        order_number=number, order_date=dt.date.today(), buyer=PartyRef(gln=NORD.gln),
+        supplier=PartyRef(gln=US), currency="USD",
+        lines=(SalesOrderLine(line_no=1, gtin=item.gtin, quantity=Decimal(3),
+                              unit_price=usd_price),),
+    )  # fmt: skip
+    inbox, _ = _boxes(hub)
+    drop(inbox, "usd.edi", orders_interchange([order], sender=NORD.gln, recipient=US,
+                                              control_ref=f"6{unique[-8:]}"))  # fmt: skip
+    report = edi_orders_inbound(hub)
+    assert report["orders_created"] == 1, report  # checked against the USD customer price
+    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
+    sale = erp.find_sale(str(party.erp_id), number)
+    assert sale is not None and sale.currency == "USD" and sale.lines[0].unit_price == usd_price
+    operator_sale = int(sale.erp_id)
+    erp_operator.call("sale.sale", "confirm", [operator_sale])
+    erp_operator.ship_sale(operator_sale)
+    erp_operator.post_invoices(operator_sale)
+    (invoice,) = [i for i in erp.invoices_posted_since(started) if number in i.order_numbers]
+    assert (invoice.currency, invoice.company_currency) == ("USD", "EUR")
+    assert invoice.currency_rate == FOREIGN_RATES["USD"]
+    edi_documents_outbound(hub, partner="kaufhaus-nord", documents="INVOIC",
+                           since=started.isoformat())  # fmt: skip
+    _, outbox = _boxes(hub)
+    (path,) = [p for p in outbox.glob("INVOIC_*") if number.encode() in p.read_bytes()]
+    assert validate(path).verdict == "accepted"
+    (msg,) = [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
+    (cux,) = [s for s in msg.segments if s.tag == "CUX"]
+    assert (cux.element(1, 2), cux.element(2, 2)) == ("USD", "EUR")
+    assert Decimal(cux.element(3)) == FOREIGN_RATES["USD"]
+    moa = {s.element(1, 1): Decimal(s.element(1, 2)) for s in msg.segments if s.tag == "MOA"}
+    assert moa["77"] == invoice.total_amount  # in USD, to the cent, as the ERP computed
