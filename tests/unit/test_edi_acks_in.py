@@ -188,3 +188,21 @@ def test_trace_shows_the_contrl_received_and_an_overdue_document(hub: Hub, erp: 
     ]
     late = trace(hub, rows[str(second["control_ref"])]["refs"][0])["timeline"]
     assert [i["state"] for i in late if i["kind"] == "ack.state"] == ["overdue"]
+
+
+def test_the_outbound_flow_sweeps_overdue_documents_into_alerts(hub: Hub, erp: FakeErp) -> None:
+    from hub.flows.edi_outbound import edi_documents_outbound
+
+    long_ago = datetime.now(UTC) - timedelta(hours=30)
+    ack_ops.expect(
+        hub.ledger, hub.partners["kaufhaus-nord"], doc_type="INVOIC",
+        doc_key="INVOIC:kaufhaus-nord:77", control_ref="000000077", document_number="INV-77",
+        file_name="INVOIC_x.edi", sent_at=long_ago,
+    )  # fmt: skip
+    report = edi_documents_outbound(hub, documents="DESADV,INVOIC")
+    assert report["acks_overdue"] == 1 and report["status"] == "partial"
+    (letter,) = hub.ledger.dead_letters(flow="edi_documents_outbound")
+    assert letter.error_class == "AcknowledgementOverdue" and "INV-77" in letter.reason
+    assert "hub edi resend kaufhaus-nord 000000077" in letter.reason
+    again = edi_documents_outbound(hub, documents="DESADV,INVOIC")
+    assert again["acks_overdue"] == 0  # one alert per document
