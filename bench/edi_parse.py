@@ -135,9 +135,9 @@ def rss_child(path: str) -> None:
 
 
 def file_rss(folder: Path, size_mb: int) -> dict[str, object]:
-    per_message = len(edi_gen.varied_message(__import__("random").Random(1), 1))
+    sample = len(edi_gen.interchange(200)) / 200  # bytes per message, on average
     path = folder / f"big{size_mb}.edi"
-    size = edi_gen.write(path, size_mb * 1024 * 1024 // per_message)
+    size = edi_gen.write(path, int(size_mb * 1024 * 1024 / sample))
     out = subprocess.run(
         [sys.executable, __file__, "--rss-child", str(path)],
         capture_output=True,

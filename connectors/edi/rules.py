@@ -14,7 +14,7 @@ from typing import cast
 from connectors.edi.codelists import CODED_ELEMENTS
 from connectors.edi.directory_model import MessageStructure
 from connectors.edi.errors import Issue
-from connectors.edi.rules_body import body_checker
+from connectors.edi.rules_body import BodyChecker, body_checker
 from connectors.edi.rules_eancom import (
     EANCOM_SEGMENT_TAGS,
     FACT_TAGS,
@@ -81,7 +81,7 @@ class PlainChecker:
         self.delimiters = delimiters
         self.fast = fast_patterns(delimiters)
         self.facts = fact_patterns(delimiters)
-        self.body = body_checker(delimiters)
+        self.bodies: dict[str, BodyChecker] = {}  # message type -> its checker
         self.body_sequences: dict[str, dict[tuple[str, ...], bool]] = {}
         self.known: dict[str, tuple[str, int] | bool] = {}  # False: the text has a finding
         self.sequences: dict[str, dict[tuple[tuple[str, int], ...], bool]] = {}
@@ -147,11 +147,15 @@ class PlainChecker:
     def clean_body(self, body: str, structure: MessageStructure, mtype: str) -> bool:
         """True when ``check_message`` would find nothing in this plain body (see
         ``rules_body``); False: not known, check the segments."""
-        checker = self.body
+        checker = self.bodies.get(mtype)
+        if checker is None:
+            if len(self.bodies) >= 1000:
+                self.bodies.clear()
+            checker = self.bodies[mtype] = body_checker(self.delimiters, mtype.split(":", 1)[0])
         if checker.segments.fullmatch(body) is None:
             return False
         body = self.delimiters.terminator + body
-        if not checker.values_ok(body, mtype.split(":", 1)[0]):
+        if not checker.values_ok(body):
             return False
         sequences = self.body_sequences.get(mtype)
         if sequences is None:

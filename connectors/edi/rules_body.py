@@ -11,9 +11,9 @@ not help; instead:
   regex (``NAD+<3035 code>+<13 digits>::9``). Values never hold an unreleased separator, so a
   match splits the body exactly into its segments;
 * ``findall`` (over terminator + body, so every search starts with a literal) for what a
-  regex cannot judge: GS1 check digits, real dates, currencies, the
-  document name of the message type, and the sequence of tags (with the kinds the message
-  rules count: DTM+137, NAD+BY/SU, QTY+21) whose structure verdict is remembered.
+  regex cannot judge: GS1 check digits, real dates, and the sequence of tags (with the
+  kinds the message rules count: DTM+137, NAD+BY/SU, QTY+21) whose structure verdict is
+  remembered. Currencies and the message type's document names are tries in the regex.
 
 Finding nothing there means the detailed path finds nothing; anything else (another shape,
 a failed check, a tag sequence the structure refuses) goes to the segment-by-segment paths,
@@ -39,7 +39,7 @@ from connectors.edi.codelists import (
     REFERENCE_QUALIFIERS,
 )
 from connectors.edi.directory import DATE_FORMATS, SEGMENTS
-from connectors.edi.rules_eancom import FACT_TAGS, gln_ok, gtin_ok
+from connectors.edi.rules_eancom import FACT_TAGS
 from connectors.edi.rules_elements import check_date, fast_patterns
 from connectors.edi.rules_facts import DTM137, LIN, NAD_BY, NAD_SU, QTY21, UNS
 from connectors.edi.tokenizer_segments import Delimiters
@@ -64,15 +64,34 @@ def _date_ok(value: str, fmt: str) -> bool:
     return check_date(value, fmt)
 
 
-class BodyChecker:
-    """The regexes for one set of delimiters; ``clean(body, ...)`` is the fast verdict."""
+# 48 (the byte of "0") times the weights of a GS1 number of each length, mod 10
+_ZERO_WEIGHTS = {n: 48 * (3 * (n // 2) + (n - 1) // 2 + 1) % 10 for n in (8, 12, 13, 14)}
 
-    def __init__(self, d: Delimiters) -> None:
+
+def _numbers_ok(numbers: list[str]) -> bool:
+    """GS1 check digits of digit strings the segment regex vouched for (``gs1_ok`` without
+    its per-value set-up: the weighted sum of the bytes less that of "0"s)."""
+    zero = _ZERO_WEIGHTS
+    for number in numbers:
+        b = number.encode("ascii")
+        offset = zero.get(len(b))
+        if offset is None or (3 * sum(b[-2::-2]) + sum(b[-3::-2]) + b[-1] - offset) % 10:
+            return False
+    return True
+
+
+class BodyChecker:
+    """The regexes for one set of delimiters and message type (``message``, e.g. ORDERS:
+    its document names, 1001, are part of the BGM shape)."""
+
+    def __init__(self, d: Delimiters, message: str = "") -> None:
         es, cs, term = re.escape(d.element), re.escape(d.component), re.escape(d.terminator)
         rel = re.escape(d.release)
         value = "[^" + re.escape(d.element + d.component + d.release + d.terminator) + "]"
         mark = re.escape(d.decimal)
         start = term  # searched in terminator + body: a literal start, found at C speed
+        names = DOCUMENT_NAMES.get(message)
+        documents = _codes(names) if names is not None else "[0-9A-Z]{1,3}"
         shapes = {
             "NAD": f"NAD{es}{_codes(PARTY_QUALIFIERS)}{es}[0-9]{{13}}{cs}{cs}9",
             "LIN": f"LIN{es}[0-9]{{1,6}}{es}{es}[0-9]{{8,14}}{cs}(?:EN|SRV|UP)",
@@ -84,8 +103,8 @@ class BodyChecker:
                 f"QTY{es}{_codes(QUANTITY_QUALIFIERS)}{cs}[0-9]{{1,15}}"
                 f"(?:{cs}{_codes(MEASURE_UNITS)})?"
             ),
-            "BGM": f"BGM{es}[0-9A-Z]{{1,3}}{es}{value}{{1,35}}{es}[0-9]{{1,3}}",
-            "CUX": f"CUX{es}2{cs}[A-Z]{{3}}{cs}9",
+            "BGM": f"BGM{es}{documents}{es}{value}{{1,35}}{es}[0-9]{{1,3}}",
+            "CUX": f"CUX{es}2{cs}{_codes(CURRENCIES)}{cs}9",
             "RFF": f"RFF{es}{_codes(REFERENCE_QUALIFIERS)}{cs}{value}{{1,35}}",
             "PIA": f"PIA{es}[A-Z0-9]{{1,3}}{es}{value}{{1,35}}{cs}{_codes(ITEM_TYPES)}",
             "PRI": f"PRI{es}[A-Z]{{3}}{cs}[0-9]{{1,12}}(?:{mark}[0-9]{{1,3}})?",
@@ -109,8 +128,6 @@ class BodyChecker:
         self.glns = re.compile(f"{start}NAD{es}[A-Z0-9]{{1,3}}{es}([0-9]{{13}}){cs}")
         self.gtins = re.compile(f"{start}LIN{es}[0-9]{{1,6}}{es}{es}([0-9]{{8,14}}){cs}")
         self.dates = re.compile(f"{start}DTM{es}[0-9]{{1,3}}{cs}([0-9]{{1,35}}){cs}([0-9]{{3}})")
-        self.currencies = re.compile(f"{start}CUX{es}2{cs}([A-Z]{{3}}){cs}")
-        self.documents = re.compile(f"{start}BGM{es}([0-9A-Z]{{1,3}}){es}")
         self.tags = re.compile(
             f"{start}(DTM{es}137(?={cs})|NAD{es}BY(?={es})|NAD{es}SU(?={es})|"
             f"QTY{es}21(?={cs})|[A-Z0-9]{{3}})"
@@ -124,20 +141,13 @@ class BodyChecker:
             "UNS": ("UNS", UNS),
         }
 
-    def values_ok(self, body: str, message: str) -> bool:
-        """Check digits, dates, currencies and the document name of one matched body
-        (``body`` with a terminator in front)."""
-        if not all(map(gln_ok, self.glns.findall(body))):
-            return False
-        if not all(map(gtin_ok, self.gtins.findall(body))):
-            return False
-        if not all(starmap(_date_ok, self.dates.findall(body))):
-            return False
-        currencies = self.currencies.findall(body)
-        if not CURRENCIES.issuperset(currencies):
-            return False
-        names = DOCUMENT_NAMES.get(message)
-        return names is None or names.issuperset(self.documents.findall(body))
+    def values_ok(self, body: str) -> bool:
+        """Check digits and dates of one matched body (with a terminator in front)."""
+        return (
+            _numbers_ok(self.glns.findall(body))
+            and _numbers_ok(self.gtins.findall(body))
+            and all(starmap(_date_ok, self.dates.findall(body)))
+        )
 
     def sequence(self, body: str) -> tuple[str, ...]:
         """The tags in order, DTM+137, NAD+BY/SU and QTY+21 told apart (a structure key);
@@ -150,12 +160,13 @@ class BodyChecker:
         return [kinds.get(item, (item, 0)) for item in key]
 
 
-_CHECKERS: dict[Delimiters, BodyChecker] = {}
+_CHECKERS: dict[tuple[Delimiters, str], BodyChecker] = {}
 
 
-def body_checker(d: Delimiters) -> BodyChecker:
-    """The (compiled once) ``BodyChecker`` for these delimiters."""
-    found = _CHECKERS.get(d)
+def body_checker(d: Delimiters, message: str = "") -> BodyChecker:
+    """The (compiled once) ``BodyChecker`` for these delimiters and message type."""
+    key = (d, message if message in DOCUMENT_NAMES else "")
+    found = _CHECKERS.get(key)
     if found is None:
-        found = _CHECKERS[d] = BodyChecker(d)
+        found = _CHECKERS[key] = BodyChecker(*key)
     return found

@@ -18,6 +18,7 @@ from stdnum import ean
 
 from connectors.edi.codelists import CURRENCIES
 from connectors.edi.rules import PlainChecker, check_message
+from connectors.edi.rules_body import _numbers_ok
 from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
 from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
 from connectors.edi.validation import trailing_separator
@@ -105,6 +106,11 @@ def test_gs1_check_digit_is_stdnums(number: str) -> None:
     assert gs1_ok(number) == (ean.calc_check_digit(number[:-1]) == number[-1])
     assert gtin_ok(number) == (len(number) in (8, 12, 13, 14) and ean.is_valid(number))
     assert gln_ok(number) == (len(number) == 13 and ean.is_valid(number))
+
+
+@given(st.text("0123456789", min_size=8, max_size=14))
+def test_body_check_digits_are_stdnums(number: str) -> None:
+    assert _numbers_ok([number]) == (len(number) in (8, 12, 13, 14) and ean.is_valid(number))
 
 
 def test_currency_table_is_pycountrys() -> None:
