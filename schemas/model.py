@@ -363,6 +363,7 @@ class Invoice(CanonicalModel):
     payment_terms: str | None = None  # the ERP's payment term, as words ("30 days net")
     payee_iban: str | None = None  # where the customer pays (the company's bank account)
     buyer_reference: str | None = None  # the buyer's reference (Leitweg-ID for XRechnung)
+    delivery_date: date | None = None  # when the goods were delivered (the last shipment)
 
     @model_validator(mode="after")
     def _totals_add_up(self) -> Invoice:

@@ -52,6 +52,7 @@ def test_tryton_invoice_with_two_rates_becomes_valid_einvoices_equal_to_the_erp(
         i for i in erp.invoices_posted_since(since) if order.order_number in i.order_numbers
     ]
     assert invoice.payment_terms == "30 days net"
+    assert invoice.delivery_date is not None and invoice.delivery_date <= invoice.invoice_date
     names = {p.code: p.name for p in items}
     assert [ln.description for ln in invoice.lines] == [
         names[ln.product_code or ""] for ln in invoice.lines
@@ -83,6 +84,7 @@ def test_tryton_invoice_with_two_rates_becomes_valid_einvoices_equal_to_the_erp(
         )
         report = validator.validate(rendered.data, rendered.file_name)
         assert report.valid, [f.line() for f in report.errors]
+        assert report.warnings == [], [f.line() for f in report.warnings]  # BT-72 is set
         summary = summarize(rendered.xml)
         assert Decimal(summary.totals["net"]) == Decimal(str(row["untaxed_amount"]))
         assert Decimal(summary.totals["vat"]) == Decimal(str(row["tax_amount"]))

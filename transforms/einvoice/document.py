@@ -296,7 +296,7 @@ def build(
         buyer_reference=customer.buyer_reference or invoice.buyer_reference,
         order_reference=invoice.order_numbers[0] if invoice.order_numbers else None,
         seller=_seller(seller),
-        delivery_date=delivery_date,
+        delivery_date=delivery_date or invoice.delivery_date,
         buyer=_buyer(buyer, customer, invoice),
         lines=tuple(lines),
         allowances=tuple(allowances),
