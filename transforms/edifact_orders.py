@@ -16,7 +16,7 @@ from typing import Protocol
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas.model import ErpSale, Product, SalesOrder
+from schemas.model import CENT, ErpSale, Product, SalesOrder
 
 
 class SegmentLike(Protocol):
@@ -480,7 +480,8 @@ def resolve_codes(order: SalesOrder, products_by_gtin: Mapping[str, Product]) ->
 
 
 def line_differences(order: SalesOrder, sale: ErpSale) -> dict[int, str]:
-    """Per order line: 'accepted' or 'changed' (ERP quantity or price differs), for ORDRSP."""
+    """Per order line: 'accepted' or 'changed' (ERP quantity or net price differs), for ORDRSP
+    (the order's price less its allowances against the ERP's, to the cent)."""
     by_no = {line.line_no: line for line in sale.lines}
     result: dict[int, str] = {}
     for line in order.lines:
@@ -488,7 +489,9 @@ def line_differences(order: SalesOrder, sale: ErpSale) -> dict[int, str]:
         if erp_line is None:
             result[line.line_no] = "not_accepted"
         elif erp_line.quantity != line.quantity or (
-            line.unit_price is not None and erp_line.unit_price != line.unit_price
+            line.unit_price is not None
+            and erp_line.unit_price.quantize(CENT)
+            != (line.unit_price * (1 - line.discount_percent / 100)).quantize(CENT)
         ):
             result[line.line_no] = "changed"
         else:

@@ -67,6 +67,9 @@ def test_allowance_percentage_makes_the_net_price_checked_and_sold(
     assert report["orders_created"] == 1
     (sale,) = listed.sales.values()
     assert sale.lines[0].unit_price == Decimal("9.9000")
+    outbox: Path = hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
+    (ordrsp,) = [p.read_text() for p in outbox.iterdir() if p.name.startswith("ORDRSP")]
+    assert "BGM+231+RSP0000001+29'" in ordrsp and "LIN+1+5+" in ordrsp  # accepted as ordered
 
 
 def test_price_outside_the_customers_price_is_refused_naming_the_agreed_price(
