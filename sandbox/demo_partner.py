@@ -42,7 +42,13 @@ CONTRL_V4 = "CONTRL:4:1:UN"
 APERAK_D96A = "APERAK:D:96A:UN:EAN003"
 ORDCHG_D96A = "ORDCHG:D:96A:UN:EAN008"
 # our document type -> the RFF qualifier an APERAK names it by
-DOCUMENT_QUALIFIER = {"INVOIC": "IV", "DESADV": "AAK", "ORDRSP": "ACW", "INVRPT": "ACW"}
+DOCUMENT_QUALIFIER = {
+    "INVOIC": "IV",
+    "DESADV": "AAK",
+    "ORDRSP": "ACW",
+    "INVRPT": "ACW",
+    "ORDERS": "ON",  # the order our ORDRSP answered
+}
 
 
 def _interchange(

@@ -161,6 +161,7 @@ class AckStore(LedgerBase):
         state: str | None = None,
         doc_type: str | None = None,
         now: datetime | None = None,
+        conn: Connection | None = None,
     ) -> list[AckRow]:
         """Every outbound document with its acknowledgement state (overdue computed as of
         ``now`` even before a sweep stored it), oldest first."""
@@ -171,8 +172,11 @@ class AckStore(LedgerBase):
             query = query.where(a.partner == partner)
         if doc_type:
             query = query.where(a.doc_type == doc_type)
-        with self._read() as c:
-            rows = [_row(r) for r in c.execute(query)]
+        if conn is not None:
+            rows = [_row(r) for r in conn.execute(query)]
+        else:
+            with self._read() as c:
+                rows = [_row(r) for r in c.execute(query)]
         for r in rows:
             r["state"] = _state(r, now)
         return [r for r in rows if state in (None, r["state"])]

@@ -82,6 +82,10 @@ def matches(
         document_numbers=report.document_refs,
         conn=conn,
     )
+    if not found:  # an APERAK naming our ORDRSP by the order number it answered (RFF+ON)
+        wanted = set(report.document_refs)
+        rows = ledger.outbound_acks(partner=partner, doc_type="ORDRSP", conn=conn)
+        found = [r for r in reversed(rows) if wanted & set(r["refs"][:1])]
     chosen: dict[str, AckRow] = {}
     for row in found:  # newest first
         current = chosen.get(row["document_number"])

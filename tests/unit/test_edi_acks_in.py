@@ -121,6 +121,17 @@ def test_aperak_rejection_and_acceptance_by_document_number(hub: Hub, erp: FakeE
     assert all(validate(p).verdict == "accepted" for p in outbox.iterdir())
 
 
+def test_aperak_naming_the_order_finds_its_ordrsp(hub: Hub, erp: FakeErp) -> None:
+    first, _ = _orders_answered(hub, erp)
+    order = hub.ledger.find_outbound("kaufhaus-nord", control_refs=[str(first["control_ref"])])
+    inbox, _ = _box(hub)
+    drop(inbox, "a.edi", aperak_for(order[0]["refs"][0], "ORDERS", partner_gln=NORD, our_gln=US,
+                                    control_ref="A9", errors=[("12", "late")]))  # fmt: skip
+    edi_orders_inbound(hub)
+    states = {d["control_ref"]: d["state"] for d in ack_ops.listing(hub.ledger)}
+    assert states[first["control_ref"]] == "rejected"
+
+
 def test_unknown_interchange_is_a_dead_letter_and_gets_no_answer(hub: Hub, erp: FakeErp) -> None:
     _orders_answered(hub, erp)
     inbox, outbox = _box(hub)
