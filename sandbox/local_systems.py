@@ -49,8 +49,10 @@ def _write_private(path: Path, conns: dict[str, str]) -> None:
     tmp = path.with_suffix(".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        for name, value in conns.items():
-            out.write(f"{name}={value}\n")
+        for name, value in conns.items():  # single-quoted: a shell or python-dotenv reads it
+            if "'" in value:
+                raise ValueError(f"{name}: a quote in a sandbox connection")
+            out.write(f"{name}='{value}'\n")
     os.replace(tmp, path)
 
 

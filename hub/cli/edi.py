@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from connectors.erp.port import ErpPort
 
 ERP_CONN_ID = "hub_erp"
+LIST_MESSAGES_UP_TO = 20  # more messages in an interchange: the clean ones become one line
 SHOWN = 70  # characters of a partner's value (reference, type, party) a heading shows
 
 app = typer.Typer(help="EDIFACT tools: validate partners' files.", no_args_is_help=True)
@@ -96,7 +97,16 @@ def print_result(result: FileResult, console: Console) -> None:
             ich.verdict,
             ich.errors + ich.warnings,
         )
+        quiet = [m for m in ich.messages if m.verdict == "accepted" and not m.errors + m.warnings]
+        collapse = len(ich.messages) > LIST_MESSAGES_UP_TO and bool(quiet)
+        if collapse:  # thousands of identical "accepted" lines help nobody (rich: seconds)
+            kinds = ", ".join(sorted({escape(_short(m.type)) for m in quiet}))
+            console.print(
+                f"    {len(quiet)} message(s) [green]accepted[/] without findings: {kinds}"
+            )
         for msg in ich.messages:
+            if collapse and msg.verdict == "accepted" and not msg.errors + msg.warnings:
+                continue
             checked = (
                 " (structure checked)"
                 if msg.structure_checked

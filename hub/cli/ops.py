@@ -141,7 +141,7 @@ def status(
     else:
         _status_table(data)
         for problem in data["problems"]:
-            console.print(f"[red]problem[/red] {problem}")
+            console.print(f"[red]problem[/red] {escape(problem)}", soft_wrap=True)
     if not data["healthy"]:
         raise typer.Exit(1)
 

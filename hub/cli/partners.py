@@ -99,7 +99,7 @@ def check_cmd(
                 try:
                     findings += check_erp(profile, hub.erp)
                 except HubError as exc:
-                    findings.append(Finding("erp", False, f"ERP not configured: {exc}"))
+                    findings.append(Finding("erp", False, f"ERP not configured: {str(exc).strip()}"))
             if channel:
                 findings.append(check_channel(profile, hub))
         finally:

@@ -39,8 +39,11 @@ def table(
 def show(out: Table, target: Console | None = None) -> None:
     """Print a table whose wrapping columns never split a word: each column is at least as
     wide as its longest word, so rich wraps at spaces and keeps names and codes whole."""
+    from rich.text import Text
+
     for column in out.columns:
-        words = [len(w) for cell in column.cells for w in str(cell).split()]
+        plain = [Text.from_markup(c).plain if isinstance(c, str) else str(c) for c in column.cells]
+        words = [len(w) for cell in plain for w in cell.split()]
         column.min_width = max([len(str(column.header)), *words]) if words else None
     (target or console).print(out)
 

@@ -226,8 +226,8 @@ def _partner_profiles(hub: Hub) -> dict[str, Any]:
         "valid": sorted(hub.partners),
         "invalid": [{"file": path, "error": error} for path, error in sorted(invalid.items())],
         "problems": [
-            f"partner profile {path} is invalid, that partner is skipped: {error}"
-            for path, error in sorted(invalid.items())
+            f"invalid partner profile skipped (the other partners keep running): {error}"
+            for _, error in sorted(invalid.items())
         ],
     }
 
