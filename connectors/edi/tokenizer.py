@@ -50,6 +50,7 @@ from connectors.edi.tokenizer_scan import (
     merge_released,
     plain_flags,
     raw_cut,
+    whole_messages,
 )
 from connectors.edi.tokenizer_scan import preview as printable
 from connectors.edi.tokenizer_segments import (
@@ -326,7 +327,7 @@ class _Run:
         rel = self.delims.release.encode("latin-1")
         pieces = buf.split(term)
         if rel + term in buf:
-            pieces = merge_released(pieces, term, rel)
+            pieces = merge_released(pieces, buf, term, rel)
         self.carry = pieces.pop()
         segment = self.segment
         es = self.delims.element
@@ -338,6 +339,14 @@ class _Run:
         plain_from = 0  # pieces before this index were refused by the block path
         while i < n:
             msg = self.msg
+            if msg is None and self.in_interchange and pieces[i][:4] == unh_head:
+                whole, i, self.seg_no, taken = whole_messages(
+                    pieces, plain, i, self.delims, self.rep, self.bad_bytes, self.seg_no
+                )
+                self.consumed += taken
+                yield from whole
+                if i >= n:
+                    break
             if msg is not None and i >= plain_from:
                 # block path: the run of plain data segments inside a message is decoded,
                 # split and stored as texts in a few C calls (see Message.plain_texts)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import operator
-from itertools import compress, count, repeat
+import re
+
+from connectors.edi.tokenizer_events import Message
+from connectors.edi.tokenizer_segments import Delimiters, Segment
 
 ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
 # Heads (the first 4 bytes) of plain data segments the block path takes, and of anything
@@ -22,9 +25,10 @@ def plain_flags(pieces: list[bytes], es: bytes) -> list[bool]:
     the list ends with False (a stop for ``list.index``).
     """
     heads, not_heads = _HEADS.setdefault(es, (set(), set()))
-    for head in set(map(_HEAD, pieces)).difference(heads, not_heads):
+    first = list(map(_HEAD, pieces))
+    for head in set(first).difference(heads, not_heads):
         _new_head(head, es, heads, not_heads)
-    plain = list(map(heads.__contains__, map(_HEAD, pieces)))
+    plain = list(map(heads.__contains__, first))
     plain.append(False)
     return plain
 
@@ -69,20 +73,83 @@ def raw_cut(raw: bytes, clean: bytes, cut: int, term: bytes) -> int:
     return at + 1
 
 
-def merge_released(pieces: list[bytes], term: bytes, rel: bytes) -> list[bytes]:
-    """Re-join pieces whose terminator was escaped (an odd run of release characters).
+def merge_released(pieces: list[bytes], buf: bytes, term: bytes, rel: bytes) -> list[bytes]:
+    """Re-join the pieces of ``buf.split(term)`` whose terminator was escaped (an odd run of
+    release characters before it).
 
-    Only the few pieces ending in a release character are visited (found at C speed), the
-    others are copied as slices; merged from the end so indices stay valid.
+    Only the few released terminators are visited (found in ``buf`` at C speed, their piece
+    numbers counted incrementally); merged from the end so indices stay valid.
     """
-    ends = compress(count(), map(bytes.endswith, pieces, repeat(rel)))
-    for i in reversed(list(ends)):
-        piece = pieces[i]
-        if i + 1 < len(pieces) and (len(piece) - len(piece.rstrip(rel))) % 2 == 1:
-            pieces[i : i + 2] = [piece + term + pieces[i + 1]]
+    joins: list[int] = []
+    piece = 0
+    counted = 0
+    release = rel[0]
+    for m in re.finditer(re.escape(rel + term), buf):
+        at = m.end() - 1  # the terminator
+        piece += buf.count(term, counted, at)  # the piece this terminator ends
+        counted = at
+        start = at - 1
+        while start > 0 and buf[start - 1] == release:
+            start -= 1
+        if (at - start) % 2 == 1:  # an odd run of release characters: escaped
+            joins.append(piece)
+    for i in reversed(joins):
+        if i + 1 < len(pieces):
+            pieces[i : i + 2] = [pieces[i] + term + pieces[i + 1]]
     return pieces
 
 
 def preview(data: bytes) -> str:
     text = data[:60].decode("latin-1")
     return "".join(c if c.isprintable() else "." for c in text)
+
+
+def whole_messages(
+    pieces: list[bytes],
+    plain: list[bool],
+    i: int,
+    d: Delimiters,
+    rep: str,
+    bad: re.Pattern[bytes] | None,
+    seg_no: int,
+) -> tuple[list[Message], int, int, int]:
+    """The tokenizer's fastest path: messages made of a plain ASCII UNH, a run of plain
+    segments and a plain UNT, from ``pieces[i]`` on, each built in one step.
+
+    Returns the messages, the index of the first piece not taken, the interchange segment
+    number after them and how many bytes they took (terminators included).
+    """
+    es, cs, term_s = d.element, d.component, d.terminator
+    term, rel = term_s.encode("latin-1"), d.release.encode("latin-1")
+    unh_head, unt_head = ("UNH" + es).encode("latin-1"), ("UNT" + es).encode("latin-1")
+    n = len(pieces)
+    index = plain.index
+    out: list[Message] = []
+    consumed = 0
+    while i < n and pieces[i][:4] == unh_head:
+        j = index(False, i + 1)
+        if j >= n or pieces[j][:4] != unt_head or rel in pieces[i] or rel in pieces[j]:
+            break
+        region = term.join(pieces[i : j + 1])
+        if not region.isascii() or (bad is not None and bad.search(region) is not None):
+            break
+        text = region.decode("ascii")
+        first, last = len(pieces[i]), len(text) - len(pieces[j])
+        unh, unt = _service(text[:first], es, cs), _service(text[last:], es, cs)
+        msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
+        if j > i + 1:
+            msg.add_block(text[first + 1 : last - 1], j - i - 1)
+        out.append(msg)
+        seg_no += j - i + 1
+        consumed += len(region) + 1
+        i = j + 1
+    return out, i, seg_no, consumed
+
+
+def _service(text: str, es: str, cs: str) -> Segment:
+    parts = text.split(es)
+    seg = Segment.__new__(Segment)
+    seg.tag = parts[0]
+    seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
+    seg.text = text
+    return seg
