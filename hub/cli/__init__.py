@@ -73,6 +73,33 @@ def _importable(target: str) -> bool:
     return find_spec(target.partition(":")[0].split(".")[0]) is not None
 
 
+def _doc_line(target: str) -> str:
+    """The first line of the docstring of ``module:attr`` (a function), else of the module,
+    read from the source without importing it (help must stay fast)."""
+    import ast
+    from importlib.util import find_spec
+
+    module, _, attr = target.partition(":")
+    spec = find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return f"(plug-in {target})"
+    with open(spec.origin, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    doc: str | None = None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            doc = ast.get_docstring(node)
+        elif (  # app = typer.Typer(help="..."): the group's own help
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == attr for t in node.targets)
+            and isinstance(node.value, ast.Call)
+        ):
+            helps = [k.value for k in node.value.keywords if k.arg == "help"]
+            if helps and isinstance(helps[0], ast.Constant) and isinstance(helps[0].value, str):
+                doc = helps[0].value
+    return (doc or f"(plug-in {target})").strip().splitlines()[0]
+
+
 def _entry_points(group: str) -> list[Any]:
     from importlib.metadata import entry_points
 
@@ -114,7 +141,7 @@ class LazyCommands(MutableMapping[str, Any]):
             return self.table[name][1]
         if name in self.loaded:
             return str(self.loaded[name].get_short_help_str(70))
-        return f"(installed plug-in: {self.plugins()[name]})"
+        return _doc_line(self.plugins()[name])
 
     def __getitem__(self, name: str) -> Any:
         if name in self.loaded:
