@@ -6,6 +6,8 @@ Needs ../shared/contracts/einvoicing; skips cleanly without it.
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from connectors.einvoice.validator import Report, Validator, rules_dir
 from sandbox.einvoice_data import BUYERS, SELLER, customer, make_invoice
 from schemas.einvoice_config import FORMATS
 from schemas.errors import PermanentError
+from schemas.model import Address, Invoice, Party, TaxLine
 from tests.fixtures.einvoice import official_rules, official_validator
 from transforms.einvoice import render
 from transforms.einvoice.document import build
@@ -73,6 +76,69 @@ def test_a_buyer_with_a_gln_is_identified_once(validator: Validator, fmt: str) -
     )  # type: ignore[arg-type]
     report = validator.validate(render(doc).data, fmt)
     assert report.valid and report.warnings == [], [f.line() for f in report.findings]
+
+
+def _intra_community(seed: int) -> tuple[Party, Invoice]:
+    """A business buyer in Austria and an invoice of zero-rated lines (no VAT charged)."""
+    buyer = Party(
+        name="Alpenhandel GmbH",
+        code="C-AT",
+        erp_id="13",
+        vat="ATU13585627",
+        addresses=(Address(street="Ringstrasse 1", postal_code="1010", city="Wien", country="AT"),),
+    )
+    base = make_invoice(seed, buyer=buyer, allowances=False)
+    lines = tuple(ln.model_copy(update={"tax_rate": Decimal(0)}) for ln in base.lines)
+    invoice = base.model_copy(
+        update={
+            "lines": lines,
+            "tax_amount": Decimal(0),
+            "total_amount": base.untaxed_amount,
+            "taxes": (TaxLine(rate=Decimal(0), base=base.untaxed_amount, amount=Decimal(0)),),
+        }
+    )
+    return buyer, invoice
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_intra_community_supply_is_category_k_with_its_exemption(
+    validator: Validator, fmt: str
+) -> None:
+    buyer, invoice = _intra_community(11)
+    entry = customer(buyer, fmt)  # type: ignore[arg-type]
+    doc = build(
+        invoice,
+        fmt=entry.format,
+        seller=SELLER,
+        buyer=buyer,
+        customer=entry,
+        delivery_date=date(2026, 11, 3),
+    )
+    assert (
+        {v.category for v in doc.vat} == {"K"}
+        and doc.deliver_to is not None
+        and doc.deliver_to.country == "AT"
+    )
+    data = render(doc).xml
+    assert b"VATEX-EU-IC" in data
+    report = validator.validate(render(doc).data, fmt)
+    assert report.valid, _errors(report)
+    missing = build(invoice, fmt=entry.format, seller=SELLER, buyer=buyer, customer=entry)
+    report = validator.validate(render(missing).data, fmt)
+    assert "BR-IC-11" in {f.rule for f in report.errors}  # K needs the delivery date
+
+
+def test_zero_rate_at_home_stays_category_z() -> None:
+    buyer, invoice = _intra_community(12)
+    domestic = buyer.model_copy(update={"addresses": BUYERS[0].addresses, "vat": BUYERS[0].vat})
+    doc = build(
+        invoice,
+        fmt="peppol-bis",
+        seller=SELLER,
+        buyer=domestic,
+        customer=customer(domestic, "peppol-bis"),
+    )
+    assert {v.category for v in doc.vat} == {"Z"} and doc.deliver_to is None
 
 
 def _errors(report: Report) -> list[str]:

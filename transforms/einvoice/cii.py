@@ -141,8 +141,10 @@ def _settlement(parent: El, doc: EDocument) -> None:
         tax = _ram(s, "ApplicableTradeTax")
         _ram(tax, "CalculatedAmount", money(v.amount))
         _ram(tax, "TypeCode", "VAT")
+        _opt(tax, "ExemptionReason", v.exemption_reason)
         _ram(tax, "BasisAmount", money(v.base))
         _ram(tax, "CategoryCode", v.category)
+        _opt(tax, "ExemptionReasonCode", v.exemption_code)
         _ram(tax, "RateApplicablePercent", number(v.rate))
     for a in doc.allowances:
         _allowance(s, a)
@@ -183,6 +185,13 @@ def cii(doc: EDocument) -> bytes:
         _line(transaction, ln)
     _agreement(transaction, doc)
     delivery = _ram(transaction, "ApplicableHeaderTradeDelivery")
+    if doc.deliver_to:
+        to = doc.deliver_to
+        ship_to = _ram(_ram(delivery, "ShipToTradeParty"), "PostalTradeAddress")
+        _opt(ship_to, "PostcodeCode", to.postal_code)
+        _opt(ship_to, "LineOne", to.street)
+        _opt(ship_to, "CityName", to.city)
+        _ram(ship_to, "CountryID", to.country)
     if doc.delivery_date:
         event = _ram(delivery, "ActualDeliverySupplyChainEvent")
         _date(event, "OccurrenceDateTime", doc.delivery_date)

@@ -113,6 +113,8 @@ class EVat:
     rate: Decimal
     base: Decimal
     amount: Decimal
+    exemption_code: str | None = None
+    exemption_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class EDocument:
     payment_terms: str | None
     iban: str | None
     bic: str | None
+    deliver_to: Address | None = None  # BG-15 (BT-80 country), for intra-community supplies
 
     @property
     def type_code(self) -> str:
@@ -154,9 +157,51 @@ class EDocument:
         return customization_id(self.fmt)
 
 
-def category(rate: Decimal) -> str:
-    """UNCL 5305 VAT category for a rate: S (standard) above zero, Z (zero rated) at zero."""
-    return "S" if rate > 0 else "Z"
+EU = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    ]
+)
+# why a zero-rated category is not taxed (UNCL 5305 -> VATEX code, text)
+EXEMPTIONS = {"K": ("VATEX-EU-IC", "Intra-community supply")}
+
+
+def category(rate: Decimal, zero: str = "Z") -> str:
+    """UNCL 5305 VAT category for a rate: S (standard) above zero; at zero ``zero``: Z (zero
+    rated), or K (intra-community supply) for a buyer with a VAT id in another EU country."""
+    return "S" if rate > 0 else zero
+
+
+def zero_category(seller_country: str, buyer: Party, buyer_country: str) -> str:
+    """K when the buyer is a business (VAT id) in another EU member state, else Z."""
+    cross = buyer_country != seller_country and {buyer_country, seller_country} <= EU
+    return "K" if cross and buyer.vat else "Z"
 
 
 def _seller(seller: Seller) -> EParty:
@@ -204,7 +249,9 @@ def _buyer(buyer: Party, customer: CustomerEInvoice, invoice: Invoice) -> EParty
     )
 
 
-def _lines_and_allowances(invoice: Invoice, sign: Decimal) -> tuple[list[ELine], list[EAllowance]]:
+def _lines_and_allowances(
+    invoice: Invoice, sign: Decimal, zero: str
+) -> tuple[list[ELine], list[EAllowance]]:
     lines: list[ELine] = []
     allowances: list[EAllowance] = []
     for ln in invoice.lines:
@@ -212,7 +259,7 @@ def _lines_and_allowances(invoice: Invoice, sign: Decimal) -> tuple[list[ELine],
         net = ln.amount * sign
         name = ln.description or ln.product_code or f"line {ln.line_no}"
         if net < 0:  # a discount line: EN 16931 has no negative line prices (BR-27)
-            allowances.append(EAllowance(False, -net, name, "95", category(rate), rate))
+            allowances.append(EAllowance(False, -net, name, "95", category(rate, zero), rate))
             continue
         lines.append(
             ELine(
@@ -222,7 +269,7 @@ def _lines_and_allowances(invoice: Invoice, sign: Decimal) -> tuple[list[ELine],
                 unit_code=UNIT_CODES.get(ln.unit.lower(), "C62"),
                 price=abs(ln.unit_price),
                 net=net,
-                category=category(rate),
+                category=category(rate, zero),
                 rate=rate,
                 seller_item=ln.product_code,
                 gtin=ln.gtin,
@@ -231,18 +278,22 @@ def _lines_and_allowances(invoice: Invoice, sign: Decimal) -> tuple[list[ELine],
         )
     for a in invoice.allowance_charges:
         rate = a.tax_rate or Decimal(0)
-        allowances.append(_allowance(a, rate))
+        allowances.append(_allowance(a, rate, zero))
     return lines, allowances
 
 
-def _allowance(a: AllowanceCharge, rate: Decimal) -> EAllowance:
+def _allowance(a: AllowanceCharge, rate: Decimal, zero: str) -> EAllowance:
     reason = a.reason or ("Charge" if a.charge else "Discount")
     code = a.reason_code or (None if a.charge else "95")
-    return EAllowance(a.charge, a.amount, reason, code, category(rate), rate)
+    return EAllowance(a.charge, a.amount, reason, code, category(rate, zero), rate)
 
 
 def _vat(
-    invoice: Invoice, lines: Iterable[ELine], allowances: Iterable[EAllowance], sign: Decimal
+    invoice: Invoice,
+    lines: Iterable[ELine],
+    allowances: Iterable[EAllowance],
+    sign: Decimal,
+    zero: str,
 ) -> tuple[EVat, ...]:
     """One breakdown per rate: base from lines and allowances, tax as the ERP computed it."""
     bases: dict[Decimal, Decimal] = {}
@@ -256,7 +307,9 @@ def _vat(
     out = []
     for rate in sorted(bases, reverse=True):
         computed = (bases[rate] * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-        out.append(EVat(category(rate), rate, bases[rate], erp_tax.get(rate, computed)))
+        cat = category(rate, zero)
+        code, reason = EXEMPTIONS.get(cat, (None, None))
+        out.append(EVat(cat, rate, bases[rate], erp_tax.get(rate, computed), code, reason))
     return tuple(out)
 
 
@@ -272,14 +325,16 @@ def build(
     """The e-invoice view of ``invoice``; PermanentError naming what the ERP lacks."""
     credit = invoice.kind == "credit_note"
     sign = Decimal(-1) if credit and invoice.total_amount < 0 else Decimal(1)
-    lines, allowances = _lines_and_allowances(invoice, sign)
+    buyer_party = _buyer(buyer, customer, invoice)
+    zero = zero_category(seller.address.country, buyer, buyer_party.address.country)
+    lines, allowances = _lines_and_allowances(invoice, sign, zero)
     if not lines:
         raise PermanentError(
             f"invoice {invoice.number}: no line with a positive amount to invoice",
             system="einvoice",
             code="no_lines",
         )
-    vat = _vat(invoice, lines, allowances, sign)
+    vat = _vat(invoice, lines, allowances, sign, zero)
     line_total = sum((ln.net for ln in lines), Decimal(0))
     allowance_total = sum((a.amount for a in allowances if not a.charge), Decimal(0))
     charge_total = sum((a.amount for a in allowances if a.charge), Decimal(0))
@@ -297,7 +352,8 @@ def build(
         order_reference=invoice.order_numbers[0] if invoice.order_numbers else None,
         seller=_seller(seller),
         delivery_date=delivery_date or invoice.delivery_date,
-        buyer=_buyer(buyer, customer, invoice),
+        buyer=buyer_party,
+        deliver_to=buyer_party.address if zero == "K" else None,
         lines=tuple(lines),
         allowances=tuple(allowances),
         vat=vat,

@@ -13,6 +13,7 @@ from transforms.einvoice.document import (
     EDocument,
     ELine,
     EParty,
+    EVat,
     money,
     number,
 )
@@ -41,10 +42,15 @@ def _amount(parent: El, tag: str, value: Decimal, currency: str) -> None:
     _cbc(parent, tag, money(value), currencyID=currency)
 
 
-def _tax_category(parent: El, tag: str, category: str, rate: Decimal) -> None:
+def _tax_category(
+    parent: El, tag: str, category: str, rate: Decimal, exemption: EVat | None = None
+) -> None:
     cat = _cac(parent, tag)
     _cbc(cat, "ID", category)
     _cbc(cat, "Percent", number(rate))
+    if exemption is not None:
+        _cbc(cat, "TaxExemptionReasonCode", exemption.exemption_code)
+        _cbc(cat, "TaxExemptionReason", exemption.exemption_reason)
     _cbc(_cac(cat, "TaxScheme"), "ID", "VAT")
 
 
@@ -121,7 +127,7 @@ def _totals(root: El, doc: EDocument) -> None:
         sub = _cac(tax_total, "TaxSubtotal")
         _amount(sub, "TaxableAmount", v.base, cur)
         _amount(sub, "TaxAmount", v.amount, cur)
-        _tax_category(sub, "TaxCategory", v.category, v.rate)
+        _tax_category(sub, "TaxCategory", v.category, v.rate, v)
     legal = _cac(root, "LegalMonetaryTotal")
     _amount(legal, "LineExtensionAmount", doc.line_total, cur)
     _amount(legal, "TaxExclusiveAmount", doc.tax_exclusive, cur)
@@ -172,8 +178,17 @@ def ubl(doc: EDocument) -> bytes:
     peppol = doc.fmt == "peppol-bis"
     _party(root, "AccountingSupplierParty", doc.seller, seller=True, peppol=peppol)
     _party(root, "AccountingCustomerParty", doc.buyer, seller=False, peppol=peppol)
-    if doc.delivery_date:
-        _cbc(_cac(root, "Delivery"), "ActualDeliveryDate", doc.delivery_date.isoformat())
+    if doc.delivery_date or doc.deliver_to:
+        delivery = _cac(root, "Delivery")
+        if doc.delivery_date:
+            _cbc(delivery, "ActualDeliveryDate", doc.delivery_date.isoformat())
+        if doc.deliver_to:
+            to = doc.deliver_to
+            address = _cac(_cac(delivery, "DeliveryLocation"), "Address")
+            _cbc(address, "StreetName", to.street)
+            _cbc(address, "CityName", to.city)
+            _cbc(address, "PostalZone", to.postal_code)
+            _cbc(_cac(address, "Country"), "IdentificationCode", to.country)
     _payment(root, doc)
     for a in doc.allowances:
         _allowance(root, a, doc.currency)
