@@ -11,7 +11,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from sandbox.einvoice_data import BUYERS, SELLER, customer, make_invoice
-from schemas.einvoice_config import CustomerEInvoice, EInvoiceConfig
+from schemas.einvoice_config import FORMATS, CustomerEInvoice, EInvoiceConfig
 from schemas.errors import PermanentError
 from schemas.model import Invoice
 from transforms.einvoice import render
@@ -195,3 +195,26 @@ def test_any_invoice_serializes_to_the_erps_amounts(seed: int, credit: bool, fmt
         payable = _d(root, "/*/cac:LegalMonetaryTotal/cbc:PayableAmount")
     assert sum(Decimal(x) for x in lines) == doc.line_total
     assert payable == invoice.total_amount * sign
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), credit=st.booleans(), fmt=st.sampled_from(FORMATS))
+def test_reading_back_any_einvoice_gives_the_erps_figures(
+    seed: int, credit: bool, fmt: str
+) -> None:
+    from transforms.einvoice.read import summarize
+
+    invoice = make_invoice(seed, credit_note=credit)
+    rendered = render(_doc(invoice, fmt))
+    summary = summarize(rendered.xml)
+    sign = -1 if credit else 1
+    assert summary.number == invoice.number
+    assert summary.type_code == ("381" if credit else "380")
+    assert Decimal(summary.totals["net"]) == invoice.untaxed_amount * sign
+    assert Decimal(summary.totals["vat"]) == invoice.tax_amount * sign
+    assert Decimal(summary.totals["payable"]) == invoice.total_amount * sign
+    assert {Decimal(v["rate"]): Decimal(v["amount"]) for v in summary.vat} == {
+        t.rate: t.amount * sign for t in invoice.taxes
+    }
+    assert len(summary.lines) == len(invoice.lines)
+    assert len(summary.allowances) == len(invoice.allowance_charges)
