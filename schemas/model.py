@@ -234,6 +234,7 @@ class ErpSaleLine(CanonicalModel):
     unit: str = "unit"
     unit_price: Amount
     erp_id: str | None = None
+    discount_percent: Percent = Decimal(0)  # the order's allowance in unit_price (net)
 
 
 class ErpSale(CanonicalModel):
@@ -320,6 +321,7 @@ class InvoiceLine(CanonicalModel):
     amount: Amount
     tax_rate: Percent | None = None
     order_number: str | None = None
+    discount_percent: Percent = Decimal(0)  # the allowance already in unit_price (ALC/PCD)
 
 
 class AllowanceCharge(CanonicalModel):

@@ -151,12 +151,27 @@ def _lines(
         segments.append(("QTY", ["47", num(line.quantity * sign, dm)]))
         segments.append(("MOA", ["203", money(line.amount * sign, dm)]))
         segments.append(("PRI", ["AAA", num(line.unit_price, dm)]))
+        gross = _gross(line.unit_price, line.discount_percent)
+        if gross is not None:  # the order's allowance: gross price, then ALC/PCD/MOA below
+            segments.append(("PRI", ["AAB", num(gross, dm)]))
         if line.order_number:
             segments.append(("RFF", ["ON", line.order_number[:35]]))
         line_rate = line.tax_rate if line.tax_rate is not None else single_rate
         if line_rate is not None:
             segments.append(_tax(line_rate, dm))
+        if gross is not None:
+            allowance = ((gross - line.unit_price) * line.quantity).quantize(Decimal("0.01"))
+            segments.append(("ALC", "A", "", "", "1", ["TD"]))
+            segments.append(("PCD", ["1", num(line.discount_percent, dm)]))
+            segments.append(("MOA", ["204", money(allowance * sign, dm)]))
     return segments
+
+
+def _gross(net: Decimal, discount_percent: Decimal) -> Decimal | None:
+    """The price before the line's allowance (None without one)."""
+    if not discount_percent or discount_percent >= 100:
+        return None
+    return (net / (1 - discount_percent / 100)).quantize(Decimal("0.0001"))
 
 
 def _totals(invoice: Invoice, sign: Decimal, dm: str) -> list[SegmentTuple]:

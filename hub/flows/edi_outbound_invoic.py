@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 
 from hub.flows.edi_outbound_desadv import BINDING_SYSTEM, desadv_entity
 from hub.flows.edi_outbound_run import (
@@ -25,7 +26,7 @@ from hub.flows.edi_outbound_send import Outgoing, deliver
 from schemas.config import PartnerProfile
 from schemas.model import Invoice
 from transforms import edifact_invoic as invoic_t
-from transforms.keys import DocumentKey
+from transforms.keys import DocumentKey, KeyKind
 
 
 def prefetch_parties(run: Run, batch: Sequence[Record], profiles: list[PartnerProfile]) -> None:
@@ -81,6 +82,7 @@ def invoic(
         run.would_send("INVOIC", f"INVOIC for invoice {invoice.number} to {profile.id}")
         return
     despatch, delivered = _despatched(run, profile, invoice)
+    invoice = _with_allowances(run, invoice)
     body = invoic_t.invoic(
         invoice,
         buyer_gln=buyer,
@@ -126,3 +128,27 @@ def _despatched(
         if sent.get("despatched") and delivered is None:
             delivered = date.fromisoformat(sent["despatched"])
     return despatch, delivered
+
+
+def _with_allowances(run: Run, invoice: Invoice) -> Invoice:
+    """Each line with the allowance (ALC/PCD) its order line had, from the sale the hub made
+    of the partner's order (the ERP keeps only the net price the INVOIC states too)."""
+    rows = run.hub.ledger.journal_find(KeyKind.SALE, subjects=list(invoice.order_numbers))
+    discount: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        result = row.get("result")
+        if not isinstance(result, dict):
+            continue
+        for line in result.get("lines") or []:
+            if Decimal(str(line.get("discount_percent") or 0)):
+                key = (str(result.get("reference")), str(line.get("product_code")))
+                discount[key] = Decimal(str(line["discount_percent"]))
+    if not discount:
+        return invoice
+    lines = tuple(
+        ln.model_copy(update={"discount_percent": discount[(ln.order_number or "",
+                                                            ln.product_code or "")]})
+        if (ln.order_number or "", ln.product_code or "") in discount else ln
+        for ln in invoice.lines
+    )  # fmt: skip
+    return invoice.model_copy(update={"lines": lines})

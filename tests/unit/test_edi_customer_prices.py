@@ -14,6 +14,7 @@ from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.edi_out import to_segments
 from hub.flows.edi_inbound import edi_orders_inbound
+from hub.flows.edi_outbound import edi_documents_outbound
 from sandbox.erp_seed import PRICE_LIST_BREAKS
 from sandbox.partner import drop, orders_interchange
 from schemas.model import PartyRef, SalesOrder, SalesOrderLine
@@ -70,6 +71,17 @@ def test_allowance_percentage_makes_the_net_price_checked_and_sold(
     outbox: Path = hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
     (ordrsp,) = [p.read_text() for p in outbox.iterdir() if p.name.startswith("ORDRSP")]
     assert "BGM+231+RSP0000001+29'" in ordrsp and "LIN+1+5+" in ordrsp  # accepted as ordered
+    # the invoice states the same allowance: gross price, ALC/PCD and its amount
+    listed.ship(sale.erp_id)
+    listed.tick()
+    listed.post_invoice(sale.erp_id)
+    listed.tick()
+    edi_documents_outbound(hub, documents="INVOIC")
+    (path,) = [p for p in outbox.iterdir() if p.name.startswith("INVOIC")]
+    assert validate(path).verdict == "accepted", validate(path).to_dict()
+    invoic = path.read_text()
+    for segment in ("PRI+AAA:9.9'", "PRI+AAB:11'", "ALC+A+++1+TD'", "PCD+1:10'", "MOA+204:110"):
+        assert segment in invoic, segment
 
 
 def test_price_outside_the_customers_price_is_refused_naming_the_agreed_price(

@@ -126,7 +126,9 @@ class OrdersHandler(MessageHandler):
         def create(todo: list[OnceItem[ErpSale]]) -> list[ErpSale | HubError]:
             chosen = {str(i.key) for i in todo}
             orders = [_sold(w) for w in items if str(w.key) in chosen]
-            return [_sale_or_error(r) for r in erp.create_sales(orders, state=state)]
+            results = erp.create_sales(orders, state=state)
+            return [_with_discounts(o, _sale_or_error(r)) for o, r in zip(orders, results,
+                                                                          strict=True)]  # fmt: skip
 
         outcomes = ctx.hub.ledger.once_many(
             effects,
@@ -279,6 +281,19 @@ def _party_ids(erp: ErpPort, profile: PartnerProfile, orders: list[SalesOrder]) 
         if gln in glns and gln not in party_ids:
             party_ids[gln] = erp_id
     return party_ids
+
+
+def _with_discounts(order: SalesOrder, sale: ErpSale | HubError) -> ErpSale | HubError:
+    """The sale as journaled, with each line's allowance from the order (the ERP keeps only
+    the net price; the INVOIC states the allowance again from this)."""
+    if not isinstance(sale, ErpSale):
+        return sale
+    discount = {ln.line_no: ln.discount_percent for ln in order.lines if ln.discount_percent}
+    if not discount:
+        return sale
+    lines = tuple(ln.model_copy(update={"discount_percent": discount.get(ln.line_no, 0)})
+                  for ln in sale.lines)  # fmt: skip
+    return sale.model_copy(update={"lines": lines})
 
 
 def _sale_or_error(res: SaleResult) -> ErpSale | HubError:
