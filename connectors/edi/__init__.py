@@ -2,13 +2,14 @@
 
 from connectors.edi.charsets import CharsetPolicy
 from connectors.edi.errors import EdifactError, Issue, SyntaxCode
-from connectors.edi.result import FileResult, InterchangeResult, MessageResult
+from connectors.edi.result import FileResult, InterchangeResult, JunkSpan, MessageResult
 from connectors.edi.serializer import (
     OutboundMessage,
     build_interchange,
     render_interchange,
     serialize,
 )
+from connectors.edi.strictness import STRICTNESS_LEVELS, Strictness
 from connectors.edi.tokenizer import (
     Delimiters,
     EdifactReader,
@@ -29,11 +30,14 @@ __all__ = [
     "InterchangeResult",
     "InterchangeTrailer",
     "Issue",
+    "JunkSpan",
     "Message",
     "MessageCheck",
     "MessageResult",
     "OutboundMessage",
+    "STRICTNESS_LEVELS",
     "Segment",
+    "Strictness",
     "SyntaxCode",
     "Validator",
     "build_interchange",
