@@ -215,12 +215,13 @@ def ordchg_for(
     our_gln: str,
     control_ref: str,
     cancelling: SalesOrder | None = None,
+    message_type: str = ORDCHG_D96A,
     prepared: datetime = datetime(2026, 11, 3, 9, 0),
 ) -> bytes:
     """A partner's ORDCHG (D96A EAN008) for ``change``; with ``cancelling`` (the order as
     first sent) an ORDERS with BGM 1225 = 1 instead, the other way partners cancel."""
     body = change_to_ordchg(change, order_date=prepared.strftime("%Y%m%d"))
-    label = ORDCHG_D96A
+    label = message_type
     if cancelling is not None:
         label = "ORDERS:D:96A:UN:EAN008"
         body = [("BGM", "220", cancelling.order_number, "1") if s[0] == "BGM" else s

@@ -866,6 +866,8 @@ STRUCTURES: dict[str, MessageStructure] = {
         structure("ORDRSP:D:96A", _ORDRSP_D96A, "purchase order response D96A"),
         # ORDCHG D96A has the ORDERS D96A groups (LIN 1229 carries the line action)
         structure("ORDCHG:D:96A", _ORDERS_D96A, "purchase order change D96A"),
+        structure("ORDCHG:D:01B", _ORDERS_D01B, "purchase order change D01B"),
+        structure("APERAK:D:01B", _APERAK_D96A, "application error and acknowledgement D01B"),
         structure("DESADV:D:96A", _DESADV_D96A, "despatch advice D96A"),
         structure("INVOIC:D:96A", _INVOIC_D96A, "invoice D96A"),
         structure("INVRPT:D:96A", _INVRPT_D96A, "inventory report D96A"),

@@ -74,6 +74,16 @@ def _bgm(msg: Message) -> str:
     return next(s for s in msg.segments if s.tag == "BGM").element(3)
 
 
+def test_an_ordchg_d01b_is_handled_like_d96a(hub: Hub, erp: FakeErp) -> None:
+    sale = _ordered(hub, erp)
+    line = SalesOrderLineChange(
+        line_no=1, action="change", gtin=sale.lines[0].gtin, quantity=Decimal(2)
+    )
+    change = _change(sale, "CH-B", line)
+    report = _send(hub, change, "6050", message_type="ORDCHG:D:01B:UN:EAN010")
+    assert report["changes_created"] == 1 and erp.sales[sale.erp_id].lines[0].quantity == 2
+
+
 def test_a_change_adds_deletes_and_changes_lines_once(hub: Hub, erp: FakeErp) -> None:
     sale = _ordered(hub, erp)
     first, second = sale.lines
