@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from connectors.edi.charsets import CharsetPolicy
     from connectors.edi.errors import Issue
     from connectors.edi.partner_checks import PartnerChecks
-    from connectors.edi.result import FileResult
+    from connectors.edi.result import FileResult, MessageResult
     from connectors.edi.strictness import Strictness
     from connectors.edi.validation import InterchangeCheck, MessageCheck
     from connectors.erp.port import ErpPort
@@ -54,6 +54,13 @@ def _files(paths: Sequence[Path]) -> list[Path]:
 def _short(value: str, limit: int = SHOWN) -> str:
     """A partner's value for a heading, cut (a 100 kB garbage reference stays one line)."""
     return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
+def _checked(msg: MessageResult) -> str:
+    """What was validated of a message, as the human output says it."""
+    if msg.structure_checked:
+        return "structure checked"
+    return "envelope only: no structure known for this type and version"
 
 
 def _issue_line(issue: Issue) -> str:
@@ -100,18 +107,14 @@ def print_result(result: FileResult, console: Console) -> None:
         quiet = [m for m in ich.messages if m.verdict == "accepted" and not m.errors + m.warnings]
         collapse = len(ich.messages) > LIST_MESSAGES_UP_TO and bool(quiet)
         if collapse:  # thousands of identical "accepted" lines help nobody (rich: seconds)
-            kinds = ", ".join(sorted({escape(_short(m.type)) for m in quiet}))
+            kinds = ", ".join(sorted({f"{escape(_short(m.type))} ({_checked(m)})" for m in quiet}))
             console.print(
                 f"    {len(quiet)} message(s) [green]accepted[/] without findings: {kinds}"
             )
         for msg in ich.messages:
             if collapse and msg.verdict == "accepted" and not msg.errors + msg.warnings:
                 continue
-            checked = (
-                " (structure checked)"
-                if msg.structure_checked
-                else " (envelope only: no structure known for this type and version)"
-            )
+            checked = f" ({_checked(msg)})"
             _print_part(
                 console,
                 "    ",

@@ -268,6 +268,17 @@ def test_output_says_whether_structure_or_only_envelope_was_checked(tmp_path: Pa
     assert "(structure checked)" in human and "envelope only" in human
 
 
+def test_collapsed_accepted_messages_still_say_what_was_checked(tmp_path: Path) -> None:
+    segs = [UNB.format(ref="7001")]
+    for n in range(1, 23):
+        segs += [f"UNH+{n}+PRICAT:D:96A:UN:EAN008", "BGM+9+P1+9", f"UNT+3+{n}"]
+    segs.append("UNZ+22+7001")
+    path = tmp_path / "pricat.edi"
+    path.write_bytes(("'".join(segs) + "'").encode())
+    out = " ".join(CliRunner().invoke(_cli(), ["edi", "validate", str(path)]).output.split())
+    assert "22 message(s) accepted" in out and "envelope only" in out
+
+
 @pytest.mark.parametrize(
     ("segment", "number", "code"),
     [
