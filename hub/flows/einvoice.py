@@ -216,7 +216,7 @@ def _dead_letter(
     findings = [f.to_json() for f in exc.errors] if isinstance(exc, InvalidEInvoice) else []
     d.hub.ledger.dead_letter(
         FLOW,
-        key_of(entry, invoice).doc_key,
+        str(key_of(entry, invoice)),
         exc.message,
         error_class=type(exc).__name__,
         payload={

@@ -241,3 +241,29 @@ def test_due_date_and_terms_reach_the_document(tmp_path: Path, erp: FakeErp) -> 
     assert f"<cbc:DueDate>{invoice.due_date}</cbc:DueDate>".encode() in data
     assert b"<cbc:Note>30 days net</cbc:Note>" in data
     assert invoice.due_date is not None and invoice.due_date > date(2026, 11, 1)
+
+
+def test_a_dead_letter_replays_once_the_data_is_fixed(tmp_path: Path, erp: FakeErp) -> None:
+    from hub.ops.replay import replay
+
+    nowhere = Party(name="Amt ohne Adresse", code="C-AMT", addresses=(Address(country="DE"),))
+    (party,) = erp.create_parties([nowhere])
+    write_config(tmp_path, pytest.MonkeyPatch(), {"C-AMT": XR})
+    invoice = post(erp, 3, "C-AMT")
+    hub = make_hub(tmp_path, erp)
+    assert einvoice_outbound(hub)["dead_letters"] == 1
+    (letter,) = hub.ledger.dead_letters(flow="einvoice_outbound")
+    again = replay(hub, letter.id, by="tester")
+    assert again["outcome"] == "failed" and again["attempts"] == 2  # still no city: still refused
+    assert outbox(tmp_path) == {}
+    erp.parties[party.erp_id or ""] = party.model_copy(
+        update={
+            "addresses": (
+                Address(street="Amtsweg 1", postal_code="10115", city="Berlin", country="DE"),
+            )
+        }
+    )
+    done = replay(hub, letter.id, by="tester")
+    assert (done["outcome"], done["state"]) == ("replayed", "replayed")
+    assert list(outbox(tmp_path)) == [f"Invoice_{invoice.number}_xrechnung-ubl.xml"]
+    assert replay(hub, letter.id, by="tester")["outcome"] == "skipped"
