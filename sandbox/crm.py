@@ -340,10 +340,15 @@ class CrmHandler(BaseHTTPRequestHandler):
                 self._send(200, {"results": state.store.all_associations()}, {})
             elif parts[:1] == ["user"] and len(parts) == 2 and method == "POST":
                 rec = state.store.create(parts[1], body.get("properties") or {})
+                state.notify(_canonical(parts[1]), rec.id, "creation")
                 self._send(201, rec.full_view(), {})
             elif parts[:1] == ["user"] and len(parts) == 3 and method == "PATCH":
                 rec = state.store.update(parts[1], parts[2], body.get("properties") or {})
+                state.notify(_canonical(parts[1]), rec.id, "propertyChange")
                 self._send(200, rec.full_view(), {})
+            elif parts == ["webhooks"] and method == "POST":
+                state.start_webhooks(body.get("url"), body.get("secret"))
+                self._send(200, {"url": body.get("url")}, {})
             else:
                 self._send(404, {"message": f"unknown sandbox admin call {method} {path}"}, {})
         except CrmApiError as exc:
@@ -464,15 +469,13 @@ class SandboxCrm(ServerThread[_Server]):
         server = _Server(("127.0.0.1", port), state)
         super().__init__(server, "sandbox-crm")
         self.url = server.url
-        self.webhooks: WebhookSender | None = None
 
     @property
     def state(self) -> SandboxState:
         return self._server.state
 
     def stop(self) -> None:
-        if self.webhooks is not None:
-            self.webhooks.close()
+        self.state.start_webhooks(None, None)
         super().stop()
 
     @property
@@ -493,12 +496,12 @@ class SandboxCrm(ServerThread[_Server]):
 
     def send_webhooks(self, url: str, secret: str) -> WebhookSender:
         """From now on, POST signed HubSpot webhooks for every change a CRM user makes."""
-        self.webhooks = WebhookSender(url, secret)
-        return self.webhooks
+        sender = self.state.start_webhooks(url, secret)
+        assert sender is not None
+        return sender
 
     def _notify(self, object_name: str, rid: str, change: str, **extra: Any) -> None:
-        if self.webhooks is not None:
-            self.webhooks.notify(_canonical(object_name), rid, change, **extra)
+        self.state.notify(_canonical(object_name), rid, change, **extra)
 
     def user_create(self, object_name: str, properties: dict[str, str]) -> dict[str, Any]:
         """Create a record as a CRM user would (no auth, no limits, no faults)."""

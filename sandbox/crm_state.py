@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.crm_store import CrmStore
+from sandbox.crm_webhooks import WebhookSender
 from sandbox.crm_wire import CrmApiError
 
 FAULT_KINDS = ("500", "502", "503", "429", "slow", "drop")
@@ -103,6 +104,21 @@ class SandboxState:
         self.counters: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.webhooks: WebhookSender | None = None
+
+    def start_webhooks(self, url: str | None, secret: str | None) -> WebhookSender | None:
+        """Send webhooks to ``url`` from now on (None: stop sending); returns the sender."""
+        old, self.webhooks = self.webhooks, None
+        if old is not None:
+            old.close()
+        if url and secret:
+            self.webhooks = WebhookSender(url, secret)
+        return self.webhooks
+
+    def notify(self, object_type: str, rid: str, change: str, **extra: Any) -> None:
+        """A signed webhook for a CRM user's change, when webhooks are on."""
+        if self.webhooks is not None:
+            self.webhooks.notify(object_type, rid, change, **extra)
 
     def count(self, *keys: str) -> None:
         with self.lock:

@@ -64,6 +64,9 @@ def demo(
             _step("5. Customers, products with stock and orders reach the CRM (20% of calls fail)")
             dags.run("crm_sync")
             summary["crm"] = _show_crm(systems)
+            from sandbox.demo_crm import quote_to_cash
+
+            summary["quote_to_cash"] = quote_to_cash(dags.run, console, systems["crm"])
         summary["outboxes"] = _show_outboxes(home)
         _step("6. Reconcile: what the ERP holds against what every system received")
         summary["reconcile_differences"] = _reconcile()

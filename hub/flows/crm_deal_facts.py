@@ -40,13 +40,22 @@ class Sales:
     rows: list[BindRow] = field(default_factory=list)
     letters: list[Letter] = field(default_factory=list)
     sent: dict[str, dict[str, str]] = field(default_factory=dict)
+    known: dict[str, dict[str, Binding]] = field(default_factory=dict)  # entity -> bindings
+
+    def page(self, sale_ids: Sequence[str]) -> Sales:
+        """A page of these sales with its own rows, letters and sent payloads; deal ids and
+        known bindings are shared (each page adds the deals it made)."""
+        return Sales(
+            {i: self.sales[i] for i in sale_ids}, self.by_ref, self.deals, self.deal_ids,
+            known=self.known,
+        )  # fmt: skip
 
 
 def push_quotes(run: Run, state: Sales) -> None:
     """Every sale with a deal as a CRM quote; a new quote is associated with its deal."""
     if not run.config.quotes:
         return
-    known = run.ledger.bindings_for(SYSTEM, QUOTE)
+    known = state.known.get(QUOTE) or run.ledger.bindings_for(SYSTEM, QUOTE)
     send: dict[str, dict[str, str]] = {}
     for sale in state.sales.values():
         payload = q.quote_payload(sale)

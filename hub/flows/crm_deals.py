@@ -11,7 +11,10 @@ it. A deal written records a ``crm.deal`` trace event in the commit's transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +26,7 @@ from hub.flows.crm_run import (
     DEAL_WON,
     FLOW_PUSH,
     LINE_ITEM,
+    QUOTE,
     STREAM_INVOICES,
     STREAM_SALES,
     SYSTEM,
@@ -38,6 +42,7 @@ from transforms.keys import KeyKind
 
 _NOW = datetime.min  # an Event's ``at``: the ledger stamps the step when it records it
 SALES_FLOW = "edi_orders_inbound"  # the flow whose done sale entries name the hub's sales
+SALES_PAGE = 500  # sales per page of deals, line items and quotes
 
 
 def hub_sales(run: Run) -> list[str]:
@@ -69,9 +74,8 @@ def push_sales(run: Run, products: dict[str, str], sale_ids: Iterable[str]) -> N
     ]
     state = _read_sales(run, [*sale_ids, *(c.sale.erp_id for c in changed)], invoices)
     state.sales.update({c.sale.erp_id: c.sale for c in changed if c.sale.erp_id in state.sales})
-    _push_deals(run, state)
-    _push_line_items(run, state, products)
-    facts.push_quotes(run, state)
+    state.known = {e: bound(run, e) for e in (COMPANY, DEAL_WON, LINE_ITEM, QUOTE)}
+    _push_pages(run, state, products)
     facts.push_delivery(run, state)
     facts.push_invoices(run, state, invoices)
     for invoice in sorted(invoices, key=lambda i: (i.updated_at is None, i.updated_at)):
@@ -85,6 +89,31 @@ def push_sales(run: Run, products: dict[str, str], sale_ids: Iterable[str]) -> N
     )  # fmt: skip
     if live:
         commit(run, FLOW_PUSH, [], [], feed)
+
+
+def _push_pages(run: Run, state: facts.Sales, products: dict[str, str]) -> None:
+    """Deals, line items and quotes a page of sales at a time, two pages in flight: a page
+    is committed (bindings, letters, trace events) while the next ones are being sent, so
+    the request budget, not the hub's own work, sets the pace."""
+    ids = sorted(state.sales, key=lambda i: (len(i), i))
+    pages = [state.page(ids[at : at + SALES_PAGE]) for at in range(0, len(ids), SALES_PAGE)]
+
+    def send(page: facts.Sales, own: Run) -> Counter[str]:
+        _push_deals(own, page)
+        _push_line_items(own, page, products)
+        facts.push_quotes(own, page)
+        return own.counts
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="crm-sales") as pool:
+        sent = [pool.submit(send, page, replace(run, counts=Counter(), dead=[])) for page in pages]
+        for page, future in zip(pages, sent, strict=True):
+            run.counts.update(future.result())
+            commit(run, FLOW_PUSH, page.rows, page.letters, None, _events_of(run, page))
+
+
+def _events_of(run: Run, page: facts.Sales) -> Callable[[Any, list[BindRow]], None]:
+    """The trace events of a page's deals, written in its commit's transaction."""
+    return lambda conn, written: _deal_events(run, conn, written, page.sales, page.sent)
 
 
 def _read_sales(run: Run, sale_ids: Iterable[str], invoices: list[Invoice]) -> facts.Sales:
@@ -105,8 +134,7 @@ def _read_sales(run: Run, sale_ids: Iterable[str], invoices: list[Invoice]) -> f
 
 
 def _push_deals(run: Run, state: facts.Sales) -> None:
-    companies = bound(run, COMPANY)
-    won = bound(run, DEAL_WON)
+    companies, won = state.known[COMPANY], state.known[DEAL_WON]
     prefix = run.config.won_deals.reference_prefix
     send: dict[str, dict[str, str]] = {}
     for sale in state.sales.values():
@@ -149,10 +177,9 @@ def _push_deals(run: Run, state: facts.Sales) -> None:
 
 def _push_line_items(run: Run, state: facts.Sales, products: dict[str, str]) -> None:
     """Line items of every deal in the CRM whose lines changed."""
-    lines_bound = run.ledger.bindings_for(SYSTEM, LINE_ITEM)
+    lines_bound, won = state.known[LINE_ITEM], state.known[DEAL_WON]
     send: dict[str, dict[str, str]] = {}
     deal_of: dict[str, str] = {}
-    won = bound(run, DEAL_WON)
     for sale in state.sales.values():
         if sale.erp_id not in state.deal_ids or sale.erp_id in won:
             continue  # a deal won in the CRM keeps the line items its people entered
