@@ -69,7 +69,7 @@ def einvoice_outbound(
         hub, Validator(rules_dir()), config.seller, cache(lambda: mailer or smtp_mailer())
     )
     dry = dry_run is True or str(dry_run).lower() in ("true", "1", "yes")
-    start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+    start = _aware(since) if since else None
     cursor = Cursor(STREAM, start=start) if start else hub.ledger.load_cursor(STREAM)
     config_for_run = config.model_copy(update={"customers": tuple(targets)})
     try:
@@ -82,6 +82,12 @@ def einvoice_outbound(
     if dry:
         report["status"] = "dry_run"
     return report
+
+
+def _aware(text: str) -> datetime:
+    """An ISO time; without an offset it is UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _new_report() -> dict[str, Any]:
