@@ -406,10 +406,9 @@ def trace(
         from hub.cli.render import show
         from hub.cli.render import table as new_table
 
-        table = new_table(
-            "time (UTC)", "step", "system", "state", "what", "document",
-            title=f"trace {ref}" + (f": {heads}" if heads else ""),
-        )  # fmt: skip
+        # the heading as one line above the table (a table title would wrap and centre)
+        console.print(escape(f"trace {ref}" + (f": {heads}" if heads else "")), soft_wrap=True)
+        table = new_table("time (UTC)", "step", "system", "state", "what", "document")
         for item in data["timeline"]:
             doc = item["document"] or {}
             table.add_row(

@@ -70,6 +70,7 @@ def test_the_operations_section_names_these_commands() -> None:
         "metrics",
         "demo",
         "flows",
+        "partners",
     }
 
 
@@ -96,6 +97,14 @@ def test_every_operations_command_runs(env: Path, unique: str) -> None:
     flows = {f["flow"]: f for f in json.loads(hub("flows", "--json"))}
     assert flows["edi_orders_inbound"]["dry_run"] and flows["crm_push"]["dry_run"]
     hub("flows")  # the table (names wrap on a narrow terminal)
+
+    # hub partners list|check ID|sample ID: the shipped profiles, against the session's ERP
+    assert {p["id"] for p in json.loads(hub("partners", "list", "--json"))} >= {"kaufhaus-nord"}
+    checked = json.loads(hub("partners", "check", "kaufhaus-nord", "--json"))
+    assert checked["ok"] and {c["check"] for c in checked["checks"]} >= {"erp party", "channel"}
+    sample = json.loads(hub("partners", "sample", "kaufhaus-nord", "-o", str(env / "s.edi"),
+                            "--json"))  # fmt: skip
+    assert sample["verdict"] == "accepted" and (env / "s.edi").stat().st_size == sample["bytes"]
 
     # hub run FLOW --dry-run: what a run would write, nothing written
     dry = json.loads(hub("run", "edi_orders_inbound", "--dry-run", "--json"))
@@ -154,5 +163,5 @@ def test_every_operations_command_runs(env: Path, unique: str) -> None:
 
     # hub metrics
     metrics = hub("metrics")
-    assert "hub_up 1" in metrics.splitlines()
+    assert "hub_up 1.0" in metrics.splitlines()
     assert 'hub_records_synced_total{flow="edi_orders_inbound"}' in metrics
