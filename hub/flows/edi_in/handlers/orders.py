@@ -158,11 +158,13 @@ class OrdersHandler(MessageHandler):
         keys = [sale_key(w.record) for w in items]
         entries = ctx.hub.ledger.journal_find(KeyKind.SALE, subjects=[k.order_number for k in keys])
         taken_in = {row["key"]: row["created_at"] for row in entries}
+        sent: list[tuple[Work, edi_out.OutboundDocument, str]] = []
         for work, key in zip(items, keys, strict=True):
             prepared: datetime = taken_in.get(str(key), ctx.prepared)
-            doc = _render_ordrsp(ctx, work, DocumentKey.ordrsp(key), prepared)
+            doc, number = _render_ordrsp(ctx, work, DocumentKey.ordrsp(key), prepared)
             docs.append(replace(doc, again=not work.created))
-            _expect_ack(ctx, work, doc, DocumentKey.ordrsp(key))
+            sent.append((work, doc, number))  # registered once (a repeat changes nothing)
+        _expect_acks(ctx, sent)
         return docs
 
     def preview(self, ctx: Context, work: Work) -> dict[str, Any]:
@@ -341,7 +343,8 @@ def _settle(work: Work, outcome: Outcome[ErpSale]) -> HubError | None:
 
 def _render_ordrsp(
     ctx: Context, work: Work, key: DocumentKey, prepared: datetime
-) -> edi_out.OutboundDocument:
+) -> tuple[edi_out.OutboundDocument, str]:
+    """The ORDRSP of one order and its document number."""
     order: SalesOrder = work.record
     sale: ErpSale = work.result
     status = line_differences(order, sale)
@@ -355,8 +358,9 @@ def _render_ordrsp(
     gtin_by_code = {
         line.product_code: line.gtin for line in order.lines if line.product_code and line.gtin
     }
+    document_number = f"RSP{number:07d}"
     body = acks.ordrsp(
-        document_number=f"RSP{number:07d}",
+        document_number=document_number,
         issued=prepared.date(),
         order=order,
         sale=sale,
@@ -367,15 +371,20 @@ def _render_ordrsp(
         decimal_mark=ctx.profile.outbound.decimal_mark,
     )
     ledger, profile = ctx.hub.ledger, ctx.profile
-    return edi_out.render_keyed(ledger, profile, key, acks.ORDRSP_TYPE, body, prepared)
+    doc = edi_out.render_keyed(ledger, profile, key, acks.ORDRSP_TYPE, body, prepared)
+    return doc, document_number
 
 
-def _expect_ack(ctx: Context, work: Work, doc: edi_out.OutboundDocument, key: DocumentKey) -> None:
-    """Register the ORDRSP among the documents whose acknowledgement the partner owes."""
-    sale: ErpSale = work.result
-    number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
-    ack_ops.expect(
-        ctx.hub.ledger, ctx.profile, doc_type="ORDRSP", doc_key=doc.doc_key,
-        control_ref=doc.control_ref, document_number=f"RSP{number:07d}",
-        file_name=doc.file_name, refs=(work.ref, sale.number or ""),
-    )  # fmt: skip
+def _expect_acks(ctx: Context, sent: list[tuple[Work, edi_out.OutboundDocument, str]]) -> None:
+    """Register the batch's new ORDRSPs among the documents whose acknowledgement the
+    partner owes (``hub edi acks``), in one transaction."""
+    if not sent:
+        return
+    with ctx.hub.ledger.transaction() as conn:
+        for work, doc, number in sent:
+            sale: ErpSale = work.result
+            ack_ops.expect(
+                ctx.hub.ledger, ctx.profile, doc_type="ORDRSP", doc_key=doc.doc_key,
+                control_ref=doc.control_ref, document_number=number, file_name=doc.file_name,
+                refs=(work.ref, sale.number or ""), conn=conn,
+            )  # fmt: skip
