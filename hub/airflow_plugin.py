@@ -201,7 +201,15 @@ def _render(hub: Hub, can_act: bool = False, notice: str | None = None) -> str:
         generated_at=now,
         can_act=can_act,
         notice=notice,
+        acks=_acks(hub, now),
     )
+
+
+def _acks(hub: Hub, now: Any) -> list[dict[str, Any]]:
+    """Outbound documents with their acknowledgement state (``hub edi acks``)."""
+    from hub.ops.acks import listing
+
+    return listing(hub.ledger, now=now)
 
 
 class HubOpsPlugin(AirflowPlugin):

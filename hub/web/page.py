@@ -187,6 +187,36 @@ def _profiles(status: Mapping[str, Any]) -> str:
     return f"<p>Valid: {valid}</p>" + (table if invalid else "")
 
 
+ACK_ROWS = 50  # documents shown on the page; `hub edi acks` lists them all
+
+
+def ack_section(status: Mapping[str, Any], documents: Sequence[Mapping[str, Any]]) -> str:
+    """Partners' acknowledgements of our documents: counts by state, then the documents
+    that are not (yet) accepted, most urgent first (rejected, overdue, waiting)."""
+    counts = status.get("acknowledgements") or {}
+    if not counts and not documents:
+        return '<p id="acks" class="muted">No outbound document expects an acknowledgement.</p>'
+    summary = ", ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in sorted(counts.items()))
+    order = {"rejected": 0, "overdue": 1}
+
+    def urgency(d: Mapping[str, Any]) -> tuple[int, str]:
+        return order.get(str(d.get("state")), 2), str(d.get("sent_at"))
+
+    open_docs = sorted((d for d in documents if d.get("state") != "accepted"), key=urgency)
+    rows = (
+        (f' data-state="{escape(str(d.get("state")))}"',
+         [_cell(d.get("partner")), _cell(f"{d.get('doc_type')} {d.get('document_number')}"),
+          _cell(d.get("control_ref")),
+          f'<span class="{"bad" if d.get("state") in ("rejected", "overdue") else ""}">'
+          f"{escape(str(d.get('state')))}</span>",
+          _cell(_when(d.get("sent_at"))), _cell(d.get("errors"))])
+        for d in open_docs[:ACK_ROWS]
+    )  # fmt: skip
+    table = _table("acks", ["Partner", "Document", "Interchange", "State", "Sent (UTC)",
+                            "Partner's errors"], rows)  # fmt: skip
+    return f'<p id="ack-counts">{summary or "none"}</p>' + (table if open_docs else "")
+
+
 def _cursor_rows(status: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     cursors = status.get("cursors") or []
     return [
@@ -205,6 +235,7 @@ def render_page(
     generated_at: datetime,
     can_act: bool = False,
     notice: str | None = None,
+    acks: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The whole page: health and problems, a chart card per flow (people look at a chart
     first), the flows table, open dead letters (with actions for ``can_act``), partner
@@ -238,6 +269,8 @@ def render_page(
 {flow_table(status)}
 <h2>Open dead letters ({len(letters)}){escape(who)}</h2>
 {letter_table(letters, can_act=can_act)}
+<h2>Partner acknowledgements of our documents</h2>
+{ack_section(status, acks)}
 <h2>Partner profiles</h2>
 {_profiles(status)}
 <h2>Cursors</h2>

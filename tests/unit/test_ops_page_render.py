@@ -64,3 +64,23 @@ def test_no_actions_for_a_user_who_may_not_act(page_hub: Hub) -> None:
     doc = _page(page_hub, can_act=False)
     assert doc.xpath("//table[@id='dead-letters']/tbody/tr")
     assert not doc.xpath("//table[@id='dead-letters']//form")
+
+
+def test_acknowledgements_show_what_is_not_accepted_most_urgent_first() -> None:
+    docs = [
+        {"partner": "kaufhaus-nord", "doc_type": "DESADV", "document_number": "OUT8",
+         "control_ref": "000000001", "state": "accepted", "sent_at": "2026-12-01T01:47:00",
+         "errors": []},
+        {"partner": "kaufhaus-nord", "doc_type": "INVOIC", "document_number": "INV9",
+         "control_ref": "000000002", "state": "waiting", "sent_at": "2026-12-01T01:40:00",
+         "errors": []},
+        {"partner": "markt-sued", "doc_type": "INVOIC", "document_number": "INV7",
+         "control_ref": "000000003", "state": "rejected", "sent_at": "2026-12-01T01:50:00",
+         "errors": ["APERAK 12 buyer VAT id does not match our records"]},
+    ]  # fmt: skip
+    status = {"healthy": False, "acknowledgements": {"accepted": 1, "rejected": 1, "waiting": 1}}
+    doc = html.fromstring(render_page(status, [], [], generated_at=utcnow(), acks=docs))
+    rows = doc.xpath("//table[@id='acks']/tbody/tr")
+    assert [r.get("data-state") for r in rows] == ["rejected", "waiting"]  # accepted: counted
+    assert "APERAK 12 buyer VAT id" in rows[0].text_content()
+    assert "rejected: 1" in doc.xpath("//p[@id='ack-counts']")[0].text_content()
