@@ -1,9 +1,11 @@
 """Customer prices on Tryton: what the ERP would charge one customer for a quantity of a product.
 
 The customer's sale price list (``sale_price_list``, with its quantity breaks) and the
-order's currency are put in the context of one ``product.product`` read of
-``sale_price_uom`` per (quantity, currency) group: Tryton computes the price exactly as a
-sale line would get it (price list formula, currency rate of the day).
+order's currency are put in the context of a ``product.product`` read of
+``sale_price_uom``: Tryton computes the price exactly as a sale line would get it (price
+list formula, currency rate of the day). A price-list formula sees the unit, list and cost
+prices but not the quantity, which only picks the list's line; so one read per group of
+quantities reaching the same lines, not one per quantity.
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ def customer_prices(
             f"currency {currency} is not defined in the ERP", system=SYSTEM, code="unknown_currency"
         )
     products = records.product_rows_by_code(sorted({code for code, _ in lines}))
+    breaks = _breaks(records, party.price_list)
     prices: dict[tuple[str, Decimal], Decimal] = {}
-    for quantity in sorted({q for _, q in lines}):
-        codes = sorted({c for c, q in lines if q == quantity and c in products})
+    for quantities in _classes({q for _, q in lines}, breaks):
+        # one read per price-list break class: the formula cannot see the quantity
+        quantity = min(quantities)
+        codes = sorted({c for c, q in lines if q in quantities and c in products})
         if not codes:
             continue
         context: dict[str, Any] = {
@@ -54,8 +59,27 @@ def customer_prices(
             idempotent=True, context=context,
         )  # fmt: skip
         by_id = {r["id"]: r["sale_price_uom"] for r in found}
-        for code in codes:
-            value = by_id.get(products[code].id)
-            if value is not None:
-                prices[(code, quantity)] = Decimal(str(value))
+        for code, q in lines:
+            value = by_id.get(products[code].id) if code in products else None
+            if q in quantities and value is not None:
+                prices[(code, q)] = Decimal(str(value))
     return prices
+
+
+def _breaks(records: TrytonRecords, price_list: int | None) -> list[Decimal]:
+    """The minimum quantities of the price list's lines (where its price may change)."""
+    if not price_list:
+        return []
+    rows = records.search_read(
+        "product.price_list.line", [("price_list", "=", price_list)], ["quantity"]
+    )
+    return sorted({Decimal(str(r["quantity"])) for r in rows if r.get("quantity") is not None})
+
+
+def _classes(quantities: set[Decimal], breaks: list[Decimal]) -> list[set[Decimal]]:
+    """The quantities grouped by the price-list lines they reach (Tryton applies a line
+    when the quantity is at least the line's): within a group the price is the same."""
+    groups: dict[int, set[Decimal]] = {}
+    for q in quantities:
+        groups.setdefault(sum(1 for b in breaks if q >= b), set()).add(q)
+    return [groups[k] for k in sorted(groups)]

@@ -123,3 +123,13 @@ def test_alc_pcd_mapping_rules() -> None:
     assert errors and "charge is not supported" in errors[0]
     _, errors = _mapped([*base[: pri + 1], ("ALC", "A"), ("MOA", ["204", "4"]), *base[pri + 1 :]])
     assert errors and "allowance without PCD percentage" in errors[0]
+
+
+def test_quantities_are_read_once_per_price_list_break() -> None:
+    from connectors.erp.tryton_prices import _classes
+
+    quantities = {Decimal(q) for q in (1, 5, 23, 24, 50, 99, 100, 500)}
+    groups = _classes(quantities, [Decimal(24), Decimal(100)])
+    assert groups == [{Decimal(1), Decimal(5), Decimal(23)}, {Decimal(24), Decimal(50),
+                      Decimal(99)}, {Decimal(100), Decimal(500)}]  # fmt: skip
+    assert _classes(quantities, []) == [quantities]  # no price list: one read
