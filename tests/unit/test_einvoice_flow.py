@@ -114,6 +114,16 @@ def test_each_customer_gets_its_format_once_and_valid(tmp_path: Path, erp: FakeE
         assert report_.valid, [f.line() for f in report_.errors]
     entry = hub.ledger.journal_entry(key_of(CustomerEInvoice(party="C-KN", **XR), xr))
     assert entry is not None and entry["state"] == "done"
+    # hub trace finds the sent document under the invoice and its order, with the archive path
+    (event,) = [e for e in hub.ledger.events_for([xr.number]) if e.kind == "einvoice.sent"]
+    assert (
+        event.document
+        and Path(event.document).read_bytes() == files[f"Invoice_{xr.number}_xrechnung-ubl.xml"]
+    )
+    (by_order,) = [
+        e for e in hub.ledger.events_for([xr.order_numbers[0]]) if e.kind == "einvoice.sent"
+    ]
+    assert by_order.document == event.document
     # nothing new: nothing sent; an invoice of a customer not listed is never sent
     post(erp, 9, "C-MS")
     write_config(tmp_path, pytest.MonkeyPatch(), {"C-KN": XR})
