@@ -125,23 +125,7 @@ def print_report(data: dict[str, Any], results: list[RoundResult], console: Any 
                 t.system, t.objects, str(t.expected), str(t.found), _n(t.lost), _n(t.duplicated)
             )
         console.print(targets)
-    seen: set[tuple[str, str, str]] = set()
-    rows = []
-    for r in results:
-        for f in r.count.findings if r.count else []:
-            key = (f.kind, f.system, f.what)
-            if key not in seen:
-                seen.add(key)
-                rows.append((r.round_no, f))
-    if rows:
-        table = Table(title=f"Findings ({len(rows)}; first round each was seen)")
-        for col in ("round", "kind", "system", "flow", "what"):
-            table.add_column(col, overflow="fold")
-        for round_no, f in rows[:200]:
-            table.add_row(str(round_no), f.kind, f.system, f.flow, f.what)
-        console.print(table)
-        kinds = Counter(f.kind for _, f in rows)
-        console.print("findings by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    _print_findings(console, results)
     for r in results:
         for flow, why in r.reasons.items():
             console.print(f"[red]round {r.round_no}: {flow} {why}[/red]")
@@ -165,3 +149,24 @@ def print_report(data: dict[str, Any], results: list[RoundResult], console: Any 
         f"chaos {verdict}: {data['kills']} kills in {len(results)} round(s), "
         f"{data['seconds']:.0f}s; replay with: {data['replay']}"
     )
+
+
+def _print_findings(console: Any, results: list[RoundResult]) -> None:
+    """Each finding once, with the first round it was seen in, and a count by kind."""
+    seen: set[tuple[str, str, str]] = set()
+    rows = []
+    for r in results:
+        for f in r.count.findings if r.count else []:
+            key = (f.kind, f.system, f.what)
+            if key not in seen:
+                seen.add(key)
+                rows.append((r.round_no, f))
+    if rows:
+        table = Table(title=f"Findings ({len(rows)}; first round each was seen)")
+        for col in ("round", "kind", "system", "flow", "what"):
+            table.add_column(col, overflow="fold")
+        for round_no, f in rows[:200]:
+            table.add_row(str(round_no), f.kind, f.system, f.flow, f.what)
+        console.print(table)
+        kinds = Counter(f.kind for _, f in rows)
+        console.print("findings by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
