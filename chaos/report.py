@@ -135,7 +135,7 @@ def print_report(data: dict[str, Any], results: list[RoundResult], console: Any 
     for warning in warned:
         console.print(f"[yellow]warning: {warning}[/yellow]")
     resumed = ", ".join(
-        f"{SHORT[f]} {'never' if s is None else f'{s:.0f}s'}"
+        f"{SHORT.get(f, f)} {'never' if s is None else f'{s:.0f}s'}"
         for f, s in data["worst_resumed_seconds"].items()
     )
     if resumed:
