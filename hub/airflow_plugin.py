@@ -79,16 +79,39 @@ def same_origin(request: Request) -> bool:
     return bool(origin) and urlsplit(origin).netloc == request.headers.get("host")
 
 
+def config_stamp() -> tuple[tuple[str, int, int], ...]:
+    """(file, mtime, size) of every partner profile: changes when a profile is edited,
+    added or removed."""
+    from hub import settings
+
+    folder = settings.config_dir() / "partners"
+    found = []
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        found.append((path.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
 class _HubHolder:
-    """One hub (ledger engine) per app, built on first request from the environment."""
+    """One hub (ledger engine) per app, built on first request from the environment, and
+    built again when a partner profile changed: the api-server runs for weeks and must show
+    the profiles as they are now (each profile is validated on its own)."""
 
     def __init__(self, factory: Callable[[], Hub] | None) -> None:
         self._factory = factory
         self._hub: Hub | None = None
+        self._stamp: tuple[tuple[str, int, int], ...] = ()
         self._lock = threading.Lock()
 
     def get(self) -> Hub:
         with self._lock:
+            stamp = config_stamp()
+            if self._hub is not None and stamp != self._stamp:
+                self._hub.close()
+                self._hub = None
             if self._hub is None:
                 if self._factory is not None:
                     self._hub = self._factory()
@@ -96,6 +119,7 @@ class _HubHolder:
                     from hub.bootstrap import Hub
 
                     self._hub = Hub.from_env()
+                self._stamp = stamp
             return self._hub
 
 

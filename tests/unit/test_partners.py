@@ -116,3 +116,31 @@ def test_partners_cli_list_and_check(config_dir: Path, tmp_path: Path,
     report = json.loads(good.stdout)
     assert good.exit_code == 0 and report["ok"], report
     assert [c["check"] for c in report["checks"]] == ["profile", "channel"]
+
+
+def test_the_ops_plugin_sees_a_changed_profile_without_a_restart(
+    config_dir: Path, hub: Hub, erp: FakeErp
+) -> None:
+    import os
+
+    from hub.airflow_plugin import _HubHolder, status_of
+
+    built: list[Hub] = []
+
+    def factory() -> Hub:
+        built.append(Hub(hub.ledger, erp=erp, home=hub.home, partners=load_partners(config_dir)))
+        return built[-1]
+
+    holder = _HubHolder(factory)
+    first = status_of(holder.get())
+    assert [i["file"] for i in first["partner_profiles"]["invalid"]] == [
+        str(config_dir / "broken.yaml")
+    ]
+    assert holder.get() is built[0]  # nothing changed: the same hub
+    fixed = config_dir / "broken.yaml"
+    fixed.write_text((SHIPPED / "markt-sued.yaml").read_text().replace("markt-sued", "broken")
+                     .replace("4300000000021", "4300000000038"))  # fmt: skip
+    os.utime(fixed, ns=(fixed.stat().st_atime_ns, fixed.stat().st_mtime_ns + 1_000_000))
+    again = status_of(holder.get())
+    assert len(built) == 2 and again["partner_profiles"]["invalid"] == []
+    assert "broken" in again["partner_profiles"]["valid"]
