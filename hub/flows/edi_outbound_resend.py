@@ -168,9 +168,7 @@ def _close_letters(
     """Close the rejection/overdue letters of the old document as replayed, audited."""
     record = ack_ops.letter_key(partner, control_ref)
     closed = []
-    for letter in hub.ledger.dead_letters(state="open"):
-        if letter.record_key != record:
-            continue
+    for letter in hub.ledger.dead_letters(state="open", record_key=record):
         note = f"re-sent as interchange {new_ref}"
         hub.ledger.close_dead_letter(letter.id, "replayed", by=who, note=note)
         deadletters.audit(

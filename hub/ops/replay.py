@@ -312,6 +312,7 @@ def _done_sale(hub: Hub, order: str) -> dict[str, Any] | None:
 
 
 @handler(INBOUND, "OrderRefused")
+@handler(INBOUND, "ChangeRefused")
 @handler(INBOUND, "ConflictError")
 def _refused(hub: Hub, letter: DeadLetter) -> Outcome:
     """Re-process just that message of the archived interchange through the inbound flow."""
@@ -333,8 +334,38 @@ def _refused(hub: Hub, letter: DeadLetter) -> Outcome:
     res = reprocess_message(
         hub, partner, row["archive_path"], str(payload["interchange"]), str(payload["message"])
     )
+    if res["outcome"] == "created" and letter.error_class == "ChangeRefused":
+        return Outcome("replayed", f"the change of order {res['order']} is applied now", res)
     if res["outcome"] == "created":
         return Outcome("replayed", f"order {res['order']} created as sale {res['sale']}", res)
     if res["outcome"] in ("existing", "test"):
         return Outcome("resolved", f"order {res.get('order')} is already in the ERP", res)
     return Outcome("failed", "refused again: " + "; ".join(res.get("errors", [])), res)
+
+
+# -- acknowledgements of the hub's own documents ---------------------------------------------
+
+
+@handler(INBOUND, "DocumentRejected")
+@handler("edi_documents_outbound", "DocumentRejected")
+@handler("edi_documents_outbound", "AcknowledgementOverdue")
+def _resend(hub: Hub, letter: DeadLetter) -> Outcome:
+    """A document the partner rejected or never acknowledged: re-send it under a new control
+    number, exactly as ``hub edi resend`` does (an INVOIC is built again from the ERP)."""
+    from hub.flows.edi_outbound_resend import resend
+
+    payload = letter.payload if isinstance(letter.payload, dict) else {}
+    control_ref = payload.get("control_ref")
+    if not control_ref or not letter.partner:
+        raise PermanentError(
+            f"dead letter {letter.id}: its payload names no partner/interchange; find the "
+            "document with `hub edi acks` and re-send it with `hub edi resend`",
+            system="edi",
+        )
+    res = resend(hub, letter.partner, str(control_ref), reason=f"replay of dead letter {letter.id}")
+    return Outcome(
+        "replayed",
+        f"{res['doc_type']} {res['document_number']} re-sent to {letter.partner} as "
+        f"interchange {res['control_ref']} (was {control_ref})",
+        res,
+    )

@@ -160,3 +160,23 @@ def test_cli_lists_states_and_resends_a_rejected_desadv(
     assert new_ref in copy.name and validate(copy).verdict == "accepted"
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "re-sent already" in again.output
+
+
+def test_replaying_a_rejection_letter_resends_the_document_once(hub: Hub, erp: FakeErp) -> None:
+    from hub.ops.replay import replay
+
+    docs = _invoiced(hub, erp)
+    invoic = docs["INVOIC"]
+    _reject(hub, invoic, "A9")
+    (letter,) = hub.ledger.dead_letters(state="open")
+    assert letter.error_class == "DocumentRejected"
+
+    done = replay(hub, letter.id, by="frank")
+    assert done["outcome"] == "replayed" and done["state"] == "replayed", done
+    states = {d["control_ref"]: d["state"] for d in ack_ops.listing(hub.ledger)}
+    assert states[invoic["control_ref"]] == "resent"
+    _, outbox = _box(hub)
+    assert [p.name[:6] for p in outbox.iterdir()] == ["INVOIC"]  # one corrected copy
+    again = replay(hub, letter.id, by="frank")
+    assert again["outcome"] == "skipped"  # closed: nothing is sent twice
+    assert len(list(outbox.iterdir())) == 1

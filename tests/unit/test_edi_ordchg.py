@@ -166,3 +166,23 @@ def test_ordchg_mapping_round_trip_and_errors() -> None:
                   for s in body]  # fmt: skip
     _, errors = ordchg_to_change(to_segments(bad_action))
     assert any("action code '9'" in e.message for e in errors)
+
+
+def test_a_change_refused_for_an_unknown_order_is_applied_by_replay_once_the_order_exists(
+    hub: Hub, erp: FakeErp
+) -> None:
+    from hub.ops.replay import replay
+
+    early = _order(erp)  # the same order _ordered sends below (seeded)
+    _send(hub, SalesOrderChange(order_number=early.order_number, change_number="CH-2",
+                                buyer=PartyRef(gln=NORD), cancel=True), "6040")  # fmt: skip
+    _answers(hub)
+    (letter,) = hub.ledger.dead_letters(flow="edi_orders_inbound")
+    assert letter.error_class == "ChangeRefused"
+    sale = _ordered(hub, erp)
+    assert sale.reference == early.order_number and sale.state != "cancelled"
+
+    done = replay(hub, letter.id, by="gus")
+    assert done["outcome"] == "replayed", done
+    assert erp.sales[sale.erp_id].state == "cancelled"
+    assert replay(hub, letter.id, by="gus")["outcome"] == "skipped"
