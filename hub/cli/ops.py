@@ -14,7 +14,6 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 console = Console()
 err = Console(stderr=True)
@@ -259,9 +258,10 @@ def dl_show(
     if as_json:
         _dump(data)
         return
-    table = Table(title=f"dead letter {letter_id}", show_header=False)
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
+    from hub.cli.render import show as show_table
+    from hub.cli.render import table as new_table
+
+    table = new_table("field", "value", title=f"dead letter {letter_id}")
     for key in (
         "flow",
         "record_key",
@@ -278,7 +278,7 @@ def dl_show(
     ):
         table.add_row(key, str(data[key]))
     table.add_row("payload", json.dumps(data["payload"], indent=1, default=str))
-    console.print(table)
+    show_table(table)
     for a in data["audit"]:
         console.print(
             f"  {a['at'][:19]} {a['action']} by {a['by']}: {a['outcome']}"
@@ -300,9 +300,10 @@ def _letter_action(rows: list[dict[str, Any]], as_json: bool, title: str) -> Non
     if as_json:
         _dump(rows)
         return
-    table = Table(title=title)
-    for col in ("id", "outcome", "state", "detail"):
-        table.add_column(col, overflow="fold")
+    from hub.cli.render import show
+    from hub.cli.render import table as new_table
+
+    table = new_table("id", "outcome", "state", "detail", title=title, right=(0,))
     for r in rows:
         colour = {"replayed": "green", "resolved": "green", "discarded": "yellow"}.get(
             r["outcome"], "red" if r["outcome"] == "failed" else "white"
@@ -313,7 +314,7 @@ def _letter_action(rows: list[dict[str, Any]], as_json: bool, title: str) -> Non
             str(r.get("state", r["outcome"])),
             str(r.get("detail") or r.get("reason")),
         )
-    console.print(table)
+    show(table)
 
 
 @dead_letters_app.command("replay")
@@ -504,20 +505,23 @@ COMMANDS: dict[str, Callable[..., None]] = {
 
 def print_reconcile(data: dict[str, Any]) -> None:
     """The reconcile report as a table plus one line per difference."""
-    table = Table(title=f"reconcile: {data['differences']} difference(s)")
-    for col in ("section", "left", "right", "hash left", "hash right", "differences"):
-        table.add_column(col)
+    from hub.cli.render import show
+    from hub.cli.render import table as new_table
+
+    wide = console.width >= 120  # the content hashes only where they fit
+    cols = ["section", "left", "right", *(["hash left", "hash right"] if wide else []), "diffs"]
+    table = new_table(*cols, title=f"reconcile: {data['differences']} difference(s)")
     for s in data["sections"]:
         left, right = s["systems"]
+        hashes = [s["hashes"][left][:12], s["hashes"][right][:12]] if wide else []
         table.add_row(
             s["section"] + ("" if s["active"] else " (inactive)"),
             f"{left} {s['counts'][left]}",
             f"{right} {s['counts'][right]}",
-            s["hashes"][left][:12],
-            s["hashes"][right][:12],
+            *hashes,
             str(len(s["differences"])),
         )
-    console.print(table)
+    show(table)
     for s in data["sections"]:
         for d in s["differences"]:
             console.print(f"[red]{s['section']}[/red] {d['record']}: {d['kind']}: {d['detail']}")
