@@ -137,10 +137,12 @@ def _push_deals(run: Run, state: facts.Sales) -> None:
     companies, won = state.known[COMPANY], state.known[DEAL_WON]
     prefix = run.config.won_deals.reference_prefix
     send: dict[str, dict[str, str]] = {}
+    hashes: dict[str, str] = {}  # of the whole deal payload, as reconcile computes it
     for sale in state.sales.values():
         payload = m.deal_payload(sale, run.config)
         if payload is None:
             continue
+        hashes[sale.erp_id] = m.payload_hash(payload)
         if sale.erp_id in won:  # won in the CRM: the deal's stage is the CRM's
             payload = {k: v for k, v in payload.items() if k not in ("dealstage", "pipeline")}
         elif sale.reference.startswith(prefix) and sale.erp_id not in state.deals:
@@ -150,7 +152,7 @@ def _push_deals(run: Run, state: facts.Sales) -> None:
             run.counts["deals_waiting_for_company"] += 1
             continue
         b = state.deals.get(sale.erp_id)
-        if b is not None and b.content_hash == m.payload_hash(payload):
+        if b is not None and b.content_hash == hashes[sale.erp_id]:
             run.counts["deals_unchanged"] += 1
             continue
         send[sale.erp_id] = payload
@@ -161,7 +163,7 @@ def _push_deals(run: Run, state: facts.Sales) -> None:
     run.counts["deals_sent"] += len(send)
     for ok in outcome.succeeded:
         state.deal_ids[ok.erp_id] = ok.crm_id
-        state.rows.append(BindRow(DEAL, ok.crm_id, ok.erp_id, m.payload_hash(send[ok.erp_id])))
+        state.rows.append(BindRow(DEAL, ok.crm_id, ok.erp_id, hashes[ok.erp_id]))
     state.letters += [
         failure_letter(FLOW_PUSH, "deal", f, send.get(f.erp_id or "")) for f in outcome.failed
     ]

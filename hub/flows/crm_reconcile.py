@@ -3,7 +3,7 @@
 Read from both systems (the CRM through its plain list endpoint, every page), not from the
 hub's own bindings:
 
-- ``crm.deals``: every ERP sale from quotation on whose customer is in the CRM against the
+- ``crm.deals.both_ways``: every ERP sale from quotation on whose customer is in the CRM against the
   CRM deals by ERP id (the ERP-owned deal properties; a deal won in the CRM keeps its own
   stage), CRM deals naming no ERP sale, and won deals with no ERP sale yet;
 - ``crm.quotes``: the same sales against the CRM quote objects;
@@ -32,11 +32,12 @@ if TYPE_CHECKING:
     from hub.bootstrap import Hub
 
 STAGE_KEYS = ("dealstage", "pipeline")
+DEALS = "crm.deals.both_ways"  # crm.deals (hub/ops/reconcile.py) compares with the ledger
 
 
 def crm_sections(hub: Hub) -> list[dict[str, Any]]:
     """The quote-to-cash sections (inactive when no deal was ever synced)."""
-    names = ("crm.deals", "crm.quotes", "crm.line_items", "crm.prospects", "crm.archived")
+    names = (DEALS, "crm.quotes", "crm.line_items", "crm.prospects", "crm.archived")
     if not hub.ledger.bindings_for(SYSTEM, DEAL) and not hub.ledger.bindings_for(SYSTEM, COMPANY):
         return [_section(n, "erp", "crm", {}, {}, [], active=False) for n in names]
     run = start(hub, None, window=None)
@@ -114,7 +115,7 @@ def _deals(
             diffs.append(_diff(f"deal {rec.crm_id}", "won_not_in_erp",
                                "won in the CRM, no ERP sale yet: run crm_pull, or see its dead "
                                "letter (hub dead-letters list --flow crm_pull)"))  # fmt: skip
-    return _section("crm.deals", "erp", "crm", left, right, diffs)
+    return _section(DEALS, "erp", "crm", left, right, diffs)
 
 
 def _quotes(run: Run, sales: dict[str, ErpSale]) -> dict[str, Any]:

@@ -27,7 +27,14 @@ pytestmark = pytest.mark.integration
 
 PATIENT = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05, max_retry_after=0.05,
                       total_timeout=300)  # fmt: skip
-SECTIONS = ("crm.deals", "crm.quotes", "crm.line_items", "crm.prospects", "crm.archived")
+SECTIONS = (
+    "crm.deals",
+    "crm.deals.both_ways",
+    "crm.quotes",
+    "crm.line_items",
+    "crm.prospects",
+    "crm.archived",
+)
 
 
 def sales(erp: FakeErp, n: int) -> None:
@@ -128,7 +135,7 @@ def test_quote_to_cash_with_20_percent_faults_reconciles_with_zero_differences(
     sections = {s["section"]: s for s in result["sections"]}
     for name in SECTIONS:
         assert sections[name]["active"] and sections[name]["differences"] == [], sections[name]
-    assert sections["crm.deals"]["counts"] == {"erp": 26, "crm": 26}
+    assert sections["crm.deals.both_ways"]["counts"] == {"erp": 26, "crm": 26}
     assert sections["crm.quotes"]["counts"] == {"erp": 26, "crm": 26}
     assert sections["crm.line_items"]["counts"]["erp"] == 48 + 2  # 24 sales' lines, 2 won deals
     faults = sum(crm.stats()["faults"].values())
