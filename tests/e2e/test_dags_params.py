@@ -85,3 +85,28 @@ def test_unknown_key_or_partner_fails_at_once_without_retry(
     first = result.tasks["partners"]
     assert first.state == "failed" and first.try_number == 1  # failed at once, no retry
     assert "process_partner" not in result.xcom
+
+
+def test_a_broken_profile_stops_only_its_partner_in_the_dag(
+    hub_state: Path, run_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from hub.ledger import Ledger
+    from hub.settings import PROJECT_ROOT, database_url
+
+    folder = tmp_path / "config" / "partners"
+    shutil.copytree(PROJECT_ROOT / "config" / "partners", folder)
+    (folder / "nordwind.yaml").write_text("id: nordwind\nname: N\ndecimal_mark: ';'\n")
+    monkeypatch.setenv("HUB_CONFIG_DIR", str(folder.parent))
+    result = run_dag("edi_orders_inbound")
+    assert result.state == "success", result.task_states
+    assert sorted(result.returned("partners")) == ["kaufhaus-nord", "markt-sued"]
+    ledger = Ledger(database_url())
+    try:
+        [letter] = ledger.dead_letters(state="open", flow="partner_config")
+    finally:
+        ledger.dispose()
+    assert letter.record_key == str(folder / "nordwind.yaml") and "decimal_mark" in letter.reason
+    broken = run_dag("edi_orders_inbound", {"partner": "nordwind"})
+    assert broken.state == "failed" and broken.tasks["partners"].try_number == 1
