@@ -37,6 +37,8 @@ QUOTE_STATUS = {
 DEAL_READ_PROPERTIES = ("dealname", "dealstage", "pipeline", "deal_currency_code", "closedate")
 LINE_READ_PROPERTIES = ("name", "quantity", "price", "hs_product_id", "hs_sku")
 TRUE_VALUES = frozenset({"true", "yes", "1", "y", "x"})
+# a deal won in the CRM keeps what its people set: the hub does not push these onto it
+WON_DEAL_CRM_OWNED = ("dealname", "dealstage", "pipeline")
 
 
 def quote_payload(sale: ErpSale) -> Props | None:

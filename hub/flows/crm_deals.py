@@ -38,6 +38,7 @@ from hub.flows.crm_run import (
 from hub.ledger.bindings import BindRow
 from schemas.model import ErpSale, Invoice
 from transforms import crm_mapping as m
+from transforms import crm_sales as q
 from transforms.keys import KeyKind
 
 _NOW = datetime.min  # an Event's ``at``: the ledger stamps the step when it records it
@@ -143,8 +144,8 @@ def _push_deals(run: Run, state: facts.Sales) -> None:
         if payload is None:
             continue
         hashes[sale.erp_id] = m.payload_hash(payload)
-        if sale.erp_id in won:  # won in the CRM: the deal's stage is the CRM's
-            payload = {k: v for k, v in payload.items() if k not in ("dealstage", "pipeline")}
+        if sale.erp_id in won:  # won in the CRM: its name and stage are the CRM's
+            payload = {k: v for k, v in payload.items() if k not in q.WON_DEAL_CRM_OWNED}
         elif sale.reference.startswith(prefix) and sale.erp_id not in state.deals:
             run.counts["deals_link_pending"] += 1  # the pull links it to its CRM deal
             continue

@@ -5,7 +5,7 @@ hub's own bindings:
 
 - ``crm.deals.both_ways``: every ERP sale from quotation on whose customer is in the CRM against the
   CRM deals by ERP id (the ERP-owned deal properties; a deal won in the CRM keeps its own
-  stage), CRM deals naming no ERP sale, and won deals with no ERP sale yet;
+  name and stage), CRM deals naming no ERP sale, and won deals with no ERP sale yet;
 - ``crm.quotes``: the same sales against the CRM quote objects;
 - ``crm.line_items``: the sales' lines against the CRM line items by ERP key (a deal won in
   the CRM: its own line items against the sale's lines, product and quantity);
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from connectors.crm.models import CrmRecord
     from hub.bootstrap import Hub
 
-STAGE_KEYS = ("dealstage", "pipeline")
 DEALS = "crm.deals.both_ways"  # crm.deals (hub/ops/reconcile.py) compares with the ledger
 
 
@@ -107,7 +106,8 @@ def _deals(
     erp: dict[str, dict[str, str]] = {}
     for erp_id, sale in sales.items():
         payload = m.deal_payload(sale, run.config) or {}
-        erp[erp_id] = {k: v for k, v in payload.items() if erp_id not in won or k not in STAGE_KEYS}
+        theirs = q.WON_DEAL_CRM_OWNED if erp_id in won else ()
+        erp[erp_id] = {k: v for k, v in payload.items() if k not in theirs}
     left, right, diffs = _compare("deal", erp, deals, "sale")
     stage = run.config.won_deals.stage
     for key, rec in sorted(deals.items()):
