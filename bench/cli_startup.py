@@ -124,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     # another process slowed least; the medians are printed beside it
     targets = {
         "hub --help < 300 ms": startup["hub --help"]["min_ms"] < TARGET_MS,
-        "hub edi validate small < 300 ms": startup["hub edi validate small"]["min_ms"]
-        < TARGET_MS,
+        "hub edi validate small < 300 ms": startup["hub edi validate small"]["min_ms"] < TARGET_MS,
         f"hub edi validate {args.messages} msgs >= 10x pydifact (whole process)": pyd_big / hub_big
         >= TARGET_RATIO,
     }

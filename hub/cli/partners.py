@@ -99,7 +99,8 @@ def check_cmd(
                 try:
                     findings += check_erp(profile, hub.erp)
                 except HubError as exc:
-                    findings.append(Finding("erp", False, f"ERP not configured: {str(exc).strip()}"))
+                    why = str(exc).strip()
+                    findings.append(Finding("erp", False, f"ERP not configured: {why}"))
             if channel:
                 findings.append(check_channel(profile, hub))
         finally:
