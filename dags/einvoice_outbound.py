@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.dag_defaults import START, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args, flow_params
 
 DOC_MD = """
 ### E-invoices outbound
@@ -35,6 +35,7 @@ to the partner's outbox (local or SFTP) or by e-mail through `hub_smtp`.
     tags=["hub", "erp", "einvoice", "xrechnung", "zugferd", "peppol"],
     doc_md=DOC_MD,
     default_args=default_args(),
+    params=dag_params("einvoice_outbound"),
 )
 def einvoice_outbound() -> None:
     @task(task_id="send_einvoices", pool="edi")
