@@ -1,5 +1,6 @@
 """`hub sandbox ...` and `hub demo`: the sandbox's own commands, added to the hub CLI through
-the ``hub.commands`` entry point (a production install without the sandbox has neither)."""
+the ``hub.cli`` entry points in pyproject.toml (a production install without the sandbox has
+neither)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,3 @@ def carrier(
     from sandbox.carrier import serve
 
     serve(port=port, fault_rate=fault_rate, seed=seed)
-
-
-def register(root: typer.Typer) -> None:
-    """Entry point ``hub.commands``: add `hub sandbox ...` and `hub demo` to the hub CLI."""
-    from sandbox.demo import demo
-
-    root.add_typer(app, name="sandbox")
-    root.command(name="demo")(demo)
