@@ -1,8 +1,8 @@
 """Data and the memory run of the inbound benchmark (``bench/edi_inbound.py``).
 
 ``write_orders_file`` writes one interchange of varied ORDERS to a file chunk by chunk (the
-generator's memory does not grow with the file): every order has its own number, 1-8
-lines drawn from the catalogue, quantities in pack sizes 1-120 (16 sizes), order and
+generator's memory does not grow with the file): every order has its own number, 4-12
+lines (8 on average) drawn from the catalogue, quantities in pack sizes 1-120 (16 sizes), order and
 delivery dates spread over two years, and a free text; one order in three carries a
 released service character (``O'NEIL`` is sent as ``O?'NEIL``). Prices are the customer's
 agreed prices (or the catalogue's), so every order is created.
@@ -92,7 +92,7 @@ def varied_orders(
         words = [rng.choice(_WORDS) for _ in range(rng.randint(2, 6))]
         if n % 3 == 0:
             words.append("O'NEIL")
-        picked = rng.sample(with_gtin, rng.randint(1, min(8, len(with_gtin))))
+        picked = rng.sample(with_gtin, min(rng.randint(4, 12), len(with_gtin)))
         yield SalesOrder(
             order_number=f"{prefix}{n:07d}",
             order_date=ordered,

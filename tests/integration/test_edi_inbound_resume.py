@@ -64,7 +64,8 @@ def _sales(erp: TrytonErp, references: list[str]) -> dict[str, int]:
 def test_a_worker_killed_mid_file_is_resumed_after_its_last_batch(
     erp_server: Any, erp: TrytonErp, unique: str, tmp_path: Path
 ) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = Ledger(ledger_url)
     ledger.upgrade()
     hub = Hub(ledger, erp=erp, home=tmp_path / "home", partners=load_partners())
     orders = make_orders(NORD, US, erp.list_products(), count=ORDERS, lines=3, prefix=unique)
@@ -74,7 +75,7 @@ def test_a_worker_killed_mid_file_is_resumed_after_its_last_batch(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "HUB_"))}
     env.update(
         HUB_HOME=str(hub.home),
-        HUB_DATABASE_URL=ledger.engine.url.render_as_string(hide_password=False),
+        HUB_DATABASE_URL=ledger_url,
         AIRFLOW_CONN_HUB_ERP=erp_connection(
             erp_server.url, erp_server.database, erp_server.login, erp_server.password
         ),
