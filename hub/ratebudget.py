@@ -24,6 +24,7 @@ from connectors.crm.ratelimit import (
     DEFAULT_LIMIT,
     RateBudget,
     RedisRateBudget,
+    WaitCounter,
     guard_ms,
 )
 
@@ -34,7 +35,7 @@ REDIS_URL_ENV = "HUB_REDIS_URL"
 BURST_SHARE = 0.02
 
 
-class LedgerRateBudget:
+class LedgerRateBudget(WaitCounter):
     """A RateBudget whose bucket lives in the ledger DB: one budget per account for all."""
 
     def __init__(
@@ -71,9 +72,7 @@ class LedgerRateBudget:
             wait = self._ledger.take_tokens(f"{self._prefix}:{account}", capacity, rate, n)
             if wait <= 0:
                 return
-            self.waited_seconds += wait
-            self.waits += 1
-            self._sleep(wait)
+            self._pause(wait)
 
     def observe(self, account: str, max_requests: int, remaining: int, interval_ms: int) -> None:
         if max_requests <= 0 or interval_ms <= 0:

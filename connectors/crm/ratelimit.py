@@ -44,6 +44,19 @@ def guard_ms(interval_ms: int) -> float:
     return max(20.0, interval_ms * 0.02)
 
 
+class WaitCounter:
+    """A budget's waits, taken and counted (benchmarks read ``waited_seconds``/``waits``)."""
+
+    waited_seconds: float
+    waits: int
+    _sleep: Callable[[float], None]
+
+    def _pause(self, seconds: float) -> None:
+        self.waited_seconds += seconds
+        self.waits += 1
+        self._sleep(seconds)
+
+
 class UnlimitedBudget:
     """No budget at all (for a CRM without limits, or tests of other things)."""
 
@@ -184,7 +197,7 @@ return free - remaining
 """
 
 
-class RedisRateBudget:
+class RedisRateBudget(WaitCounter):
     """Sliding-window budget in Redis, shared by every process (one Lua script per call).
 
     Redis's own clock (``TIME``) stamps the sends, so workers on different hosts agree.
@@ -243,9 +256,7 @@ class RedisRateBudget:
                 ) from exc
             if wait_ms <= 0:
                 return
-            self.waited_seconds += wait_ms / 1000
-            self.waits += 1
-            self._sleep(wait_ms / 1000)
+            self._pause(wait_ms / 1000)
 
     def observe(self, account: str, max_requests: int, remaining: int, interval_ms: int) -> None:
         if max_requests <= 0 or interval_ms <= 0:

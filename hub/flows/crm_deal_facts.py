@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from connectors.crm.models import UpsertOutcome
 from hub.flows.crm_run import (
     DEAL_DELIVERY,
     DEAL_INVOICE,
@@ -69,16 +70,34 @@ def push_quotes(run: Run, state: Sales) -> None:
         return
     outcome = run.crm.upsert("quotes", send)
     run.counts["quotes_sent"] += len(send)
-    pairs = [(ok.crm_id, state.deal_ids[ok.erp_id]) for ok in outcome.succeeded if ok.created]
-    assoc = run.crm.associate("quotes", "deals", pairs) if pairs else None
+    deal_of = {i: state.deal_ids[i] for i in send}
+    link_and_bind(run, state, (QUOTE, "quote", "quotes"), outcome, send, deal_of, only_new=True)
+
+
+def link_and_bind(
+    run: Run,
+    state: Sales,
+    what: tuple[str, str, str],  # binding entity, letter kind, CRM object type
+    outcome: UpsertOutcome,
+    send: dict[str, dict[str, str]],
+    deal_of: dict[str, str],  # ERP key -> the deal's CRM id
+    *,
+    only_new: bool,
+) -> None:
+    """Associate the records just written with their deals (``only_new``: those created),
+    bind the ones linked, and letter what the CRM refused."""
+    entity, kind, object_type = what
+    pairs = [(ok.crm_id, deal_of[ok.erp_id]) for ok in outcome.succeeded
+             if ok.created or not only_new]  # fmt: skip
+    assoc = run.crm.associate(object_type, "deals", pairs) if pairs else None
+    failed = [*outcome.failed, *(assoc.failed if assoc else [])]
     unlinked = {f.erp_id for f in assoc.failed} if assoc else set()
     state.rows += [
-        BindRow(QUOTE, ok.crm_id, ok.erp_id, m.payload_hash(send[ok.erp_id]))
+        BindRow(entity, ok.crm_id, ok.erp_id, m.payload_hash(send[ok.erp_id]))
         for ok in outcome.succeeded
         if ok.crm_id not in unlinked
     ]
-    state.letters += [failure_letter(FLOW_PUSH, "quote", f, send.get(f.erp_id or "")) for f in
-                      [*outcome.failed, *(assoc.failed if assoc else [])]]  # fmt: skip
+    state.letters += [failure_letter(FLOW_PUSH, kind, f, send.get(f.erp_id or "")) for f in failed]
 
 
 def push_delivery(run: Run, state: Sales) -> None:

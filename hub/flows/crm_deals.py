@@ -200,15 +200,8 @@ def _push_line_items(run: Run, state: facts.Sales, products: dict[str, str]) -> 
         return
     outcome = run.crm.upsert("line_items", send)
     run.counts["line_items_sent"] += len(send)
-    pairs = [(ok.crm_id, deal_of[ok.erp_id]) for ok in outcome.succeeded]
-    assoc = run.crm.associate("line_items", "deals", pairs) if pairs else None
-    unlinked = {f.erp_id for f in assoc.failed} if assoc else set()
-    state.rows += [
-        BindRow(LINE_ITEM, ok.crm_id, ok.erp_id, m.payload_hash(send[ok.erp_id]))
-        for ok in outcome.succeeded
-        if ok.crm_id not in unlinked
-    ]
-    state.letters += [failure_letter(FLOW_PUSH, "line_item", f, None) for f in outcome.failed]
+    what = (LINE_ITEM, "line_item", "line_items")
+    facts.link_and_bind(run, state, what, outcome, send, deal_of, only_new=False)
 
 
 def _deal_events(

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from connectors.erp.port import PartyQuery
-from hub.flows.crm_run import COMPANY, CONTACT, DRY, FLOW_PULL, SYSTEM, Run, would
-from hub.ledger.journal import Effect, OnUnknown, Status
-from schemas.errors import ConflictError, PermanentError, TransientError
+from hub.flows.crm_run import COMPANY, CONTACT, DRY, FLOW_PULL, SYSTEM, Run, once_result, would
+from hub.ledger.journal import Effect, OnUnknown
+from schemas.errors import ConflictError, PermanentError
 from schemas.model import Contact, ContactMechanism, Party
 from transforms import crm_mapping as m
 from transforms.crm_matching import name_key, normalise_email, postcode_key
@@ -103,20 +103,12 @@ def _create_party(
         ),
         on_done=on_done,
     )  # fmt: skip
-    if outcome.ok and outcome.result:
-        run.counts["erp_parties_created"] += 1
-        return str(outcome.result)
-    if outcome.status is Status.UNKNOWN:
-        raise TransientError(
-            f"creating the ERP party of CRM {key.object_type} {key.object_id}: the outcome is "
-            f"unknown ({outcome.error}); the next run looks it up before creating again",
-            system="erp",
-        )
-    raise outcome.error or PermanentError(
-        f"the ERP party of CRM {key.object_type} {key.object_id} was not created "
-        f"({outcome.status})",
-        system="erp",
-    )
+    erp_id = once_result(
+        outcome, f"the ERP party of CRM {key.object_type} {key.object_id}",
+        "looks it up before creating again",
+    )  # fmt: skip
+    run.counts["erp_parties_created"] += 1
+    return erp_id
 
 
 def link_new_company(run: Run, rec: CrmRecord) -> str:

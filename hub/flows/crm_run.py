@@ -8,7 +8,7 @@ and what would have been is recorded instead.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,8 +25,9 @@ from connectors.crm.models import (
 from connectors.crm.port import CrmPort
 from hub.ledger.bindings import Binding, BindRow, as_binding
 from hub.ledger.cursors import Cursor
+from hub.ledger.journal import Outcome, Status
 from schemas.crm_config import CrmConfig
-from schemas.errors import HubError, PermanentError
+from schemas.errors import HubError, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from connectors.erp.port import ErpPort
@@ -136,29 +137,14 @@ class DryCrm(CrmPort):
             ]
         )  # fmt: skip
 
-    def read(
-        self,
-        object_type: str,
-        ids: Iterable[str],
-        *,
-        properties: Sequence[str] = (),
-        by_id_property: bool = True,
-    ) -> ReadOutcome:
-        return self._crm.read(
-            object_type, ids, properties=properties, by_id_property=by_id_property
-        )
+    # reads go through as they are (keyword options passed on unchanged)
+    def read(self, object_type: str, ids: Iterable[str], **options: Any) -> ReadOutcome:
+        return self._crm.read(object_type, ids, **options)
 
     def search_modified_since(
-        self,
-        object_type: str,
-        since: datetime | int | None = None,
-        *,
-        properties: Sequence[str] = (),
-        page_size: int = 100,
+        self, object_type: str, since: datetime | int | None = None, **options: Any
     ) -> Iterator[CrmRecord]:
-        return self._crm.search_modified_since(
-            object_type, since, properties=properties, page_size=page_size
-        )
+        return self._crm.search_modified_since(object_type, since, **options)
 
     def associate(
         self, from_type: str, to_type: str, pairs: Iterable[tuple[str, str]]
@@ -172,20 +158,13 @@ class DryCrm(CrmPort):
         return self._crm.associations(from_type, to_type, ids)
 
     def update(
-        self,
-        object_type: str,
-        id_value: str,
-        properties: Mapping[str, Any],
-        *,
-        by_id_property: bool = True,
+        self, object_type: str, id_value: str, properties: Mapping[str, Any], **options: Any
     ) -> CrmRecord:
         would(self._run, SYSTEM, f"update {object_type}", [{id_value: dict(properties)}])
         return CrmRecord(object_type, id_value, dict(properties))
 
-    def list_records(
-        self, object_type: str, *, properties: Sequence[str] = (), archived: bool = False
-    ) -> Iterator[CrmRecord]:
-        return self._crm.list_records(object_type, properties=properties, archived=archived)
+    def list_records(self, object_type: str, **options: Any) -> Iterator[CrmRecord]:
+        return self._crm.list_records(object_type, **options)
 
     def pipelines(self, object_type: str) -> list[Pipeline]:
         return self._crm.pipelines(object_type)
@@ -315,3 +294,18 @@ def report(run: Run, direction: str) -> dict[str, Any]:
     if run.dead:
         out["details"] = run.dead
     return out
+
+
+def once_result(outcome: Outcome[Any], what: str, look_up: str) -> str:
+    """The ERP id a journaled create returned, else the error to raise: an unknown outcome
+    is transient (the next run ``look_up``s first), any other as the journal had it."""
+    if outcome.ok and outcome.result:
+        return str(outcome.result)
+    if outcome.status is Status.UNKNOWN:
+        raise TransientError(
+            f"creating {what}: the outcome is unknown ({outcome.error}); the next run {look_up}",
+            system="erp",
+        )
+    raise outcome.error or PermanentError(
+        f"{what} was not created ({outcome.status})", system="erp"
+    )

@@ -32,11 +32,12 @@ from hub.flows.crm_run import (
     Letter,
     Run,
     commit,
+    once_result,
     would,
 )
 from hub.ledger.bindings import BindRow
-from hub.ledger.journal import Effect, OnUnknown, Status
-from schemas.errors import HubError, PermanentError, TransientError
+from hub.ledger.journal import Effect, OnUnknown
+from schemas.errors import HubError, PermanentError
 from schemas.model import SalesOrder
 from transforms import crm_sales as q
 from transforms.keys import CrmObjectKey, KeyKind
@@ -240,20 +241,8 @@ def _create_sale(run: Run, key: CrmObjectKey, order: SalesOrder | PermanentError
         effect=Effect(FLOW_PULL, "erp", "create_sale", ref=key.object_id,
                       what=f"the ERP sale of CRM deal {key.object_id}"),
     )  # fmt: skip
-    if outcome.ok and outcome.result:
-        return str(outcome.result)
-    if outcome.status is Status.UNKNOWN:
-        raise TransientError(
-            f"creating the ERP sale of CRM deal {key.object_id}: the outcome is unknown "
-            f"({outcome.error}); the next run asks the ERP for it by reference first",
-            system="erp",
-        )
-    error = outcome.error
-    if isinstance(error, PermanentError):
-        raise error
-    raise PermanentError(
-        f"the ERP sale of CRM deal {key.object_id} was not created ({outcome.status}: {error})",
-        system="erp",
+    return once_result(
+        outcome, f"the ERP sale of CRM deal {key.object_id}", "asks the ERP for it by reference"
     )
 
 
