@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
 from bench.crm_sync import seed_erp
 from connectors.crm.fake import FakeCrm
+from connectors.crm.models import CrmRecord
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.flows.crm_sync import STREAM_PULL, crm_pull, crm_push
@@ -50,17 +50,19 @@ def test_push_then_pull_on_the_fakes_sends_once_and_skips_the_echoes(ledger: Led
     )
 
 
-def test_a_lost_create_answer_is_looked_up_not_created_twice(tmp_path: Path) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.upgrade()
-    crm = FakeCrm()
-    erp = FakeErpLosingAnswers()
+def newcomer(ledger: Ledger, crm: FakeCrm, erp: FakeErp) -> tuple[Hub, CrmRecord]:
+    """A hub on the fakes and a company a person typed into the CRM (new to the ERP)."""
     new = crm.user_create(
         "companies", {"name": "Neukunde KG", "zip": "20095", "country": "DE",
                       "hub_vat": "DE136695976"},
     )  # fmt: skip
+    return Hub(ledger, erp=erp, crm=crm), new
+
+
+def test_a_lost_create_answer_is_looked_up_not_created_twice(ledger: Ledger) -> None:
+    crm, erp = FakeCrm(), FakeErpLosingAnswers()
+    hub, new = newcomer(ledger, crm, erp)
     erp.lose = 1
-    hub = Hub(ledger, erp=erp, crm=crm)
 
     with pytest.raises(TransientError, match="looks it up"):
         crm_pull(hub)  # the party was made, but the hub cannot know: the run fails, retried
@@ -78,7 +80,6 @@ def test_a_lost_create_answer_is_looked_up_not_created_twice(tmp_path: Path) -> 
     assert (ledger.journal_entry(key) or {})["state"] == "done"
     assert crm.read("companies", [party_id]).found[party_id].crm_id == new.crm_id
     assert ledger.dead_letters() == []
-    ledger.dispose()
 
 
 class FakeCrmFailingWriteBack(FakeCrm):
@@ -94,21 +95,14 @@ class FakeCrmFailingWriteBack(FakeCrm):
 
 
 def test_a_failed_id_write_back_then_a_push_never_makes_a_second_crm_company(
-    tmp_path: Path,
+    ledger: Ledger,
 ) -> None:
     """Found by the chaos suite: the pull made the ERP party of a CRM-made company, writing
     its ERP id back to the CRM failed, a push ran before the pull's retry and upserted the
     new party by ERP id: a second CRM company, and the retried write-back a 409."""
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.upgrade()
-    crm = FakeCrmFailingWriteBack()
-    erp = FakeErp()
-    new = crm.user_create(
-        "companies", {"name": "Neukunde KG", "zip": "20095", "country": "DE",
-                      "hub_vat": "DE136695976"},
-    )  # fmt: skip
+    crm, erp = FakeCrmFailingWriteBack(), FakeErp()
+    hub, new = newcomer(ledger, crm, erp)
     crm.fail_updates = 1
-    hub = Hub(ledger, erp=erp, crm=crm)
 
     with pytest.raises(TransientError, match="500"):
         crm_pull(hub)  # the ERP party exists; the CRM does not know its ERP id yet
