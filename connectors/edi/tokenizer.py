@@ -25,11 +25,8 @@ public names are importable from here as before.
 
 from __future__ import annotations
 
-import io
-import os
 import re
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import IO
 
 from connectors.edi.charsets import CharsetPolicy, SyntaxCharset, lookup
@@ -47,9 +44,14 @@ from connectors.edi.tokenizer_events import (
 )
 from connectors.edi.tokenizer_scan import (
     ENVELOPE_TAGS,
+    Source,
     merge_released,
+    open_source,
     plain_flags,
+    plain_text,
     raw_cut,
+    service_segment,
+    unb_continues,
     whole_messages,
 )
 from connectors.edi.tokenizer_scan import preview as printable
@@ -85,27 +87,15 @@ __all__ = [
     "split_segment",
 ]
 
-Source = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
 CHUNK_SIZE = 1 << 20
 _BOM = b"\xef\xbb\xbf"
-# An interchange starts at UNA or UNB, at the start of the data or after a non-alphanumeric byte.
-_START = re.compile(rb"(?<![A-Za-z0-9])UN[AB]")
-
-
-def _open(source: Source) -> tuple[IO[bytes], bool]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return io.BytesIO(bytes(source)), True
-    if isinstance(source, str | os.PathLike):
-        try:
-            return open(Path(source), "rb"), True  # noqa: SIM115 - closed by the reader
-        except OSError as exc:
-            raise EdifactError(
-                f"{source}: cannot open EDIFACT file: {exc.strerror or exc}", code=18
-            ) from exc
-    if hasattr(source, "read"):
-        return source, False
-    raise EdifactError(f"cannot read EDIFACT from a {type(source).__name__}", code=18)
+# An interchange starts at UNA or UNB, at the start of the data or after a non-alphanumeric
+# byte; glued to junk before it, only where it plainly reads as one (UNB+UNOC:..., or UNA and
+# six service characters), so that a word like "FUNBOX" in a header is no interchange.
+_START = re.compile(
+    rb"(?<![A-Za-z0-9])UN[AB]|UNB[^A-Za-z0-9\s][A-Z]{4}[^A-Za-z0-9\s]|UNA[^A-Za-z0-9\r\n]{6}"
+)
 
 
 class EdifactReader:
@@ -132,7 +122,7 @@ class EdifactReader:
         self.bytes_read = 0
 
     def __iter__(self) -> Iterator[Event]:
-        stream, owned = _open(self._source)
+        stream, owned = open_source(self._source)
         try:
             yield from _Run(self, stream).events()
         finally:
@@ -163,6 +153,7 @@ class _Run:
         self.msg_charset_reported = False
         self.pending_issues: list[Issue] = []
         self.carry = b""  # the unterminated rest of the last buffer
+        self.sought = False  # seek just chose the delimiters of the UNB the buffer starts with
         self.rep = ""  # the syntax 4 repetition separator of the interchange ('' none)
 
     # -- input -------------------------------------------------------------------------
@@ -248,6 +239,7 @@ class _Run:
                     self.strip_newlines = not any(
                         c in "\r\n" for c in (d.terminator, d.element, d.component)
                     )
+                self.sought = True
                 return buf
             # keep a short tail: "UNA"/"UNB" may straddle the chunk boundary
             keep = buf[-8:]
@@ -309,10 +301,11 @@ class _Run:
             if not more:
                 rest = self.clean(carry)
                 if rest.strip():
-                    if self.in_interchange or rest.lstrip()[:3] == b"UNB":
+                    if self.in_interchange or self.continues(rest):
+                        self.sought = False
                         yield from self.segment(rest, unterminated=True) or ()
                     else:
-                        return carry  # not EDIFACT: seek reports it as junk
+                        return carry  # seek: the next interchange, or junk it reports
                 return None
             raw = carry + more
 
@@ -348,20 +341,11 @@ class _Run:
                 if i >= n:
                     break
             if msg is not None and i >= plain_from:
-                # block path: the run of plain data segments inside a message is decoded,
-                # split and stored as texts in a few C calls (see Message.plain_texts)
-                j = plain.index(False, i)  # every head was judged above
+                j = self.block(msg, pieces, plain, i, term)
                 if j > i:
-                    blob = term.join(pieces[i:j])
-                    bad = self.bad_bytes
-                    # kept as one text, release characters in (Message.add_block)
-                    if blob.isascii() and (bad is None or bad.search(blob) is None):
-                        msg.add_block(blob.decode("ascii"), j - i)
-                        self.seg_no += j - i
-                        self.consumed += len(blob) + 1
-                        i = j
-                        continue
-                plain_from = j + 1
+                    i = j
+                    continue
+                plain_from = -j + 1
             piece = pieces[i]
             i += 1
             head = piece[:4]
@@ -389,10 +373,12 @@ class _Run:
                 self.una = True  # the same delimiters again: no need to re-scan
                 self.consumed += len(piece) + 1
                 continue
-            if not self.in_interchange and piece.lstrip()[:3] != b"UNB":
-                # after a UNZ comes something that is no UNB: let seek find the next
-                # interchange and report the bytes before it (with their offsets) as junk
+            if not self.in_interchange and not self.continues(piece):
+                # after a UNZ comes something that is no UNB read with these delimiters:
+                # let seek find the next interchange (with its own delimiters) and report
+                # the bytes before it (with their offsets) as junk
                 return self.consumed
+            self.sought = False
             self.consumed += len(piece) + 1
             if self.msg is not None and self.data_text(piece, es):
                 continue
@@ -401,16 +387,27 @@ class _Run:
                 yield from events
         return None
 
+    def block(
+        self, msg: Message, pieces: list[bytes], plain: list[bool], i: int, term: bytes
+    ) -> int:
+        """Block path: the run of plain data segments of the open message from ``pieces[i]``
+        on, decoded and kept as one text in a few C calls (Message.add_block). Returns the
+        index after the run, or minus the index where the run stops when it is refused."""
+        j = plain.index(False, i)  # every head was judged (plain_flags)
+        if j > i:
+            blob = term.join(pieces[i:j])
+            bad = self.bad_bytes
+            if blob.isascii() and (bad is None or bad.search(blob) is None):
+                msg.add_block(blob.decode("ascii"), j - i)
+                self.seg_no += j - i
+                self.consumed += len(blob) + 1
+                return j
+        return -j
+
     def edge(self, piece: bytes, unh: bool) -> Message | None:
         """A plain ASCII UNH or UNT (checked by the caller); returns the message it closes."""
         d = self.delims
-        es, cs = d.element, d.component
-        text = piece.decode("ascii")
-        parts = text.split(es)
-        seg = Segment.__new__(Segment)
-        seg.tag = parts[0]
-        seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
-        seg.text = text
+        seg = service_segment(piece.decode("ascii"), d.element, d.component)
         self.seg_no += 1
         self.consumed += len(piece) + 1
         closed = self.close_message(None if unh else seg) if self.msg is not None else None
@@ -422,22 +419,17 @@ class _Run:
     def data_text(self, piece: bytes, es: str) -> bool:
         """Keep a plain ASCII data segment of the open message as its text (release
         characters and all: Message.segments parses it when read); False: not plain."""
-        if self.bad_bytes is not None or not piece.isascii():
+        text = plain_text(piece, es) if self.bad_bytes is None else None
+        if text is None:
             return False
-        text = piece.decode("ascii")
-        tag = text[:3]
-        if (
-            text[3:4] in (es, "")
-            and tag.isalnum()
-            and tag.isupper()
-            and tag not in ENVELOPE_TAGS
-            and not text[:1].isspace()
-        ):
-            assert self.msg is not None
-            self.msg.add_texts([text])
-            self.seg_no += 1
-            return True
-        return False
+        assert self.msg is not None
+        self.msg.add_texts([text])
+        self.seg_no += 1
+        return True
+
+    def continues(self, piece: bytes) -> bool:
+        """After a UNZ: does ``piece`` start a UNB read with the current delimiters?"""
+        return self.sought or unb_continues(piece, self.delims, self.una)
 
     def in_message_piece(self, piece: bytes) -> bool:
         """A 'UNA...' piece is a service string advice only outside a message."""

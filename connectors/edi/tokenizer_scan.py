@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import operator
+import os
 import re
+from pathlib import Path
+from typing import IO
 
+from connectors.edi.errors import EdifactError
 from connectors.edi.tokenizer_events import Message
-from connectors.edi.tokenizer_segments import Delimiters, Segment
+from connectors.edi.tokenizer_segments import DEFAULT_DELIMITERS, Delimiters, Segment
 
 ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
 # Heads (the first 4 bytes) of plain data segments the block path takes, and of anything
@@ -135,7 +140,7 @@ def whole_messages(
             break
         text = region.decode("ascii")
         first, last = len(pieces[i]), len(text) - len(pieces[j])
-        unh, unt = _service(text[:first], es, cs), _service(text[last:], es, cs)
+        unh, unt = service_segment(text[:first], es, cs), service_segment(text[last:], es, cs)
         msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
         if j > i + 1:
             msg.add_block(text[first + 1 : last - 1], j - i - 1)
@@ -146,10 +151,64 @@ def whole_messages(
     return out, i, seg_no, consumed
 
 
-def _service(text: str, es: str, cs: str) -> Segment:
+def service_segment(text: str, es: str, cs: str) -> Segment:
+    """A Segment from a plain text (no release character), ``text`` kept."""
     parts = text.split(es)
     seg = Segment.__new__(Segment)
     seg.tag = parts[0]
     seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
     seg.text = text
     return seg
+
+
+def plain_text(piece: bytes, es: str) -> str | None:
+    """The text of a plain ASCII data segment (a tag of 3 upper-case letters or digits that
+    is no envelope tag, then the element separator or nothing), else None."""
+    if not piece.isascii():
+        return None
+    text = piece.decode("ascii")
+    tag = text[:3]
+    if (
+        text[3:4] in (es, "")
+        and tag.isalnum()
+        and tag.isupper()
+        and tag not in ENVELOPE_TAGS
+        and not text[:1].isspace()
+    ):
+        return text
+    return None
+
+
+def unb_continues(piece: bytes, d: Delimiters, una: bool) -> bool:
+    """After a UNZ: does ``piece`` start a UNB written with the delimiters ``d``?
+
+    A UNB without UNA has the default delimiters, unless it plainly goes on with the other
+    element separator of the interchange before it (``seek`` decides alike); after a UNA
+    that declared ``d`` (``una``), a UNB with its separator is theirs.
+    """
+    head = piece.lstrip()[:4]
+    if head[:3] != b"UNB":
+        return False
+    es = d.element.encode("latin-1")
+    if una or d == DEFAULT_DELIMITERS:
+        return head[3:] in (b"", es)
+    return es != b"+" and head[3:] == es
+
+
+Source = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
+
+
+def open_source(source: Source) -> tuple[IO[bytes], bool]:
+    """A binary stream for the source, and whether the reader owns (closes) it."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(source)), True
+    if isinstance(source, str | os.PathLike):
+        try:
+            return open(Path(source), "rb"), True  # noqa: SIM115 - closed by the reader
+        except OSError as exc:
+            raise EdifactError(
+                f"{source}: cannot open EDIFACT file: {exc.strerror or exc}", code=18
+            ) from exc
+    if hasattr(source, "read"):
+        return source, False
+    raise EdifactError(f"cannot read EDIFACT from a {type(source).__name__}", code=18)

@@ -115,3 +115,41 @@ def test_body_check_digits_are_stdnums(number: str) -> None:
 
 def test_currency_table_is_pycountrys() -> None:
     assert frozenset(c.alpha_3 for c in pycountry.currencies) == CURRENCIES
+
+
+def _interchange(ref: int, seps: str) -> str:
+    body = "UNH+1+ORDERS:D:96A:UN:EAN008'BGM+220+PO1+9'UNT+3+1'"
+    text = UNB.replace("R1", f"R{ref}") + body + f"UNZ+1+R{ref}'"
+    if seps == "+:'":
+        return text
+    es, cs, term = seps
+    return f"UNA{cs}{es}.? {term}" + text.translate(str.maketrans("+:'", seps))
+
+
+junk_text = st.text(st.sampled_from("#@!xyz019 \r\n\x1a"), min_size=1, max_size=30)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["+:'", "*|~", "+:%"]), junk_text), min_size=1, max_size=5),
+    junk_text,
+    st.sampled_from([16, 64, 1 << 20]),
+)
+def test_every_byte_is_in_an_interchange_or_a_reported_junk_span(
+    parts: list[tuple[str, str]], lead: str, chunk: int
+) -> None:
+    """Point 2: concatenated, junk-separated and re-delimited interchanges all come out, and
+    whatever is between them is reported with offsets that cover exactly its bytes."""
+    pieces = [lead] + [
+        p for n, (seps, junk) in enumerate(parts) for p in (_interchange(n, seps), junk)
+    ]
+    data = "".join(pieces).encode("latin-1")
+    events = list(EdifactReader(data, chunk_size=chunk))
+    refs = [e.unb.element(5) for e in events if isinstance(e, InterchangeHeader)]
+    assert refs == [f"R{n}" for n in range(len(parts))]
+    assert sum(isinstance(e, Message) for e in events) == len(parts)
+    spans = [e for e in events if type(e).__name__ == "Junk"]
+    expected = [j.strip() for j in pieces[0::2] if j.strip()]
+    assert [data[s.offset : s.offset + s.length].strip() for s in spans] == [
+        j.encode("latin-1") for j in expected
+    ]
