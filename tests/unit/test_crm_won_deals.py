@@ -212,3 +212,29 @@ def test_reconcile_names_an_edited_deal_a_prospect_party_and_a_deleted_company(
     assert [d["kind"] for d in found["crm.prospects"]] == ["prospect_in_erp"]
     assert "Neukunde KG" in found["crm.prospects"][0]["detail"]
     assert [d["kind"] for d in found["crm.archived"]] == ["archived_in_crm"]
+
+
+def test_a_refused_deal_is_replayed_once_the_erp_can_take_it(ledger: Ledger) -> None:
+    from hub.ops.replay import replay
+
+    hub, crm, erp = synced(ledger)
+    deal = won_deal(crm, company_of(crm, "5"), [("P0001", "2")], deal_currency_code="CHF")
+    crm_pull(hub)
+    (letter,) = [
+        d
+        for d in ledger.dead_letters(flow="crm_pull")
+        if d.record_key == str(CrmObjectKey("pull", "deal", deal))
+    ]
+    assert "CHF" in letter.reason
+
+    erp.currencies.add("CHF")  # the ERP's people add the currency
+    result = replay(hub, letter.id, by="test")
+
+    assert result["outcome"] == "replayed", result
+    (sale,) = [s for s in erp.sales.values() if s.reference == f"CRM-{deal}"]
+    assert sale.currency == "CHF"
+    crm_pull(hub)
+    replay_again = [s for s in erp.sales.values() if s.reference == f"CRM-{deal}"]
+    assert len(replay_again) == 1
+    record = next(r for r in crm.records("deals") if r.crm_id == deal)
+    assert record.erp_id == sale.erp_id and not record.properties.get("hub_sync_note")
