@@ -13,15 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.crm.models import (
-    AssociationOutcome,
-    CrmRecord,
-    Pipeline,
-    ReadOutcome,
-    RecordFailure,
-    UpsertOutcome,
-    UpsertSuccess,
-)
+from connectors.crm import models as cm
 from connectors.crm.port import CrmPort
 from hub.ledger.bindings import Binding, BindRow, as_binding
 from hub.ledger.cursors import Cursor
@@ -125,32 +117,34 @@ class DryCrm(CrmPort):
         self._run = run
         self.id_property = crm.id_property
 
-    def upsert(self, object_type: str, records: Mapping[str, Mapping[str, Any]]) -> UpsertOutcome:
+    def upsert(
+        self, object_type: str, records: Mapping[str, Mapping[str, Any]]
+    ) -> cm.UpsertOutcome:
         would(self._run, SYSTEM, f"upsert {object_type}", records)
-        return UpsertOutcome(
+        return cm.UpsertOutcome(
             succeeded=[
-                UpsertSuccess(
+                cm.UpsertSuccess(
                     erp_id, f"{DRY}{erp_id}", True,
-                    CrmRecord(object_type, f"{DRY}{erp_id}", dict(props), erp_id),
+                    cm.CrmRecord(object_type, f"{DRY}{erp_id}", dict(props), erp_id),
                 )
                 for erp_id, props in records.items()
             ]
         )  # fmt: skip
 
     # reads go through as they are (keyword options passed on unchanged)
-    def read(self, object_type: str, ids: Iterable[str], **options: Any) -> ReadOutcome:
+    def read(self, object_type: str, ids: Iterable[str], **options: Any) -> cm.ReadOutcome:
         return self._crm.read(object_type, ids, **options)
 
     def search_modified_since(
         self, object_type: str, since: datetime | int | None = None, **options: Any
-    ) -> Iterator[CrmRecord]:
+    ) -> Iterator[cm.CrmRecord]:
         return self._crm.search_modified_since(object_type, since, **options)
 
     def associate(
         self, from_type: str, to_type: str, pairs: Iterable[tuple[str, str]]
-    ) -> AssociationOutcome:
+    ) -> cm.AssociationOutcome:
         would(self._run, SYSTEM, f"associate {from_type} to {to_type}", pairs)
-        return AssociationOutcome()
+        return cm.AssociationOutcome()
 
     def associations(
         self, from_type: str, to_type: str, ids: Iterable[str]
@@ -159,14 +153,14 @@ class DryCrm(CrmPort):
 
     def update(
         self, object_type: str, id_value: str, properties: Mapping[str, Any], **options: Any
-    ) -> CrmRecord:
+    ) -> cm.CrmRecord:
         would(self._run, SYSTEM, f"update {object_type}", [{id_value: dict(properties)}])
-        return CrmRecord(object_type, id_value, dict(properties))
+        return cm.CrmRecord(object_type, id_value, dict(properties))
 
-    def list_records(self, object_type: str, **options: Any) -> Iterator[CrmRecord]:
+    def list_records(self, object_type: str, **options: Any) -> Iterator[cm.CrmRecord]:
         return self._crm.list_records(object_type, **options)
 
-    def pipelines(self, object_type: str) -> list[Pipeline]:
+    def pipelines(self, object_type: str) -> list[cm.Pipeline]:
         return self._crm.pipelines(object_type)
 
     def stats(self) -> dict[str, int]:
@@ -241,7 +235,7 @@ def bound(run: Run, entity: str) -> dict[str, Binding]:
     return found
 
 
-def failure_letter(flow: str, kind: str, failure: RecordFailure, payload: Any) -> Letter:
+def failure_letter(flow: str, kind: str, failure: cm.RecordFailure, payload: Any) -> Letter:
     """The dead letter of a record the CRM refused."""
     where = f" (field {failure.field})" if failure.field else ""
     return Letter(
@@ -251,7 +245,7 @@ def failure_letter(flow: str, kind: str, failure: RecordFailure, payload: Any) -
     )  # fmt: skip
 
 
-def invalid_letter(kind: str, rec: CrmRecord, exc: HubError) -> Letter:
+def invalid_letter(kind: str, rec: cm.CrmRecord, exc: HubError) -> Letter:
     """The dead letter of a CRM record the ERP cannot take (invalid, ambiguous, unlinkable)."""
     field_name = getattr(exc, "field", None)
     prefix = f"field {field_name}: " if field_name else ""
