@@ -19,7 +19,7 @@ from hub import edi_out
 from hub.bootstrap import Hub
 from hub.flows.edi_in import FLOW
 from hub.flows.edi_in.handlers import HANDLERS
-from hub.flows.edi_in.parsing import ParsedInterchange, find_message, parse_file
+from hub.flows.edi_in.parsing import ParsedInterchange, find_message_in, parse_file
 from hub.flows.edi_in.registry import Context, HandlerRegistry, MessageHandler, Work
 from hub.flows.edi_in.stream import check_and_write, refuse
 from hub.ledger import utcnow
@@ -42,14 +42,15 @@ def _profile(hub: Hub, partner: str) -> PartnerProfile:
     return profile
 
 
-def _read_archive(path: str | None, what: str) -> bytes:
+def _archived(path: str | None, what: str) -> Path:
+    """The archived file (read a chunk at a time by the caller), or the error to act on."""
     if not path or not Path(path).is_file():
         raise PermanentError(
             f"{what}: the archived file {path or '(no path recorded)'} is missing; restore it "
             "from the backup of the hub's archive directory, then replay again",
             system="edi",
         )
-    return Path(path).read_bytes()
+    return Path(path)
 
 
 def _context(hub: Hub, profile: PartnerProfile, file_name: str, interchange_ref: str) -> Context:
@@ -89,10 +90,9 @@ def reprocess_message(
     """
     profile = _profile(hub, partner)
     what = f"{partner} interchange {interchange_ref} message {message_ref}"
-    data = _read_archive(archive_path, what)
+    data = _archived(archive_path, what)
     name = Path(archive_path).name
-    _, parsed = parse_file(data, name, profile.charset_policy)
-    found = find_message(parsed, interchange_ref, message_ref)
+    found = find_message_in(data, name, profile.charset_policy, interchange_ref, message_ref)
     if found is None:
         raise PermanentError(
             f"{what}: not found in {archive_path}; check the interchange and message "

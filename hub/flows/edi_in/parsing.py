@@ -125,3 +125,30 @@ def find_message(
             if msg.ref == message_ref:
                 return ich, msg, mres
     return None
+
+
+def find_message_in(
+    data: Source, name: str, policy: CharsetPolicy, interchange_ref: str, message_ref: str
+) -> tuple[ParsedInterchange, Message, MessageResult] | None:
+    """One message of an archived file, streaming: only that message is kept (a replay of
+    one order of a 100 MB file does not hold the file's other messages)."""
+    validator = Validator(name)
+    current: ParsedInterchange | None = None
+    found: tuple[ParsedInterchange, Message, MessageResult] | None = None
+    try:
+        for event in EdifactReader(data, policy=policy):
+            mres = validator.feed(event)
+            if isinstance(event, InterchangeHeader):
+                current = ParsedInterchange(event, validator.result.interchanges[-1])
+            elif (
+                isinstance(event, Message)
+                and mres is not None
+                and current is not None
+                and found is None
+                and current.result.control_ref == interchange_ref
+                and event.ref == message_ref
+            ):
+                found = (current, event, mres)
+    except EdifactError:
+        return found
+    return found
