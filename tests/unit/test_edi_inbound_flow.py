@@ -362,3 +362,23 @@ def test_concatenated_junk_separated_and_redelimited_interchanges_are_all_answer
     assert set(letters) == {"JunkInFile", "QuarantinedFile"}
     assert "junk.edi" in letters["JunkInFile"].reason and "GARBAGE" in letters["JunkInFile"].reason
     assert not list(_inbox(hub).iterdir())
+
+
+def test_a_large_file_reports_its_refused_messages_only() -> None:
+    from connectors.edi import Issue, MessageResult
+    from connectors.edi.result import FileResult, InterchangeResult
+    from hub.flows.edi_in.loop import validation_detail
+
+    ich = InterchangeResult(NORD, "14", US, "14", "1", "UNOC", "3")
+    ich.messages = [MessageResult(str(n), "ORDERS:D:96A:UN:EAN008", n) for n in range(5)]
+    ich.messages[3].errors = [Issue(12, "message", "bad value", 4, "QTY", 1)]
+    detail = validation_detail(FileResult("big.edi", [ich]), limit=2)
+    [summary] = detail["interchanges"]
+    assert (detail["messages"], summary["messages"]) == (5, 5)
+    assert [m["ref"] for m in summary["refused_messages"]] == ["3"]
+    assert (
+        validation_detail(FileResult("small.edi", [ich]), limit=10)["interchanges"][0]["messages"][
+            0
+        ]["ref"]
+        == "0"
+    )  # a small file keeps the full shape
