@@ -20,7 +20,7 @@ each through the inbound flow against the indexed FakeErp in a subprocess of its
 (``bench/edi_inbound_data.py``), which reports its peak RSS; ``time_ratio_10x`` is the big
 file's time over the small one's (linear: about 10).
 
-Usage: ``python bench/edi_inbound.py [--orders 240] [--batch 20] [--concurrency 1,2,4]
+Usage: ``python bench/edi_inbound.py [--orders 300] [--batch 50] [--concurrency 1,2,4]
 [--workers 4] [--rss-mb 100] [--db postgresql://postgres@127.0.0.1:5432/] [--json]``.
 """
 
@@ -214,8 +214,8 @@ def memory(rss_mb: int, batch: int, work: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=240, help="orders per intake run")
-    parser.add_argument("--batch", type=int, default=20, help="orders per ERP batch")
+    parser.add_argument("--orders", type=int, default=300, help="orders per intake run")
+    parser.add_argument("--batch", type=int, default=50, help="orders per ERP batch")
     parser.add_argument("--concurrency", default="1,2,4")
     parser.add_argument("--workers", type=int, default=4, help="trytond worker processes")
     parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/")
