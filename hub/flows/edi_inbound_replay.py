@@ -92,7 +92,14 @@ def reprocess_message(
     what = f"{partner} interchange {interchange_ref} message {message_ref}"
     data = _archived(archive_path, what)
     name = Path(archive_path).name
-    found = find_message_in(data, name, profile.charset_policy, interchange_ref, message_ref)
+    found = find_message_in(
+        data,
+        name,
+        profile.charset_policy,
+        interchange_ref,
+        message_ref,
+        strictness=profile.strictness,
+    )
     if found is None:
         raise PermanentError(
             f"{what}: not found in {archive_path}; check the interchange and message "
@@ -219,7 +226,12 @@ def _backfill_interchange(
     registry: HandlerRegistry,
     report: dict[str, Any],
 ) -> None:
-    _, parsed = parse_file(Path(path).read_bytes(), Path(path).name, profile.charset_policy)
+    _, parsed = parse_file(
+        Path(path).read_bytes(),
+        Path(path).name,
+        profile.charset_policy,
+        strictness=profile.strictness,
+    )
     for ich in parsed:
         if ich.result.control_ref != row["control_ref"]:
             continue
@@ -312,7 +324,9 @@ def _preview_file(
     report: dict[str, Any],
 ) -> None:
     would = report["would"]
-    result, parsed = parse_file(data or b"", name, profile.charset_policy)
+    result, parsed = parse_file(
+        data or b"", name, profile.charset_policy, strictness=profile.strictness
+    )
     detail: dict[str, Any] = {
         "partner": profile.id,
         "file": name,

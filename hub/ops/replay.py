@@ -252,7 +252,7 @@ def _quarantined(hub: Hub, letter: DeadLetter) -> Outcome:
         )
     data = source.read_bytes()
     digest = sha256(data)
-    _, parsed = parse_file(data, name, profile.charset_policy)
+    _, parsed = parse_file(data, name, profile.charset_policy, strictness=profile.strictness)
     refs = [ich.result.control_ref for ich in parsed if ich.result.control_ref]
     done = [
         r

@@ -382,3 +382,38 @@ def test_a_large_file_reports_its_refused_messages_only() -> None:
         ]["ref"]
         == "0"
     )  # a small file keeps the full shape
+
+
+def _century_unb(data: bytes) -> bytes:
+    """The interchange with its UNB date written CCYYMMDD (a deviation syntax 3 forbids)."""
+    head, sep, rest = data.partition(b"UNB+")
+    elements = rest.split(b"'", 1)[0].split(b"+")
+    elements[3] = b"20" + elements[3]
+    return head + sep + b"+".join(elements) + b"'" + rest.split(b"'", 1)[1]
+
+
+def test_the_partners_strictness_decides_the_flows_verdict(tmp_path: Path) -> None:
+    erp = fake_catalogue_erp()
+    hub = hub_on(tmp_path, erp)
+    data = _century_unb(_interchange(erp, "1501", count=1))
+    drop(_inbox(hub), "century.edi", data)
+    assert edi_orders_inbound(hub)["rejected"] == 1  # strict (the shipped profile)
+    assert not erp.sales
+
+    lenient = hub.partners["kaufhaus-nord"].model_copy(update={"strictness": "lenient"})
+    relaxed = Hub(hub.ledger, erp=erp, home=tmp_path / "home2",
+                  partners={**hub.partners, "kaufhaus-nord": lenient})  # fmt: skip
+    drop(_inbox(relaxed), "century.edi", _century_unb(_interchange(erp, "1502", count=1)))
+    report = edi_orders_inbound(relaxed)
+    assert (report["accepted"], report["orders_created"]) == (1, 1), report
+
+
+def test_a_message_type_not_agreed_gets_contrl_code_17(hub: Hub, erp: FakeErp) -> None:
+    orders = make_orders(NORD, US, list(erp.products.values()), count=1, seed=3)
+    data = orders_interchange(orders, sender=NORD, recipient=US, control_ref="1503",
+                              message_type="ORDERS:D:93A:UN:EAN007")  # fmt: skip
+    drop(_inbox(hub), "old.edi", data)
+    edi_orders_inbound(hub)
+    assert not erp.sales
+    contrl = next(p for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")).read_text()
+    assert "UCM+" in contrl and "+17'" in contrl.replace("\n", ""), contrl

@@ -192,7 +192,7 @@ def _process_content(job: FileJob, data: Path, detail: dict[str, Any]) -> dict[s
     """Validate, open each interchange (CONTRL), stream the messages to the runs, finish;
     ``data`` is the archived copy of the file."""
     profile = job.profile
-    scan = scan_file(data, job.label, profile.charset_policy)
+    scan = scan_file(data, job.label, profile.charset_policy, strictness=profile.strictness)
     result = scan.result
     detail["validation"] = validation_detail(result)
     detail["messages_in"] = result.message_count

@@ -19,6 +19,7 @@ from connectors.edi import (
     Validator,
 )
 from connectors.edi.charsets import CharsetPolicy
+from connectors.edi.strictness import Strictness
 from connectors.edi.tokenizer import Junk, Source
 from transforms import edifact_acks as acks
 
@@ -33,11 +34,12 @@ class ParsedInterchange:
 
 
 def parse_file(
-    data: bytes, name: str, policy: CharsetPolicy
+    data: bytes, name: str, policy: CharsetPolicy, *, strictness: Strictness = "strict"
 ) -> tuple[FileResult, list[ParsedInterchange]]:
-    """Stream-validate a file and keep the messages of each interchange for mapping."""
+    """Stream-validate a file (at the partner's strictness) and keep the messages of each
+    interchange for mapping."""
     reader = EdifactReader(data, policy=policy)
-    validator = Validator(name)
+    validator = Validator(name, strictness=strictness)
     parsed: list[ParsedInterchange] = []
     try:
         for event in reader:
@@ -61,10 +63,12 @@ class Scan:
     junk: list[Junk]
 
 
-def scan_file(data: Source, name: str, policy: CharsetPolicy) -> Scan:
+def scan_file(
+    data: Source, name: str, policy: CharsetPolicy, *, strictness: Strictness = "strict"
+) -> Scan:
     """Stream-validate a file keeping only verdicts: memory does not grow with its messages
     beyond one small ``MessageResult`` each."""
-    validator = Validator(name)
+    validator = Validator(name, strictness=strictness)
     parsed: list[ParsedInterchange] = []
     junk: list[Junk] = []
     try:
@@ -128,11 +132,17 @@ def find_message(
 
 
 def find_message_in(
-    data: Source, name: str, policy: CharsetPolicy, interchange_ref: str, message_ref: str
+    data: Source,
+    name: str,
+    policy: CharsetPolicy,
+    interchange_ref: str,
+    message_ref: str,
+    *,
+    strictness: Strictness = "strict",
 ) -> tuple[ParsedInterchange, Message, MessageResult] | None:
     """One message of an archived file, streaming: only that message is kept (a replay of
     one order of a 100 MB file does not hold the file's other messages)."""
-    validator = Validator(name)
+    validator = Validator(name, strictness=strictness)
     current: ParsedInterchange | None = None
     found: tuple[ParsedInterchange, Message, MessageResult] | None = None
     try:

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.edi import Issue, Message, MessageResult
+from connectors.edi import Issue, Message, MessageResult, SyntaxCode
 from connectors.edi.channels import Mailbox, shown
 from hub import edi_out
 from hub.bootstrap import Hub
@@ -78,7 +78,7 @@ def message_errors(profile: PartnerProfile, mres: MessageResult) -> list[Issue]:
     errors = list(mres.errors)
     if not errors and not profile.accepts(mres.type):
         why = f"message type {mres.type} is not agreed with {profile.id}"
-        errors.append(Issue(14, "message", why, 1, "UNH", 2))
+        errors.append(Issue(SyntaxCode.NO_AGREEMENT, "message", why, 1, "UNH", 2))
     return errors
 
 
