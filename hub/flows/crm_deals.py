@@ -221,7 +221,8 @@ def _deal_events(
             continue
         invoice = row.entity == DEAL_INVOICE
         payload = sent.get(f"invoice:{row.erp_id}" if invoice else row.erp_id) or {}
-        numbers = [n for n in (sale.reference, sale.number, sale.erp_id) if n]
+        # never under the bare ERP id: a sale's id can equal another sale's number
+        numbers = [n for n in (sale.reference, sale.number) if n] or [f"sale:{sale.erp_id}"]
         steps.append((numbers, Event(
             ref=numbers[0], kind="crm.deal.invoice" if invoice else "crm.deal", at=_NOW,
             flow=FLOW_PUSH, system=SYSTEM,
