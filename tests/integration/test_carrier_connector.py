@@ -336,12 +336,25 @@ def test_look_up_refuses_wrong_credentials_as_permanent(carrier_server: SandboxC
     assert "wrong" not in str(info.value)
 
 
-@pytest.mark.parametrize("fault", ["http_503", "html_page", "reset"])
-def test_look_up_that_gets_no_list_cannot_tell(carrier_server: SandboxCarrier, fault: str) -> None:
+@pytest.mark.parametrize("fault", ["http_503", "reset"])
+def test_look_up_retries_a_transient_failure_then_cannot_tell(
+    carrier_server: SandboxCarrier, fault: str
+) -> None:
     lookup = sandbox_lookup(carrier_server)
     carrier_server.force_fault(fault, "lookup")
+    assert lookup.find("CS0001") is None  # one failed answer is retried within the call
+    carrier_server.force_fault(fault, "lookup", count=10)
     with pytest.raises(OutcomeUnknownError, match="cannot tell|did not answer"):
-        lookup.find("CS0001")
+        lookup.find("CS0001")  # still failing after every attempt: the carrier cannot tell
+
+
+def test_look_up_answered_by_an_html_page_cannot_tell_at_once(
+    carrier_server: SandboxCarrier,
+) -> None:
+    lookup = sandbox_lookup(carrier_server)
+    carrier_server.force_fault("html_page", "lookup")
+    with pytest.raises(OutcomeUnknownError, match="cannot tell"):
+        lookup.find("CS0001")  # a 200 that is no list is not retried: a proxy, not the carrier
     assert lookup.find("CS0001") is None  # the next call answers: nothing booked
 
 
