@@ -9,9 +9,10 @@ query by kind and fields, never by ``LIKE`` on a formatted string.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, dataclass_transform
 
 
 class KeyKind(StrEnum):
@@ -29,110 +30,74 @@ class KeyError_(ValueError):
     """A key text that no kind parses (names the text and the kinds known)."""
 
 
+@dataclass_transform(frozen_default=True)
 @dataclass(frozen=True)
 class Key:
-    """Base of every key kind: ``kind`` plus the two fields the ledger indexes."""
+    """Base of every key kind: ``kind`` plus the two fields the ledger indexes.
+
+    A kind is a frozen dataclass that names its prefix and which of its fields are the scope
+    and the subject in the class statement (``class SaleKey(Key, kind=KeyKind.SALE,
+    scope="buyer_gln", ...)``); its text is the prefix and the fields in order, joined by ``:``.
+    """
 
     kind: ClassVar[KeyKind]
+    scope_field: ClassVar[str]
+    subject_field: ClassVar[str]
+
+    def __init_subclass__(cls, kind: KeyKind, scope: str = "", subject: str = "") -> None:
+        super().__init_subclass__()
+        cls.kind, cls.scope_field, cls.subject_field = kind, scope, subject
+        dataclass(frozen=True)(cls)
+
+    def __str__(self) -> str:
+        values = (getattr(self, field.name) for field in dataclasses.fields(self))
+        return ":".join([self.kind.value, *values])
 
     @property
     def scope(self) -> str:
         """Who the key belongs to (a partner, a GLN, a CRM object type)."""
-        raise NotImplementedError
+        return str(getattr(self, self.scope_field)) if self.scope_field else ""
 
     @property
     def subject(self) -> str:
         """The business reference a person searches by (order, shipment, document)."""
-        raise NotImplementedError
+        return str(getattr(self, self.subject_field))
 
     def fields(self) -> dict[str, str]:
         """The columns the ledger stores beside the key text."""
         return {"kind": self.kind.value, "scope": self.scope, "subject": self.subject}
 
 
-@dataclass(frozen=True)
-class SaleKey(Key):
+class SaleKey(Key, kind=KeyKind.SALE, scope="buyer_gln", subject="order_number"):
     """An ERP sale created from a partner's order: buyer GLN + the buyer's order number."""
 
     buyer_gln: str
     order_number: str
-    kind: ClassVar[KeyKind] = KeyKind.SALE
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.buyer_gln}:{self.order_number}"
-
-    @property
-    def scope(self) -> str:
-        return self.buyer_gln
-
-    @property
-    def subject(self) -> str:
-        return self.order_number
 
 
-@dataclass(frozen=True)
-class SaleChangeKey(Key):
+class SaleChangeKey(Key, kind=KeyKind.SALE_CHANGE, scope="buyer_gln", subject="order_number"):
     """One change message applied to an ERP sale: the sale's buyer GLN and order number
     (scope, subject: ``hub trace`` of the order finds its versions) and the change number."""
 
     buyer_gln: str
     order_number: str
     change_number: str
-    kind: ClassVar[KeyKind] = KeyKind.SALE_CHANGE
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.buyer_gln}:{self.order_number}:{self.change_number}"
-
-    @property
-    def scope(self) -> str:
-        return self.buyer_gln
-
-    @property
-    def subject(self) -> str:
-        return self.order_number
 
 
-@dataclass(frozen=True)
-class BookingKey(Key):
+class BookingKey(Key, kind=KeyKind.BOOKING, subject="shipment_number"):
     """A carrier shipment booked for one ERP shipment number."""
 
     shipment_number: str
-    kind: ClassVar[KeyKind] = KeyKind.BOOKING
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.shipment_number}"
-
-    @property
-    def scope(self) -> str:
-        return ""
-
-    @property
-    def subject(self) -> str:
-        return self.shipment_number
 
 
-@dataclass(frozen=True)
-class TrackingKey(Key):
+class TrackingKey(Key, kind=KeyKind.TRACKING, scope="digest", subject="tracking_number"):
     """A tracking status written back to the ERP: tracking number + status digest."""
 
     tracking_number: str
     digest: str
-    kind: ClassVar[KeyKind] = KeyKind.TRACKING
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.tracking_number}:{self.digest}"
-
-    @property
-    def scope(self) -> str:
-        return self.digest
-
-    @property
-    def subject(self) -> str:
-        return self.tracking_number
 
 
-@dataclass(frozen=True)
-class DocumentKey(Key):
+class DocumentKey(Key, kind=KeyKind.OUTBOUND, scope="partner", subject="record"):
     """An outbound EDI document: type, partner (or interchange) and the record it is for.
 
     ``record`` may itself be a key's text (an ORDRSP answers ``erp.sale:<gln>:<order>``).
@@ -141,7 +106,6 @@ class DocumentKey(Key):
     doc_type: str
     partner: str
     record: str
-    kind: ClassVar[KeyKind] = KeyKind.OUTBOUND
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.doc_key}"
@@ -152,14 +116,6 @@ class DocumentKey(Key):
         if self.doc_type == "ORDRSP" and not self.partner:
             return f"ORDRSP:{self.record}"
         return f"{self.doc_type}:{self.partner}:{self.record}"
-
-    @property
-    def scope(self) -> str:
-        return self.partner
-
-    @property
-    def subject(self) -> str:
-        return self.record
 
     def replacement(self, tracking: str) -> DocumentKey:
         """The replacement of this document sent once a carrier's tracking number is known
@@ -185,14 +141,12 @@ class DocumentKey(Key):
         return cls(doc_type, partner, record)
 
 
-@dataclass(frozen=True)
-class CrmObjectKey(Key):
+class CrmObjectKey(Key, kind=KeyKind.CRM_OBJECT, subject="object_id"):
     """A CRM object created or pulled by the hub: direction, object type and its id."""
 
     direction: str  # push | pull
     object_type: str  # company | contact | deal ...
     object_id: str
-    kind: ClassVar[KeyKind] = KeyKind.CRM_OBJECT
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.direction}.{self.object_type}:{self.object_id}"
@@ -200,10 +154,6 @@ class CrmObjectKey(Key):
     @property
     def scope(self) -> str:
         return f"{self.direction}.{self.object_type}"
-
-    @property
-    def subject(self) -> str:
-        return self.object_id
 
 
 @dataclass(frozen=True)
