@@ -13,6 +13,9 @@ EInvoiceFormat = Literal[
     "xrechnung-ubl", "xrechnung-cii", "peppol-bis", "zugferd-en16931", "zugferd-xrechnung"
 ]
 FORMATS: tuple[str, ...] = EInvoiceFormat.__args__  # type: ignore[attr-defined]
+# UNCL 5305 categories a customer's zero-rated lines can be declared as (K and G are chosen
+# from the countries, Z otherwise): exempt, reverse charge, export, not subject to VAT
+ZeroCategory = Literal["E", "AE", "G", "O"]
 
 
 def _iban(value: str | None) -> str | None:
@@ -89,6 +92,23 @@ class CustomerEInvoice(ConfigModel):
         description="The buyer's electronic address (BT-49); default: the e-mail recipient "
         "or the party's e-mail in the ERP.",
     )
+    vat_category: ZeroCategory | None = Field(
+        default=None,
+        description="What this customer's zero-rated lines are (UNCL 5305): E exempt, AE "
+        "reverse charge, G export outside the EU, O not subject to VAT. Default: K for a "
+        "business in another EU state, G for a buyer outside the EU, else Z.",
+    )
+    vat_exemption_code: str | None = Field(
+        default=None,
+        pattern=r"^VATEX-EU-[A-Z0-9-]+$",
+        description="VATEX code of the exemption (BT-121), e.g. VATEX-EU-132-1I; default "
+        "for AE, G, O: VATEX-EU-AE, VATEX-EU-G, VATEX-EU-O.",
+    )
+    vat_exemption_reason: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Why no VAT is charged, as the invoice says it (BT-120).",
+    )
 
     @model_validator(mode="after")
     def _channel_complete(self) -> CustomerEInvoice:
@@ -101,6 +121,15 @@ class CustomerEInvoice(ConfigModel):
             raise ValueError(
                 f"customer {self.party}: format {self.format} needs 'buyer_reference' "
                 "(BT-10, the Leitweg-ID for public buyers)"
+            )
+        if self.vat_category == "E" and not (self.vat_exemption_code or self.vat_exemption_reason):
+            raise ValueError(
+                f"customer {self.party}: vat_category E (exempt) needs vat_exemption_code "
+                "(e.g. VATEX-EU-132-1I) or vat_exemption_reason (BR-E-10)"
+            )
+        if self.vat_category is None and (self.vat_exemption_code or self.vat_exemption_reason):
+            raise ValueError(
+                f"customer {self.party}: a VAT exemption needs vat_category (E, AE, G or O)"
             )
         return self
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 
+from connectors.einvoice.pdfa import check_pdfa3
 from connectors.einvoice.schematron import compile_schematron
 from connectors.einvoice.svrl import Finding, parse_svrl
 from schemas.errors import PermanentError
@@ -203,6 +204,7 @@ class Validator:
             )
             return report
         report = self._validate_xml(xml, file, "pdf")
+        report.findings.extend(check_pdfa3(data))  # a ZUGFeRD/Factur-X PDF is PDF/A-3
         if name not in ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml"):
             report.findings.append(
                 Finding(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,8 @@ from connectors.einvoice.validator import Report, Validator, rules_dir
 from sandbox.einvoice_data import BUYERS, SELLER, customer, make_invoice
 from schemas.einvoice_config import FORMATS
 from schemas.errors import PermanentError
-from schemas.model import Address, Invoice, Party, TaxLine
-from tests.fixtures.einvoice import official_rules, official_validator
+from schemas.model import Address, Invoice, Party
+from tests.fixtures.einvoice import official_rules, official_validator, zero_rated
 from transforms.einvoice import render
 from transforms.einvoice.document import build
 
@@ -87,17 +86,7 @@ def _intra_community(seed: int) -> tuple[Party, Invoice]:
         vat="ATU13585627",
         addresses=(Address(street="Ringstrasse 1", postal_code="1010", city="Wien", country="AT"),),
     )
-    base = make_invoice(seed, buyer=buyer, allowances=False)
-    lines = tuple(ln.model_copy(update={"tax_rate": Decimal(0)}) for ln in base.lines)
-    invoice = base.model_copy(
-        update={
-            "lines": lines,
-            "tax_amount": Decimal(0),
-            "total_amount": base.untaxed_amount,
-            "taxes": (TaxLine(rate=Decimal(0), base=base.untaxed_amount, amount=Decimal(0)),),
-        }
-    )
-    return buyer, invoice
+    return buyer, zero_rated(seed, buyer)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -115,7 +104,7 @@ def test_intra_community_supply_is_category_k_with_its_exemption(
         delivery_date=date(2026, 11, 3),
     )
     assert (
-        {v.category for v in doc.vat} == {"K"}
+        {v.tax.category for v in doc.vat} == {"K"}
         and doc.deliver_to is not None
         and doc.deliver_to.country == "AT"
     )
@@ -138,7 +127,7 @@ def test_zero_rate_at_home_stays_category_z() -> None:
         buyer=domestic,
         customer=customer(domestic, "peppol-bis"),
     )
-    assert {v.category for v in doc.vat} == {"Z"} and doc.deliver_to is None
+    assert {v.tax.category for v in doc.vat} == {"Z"} and doc.deliver_to is None
 
 
 def _errors(report: Report) -> list[str]:

@@ -6,7 +6,6 @@ Elements are written in the order of the D16B schema (the CII XSD checks sequenc
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import TypeAlias
 
 from lxml import etree
@@ -17,6 +16,7 @@ from transforms.einvoice.document import (
     EDocument,
     ELine,
     EParty,
+    ETax,
     money,
     number,
 )
@@ -49,11 +49,12 @@ def _date(parent: El, tag: str, value: date) -> None:
     _el(_ram(parent, tag), UDT, "DateTimeString", value.strftime("%Y%m%d"), format="102")
 
 
-def _tax(parent: El, category: str, rate: Decimal, tag: str = "ApplicableTradeTax") -> None:
-    tax = _ram(parent, tag)
-    _ram(tax, "TypeCode", "VAT")
-    _ram(tax, "CategoryCode", category)
-    _ram(tax, "RateApplicablePercent", number(rate))
+def _tax(parent: El, tax: ETax, tag: str = "ApplicableTradeTax") -> None:
+    el = _ram(parent, tag)
+    _ram(el, "TypeCode", "VAT")
+    _ram(el, "CategoryCode", tax.category)
+    if tax.percent is not None:  # none on a line or allowance not subject to VAT (O)
+        _ram(el, "RateApplicablePercent", number(tax.percent))
 
 
 def _line(parent: El, ln: ELine) -> None:
@@ -69,7 +70,7 @@ def _line(parent: El, ln: ELine) -> None:
     delivery = _ram(item, "SpecifiedLineTradeDelivery")
     _ram(delivery, "BilledQuantity", number(ln.quantity), unitCode=ln.unit_code)
     settlement = _ram(item, "SpecifiedLineTradeSettlement")
-    _tax(settlement, ln.category, ln.rate)
+    _tax(settlement, ln.tax)
     summation = _ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
     _ram(summation, "LineTotalAmount", money(ln.net))
 
@@ -122,7 +123,7 @@ def _allowance(parent: El, a: EAllowance) -> None:
     _ram(el, "ActualAmount", money(a.amount))
     _opt(el, "ReasonCode", a.reason_code)
     _opt(el, "Reason", a.reason)
-    _tax(el, a.category, a.rate, tag="CategoryTradeTax")
+    _tax(el, a.tax, tag="CategoryTradeTax")
 
 
 def _settlement(parent: El, doc: EDocument) -> None:
@@ -141,11 +142,11 @@ def _settlement(parent: El, doc: EDocument) -> None:
         tax = _ram(s, "ApplicableTradeTax")
         _ram(tax, "CalculatedAmount", money(v.amount))
         _ram(tax, "TypeCode", "VAT")
-        _opt(tax, "ExemptionReason", v.exemption_reason)
+        _opt(tax, "ExemptionReason", v.tax.exemption_reason)
         _ram(tax, "BasisAmount", money(v.base))
-        _ram(tax, "CategoryCode", v.category)
-        _opt(tax, "ExemptionReasonCode", v.exemption_code)
-        _ram(tax, "RateApplicablePercent", number(v.rate))
+        _ram(tax, "CategoryCode", v.tax.category)
+        _opt(tax, "ExemptionReasonCode", v.tax.exemption_code)
+        _ram(tax, "RateApplicablePercent", number(v.tax.rate))  # BT-119, even for O (BR-DE-14)
     for a in doc.allowances:
         _allowance(s, a)
     if doc.payment_terms or doc.due_date:

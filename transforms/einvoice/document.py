@@ -9,13 +9,13 @@ rate (BR-27: a net price is never negative), and each rate's VAT is the ERP's ow
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from schemas.einvoice_config import CustomerEInvoice, EInvoiceFormat, Seller
 from schemas.errors import PermanentError
-from schemas.model import AllowanceCharge, Invoice, Party
+from schemas.model import Invoice, Party
 
 CENT = Decimal("0.01")
 XRECHNUNG_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
@@ -83,6 +83,23 @@ class EParty:
 
 
 @dataclass(frozen=True)
+class ETax:
+    """A VAT category (UNCL 5305: S, Z, E, AE, K, G, O) and its rate; at zero, why no VAT is
+    charged: the VATEX code (BT-121) and the text (BT-120)."""
+
+    category: str
+    rate: Decimal
+    exemption_code: str | None = None
+    exemption_reason: str | None = None
+
+    @property
+    def percent(self) -> Decimal | None:
+        """The rate a line or allowance writes: none for O, not subject to VAT (BR-O-05..07);
+        the breakdown always writes its rate (BT-119, XRechnung BR-DE-14)."""
+        return None if self.category == "O" else self.rate
+
+
+@dataclass(frozen=True)
 class ELine:
     line_id: str
     name: str
@@ -90,11 +107,9 @@ class ELine:
     unit_code: str
     price: Decimal
     net: Decimal
-    category: str
-    rate: Decimal
-    seller_item: str | None
-    gtin: str | None
-    order_line: str | None
+    tax: ETax
+    seller_item: str | None = None
+    gtin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,18 +118,16 @@ class EAllowance:
     amount: Decimal
     reason: str
     reason_code: str | None
-    category: str
-    rate: Decimal
+    tax: ETax
 
 
 @dataclass(frozen=True)
 class EVat:
-    category: str
-    rate: Decimal
+    """One VAT breakdown (BG-23): the category, its taxable base and the ERP's tax."""
+
+    tax: ETax
     base: Decimal
     amount: Decimal
-    exemption_code: str | None = None
-    exemption_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,51 +170,43 @@ class EDocument:
         return customization_id(self.fmt)
 
 
-EU = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "CY",
-        "CZ",
-        "DE",
-        "DK",
-        "EE",
-        "ES",
-        "FI",
-        "FR",
-        "GR",
-        "HR",
-        "HU",
-        "IE",
-        "IT",
-        "LT",
-        "LU",
-        "LV",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SE",
-        "SI",
-        "SK",
-    ]
-)
-# why a zero-rated category is not taxed (UNCL 5305 -> VATEX code, text)
-EXEMPTIONS = {"K": ("VATEX-EU-IC", "Intra-community supply")}
+_MEMBERS = "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK"
+EU = frozenset(_MEMBERS.split(" "))
+# why a zero-rated category is not taxed (UNCL 5305 -> VATEX code, text); E has no default
+EXEMPTIONS = {
+    "K": ("VATEX-EU-IC", "Intra-community supply"),
+    "AE": ("VATEX-EU-AE", "Reverse charge"),
+    "G": ("VATEX-EU-G", "Export outside the EU"),
+    "O": ("VATEX-EU-O", "Not subject to VAT"),
+}
 
 
-def category(rate: Decimal, zero: str = "Z") -> str:
-    """UNCL 5305 VAT category for a rate: S (standard) above zero; at zero ``zero``: Z (zero
-    rated), or K (intra-community supply) for a buyer with a VAT id in another EU country."""
-    return "S" if rate > 0 else zero
+@dataclass(frozen=True)
+class VatPolicy:
+    """How a document taxes: S above zero; at zero the customer's category (``zero``)."""
+
+    zero: ETax
+
+    def of(self, rate: Decimal) -> ETax:
+        return ETax("S", rate) if rate > 0 else self.zero
 
 
-def zero_category(seller_country: str, buyer: Party, buyer_country: str) -> str:
-    """K when the buyer is a business (VAT id) in another EU member state, else Z."""
+def zero_tax(
+    seller_country: str, buyer: Party, buyer_country: str, customer: CustomerEInvoice
+) -> ETax:
+    """The category of zero-rated amounts: the customer's configured one (E, AE, G, O), else
+    K for a business (VAT id) in another EU state, G for a buyer outside the EU, else Z."""
     cross = buyer_country != seller_country and {buyer_country, seller_country} <= EU
-    return "K" if cross and buyer.vat else "Z"
+    export = seller_country in EU and buyer_country not in EU
+    default = "K" if cross and buyer.vat else "G" if export else "Z"
+    cat = customer.vat_category or default
+    code, reason = EXEMPTIONS.get(cat, (None, None))
+    return ETax(
+        cat,
+        Decimal(0),
+        customer.vat_exemption_code or code,
+        customer.vat_exemption_reason or reason,
+    )
 
 
 def _seller(seller: Seller) -> EParty:
@@ -250,42 +255,29 @@ def _buyer(buyer: Party, customer: CustomerEInvoice, invoice: Invoice) -> EParty
 
 
 def _lines_and_allowances(
-    invoice: Invoice, sign: Decimal, zero: str
+    invoice: Invoice, sign: Decimal, policy: VatPolicy
 ) -> tuple[list[ELine], list[EAllowance]]:
     lines: list[ELine] = []
     allowances: list[EAllowance] = []
     for ln in invoice.lines:
-        rate = ln.tax_rate or Decimal(0)
+        tax = policy.of(ln.tax_rate or Decimal(0))
         net = ln.amount * sign
         name = ln.description or ln.product_code or f"line {ln.line_no}"
         if net < 0:  # a discount line: EN 16931 has no negative line prices (BR-27)
-            allowances.append(EAllowance(False, -net, name, "95", category(rate, zero), rate))
+            allowances.append(EAllowance(False, -net, name, "95", tax))
             continue
+        unit = UNIT_CODES.get(ln.unit.lower(), "C62")
+        price = abs(ln.unit_price)
+        item = ln.product_code
         lines.append(
-            ELine(
-                line_id=str(ln.line_no),
-                name=name,
-                quantity=abs(ln.quantity),
-                unit_code=UNIT_CODES.get(ln.unit.lower(), "C62"),
-                price=abs(ln.unit_price),
-                net=net,
-                category=category(rate, zero),
-                rate=rate,
-                seller_item=ln.product_code,
-                gtin=ln.gtin,
-                order_line=None,
-            )
+            ELine(str(ln.line_no), name, abs(ln.quantity), unit, price, net, tax, item, ln.gtin)
         )
     for a in invoice.allowance_charges:
-        rate = a.tax_rate or Decimal(0)
-        allowances.append(_allowance(a, rate, zero))
+        reason = a.reason or ("Charge" if a.charge else "Discount")
+        code = a.reason_code or (None if a.charge else "95")
+        tax = policy.of(a.tax_rate or Decimal(0))
+        allowances.append(EAllowance(a.charge, a.amount, reason, code, tax))
     return lines, allowances
-
-
-def _allowance(a: AllowanceCharge, rate: Decimal, zero: str) -> EAllowance:
-    reason = a.reason or ("Charge" if a.charge else "Discount")
-    code = a.reason_code or (None if a.charge else "95")
-    return EAllowance(a.charge, a.amount, reason, code, category(rate, zero), rate)
 
 
 def _vat(
@@ -293,24 +285,43 @@ def _vat(
     lines: Iterable[ELine],
     allowances: Iterable[EAllowance],
     sign: Decimal,
-    zero: str,
+    policy: VatPolicy,
 ) -> tuple[EVat, ...]:
     """One breakdown per rate: base from lines and allowances, tax as the ERP computed it."""
     bases: dict[Decimal, Decimal] = {}
     for ln in lines:
-        bases[ln.rate] = bases.get(ln.rate, Decimal(0)) + ln.net
+        bases[ln.tax.rate] = bases.get(ln.tax.rate, Decimal(0)) + ln.net
     for a in allowances:
-        bases[a.rate] = bases.get(a.rate, Decimal(0)) + (a.amount if a.charge else -a.amount)
+        change = a.amount if a.charge else -a.amount
+        bases[a.tax.rate] = bases.get(a.tax.rate, Decimal(0)) + change
     erp_tax: dict[Decimal, Decimal] = {}
     for t in invoice.taxes:
         erp_tax[t.rate] = erp_tax.get(t.rate, Decimal(0)) + t.amount * sign
     out = []
     for rate in sorted(bases, reverse=True):
         computed = (bases[rate] * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-        cat = category(rate, zero)
-        code, reason = EXEMPTIONS.get(cat, (None, None))
-        out.append(EVat(cat, rate, bases[rate], erp_tax.get(rate, computed), code, reason))
+        out.append(EVat(policy.of(rate), bases[rate], erp_tax.get(rate, computed)))
     return tuple(out)
+
+
+def _refused(invoice: Invoice, why: str, code: str) -> PermanentError:
+    return PermanentError(f"invoice {invoice.number}: {why}", system="einvoice", code=code)
+
+
+def _policy(
+    invoice: Invoice, seller: Seller, buyer: Party, customer: CustomerEInvoice
+) -> VatPolicy:
+    """The document's VAT policy; PermanentError when the ERP lacks what its category needs."""
+    country = next((a.country for a in buyer.addresses if a.country), None) or ""
+    zero = zero_tax(seller.address.country, buyer, country, customer)
+    if zero.category == "AE" and not buyer.vat:
+        raise _refused(
+            invoice,
+            f"customer {buyer.name!r} (ERP id {buyer.erp_id}) is invoiced under reverse charge "
+            "(vat_category AE) but has no VAT id in the ERP (BT-48, BR-AE-02): add it",
+            "buyer_vat_id",
+        )
+    return VatPolicy(zero)
 
 
 def build(
@@ -326,21 +337,21 @@ def build(
     credit = invoice.kind == "credit_note"
     sign = Decimal(-1) if credit and invoice.total_amount < 0 else Decimal(1)
     buyer_party = _buyer(buyer, customer, invoice)
-    zero = zero_category(seller.address.country, buyer, buyer_party.address.country)
-    lines, allowances = _lines_and_allowances(invoice, sign, zero)
+    policy = _policy(invoice, seller, buyer, customer)
+    lines, allowances = _lines_and_allowances(invoice, sign, policy)
     if not lines:
-        raise PermanentError(
-            f"invoice {invoice.number}: no line with a positive amount to invoice",
-            system="einvoice",
-            code="no_lines",
-        )
-    vat = _vat(invoice, lines, allowances, sign, zero)
+        raise _refused(invoice, "no line with a positive amount to invoice", "no_lines")
+    vat = _vat(invoice, lines, allowances, sign, policy)
     line_total = sum((ln.net for ln in lines), Decimal(0))
     allowance_total = sum((a.amount for a in allowances if not a.charge), Decimal(0))
     charge_total = sum((a.amount for a in allowances if a.charge), Decimal(0))
     tax_exclusive = line_total - allowance_total + charge_total
     tax_total = sum((v.amount for v in vat), Decimal(0))
     _check_totals(invoice, tax_exclusive, tax_total, sign)
+    seller_party = _seller(seller)
+    if {v.tax.category for v in vat} == {"O"}:  # no VAT id on either side (BR-O-02..04)
+        seller_party = replace(seller_party, vat_id=None)
+        buyer_party = replace(buyer_party, vat_id=None)
     return EDocument(
         fmt=fmt,
         number=invoice.number,
@@ -350,10 +361,10 @@ def build(
         currency=invoice.currency,
         buyer_reference=customer.buyer_reference or invoice.buyer_reference,
         order_reference=invoice.order_numbers[0] if invoice.order_numbers else None,
-        seller=_seller(seller),
+        seller=seller_party,
         delivery_date=delivery_date or invoice.delivery_date,
         buyer=buyer_party,
-        deliver_to=buyer_party.address if zero == "K" else None,
+        deliver_to=buyer_party.address if policy.zero.category == "K" else None,
         lines=tuple(lines),
         allowances=tuple(allowances),
         vat=vat,
@@ -372,13 +383,11 @@ def build(
 
 def _check_totals(invoice: Invoice, net: Decimal, tax: Decimal, sign: Decimal) -> None:
     """The document's totals are the ERP's, to the cent, or nothing is built."""
-    if net.quantize(CENT) != (invoice.untaxed_amount * sign).quantize(CENT) or tax.quantize(
-        CENT
-    ) != (invoice.tax_amount * sign).quantize(CENT):
-        raise PermanentError(
-            f"invoice {invoice.number}: the e-invoice totals (net {net}, VAT {tax}) differ "
-            f"from the ERP's ({invoice.untaxed_amount}, {invoice.tax_amount}); check the "
-            "invoice's taxes in the ERP",
-            system="einvoice",
-            code="totals_differ",
+    erp_net, erp_tax = invoice.untaxed_amount * sign, invoice.tax_amount * sign
+    if (net - erp_net).quantize(CENT) or (tax - erp_tax).quantize(CENT):
+        why = (
+            f"the e-invoice totals (net {net}, VAT {tax}) differ from the ERP's "
+            f"({invoice.untaxed_amount}, {invoice.tax_amount}); check the invoice's taxes "
+            "in the ERP"
         )
+        raise _refused(invoice, why, "totals_differ")

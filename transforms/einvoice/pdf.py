@@ -1,28 +1,37 @@
-"""ZUGFeRD / Factur-X: a readable invoice page (fpdf2) with the CII XML embedded (factur-x).
+"""ZUGFeRD / Factur-X: a PDF/A-3b invoice page (fpdf2) with the CII XML embedded (factur-x).
 
+The page is drawn in Bitstream Vera (the TrueType fonts reportlab ships), embedded as
+subsets with a ToUnicode map, with an sRGB OutputIntent (GTS_PDFA1, fpdf2's sRGB2014 ICC
+profile) and a file identifier; nothing transparent, no scripts, no encryption.
 ``factur-x`` attaches the XML as ``factur-x.xml`` (AFRelationship "Data") and writes the
-PDF/A-3 XMP metadata for the EN 16931 level; it stamps the current time into that
-metadata, so the PDF's bytes differ between two builds of the same invoice. The flow
-therefore pins the bytes (archive by hash) before sending, like EDI files, and a resend
-after a crash sends those pinned bytes, never a rebuild.
+PDF/A-3 XMP metadata (pdfaid part 3, conformance B) for the EN 16931 level; it stamps the
+current time into that metadata, so the PDF's bytes differ between two builds of the same
+invoice. The flow therefore pins the bytes (archive by hash) before sending, like EDI
+files, and a resend after a crash sends those pinned bytes, never a rebuild.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import UTC, datetime, time
+from importlib.resources import files
 
 from fpdf import FPDF
+from fpdf.enums import OutputIntentSubType
+from fpdf.output import PDFICCProfile
 
-from transforms.einvoice.document import EDocument, EParty, money, number
+from transforms.einvoice.document import EDocument, EParty, ETax, money, number
 
 # factur-x logs every level detection at INFO: chatter in a CLI or a flow log
 logging.getLogger("factur-x").setLevel(logging.WARNING)
 _WIDTHS = (10, 78, 18, 14, 24, 12, 26)
+FONT = "Vera"
+_FONT_FILES = {"": "Vera.ttf", "B": "VeraBd.ttf", "I": "VeraIt.ttf"}
 
 
 def _latin1(text: str) -> str:
-    """The core PDF fonts speak Latin-1: anything else is replaced, never an error."""
+    """Vera has every Latin-1 glyph: anything else is replaced (PDF/A forbids .notdef)."""
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
@@ -37,10 +46,10 @@ def _party_lines(p: EParty) -> list[str]:
 
 
 def _header(pdf: FPDF, doc: EDocument) -> None:
-    pdf.set_font("Helvetica", "B", 16)
+    pdf.set_font(FONT, "B", 16)
     title = "Credit note" if doc.credit_note else "Invoice"
     pdf.cell(0, 10, _latin1(f"{title} {doc.number}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_font(FONT, "", 9)
     s, b = doc.seller, doc.buyer
     left, right = _party_lines(s), _party_lines(b)
     pdf.cell(95, 5, "From", new_x="RIGHT")
@@ -63,12 +72,12 @@ def _header(pdf: FPDF, doc: EDocument) -> None:
 
 
 def _lines(pdf: FPDF, doc: EDocument) -> None:
-    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_font(FONT, "B", 9)
     labels = ("#", "Item", "Qty", "Unit", "Price", "VAT", "Net")
     for i, (w, label) in enumerate(zip(_WIDTHS, labels, strict=True)):
         pdf.cell(w, 6, label, border="B", align="R" if i >= 2 else "L", new_x="RIGHT")
     pdf.ln()
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_font(FONT, "", 9)
     for ln in doc.lines:
         cells = (
             ln.line_id,
@@ -76,7 +85,7 @@ def _lines(pdf: FPDF, doc: EDocument) -> None:
             number(ln.quantity),
             ln.unit_code,
             number(ln.price),
-            f"{number(ln.rate)}%",
+            _rate(ln.tax),
             money(ln.net),
         )
         for i, (w, text) in enumerate(zip(_WIDTHS, cells, strict=True)):
@@ -84,9 +93,7 @@ def _lines(pdf: FPDF, doc: EDocument) -> None:
         pdf.ln()
     for a in doc.allowances:
         sign = "" if a.charge else "-"
-        pdf.cell(
-            sum(_WIDTHS[:-1]), 5, _latin1(f"{a.reason} ({number(a.rate)}% VAT)"), new_x="RIGHT"
-        )
+        pdf.cell(sum(_WIDTHS[:-1]), 5, _latin1(f"{a.reason} ({_rate(a.tax)} VAT)"), new_x="RIGHT")
         pdf.cell(
             _WIDTHS[-1], 5, f"{sign}{money(a.amount)}", align="R", new_x="LMARGIN", new_y="NEXT"
         )
@@ -95,18 +102,22 @@ def _lines(pdf: FPDF, doc: EDocument) -> None:
 def _totals(pdf: FPDF, doc: EDocument) -> None:
     pdf.ln(2)
     rows = [("Net", doc.tax_exclusive)]
-    rows += [(f"VAT {number(v.rate)}% on {money(v.base)}", v.amount) for v in doc.vat]
+    rows += [(f"VAT {_rate(v.tax)} on {money(v.base)}", v.amount) for v in doc.vat]
     rows.append((f"Total {doc.currency}", doc.payable))
     for label, value in rows:
         pdf.cell(sum(_WIDTHS[:-1]), 5, _latin1(label), align="R", new_x="RIGHT")
         pdf.cell(_WIDTHS[-1], 5, money(value), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
+    for v in doc.vat:  # why no VAT is charged (BT-120, BT-121)
+        if v.tax.exemption_reason or v.tax.exemption_code:
+            why = " ".join(x for x in (v.tax.exemption_reason, v.tax.exemption_code) if x)
+            _para(pdf, 5, _latin1(f"{v.tax.category}: {why}"))
     if doc.payment_terms:
         _para(pdf, 5, _latin1(f"Payment terms: {doc.payment_terms}"))
     if doc.iban:
         _para(pdf, 5, _latin1(f"Pay to IBAN {doc.iban}, reference {doc.number}."))
     pdf.ln(2)
-    pdf.set_font("Helvetica", "I", 8)
+    pdf.set_font(FONT, "I", 8)
     _para(
         pdf,
         4,
@@ -115,9 +126,31 @@ def _totals(pdf: FPDF, doc: EDocument) -> None:
     )
 
 
+def _rate(tax: ETax) -> str:
+    return tax.category if tax.percent is None else f"{number(tax.percent)}%"
+
+
+def _pdfa_canvas() -> FPDF:
+    """An A4 document ready for PDF/A: embedded Vera fonts and the sRGB OutputIntent."""
+    pdf = FPDF(format="A4")
+    fonts = files("reportlab") / "fonts"
+    for style, name in _FONT_FILES.items():
+        pdf.add_font(FONT, style, str(fonts / name))
+    icc = (files("fpdf") / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
+    pdf.add_output_intent(
+        OutputIntentSubType.PDFA,
+        output_condition_identifier="sRGB",
+        output_condition="sRGB IEC61966-2.1",
+        registry_name="http://www.color.org",
+        dest_output_profile=PDFICCProfile(contents=icc, n=3, alternate="DeviceRGB"),
+        info="sRGB2014 (v2)",
+    )
+    return pdf
+
+
 def invoice_pdf(doc: EDocument) -> bytes:
     """A one-page readable rendering of ``doc`` (no XML yet)."""
-    pdf = FPDF(format="A4")
+    pdf = _pdfa_canvas()
     pdf.set_creation_date(datetime.combine(doc.issue_date, time(), tzinfo=UTC))
     pdf.set_title(_latin1(f"{doc.number}"))
     pdf.set_author(_latin1(doc.seller.name))
@@ -129,9 +162,10 @@ def invoice_pdf(doc: EDocument) -> bytes:
 
 
 def facturx_pdf(doc: EDocument, cii_xml: bytes) -> bytes:
-    """The ZUGFeRD/Factur-X PDF/A-3 of ``doc``: the page with ``cii_xml`` embedded."""
+    """The ZUGFeRD/Factur-X PDF/A-3b of ``doc``: the page with ``cii_xml`` embedded."""
     from facturx import generate_from_binary  # type: ignore[import-untyped]
 
+    title = "Credit note" if doc.credit_note else "Invoice"
     result = generate_from_binary(
         invoice_pdf(doc),
         cii_xml,
@@ -140,12 +174,26 @@ def facturx_pdf(doc: EDocument, cii_xml: bytes) -> bytes:
         check_xsd=False,  # validated with the official artefacts before anything is sent
         pdf_metadata={
             "author": doc.seller.name,
-            "keywords": "Factur-X, ZUGFeRD, EN 16931",
-            "title": f"{doc.seller.name}: {'Credit note' if doc.credit_note else 'Invoice'} "
-            f"{doc.number}",
-            "subject": f"{'Credit note' if doc.credit_note else 'Invoice'} {doc.number} dated "
-            f"{doc.issue_date.isoformat()}",
+            "title": f"{doc.seller.name}: {title} {doc.number}",
+            "subject": f"{title} {doc.number} dated {doc.issue_date.isoformat()}",
         },
         lang="en-GB",
+        xmp_compression=False,
     )
-    return bytes(result)
+    return _pdfa_trailer(bytes(result))
+
+
+def _pdfa_trailer(data: bytes) -> bytes:
+    """PDF 1.7 header (PDF/A-3 is built on ISO 32000-1) and an Info dictionary whose every
+    entry has its XMP twin: factur-x writes an empty /Keywords that the XMP lacks."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DictionaryObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.pdf_header = b"%PDF-1.7"
+    info = writer._info.get_object() if writer._info is not None else None  # noqa: SLF001
+    if isinstance(info, DictionaryObject):
+        info.pop("/Keywords", None)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

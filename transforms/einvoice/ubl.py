@@ -13,7 +13,7 @@ from transforms.einvoice.document import (
     EDocument,
     ELine,
     EParty,
-    EVat,
+    ETax,
     money,
     number,
 )
@@ -42,15 +42,16 @@ def _amount(parent: El, tag: str, value: Decimal, currency: str) -> None:
     _cbc(parent, tag, money(value), currencyID=currency)
 
 
-def _tax_category(
-    parent: El, tag: str, category: str, rate: Decimal, exemption: EVat | None = None
-) -> None:
+def _tax_category(parent: El, tag: str, tax: ETax, *, exemption: bool = False) -> None:
+    """A VAT category; the exemption (BT-120/121) only in the breakdown (BG-23)."""
     cat = _cac(parent, tag)
-    _cbc(cat, "ID", category)
-    _cbc(cat, "Percent", number(rate))
-    if exemption is not None:
-        _cbc(cat, "TaxExemptionReasonCode", exemption.exemption_code)
-        _cbc(cat, "TaxExemptionReason", exemption.exemption_reason)
+    _cbc(cat, "ID", tax.category)
+    percent = tax.rate if exemption else tax.percent  # XRechnung wants BT-119 even for O
+    if percent is not None:
+        _cbc(cat, "Percent", number(percent))
+    if exemption:
+        _cbc(cat, "TaxExemptionReasonCode", tax.exemption_code)
+        _cbc(cat, "TaxExemptionReason", tax.exemption_reason)
     _cbc(_cac(cat, "TaxScheme"), "ID", "VAT")
 
 
@@ -102,8 +103,8 @@ def _payment(root: El, doc: EDocument) -> None:
     _cbc(means, "PaymentID", doc.number)
     if doc.iban:
         account = _cac(means, "PayeeFinancialAccount")
-        _cbc(account, "ID", doc.iban)
-        _cbc(account, "Name", doc.seller.name)
+        for tag, text in (("ID", doc.iban), ("Name", doc.seller.name)):
+            _cbc(account, tag, text)
         if doc.bic:
             _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", doc.bic)
     if doc.payment_terms:
@@ -116,7 +117,7 @@ def _allowance(parent: El, a: EAllowance, currency: str) -> None:
     _cbc(el, "AllowanceChargeReasonCode", a.reason_code)
     _cbc(el, "AllowanceChargeReason", a.reason)
     _amount(el, "Amount", a.amount, currency)
-    _tax_category(el, "TaxCategory", a.category, a.rate)
+    _tax_category(el, "TaxCategory", a.tax)
 
 
 def _totals(root: El, doc: EDocument) -> None:
@@ -127,7 +128,7 @@ def _totals(root: El, doc: EDocument) -> None:
         sub = _cac(tax_total, "TaxSubtotal")
         _amount(sub, "TaxableAmount", v.base, cur)
         _amount(sub, "TaxAmount", v.amount, cur)
-        _tax_category(sub, "TaxCategory", v.category, v.rate, v)
+        _tax_category(sub, "TaxCategory", v.tax, exemption=True)
     legal = _cac(root, "LegalMonetaryTotal")
     _amount(legal, "LineExtensionAmount", doc.line_total, cur)
     _amount(legal, "TaxExclusiveAmount", doc.tax_exclusive, cur)
@@ -155,7 +156,7 @@ def _line(root: El, ln: ELine, doc: EDocument) -> None:
         _cbc(_cac(item, "SellersItemIdentification"), "ID", ln.seller_item)
     if ln.gtin:
         _cbc(_cac(item, "StandardItemIdentification"), "ID", ln.gtin, schemeID="0160")
-    _tax_category(item, "ClassifiedTaxCategory", ln.category, ln.rate)
+    _tax_category(item, "ClassifiedTaxCategory", ln.tax)
     _cbc(_cac(el, "Price"), "PriceAmount", number(ln.price), currencyID=doc.currency)
 
 
