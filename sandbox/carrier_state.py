@@ -113,16 +113,9 @@ class SandboxShipment:
     deleted: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "awb": self.awb,
-            "api": self.api,
-            "reference": self.reference,
-            "postcode": self.postcode,
-            "created_at": self.created_at.isoformat(),
-            "deleted": self.deleted,
-            "events": [e.code for e in self.events],
-        }
+        data = {name: getattr(self, name) for name in ("number", "awb", "api", "reference")}
+        data |= {"postcode": self.postcode, "created_at": self.created_at.isoformat()}
+        return data | {"deleted": self.deleted, "events": [e.code for e in self.events]}
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,12 +22,7 @@ class FlowSeries:
     lag_seconds: list[float] = field(default_factory=lambda: [0.0] * HOURS)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "flow": self.flow,
-            "done": self.done,
-            "failed": self.failed,
-            "lag_seconds": self.lag_seconds,
-        }
+        return asdict(self)
 
 
 def bucket_ends(now: datetime, hours: int = HOURS) -> list[datetime]:
