@@ -162,7 +162,7 @@ def _one(
         report["already_sent"] += 1
         return
     try:
-        pinned = pinned_before(d, entry, invoice) or prepare(d, entry, invoice, party)
+        pinned = pinned_before(d.hub, entry, invoice) or prepare(d, entry, invoice, party)
         if pinned.warnings:
             report["warnings"][pinned.file_name] = list(pinned.warnings)
         if dry:

@@ -93,14 +93,14 @@ def _name(invoice: Invoice, customer: CustomerEInvoice, suffix: str) -> str:
     return f"{kind}_{safe}_{customer.format}{suffix}"
 
 
-def pinned_before(d: Delivery, customer: CustomerEInvoice, invoice: Invoice) -> Pinned | None:
+def pinned_before(hub: Hub, customer: CustomerEInvoice, invoice: Invoice) -> Pinned | None:
     """The bytes an earlier attempt journaled (its hash) and archived, if any."""
-    entry = d.hub.ledger.journal_entry(key_of(customer, invoice))
+    entry = hub.ledger.journal_entry(key_of(customer, invoice))
     if entry is None:
         return None
     digest = str(entry["payload_hash"])
     for suffix, media in ((".xml", "application/xml"), (".pdf", "application/pdf")):
-        path = d.hub.archive.path_for(scope(customer), digest, suffix)
+        path = hub.archive.path_for(scope(customer), digest, suffix)
         if path.exists() and sha256(data := path.read_bytes()) == digest:
             return Pinned(data, _name(invoice, customer, suffix), media, path)
     return None

@@ -21,6 +21,8 @@ journal entries, bindings or cursor) is reported as ``inactive`` with no differe
 - ``edi.<DESADV|INVOIC>:<partner>``: ERP records the outbound flow already passed (up to
   its cursor) against the documents sent (journal done, archived bytes with that hash);
   records held in an open dead letter are listed as differences of kind ``dead_letter``.
+- ``einvoice``: ERP invoices of e-invoice customers against the delivered documents
+  (``hub.ops.reconcile_einvoice``).
 """
 
 from __future__ import annotations
@@ -487,6 +489,7 @@ def _outbound(hub: Hub) -> list[dict[str, Any]]:
 def reconcile(hub: Hub) -> dict[str, Any]:
     """Every section and the total number of differences."""
     from hub.flows.crm_reconcile import crm_sections
+    from hub.ops.reconcile_einvoice import einvoice_section
 
     sales, erp_sales = _sales(hub)
     sections = [
@@ -496,6 +499,7 @@ def reconcile(hub: Hub) -> dict[str, Any]:
         *crm_sections(hub),
         _carrier(hub),
         *_outbound(hub),
+        einvoice_section(hub),
         ack_ops.reconcile_section(hub.ledger),
     ]
     total = sum(len(s["differences"]) for s in sections)

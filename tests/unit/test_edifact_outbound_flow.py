@@ -13,13 +13,12 @@ import pytest
 from connectors.edi import EdifactReader, Message, validate
 from connectors.edi.channels import LocalMailbox, Mailbox
 from connectors.erp.fake import FakeErp
-from hub.bootstrap import Hub
 from hub.config import load_partners
 from hub.flows.edi_outbound import edi_documents_outbound, stream_name
 from hub.ledger import Ledger
 from hub.settings import PROJECT_ROOT
-from schemas.config import PartnerProfile
 from schemas.model import Party, PartyRef, Product, SalesOrder, SalesOrderLine
+from tests.fixtures.channels import BoxHub, CrashAfterWrite, PowerCut
 from tests.fixtures.ids import GTINS as ALL_GTINS
 from tests.fixtures.ids import NORD, SUED
 from transforms.keys import DocumentKey
@@ -27,18 +26,6 @@ from transforms.keys import DocumentKey
 GTINS = ALL_GTINS[:3]
 
 AS_OF = "2024-01-01T12:00:00+00:00"
-
-
-class PowerCut(BaseException):
-    """The worker dies (not an error the flow could handle)."""
-
-
-class CrashAfterWrite(LocalMailbox):
-    """A mailbox whose host dies right after the file landed, before the hub commits."""
-
-    def send(self, name: str, data: bytes) -> bool:
-        super().send(name, data)
-        raise PowerCut(name)
 
 
 class CrashOnSecondWrite(LocalMailbox):
@@ -56,17 +43,6 @@ class KilledAfterWrite(LocalMailbox):
     def send(self, name: str, data: bytes) -> bool:
         super().send(name, data)
         os._exit(9)
-
-
-class ChannelHub(Hub):
-    """The hub with one partner's mailbox swapped for a test double of the channel port."""
-
-    def __init__(self, *args: object, boxes: dict[str, Mailbox], **kw: object) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.boxes = boxes
-
-    def mailbox(self, profile: PartnerProfile) -> Mailbox:
-        return self.boxes.get(profile.id) or super().mailbox(profile)
 
 
 @pytest.fixture
@@ -92,8 +68,8 @@ def ledger_at(tmp_path: Path) -> Ledger:
     return ledger
 
 
-def make_hub(tmp_path: Path, erp: FakeErp, **boxes: Mailbox) -> ChannelHub:
-    return ChannelHub(ledger_at(tmp_path), erp=erp, home=tmp_path / "home", boxes=boxes,
+def make_hub(tmp_path: Path, erp: FakeErp, **boxes: Mailbox) -> BoxHub:
+    return BoxHub(ledger_at(tmp_path), erp=erp, home=tmp_path / "home", boxes=boxes,
                    partners=load_partners(PROJECT_ROOT / "config" / "partners"))  # fmt: skip
 
 
@@ -281,7 +257,7 @@ def test_a_killed_worker_s_send_is_taken_over_at_once_and_repeats_the_same_file(
     def worker() -> None:  # its own ledger owner (host:pid:nonce), killed mid-send
         ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
         ledger.upgrade()
-        hub = ChannelHub(ledger, erp=erp, home=tmp_path / "home",
+        hub = BoxHub(ledger, erp=erp, home=tmp_path / "home",
                          boxes={"kaufhaus-nord": KilledAfterWrite(home / "in", home / "out")},
                          partners=load_partners(PROJECT_ROOT / "config" / "partners"))  # fmt: skip
         edi_documents_outbound(hub, documents="DESADV")

@@ -11,34 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from connectors.edi.channels import LocalMailbox, Mailbox
 from connectors.einvoice.mail import FakeMailer, InvoiceMail
 from connectors.erp.fake import FakeErp
-from hub.bootstrap import Hub
-from hub.config import load_partners
 from hub.flows.einvoice import einvoice_outbound
 from hub.flows.einvoice_send import key_of
-from hub.ledger import Ledger
-from hub.settings import PROJECT_ROOT
-from sandbox.einvoice_data import BUYERS
-from schemas.config import PartnerProfile
 from schemas.einvoice_config import CustomerEInvoice
 from schemas.errors import PermanentError
 from schemas.model import Address, Party
-from tests.fixtures.einvoice import PDF, XR, official_rules, official_validator, post, write_config
+from tests.fixtures.channels import CrashAfterWrite, PowerCut
+from tests.fixtures.einvoice import (
+    PDF,
+    XR,
+    einvoice_erp,
+    make_hub,
+    official_validator,
+    outbox,
+    post,
+    write_config,
+)
 from tests.fixtures.ids import NORD
-
-
-class PowerCut(BaseException):
-    """The worker dies (not an error the flow could handle)."""
-
-
-class CrashAfterWrite(LocalMailbox):
-    """A mailbox whose host dies right after the file landed, before the hub commits."""
-
-    def send(self, name: str, data: bytes) -> bool:
-        super().send(name, data)
-        raise PowerCut(name)
 
 
 class FakeMailerThatDies(FakeMailer):
@@ -49,41 +40,9 @@ class FakeMailerThatDies(FakeMailer):
         raise PowerCut(mail.file_name)
 
 
-class BoxHub(Hub):
-    """The hub with one partner's mailbox swapped for a test double of the channel port."""
-
-    def __init__(self, *args: object, boxes: dict[str, Mailbox], **kw: object) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.boxes = boxes
-
-    def mailbox(self, profile: PartnerProfile) -> Mailbox:
-        return self.boxes.get(profile.id) or super().mailbox(profile)
-
-
 @pytest.fixture
 def erp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeErp:
-    monkeypatch.setenv("HUB_EINVOICE_RULES", str(official_rules()))
-    fake = FakeErp()
-    fake.create_parties(list(BUYERS))
-    write_config(tmp_path, monkeypatch, {"C-KN": XR, "C-MS": PDF})
-    return fake
-
-
-def make_hub(tmp_path: Path, erp: FakeErp, **boxes: Mailbox) -> BoxHub:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", owner="worker-1")
-    ledger.upgrade()
-    return BoxHub(
-        ledger,
-        erp=erp,
-        home=tmp_path / "home",
-        boxes=boxes,
-        partners=load_partners(PROJECT_ROOT / "config" / "partners"),
-    )
-
-
-def outbox(tmp_path: Path) -> dict[str, bytes]:
-    box = tmp_path / "home" / "partners" / "kaufhaus-nord" / "out"
-    return {p.name: p.read_bytes() for p in sorted(box.glob("*"))} if box.exists() else {}
+    return einvoice_erp(tmp_path, monkeypatch)
 
 
 def attachment(msg: EmailMessage) -> bytes:
