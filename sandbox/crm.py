@@ -32,7 +32,7 @@ from sandbox.crm_state import (
     fault_body,
     rate_limit_body,
 )
-from sandbox.crm_store import CrmStore, InputError
+from sandbox.crm_store import CrmStore, InputError, Record
 from sandbox.crm_webhooks import WebhookSender
 from sandbox.crm_wire import CrmApiError, iso
 from sandbox.server import LoopbackServer, ServerThread
@@ -247,7 +247,8 @@ class CrmHandler(BaseHTTPRequestHandler):
             if rest is None and method == "GET":
                 return 200, store.list_page(name, params, _list_param(query, "properties"))
             if rest == "merge" and method == "POST":
-                rec = store.merge(name, body)
+                rec = merge(self.state, name, str(body["primaryObjectId"]),
+                            str(body["objectIdToMerge"]))  # fmt: skip
                 self._written(1)
                 return 200, rec.view(list(rec.props), _canonical(name))
             if rest and "/" not in rest and method == "DELETE":
@@ -353,6 +354,14 @@ class CrmHandler(BaseHTTPRequestHandler):
                 self._send(404, {"message": f"unknown sandbox admin call {method} {path}"}, {})
         except CrmApiError as exc:
             self._send(exc.status, exc.body(), {})
+
+
+def merge(state: SandboxState, name: str, primary: str, other: str) -> Record:
+    """Merge ``other`` into ``primary`` (by the API or a CRM user): a ``merge`` webhook."""
+    rec = state.store.merge(name, {"primaryObjectId": primary, "objectIdToMerge": other})
+    state.notify(_canonical(name), primary, "merge", mergedObjectIds=[int(other)],
+                 primaryObjectId=int(primary))  # fmt: skip
+    return rec
 
 
 def _canonical(name: str) -> str:
@@ -518,10 +527,7 @@ class SandboxCrm(ServerThread[_Server]):
 
     def user_merge(self, object_name: str, primary: str, other: str) -> dict[str, Any]:
         """Merge ``other`` into ``primary`` as a CRM user would (``other`` is archived)."""
-        rec = self.store.merge(object_name, {"primaryObjectId": primary, "objectIdToMerge": other})
-        self._notify(object_name, primary, "merge", mergedObjectIds=[int(other)],
-                     primaryObjectId=int(primary))  # fmt: skip
-        return rec.full_view()
+        return merge(self.state, object_name, primary, other).full_view()
 
     def user_archive(self, object_name: str, rid: str) -> None:
         """Delete (archive) a record as a CRM user would."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connectors.crm.models import UpsertOutcome
+from hub.flows.crm_merges import refuse_deleted
 from hub.flows.crm_run import (
     DEAL_DELIVERY,
     DEAL_INVOICE,
@@ -153,6 +154,7 @@ def _upsert_deal_facts(
         for sale_id, payload in payloads.items()
         if (b := known.get(sale_id)) is None or b.content_hash != m.payload_hash(payload)
     }
+    state.letters += refuse_deleted(run, "deals", state.deals, send)
     state.sent.update({f"{what}:{k}": v for k, v in send.items()})
     if not send:
         return

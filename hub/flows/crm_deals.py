@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.flows import crm_deal_facts as facts
+from hub.flows.crm_merges import refuse_deleted
 from hub.flows.crm_run import (
     COMPANY,
     DEAL,
@@ -157,6 +158,7 @@ def _push_deals(run: Run, state: facts.Sales) -> None:
             run.counts["deals_unchanged"] += 1
             continue
         send[sale.erp_id] = payload
+    state.letters += refuse_deleted(run, "deals", state.deals, send)
     state.sent.update(send)
     if not send:
         return

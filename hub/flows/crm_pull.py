@@ -69,8 +69,9 @@ def _pull(run: Run, kind: str) -> None:
     cursor = run.cursor(STREAM_PULL[kind])
     props = list((m.COMPANY_PROPERTY if kind == "companies" else m.CONTACT_PROPERTY).values())
     rule = run.config.customers
+    props.append(MERGED)
     if kind == "companies":
-        props += ["lifecyclestage", MERGED, *([rule.property] if rule.property else [])]
+        props += ["lifecyclestage", *([rule.property] if rule.property else [])]
     # read everything first: the hub's own write-backs move records within the search order
     records = [
         r
@@ -221,7 +222,7 @@ def _pull_company(run: Run, state: _CompanyPage, rec: CrmRecord) -> None:
 def _pull_contacts(run: Run, page: Sequence[CrmRecord]) -> tuple[list[BindRow], list[Letter]]:
     keys = m.properties_of(run.config.contacts, "crm", m.CONTACT_PROPERTY)
     rows: list[BindRow] = []
-    letters: list[Letter] = []
+    letters = follow_merges(run, page, "contacts")
     bound = _lookups(run, CONTACT, page)
     new = [r.crm_id for r in page if not (r.erp_id or r.crm_id in bound)]
     companies_of = run.crm.associations("contacts", "companies", new) if new else {}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.flows.crm_config import check_pipeline
 from hub.flows.crm_deals import push_sales
-from hub.flows.crm_merges import deleted_in_crm, deleted_letter
+from hub.flows.crm_merges import refuse_deleted
 from hub.flows.crm_run import (
     COMPANY,
     COMPANY_CRM,
@@ -132,8 +132,9 @@ class _Parties:
 
 
 def _push_parties(run: Run, page_size: int, in_flight: int = 2) -> None:
-    """Pages are read and mapped while earlier pages are being sent (``in_flight`` at once),
-    so the request budget, not the hub's own work, sets the pace; commits stay in order."""
+    """Pages are read and mapped while earlier pages are being sent (``in_flight`` at once,
+    one more read and queued so a worker never waits for the reader), so the request
+    budget, not the hub's own work, sets the pace; commits stay in order."""
     cfg = run.config
     state = _Parties(run, (
         m.properties_of(cfg.companies, "erp", m.COMPANY_PROPERTY),
@@ -153,7 +154,7 @@ def _push_parties(run: Run, page_size: int, in_flight: int = 2) -> None:
                     _submit(state, pool, reader, inside, fresh)
                 last = ended or not fresh or len(parties) < page_size
                 pending = state.pending
-                while pending and (last or len(pending) >= in_flight or pending[0].future.done()):
+                while pending and (last or len(pending) > in_flight or pending[0].future.done()):
                     state.commit(pending.popleft())
                 if last:
                     return
@@ -224,10 +225,9 @@ def _push_companies(
         hashes[erp_id] = (erp_hash, m.payload_hash(payload, crm_keys) if known is None else None)
     company_ids = {erp_id: b.external_id for erp_id, b in companies.items()}
     failed: set[str] = set()
-    for erp_id in deleted_in_crm(run, companies, list(send)):
-        send.pop(erp_id)
-        failed.add(erp_id)
-        letters.append(deleted_letter(erp_id, companies[erp_id].external_id))
+    asked = set(send)
+    letters += refuse_deleted(run, "companies", companies, send)
+    failed |= asked - set(send)
     if send:
         outcome = run.crm.upsert("companies", send)
         run.counts["companies_sent"] += len(send)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hub.flows.crm_link import link_new_company
+from hub.flows.crm_merges import MERGED, follow_merges
 from hub.flows.crm_run import (
     COMPANY,
     DEAL,
@@ -68,7 +69,7 @@ def pull_won_deals(run: Run) -> None:
     if not cfg.enabled:
         return
     cursor = run.cursor(STREAM_PULL["deals"])
-    props = [*q.DEAL_READ_PROPERTIES, NOTE]
+    props = [*q.DEAL_READ_PROPERTIES, NOTE, MERGED]
     records = [
         r
         for r in run.crm.search_modified_since("deals", cursor.read_from, properties=props)
@@ -80,8 +81,10 @@ def pull_won_deals(run: Run) -> None:
     if waiting:
         records += list(run.crm.read("deals", waiting, properties=props,
                                      by_id_property=False).found.values())  # fmt: skip
+    merged = follow_merges(run, records, "deals")
     won = [r for r in records if r.properties.get("dealstage") == cfg.stage]
     rows, letters = _settle(run, won)
+    letters += merged
     for rec in records:
         if rec.crm_id in seen:
             cursor.passed(rec.modified_at, rec.crm_id)

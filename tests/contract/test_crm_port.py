@@ -208,3 +208,23 @@ def test_a_merge_archives_the_other_and_names_it_on_the_survivor(
     assert survivor.properties["hs_merged_object_ids"] == ids["P0001"]
     assert [r.crm_id for r in crm.list_records("companies", archived=True)] == [ids["P0001"]]
     assert crm.associations("contacts", "companies", [contact]) == {contact: [ids["P0000"]]}
+
+
+@pytest.mark.parametrize("kind", ["contacts", "deals"])
+def test_contacts_and_deals_merge_like_companies(crm_port: CrmUnderTest, kind: str) -> None:
+    crm = crm_port.port
+    base = {"contacts": {"email": "{}@example.com"}, "deals": {"dealname": "Deal {}"}}[kind]
+    ids = crm.upsert(kind, {k: {p: v.format(k) for p, v in base.items()}
+                            for k in ("A", "B")}).crm_ids()  # fmt: skip
+    company = crm.upsert("companies", _companies(1)).crm_ids()["P0000"]
+    crm.associate(kind, "companies", [(ids["B"], company)])
+
+    crm_port.user_merge(kind, ids["A"], ids["B"])
+
+    survivor = crm.read(kind, [ids["A"]], properties=["hs_merged_object_ids"],
+                        by_id_property=False).found[ids["A"]]  # fmt: skip
+    assert survivor.properties["hs_merged_object_ids"] == ids["B"]
+    assert survivor.erp_id == "A"
+    assert [r.crm_id for r in crm.list_records(kind, archived=True)] == [ids["B"]]
+    assert crm.read(kind, ["B"]).missing == ["B"]  # the merged-away ERP id is free again
+    assert crm.associations(kind, "companies", [ids["A"]]) == {ids["A"]: [company]}
