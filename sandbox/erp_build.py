@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("sale", "stock", "account_invoice", "sale_price_list")
+MODULES = ("sale", "stock", "account_invoice", "sale_price_list", "sale_amendment")
 ADMIN_LOGIN = "admin"
 BUILD_TIMEOUT = 600.0
 START_TIMEOUT = 90.0

@@ -16,7 +16,7 @@ from typing import Any
 from stdnum import ean
 from stdnum.iso7064 import mod_11_10
 
-SEED_VERSION = "4"  # 4: USD and CHF with exchange rates (issue 14: multi-currency)
+SEED_VERSION = "5"  # 5: sale_amendment (changes to processed sales); 4: USD and CHF rates
 GTIN_PREFIX = "400638"  # 6-digit company prefix used for the sandbox catalogue
 GLN_PREFIX = "430000"  # customers' GLNs
 COMPANY_GLN_BODY = "400638999999"

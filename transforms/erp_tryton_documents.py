@@ -262,12 +262,15 @@ def to_sale(row: dict[str, Any], products: Mapping[int, ProductRef]) -> ErpSale:
                 erp_id=str(ln["id"]),
             )
         )
+    state = row["state"]
+    if state == "done" and lines and not any(ln.quantity for ln in lines):
+        state = "cancelled"  # cancelled after processing: amended to nothing (sale_amendment)
     return ErpSale(
         erp_id=str(row["id"]),
         number=row.get("number") or None,
         reference=row.get("reference") or "",
         party_erp_id=str(row["party"]),
-        state=row["state"],
+        state=state,
         currency=nested(row, "currency").get("code"),
         lines=tuple(lines),
         untaxed_amount=row.get("untaxed_amount"),

@@ -36,6 +36,7 @@ from schemas.model import (
     SalesOrder,
     SalesOrderChange,
     SalesOrderLine,
+    SalesOrderLineChange,
     Shipment,
     ShipmentLine,
     StockLevel,
@@ -313,49 +314,63 @@ class FakeErp(FakeSalesFeed, ErpPort):
         return prices
 
     def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
-        """Lines by number while the sale is draft, quotation or confirmed (``ship`` makes
-        it processing: too late), as the Tryton adapter does."""
+        """Lines by number while the sale is draft or quotation; a confirmed sale (Tryton's
+        processing, nothing shipped) is amended: no line added, a deleted one kept at 0, a
+        cancelled one all at 0; ``ship`` makes it processing: too late, as on Tryton."""
         self._call()
         sale = self.sales[sale_erp_id]
         if sale.state == "cancelled" and change.cancel:
             return sale
+        name = sale.number or sale_erp_id
         if sale.state not in ("draft", "quotation", "confirmed"):
-            raise PermanentError(
-                f"sale {sale.number or sale_erp_id} is {sale.state}: the change comes too late",
-                system=SYSTEM,
-                code="too_late",
-            )
-        if change.cancel:
+            raise PermanentError(f"sale {name} is {sale.state}: the change comes too late",
+                                 system=SYSTEM, code="too_late")  # fmt: skip
+        amend = sale.state == "confirmed"
+        lines = {ln.line_no: ln for ln in sale.lines}
+        added = [c.line_no for c in change.lines if c.line_no not in lines and c.action != "delete"]
+        if amend and added and not change.cancel:
+            raise PermanentError(f"sale {name} is processed: Tryton cannot add line(s) {added}",
+                                 system=SYSTEM, code="too_late")  # fmt: skip
+        if change.cancel and not amend:
             self.sales[sale_erp_id] = sale.model_copy(update={"state": "cancelled"})
             return self.sales[sale_erp_id]
-        lines = {ln.line_no: ln for ln in sale.lines}
-        by_code = {p.code: p for p in self.products.values()}
-        for c in change.lines:
-            old = lines.get(c.line_no)
-            if c.action == "delete":
+        zero = {"quantity": Decimal(0)}
+        for c in change.lines if not change.cancel else ():
+            if c.action == "delete" and amend and c.line_no in lines:
+                lines[c.line_no] = lines[c.line_no].model_copy(update=zero)
+            elif c.action == "delete":
                 lines.pop(c.line_no, None)
-                continue
-            product = by_code.get(c.product_code or "") or (by_code.get(old.product_code)
-                                                              if old else None)  # fmt: skip
-            if product is None:
-                raise PermanentError(f"line {c.line_no}: unknown product", system=SYSTEM,
-                                     code="unknown_product")  # fmt: skip
-            price = c.unit_price if c.unit_price is not None else (
-                old.unit_price if old else self._price_for(sale.party_erp_id, product,
-                                                           c.quantity or Decimal(1)))  # fmt: skip
-            lines[c.line_no] = ErpSaleLine(
-                line_no=c.line_no, product_code=product.code, gtin=product.gtin,
-                quantity=c.quantity or (old.quantity if old else Decimal(1)),
-                unit_price=((price or Decimal(0)) * (1 - c.discount_percent / 100)).quantize(
-                    PRICE_DIGITS), erp_id=old.erp_id if old else self._id(),
-            )  # fmt: skip
+            else:
+                lines[c.line_no] = self._changed_line(sale, lines.get(c.line_no), c)
+        if change.cancel:
+            lines = {no: ln.model_copy(update=zero) for no, ln in lines.items()}
         kept = tuple(sorted(lines.values(), key=lambda ln: ln.line_no))
         untaxed = sum(((ln.quantity * ln.unit_price).quantize(CENT) for ln in kept), Decimal(0))
         tax = (untaxed * self.tax_rate / 100).quantize(CENT)
-        self.sales[sale_erp_id] = sale.model_copy(
-            update={"lines": kept, "untaxed_amount": untaxed, "total_amount": untaxed + tax}
-        )
+        state = "cancelled" if kept and not any(ln.quantity for ln in kept) else sale.state
+        self.sales[sale_erp_id] = sale.model_copy(update={
+            "lines": kept, "untaxed_amount": untaxed, "total_amount": untaxed + tax,
+            "state": state})  # fmt: skip
         return self.sales[sale_erp_id]
+
+    def _changed_line(
+        self, sale: ErpSale, old: ErpSaleLine | None, c: SalesOrderLineChange
+    ) -> ErpSaleLine:
+        by_code = {p.code: p for p in self.products.values()}
+        product = by_code.get(c.product_code or "") or (by_code.get(old.product_code)
+                                                          if old else None)  # fmt: skip
+        if product is None:
+            raise PermanentError(f"line {c.line_no}: unknown product", system=SYSTEM,
+                                 code="unknown_product")  # fmt: skip
+        price = c.unit_price if c.unit_price is not None else (
+            old.unit_price if old else self._price_for(sale.party_erp_id, product,
+                                                       c.quantity or Decimal(1)))  # fmt: skip
+        return ErpSaleLine(
+            line_no=c.line_no, product_code=product.code, gtin=product.gtin,
+            quantity=c.quantity or (old.quantity if old else Decimal(1)),
+            unit_price=((price or Decimal(0)) * (1 - c.discount_percent / 100)).quantize(
+                PRICE_DIGITS), erp_id=old.erp_id if old else self._id(),
+        )  # fmt: skip
 
     def _price_for(self, party_erp_id: str, product: Product, qty: Decimal) -> Decimal | None:
         breaks = sorted(self.price_lists.get(party_erp_id, ()), reverse=True)
@@ -498,6 +513,13 @@ class FakeErp(FakeSalesFeed, ErpPort):
 
     # -- operator actions and documents -------------------------------------------------------
 
+    def _document_lines(self, sale: ErpSale) -> list[tuple[dict[str, Any], ErpSaleLine]]:
+        """What a shipment or invoice line takes of each sale line (0 left out), and the line."""
+        shipped = [ln for ln in sale.lines if ln.quantity]
+        return [({"line_no": i, "product_code": ln.product_code, "gtin": ln.gtin,
+                  "quantity": ln.quantity, "order_number": sale.reference}, ln)
+                for i, ln in enumerate(shipped, start=1)]  # fmt: skip
+
     def ship(self, sale_erp_id: str) -> Shipment:
         """What the warehouse does: ship the whole sale at once (stock goes down)."""
         sale = self.sales[sale_erp_id]
@@ -506,26 +528,13 @@ class FakeErp(FakeSalesFeed, ErpPort):
             key = (ln.product_code, "WH")
             self.stock[key] = self.stock.get(key, Decimal(0)) - ln.quantity
         shipment = Shipment(
-            erp_id=self._id(),
-            number=f"OUT{self._next}",
-            state="done",
+            erp_id=self._id(), number=f"OUT{self._next}", state="done",
             customer=PartyRef(gln=party.gln, erp_id=party.erp_id, name=party.name),
             delivery_address=party.addresses[0] if party.addresses else Address(),
-            order_numbers=(sale.reference,),
-            sale_numbers=(sale.number,) if sale.number else (),
-            effective_date=self.now.date(),
-            lines=tuple(
-                ShipmentLine(
-                    line_no=i,
-                    product_code=ln.product_code,
-                    gtin=ln.gtin,
-                    quantity=ln.quantity,
-                    order_number=sale.reference,
-                )
-                for i, ln in enumerate(sale.lines, start=1)
-            ),
-            updated_at=self.now,
-        )
+            order_numbers=(sale.reference,), sale_numbers=(sale.number,) if sale.number else (),
+            effective_date=self.now.date(), updated_at=self.now,
+            lines=tuple(ShipmentLine(**values) for values, _ in self._document_lines(sale)),
+        )  # fmt: skip
         self.shipments[shipment.erp_id] = shipment
         self.sales[sale_erp_id] = sale.model_copy(update={"state": "processing"})
         return shipment
@@ -535,35 +544,21 @@ class FakeErp(FakeSalesFeed, ErpPort):
         sale = self.sales[sale_erp_id]
         party = self.parties[sale.party_erp_id]
         lines = tuple(
-            InvoiceLine(
-                line_no=i,
-                product_code=ln.product_code,
-                gtin=ln.gtin,
-                quantity=ln.quantity,
-                unit_price=ln.unit_price,
-                amount=(ln.quantity * ln.unit_price).quantize(CENT),
-                tax_rate=self.tax_rate,
-                order_number=sale.reference,
-            )
-            for i, ln in enumerate(sale.lines, start=1)
-        )
+            InvoiceLine(**values, unit_price=ln.unit_price, tax_rate=self.tax_rate,
+                        amount=(ln.quantity * ln.unit_price).quantize(CENT))
+            for values, ln in self._document_lines(sale)
+        )  # fmt: skip
         untaxed = sum((ln.amount for ln in lines), Decimal(0))
         tax = (untaxed * self.tax_rate / 100).quantize(CENT)
         invoice = Invoice(
-            erp_id=self._id(),
-            number=f"INV{self._next}",
-            invoice_date=self.now.date(),
+            erp_id=self._id(), number=f"INV{self._next}", invoice_date=self.now.date(),
             customer=PartyRef(gln=party.gln, erp_id=party.erp_id, name=party.name),
-            currency=sale.currency,
-            lines=lines,
+            currency=sale.currency, lines=lines,
             taxes=(TaxLine(rate=self.tax_rate, base=untaxed, amount=tax),),
-            untaxed_amount=untaxed,
-            tax_amount=tax,
-            total_amount=untaxed + tax,
-            order_numbers=(sale.reference,),
-            company_currency=self.currency,
+            untaxed_amount=untaxed, tax_amount=tax, total_amount=untaxed + tax,
+            order_numbers=(sale.reference,), company_currency=self.currency,
             updated_at=self.now,
-        )
+        )  # fmt: skip
         self.invoices[invoice.erp_id] = invoice
         return invoice
 

@@ -2,25 +2,25 @@
 
 Tryton edits sale lines only in draft: a quotation or confirmed sale goes back to draft,
 its lines are created/written/deleted by line number (``sequence``), and it is quoted and
-confirmed again (Tryton then processes it as a new one). A processing or done sale has
-shipments and invoices made from it: the change is refused (``code="too_late"``). Applying
-the same change twice changes nothing (an added line whose number exists is written, a
-deleted line already gone is skipped, a cancelled sale stays cancelled).
+confirmed again (Tryton then processes it as a new one). A processing (or done) sale is
+amended (``tryton_amendments``) while none of its goods has left; after that the change is
+refused (``code="too_late"``). Applying the same change twice changes nothing (an added
+line whose number exists is written, a deleted line already gone is skipped, a cancelled
+sale stays cancelled, an amendment is made once per change message).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from connectors.erp import tryton_prices, tryton_sales
+from connectors.erp import tryton_amendments, tryton_prices, tryton_sales
 from connectors.erp.tryton_records import TrytonRecords
 from schemas.errors import PermanentError
 from schemas.model import ErpSale, SalesOrderChange, SalesOrderLineChange
 
 SYSTEM = "erp"
 CHANGEABLE = ("draft", "quotation", "confirmed")
-PRICE_DIGITS = Decimal("0.0001")
+AMENDABLE = ("processing", "done")
 
 
 def too_late(sale: str, state: str) -> PermanentError:
@@ -39,6 +39,9 @@ def change_sale(records: TrytonRecords, sale_erp_id: str, change: SalesOrderChan
     (row,) = records.read("sale.sale", [sale_id], ["state", "party", "currency", "number"])
     state, name = row["state"], row.get("number") or sale_erp_id
     if state == "cancelled" and change.cancel:
+        return _sale(records, sale_erp_id)
+    if state in AMENDABLE:
+        tryton_amendments.amend_sale(records, sale_id, name, change)
         return _sale(records, sale_erp_id)
     if state not in CHANGEABLE:
         raise too_late(name, state)
@@ -85,7 +88,7 @@ def _apply_lines(
         if c.quantity is not None:
             values["quantity"] = float(c.quantity)
         if c.unit_price is not None:
-            values["unit_price"] = _net(c.unit_price, c.discount_percent)
+            values["unit_price"] = tryton_amendments.net_price(c.unit_price, c.discount_percent)
         elif c.line_no not in by_no and c.product_code and c.quantity:
             values["unit_price"] = prices.get((c.product_code, c.quantity))
         if c.line_no in by_no:
@@ -101,7 +104,3 @@ def _apply_lines(
         values.update(sale=sale_id, type="line", sequence=c.line_no, product=row.id,
                       unit=row.unit_id, taxes=[("add", list(row.taxes))])  # fmt: skip
         rpc.model("sale.line", "create", [values], idempotent=False)
-
-
-def _net(price: Decimal, discount_percent: Decimal) -> Decimal:
-    return (price * (1 - discount_percent / 100)).quantize(PRICE_DIGITS)

@@ -273,4 +273,4 @@ def find_sale(records: TrytonRecords, party_erp_id: str, reference: str) -> ErpS
         return None
     sale_id, _ = next(iter(found.values()))
     sales = get_sales(records, [str(sale_id)])
-    return sales[0] if sales else None
+    return sales[0] if sales and sales[0].state != "cancelled" else None

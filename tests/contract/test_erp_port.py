@@ -594,3 +594,39 @@ def test_change_sale_by_line_number_while_allowed_then_too_late(
     with pytest.raises(PermanentError, match="too late") as raised:
         erp.change_sale(confirmed.sale.erp_id, cancel)
     assert raised.value.code == "too_late"
+
+
+def test_a_processed_sale_is_amended_until_its_goods_leave(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """Confirmed (Tryton: processing, nothing shipped): lines changed and deleted (kept at
+    0) by amendment, once per change; no line added; cancelled as all lines at 0."""
+    from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+    erp = erp_port_world.port
+    number = f"PO-{unique}-A"
+    (made,) = erp.create_sales([order(number, items=2)])
+    assert made.sale is not None and made.sale.state in ("confirmed", "processing")
+    sale_id, state = made.sale.erp_id, made.sale.state
+    change = SalesOrderChange(
+        order_number=number, change_number="1", buyer=PartyRef(gln=NO_PRICE_LIST.gln),
+        lines=(SalesOrderLineChange(line_no=1, action="change", quantity=Decimal(6)),
+               SalesOrderLineChange(line_no=2, action="delete")),
+    )  # fmt: skip
+    changed = erp.change_sale(sale_id, change)
+    assert changed.state == state
+    assert [(ln.line_no, ln.quantity, ln.unit_price) for ln in changed.lines] == [
+        (1, Decimal(6), Decimal("4.5")), (2, Decimal(0), Decimal("5.5"))]  # fmt: skip
+    assert changed.total_amount == (Decimal("27.00") * Decimal("1.19")).quantize(CENT)
+    assert erp.change_sale(sale_id, change) == changed  # the same change again: nothing
+    add = change.model_copy(update={"change_number": "2", "lines": (SalesOrderLineChange(
+        line_no=3, action="add", product_code=VAT19[2].code, quantity=Decimal(1)),)})  # fmt: skip
+    with pytest.raises(PermanentError, match="cannot add") as raised:
+        erp.change_sale(sale_id, add)
+    assert raised.value.code == "too_late"
+    cancel = change.model_copy(update={"change_number": "3", "cancel": True, "lines": ()})
+    cancelled = erp.change_sale(sale_id, cancel)
+    assert cancelled.state == "cancelled" and not any(ln.quantity for ln in cancelled.lines)
+    assert erp.change_sale(sale_id, cancel).state == "cancelled"
+    party = erp.find_parties_by_gln([NO_PRICE_LIST.gln])[NO_PRICE_LIST.gln]
+    assert erp.find_sale(str(party.erp_id), number) is None

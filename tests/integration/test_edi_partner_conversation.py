@@ -1,6 +1,7 @@
 """The partner conversation against the real Tryton: a price-list customer's order with an
 allowance accepted at its price, a backorder line answered from Tryton's stock, the sale
-changed by ORDCHG while a quotation and cancelled, refused once processed (issue 14)."""
+changed by ORDCHG while a quotation and cancelled; a processed sale amended (sale_amendment)
+and cancelled, refused once its goods left (issue 14)."""
 
 from __future__ import annotations
 
@@ -147,3 +148,61 @@ def test_an_order_in_usd_goes_through_sale_invoice_and_invoic_in_usd(
     assert Decimal(cux.element(3)) == FOREIGN_RATES["USD"]
     moa = {s.element(1, 1): Decimal(s.element(1, 2)) for s in msg.segments if s.tag == "MOA"}
     assert moa["77"] == invoice.total_amount  # in USD, to the cent, as the ERP computed
+
+
+def test_a_processed_sale_is_amended_then_cancelled_and_refused_once_shipped(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
+) -> None:
+    """Tryton processes a sale on confirm: ORDCHG goes through a sale_amendment while its
+    shipment waits; once the goods left, APERAK + ORDRSP 27 and nothing changes."""
+    confirming = hub.partners["kaufhaus-nord"].model_copy(update={"order_state": "confirmed"})
+    hub.partners["kaufhaus-nord"] = confirming
+    inbox, _ = _boxes(hub)
+    numbers = [f"AM-{unique}-{k}"[:35] for k in (1, 2)]
+    orders = [SalesOrder(
+        order_number=n, order_date=dt.date.today(), buyer=PartyRef(gln=NORD.gln),
+        supplier=PartyRef(gln=US), currency="EUR",
+        lines=tuple(SalesOrderLine(line_no=k, gtin=ITEMS[k].gtin, quantity=Decimal(2))
+                    for k in (1, 2)),
+    ) for n in numbers]  # fmt: skip
+    drop(inbox, "a.edi", orders_interchange(orders, sender=NORD.gln, recipient=US,
+                                            control_ref=f"5{unique[-8:]}"))  # fmt: skip
+    assert edi_orders_inbound(hub)["orders_created"] == 2
+    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
+    sale, shipped = (erp.find_sale(str(party.erp_id), n) for n in numbers)
+    assert sale is not None and shipped is not None and sale.state == "processing"
+    erp_operator.ship_sale(int(shipped.erp_id))
+    _answers(hub)
+
+    change = SalesOrderChange(order_number=numbers[0], change_number="1",
+                              buyer=PartyRef(gln=NORD.gln),
+                              lines=(LineChange(line_no=1, action="change", gtin=ITEMS[1].gtin,
+                                                quantity=Decimal(5)),
+                                     LineChange(line_no=2, action="delete",
+                                                gtin=ITEMS[2].gtin)))  # fmt: skip
+    for ref in ("4", "3"):  # the second copy: applied once (one amendment)
+        drop(inbox, f"c{ref}.edi", ordchg_for(change, partner_gln=NORD.gln, our_gln=US,
+                                              control_ref=f"{ref}{unique[-8:]}"))  # fmt: skip
+        edi_orders_inbound(hub)
+    amended = erp.get_sales([sale.erp_id])[0]
+    assert amended.state == "processing"
+    assert [(ln.line_no, ln.quantity) for ln in amended.lines] == [(1, 5), (2, 0)]
+    rows = erp.records.search_read("sale.amendment", [("sale", "=", int(sale.erp_id))], ["state"])
+    assert [r["state"] for r in rows] == ["validated"]
+    assert sorted(m.type.split(":")[0] for m in _answers(hub)) == ["CONTRL", "CONTRL", "ORDRSP"]
+
+    cancel = change.model_copy(update={"change_number": "2", "cancel": True, "lines": ()})
+    drop(inbox, "x.edi", ordchg_for(cancel, partner_gln=NORD.gln, our_gln=US,
+                                    control_ref=f"2{unique[-8:]}"))  # fmt: skip
+    assert edi_orders_inbound(hub)["changes_created"] == 1
+    assert erp.get_sales([sale.erp_id])[0].state == "cancelled"
+    assert erp.find_sale(str(party.erp_id), numbers[0]) is None
+
+    late = change.model_copy(update={"order_number": numbers[1]})
+    drop(inbox, "l.edi", ordchg_for(late, partner_gln=NORD.gln, our_gln=US,
+                                    control_ref=f"1{unique[-8:]}"))  # fmt: skip
+    edi_orders_inbound(hub)
+    answers = {m.type.split(":")[0]: m for m in _answers(hub)}
+    bgm = next(s for s in answers["ORDRSP"].segments if s.tag == "BGM")
+    assert bgm.element(3) == "27" and "APERAK" in answers
+    assert [ln.quantity for ln in erp.get_sales([shipped.erp_id])[0].lines] == [2, 2]

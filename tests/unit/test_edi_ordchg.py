@@ -84,16 +84,35 @@ def test_an_ordchg_d01b_is_handled_like_d96a(hub: Hub, erp: FakeErp) -> None:
     assert report["changes_created"] == 1 and erp.sales[sale.erp_id].lines[0].quantity == 2
 
 
-def test_a_change_adds_deletes_and_changes_lines_once(hub: Hub, erp: FakeErp) -> None:
-    sale = _ordered(hub, erp)
+def _quoting(hub: Hub) -> Hub:
+    """The same hub with Kaufhaus Nord's orders made quotations (open to every change)."""
+    nord = hub.partners["kaufhaus-nord"].model_copy(update={"order_state": "quotation"})
+    return Hub(hub.ledger, erp=hub.erp, home=hub.home,
+               partners={**hub.partners, "kaufhaus-nord": nord})  # fmt: skip
+
+
+def _nine_and_delete(sale: ErpSale, number: str, *more: SalesOrderLineChange) -> SalesOrderChange:
+    """Line 1 to quantity 9, line 2 deleted, and ``more``."""
     first, second = sale.lines
-    change = _change(
-        sale, "CH-1",
+    return _change(
+        sale, number,
         SalesOrderLineChange(line_no=1, action="change", gtin=first.gtin, quantity=Decimal(9)),
-        SalesOrderLineChange(line_no=2, action="delete", gtin=second.gtin),
-        SalesOrderLineChange(line_no=3, action="add", gtin=GTINS[3], quantity=Decimal(4),
-                             unit_price=Decimal("14.00")),
+        SalesOrderLineChange(line_no=2, action="delete", gtin=second.gtin), *more,
     )  # fmt: skip
+
+
+def test_a_change_adds_deletes_and_changes_lines_once(hub: Hub, erp: FakeErp) -> None:
+    hub = _quoting(hub)
+    sale = _ordered(hub, erp)
+    assert sale.state == "quotation"
+    first = sale.lines[0]
+    change = _nine_and_delete(
+        sale,
+        "CH-1",
+        SalesOrderLineChange(
+            line_no=3, action="add", gtin=GTINS[3], quantity=Decimal(4), unit_price=Decimal("14.00")
+        ),
+    )
     report = _send(hub, change, "6002")
     assert report["changes_created"] == 1
     changed = erp.sales[sale.erp_id]
@@ -111,6 +130,31 @@ def test_a_change_adds_deletes_and_changes_lines_once(hub: Hub, erp: FakeErp) ->
     assert len(hub.ledger.journal_find(KeyKind.SALE_CHANGE, subjects=[sale.reference])) == 1
     versions = [i for i in trace(hub, sale.reference)["timeline"] if i["kind"] == "sale.changed"]
     assert len(versions) == 1 and "version 1 (change CH-1)" in versions[0]["summary"]
+
+
+def test_a_confirmed_sale_is_amended_once_and_no_line_is_added(hub: Hub, erp: FakeErp) -> None:
+    """Confirmed (Tryton: processed, nothing shipped): changed and deleted by amendment (the
+    deleted line kept at 0, answered as deleted); an added line is refused with the rest."""
+    sale = _ordered(hub, erp)
+    assert sale.state == "confirmed"
+    change = _nine_and_delete(sale, "AM-1")
+    assert _send(hub, change, "6060")["changes_created"] == 1
+    changed = erp.sales[sale.erp_id]
+    assert [(ln.line_no, ln.quantity) for ln in changed.lines] == [(1, 9), (2, 0)]
+    (ordrsp,) = _answers(hub)["ORDRSP"]
+    lins = [(s.element(1), s.element(2)) for s in ordrsp.segments if s.tag == "LIN"]
+    assert _bgm(ordrsp) == "29" and lins == [("1", "3"), ("2", "2")]
+    assert _send(hub, change, "6061")["changes_existing"] == 1 and erp.sales[sale.erp_id] == changed
+    _answers(hub)
+
+    add = _change(sale, "AM-2", SalesOrderLineChange(
+        line_no=3, action="add", gtin=GTINS[3], quantity=Decimal(4)))  # fmt: skip
+    assert _send(hub, add, "6062").get("changes_created", 0) == 0
+    answers = _answers(hub)
+    assert _bgm(answers["ORDRSP"][0]) == "27" and len(answers["APERAK"]) == 1
+    assert erp.sales[sale.erp_id] == changed
+    _send(hub, _change(sale, "AM-3", cancel=True), "6063")
+    assert erp.sales[sale.erp_id].state == "cancelled"
 
 
 def test_cancellation_by_ordchg_and_by_orders(hub: Hub, erp: FakeErp) -> None:

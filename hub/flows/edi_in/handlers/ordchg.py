@@ -2,11 +2,13 @@
 
 map: the message to a SalesOrderChange (``transforms.edifact_ordchg``); check: the order's
 sale (buyer GLN + order number) and the GTINs of added/changed lines; write: the change
-applied to the sale through ``ledger.once`` keyed by ``SaleChangeKey`` (buyer, order,
-change number: exactly once per change message; an unknown outcome goes to a person), a
-``sale.changed`` trace event per version; acknowledge: an ORDRSP per change. A change that
-comes too late (the sale is processed) or names an order the hub never made a sale of is
-answered with an APERAK and an ORDRSP "not accepted" (27) saying why, and a dead letter.
+applied to the sale (a processed one by amendment, ``connectors.erp.tryton_amendments``)
+through ``ledger.once`` keyed by ``SaleChangeKey`` (buyer, order, change number: exactly
+once per change message; an unknown outcome goes to a person), a ``sale.changed`` trace
+event per version; acknowledge: an ORDRSP per change. A change that comes too late (goods
+picked or shipped, or a line added to a processed sale) or names an order the hub never
+made a sale of is answered with an APERAK and an ORDRSP "not accepted" (27) saying why,
+and a dead letter.
 """
 
 from __future__ import annotations
@@ -170,11 +172,14 @@ def _response(ctx: Context, change: SalesOrderChange, target: Target) -> edi_out
     sale_key = SaleKey(change.buyer.gln or "", change.order_number)
     key = DocumentKey("ORDRSP", "", f"{sale_key}:{change.change_number}")
     number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
+    sale, deleted = target.sale, {c.line_no for c in change.lines if c.action == "delete"}
+    if sale is not None:  # a line deleted by amendment stays at 0: answered as deleted once
+        sale = sale.model_copy(update={"lines": tuple(
+            ln for ln in sale.lines if ln.quantity or ln.line_no not in deleted)})  # fmt: skip
     body = ordchg.change_response(
         document_number=f"RSP{number:07d}", issued=ctx.prepared.strftime("%Y%m%d"),
         change=change, supplier_gln=ctx.profile.unb.our_id,
-        currency=target.sale.currency if target.sale else "EUR", sale=target.sale,
-        refusal=target.refusal,
+        currency=sale.currency if sale else "EUR", sale=sale, refusal=target.refusal,
     )  # fmt: skip
     return edi_out.render_keyed(ctx.hub.ledger, ctx.profile, key, ("ORDRSP", "D", "96A", "UN",
                                 "EAN005"), body, ctx.prepared)  # fmt: skip

@@ -1,0 +1,137 @@
+"""Buyer's changes to a sale Tryton has processed, through a ``sale.amendment`` (sale_amendment).
+
+A processing sale's lines are read-only; Tryton's amendment changes a line's product,
+quantity and price, then clears the sale's draft/waiting shipments and draft invoices and
+processes the sale again. So, while no goods have left (every shipment draft or waiting,
+no invoice posted): a changed line is amended, a deleted line and a cancellation set the
+quantity to 0 (Tryton keeps such a sale, ``done`` with nothing to ship: it reads as
+``cancelled``). A line cannot be added (Tryton creates lines only in draft): refused, like a
+change once goods are picked or shipped (``code="too_late"``). One amendment per change
+message, found again by its description: applying the same change twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from connectors.erp.tryton_records import TrytonRecords
+from schemas.errors import PermanentError
+from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+SYSTEM = "erp"
+UNSHIPPED = ("draft", "waiting", "cancelled")
+UNINVOICED = ("draft", "cancelled")
+LINE_FIELDS = ["sequence", "type", "product", "quantity", "unit", "unit_price", "description"]
+PRICE_DIGITS = Decimal("0.0001")
+
+
+def marker(change: SalesOrderChange) -> str:
+    """The amendment's description: names the change message, so a retry finds it."""
+    return f"EDI change {change.change_number} of order {change.order_number}"
+
+
+def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrderChange) -> None:
+    """Apply ``change`` to the processed sale ``sale_id`` (its number ``name``) by amendment."""
+    rpc = records.rpc
+    found = records.search_read(
+        "sale.amendment", [("sale", "=", sale_id), ("description", "=", marker(change))],
+        ["state"],
+    )  # fmt: skip
+    if found:  # an earlier run made it: validate it if a failure stopped it there
+        drafts = [r["id"] for r in found if r["state"] == "draft"]
+        if drafts:
+            rpc.model("sale.amendment", "validate_amendment", drafts, idempotent=True)
+        return
+    _check_unshipped(records, sale_id, name)
+    lines = records.search_read(
+        "sale.line", [("sale", "=", sale_id), ("type", "=", "line")], LINE_FIELDS
+    )
+    if not change.cancel and lines and not any(r["quantity"] for r in lines):
+        raise PermanentError(
+            f"sale {name} was cancelled (every line amended to 0): nothing was changed; "
+            "send a new order", system=SYSTEM, code="cancelled",
+        )  # fmt: skip
+    amended = amendment_lines(records, lines, change, name)
+    if not amended:
+        return  # the sale is already as the change asks
+    (amendment,) = rpc.model(
+        "sale.amendment", "create",
+        [{"sale": sale_id, "description": marker(change), "lines": [("create", amended)]}],
+        idempotent=False,
+    )  # fmt: skip
+    rpc.model("sale.amendment", "validate_amendment", [amendment], idempotent=True)
+
+
+def _check_unshipped(records: TrytonRecords, sale_id: int, name: str) -> None:
+    """Refuse once goods are picked, packed or shipped, or an invoice is posted."""
+    (sale,) = records.read("sale.sale", [sale_id], ["shipments", "invoices"])
+    shipments = records.read("stock.shipment.out", sale["shipments"], ["state", "number"])
+    invoices = records.read("account.invoice", sale["invoices"], ["state", "number"])
+    moved = [f"shipment {s['number'] or s['id']} is {s['state']}" for s in shipments
+             if s["state"] not in UNSHIPPED]  # fmt: skip
+    moved += [f"invoice {i['number'] or i['id']} is {i['state']}" for i in invoices
+              if i["state"] not in UNINVOICED]  # fmt: skip
+    if moved:
+        raise PermanentError(
+            f"sale {name}: {', '.join(moved)}: the change comes too late; agree it with the "
+            "customer by phone or a new order", system=SYSTEM, code="too_late",
+        )  # fmt: skip
+
+
+def amendment_lines(
+    records: TrytonRecords, lines: list[dict[str, Any]], change: SalesOrderChange, name: str
+) -> list[dict[str, Any]]:
+    """The amendment's lines (action ``line``) for what differs from the sale's lines now;
+    a ``taxes`` line when a product changes (its taxes follow)."""
+    by_no = {int(r["sequence"] or 0): r for r in lines}
+    if change.cancel:
+        targets = {no: {"quantity": 0.0} for no in by_no}
+    else:
+        added = [c.line_no for c in change.lines if c.line_no not in by_no and c.action != "delete"]
+        if added:
+            raise PermanentError(
+                f"sale {name} is processed: Tryton cannot add line(s) "
+                f"{', '.join(map(str, added))} to it (only change or cancel lines); the change "
+                "comes too late for that: send the new lines as a new order",
+                system=SYSTEM, code="too_late",
+            )  # fmt: skip
+        targets = {c.line_no: _target(c) for c in change.lines if c.line_no in by_no}
+    codes = sorted({str(t["product_code"]) for t in targets.values() if t.get("product_code")})
+    products = records.product_rows_by_code(codes)
+    amended, product_changed = [], False
+    for no, target in sorted(targets.items()):
+        row = by_no[no]
+        original = {"action": "line", "line": row["id"], "product": row["product"],
+                    "quantity": row["quantity"], "unit": row["unit"],
+                    "unit_price": row["unit_price"], "description": row["description"]}  # fmt: skip
+        new = dict(original)
+        product = products.get(str(target.pop("product_code", "")))
+        if product is not None and product.id != row["product"]:
+            new.update(product=product.id, unit=product.unit_id)
+            product_changed = True
+        new.update(target)
+        if new != original:
+            amended.append(new)
+    if product_changed:
+        amended.append({"action": "taxes"})
+    return amended
+
+
+def _target(c: SalesOrderLineChange) -> dict[str, Any]:
+    """What a change line sets on its sale line (nothing said: kept as it is)."""
+    if c.action == "delete":
+        return {"quantity": 0.0}
+    target: dict[str, Any] = {}
+    if c.quantity is not None:
+        target["quantity"] = float(c.quantity)
+    if c.unit_price is not None:
+        target["unit_price"] = net_price(c.unit_price, c.discount_percent)
+    if c.product_code:
+        target["product_code"] = c.product_code
+    return target
+
+
+def net_price(price: Decimal, discount_percent: Decimal) -> Decimal:
+    """The unit price less the line's allowance, at Tryton's price digits."""
+    return (price * (1 - discount_percent / 100)).quantize(PRICE_DIGITS)
