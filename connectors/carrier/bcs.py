@@ -18,7 +18,7 @@ from connectors.carrier.client import (
     SoapSettings,
 )
 from connectors.carrier.errors import auth_error
-from connectors.http import RetryPolicy, with_retries
+from connectors.http import with_retries
 from schemas.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,6 @@ SYSTEM = "carrier.dhl_bcs"
 CLIENT_VERSION = {"majorRelease": "3", "minorRelease": "3"}
 # Status codes of a whole call that mean "your credentials", not "your shipment".
 AUTH_STATUS = {112: "password expired", 118: "invalid authentication", 119: "login failed"}
-READ_POLICY = RetryPolicy(
-    attempts=3, base_delay=0.2, max_delay=2.0, max_retry_after=5.0, total_timeout=60.0
-)
-CREATE_POLICY = RetryPolicy(
-    attempts=3, base_delay=0.2, max_delay=2.0, max_retry_after=5.0, total_timeout=60.0
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,15 +42,10 @@ class BcsSettings(SoapSettings):
     connection_id: str = "carrier_dhl_bcs"
 
 
-class BcsConnector(SoapConnector[BcsSettings]):
+class BcsConnector(SoapConnector[BcsSettings], system=SYSTEM):
     """BCS calls: HTTP Basic with the application, the user in a SOAP header."""
 
-    system = SYSTEM
-    read_default = READ_POLICY
-    create_default = CREATE_POLICY
-
-    def _bind(self, session_factory: Callable[[], requests.Session]) -> None:
-        settings = self.settings
+    def _bind(self, settings: BcsSettings, session_factory: Callable[[], requests.Session]) -> None:
         self._clients = self.clients(
             settings.wsdl,
             settings.endpoint,

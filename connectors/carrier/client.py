@@ -175,6 +175,10 @@ class SoapSettings:
 
 
 S = TypeVar("S", bound=SoapSettings)
+# The default of both calls (reads and creates) of every carrier SOAP connector.
+SOAP_POLICY = RetryPolicy(
+    attempts=3, base_delay=0.2, max_delay=2.0, max_retry_after=5.0, total_timeout=60.0
+)
 
 
 class SoapConnector(ABC, Generic[S]):
@@ -184,8 +188,13 @@ class SoapConnector(ABC, Generic[S]):
     """
 
     system: str = "carrier"
-    read_default: RetryPolicy = RetryPolicy(attempts=3)
-    create_default: RetryPolicy = RetryPolicy(attempts=3)
+    read_default: RetryPolicy = SOAP_POLICY
+    create_default: RetryPolicy = SOAP_POLICY
+
+    def __init_subclass__(cls, system: str = "carrier", **kwargs: Any) -> None:
+        """A connector names its system (in errors and metrics) in its class statement."""
+        super().__init_subclass__(**kwargs)
+        cls.system = system
 
     def __init__(
         self,
@@ -198,10 +207,10 @@ class SoapConnector(ABC, Generic[S]):
         self.settings: S = settings
         self.read_policy = read_policy or self.read_default
         self.create_policy = create_policy or self.create_default
-        self._bind(session_factory)
+        self._bind(settings, session_factory)
 
     @abstractmethod
-    def _bind(self, session_factory: Callable[[], requests.Session]) -> None:
+    def _bind(self, settings: S, session_factory: Callable[[], requests.Session]) -> None:
         """Set up this connector's per-thread clients (``self.clients(...)``)."""
 
     def clients(

@@ -19,14 +19,10 @@ from connectors.carrier.client import (
     SoapConnector,
     SoapSettings,
 )
-from connectors.http import RetryPolicy, with_retries
+from connectors.http import with_retries
 from schemas.errors import PermanentError
 
 SYSTEM = "carrier.dhl_express"
-READ_POLICY = RetryPolicy(
-    attempts=3, base_delay=0.2, max_delay=2.0, max_retry_after=5.0, total_timeout=60.0
-)
-CREATE_POLICY = READ_POLICY
 
 
 def message_stamp() -> tuple[datetime, str]:
@@ -47,16 +43,12 @@ class ExpressSettings(SoapSettings):
     connection_id: str = "carrier_dhl_express"
 
 
-class ExpressConnector(SoapConnector[ExpressSettings]):
+class ExpressConnector(SoapConnector[ExpressSettings], system=SYSTEM):
     """MyDHL Express calls: two WSDLs and endpoints (ship, track), a WS-Security token."""
 
-    system = SYSTEM
-    read_default = READ_POLICY
-    create_default = CREATE_POLICY
-
-    def _bind(self, session_factory: Callable[[], requests.Session]) -> None:
-        settings = self.settings
-
+    def _bind(
+        self, settings: ExpressSettings, session_factory: Callable[[], requests.Session]
+    ) -> None:
         def token() -> UsernameToken:
             return UsernameToken(settings.username, settings.password)
 

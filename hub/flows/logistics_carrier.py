@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.carrier import bcs as bcs_api
-from connectors.carrier import express as express_api
 from connectors.carrier.bcs import BcsConnector, BcsSettings
 from connectors.carrier.dhl import BcsCarrier, ExpressCarrier
 from connectors.carrier.express import ExpressConnector, ExpressSettings
@@ -63,8 +61,8 @@ def bcs_connector(config: LogisticsConfig, *, policy: RetryPolicy | None = None)
     )
     return BcsConnector(
         bcs,
-        read_policy=policy or bcs_api.READ_POLICY,
-        create_policy=policy or bcs_api.CREATE_POLICY,
+        read_policy=policy,
+        create_policy=policy,
     )
 
 
@@ -88,8 +86,8 @@ def express_connector(
     )
     return ExpressConnector(
         express,
-        read_policy=policy or express_api.READ_POLICY,
-        create_policy=policy or express_api.CREATE_POLICY,
+        read_policy=policy,
+        create_policy=policy,
     )
 
 
