@@ -177,9 +177,18 @@ _PUSH_STREAMS = ("crm.push.",)
 _PUSH_PARAMS = (
     Param("sale_ids", "list", "ERP sale ids to push as deals as well"),
     Param("page_size", "int", "parties per page"),
-    DRY_RUN,
-    *WINDOW,
 )
+
+
+def _cursor_flow(
+    name: str, run: str, summary: str, params: tuple[Param, ...], **more: Any
+) -> FlowDescriptor:
+    """A flow that reads its sources by cursor: it previews itself (``dry_run``) and
+    backfills a window of its cursor streams (``since``/``until``/``cursor_stream``)."""
+    return FlowDescriptor(
+        name, run, summary, (*params, DRY_RUN, *WINDOW), preview="self", backfill="cursor", **more
+    )
+
 
 _BUILTIN: tuple[FlowDescriptor, ...] = (
     FlowDescriptor(
@@ -200,7 +209,7 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         per_partner=True,
         dag="edi_orders_inbound",
     ),
-    FlowDescriptor(
+    _cursor_flow(
         "edi_documents_outbound",
         "hub.flows.edi_outbound:edi_documents_outbound",
         "DESADV, INVOIC and INVRPT from the ERP to partners' outboxes",
@@ -209,30 +218,22 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
             Param("documents", "list", "document types, e.g. DESADV,INVOIC"),
             Param("as_of", "iso", "INVRPT: the period to report"),
             Param("limit", "int", "records per stream per run", 200),
-            DRY_RUN,
-            *WINDOW,
         ),
         writes=("edi",),
         streams=("edi.out:",),
-        preview="self",
-        backfill="cursor",
         per_partner=True,
         dag="edi_documents_outbound",
     ),
-    FlowDescriptor(
+    _cursor_flow(
         "logistics_shipments",
         "hub.flows.logistics:ship_ready_shipments",
         "ready ERP shipments booked with the carrier; labels archived; tracking to the ERP",
         (
             Param("max_shipments", "int", "shipments to read at most", 10_000),
             Param("batch_size", "int", "shipments read per ERP call"),
-            DRY_RUN,
-            *WINDOW,
         ),
         writes=("carrier", "erp"),
         streams=("logistics.shipments",),
-        preview="self",
-        backfill="cursor",
         dag="logistics_sync",
     ),
     FlowDescriptor(
@@ -246,37 +247,31 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         writes=("erp",),
         dag="logistics_sync",
     ),
-    FlowDescriptor(
+    _cursor_flow(
         "crm_push",
         "hub.flows.crm_sync:crm_push",
         "ERP parties, products, sales and invoices to the CRM",
         _PUSH_PARAMS,
         writes=("crm",),
         streams=_PUSH_STREAMS,
-        preview="self",
-        backfill="cursor",
         dag="crm_sync",
     ),
-    FlowDescriptor(
+    _cursor_flow(
         "crm_pull",
         "hub.flows.crm_sync:crm_pull",
         "CRM companies and contacts to ERP parties, by field ownership",
-        (DRY_RUN, *WINDOW),
+        (),
         writes=("erp", "crm"),
         streams=("crm.pull.",),
-        preview="self",
-        backfill="cursor",
         dag="crm_sync",
     ),
-    FlowDescriptor(
+    _cursor_flow(
         "crm_sync",
         "hub.flows.crm_sync:crm_sync",
         "crm_push then crm_pull",
         _PUSH_PARAMS,
         writes=("crm", "erp"),
         streams=(*_PUSH_STREAMS, "crm.pull."),
-        preview="self",
-        backfill="cursor",
         dag="crm_sync",
     ),
     FlowDescriptor(
