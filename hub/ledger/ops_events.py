@@ -11,13 +11,24 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from hub.ledger import tables as t
 from hub.ledger.engine import LedgerBase, utcnow
+
+
+class EventFields(TypedDict, total=False):
+    """What a step says besides its refs and kind (each optional, as on ``Event``)."""
+
+    flow: str | None
+    system: str | None
+    partner: str | None
+    state: str | None
+    document: str | None
+    detail: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -48,34 +59,13 @@ class EventStore(LedgerBase):
         *,
         refs: Iterable[str],
         kind: str,
-        flow: str | None = None,
-        system: str | None = None,
-        partner: str | None = None,
-        state: str | None = None,
-        document: str | None = None,
-        detail: dict[str, Any] | None = None,
         conn: Connection | None = None,
+        **fields: Unpack[EventFields],
     ) -> None:
         """Record one step under every ref in ``refs`` (once per ref, kind, document, state)."""
-        now = utcnow()
-        e = t.events
-        with self._conn(conn) as c:
-            for ref in dict.fromkeys(refs):
-                seen = c.execute(
-                    select(e.c.id).where(
-                        e.c.ref == ref,
-                        e.c.kind == kind,
-                        e.c.document.is_(None) if document is None else e.c.document == document,
-                        e.c.state.is_(None) if state is None else e.c.state == state,
-                    )
-                ).first()
-                if seen is None:
-                    c.execute(
-                        insert(e).values(
-                            ref=ref, kind=kind, flow=flow, system=system, partner=partner,
-                            state=state, document=document, detail=_detail(detail), at=now,
-                        )
-                    )  # fmt: skip
+        self.record_events(
+            [(list(refs), Event(ref="", kind=kind, at=utcnow(), **fields))], conn=conn
+        )
 
     def record_events(
         self, steps: Sequence[tuple[Sequence[str], Event]], *, conn: Connection | None = None

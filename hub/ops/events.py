@@ -8,12 +8,12 @@ does not already show (see ``KINDS``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from sqlalchemy.engine import Connection
 
 from hub.ledger import Ledger
-from hub.ledger.ops_events import Event
+from hub.ledger.ops_events import Event, EventFields
 
 __all__ = ["KINDS", "Event", "events_for", "record_event"]
 
@@ -45,27 +45,12 @@ def record_event(
     *,
     ref: str,
     kind: str,
-    flow: str | None = None,
-    system: str | None = None,
-    partner: str | None = None,
-    state: str | None = None,
-    document: str | None = None,
-    detail: dict[str, Any] | None = None,
     refs: tuple[str, ...] = (),
     conn: Connection | None = None,
+    **fields: Unpack[EventFields],
 ) -> None:
     """Record a step under ``ref`` (and any ``refs`` that should find it too), once."""
-    ledger.record_event(
-        refs=(ref, *refs),
-        kind=kind,
-        flow=flow,
-        system=system,
-        partner=partner,
-        state=state,
-        document=document,
-        detail=detail,
-        conn=conn,
-    )
+    ledger.record_event(refs=(ref, *refs), kind=kind, conn=conn, **fields)
 
 
 def events_for(ledger: Ledger, refs: set[str]) -> list[Event]:
