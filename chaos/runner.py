@@ -110,19 +110,11 @@ class FlowRun:
         return f"exit {self.returncode}"
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "flow": self.flow,
-            "round": self.round_no,
-            "run": self.run_no,
-            "phase": self.phase,
-            "seconds": self.seconds,
-            "returncode": self.returncode,
-            "killed": self.killed,
-            "timed_out": self.timed_out,
-            "work": self.work,
-            "status": (self.report or {}).get("status"),
-            "error": self.error,
-        }
+        """The run as the report keeps it: numbered by round and run, with the flow's status."""
+        data: dict[str, Any] = {"flow": self.flow, "round": self.round_no, "run": self.run_no}
+        for name in ("phase", "seconds", "returncode", "killed", "timed_out", "work"):
+            data[name] = getattr(self, name)
+        return data | {"status": (self.report or {}).get("status"), "error": self.error}
 
 
 @dataclass
