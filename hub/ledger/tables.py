@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import SchemaItem
 
 metadata = MetaData(
     naming_convention={
@@ -51,10 +52,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-bindings = Table(
+def _numbered(name: str, *items: SchemaItem) -> Table:
+    """A table whose rows are numbered by an autoincrement integer ``id`` (its first column)."""
+    return Table(
+        name, metadata, Column("id", Integer, primary_key=True, autoincrement=True), *items
+    )
+
+
+bindings = _numbered(
     "bindings",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("system", String(40), nullable=False),
     Column("entity", String(40), nullable=False),
     Column("external_id", String(200), nullable=False),
@@ -92,10 +98,8 @@ journal = Table(
     Index("ix_journal_kind_subject", "kind", "subject"),
 )
 
-interchanges = Table(
+interchanges = _numbered(
     "interchanges",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("partner", String(80), nullable=False),
     Column("direction", String(3), nullable=False),  # in | out
     Column("control_ref", String(40), nullable=False),
@@ -137,10 +141,8 @@ control_numbers = Table(
     UniqueConstraint("scope", "number", name="uq_control_numbers_number"),
 )
 
-dead_letters = Table(
+dead_letters = _numbered(
     "dead_letters",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("flow", String(60), nullable=False),
     Column("record_key", String(300), nullable=False),
     Column("system", String(40)),
@@ -176,10 +178,8 @@ owners = Table(
 
 # -- operations (migration 0002) -------------------------------------------------------------
 
-runs = Table(
+runs = _numbered(
     "runs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("flow", String(60), nullable=False),
     Column("scope", String(80), nullable=False),  # partner id, or "*" for every partner/system
     Column("mode", String(12), nullable=False),  # run | backfill | replay
@@ -194,10 +194,8 @@ runs = Table(
     Index("ix_runs_flow_started", "flow", "scope", "started_at"),
 )
 
-events = Table(
+events = _numbered(
     "events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ref", String(200), nullable=False),  # order number, sale number, tracking number
     Column("kind", String(60), nullable=False),  # e.g. interchange.received, desadv.sent
     Column("flow", String(60)),
@@ -210,10 +208,8 @@ events = Table(
     Index("ix_events_ref", "ref", "at"),
 )
 
-dead_letter_audit = Table(
+dead_letter_audit = _numbered(
     "dead_letter_audit",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("letter_id", Integer, nullable=False),
     Column("action", String(20), nullable=False),  # replay | discard
     Column("actor", String(120), nullable=False),
@@ -224,10 +220,8 @@ dead_letter_audit = Table(
     Index("ix_dead_letter_audit_letter", "letter_id", "at"),
 )
 
-outbound_acks = Table(
+outbound_acks = _numbered(
     "outbound_acks",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("partner", String(80), nullable=False),
     Column("control_ref", String(40), nullable=False),  # our UNB 0020
     Column("message_ref", String(14), nullable=False),  # our UNH 0062

@@ -6,18 +6,16 @@ Create Date: 2026-11-28 10:00:00.000000
 """
 
 import sqlalchemy as sa
-from alembic import op
+
+from hub.ledger.ddl import create_indexes, create_table, drop_table
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "runs",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("flow", sa.String(length=60), nullable=False),
         sa.Column("scope", sa.String(length=80), nullable=False),
         sa.Column("mode", sa.String(length=12), nullable=False),
@@ -29,14 +27,11 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=120), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
     )
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.create_index("ix_runs_flow_started", ["flow", "scope", "started_at"])
+    create_indexes("runs", {"ix_runs_flow_started": ["flow", "scope", "started_at"]})
 
-    op.create_table(
+    create_table(
         "events",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("ref", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=60), nullable=False),
         sa.Column("flow", sa.String(length=60), nullable=True),
@@ -46,14 +41,11 @@ def upgrade() -> None:
         sa.Column("document", sa.Text(), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index("ix_events_ref", ["ref", "at"])
+    create_indexes("events", {"ix_events_ref": ["ref", "at"]})
 
-    op.create_table(
+    create_table(
         "dead_letter_audit",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("letter_id", sa.Integer(), nullable=False),
         sa.Column("action", sa.String(length=20), nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
@@ -61,19 +53,11 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=40), nullable=False),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letter_audit")),
     )
-    with op.batch_alter_table("dead_letter_audit", schema=None) as batch_op:
-        batch_op.create_index("ix_dead_letter_audit_letter", ["letter_id", "at"])
+    create_indexes("dead_letter_audit", {"ix_dead_letter_audit_letter": ["letter_id", "at"]})
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("dead_letter_audit", schema=None) as batch_op:
-        batch_op.drop_index("ix_dead_letter_audit_letter")
-    op.drop_table("dead_letter_audit")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("ix_events_ref")
-    op.drop_table("events")
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_index("ix_runs_flow_started")
-    op.drop_table("runs")
+    drop_table("dead_letter_audit", "ix_dead_letter_audit_letter")
+    drop_table("events", "ix_events_ref")
+    drop_table("runs", "ix_runs_flow_started")

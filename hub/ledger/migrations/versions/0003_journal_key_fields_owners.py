@@ -8,10 +8,10 @@ Create Date: 2026-11-30 22:40:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from hub.ledger.ddl import create_table, drop_table
+
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -20,12 +20,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("scope", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("subject", sa.String(length=200), nullable=True))
         batch_op.create_index("ix_journal_kind_subject", ["kind", "subject"])
-    op.create_table(
+    create_table(
         "owners",
         sa.Column("owner", sa.String(length=120), nullable=False),
         sa.Column("host", sa.String(length=120), nullable=False),
         sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("owner", name=op.f("pk_owners")),
+        key=("owner",),
     )
     # fill the new columns of entries written before: the keys parse into their fields
     conn = op.get_bind()
@@ -75,7 +75,7 @@ def fields_of(key: str) -> dict[str, str | None]:
 
 
 def downgrade() -> None:
-    op.drop_table("owners")
+    drop_table("owners")
     with op.batch_alter_table("journal", schema=None) as batch_op:
         batch_op.drop_index("ix_journal_kind_subject")
         batch_op.drop_column("subject")

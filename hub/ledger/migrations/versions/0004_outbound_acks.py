@@ -8,17 +8,16 @@ Create Date: 2026-12-01 01:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from hub.ledger.ddl import create_table, drop_table
+
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     tz = sa.DateTime(timezone=True)
-    op.create_table(
+    create_table(
         "outbound_acks",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("partner", sa.String(length=80), nullable=False),
         sa.Column("control_ref", sa.String(length=40), nullable=False),
         sa.Column("message_ref", sa.String(length=14), nullable=False),
@@ -39,7 +38,6 @@ def upgrade() -> None:
         sa.Column("resent_from", sa.String(length=40), nullable=True),
         sa.Column("sent_at", tz, nullable=False),
         sa.Column("updated_at", tz, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_acks")),
         sa.UniqueConstraint("partner", "control_ref", name="uq_outbound_acks_ref"),
     )
     op.create_index("ix_outbound_acks_number", "outbound_acks", ["partner", "document_number"])
@@ -49,4 +47,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_outbound_acks_state", table_name="outbound_acks")
     op.drop_index("ix_outbound_acks_number", table_name="outbound_acks")
-    op.drop_table("outbound_acks")
+    drop_table("outbound_acks")
