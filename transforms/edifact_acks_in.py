@@ -26,7 +26,7 @@ APERAK_ACCEPTS = ("29", "6")
 DOCUMENT_QUALIFIERS = ("IV", "AAK", "DQ", "ON", "POR", "ACW", "AGO", "ACE", "DM", "VN")
 
 ACK_KINDS = ("CONTRL", "APERAK")
-STATES = ("sent", "accepted", "rejected", "overdue", "resent")
+STATES = ("sent", "accepted", "rejected", "overdue", "resent", "not_expected")
 
 
 class SegmentLike(Protocol):

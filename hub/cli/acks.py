@@ -49,6 +49,8 @@ def acks(
             why = f"re-sent as {r['resent_as']}"
         elif r["state"] in ("sent", "overdue") and r["expects"]:
             why = "awaits " + ", ".join(r["expects"])
+        elif r.get("answers"):
+            why = f"our answer to interchange {r['answers']}"
         out.add_row(
             r["partner"], r["doc_type"], r["state"], r["document_number"],
             r["control_ref"], (r["sent_at"] or "")[:16],

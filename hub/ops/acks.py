@@ -7,17 +7,21 @@ answers (state, a trace event under the document's business numbers, and a
 ``sweep_overdue`` moves documents past their deadline to overdue and files one
 ``AcknowledgementOverdue`` dead letter each, which the flow's DAG notifier mails (the
 existing alert path). ``listing``, ``status_section``, ``reconcile_section`` and
-``trace_items`` feed ``hub edi acks``, ``hub status``, ``hub reconcile`` and ``hub trace``.
+``trace_items`` feed ``hub edi acks``, ``hub status``, ``hub reconcile`` and ``hub trace``;
+the listing adds the answers the inbound flow sent (CONTRL, APERAK, ORDRSP: ``not_expected``).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from connectors.edi import EdifactReader, InterchangeHeader, Message
 from hub.ledger import Ledger, utcnow
 from hub.ledger.acks import AckRow
 from hub.ops.events import record_event
@@ -28,6 +32,8 @@ REJECTED_CLASS = "DocumentRejected"
 OVERDUE_CLASS = "AcknowledgementOverdue"
 UNMATCHED_CLASS = "UnmatchedAcknowledgement"
 OUTBOUND_FLOW = "edi_documents_outbound"
+NOT_EXPECTED = "not_expected"  # the hub's answers (CONTRL, APERAK...): no acknowledgement owed
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def letter_key(partner: str, control_ref: str) -> str:
@@ -204,8 +210,48 @@ def listing(
     state: str | None = None,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Every outbound document with its acknowledgement state (``hub edi acks``)."""
-    return [as_json(r) for r in ledger.outbound_acks(partner=partner, state=state, now=now)]
+    """Every outbound document with its acknowledgement state (``hub edi acks``): those
+    registered with what they expect, and the hub's answers to partners' interchanges
+    (CONTRL, APERAK, ORDRSP) that expect nothing, oldest first."""
+    rows = [as_json(r) for r in ledger.outbound_acks(partner=partner, now=now)]
+    known = {(r["partner"], r["control_ref"]) for r in rows}
+    rows += [r for r in answers_sent(ledger, partner=partner)
+             if (r["partner"], r["control_ref"]) not in known]  # fmt: skip
+    rows.sort(key=lambda r: str(r["sent_at"] or ""))
+    return [r for r in rows if state in (None, r["state"])]
+
+
+def answers_sent(ledger: Ledger, *, partner: str | None = None) -> list[dict[str, Any]]:
+    """The documents the inbound flow sent back for each partner interchange, as its ledger
+    row keeps them (``ack``): state ``not_expected`` (a CONTRL is never acknowledged)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for ich in ledger.interchanges_received(since=EPOCH, partner=partner):
+        for kept in json.loads(ich["ack"] or "[]"):
+            ref, number = _unb_and_bgm(base64.b64decode(kept["data"]))
+            found.setdefault((ich["partner"], ref), {
+                "partner": ich["partner"], "doc_type": kept["type"], "document_number": number,
+                "control_ref": ref, "file": kept["name"], "state": NOT_EXPECTED, "expects": [],
+                "contrl": None, "aperak": None, "contrl_due": None, "aperak_due": None,
+                "sent_at": _iso(ich["created_at"]), "errors": [], "resent_as": None,
+                "resent_from": None, "answers": ich["control_ref"],
+            })  # fmt: skip
+    return list(found.values())
+
+
+def _unb_and_bgm(data: bytes) -> tuple[str, str]:
+    """Our interchange reference (UNB 0020) and document number (BGM 1004; a CONTRL has
+    none: the UCI reference it answers) of a rendered document."""
+    ref = number = ""
+    for event in EdifactReader(data):
+        if isinstance(event, InterchangeHeader):
+            ref = event.unb.element(5)
+        elif isinstance(event, Message):
+            tags = {s.tag: s for s in event.segments if s.tag in ("BGM", "UCI")}
+            if "BGM" in tags:
+                number = tags["BGM"].element(2)
+            elif "UCI" in tags:
+                number = f"UCI {tags['UCI'].element(1)}"
+    return ref, number
 
 
 def status_section(ledger: Ledger, *, now: datetime | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from hub.flows.edi_inbound import edi_orders_inbound
 from hub.ops import acks as ack_ops
 from hub.ops.trace import trace
 from sandbox.demo_partner import aperak_for, contrl_for
+from sandbox.erp_seed import gtin13
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.config import AckExpectation
 from tests.fixtures.hub import hub_on
@@ -53,7 +54,8 @@ def _orders_answered(hub: Hub, erp: FakeErp, count: int = 2) -> list[dict[str, o
     edi_orders_inbound(hub)
     for path in outbox.iterdir():
         path.unlink()  # the partner fetched them
-    return ack_ops.listing(hub.ledger, partner="kaufhaus-nord")
+    return [d for d in ack_ops.listing(hub.ledger, partner="kaufhaus-nord")
+            if d["doc_type"] == "ORDRSP"]  # fmt: skip
 
 
 def _contrl(**kw: object) -> bytes:
@@ -217,3 +219,24 @@ def test_the_outbound_flow_sweeps_overdue_documents_into_alerts(hub: Hub, erp: F
     assert "hub edi resend kaufhaus-nord 000000077" in letter.reason
     again = edi_documents_outbound(hub, documents="DESADV,INVOIC")
     assert again["acks_overdue"] == 0  # one alert per document
+
+
+def test_our_own_answers_are_listed_as_expecting_nothing(hub: Hub, erp: FakeErp) -> None:
+    """CONTRL, APERAK and ORDRSP the inbound flow sent: every outbound document is listed
+    (``hub edi acks``); a CONTRL is never acknowledged: ``not_expected``."""
+    _orders_answered(hub, erp)
+    inbox, _ = _box(hub)
+    (order,) = make_orders(NORD, US, list(erp.products.values()), count=1, seed=5)
+    line = order.lines[0].model_copy(update={"gtin": gtin13("400638777777")})  # unknown
+    bad = order.model_copy(update={"lines": (line,)})
+    drop(inbox, "bad.edi", orders_interchange([bad], sender=NORD, recipient=US, control_ref="7002"))
+    edi_orders_inbound(hub)
+    docs = ack_ops.listing(hub.ledger, partner="kaufhaus-nord")
+    kinds = {(d["doc_type"], d["state"]) for d in docs}
+    assert {("ORDRSP", "sent"), ("CONTRL", "not_expected"), ("APERAK", "not_expected")} <= kinds
+    contrls = [d for d in docs if d["doc_type"] == "CONTRL"]
+    assert sorted(d["answers"] for d in contrls) == ["7001", "7002"]
+    assert all(d["control_ref"] and d["file"] for d in docs)
+    assert len({d["control_ref"] for d in docs}) == len(docs)  # each document once
+    only = ack_ops.listing(hub.ledger, state="not_expected")
+    assert only and {d["state"] for d in only} == {"not_expected"}

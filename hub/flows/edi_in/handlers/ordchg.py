@@ -20,6 +20,7 @@ from hub import edi_out
 from hub.flows.edi_in import acks as ack_docs
 from hub.flows.edi_in.registry import Context, MessageHandler, TypeVersion, Work, type_version
 from hub.ledger import Effect, OnUnknown
+from hub.ops import acks as ack_ops
 from hub.ops.events import record_event
 from schemas.errors import HubError, PermanentError
 from schemas.model import ErpSale, SalesOrderChange
@@ -139,7 +140,13 @@ class OrderChangeHandler(MessageHandler):
                     errors=[AppError("12", target.refusal, tag="BGM")], prepared=ctx.prepared,
                 ))  # fmt: skip
             if ctx.profile.acknowledgements.ordrsp:
-                docs.append(_response(ctx, change, target))
+                doc, number = _response(ctx, change, target)
+                docs.append(doc)
+                ack_ops.expect(  # the partner may owe an acknowledgement of it (hub edi acks)
+                    ctx.hub.ledger, ctx.profile, doc_type="ORDRSP", doc_key=doc.doc_key,
+                    control_ref=doc.control_ref, document_number=number, file_name=doc.file_name,
+                    refs=(change.order_number, target.sale.number or "" if target.sale else ""),
+                )  # fmt: skip
         return docs
 
     def summary(self, work: Work) -> dict[str, Any]:
@@ -168,7 +175,9 @@ def _record_version(ctx: Context, change: SalesOrderChange, sale: ErpSale) -> No
     )  # fmt: skip
 
 
-def _response(ctx: Context, change: SalesOrderChange, target: Target) -> edi_out.OutboundDocument:
+def _response(
+    ctx: Context, change: SalesOrderChange, target: Target
+) -> tuple[edi_out.OutboundDocument, str]:
     sale_key = SaleKey(change.buyer.gln or "", change.order_number)
     key = DocumentKey("ORDRSP", "", f"{sale_key}:{change.change_number}")
     number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
@@ -181,5 +190,6 @@ def _response(ctx: Context, change: SalesOrderChange, target: Target) -> edi_out
         change=change, supplier_gln=ctx.profile.unb.our_id,
         currency=sale.currency if sale else "EUR", sale=sale, refusal=target.refusal,
     )  # fmt: skip
-    return edi_out.render_keyed(ctx.hub.ledger, ctx.profile, key, ("ORDRSP", "D", "96A", "UN",
-                                "EAN005"), body, ctx.prepared)  # fmt: skip
+    doc = edi_out.render_keyed(ctx.hub.ledger, ctx.profile, key, ("ORDRSP", "D", "96A", "UN",
+                               "EAN005"), body, ctx.prepared)  # fmt: skip
+    return doc, f"RSP{number:07d}"
