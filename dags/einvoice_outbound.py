@@ -26,24 +26,19 @@ to the partner's outbox (local or SFTP) or by e-mail through `hub_smtp`.
 """
 
 
-@dag(
-    dag_id="einvoice_outbound",
-    schedule="*/15 * * * *",
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    tags=["hub", "erp", "einvoice", "xrechnung", "zugferd", "peppol"],
-    doc_md=DOC_MD,
-    default_args=default_args(),
-    params=dag_params("einvoice_outbound"),
-)
+FLOW = "einvoice_outbound"
+TAGS = ["hub", "erp", "einvoice", "xrechnung", "zugferd", "peppol"]
+
+
+@dag(FLOW, schedule="*/15 * * * *", start_date=START, catchup=False, max_active_runs=1,
+     tags=TAGS, doc_md=DOC_MD, default_args=default_args(), params=dag_params(FLOW))  # fmt: skip
 def einvoice_outbound() -> None:
     @task(task_id="send_einvoices", pool="edi")
     def send_einvoices() -> dict[str, Any]:
         """Run the flow; its report (without details) is the task's return value."""
         from hub.flows import run_flow
 
-        report = run_flow("einvoice_outbound", **flow_params("einvoice_outbound"))
+        report = run_flow(FLOW, **flow_params(FLOW))
         report.pop("details", None)
         return report
 

@@ -36,10 +36,8 @@ class MailCatcher:
         self.messages: list[EmailMessage] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        raw = envelope.content
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
+        policy = email.policy.default  # parses into an EmailMessage
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy))
         return "250 Message accepted for delivery"
 
 

@@ -33,25 +33,23 @@ SELLER = Seller(
     address=SellerAddress(street="Lagerweg 1", postal_code="28195", city="Bremen", country="DE"),
     gln="4012345000009",
 )
+
+
+def _buyer(name: str, number: int, code: str, vat: str, address: str) -> Party:
+    """A German business buyer; ``address`` is "street, postcode, city"."""
+    street, postal_code, city = address.split(", ")
+    return Party(
+        name=name,
+        erp_id=str(number),
+        code=code,
+        vat=vat,
+        addresses=(Address(street=street, postal_code=postal_code, city=city, country="DE"),),
+    )
+
+
 BUYERS = (
-    Party(
-        name="Kaufhaus Nord GmbH",
-        erp_id="11",
-        code="C-KN",
-        vat="DE811128135",
-        addresses=(
-            Address(street="Hafenstrasse 2", postal_code="20457", city="Hamburg", country="DE"),
-        ),
-    ),
-    Party(
-        name="Markt Süd AG",
-        erp_id="12",
-        code="C-MS",
-        vat="DE129273398",
-        addresses=(
-            Address(street="Marienplatz 8", postal_code="80331", city="München", country="DE"),
-        ),
-    ),
+    _buyer("Kaufhaus Nord GmbH", 11, "C-KN", "DE811128135", "Hafenstrasse 2, 20457, Hamburg"),
+    _buyer("Markt Süd AG", 12, "C-MS", "DE129273398", "Marienplatz 8, 80331, München"),
 )
 PRODUCTS = (
     ("P-COFFEE", "Coffee beans 1 kg", Decimal("12.99"), Decimal(7)),

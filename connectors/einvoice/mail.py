@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from schemas.errors import PermanentError, TransientError
+from schemas.errors import HubError, PermanentError, TransientError
 
 
 @dataclass(frozen=True)
@@ -75,29 +75,27 @@ class SmtpMailer(Mailer):
                 if self.login:
                     smtp.login(self.login, self.password or "")
                 smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentError(
-                f"{where} refused the recipient {mail.to}: {exc.recipients}; "
-                "fix the customer's e-mail in config/einvoice.yaml",
-                system="smtp",
-            ) from exc
-        except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(
-                f"{where}: login refused ({exc.smtp_code}); check the hub_smtp connection's login",
-                system="smtp",
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            error = PermanentError if 500 <= exc.smtp_code < 600 else TransientError
-            raise error(
-                f"{where} answered {exc.smtp_code} for {mail.file_name}", system="smtp"
-            ) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-            raise TransientError(
-                f"{where} unreachable while sending {mail.file_name}: "
-                f"{exc.__class__.__name__}: {exc}",
-                system="smtp",
-            ) from exc
+            raise _classified(exc, where, mail) from exc
         return str(msg["Message-ID"])
+
+
+def _classified(exc: Exception, where: str, mail: InvoiceMail) -> HubError:
+    """An SMTP failure as the hub's error: permanent (a refused recipient or login, a 5xx
+    answer) or transient (4xx, unreachable, timed out: the next run sends the same mail)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        why = f"refused the recipient {mail.to}: {exc.recipients}; fix the customer's e-mail "
+        return PermanentError(f"{where} {why}in config/einvoice.yaml", system="smtp")
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        why = f"login refused ({exc.smtp_code}); check the hub_smtp connection's login"
+        return PermanentError(f"{where}: {why}", system="smtp")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        kind = PermanentError if 500 <= exc.smtp_code < 600 else TransientError
+        return kind(f"{where} answered {exc.smtp_code} for {mail.file_name}", system="smtp")
+    what = f"{exc.__class__.__name__}: {exc}"
+    return TransientError(
+        f"{where} unreachable while sending {mail.file_name}: {what}", system="smtp"
+    )
 
 
 class FakeMailer(Mailer):

@@ -90,18 +90,12 @@ def _aware(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+COUNTS = ("records_read", "sent", "already_sent", "would_send", "dead_letters")
+
+
 def _new_report() -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "records_read": 0,
-        "sent": 0,
-        "already_sent": 0,
-        "would_send": 0,
-        "dead_letters": 0,
-        "files": [],
-        "warnings": {},
-        "details": [],
-    }
+    """The run's report: counts at zero, files sent, warnings by file, one detail an invoice."""
+    return {"status": "ok", **dict.fromkeys(COUNTS, 0), "files": [], "warnings": {}, "details": []}
 
 
 def _read(

@@ -3,9 +3,7 @@ SMTP server on loopback, with the project's config/einvoice.yaml."""
 
 from __future__ import annotations
 
-import datetime as dt
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +11,8 @@ import pytest
 
 from connectors.erp.tryton import TrytonErp
 from sandbox.demo_einvoice import smtp_server
-from sandbox.erp_seed import catalogue, customers
-from schemas.model import PartyRef, SalesOrder, SalesOrderLine
-from tests.fixtures.einvoice import official_rules, official_validator
+from sandbox.erp_seed import customers
+from tests.fixtures.einvoice import invoiced_in_tryton, official_rules, official_validator
 
 pytestmark = pytest.mark.e2e
 
@@ -25,23 +22,8 @@ TASK_ID = "send_einvoices"
 
 def _invoiced_sale(erp: TrytonErp, operator: Any, unique: str) -> str:
     """A sale for Rheinhandel KG (CUST-003: XRechnung by e-mail), shipped and invoiced."""
-    seed = customers()[2]
-    items = [p for p in catalogue() if p.tax_rate == Decimal("0.07")][:1]
-    items += [p for p in catalogue() if p.tax_rate == Decimal("0.19")][:1]
-    order = SalesOrder(
-        order_number=f"PO-{unique}-DAG",
-        order_date=dt.date.today(),
-        buyer=PartyRef(gln=seed.gln),
-        currency="EUR",
-        lines=tuple(
-            SalesOrderLine(line_no=k + 1, gtin=p.gtin, quantity=Decimal(2), unit_price=p.list_price)
-            for k, p in enumerate(items)
-        ),
-    )
-    (result,) = erp.create_sales([order])
-    assert result.sale is not None
-    operator.ship_sale(int(result.sale.erp_id))
-    operator.post_invoices(int(result.sale.erp_id))
+    gln = customers()[2].gln
+    order, _items = invoiced_in_tryton(erp, operator, gln, f"PO-{unique}-DAG", 1, lambda k: 2)
     return order.order_number
 
 

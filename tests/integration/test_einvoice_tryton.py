@@ -11,10 +11,9 @@ from lxml import etree
 
 from connectors.erp.tryton import TrytonErp
 from sandbox.einvoice_data import SELLER
-from sandbox.erp_seed import catalogue, customers
+from sandbox.erp_seed import customers
 from schemas.einvoice_config import FORMATS, CustomerEInvoice
-from schemas.model import PartyRef, SalesOrder, SalesOrderLine
-from tests.fixtures.einvoice import official_validator
+from tests.fixtures.einvoice import invoiced_in_tryton, official_validator
 from transforms.einvoice import render
 from transforms.einvoice.document import build
 from transforms.einvoice.read import summarize
@@ -27,27 +26,11 @@ def test_tryton_invoice_with_two_rates_becomes_valid_einvoices_equal_to_the_erp(
 ) -> None:
     validator = official_validator()
     seed = customers()[1]
-    items = [p for p in catalogue() if p.tax_rate == Decimal("0.07")][:2] + [
-        p for p in catalogue() if p.tax_rate == Decimal("0.19")
-    ][:2]
-    assert len(items) == 4
-    order = SalesOrder(
-        order_number=f"PO-{unique}-EI",
-        order_date=dt.date.today(),
-        buyer=PartyRef(gln=seed.gln),
-        currency="EUR",
-        lines=tuple(
-            SalesOrderLine(
-                line_no=k + 1, gtin=p.gtin, quantity=Decimal(k + 3), unit_price=p.list_price
-            )
-            for k, p in enumerate(items)
-        ),
-    )
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
-    (result,) = erp.create_sales([order])
-    assert result.sale is not None
-    erp_operator.ship_sale(int(result.sale.erp_id))  # type: ignore[attr-defined]
-    erp_operator.post_invoices(int(result.sale.erp_id))  # type: ignore[attr-defined]
+    order, items = invoiced_in_tryton(
+        erp, erp_operator, seed.gln, f"PO-{unique}-EI", 2, lambda k: k + 3
+    )
+    assert len(items) == 4
     (invoice,) = [
         i for i in erp.invoices_posted_since(since) if order.order_number in i.order_numbers
     ]

@@ -10,16 +10,8 @@ from typing import TypeAlias
 
 from lxml import etree
 
-from transforms.einvoice.document import (
-    PEPPOL_PROFILE,
-    EAllowance,
-    EDocument,
-    ELine,
-    EParty,
-    ETax,
-    money,
-    number,
-)
+from transforms.einvoice import document as model
+from transforms.einvoice.document import PEPPOL_PROFILE, EDocument, money, number
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -49,7 +41,7 @@ def _date(parent: El, tag: str, value: date) -> None:
     _el(_ram(parent, tag), UDT, "DateTimeString", value.strftime("%Y%m%d"), format="102")
 
 
-def _tax(parent: El, tax: ETax, tag: str = "ApplicableTradeTax") -> None:
+def _tax(parent: El, tax: model.ETax, tag: str = "ApplicableTradeTax") -> None:
     el = _ram(parent, tag)
     _ram(el, "TypeCode", "VAT")
     _ram(el, "CategoryCode", tax.category)
@@ -57,7 +49,7 @@ def _tax(parent: El, tax: ETax, tag: str = "ApplicableTradeTax") -> None:
         _ram(el, "RateApplicablePercent", number(tax.percent))
 
 
-def _line(parent: El, ln: ELine) -> None:
+def _line(parent: El, ln: model.ELine) -> None:
     item = _ram(parent, "IncludedSupplyChainTradeLineItem")
     _ram(_ram(item, "AssociatedDocumentLineDocument"), "LineID", ln.line_id)
     product = _ram(item, "SpecifiedTradeProduct")
@@ -75,7 +67,15 @@ def _line(parent: El, ln: ELine) -> None:
     _ram(summation, "LineTotalAmount", money(ln.net))
 
 
-def _party(parent: El, tag: str, party: EParty, *, seller: bool) -> None:
+def _postal(el: El, address: model.Address) -> None:
+    """A postal address (BG-5, BG-8, BG-15) in the D16B order."""
+    _opt(el, "PostcodeCode", address.postal_code)
+    _opt(el, "LineOne", address.street)
+    _opt(el, "CityName", address.city)
+    _ram(el, "CountryID", address.country)
+
+
+def _party(parent: El, tag: str, party: model.EParty, *, seller: bool) -> None:
     p = _ram(parent, tag)
     if not seller and party.identifier and not party.gln:  # one buyer id (CII-SR-450)
         _ram(p, "ID", party.identifier)
@@ -95,11 +95,7 @@ def _party(parent: El, tag: str, party: EParty, *, seller: bool) -> None:
             )
         if party.contact_email:
             _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.contact_email)
-    address = _ram(p, "PostalTradeAddress")
-    _opt(address, "PostcodeCode", party.address.postal_code)
-    _opt(address, "LineOne", party.address.street)
-    _opt(address, "CityName", party.address.city)
-    _ram(address, "CountryID", party.address.country)
+    _postal(_ram(p, "PostalTradeAddress"), party.address)
     if party.electronic_address:
         uri = _ram(p, "URIUniversalCommunication")
         _ram(uri, "URIID", party.electronic_address, schemeID="EM")
@@ -117,7 +113,7 @@ def _agreement(parent: El, doc: EDocument) -> None:
         _ram(order, "IssuerAssignedID", doc.order_reference)
 
 
-def _allowance(parent: El, a: EAllowance) -> None:
+def _allowance(parent: El, a: model.EAllowance) -> None:
     el = _ram(parent, "SpecifiedTradeAllowanceCharge")
     _el(_ram(el, "ChargeIndicator"), UDT, "Indicator", "true" if a.charge else "false")
     _ram(el, "ActualAmount", money(a.amount))
@@ -187,12 +183,7 @@ def cii(doc: EDocument) -> bytes:
     _agreement(transaction, doc)
     delivery = _ram(transaction, "ApplicableHeaderTradeDelivery")
     if doc.deliver_to:
-        to = doc.deliver_to
-        ship_to = _ram(_ram(delivery, "ShipToTradeParty"), "PostalTradeAddress")
-        _opt(ship_to, "PostcodeCode", to.postal_code)
-        _opt(ship_to, "LineOne", to.street)
-        _opt(ship_to, "CityName", to.city)
-        _ram(ship_to, "CountryID", to.country)
+        _postal(_ram(_ram(delivery, "ShipToTradeParty"), "PostalTradeAddress"), doc.deliver_to)
     if doc.delivery_date:
         event = _ram(delivery, "ActualDeliverySupplyChainEvent")
         _date(event, "OccurrenceDateTime", doc.delivery_date)

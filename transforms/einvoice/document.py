@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypedDict
 
 from schemas.einvoice_config import CustomerEInvoice, EInvoiceFormat, Seller
 from schemas.errors import PermanentError
@@ -101,33 +102,37 @@ class ETax:
 
 @dataclass(frozen=True)
 class ELine:
-    line_id: str
-    name: str
-    quantity: Decimal
+    """An invoice line (BG-25), by its business terms."""
+
+    line_id: str  # BT-126
+    name: str  # BT-153
+    quantity: Decimal  # BT-129, with its unit (BT-130)
     unit_code: str
-    price: Decimal
-    net: Decimal
-    tax: ETax
-    seller_item: str | None = None
-    gtin: str | None = None
+    price: Decimal  # BT-146, net
+    net: Decimal  # BT-131
+    tax: ETax  # BT-151, BT-152
+    seller_item: str | None = None  # BT-155
+    gtin: str | None = None  # BT-157
 
 
 @dataclass(frozen=True)
 class EAllowance:
+    """A document-level allowance (BG-20) or charge (BG-21)."""
+
     charge: bool
-    amount: Decimal
-    reason: str
-    reason_code: str | None
-    tax: ETax
+    amount: Decimal  # BT-92 / BT-99
+    reason: str  # BT-97 / BT-104
+    reason_code: str | None  # BT-98 / BT-105
+    tax: ETax  # BT-95, BT-96 / BT-102, BT-103
 
 
 @dataclass(frozen=True)
 class EVat:
     """One VAT breakdown (BG-23): the category, its taxable base and the ERP's tax."""
 
-    tax: ETax
-    base: Decimal
-    amount: Decimal
+    tax: ETax  # BT-118, BT-119, BT-120, BT-121
+    base: Decimal  # BT-116
+    amount: Decimal  # BT-117
 
 
 @dataclass(frozen=True)
@@ -342,12 +347,8 @@ def build(
     if not lines:
         raise _refused(invoice, "no line with a positive amount to invoice", "no_lines")
     vat = _vat(invoice, lines, allowances, sign, policy)
-    line_total = sum((ln.net for ln in lines), Decimal(0))
-    allowance_total = sum((a.amount for a in allowances if not a.charge), Decimal(0))
-    charge_total = sum((a.amount for a in allowances if a.charge), Decimal(0))
-    tax_exclusive = line_total - allowance_total + charge_total
-    tax_total = sum((v.amount for v in vat), Decimal(0))
-    _check_totals(invoice, tax_exclusive, tax_total, sign)
+    totals = _totals(lines, allowances, vat)
+    _check_totals(invoice, totals["tax_exclusive"], totals["tax_total"], sign)
     seller_party = _seller(seller)
     if {v.tax.category for v in vat} == {"O"}:  # no VAT id on either side (BR-O-02..04)
         seller_party = replace(seller_party, vat_id=None)
@@ -368,16 +369,39 @@ def build(
         lines=tuple(lines),
         allowances=tuple(allowances),
         vat=vat,
-        line_total=line_total,
-        allowance_total=allowance_total,
-        charge_total=charge_total,
-        tax_exclusive=tax_exclusive,
-        tax_total=tax_total,
-        tax_inclusive=tax_exclusive + tax_total,
-        payable=tax_exclusive + tax_total,
+        **totals,
         payment_terms=invoice.payment_terms,
         iban=invoice.payee_iban or seller.iban,
         bic=seller.bic,
+    )
+
+
+class _Totals(TypedDict):
+    """The document totals (BG-22)."""
+
+    line_total: Decimal  # BT-106
+    allowance_total: Decimal  # BT-107
+    charge_total: Decimal  # BT-108
+    tax_exclusive: Decimal  # BT-109
+    tax_total: Decimal  # BT-110
+    tax_inclusive: Decimal  # BT-112
+    payable: Decimal  # BT-115
+
+
+def _totals(lines: list[ELine], allowances: list[EAllowance], vat: tuple[EVat, ...]) -> _Totals:
+    net = sum((ln.net for ln in lines), Decimal(0))
+    off = sum((a.amount for a in allowances if not a.charge), Decimal(0))
+    on = sum((a.amount for a in allowances if a.charge), Decimal(0))
+    tax = sum((v.amount for v in vat), Decimal(0))
+    gross = net - off + on + tax
+    return _Totals(
+        line_total=net,
+        allowance_total=off,
+        charge_total=on,
+        tax_exclusive=net - off + on,
+        tax_total=tax,
+        tax_inclusive=gross,
+        payable=gross,
     )
 
 

@@ -61,18 +61,21 @@ def _t(node: El, path: str) -> str:
     return " ".join(str(node.xpath(f"string({path})", namespaces=NS)).split())
 
 
+def _address(root: El, at: str, parts: tuple[str, str, str, str]) -> str:
+    """ "street, postcode city, country" from the four paths below ``at``."""
+    street, postcode, city, country = (_t(root, f"{at}/{part}") for part in parts)
+    return ", ".join(x for x in (street, f"{postcode} {city}".strip(), country) if x)
+
+
 def _ubl_party(root: El, role: str) -> PartySummary:
     p = f"cac:{role}/cac:Party"
-    addr = f"{p}/cac:PostalAddress"
-    address = ", ".join(
-        x
-        for x in (
-            _t(root, f"{addr}/cbc:StreetName"),
-            f"{_t(root, f'{addr}/cbc:PostalZone')} {_t(root, f'{addr}/cbc:CityName')}".strip(),
-            _t(root, f"{addr}/cac:Country/cbc:IdentificationCode"),
-        )
-        if x
+    parts = (
+        "cbc:StreetName",
+        "cbc:PostalZone",
+        "cbc:CityName",
+        "cac:Country/cbc:IdentificationCode",
     )
+    address = _address(root, f"{p}/cac:PostalAddress", parts)
     name = _t(root, f"{p}/cac:PartyLegalEntity/cbc:RegistrationName") or _t(
         root, f"{p}/cac:PartyName/cbc:Name"
     )
@@ -151,16 +154,8 @@ def _ubl(root: El, credit: bool) -> Summary:
 
 def _cii_party(agreement: str, role: str, root: El) -> PartySummary:
     p = f"{agreement}/ram:{role}"
-    a = f"{p}/ram:PostalTradeAddress"
-    address = ", ".join(
-        x
-        for x in (
-            _t(root, f"{a}/ram:LineOne"),
-            f"{_t(root, f'{a}/ram:PostcodeCode')} {_t(root, f'{a}/ram:CityName')}".strip(),
-            _t(root, f"{a}/ram:CountryID"),
-        )
-        if x
-    )
+    parts = ("ram:LineOne", "ram:PostcodeCode", "ram:CityName", "ram:CountryID")
+    address = _address(root, f"{p}/ram:PostalTradeAddress", parts)
     return PartySummary(
         _t(root, f"{p}/ram:Name"),
         _t(root, f"{p}/ram:SpecifiedTaxRegistration/ram:ID"),

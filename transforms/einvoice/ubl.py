@@ -9,6 +9,7 @@ from lxml import etree
 
 from transforms.einvoice.document import (
     PEPPOL_PROFILE,
+    Address,
     EAllowance,
     EDocument,
     ELine,
@@ -55,6 +56,14 @@ def _tax_category(parent: El, tag: str, tax: ETax, *, exemption: bool = False) -
     _cbc(_cac(cat, "TaxScheme"), "ID", "VAT")
 
 
+def _address(el: El, address: Address) -> None:
+    """A postal address (BG-5, BG-8, BG-15) in UBL's order."""
+    _cbc(el, "StreetName", address.street)
+    _cbc(el, "CityName", address.city)
+    _cbc(el, "PostalZone", address.postal_code)
+    _cbc(_cac(el, "Country"), "IdentificationCode", address.country)
+
+
 def _endpoint(party: EParty, peppol: bool) -> tuple[str, str] | None:
     """The electronic address and its EAS scheme: a GLN (0088) for PEPPOL, else e-mail (EM)."""
     if peppol and party.gln:
@@ -76,11 +85,7 @@ def _party(parent: El, tag: str, party: EParty, *, seller: bool, peppol: bool) -
     elif party.identifier and not seller:
         _cbc(_cac(p, "PartyIdentification"), "ID", party.identifier)
     _cbc(_cac(p, "PartyName"), "Name", party.name)
-    addr = _cac(p, "PostalAddress")
-    _cbc(addr, "StreetName", party.address.street)
-    _cbc(addr, "CityName", party.address.city)
-    _cbc(addr, "PostalZone", party.address.postal_code)
-    _cbc(_cac(addr, "Country"), "IdentificationCode", party.address.country)
+    _address(_cac(p, "PostalAddress"), party.address)
     if party.vat_id:
         tax = _cac(p, "PartyTaxScheme")
         _cbc(tax, "CompanyID", party.vat_id)
@@ -184,12 +189,7 @@ def ubl(doc: EDocument) -> bytes:
         if doc.delivery_date:
             _cbc(delivery, "ActualDeliveryDate", doc.delivery_date.isoformat())
         if doc.deliver_to:
-            to = doc.deliver_to
-            address = _cac(_cac(delivery, "DeliveryLocation"), "Address")
-            _cbc(address, "StreetName", to.street)
-            _cbc(address, "CityName", to.city)
-            _cbc(address, "PostalZone", to.postal_code)
-            _cbc(_cac(address, "Country"), "IdentificationCode", to.country)
+            _address(_cac(_cac(delivery, "DeliveryLocation"), "Address"), doc.deliver_to)
     _payment(root, doc)
     for a in doc.allowances:
         _allowance(root, a, doc.currency)
