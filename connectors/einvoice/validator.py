@@ -80,6 +80,7 @@ class Report:
     specification: str
     findings: list[Finding] = field(default_factory=list)
     xml: bytes = b""
+    checks: list[str] = field(default_factory=list)  # the rule sets applied, in order
 
     @property
     def errors(self) -> list[Finding]:
@@ -100,6 +101,7 @@ class Report:
             "syntax": self.syntax,
             "container": self.container,
             "specification": self.specification,
+            "checks": self.checks,
             "errors": [f.to_json() for f in self.errors],
             "warnings": [f.to_json() for f in self.warnings],
         }
@@ -205,6 +207,7 @@ class Validator:
             return report
         report = self._validate_xml(xml, file, "pdf")
         report.findings.extend(check_pdfa3(data))  # a ZUGFeRD/Factur-X PDF is PDF/A-3
+        report.checks.append("PDF/A-3 structure")
         if name not in ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml"):
             report.findings.append(
                 Finding(
@@ -255,6 +258,9 @@ class Validator:
             )
             return report
         report = Report(file, syntax, container, spec, xml=xml)
+        report.checks = [source for _rel, source in checks] + (
+            ["CII XSD"] if syntax == "CII" else []
+        )
         if syntax == "CII":
             schema = self._xsd()
             if not schema.validate(etree.ElementTree(root)):

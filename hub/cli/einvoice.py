@@ -66,6 +66,7 @@ def validate(
             f"{path}: {verdict} ({report.syntax} in {report.container}, "
             f"{report.specification or 'no specification id'}): "
             f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+            + (f" [{', '.join(report.checks)}]" if report.checks else "")
         )
         for finding in report.errors + report.warnings:
             typer.echo(

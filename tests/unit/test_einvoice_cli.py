@@ -46,6 +46,7 @@ def test_validate_official_and_generated_files(rules: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert f"{official}: valid (UBL Invoice in xml" in result.output
     assert f"{pdf}: valid (CII in pdf" in result.output
+    assert "[EN16931, XRechnung, CII XSD, PDF/A-3 structure]" in result.output
 
 
 def test_validate_json_names_rule_and_location_and_exits_1(rules: Path, tmp_path: Path) -> None:
