@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import dag, task
-
-from hub.dag_defaults import START, dag_params, default_args, flow_params
+from hub.dag_factory import flow_task, hub_dag
 
 DOC_MD = """
 ### EDI documents outbound
@@ -37,34 +35,29 @@ mark, one segment per line, file name pattern, channel (directory or SFTP).
 """
 
 
-@dag(
-    dag_id="edi_documents_outbound",
+def _invrpt_period(params: dict[str, Any]) -> None:
+    """The data interval end picks the INVRPT period (unless the conf names one)."""
+    from airflow.sdk import get_current_context
+
+    end = get_current_context().get("data_interval_end")
+    if end is not None and "as_of" not in params:
+        params["as_of"] = end.isoformat()
+
+
+@hub_dag(
+    "edi_documents_outbound",
     schedule="*/15 * * * *",
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
     tags=["hub", "edi", "erp", "desadv", "invoic", "invrpt"],
     doc_md=DOC_MD,
-    default_args=default_args(),
-    params=dag_params("edi_documents_outbound"),
 )
 def edi_documents_outbound() -> None:
-    @task(task_id="send_documents", pool="edi")
-    def send_documents() -> dict[str, Any]:
-        """Run the flow for every partner; the data interval end picks the INVRPT period."""
-        from airflow.sdk import get_current_context
-
-        from hub.flows import run_flow
-
-        params = flow_params("edi_documents_outbound")
-        end = get_current_context().get("data_interval_end")
-        if end is not None and "as_of" not in params:
-            params["as_of"] = end.isoformat()
-        report = run_flow("edi_documents_outbound", **params)
-        report.pop("details", None)
-        return report
-
-    send_documents()
+    flow_task(
+        "edi_documents_outbound",
+        task_id="send_documents",
+        pool="edi",
+        details=False,
+        prepare=_invrpt_period,
+    )()
 
 
 edi_documents_outbound()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
-from hub.dag_defaults import START, dag_params, default_args, flow_params
+from hub.dag_defaults import flow_params
+from hub.dag_factory import hub_dag
 
 DOC_MD = """
 ### EDI orders inbound
@@ -28,16 +29,11 @@ take the file out of the inbox.
 """
 
 
-@dag(
-    dag_id="edi_orders_inbound",
+@hub_dag(
+    "edi_orders_inbound",
     schedule="*/5 * * * *",
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
     tags=["hub", "edi", "erp", "orders"],
     doc_md=DOC_MD,
-    default_args=default_args(),
-    params=dag_params("edi_orders_inbound"),
 )
 def edi_orders_inbound() -> None:
     @task(task_id="partners", pool="edi")

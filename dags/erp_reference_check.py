@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from airflow.sdk import dag, task
-
-from hub.dag_defaults import START, dag_params, default_args, flow_params
+from hub.dag_defaults import default_args
+from hub.dag_factory import flow_task, hub_dag
 
 DOC_MD = """
 ### ERP reference check
@@ -25,26 +23,15 @@ task's return value (XCom `return_value`) and is logged.
 """
 
 
-@dag(
-    dag_id="erp_reference_check",
+@hub_dag(
+    "erp_reference_check",
     schedule="@hourly",
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
     tags=["hub", "erp", "reference-data"],
     doc_md=DOC_MD,
-    default_args=default_args(execution_timeout=timedelta(minutes=15)),
-    params=dag_params("erp_reference_check"),
+    defaults=default_args(execution_timeout=timedelta(minutes=15)),
 )
 def erp_reference_check() -> None:
-    @task(task_id="check_reference_data", pool="erp")
-    def check_reference_data() -> dict[str, Any]:
-        """Run the flow and return its JSON-able report."""
-        from hub.flows import run_flow
-
-        return run_flow("erp_reference_check", **flow_params("erp_reference_check"))
-
-    check_reference_data()
+    flow_task("erp_reference_check", task_id="check_reference_data", pool="erp")()
 
 
 erp_reference_check()

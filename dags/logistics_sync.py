@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from airflow.sdk import dag, task
-
-from hub.dag_defaults import START, dag_params, default_args, flow_params
+from hub.dag_defaults import default_args
+from hub.dag_factory import flow_task, hub_dag
 
 DOC_MD = """
 ### Logistics sync
@@ -39,34 +37,16 @@ The two tasks are independent (tracking runs even when booking must be retried).
 """
 
 
-@dag(
-    dag_id="logistics_sync",
+@hub_dag(
+    "logistics_sync",
     schedule=timedelta(minutes=15),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
     tags=["hub", "carrier", "erp", "logistics"],
     doc_md=DOC_MD,
-    default_args=default_args(retries=4),
-    params=dag_params("logistics_sync"),
+    defaults=default_args(retries=4),
 )
 def logistics_sync() -> None:
-    @task(task_id="ship_shipments", pool="carrier")
-    def ship_shipments() -> dict[str, Any]:
-        """Book ready ERP shipments with the carrier; return the flow's report."""
-        from hub.flows import run_flow
-
-        return run_flow("logistics_shipments", **flow_params("logistics_shipments"))
-
-    @task(task_id="track_shipments", pool="carrier")
-    def track_shipments() -> dict[str, Any]:
-        """Track booked shipments; return the flow's report."""
-        from hub.flows import run_flow
-
-        return run_flow("logistics_tracking", **flow_params("logistics_tracking"))
-
-    ship_shipments()
-    track_shipments()
+    flow_task("logistics_shipments", task_id="ship_shipments", pool="carrier")()
+    flow_task("logistics_tracking", task_id="track_shipments", pool="carrier")()
 
 
 logistics_sync()
