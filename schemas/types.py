@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -51,28 +52,25 @@ def _check_vat(value: str) -> str:
         raise ValueError(f"VAT id {value!r} is not valid: {exc}") from exc
 
 
-@lru_cache(maxsize=512)
-def _currency_known(code: str) -> bool:
-    return pycountry.currencies.get(alpha_3=code) is not None
+def _iso_code(name: str, database: Any, field: str, standard: str) -> Callable[[str], str]:
+    """A check that a value is a code of ``database`` (``field``: alpha_2, alpha_3), upper-cased."""
+    length = {"alpha_2": 2, "alpha_3": 3}[field]
+
+    @lru_cache(maxsize=512)
+    def known(code: str) -> bool:
+        return database.get(**{field: code}) is not None
+
+    def check(value: str) -> str:
+        code = value.strip().upper()
+        if len(code) != length or not known(code):
+            raise ValueError(f"{name} {value!r} is not an {standard} code")
+        return code
+
+    return check
 
 
-def _check_currency(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 3 or not _currency_known(code):
-        raise ValueError(f"currency {value!r} is not an ISO 4217 code")
-    return code
-
-
-@lru_cache(maxsize=512)
-def _country_known(code: str) -> bool:
-    return pycountry.countries.get(alpha_2=code) is not None
-
-
-def _check_country(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or not _country_known(code):
-        raise ValueError(f"country {value!r} is not an ISO 3166-1 alpha-2 code")
-    return code
+_check_currency = _iso_code("currency", pycountry.currencies, "alpha_3", "ISO 4217")
+_check_country = _iso_code("country", pycountry.countries, "alpha_2", "ISO 3166-1 alpha-2")
 
 
 def _check_email(value: str) -> str:
