@@ -17,24 +17,22 @@ def _digits(value: object) -> str | None:
     return str(value).strip().replace(" ", "") if value is not None else None
 
 
-def _check_gln(value: str) -> str:
-    if len(value) != 13 or not value.isdigit():
-        raise ValueError(f"GLN {value!r} must be 13 digits")
-    if not ean.is_valid(value):
-        raise ValueError(
-            f"GLN {value!r} has a wrong check digit (expected {ean.calc_check_digit(value[:-1])})"
-        )
-    return value
+def _gs1_number(name: str, lengths: tuple[int, ...], digits: str) -> Callable[[str], str]:
+    """A check that a value is a GS1 number (``digits`` long) with the right check digit."""
+
+    def check(value: str) -> str:
+        if len(value) not in lengths or not value.isdigit():
+            raise ValueError(f"{name} {value!r} must be {digits} digits")
+        if not ean.is_valid(value):
+            expected = ean.calc_check_digit(value[:-1])
+            raise ValueError(f"{name} {value!r} has a wrong check digit (expected {expected})")
+        return value
+
+    return check
 
 
-def _check_gtin(value: str) -> str:
-    if len(value) not in (8, 12, 13, 14) or not value.isdigit():
-        raise ValueError(f"GTIN {value!r} must be 8, 12, 13 or 14 digits")
-    if not ean.is_valid(value):
-        raise ValueError(
-            f"GTIN {value!r} has a wrong check digit (expected {ean.calc_check_digit(value[:-1])})"
-        )
-    return value
+_check_gln = _gs1_number("GLN", (13,), "13")
+_check_gtin = _gs1_number("GTIN", (8, 12, 13, 14), "8, 12, 13 or 14")
 
 
 def _check_sscc(value: str) -> str:
