@@ -20,14 +20,8 @@ from connectors.edi import Delimiters, OutboundMessage, build_interchange
 from connectors.edi.serializer import render_interchange
 from hub.edi_out import to_segments
 from sandbox.partner import drop, orders_interchange
-from schemas.model import (
-    PartyRef,
-    Product,
-    SalesOrder,
-    SalesOrderChange,
-    SalesOrderLine,
-    SalesOrderLineChange,
-)
+from schemas import model as m
+from schemas.model import PartyRef, Product, SalesOrder, SalesOrderLine
 from transforms import edifact_acks as acks
 from transforms.edifact_ordchg import change_to_ordchg
 from transforms.edifact_orders import sales_order_to_orders
@@ -57,16 +51,13 @@ def _interchange(
     *,
     partner_gln: str,
     our_gln: str,
-    control_ref: str,
-    prepared: datetime,
-    syntax_version: str = "3",
-    syntax_identifier: str = "UNOC",
+    **envelope: Any,
 ) -> bytes:
+    """The partner's interchange of one message; ``envelope``: control_ref, prepared,
+    syntax_version, syntax_identifier as ``build_interchange`` takes them."""
     segments = build_interchange(
-        [OutboundMessage(message_type, "1", to_segments(body))],
-        sender=partner_gln, sender_qualifier="14", recipient=our_gln, recipient_qualifier="14",
-        control_ref=control_ref, prepared=prepared, syntax_identifier=syntax_identifier,
-        syntax_version=syntax_version,
+        [OutboundMessage(message_type, "1", to_segments(body))], sender=partner_gln,
+        sender_qualifier="14", recipient=our_gln, recipient_qualifier="14", **envelope,
     )  # fmt: skip
     return render_interchange(segments, Delimiters(), una=True, newline=True)
 
@@ -169,7 +160,7 @@ def answer_documents(run_dag: Callable[[str], Any], console: Console) -> dict[st
     under a new control number; ``hub edi acks`` shows every document's state."""
     from hub.bootstrap import Hub
     from hub.flows.edi_outbound_resend import resend
-    from hub.ops.acks import listing
+    from hub.ops.acks import NOT_EXPECTED, listing
 
     console.rule("[bold cyan]4b. Partners acknowledge the hub's documents (CONTRL, APERAK)")
     hub = Hub.from_env()
@@ -196,28 +187,28 @@ def answer_documents(run_dag: Callable[[str], Any], console: Console) -> dict[st
     table = Table(title="hub edi acks: documents sent and their acknowledgement state")
     for col in ("partner", "type", "number", "interchange", "state", "note"):
         table.add_column(col)
+    answers: dict[str, int] = {}
     for r in rows:
+        if r["state"] == NOT_EXPECTED:  # the hub's own CONTRL/APERAK/ORDRSP: counted below
+            answers[r["doc_type"]] = answers.get(r["doc_type"], 0) + 1
+            continue
         note = f"re-sent as {r['resent_as']}" if r["resent_as"] else ""
         note = note or "; ".join(f"{e['code']} {e.get('text', '')}" for e in r["errors"][:1])
         table.add_row(r["partner"], r["doc_type"], r["document_number"], r["control_ref"],
                       r["state"], note[:60])  # fmt: skip
     console.print(table)
+    console.print("  and the hub's own answers to partners' interchanges, listed as "
+                  f"{NOT_EXPECTED} (no acknowledgement is owed for them): "
+                  + ", ".join(f"{n} {kind}" for kind, n in sorted(answers.items())))  # fmt: skip
     states: dict[str, int] = {}
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
     return states
 
 
-def ordchg_for(
-    change: SalesOrderChange,
-    *,
-    partner_gln: str,
-    our_gln: str,
-    control_ref: str,
-    cancelling: SalesOrder | None = None,
-    message_type: str = ORDCHG_D96A,
-    prepared: datetime = datetime(2026, 11, 3, 9, 0),
-) -> bytes:
+def ordchg_for(change: m.SalesOrderChange, *, partner_gln: str, our_gln: str, control_ref: str,
+               cancelling: SalesOrder | None = None, message_type: str = ORDCHG_D96A,
+               prepared: datetime = datetime(2026, 11, 3, 9, 0)) -> bytes:  # fmt: skip
     """A partner's ORDCHG (D96A EAN008) for ``change``; with ``cancelling`` (the order as
     first sent) an ORDERS with BGM 1225 = 1 instead, the other way partners cancel."""
     body = change_to_ordchg(change, order_date=prepared.strftime("%Y%m%d"))
@@ -257,8 +248,9 @@ def _conversation_orders(products: list[Product], buyer: str, us: str) -> list[S
 
 def conversation(console: Console) -> dict[str, Any]:
     """A price-list customer orders at its price with an allowance, gets an ORDRSP with a
-    backorder line, changes one order (ORDCHG) and cancels another, with Kaufhaus Nord's
-    profile set for this step to answer from availability and keep its sales quotations."""
+    backorder line, changes one confirmed order (ORDCHG: Tryton has processed it, so the
+    change is a sale amendment) and cancels another, with Kaufhaus Nord's profile set for
+    this step to answer from availability."""
     from hub.bootstrap import Hub
     from hub.flows.edi_inbound import edi_orders_inbound
     from hub.ops.trace import trace
@@ -267,7 +259,7 @@ def conversation(console: Console) -> dict[str, Any]:
                  "change, cancellation")  # fmt: skip
     base = Hub.from_env()
     nord = base.partners["kaufhaus-nord"].model_copy(
-        update={"ordrsp_mode": "availability", "backorder_days": 7, "order_state": "quotation"}
+        update={"ordrsp_mode": "availability", "backorder_days": 7, "order_state": "confirmed"}
     )
     hub = Hub(base.ledger, erp=base.erp, home=base.home, partners={nord.id: nord})
     inbox: Path = hub.mailbox(nord).inbox  # type: ignore[attr-defined]
@@ -279,12 +271,12 @@ def conversation(console: Console) -> dict[str, Any]:
         drop(inbox, "conversation_orders.edi", data)
         edi_orders_inbound(hub, partner=nord.id)
         ch, cx = orders[1], orders[2]
-        change = SalesOrderChange(
+        change = m.SalesOrderChange(
             order_number=ch.order_number, change_number="CHG-1", buyer=ch.buyer,
-            lines=(SalesOrderLineChange(line_no=1, action="change", gtin=ch.lines[0].gtin,
+            lines=(m.SalesOrderLineChange(line_no=1, action="change", gtin=ch.lines[0].gtin,
                                         quantity=Decimal(12)),),
         )  # fmt: skip
-        cancel = SalesOrderChange(order_number=cx.order_number, change_number="CHG-2",
+        cancel = m.SalesOrderChange(order_number=cx.order_number, change_number="CHG-2",
                                   buyer=cx.buyer, cancel=True)  # fmt: skip
         for name, msg, ref in (("change", change, "9101"), ("cancel", cancel, "9102")):
             data = ordchg_for(msg, partner_gln=partner, our_gln=us, control_ref=ref)
@@ -318,6 +310,8 @@ def _show_conversation(
                       "; ".join(steps)[:80])  # fmt: skip
         shown[number] = state
     console.print(table)
+    console.print("  the change and the cancellation came after Tryton had processed the "
+                  "confirmed sales (shipments waiting): both applied as sale amendments")  # fmt: skip
     out: Path = hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
     wanted = ("BGM", "LIN", "QTY", "DTM+69", "FTX")
     for path in sorted(out.glob("ORDRSP_*")):
