@@ -310,8 +310,10 @@ def _show_conversation(
                       "; ".join(steps)[:80])  # fmt: skip
         shown[number] = state
     console.print(table)
-    console.print("  the change and the cancellation came after Tryton had processed the "
-                  "confirmed sales (shipments waiting): both applied as sale amendments")  # fmt: skip
+    console.print(
+        "  the change and the cancellation came after Tryton had processed the confirmed "
+        "sales (shipments waiting): both applied as sale amendments"
+    )
     out: Path = hub.mailbox(hub.partners["kaufhaus-nord"]).outbox  # type: ignore[attr-defined]
     wanted = ("BGM", "LIN", "QTY", "DTM+69", "FTX")
     for path in sorted(out.glob("ORDRSP_*")):
