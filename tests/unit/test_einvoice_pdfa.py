@@ -46,6 +46,9 @@ def test_the_invoice_pdf_is_pdfa3b_by_structure(fmt: str, credit: bool) -> None:
         assert not pdf.is_encrypted and len(pdf.trailer.ID) == 2
         with pdf.open_metadata() as xmp:
             assert (xmp["pdfaid:part"], xmp["pdfaid:conformance"]) == ("3", "B")
+            level = "XRECHNUNG" if fmt == "zugferd-xrechnung" else "EN 16931"
+            fx = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
+            assert xmp[f"{fx}ConformanceLevel"] == level
         intent = pdf.Root.OutputIntents[0]
         assert intent.S == "/GTS_PDFA1" and intent.DestOutputProfile.N == 3
         assert intent.DestOutputProfile.read_bytes()[36:40] == b"acsp"

@@ -180,20 +180,28 @@ def facturx_pdf(doc: EDocument, cii_xml: bytes) -> bytes:
         lang="en-GB",
         xmp_compression=False,
     )
-    return _pdfa_trailer(bytes(result))
+    level = "XRECHNUNG" if doc.fmt == "zugferd-xrechnung" else "EN 16931"
+    return _pdfa_trailer(bytes(result), level)
 
 
-def _pdfa_trailer(data: bytes) -> bytes:
-    """PDF 1.7 header (PDF/A-3 is built on ISO 32000-1) and an Info dictionary whose every
-    entry has its XMP twin: factur-x writes an empty /Keywords that the XMP lacks."""
+def _pdfa_trailer(data: bytes, level: str) -> bytes:
+    """PDF 1.7 header (PDF/A-3 is built on ISO 32000-1), an Info dictionary whose every
+    entry has its XMP twin (factur-x writes an empty /Keywords that the XMP lacks) and the
+    XMP's Factur-X conformance level ``level`` (factur-x knows no XRECHNUNG level)."""
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import DictionaryObject
+    from pypdf.generic import DictionaryObject, StreamObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
     writer.pdf_header = b"%PDF-1.7"
     info = writer._info.get_object() if writer._info is not None else None  # noqa: SLF001
     if isinstance(info, DictionaryObject):
         info.pop("/Keywords", None)
+    xmp = writer.root_object["/Metadata"].get_object()
+    if isinstance(xmp, StreamObject) and level != "EN 16931":
+        text = xmp.get_data().replace(
+            b"<fx:ConformanceLevel>EN 16931<", f"<fx:ConformanceLevel>{level}<".encode()
+        )
+        xmp.set_data(text)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
