@@ -8,6 +8,7 @@ messages from remembered verdicts without parsing them.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import cast
 
@@ -32,7 +33,16 @@ from connectors.edi.rules_elements import (
     fast_patterns,
     parse_repr,
 )
-from connectors.edi.rules_facts import DTM137, LIN, NAD_BY, NAD_SU, QTY21, UNS, fact_patterns
+from connectors.edi.rules_facts import (
+    DTM137,
+    LIN,
+    NAD_BY,
+    NAD_SU,
+    QTY21,
+    UNS,
+    Verdict,
+    fact_patterns,
+)
 from connectors.edi.rules_structure import (
     StructureAutomaton,
     StructureWalker,
@@ -79,12 +89,27 @@ class PlainChecker:
 
     def __init__(self, delimiters: Delimiters) -> None:
         self.delimiters = delimiters
-        self.fast = fast_patterns(delimiters)
-        self.facts = fact_patterns(delimiters)
+        # compiled on first use: most files never need them (the body regex says clean)
+        self._fast: dict[str, re.Pattern[str]] | None = None
+        self._facts: dict[str, tuple[re.Pattern[str], Verdict]] | None = None
         self.bodies: dict[str, BodyChecker] = {}  # message type -> its checker
         self.body_sequences: dict[str, dict[tuple[str, ...], bool]] = {}
         self.known: dict[str, tuple[str, int] | bool] = {}  # False: the text has a finding
         self.sequences: dict[str, dict[tuple[tuple[str, int], ...], bool]] = {}
+
+    @property
+    def fast(self) -> dict[str, re.Pattern[str]]:
+        """``fast_patterns`` of these delimiters."""
+        if self._fast is None:
+            self._fast = fast_patterns(self.delimiters)
+        return self._fast
+
+    @property
+    def facts(self) -> dict[str, tuple[re.Pattern[str], Verdict]]:
+        """``fact_patterns`` of these delimiters."""
+        if self._facts is None:
+            self._facts = fact_patterns(self.delimiters)
+        return self._facts
 
     def classify(self, text: str) -> tuple[str, int] | bool:
         """(tag, kind) for a clean segment text, False when the text has a finding."""

@@ -6,7 +6,7 @@ own GLNs, GTINs, quantities, dates and free text, so remembering checked segment
 not help; instead:
 
 * one ``fullmatch`` of the body against "segment (terminator segment)*", where a segment is,
-  per tag, the element formats (``rules_elements.fast_patterns``, release-aware) or, for the
+  per tag, the element formats (``rules_elements.fast_sources``, release-aware) or, for the
   segments the EANCOM rules read, their usual shape with the code lists written into the
   regex (``NAD+<3035 code>+<13 digits>::9``). Values never hold an unreleased separator, so a
   match splits the body exactly into its segments;
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from itertools import starmap
+from itertools import repeat
 
 from connectors.edi.codelists import (
     CURRENCIES,
@@ -40,7 +40,7 @@ from connectors.edi.codelists import (
 )
 from connectors.edi.directory import DATE_FORMATS, SEGMENTS
 from connectors.edi.rules_eancom import FACT_TAGS
-from connectors.edi.rules_elements import check_date, fast_patterns
+from connectors.edi.rules_elements import check_date, fast_sources
 from connectors.edi.rules_facts import DTM137, LIN, NAD_BY, NAD_SU, QTY21, UNS
 from connectors.edi.tokenizer_segments import Delimiters
 
@@ -64,20 +64,64 @@ def _date_ok(value: str, fmt: str) -> bool:
     return check_date(value, fmt)
 
 
-# 48 (the byte of "0") times the weights of a GS1 number of each length, mod 10
-_ZERO_WEIGHTS = {n: 48 * (3 * (n // 2) + (n - 1) // 2 + 1) % 10 for n in (8, 12, 13, 14)}
+_DAYS: dict[str, bool] = {}  # CCYYMMDD -> a real day (a file's dates are few)
+
+
+def _day_ok(value: str) -> bool:
+    ok = _DAYS.get(value)
+    if ok is None:
+        if len(_DAYS) >= 20_000:
+            _DAYS.clear()
+        ok = _DAYS[value] = check_date(value, "102")
+    return ok
+
+
+def _dates_ok(dates: list[tuple[str, str]]) -> bool:
+    """``check_date`` of each (digits, format) the body regex vouched for; the usual 102
+    and 203 by their day (remembered) and a string comparison of hour and minute."""
+    for value, fmt in dates:
+        if fmt == "102":
+            if len(value) != 8 or not _day_ok(value):
+                return False
+        elif fmt == "203":
+            if not (
+                len(value) == 12 and value[8:10] < "24" and value[10:] < "60" and _day_ok(value[:8])
+            ):
+                return False
+        elif not _date_ok(value, fmt):
+            return False
+    return True
+
+
+# GS1 check digits of many numbers in a few big-integer operations: each number, padded
+# with leading zeros (weightless) to a 16-byte slot, becomes its digits' weighted values
+# mod 10 (weight 3 at odd distances from its end, 1 at even ones); multiplying by sixteen
+# 1-bytes puts each slot's sum into its top byte (16 values <= 9: no byte carries over).
+_LENGTHS = frozenset({8, 12, 13, 14})
+_ONES = bytes.maketrans(b"0123456789", bytes(range(10)))
+_THREES = bytes.maketrans(b"0123456789", bytes(3 * n % 10 for n in range(10)))
+_SLOTS = 64  # numbers covered by the precomputed masks
+_ODD = int.from_bytes(b"\xff\x00" * 8 * _SLOTS, "big")  # bytes at odd distances from the end
+_EVEN = _ODD >> 8
+_SUM16 = int.from_bytes(b"\x01" * 16, "big")
+_TENS = bytes(range(0, 256, 10))
 
 
 def _numbers_ok(numbers: list[str]) -> bool:
-    """GS1 check digits of digit strings the segment regex vouched for (``gs1_ok`` without
-    its per-value set-up: the weighted sum of the bytes less that of "0"s)."""
-    zero = _ZERO_WEIGHTS
-    for number in numbers:
-        b = number.encode("ascii")
-        offset = zero.get(len(b))
-        if offset is None or (3 * sum(b[-2::-2]) + sum(b[-3::-2]) + b[-1] - offset) % 10:
-            return False
-    return True
+    """GS1 check digits of digit strings the segment regex vouched for (what ``gs1_ok``
+    says of each, lengths 8, 12, 13 and 14 only), all at once."""
+    if not numbers:
+        return True
+    if len(numbers) > _SLOTS:
+        return all(_numbers_ok(numbers[i : i + _SLOTS]) for i in range(0, len(numbers), _SLOTS))
+    if not _LENGTHS.issuperset(map(len, numbers)):
+        return False
+    blob = "".join(map(str.zfill, numbers, repeat(16))).encode("ascii")
+    weighted = (int.from_bytes(blob.translate(_ONES), "big") & _EVEN) | (
+        int.from_bytes(blob.translate(_THREES), "big") & _ODD
+    )
+    sums = (weighted * _SUM16).to_bytes(len(blob) + 16, "little")[15::16]
+    return not sums.translate(None, _TENS)
 
 
 class BodyChecker:
@@ -111,10 +155,9 @@ class BodyChecker:
             "CNT": f"CNT{es}[0-9]{{1,3}}{cs}[0-9]{{1,15}}",
             "UNS": f"UNS{es}[A-Z]",
         }
-        formats = fast_patterns(d)
-        for tag, pattern in formats.items():
+        for tag, source in fast_sources(d).items():
             if tag not in FACT_TAGS:
-                shapes[tag] = pattern.pattern
+                shapes[tag] = source
         # the segments of order lines first: they are most of a message
         order = ("LIN", "PIA", "QTY", "PRI", "IMD", "MOA", "DTM", "NAD", "FTX", "RFF")
         shapes = {tag: shapes[tag] for tag in (*order, *shapes) if tag in shapes}
@@ -125,8 +168,11 @@ class BodyChecker:
         segment = "(?:" + "|".join([*shapes.values(), generic]) + ")"
         self.segments = re.compile(f"{segment}(?:{term}{segment})*")
         # each search starts with a literal (terminator + tag): found at C speed
-        self.glns = re.compile(f"{start}NAD{es}[A-Z0-9]{{1,3}}{es}([0-9]{{13}}){cs}")
-        self.gtins = re.compile(f"{start}LIN{es}[0-9]{{1,6}}{es}{es}([0-9]{{8,14}}){cs}")
+        # GLNs (13 digits) and GTINs (8-14) in one search
+        self.numbers = re.compile(
+            f"{start}(?:NAD{es}[A-Z0-9]{{1,3}}{es}(?=[0-9]{{13}}{cs})|LIN{es}[0-9]{{1,6}}{es}{es})"
+            f"([0-9]{{8,14}}){cs}"
+        )
         self.dates = re.compile(f"{start}DTM{es}[0-9]{{1,3}}{cs}([0-9]{{1,35}}){cs}([0-9]{{3}})")
         self.tags = re.compile(
             f"{start}(DTM{es}137(?={cs})|NAD{es}BY(?={es})|NAD{es}SU(?={es})|"
@@ -143,11 +189,7 @@ class BodyChecker:
 
     def values_ok(self, body: str) -> bool:
         """Check digits and dates of one matched body (with a terminator in front)."""
-        return (
-            _numbers_ok(self.glns.findall(body))
-            and _numbers_ok(self.gtins.findall(body))
-            and all(starmap(_date_ok, self.dates.findall(body)))
-        )
+        return _numbers_ok(self.numbers.findall(body)) and _dates_ok(self.dates.findall(body))
 
     def sequence(self, body: str) -> tuple[str, ...]:
         """The tags in order, DTM+137, NAD+BY/SU and QTY+21 told apart (a structure key);

@@ -98,7 +98,8 @@ def _compile(specs: tuple[Simple | Composite, ...]) -> _Compiled:
 
 
 _COMPILED: dict[str, _Compiled] = {tag: _compile(specs) for tag, specs in SEGMENTS.items()}
-_FAST: dict[tuple[str, str, str], dict[str, re.Pattern[str]]] = {}
+_FAST: dict[tuple[str, ...], dict[str, re.Pattern[str]]] = {}
+_SOURCES: dict[tuple[str, ...], dict[str, str]] = {}
 
 
 def _value_pattern(kind: str, lo: int, hi: int, mandatory: bool, d: Delimiters) -> str:
@@ -132,17 +133,14 @@ def _nest(parts: list[str], sep: str, required: int) -> str:
     return out
 
 
-def fast_patterns(d: Delimiters) -> dict[str, re.Pattern[str]]:
-    """Per segment tag, a regex accepting only segments that pass every element check.
-
-    Valid segments (the vast majority) are then checked at C speed; a segment the regex
-    refuses goes through the detailed checker, which names what is wrong.
-    """
-    key = (d.element, d.component, d.decimal)
-    cached = _FAST.get(key)
+def fast_sources(d: Delimiters) -> dict[str, str]:
+    """Per segment tag, the source of a regex accepting only segments that pass every
+    element check (``fast_patterns`` compiles them; ``rules_body`` embeds them)."""
+    key = (d.element, d.component, d.decimal, d.release, d.terminator)
+    cached = _SOURCES.get(key)
     if cached is not None:
         return cached
-    patterns: dict[str, re.Pattern[str]] = {}
+    sources: dict[str, str] = {}
     for tag, specs in SEGMENTS.items():
         elements: list[str] = []
         required = 0
@@ -159,10 +157,22 @@ def fast_patterns(d: Delimiters) -> dict[str, re.Pattern[str]]:
                 elements.append(body if spec.mandatory else f"(?:{body})?")
             if spec.mandatory:
                 required = i + 1
-        pattern = re.escape(tag) + _nest([""] + elements, d.element, required + 1)
-        patterns[tag] = re.compile(pattern)
-    _FAST[key] = patterns
-    return patterns
+        sources[tag] = re.escape(tag) + _nest([""] + elements, d.element, required + 1)
+    _SOURCES[key] = sources
+    return sources
+
+
+def fast_patterns(d: Delimiters) -> dict[str, re.Pattern[str]]:
+    """Per segment tag, a regex accepting only segments that pass every element check.
+
+    Valid segments (the vast majority) are then checked at C speed; a segment the regex
+    refuses goes through the detailed checker, which names what is wrong.
+    """
+    key = (d.element, d.component, d.decimal, d.release, d.terminator)
+    cached = _FAST.get(key)
+    if cached is None:
+        cached = _FAST[key] = {tag: re.compile(p) for tag, p in fast_sources(d).items()}
+    return cached
 
 
 def check_segment(seg: Segment, position: int, decimal: str, out: list[Issue]) -> None:

@@ -98,10 +98,18 @@ def merge_released(pieces: list[bytes], buf: bytes, term: bytes, rel: bytes) -> 
             start -= 1
         if (at - start) % 2 == 1:  # an odd run of release characters: escaped
             joins.append(piece)
-    for i in reversed(joins):
-        if i + 1 < len(pieces):
-            pieces[i : i + 2] = [pieces[i] + term + pieces[i + 1]]
-    return pieces
+    if not joins:
+        return pieces
+    # one pass (not a slice assignment per join: that moves the whole list each time)
+    out: list[bytes] = []
+    at = 0  # the first piece not yet in ``out``
+    for i in joins:  # ascending; i + 1 < len(pieces): a terminator ends piece i
+        if i >= at:
+            out += pieces[at : i + 1]
+        out[-1] += term + pieces[i + 1]  # i == at - 1: a run of released terminators
+        at = i + 2
+    out += pieces[at:]
+    return out
 
 
 def preview(data: bytes) -> str:

@@ -7,9 +7,7 @@ typer happen inside the command, so that `hub edi validate` starts fast.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -18,111 +16,23 @@ import typer
 from connectors.edi.charsets import CHARSET_POLICIES
 from connectors.edi.strictness import STRICTNESS_LEVELS
 from hub.cli import acks as acks_cli
+from hub.cli.edi_report import print_result, validate_files
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from connectors.edi.charsets import CharsetPolicy
     from connectors.edi.errors import Issue
     from connectors.edi.partner_checks import PartnerChecks
-    from connectors.edi.result import FileResult, MessageResult
     from connectors.edi.strictness import Strictness
     from connectors.edi.validation import InterchangeCheck, MessageCheck
     from connectors.erp.port import ErpPort
 
+__all__ = ["app", "print_result", "run_validate", "validate_command"]
+
 ERP_CONN_ID = "hub_erp"
-LIST_MESSAGES_UP_TO = 20  # more messages in an interchange: the clean ones become one line
-SHOWN = 70  # characters of a partner's value (reference, type, party) a heading shows
 
 app = typer.Typer(help="EDIFACT tools: validate partners' files.", no_args_is_help=True)
 app.command("acks")(acks_cli.acks)
 app.command("resend")(acks_cli.resend)
-
-_COLOURS = {"accepted": "green", "rejected": "red", "quarantined": "yellow"}
-
-
-def _files(paths: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        else:
-            out.append(path)
-    return out
-
-
-def _short(value: str, limit: int = SHOWN) -> str:
-    """A partner's value for a heading, cut (a 100 kB garbage reference stays one line)."""
-    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
-
-
-def _checked(msg: MessageResult) -> str:
-    """What was validated of a message, as the human output says it."""
-    if msg.structure_checked:
-        return "structure checked"
-    return "envelope only: no structure known for this type and version"
-
-
-def _issue_line(issue: Issue) -> str:
-    where = issue.where()
-    code = issue.code if isinstance(issue.code, str) else int(issue.code)
-    kind = "warning" if issue.warning else f"error {code}"
-    return f"{kind}{' at ' + where if where else ''}: {issue.message}"
-
-
-def _print_part(
-    console: Console, indent: str, head: str, verdict: str, issues: list[Issue], tail: str = ""
-) -> None:
-    """One line ``head: verdict`` (coloured) and a line per finding below it."""
-    from rich.markup import escape  # noqa: PLC0415 - human output only
-
-    console.print(f"{indent}{head}: [{_COLOURS[verdict]}]{verdict}[/]{tail}")
-    for issue in issues:
-        console.print(f"{indent}  {escape(_issue_line(issue))}")
-
-
-def print_result(result: FileResult, console: Console) -> None:
-    """Human report of one file: verdict per file, interchange and message, every finding."""
-    from rich.markup import escape  # noqa: PLC0415 - human output only
-
-    _print_part(
-        console,
-        "",
-        f"[bold]{escape(result.file)}[/bold]",
-        result.verdict,
-        result.errors + result.warnings,
-        f" ({len(result.interchanges)} interchange(s), {result.message_count} message(s))",
-    )
-    for ich in result.interchanges:
-        _print_part(
-            console,
-            "  ",
-            f"interchange {escape(_short(ich.control_ref or '?'))} from "
-            f"{escape(_short(ich.sender or '?'))} to {escape(_short(ich.recipient or '?'))} "
-            f"({escape(_short(ich.syntax_identifier, 8))}:{escape(_short(ich.syntax_version, 8))}"
-            f"{', test' if ich.test else ''})",
-            ich.verdict,
-            ich.errors + ich.warnings,
-        )
-        quiet = [m for m in ich.messages if m.verdict == "accepted" and not m.errors + m.warnings]
-        collapse = len(ich.messages) > LIST_MESSAGES_UP_TO and bool(quiet)
-        if collapse:  # thousands of identical "accepted" lines help nobody (rich: seconds)
-            kinds = ", ".join(sorted({f"{escape(_short(m.type))} ({_checked(m)})" for m in quiet}))
-            console.print(
-                f"    {len(quiet)} message(s) [green]accepted[/] without findings: {kinds}"
-            )
-        for msg in ich.messages:
-            if collapse and msg.verdict == "accepted" and not msg.errors + msg.warnings:
-                continue
-            checked = f" ({_checked(msg)})"
-            _print_part(
-                console,
-                "    ",
-                f"message {escape(_short(msg.ref or '?'))} {escape(_short(msg.type))}",
-                msg.verdict,
-                msg.errors + msg.warnings,
-                checked,
-            )
 
 
 def erp_from_settings() -> tuple[ErpPort | None, str | None]:
@@ -205,8 +115,6 @@ def run_validate(
     strictness: str | None = None,
 ) -> None:
     """The command's body; ``erp`` replaces the ``hub_erp`` connection (tests pass a fake)."""
-    from connectors.edi.validation import validate  # noqa: PLC0415
-
     if charset_policy is not None and charset_policy not in CHARSET_POLICIES:
         raise typer.BadParameter(
             f"{charset_policy!r}: use one of {', '.join(CHARSET_POLICIES)}",
@@ -243,33 +151,5 @@ def run_validate(
             policy = found.profile.charset_policy
         if strictness is None:
             level = found.profile.strictness
-    all_accepted = True
-    files = list(_files(paths))
-    console = progress = None
-    if not as_json:
-        from rich.console import Console  # noqa: PLC0415
-
-        console = Console()
-        progress = Console(stderr=True)  # a spinner on a terminal; silent when piped
-    for number, path in enumerate(files, start=1):
-        with (
-            progress.status(f"validating {path} ({number}/{len(files)})", spinner="dots")
-            if progress is not None and progress.is_terminal
-            else nullcontext()
-        ):
-            result = validate(
-                path,
-                file=str(path),
-                policy=policy,
-                checks=checks,
-                interchange_checks=interchange_checks,
-                strictness=level,
-            )
-        result.warnings.extend(notes)
-        all_accepted &= result.verdict == "accepted"
-        if console is None:
-            sys.stdout.write(result.to_json() + "\n")
-            sys.stdout.flush()
-        else:
-            print_result(result, console)
-    raise typer.Exit(0 if all_accepted else 1)
+    ok = validate_files(paths, as_json, policy, level, checks, interchange_checks, notes)
+    raise typer.Exit(0 if ok else 1)

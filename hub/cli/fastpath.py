@@ -1,0 +1,78 @@
+"""`hub edi validate` without typer: the plain command answered before typer and click load.
+
+Start-up is most of the time of `hub edi validate` on a small or medium file, and typer
+with click is a third of that. ``answer`` takes the plain form,
+``edi validate [--json] [--strictness LEVEL] [--charset-policy POLICY] PATH...``, when
+every path exists and every value is one the command accepts, and runs the same code as
+the typer command (``hub.cli.edi_report.validate_files``): same output, same exit codes.
+Anything else (``--help``, ``--partner``, an unknown option, a missing path, a bad value,
+shell completion) returns None and goes through typer, which gives its usual messages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO, cast
+
+_VALUED = ("--strictness", "--charset-policy")
+
+
+def _parse(args: list[str]) -> tuple[list[Path], bool, dict[str, str]] | None:
+    """Paths, --json and the valued options of a plain `edi validate`, or None."""
+    paths: list[Path] = []
+    as_json = False
+    values: dict[str, str] = {}
+    rest = iter(args)
+    for arg in rest:
+        name, eq, value = arg.partition("=")
+        if arg == "--json":
+            as_json = True
+        elif name in _VALUED:
+            if not eq:
+                found = next(rest, None)
+                if found is None:
+                    return None
+                value = found
+            values[name] = value  # the last one counts, as in click
+        elif arg.startswith("-"):
+            return None  # --help, --partner, "--", an unknown option, "-": typer's
+        else:
+            paths.append(Path(arg))
+    return paths, as_json, values
+
+
+def answer(argv: list[str]) -> int | None:
+    """The exit code of a plain `hub edi validate` run here, or None: let typer run it."""
+    if argv[:2] != ["edi", "validate"] or any(k.endswith("_COMPLETE") for k in os.environ):
+        return None
+    parsed = _parse(argv[2:])
+    if parsed is None or not parsed[0] or not all(path.exists() for path in parsed[0]):
+        return None
+    paths, as_json, values = parsed
+    from connectors.edi.charsets import CHARSET_POLICIES, CharsetPolicy  # noqa: PLC0415
+    from connectors.edi.strictness import STRICTNESS_LEVELS, Strictness  # noqa: PLC0415
+
+    policy = values.get("--charset-policy", "strict")
+    level = values.get("--strictness", "standard")
+    if policy not in CHARSET_POLICIES or level not in STRICTNESS_LEVELS:
+        return None
+    from hub.cli.edi_report import validate_files  # noqa: PLC0415
+
+    try:
+        ok = validate_files(
+            paths,
+            as_json=as_json,
+            policy=cast("CharsetPolicy", policy),
+            level=cast("Strictness", level),
+        )
+    except BrokenPipeError:  # `hub edi validate ... | head`: quiet, as typer does
+        from typer._click.utils import PacifyFlushWrapper  # noqa: PLC0415
+
+        sys.stdout = cast("TextIO", PacifyFlushWrapper(sys.stdout))
+        sys.stderr = cast("TextIO", PacifyFlushWrapper(sys.stderr))
+        return 1
+    except KeyboardInterrupt:
+        return 130  # as typer
+    return 0 if ok else 1
