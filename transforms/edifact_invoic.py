@@ -95,15 +95,9 @@ def invoic(
     decimal_mark: str = ".",
 ) -> list[SegmentTuple]:
     """INVOIC body (UNH/UNT excluded)."""
-    problems = check(
-        invoice,
-        buyer_gln=buyer_gln,
-        supplier_gln=supplier_gln,
-        buyer_vat=buyer_vat,
-        supplier_vat=supplier_vat,
-        require_vat=require_vat,
-        gtin_by_code=gtin_by_code,
-    )
+    problems = check(invoice, buyer_gln=buyer_gln, supplier_gln=supplier_gln, buyer_vat=buyer_vat,
+                     supplier_vat=supplier_vat, require_vat=require_vat,
+                     gtin_by_code=gtin_by_code)  # fmt: skip
     if problems:
         raise problems[0]
     credit = invoice.kind == "credit_note"

@@ -29,19 +29,8 @@ from connectors.erp.jsonrpc import SYSTEM, TrytonRpc
 from connectors.erp.port import ErpPort, PartyQuery, SaleResult, TargetState
 from connectors.erp.sales_feed import TrytonSalesFeed
 from connectors.erp.tryton_records import TrytonRecords
-from connectors.http import RetryPolicy
+from schemas import model as m
 from schemas.errors import PermanentError
-from schemas.model import (
-    ContactMechanism,
-    ErpSale,
-    Invoice,
-    Party,
-    Product,
-    SalesOrder,
-    SalesOrderChange,
-    Shipment,
-    StockLevel,
-)
 
 
 class TrytonErp(TrytonSalesFeed, ErpPort):
@@ -53,17 +42,11 @@ class TrytonErp(TrytonSalesFeed, ErpPort):
 
     @classmethod
     def connect(
-        cls,
-        base_url: str,
-        database: str,
-        login: str,
-        password: str,
-        *,
-        timeout: float | tuple[float, float] = (5.0, 120.0),
-        policy: RetryPolicy | None = None,
+        cls, base_url: str, database: str, login: str, password: str, **options: Any
     ) -> TrytonErp:
-        """A connector for ``base_url`` (e.g. ``http://127.0.0.1:8000/``) and ``database``."""
-        return cls(TrytonRpc(base_url, database, login, password, timeout=timeout, policy=policy))
+        """A connector for ``base_url`` (e.g. ``http://127.0.0.1:8000/``) and ``database``;
+        ``options``: ``timeout`` and ``policy`` as ``TrytonRpc`` takes them."""
+        return cls(TrytonRpc(base_url, database, login, password, **options))
 
     @classmethod
     def from_connection(cls, conn: Any) -> TrytonErp:
@@ -98,39 +81,43 @@ class TrytonErp(TrytonSalesFeed, ErpPort):
 
     # -- parties ------------------------------------------------------------------------------
 
-    def get_parties(self, erp_ids: Sequence[str]) -> list[Party]:
+    def get_parties(self, erp_ids: Sequence[str]) -> list[m.Party]:
         return tryton_parties.get_parties(self.records, erp_ids)
 
-    def find_parties(self, query: PartyQuery, *, limit: int = 10) -> list[Party]:
+    def find_parties(self, query: PartyQuery, *, limit: int = 10) -> list[m.Party]:
         return tryton_parties.find_parties(self.records, query, limit=limit)
 
-    def find_parties_by_gln(self, glns: Sequence[str]) -> dict[str, Party]:
+    def find_parties_by_gln(self, glns: Sequence[str]) -> dict[str, m.Party]:
         return {g: r.party for g, r in self.records.party_rows_by_gln(glns).items()}
 
-    def create_parties(self, parties: Sequence[Party]) -> list[Party]:
+    def create_parties(self, parties: Sequence[m.Party]) -> list[m.Party]:
         return tryton_parties.create_parties(self.records, parties)
 
-    def update_party(self, party: Party) -> Party:
+    def update_party(self, party: m.Party) -> m.Party:
         return tryton_parties.update_party(self.records, party)
 
-    def add_contact_mechanisms(self, erp_id: str, mechanisms: Sequence[ContactMechanism]) -> Party:
+    def add_contact_mechanisms(
+        self, erp_id: str, mechanisms: Sequence[m.ContactMechanism]
+    ) -> m.Party:
         return tryton_parties.add_contact_mechanisms(self.records, erp_id, mechanisms)
 
-    def parties_changed_since(self, since: dt.datetime | None, *, limit: int = 500) -> list[Party]:
+    def parties_changed_since(
+        self, since: dt.datetime | None, *, limit: int = 500
+    ) -> list[m.Party]:
         return tryton_parties.parties_changed_since(self.records, since, limit=limit)
 
     # -- products -----------------------------------------------------------------------------
 
-    def list_products(self, *, limit: int | None = None) -> list[Product]:
+    def list_products(self, *, limit: int | None = None) -> list[m.Product]:
         return [r.product for r in self.records.product_rows([("salable", "=", True)], limit=limit)]
 
-    def find_products_by_gtin(self, gtins: Sequence[str]) -> dict[str, Product]:
+    def find_products_by_gtin(self, gtins: Sequence[str]) -> dict[str, m.Product]:
         return {g: r.product for g, r in self.records.product_rows_by_gtin(gtins).items()}
 
-    def find_products_by_code(self, codes: Sequence[str]) -> dict[str, Product]:
+    def find_products_by_code(self, codes: Sequence[str]) -> dict[str, m.Product]:
         return {c: r.product for c, r in self.records.product_rows_by_code(codes).items()}
 
-    def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
+    def change_sale(self, sale_erp_id: str, change: m.SalesOrderChange) -> m.ErpSale:
         return tryton_changes.change_sale(self.records, sale_erp_id, change)
 
     def customer_prices(
@@ -141,26 +128,26 @@ class TrytonErp(TrytonSalesFeed, ErpPort):
     # -- sales --------------------------------------------------------------------------------
 
     def create_sales(
-        self, orders: Sequence[SalesOrder], *, state: TargetState = "confirmed"
+        self, orders: Sequence[m.SalesOrder], *, state: TargetState = "confirmed"
     ) -> list[SaleResult]:
         return tryton_sales.create_sales(self.records, orders, state)
 
-    def get_sales(self, erp_ids: Sequence[str]) -> list[ErpSale]:
+    def get_sales(self, erp_ids: Sequence[str]) -> list[m.ErpSale]:
         return tryton_sales.get_sales(self.records, erp_ids)
 
-    def find_sale(self, party_erp_id: str, reference: str) -> ErpSale | None:
+    def find_sale(self, party_erp_id: str, reference: str) -> m.ErpSale | None:
         return tryton_sales.find_sale(self.records, party_erp_id, reference)
 
     # -- stock, shipments, invoices -----------------------------------------------------------
 
     def stock_levels(
         self, product_codes: Sequence[str] | None = None, *, warehouse: str | None = None
-    ) -> list[StockLevel]:
+    ) -> list[m.StockLevel]:
         return tryton_stock.stock_levels(self.records, product_codes, warehouse)
 
     def shipments_changed_since(
         self, since: dt.datetime | None, *, limit: int = 200
-    ) -> list[Shipment]:
+    ) -> list[m.Shipment]:
         return tryton_stock.shipments_changed_since(self.records, since, limit=limit)
 
     def set_shipment_tracking(self, erp_id: str, tracking_number: str) -> None:
@@ -168,5 +155,5 @@ class TrytonErp(TrytonSalesFeed, ErpPort):
 
     def invoices_posted_since(
         self, since: dt.datetime | None, *, limit: int = 200
-    ) -> list[Invoice]:
+    ) -> list[m.Invoice]:
         return tryton_invoices.invoices_posted_since(self.records, since, limit=limit)

@@ -27,22 +27,11 @@ AckRow = dict[str, Any]
 class AckStore(LedgerBase):
     """Expectations and received acknowledgements of outbound documents."""
 
-    def expect_ack(
-        self,
-        partner: str,
-        control_ref: str,
-        *,
-        doc_type: str,
-        doc_key: str,
-        document_number: str,
-        file_name: str | None = None,
-        message_ref: str = "1",
-        due: dict[str, datetime] | None = None,
-        sent_at: datetime | None = None,
-        resent_from: str | None = None,
-        refs: Sequence[str] = (),
-        conn: Connection | None = None,
-    ) -> bool:
+    def expect_ack(self, partner: str, control_ref: str, *, doc_type: str, doc_key: str,
+                   document_number: str, file_name: str | None = None, message_ref: str = "1",
+                   due: dict[str, datetime] | None = None, sent_at: datetime | None = None,
+                   resent_from: str | None = None, refs: Sequence[str] = (),
+                   conn: Connection | None = None) -> bool:  # fmt: skip
         """Register a document as sent (once; a repeat changes nothing); ``due``: kind ->
         deadline of each acknowledgement it expects. True when registered now."""
         now = utcnow()
@@ -87,17 +76,9 @@ class AckStore(LedgerBase):
         with self._read() as c:
             return [_row(r) for r in c.execute(query)]
 
-    def record_ack(
-        self,
-        partner: str,
-        control_ref: str,
-        *,
-        kind: str,
-        accepted: bool,
-        errors: Sequence[dict[str, str]],
-        received: dict[str, Any],
-        conn: Connection | None = None,
-    ) -> AckRow | None:
+    def record_ack(self, partner: str, control_ref: str, *, kind: str, accepted: bool,
+                   errors: Sequence[dict[str, str]], received: dict[str, Any],
+                   conn: Connection | None = None) -> AckRow | None:  # fmt: skip
         """Record a CONTRL or APERAK for one document and recompute its state; the row
         after, or None when no such document. The same acknowledgement twice (by its
         ``received["ref"]``) changes nothing."""
