@@ -81,19 +81,11 @@ def _tax(rate: Decimal, decimal_mark: str) -> SegmentTuple:
     return ("TAX", "7", "VAT", "", "", ["", "", "", num(rate, decimal_mark)], category)
 
 
-def invoic(
-    invoice: Invoice,
-    *,
-    buyer_gln: str,
-    supplier_gln: str,
-    buyer_vat: str | None = None,
-    supplier_vat: str | None = None,
-    require_vat: bool = False,
-    gtin_by_code: Mapping[str, str],
-    despatch_numbers: Sequence[str] = (),
-    delivery_date: date | None = None,
-    decimal_mark: str = ".",
-) -> list[SegmentTuple]:
+def invoic(invoice: Invoice, *, buyer_gln: str, supplier_gln: str, buyer_vat: str | None = None,
+           supplier_vat: str | None = None, require_vat: bool = False,
+           gtin_by_code: Mapping[str, str], despatch_numbers: Sequence[str] = (),
+           delivery_date: date | None = None, decimal_mark: str = ".",
+           ) -> list[SegmentTuple]:  # fmt: skip
     """INVOIC body (UNH/UNT excluded)."""
     problems = check(invoice, buyer_gln=buyer_gln, supplier_gln=supplier_gln, buyer_vat=buyer_vat,
                      supplier_vat=supplier_vat, require_vat=require_vat,

@@ -351,12 +351,9 @@ def invoice_tax_ids(rows: Iterable[dict[str, Any]]) -> set[int]:
     return ids
 
 
-def _invoice_lines(
-    row: dict[str, Any],
-    products: Mapping[int, ProductRef],
-    origins: Mapping[str, OriginRef],
-    rates: Mapping[int, Decimal],
-) -> list[InvoiceLine]:
+def _invoice_lines(row: dict[str, Any], products: Mapping[int, ProductRef],
+                   origins: Mapping[str, OriginRef], rates: Mapping[int, Decimal],
+                   ) -> list[InvoiceLine]:  # fmt: skip
     lines: list[InvoiceLine] = []
     for ln in sorted(nested(row, "lines"), key=lambda x: (x.get("sequence") or 0, x["id"])):
         if ln.get("type") != "line":
