@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
@@ -29,6 +29,16 @@ class EventFields(TypedDict, total=False):
     state: str | None
     document: str | None
     detail: dict[str, Any] | None
+
+
+class AuditEntry(TypedDict, total=False):
+    """One operator action on a dead letter: what, by whom, with what outcome, and why."""
+
+    action: Required[str]  # replay | discard | resend
+    by: Required[str]
+    outcome: Required[str]
+    reason: str | None
+    detail: Any
 
 
 @dataclass(frozen=True)
@@ -126,22 +136,14 @@ class EventStore(LedgerBase):
         ]  # fmt: skip
 
     # -- dead-letter audit --------------------------------------------------------------
-    def audit_dead_letter(
-        self,
-        letter_id: int,
-        *,
-        action: str,
-        actor: str,
-        outcome: str,
-        reason: str | None = None,
-        detail: Any = None,
-    ) -> None:
+    def audit_dead_letter(self, letter_id: int, **entry: Unpack[AuditEntry]) -> None:
         """Append one operator action to a letter's audit trail."""
         with self.transaction() as conn:
             conn.execute(
                 insert(t.dead_letter_audit).values(
-                    letter_id=letter_id, action=action, actor=actor, reason=reason,
-                    outcome=outcome, detail=_detail(detail), at=utcnow(),
+                    letter_id=letter_id, action=entry["action"], actor=entry["by"],
+                    reason=entry.get("reason"), outcome=entry["outcome"],
+                    detail=_detail(entry.get("detail")), at=utcnow(),
                 )
             )  # fmt: skip
 

@@ -12,9 +12,10 @@ import os
 import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from hub.ledger import DeadLetter, Ledger, utcnow
+from hub.ledger.ops_events import AuditEntry
 from schemas.errors import PermanentError
 from transforms.keys import KeyError_, parse
 
@@ -103,20 +104,9 @@ def show(ledger: Ledger, letter_id: int) -> dict[str, Any]:
     return data
 
 
-def audit(
-    ledger: Ledger,
-    letter_id: int,
-    *,
-    action: str,
-    by: str,
-    outcome: str,
-    reason: str | None = None,
-    detail: Any = None,
-) -> None:
+def audit(ledger: Ledger, letter_id: int, **entry: Unpack[AuditEntry]) -> None:
     """Append one operator action to the letter's audit trail."""
-    ledger.audit_dead_letter(
-        letter_id, action=action, actor=by, outcome=outcome, reason=reason, detail=detail
-    )
+    ledger.audit_dead_letter(letter_id, **entry)
 
 
 def audit_trail(ledger: Ledger, letter_id: int) -> list[dict[str, Any]]:
