@@ -93,7 +93,7 @@ class PlainChecker:
         self._fast: dict[str, re.Pattern[str]] | None = None
         self._facts: dict[str, tuple[re.Pattern[str], Verdict]] | None = None
         self.bodies: dict[str, BodyChecker] = {}  # message type -> its checker
-        self.body_sequences: dict[str, dict[tuple[str, ...], bool]] = {}
+        self.body_sequences: dict[str, dict[str, bool]] = {}
         self.known: dict[str, tuple[str, int] | bool] = {}  # False: the text has a finding
         self.sequences: dict[str, dict[tuple[tuple[str, int], ...], bool]] = {}
 
@@ -191,7 +191,7 @@ class PlainChecker:
         ok = sequences.get(key)
         if ok is None:
             orders = mtype.startswith("ORDERS:") and _association(mtype).startswith("EAN")
-            ok = _walk(checker.infos(key), automaton_for(structure), orders)
+            ok = _walk(checker.infos(body), automaton_for(structure), orders)
             if len(sequences) >= self.MAX_SEQUENCES:
                 sequences.clear()
             sequences[key] = ok

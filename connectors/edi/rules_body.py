@@ -191,15 +191,17 @@ class BodyChecker:
         """Check digits and dates of one matched body (with a terminator in front)."""
         return _numbers_ok(self.numbers.findall(body)) and _dates_ok(self.dates.findall(body))
 
-    def sequence(self, body: str) -> tuple[str, ...]:
-        """The tags in order, DTM+137, NAD+BY/SU and QTY+21 told apart (a structure key);
-        ``body`` with a terminator in front."""
-        return tuple(self.tags.findall(body))
+    def sequence(self, body: str) -> str:
+        """The tags in order, DTM+137, NAD+BY/SU and QTY+21 told apart, joined (a structure
+        key: a tag is 3 letters or digits, and the 4 longer items are fixed, so the joined
+        text reads back one way); ``body`` with a terminator in front."""
+        return "".join(self.tags.findall(body))
 
-    def infos(self, key: tuple[str, ...]) -> list[tuple[str, int]]:
-        """(tag, kind) per segment of a ``sequence`` key, as ``PlainChecker`` walks them."""
+    def infos(self, body: str) -> list[tuple[str, int]]:
+        """(tag, kind) per segment of a body (with a terminator in front), as
+        ``PlainChecker`` walks them (``sequence`` is its key)."""
         kinds = self.kinds
-        return [kinds.get(item, (item, 0)) for item in key]
+        return [kinds.get(item, (item, 0)) for item in self.tags.findall(body)]
 
 
 _CHECKERS: dict[tuple[Delimiters, str], BodyChecker] = {}

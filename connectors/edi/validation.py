@@ -221,15 +221,21 @@ class Validator:
                 )
             )
         ich.refs.add(ref)
-        mres.structure_checked = structure_for(mtype) is not None
-        found = check_message(
-            msg,
-            ich.header.delimiters,
-            mtype,
-            self._plain_checker(ich),
-            lenient=self.strictness == "lenient",
-        )
-        _sort_into(found, errors, warnings)
+        structure = structure_for(mtype)
+        mres.structure_checked = structure is not None
+        plain = ich.plain or self._plain_checker(ich)
+        body = msg.plain_body()
+        rep = msg.repetition
+        if (
+            structure is None
+            or body is None
+            or (rep and rep in body)
+            or not plain.clean_body(body, structure, mtype)
+        ):  # else check_message finds nothing: the body path says the message is clean
+            found = check_message(
+                msg, ich.header.delimiters, mtype, plain, lenient=self.strictness == "lenient"
+            )
+            _sort_into(found, errors, warnings)
         trailing = trailing_separator(msg, ich.header.delimiters)
         if trailing is not None:
             warnings.append(trailing)
