@@ -10,16 +10,18 @@ and interleaved:
 * in process: ``connectors.edi.validate`` (tokenize, envelope, structure, element formats,
   code lists, EANCOM rules) against pydifact's ``Parser().parse`` (tokenize only), on the
   same 10,000 messages, varied and repetitive;
-* whole process: ``python -m hub.cli edi validate --json FILE`` against pydifact's parse
-  (in process, so the hub's start-up counts against it) on the varied file;
+* whole process: ``python -m hub.cli edi validate --json FILE`` (byte-code cached, as on
+  any install) against pydifact's parse (in process, so the hub's start-up counts against
+  it) on the varied file, and on its first 4,000 messages (issue 12's file);
 * time growth for 10x input (1,000 -> 10,000 varied messages);
 * peak RSS of a subprocess validating a 10 MB and a ~100 MB varied file.
 
     .venv/bin/python bench/edi_parse.py [--json] [--big-mb 100] [--rounds 3]
-        [--pydifact-rounds 1] [--messages 10000]
+        [--pydifact-rounds 1] [--messages 10000] [--mid-messages 4000]
 
 Prints PASS/FAIL per target (in process >= 25x, whole process >= 15x pydifact on the varied
-file; 10x input <= 11x time; 100 MB in < 150 MB RSS); exit code 1 on a FAIL.
+file and >= 10x on 4,000 messages; 10x input <= 11x time; 100 MB in < 150 MB RSS); exit
+code 1 on a FAIL.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import edi_gen  # noqa: E402
 
 TARGET_IN_PROCESS = 25.0
 TARGET_PROCESS = 15.0
+TARGET_PROCESS_MID = 10.0  # issue 12: `hub edi validate` on the 4,000-message file
 TARGET_GROWTH = 11.0
 TARGET_RSS_MB = 150.0
 
@@ -79,9 +82,12 @@ def pydifact_run(data: bytes) -> Callable[[], None]:
     return run
 
 
-def process_run(path: Path) -> Callable[[], None]:
+def process_run(path: Path, pycache: Path) -> Callable[[], None]:
     command = [sys.executable, "-m", "hub.cli", "edi", "validate", "--json", str(path)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # byte-code cached (the warm-up run writes it), as on any install: without it every run
+    # would compile the ~40 modules it imports
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(pycache))
 
     def run() -> None:
         done = subprocess.run(command, capture_output=True, env=env, cwd=ROOT, check=False)
@@ -170,29 +176,35 @@ def _row(name: str, n: int, size: int, hub_s: float, pyd_s: float | None) -> dic
 
 
 def measure(args: argparse.Namespace, folder: Path) -> dict[str, object]:
-    n = args.messages
+    n, mid = args.messages, args.mid_messages
     varied = edi_gen.interchange(n)
     repetitive = edi_gen.interchange(n, repetitive=True)
     small = edi_gen.interchange(n // 10)
-    path = folder / "varied.edi"
+    medium = edi_gen.interchange(mid)  # issue 12's file: the first ``mid`` varied messages
+    path, mid_path = folder / "varied.edi", folder / "varied_mid.edi"
     path.write_bytes(varied)
+    mid_path.write_bytes(medium)
     r, p = args.rounds, args.pydifact_rounds
     best = best_times(
         {
             "hub_varied": (hub_run(varied), r),
             "hub_small": (hub_run(small), r),
             "hub_repetitive": (hub_run(repetitive), r),
-            "process_varied": (process_run(path), r),
+            "process_varied": (process_run(path, folder / "pycache"), r),
+            "process_mid": (process_run(mid_path, folder / "pycache"), r),
             "pydifact_varied": (pydifact_run(varied), p),
             "pydifact_repetitive": (pydifact_run(repetitive), p),
+            "pydifact_mid": (pydifact_run(medium), p),
         }
     )
     runs = [
         _row("varied", n, len(varied), best["hub_varied"], best["pydifact_varied"]),
         _row("repetitive", n, len(repetitive), best["hub_repetitive"], best["pydifact_repetitive"]),
         _row("varied, whole process", n, len(varied), best["process_varied"], None),
+        _row("varied, whole process", mid, len(medium), best["process_mid"], None),
     ]
     runs[2]["ratio"] = round(best["pydifact_varied"] / best["process_varied"], 1)
+    runs[3]["ratio"] = round(best["pydifact_mid"] / best["process_mid"], 1)
     report: dict[str, object] = {"rounds": r, "pydifact_rounds": p, "runs": runs}
     report["hub_time_growth_10x"] = round(best["hub_varied"] / best["hub_small"], 2)
     if args.big_mb > 0:
@@ -202,7 +214,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, object]:
 
 def targets(report: dict[str, object], big_mb: int) -> dict[str, dict[str, object]]:
     runs: list[dict[str, object]] = report["runs"]  # type: ignore[assignment]
-    in_process, _, process = (float(r["ratio"]) for r in runs)  # type: ignore[arg-type]
+    in_process, _, process, process_mid = (float(r["ratio"]) for r in runs)  # type: ignore[arg-type]
     growth = float(report["hub_time_growth_10x"])  # type: ignore[arg-type]
     out: dict[str, dict[str, object]] = {
         "in_process": {
@@ -214,6 +226,12 @@ def targets(report: dict[str, object], big_mb: int) -> dict[str, dict[str, objec
             "target": f"`hub edi validate --json` >= {TARGET_PROCESS:g}x pydifact's parse",
             "value": f"{process:.1f}x",
             "pass": process >= TARGET_PROCESS,
+        },
+        "whole_process_mid": {
+            "target": f"the same on {runs[3]['messages']} messages >= {TARGET_PROCESS_MID:g}x "
+            "(issue 12)",
+            "value": f"{process_mid:.1f}x",
+            "pass": process_mid >= TARGET_PROCESS_MID,
         },
         "linear": {
             "target": f"10x input <= {TARGET_GROWTH:g}x time",
@@ -237,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--big-mb", type=int, default=100, help="size of the RSS test file")
     parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--mid-messages", type=int, default=4_000, help="issue 12's file")
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds (hub)")
     parser.add_argument("--pydifact-rounds", type=int, default=1, help="best of N (pydifact)")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
