@@ -3,7 +3,9 @@
 The EN 16931 artefacts (compiled XSLT for UBL and CII), the XRechnung CIUS Schematron
 (compiled here once, see ``schematron``) and the CII D16B XSD are read from the rules folder
 (``HUB_EINVOICE_RULES``: the ``einvoicing`` folder holding ``en16931/`` and
-``xrechnung-schematron/``). Each stylesheet is compiled once per process and kept.
+``xrechnung-schematron/``). Each stylesheet is compiled once per process and kept. A PDF
+is also checked for PDF/A-3 by structure (``pdfa``). PEPPOL BIS documents get the EN 16931
+rules only: no PEPPOL Schematron is among the artefacts.
 """
 
 from __future__ import annotations
