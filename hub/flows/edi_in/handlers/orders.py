@@ -293,7 +293,7 @@ def _with_discounts(order: SalesOrder, sale: ErpSale | HubError) -> ErpSale | Hu
     discount = {ln.line_no: ln.discount_percent for ln in order.lines if ln.discount_percent}
     if not discount:
         return sale
-    lines = tuple(ln.model_copy(update={"discount_percent": discount.get(ln.line_no, 0)})
+    lines = tuple(ln.model_copy(update={"discount_percent": discount.get(ln.line_no, Decimal(0))})
                   for ln in sale.lines)  # fmt: skip
     return sale.model_copy(update={"lines": lines})
 
