@@ -499,30 +499,11 @@ class SandboxCarrier(ServerThread[_CarrierServer]):
         server = _CarrierServer((host, port), app)
         app.base_url = server.url
         super().__init__(server, "sandbox-carrier")
-
-    @property
-    def url(self) -> str:
-        return self._server.app.base_url
-
-    @property
-    def bcs_url(self) -> str:
-        return f"{self.url}/bcs"
-
-    @property
-    def express_ship_url(self) -> str:
-        return f"{self.url}/express/ship"
-
-    @property
-    def express_track_url(self) -> str:
-        return f"{self.url}/express/track"
-
-    @property
-    def contracts(self) -> Contracts:
-        return self._server.app.contracts
-
-    @property
-    def state(self) -> CarrierState:
-        return self._server.app.state
+        self.url = server.url  # the port is bound: URLs are final from here
+        self.bcs_url = f"{self.url}/bcs"
+        self.express_ship_url = f"{self.url}/express/ship"
+        self.express_track_url = f"{self.url}/express/track"
+        self.contracts, self.state = contracts, state
 
     def hub_connections(self) -> dict[str, dict[str, Any]]:
         """The hub's connections to this sandbox, by ``AIRFLOW_CONN_*`` name: their fields.
