@@ -6,6 +6,10 @@ does not; a sale that moves on comes again with its new state.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from hub.ledger import Ledger
+from sandbox.crm import SandboxCrm
 from tests.contract.conftest import ErpPortWorld
 from tests.contract.test_erp_port import order
 
@@ -47,3 +51,33 @@ def test_a_sale_that_moves_on_comes_again_with_its_state(
     moved = later[quoted.sale.erp_id]
     assert moved.sale.state in ("confirmed", "processing")
     assert moved.updated_at >= since
+
+
+def test_usd_and_chf_sales_are_deals_in_their_own_currency_and_amount(
+    erp_port_world: ErpPortWorld, unique: str, crm_server: SandboxCrm, sqlite_ledger: Ledger
+) -> None:
+    from connectors.crm import CrmClient
+    from hub.bootstrap import Hub
+    from hub.flows.crm_sync import crm_push
+
+    erp = erp_port_world.port
+    made = {
+        cur: erp.create_sales([order(f"{cur}-{unique}", currency=cur)], state="confirmed")[0].sale
+        for cur in ("USD", "CHF", "EUR")
+    }  # fmt: skip
+    assert all(s is not None and s.currency == c for c, s in made.items()), made
+    crm = CrmClient(crm_server.url, crm_server.token, id_property="hub_erp_id")
+    hub = Hub(sqlite_ledger, erp=erp, crm=crm)
+
+    crm_push(hub)
+
+    deals = {r["properties"].get("hub_erp_id"): r["properties"]
+             for r in crm_server.records("deals")}  # fmt: skip
+    for cur, sale in made.items():
+        assert sale is not None
+        deal = deals[sale.erp_id]
+        assert deal["deal_currency_code"] == cur
+        assert Decimal(deal["amount"]) == sale.total_amount  # in the sale's currency, unconverted
+        quote = next(r["properties"] for r in crm_server.records("quotes")
+                     if r["properties"].get("hub_erp_id") == sale.erp_id)  # fmt: skip
+        assert quote["hs_currency"] == cur
