@@ -51,6 +51,8 @@ def acks(
             why = "awaits " + ", ".join(r["expects"])
         elif r.get("answers"):
             why = f"our answer to interchange {r['answers']}"
+        elif not r["expects"] and not why:
+            why = "no acknowledgement agreed (expect_acks)"
         out.add_row(
             r["partner"], r["doc_type"], r["state"], r["document_number"],
             r["control_ref"], (r["sent_at"] or "")[:16],

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from connectors.edi import validate
 from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
+from hub.cli import app
 from hub.flows.edi_inbound import edi_orders_inbound
 from hub.ops import acks as ack_ops
 from hub.ops.trace import trace
@@ -221,7 +224,9 @@ def test_the_outbound_flow_sweeps_overdue_documents_into_alerts(hub: Hub, erp: F
     assert again["acks_overdue"] == 0  # one alert per document
 
 
-def test_our_own_answers_are_listed_as_expecting_nothing(hub: Hub, erp: FakeErp) -> None:
+def test_our_own_answers_are_listed_as_expecting_nothing(
+    hub: Hub, erp: FakeErp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CONTRL, APERAK and ORDRSP the inbound flow sent: every outbound document is listed
     (``hub edi acks``); a CONTRL is never acknowledged: ``not_expected``."""
     _orders_answered(hub, erp)
@@ -240,3 +245,10 @@ def test_our_own_answers_are_listed_as_expecting_nothing(hub: Hub, erp: FakeErp)
     assert len({d["control_ref"] for d in docs}) == len(docs)  # each document once
     only = ack_ops.listing(hub.ledger, state="not_expected")
     assert only and {d["state"] for d in only} == {"not_expected"}
+    monkeypatch.setenv("HUB_HOME", str(hub.home))
+    monkeypatch.setenv("HUB_DATABASE_URL", hub.ledger.url)
+    listed = CliRunner().invoke(app, ["edi", "acks", "--state", "not_expected", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == json.loads(json.dumps(only))
+    table = CliRunner().invoke(app, ["edi", "acks"], env={"COLUMNS": "160"})
+    assert "our answer to interchange 7002" in table.output
