@@ -123,8 +123,11 @@ class ErpPort(SalesFeed, ABC):
     def change_sale(self, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
         """Apply a buyer's change or cancellation to its sale while the ERP allows it (lines
         by line number; a ``product_code`` on added/changed lines), the sale back in the
-        state it had; ``PermanentError(code="too_late")`` once it is processed. Applying
-        the same change again changes nothing."""
+        state it had. A sale the ERP has processed but not shipped is amended: lines changed,
+        a deleted line kept at quantity 0, a cancelled sale all at 0 (it reads as
+        ``cancelled``), no line added. ``PermanentError(code="too_late")`` once goods are
+        picked or shipped, or for a line added to a processed sale. Applying the same change
+        again changes nothing."""
         raise PermanentError(
             f"sale {sale_erp_id}: this ERP adapter cannot change sales", system="erp"
         )
