@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from connectors.edi.errors import Issue
 
@@ -25,6 +25,30 @@ class JunkSpan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"offset": self.offset, "length": self.length, "preview": self.preview}
+
+
+class _Findings:
+    """A list attribute kept in slot ``_<name>``, made on first read (most messages have no
+    findings: no list is made for them)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Findings: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> list[Issue]: ...
+    def __get__(self, obj: object | None, owner: type) -> list[Issue] | _Findings:
+        if obj is None:
+            return self
+        found: list[Issue] | None = getattr(obj, self.slot)
+        if found is None:
+            found = []
+            setattr(obj, self.slot, found)
+        return found
+
+    def __set__(self, obj: object, value: list[Issue]) -> None:
+        setattr(obj, self.slot, value)
 
 
 class MessageResult:
@@ -52,27 +76,8 @@ class MessageResult:
         self._warnings = warnings
         self.structure_checked = structure_checked
 
-    @property
-    def errors(self) -> list[Issue]:
-        errors = self._errors
-        if errors is None:
-            errors = self._errors = []
-        return errors
-
-    @errors.setter
-    def errors(self, value: list[Issue]) -> None:
-        self._errors = value
-
-    @property
-    def warnings(self) -> list[Issue]:
-        warnings = self._warnings
-        if warnings is None:
-            warnings = self._warnings = []
-        return warnings
-
-    @warnings.setter
-    def warnings(self, value: list[Issue]) -> None:
-        self._warnings = value
+    errors = _Findings()
+    warnings = _Findings()
 
     @property
     def verdict(self) -> Verdict:

@@ -50,7 +50,6 @@ from connectors.edi.tokenizer_scan import (
     plain_flags,
     plain_text,
     raw_cut,
-    service_segment,
     unb_continues,
     whole_messages,
 )
@@ -407,7 +406,7 @@ class _Run:
     def edge(self, piece: bytes, unh: bool) -> Message | None:
         """A plain ASCII UNH or UNT (checked by the caller); returns the message it closes."""
         d = self.delims
-        seg = service_segment(piece.decode("ascii"), d.element, d.component)
+        seg = segment_from_text(piece.decode("ascii"), d.element, d.component)
         self.seg_no += 1
         self.consumed += len(piece) + 1
         closed = self.close_message(None if unh else seg) if self.msg is not None else None

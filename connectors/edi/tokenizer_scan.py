@@ -11,7 +11,7 @@ from typing import IO
 
 from connectors.edi.errors import EdifactError
 from connectors.edi.tokenizer_events import Message
-from connectors.edi.tokenizer_segments import DEFAULT_DELIMITERS, Delimiters, Segment
+from connectors.edi.tokenizer_segments import DEFAULT_DELIMITERS, Delimiters, segment_from_text
 
 ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
 # Heads (the first 4 bytes) of plain data segments the block path takes, and of anything
@@ -148,7 +148,7 @@ def whole_messages(
             break
         text = region.decode("ascii")
         first, last = len(pieces[i]), len(text) - len(pieces[j])
-        unh, unt = service_segment(text[:first], es, cs), service_segment(text[last:], es, cs)
+        unh, unt = segment_from_text(text[:first], es, cs), segment_from_text(text[last:], es, cs)
         msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
         if j > i + 1:
             msg.add_block(text[first + 1 : last - 1], j - i - 1)
@@ -157,16 +157,6 @@ def whole_messages(
         consumed += len(region) + 1
         i = j + 1
     return out, i, seg_no, consumed
-
-
-def service_segment(text: str, es: str, cs: str) -> Segment:
-    """A Segment from a plain text (no release character), ``text`` kept."""
-    parts = text.split(es)
-    seg = Segment.__new__(Segment)
-    seg.tag = parts[0]
-    seg.elements = [p.split(cs) if cs in p else p for p in parts[1:]]
-    seg.text = text
-    return seg
 
 
 def plain_text(piece: bytes, es: str) -> str | None:

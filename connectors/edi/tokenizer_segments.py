@@ -115,31 +115,7 @@ def segment_from_text(text: str, es: str, cs: str) -> Segment:
 
 def split_released(text: str, d: Delimiters) -> tuple[str, list[Element]]:
     """Character walk for segments holding release characters (rare)."""
-    rel, es, cs = d.release, d.element, d.component
-    fields: list[list[str]] = [[]]
-    current: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == rel:
-            if i + 1 < n:
-                current.append(text[i + 1])
-            i += 2
-            continue
-        if c == es:
-            fields[-1].append("".join(current))
-            fields.append([])
-            current = []
-        elif c == cs:
-            fields[-1].append("".join(current))
-            current = []
-        else:
-            current.append(c)
-        i += 1
-    fields[-1].append("".join(current))
-    tag_field = fields[0]
-    tag = tag_field[0] if len(tag_field) == 1 else cs.join(tag_field)
-    elements: list[Element] = [f[0] if len(f) == 1 else f for f in fields[1:]]
+    tag, elements, _ = split_repeated(text, d, "")
     return tag, elements
 
 
@@ -158,7 +134,8 @@ Repeats = dict[int, list[Element]]
 
 
 def split_repeated(text: str, d: Delimiters, rep: str) -> tuple[str, list[Element], Repeats]:
-    """Character walk for a syntax 4 segment holding the repetition separator ``rep``.
+    """Character walk for a segment holding release characters or (syntax 4) the
+    repetition separator ``rep`` ('' none).
 
     Returns the tag, the elements (each repeated element as its first repetition) and the
     repetitions of every repeated element.

@@ -14,33 +14,24 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
+from connectors.edi import tokenizer_events as ev
 from connectors.edi.charsets import CharsetPolicy
 from connectors.edi.envelope import check_unb, check_une, check_ung, check_unh_unt, check_unz
 from connectors.edi.errors import EdifactError, Issue, SyntaxCode, echo, unb_issue
 from connectors.edi.result import FileResult, InterchangeResult, JunkSpan, MessageResult
 from connectors.edi.rules import PlainChecker, check_message, structure_for
 from connectors.edi.strictness import Strictness
-from connectors.edi.tokenizer import (
-    Delimiters,
-    EdifactReader,
-    Event,
-    GroupHeader,
-    GroupTrailer,
-    InterchangeHeader,
-    InterchangeTrailer,
-    Junk,
-    Message,
-    Source,
-    StraySegment,
-)
+from connectors.edi.tokenizer import EdifactReader, Source
+from connectors.edi.tokenizer_segments import Delimiters
 
 MAX_ERRORS_PER_MESSAGE = 100
 
-MessageCheck = Callable[[InterchangeHeader, Message], list[Issue]]
+MessageCheck = Callable[[ev.InterchangeHeader, ev.Message], list[Issue]]
 """An extra check on one message (partner profile, known parties/products): returns findings."""
 
-InterchangeCheck = Callable[[InterchangeHeader], list[Issue]]
+InterchangeCheck = Callable[[ev.InterchangeHeader], list[Issue]]
 """An extra check on one UNB (partner profile: sender, recipient, syntax): returns findings."""
 
 
@@ -53,7 +44,7 @@ class _Group:
 
 @dataclass(slots=True)
 class _Interchange:
-    header: InterchangeHeader
+    header: ev.InterchangeHeader
     result: InterchangeResult
     messages: int = 0
     groups: int = 0
@@ -74,7 +65,7 @@ def _close_open_group(ich: _Interchange, position: int) -> None:
         ich.result.errors.extend(check_une(None, position, ich.group.ref, ich.group.messages))
 
 
-def trailing_separator(msg: Message, d: Delimiters) -> Issue | None:
+def trailing_separator(msg: ev.Message, d: Delimiters) -> Issue | None:
     """First segment ending in an empty element/component (ISO 9735 code 45), as a warning."""
     ends = (d.element, d.component)
     release = d.release
@@ -129,25 +120,17 @@ class Validator:
         self._plain: dict[Delimiters, PlainChecker] = {}
         self._ich: _Interchange | None = None
 
-    def feed(self, event: Event) -> MessageResult | None:
+    def feed(self, event: ev.Event) -> MessageResult | None:
         """Process one event; returns the message's result for ``Message`` events."""
-        if isinstance(event, Message):
+        if isinstance(event, ev.Message):
             return self._message(event)
-        if isinstance(event, InterchangeHeader):
-            self._start(event)
-        elif isinstance(event, InterchangeTrailer):
-            self._end(event)
-        elif isinstance(event, GroupHeader):
-            self._group_start(event)
-        elif isinstance(event, GroupTrailer):
-            self._group_end(event)
-        elif isinstance(event, StraySegment):
-            self._stray(event)
-        elif isinstance(event, Junk):
-            self._junk(event)
+        for kind, handler in _HANDLERS:
+            if isinstance(event, kind):
+                handler(self, event)
+                break
         return None
 
-    def _junk(self, event: Junk) -> None:
+    def _junk(self, event: ev.Junk) -> None:
         where = "before the first UNA/UNB"
         if self.result.interchanges:
             where = "between or after interchanges"
@@ -163,7 +146,7 @@ class Validator:
             )
         )
 
-    def _start(self, header: InterchangeHeader) -> None:
+    def _start(self, header: ev.InterchangeHeader) -> None:
         unb = header.unb
         result = InterchangeResult(
             sender=unb.element(2, 1),
@@ -197,7 +180,7 @@ class Validator:
         self.result.interchanges.append(result)
         self._ich = _Interchange(header, result)
 
-    def _message(self, msg: Message) -> MessageResult:
+    def _message(self, msg: ev.Message) -> MessageResult:
         ich = self._ich
         assert ich is not None, "the reader yields messages only inside interchanges"
         mtype = sys.intern(msg.type)  # one string for thousands of messages of a type
@@ -282,7 +265,7 @@ class Validator:
                 ich.plain = self._plain[d] = PlainChecker(d)
         return ich.plain
 
-    def _group_start(self, event: GroupHeader) -> None:
+    def _group_start(self, event: ev.GroupHeader) -> None:
         ich = self._ich
         assert ich is not None
         _close_open_group(ich, event.position)
@@ -301,7 +284,7 @@ class Validator:
         ich.group = _Group(event.ung.element(5), event.position)
         ich.result.errors.extend(check_ung(event.ung, event.position))
 
-    def _group_end(self, event: GroupTrailer) -> None:
+    def _group_end(self, event: ev.GroupTrailer) -> None:
         ich = self._ich
         assert ich is not None
         if ich.group is None:
@@ -320,7 +303,7 @@ class Validator:
         )
         ich.group = None
 
-    def _stray(self, event: StraySegment) -> None:
+    def _stray(self, event: ev.StraySegment) -> None:
         ich = self._ich
         assert ich is not None
         ich.result.errors.append(
@@ -334,7 +317,7 @@ class Validator:
             )
         )
 
-    def _end(self, event: InterchangeTrailer) -> None:
+    def _end(self, event: ev.InterchangeTrailer) -> None:
         ich = self._ich
         assert ich is not None
         _close_open_group(ich, event.position)
@@ -368,8 +351,19 @@ class Validator:
         return self.result
 
 
+# what ``Validator.feed`` does with each event other than a message
+_HANDLERS: tuple[tuple[type, Callable[[Validator, Any], None]], ...] = (
+    (ev.InterchangeHeader, Validator._start),
+    (ev.InterchangeTrailer, Validator._end),
+    (ev.GroupHeader, Validator._group_start),
+    (ev.GroupTrailer, Validator._group_end),
+    (ev.StraySegment, Validator._stray),
+    (ev.Junk, Validator._junk),
+)
+
+
 def validate_events(
-    events: Iterable[Event], file: str, checks: Sequence[MessageCheck] = ()
+    events: Iterable[ev.Event], file: str, checks: Sequence[MessageCheck] = ()
 ) -> FileResult:
     """Validate an event stream (from ``EdifactReader``)."""
     validator = Validator(file, checks)

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from connectors.edi import tokenizer as tk
@@ -15,7 +14,7 @@ from connectors.edi.errors import Issue
 from connectors.edi.serializer import serialize
 from connectors.edi.tokenizer import EdifactReader, Segment
 from connectors.edi.validation import validate
-from hub.cli.edi import app as edi_app
+from tests.fixtures.edifact import edi_cli
 from transforms import edifact_acks as acks
 
 GOOD_BODY = [
@@ -157,24 +156,20 @@ def test_contrl_data_element_position_counts_the_tag_as_one() -> None:
 
 
 def test_uci_names_only_a_service_segment_tag() -> None:
-    finding = acks.SyntaxFinding(12, "interchange", 3, "NH")
-    uci = acks.contrl(
-        interchange_ref="1",
-        sender=("A", "14"),
-        recipient=("B", "14"),
-        interchange_findings=[finding],
-        messages=[],
-    )[0]
-    assert uci == ("UCI", "1", ["A", "14"], ["B", "14"], "4", "12")
-    unb = acks.SyntaxFinding(12, "interchange", 1, "UNB", 2, 1)
-    uci = acks.contrl(
-        interchange_ref="1",
-        sender=("A", "14"),
-        recipient=("B", "14"),
-        interchange_findings=[unb],
-        messages=[],
-    )[0]
-    assert uci[-1] == "UNB"
+    def uci(finding: acks.SyntaxFinding) -> tuple[object, ...]:
+        return tuple(
+            acks.contrl(
+                interchange_ref="1",
+                sender=("A", "14"),
+                recipient=("B", "14"),
+                interchange_findings=[finding],
+                messages=[],
+            )[0]
+        )
+
+    data_tag = uci(acks.SyntaxFinding(12, "interchange", 3, "NH"))
+    assert data_tag == ("UCI", "1", ["A", "14"], ["B", "14"], "4", "12")
+    assert uci(acks.SyntaxFinding(12, "interchange", 1, "UNB", 2, 1))[-1] == "UNB"
 
 
 def test_contrl_syntax_4_is_recognised() -> None:
@@ -235,18 +230,12 @@ def test_century_date_in_syntax_3_is_accepted_only_under_lenient() -> None:
     assert validate(data, strictness="lenient").verdict == "accepted"
 
 
-def _cli() -> typer.Typer:
-    main = typer.Typer()
-    main.add_typer(edi_app, name="edi")
-    return main
-
-
 def test_cli_without_partner_applies_standard(tmp_path: Path) -> None:
     path = tmp_path / "pricat.edi"
     path.write_bytes(interchange(unb=NOT_A_GLN).encode())
     runner = CliRunner()
-    assert runner.invoke(_cli(), ["edi", "validate", str(path)]).exit_code == 0
-    strict = runner.invoke(_cli(), ["edi", "validate", "--strictness", "strict", str(path)])
+    assert runner.invoke(edi_cli(), ["edi", "validate", str(path)]).exit_code == 0
+    strict = runner.invoke(edi_cli(), ["edi", "validate", "--strictness", "strict", str(path)])
     assert strict.exit_code == 1 and "error 12" in strict.output
 
 
@@ -258,13 +247,13 @@ def test_output_says_whether_structure_or_only_envelope_was_checked(tmp_path: Pa
     pricat = interchange("5002", body=["BGM+9+P1+9"], mtype="PRICAT:D:96A:UN:EAN008")
     path.write_bytes((interchange("5001") + pricat).encode())
     runner = CliRunner()
-    out = runner.invoke(_cli(), ["edi", "validate", "--json", str(path)])
+    out = runner.invoke(edi_cli(), ["edi", "validate", "--json", str(path)])
     data = json.loads(out.output)
     assert [i["messages"][0]["checked"] for i in data["interchanges"]] == [
         "structure",
         "envelope",
     ]
-    human = runner.invoke(_cli(), ["edi", "validate", str(path)]).output
+    human = runner.invoke(edi_cli(), ["edi", "validate", str(path)]).output
     assert "(structure checked)" in human and "envelope only" in human
 
 
@@ -275,7 +264,7 @@ def test_collapsed_accepted_messages_still_say_what_was_checked(tmp_path: Path) 
     segs.append("UNZ+22+7001")
     path = tmp_path / "pricat.edi"
     path.write_bytes(("'".join(segs) + "'").encode())
-    out = " ".join(CliRunner().invoke(_cli(), ["edi", "validate", str(path)]).output.split())
+    out = " ".join(CliRunner().invoke(edi_cli(), ["edi", "validate", str(path)]).output.split())
     assert "22 message(s) accepted" in out and "envelope only" in out
 
 
@@ -346,7 +335,7 @@ def test_a_100_kb_garbage_tag_keeps_the_human_output_short(tmp_path: Path) -> No
     body = [*GOOD_BODY[:2], garbage + "+1", *GOOD_BODY[2:]]
     path = tmp_path / "garbage.edi"
     path.write_bytes(interchange(body=body, mtype="ORDERS:D:96A:UN:EAN008" + garbage).encode())
-    out = CliRunner().invoke(_cli(), ["edi", "validate", str(path)])
+    out = CliRunner().invoke(edi_cli(), ["edi", "validate", str(path)])
     assert out.exit_code == 1
     assert len(out.output) < 5_000, len(out.output)
     assert "characters" in out.output  # said how long the cut value was

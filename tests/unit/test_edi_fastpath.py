@@ -16,12 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum import ean
 
+from bench import edi_gen
 from connectors.edi.codelists import CURRENCIES
 from connectors.edi.rules import PlainChecker, check_message
 from connectors.edi.rules_body import _numbers_ok
 from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
 from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
-from connectors.edi.validation import trailing_separator
+from connectors.edi.validation import Validator, trailing_separator
+from tests.fixtures.edifact import messages_with_headers
+from tests.fixtures.shared import shared_path
 
 UNB = "UNB+UNOC:3+4012345000009:14+4098765000003:14+240115:1030+R1'"
 
@@ -70,17 +73,6 @@ def _mutate(rng: random.Random, text: str) -> str:
     return "".join(data)
 
 
-def _messages(data: bytes) -> list[tuple[Message, InterchangeHeader]]:
-    out: list[tuple[Message, InterchangeHeader]] = []
-    header: InterchangeHeader | None = None
-    for event in EdifactReader(data):
-        if isinstance(event, InterchangeHeader):
-            header = event
-        elif isinstance(event, Message) and header is not None:
-            out.append((event, header))
-    return out
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32), st.sampled_from(["+:'", "*|~"]))
 def test_fast_paths_find_exactly_what_the_detailed_path_finds(seed: int, seps: str) -> None:
@@ -90,7 +82,7 @@ def test_fast_paths_find_exactly_what_the_detailed_path_finds(seed: int, seps: s
         es, cs, term = seps
         text = f"UNA{cs}{es}.? {term}" + text.translate(str.maketrans("+:'", seps))
     checkers: dict[Delimiters, PlainChecker] = {}
-    for msg, header in _messages(text.encode()):
+    for msg, header in messages_with_headers(text.encode()):
         d = header.delimiters
         checker = checkers.setdefault(d, PlainChecker(d))
         fast = check_message(msg, d, plain=checker)
@@ -153,3 +145,34 @@ def test_every_byte_is_in_an_interchange_or_a_reported_junk_span(
     assert [data[s.offset : s.offset + s.length].strip() for s in spans] == [
         j.encode("latin-1") for j in expected
     ]
+
+
+def _verdicts(data: bytes, *, detailed: bool, chunk: int = 1 << 20) -> list[object]:
+    """What ``Validator`` says of ``data``: file, interchanges, messages, every finding and
+    warning. ``detailed``: every message parsed first (segment by segment, no fast path)
+    and the file read in small chunks (the tokenizer's per-segment path)."""
+    validator = Validator("f", strictness="standard")
+    for event in EdifactReader(data, chunk_size=64 if detailed else chunk):
+        if detailed and isinstance(event, Message):
+            event.segments  # noqa: B018 - parses the texts: the detailed path from here on
+        validator.feed(event)
+    result = validator.finish()
+    return [result.to_dict()] + [
+        (m.position, [w.to_dict() for w in m.warnings])
+        for ich in result.interchanges
+        for m in ich.messages
+    ]
+
+
+def test_fast_paths_give_the_detailed_verdicts_on_varied_files_and_samples() -> None:
+    """The generated varied file (``bench/edi_gen.py``), mutations of it and the shared
+    real-world samples get the same verdicts, findings and warnings on both paths."""
+    varied = edi_gen.interchange(300, seed=21)
+    rng = random.Random(21)
+    files = [varied, edi_gen.interchange(50, repetitive=True)]
+    for _ in range(40):
+        files.append(_mutate(rng, varied.decode("latin-1")).encode("latin-1"))
+    samples = shared_path("samples", "edifact", what="EDIFACT samples")
+    files += [p.read_bytes() for p in sorted(samples.rglob("*")) if p.is_file()]
+    for data in files:
+        assert _verdicts(data, detailed=False) == _verdicts(data, detailed=True)

@@ -7,15 +7,14 @@ import random
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from connectors.edi.directory import STRUCTURES, parse_structure
 from connectors.edi.errors import Issue
 from connectors.edi.rules import PlainChecker, check_message
-from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
+from connectors.edi.tokenizer import Delimiters
 from connectors.edi.validation import trailing_separator, validate
-from hub.cli.edi import app as edi_app
+from tests.fixtures.edifact import edi_cli, messages_with_headers
 
 BODY = [
     "BGM+220+PO1+9",
@@ -184,42 +183,25 @@ def test_structures_are_data() -> None:
         parse_structure("BGM 1\n")
 
 
-def _cli() -> typer.Typer:
-    main = typer.Typer()
-    main.add_typer(edi_app, name="edi")
-    return main
-
-
 def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     good = tmp_path / "good.edi"
     good.write_bytes(order())
     bad = tmp_path / "bad.edi"
     bad.write_bytes(order(unt="99"))
     runner = CliRunner()
-    ok = runner.invoke(_cli(), ["edi", "validate", str(good)])
+    ok = runner.invoke(edi_cli(), ["edi", "validate", str(good)])
     assert ok.exit_code == 0 and "accepted" in ok.output
-    both = runner.invoke(_cli(), ["edi", "validate", "--json", str(good), str(bad)])
+    both = runner.invoke(edi_cli(), ["edi", "validate", "--json", str(good), str(bad)])
     assert both.exit_code == 1
     lines = [json.loads(line) for line in both.output.splitlines()]
     assert [(line["file"], line["verdict"]) for line in lines] == [
         (str(good), "accepted"),
         (str(bad), "rejected"),
     ]
-    human = runner.invoke(_cli(), ["edi", "validate", str(bad)])
+    human = runner.invoke(edi_cli(), ["edi", "validate", str(bad)])
     assert "error 29" in human.output and "UNT" in human.output
-    partner = runner.invoke(_cli(), ["edi", "validate", "--partner", "acme", str(good)])
+    partner = runner.invoke(edi_cli(), ["edi", "validate", "--partner", "acme", str(good)])
     assert partner.exit_code == 2
-
-
-def _messages(data: bytes) -> list[tuple[Message, InterchangeHeader]]:
-    out: list[tuple[Message, InterchangeHeader]] = []
-    header: InterchangeHeader | None = None
-    for event in EdifactReader(data):
-        if isinstance(event, InterchangeHeader):
-            header = event
-        elif isinstance(event, Message) and header is not None:
-            out.append((event, header))
-    return out
 
 
 def _mutants(seed: int, count: int) -> list[bytes]:
@@ -244,7 +226,7 @@ def test_plain_fast_path_finds_exactly_what_the_detailed_path_finds(seed: int) -
     """Messages kept as texts are checked from remembered verdicts; parsed ones in detail."""
     checkers: dict[Delimiters, PlainChecker] = {}
     for data in _mutants(seed, 150):
-        for msg, header in _messages(data):
+        for msg, header in messages_with_headers(data):
             fast = msg.plain_texts() is not None
             checker = checkers.setdefault(header.delimiters, PlainChecker(header.delimiters))
             plain = check_message(msg, header.delimiters, plain=checker)
