@@ -207,354 +207,77 @@ ALC 0 10
   MOA 1 2
 """
 
-_ORDERS_D01B = """
-BGM 1 1
-DTM 1 35
-PAI 0 1
-ALI 0 5
-IMD 0 999
-FTX 0 99
-GIR 0 10
-RFF 0 9999
-  DTM 0 5
-NAD 0 99
-  LOC 0 99
-  FII 0 5
-  RFF 0 99
-    DTM 0 5
-  DOC 0 5
-    DTM 0 5
-  CTA 0 5
-    COM 0 5
-TAX 0 5
-  MOA 0 1
-  LOC 0 9
-CUX 0 5
-  PCD 0 5
-  DTM 0 5
-PAT 0 10
-  DTM 0 5
-  PCD 0 1
-  MOA 0 9999
-    GIR 0 9
-    RJL 0 99
-TDT 0 10
-  LOC 0 10
-    DTM 0 5
-TOD 0 5
-  LOC 0 2
-PAC 0 99
-  MEA 0 5
-  PCI 0 5
-    RFF 0 1
-    DTM 0 5
-    GIN 0 10
-EQD 0 10
-  HAN 0 5
-  MEA 0 5
-  FTX 0 5
-SCC 0 10
-  FTX 0 5
-  RFF 0 5
-  QTY 0 10
-    DTM 0 5
-APR 0 25
-  DTM 0 5
-  RNG 0 1
-ALC 0 99
-  ALI 0 5
-  DTM 0 5
-  QTY 0 1
-    RNG 0 1
-  PCD 0 1
-    RNG 0 1
-  MOA 0 2
-    RNG 0 1
-  RTE 0 1
-    RNG 0 1
-  TAX 0 5
-    MOA 0 1
-RCS 0 999
-  RFF 0 5
-  DTM 0 5
-  FTX 0 99999
-DGS 0 999
-  FTX 0 5
-  CTA 0 99
-    COM 0 5
-LIN 0 200000
-  PIA 0 25
-  IMD 0 99
-  MEA 0 99
-  QTY 0 99
-  PCD 0 5
-  ALI 0 5
-  DTM 0 35
-  MOA 0 10
-  GIS 0 99
-  GIN 0 1000
-  GIR 0 1000
-  QVR 0 1
-  DOC 0 99
-  PAI 0 1
-  MTD 0 99
-  FTX 0 99
-  CCI 0 999
-    CAV 0 10
-    MEA 0 10
-  PAT 0 10
-    DTM 0 5
-    PCD 0 1
-    MOA 0 9999
-      GIR 0 9
-  PRI 0 25
-    CUX 0 1
-    APR 0 99
-    RNG 0 1
-    DTM 0 5
-  RFF 0 9999
-    DTM 0 5
-    GIS 0 99
-    MOA 0 99
-  PAC 0 99
-    MEA 0 5
-    QTY 0 5
-    DTM 0 5
-    RFF 0 1
-      DTM 0 5
-    PCI 0 5
-      RFF 0 1
-      DTM 0 5
-      GIN 0 10
-  LOC 0 9999
-    QTY 0 1
-    PCD 0 1
-    DTM 0 5
-  TAX 0 10
-    MOA 0 1
-    LOC 0 5
-  NAD 0 999
-    LOC 0 5
-    FII 0 5
-    RFF 0 99
-      DTM 0 5
-    DOC 0 5
-      DTM 0 5
-    CTA 0 5
-      COM 0 5
-  ALC 0 99
-    ALI 0 5
-    DTM 0 5
-    QTY 0 1
-      RNG 0 1
-    PCD 0 1
-      RNG 0 1
-    MOA 0 2
-      RNG 0 1
-    RTE 0 1
-      RNG 0 1
-    TAX 0 5
-      MOA 0 1
-  TDT 0 10
-    LOC 0 10
-      DTM 0 5
-  TOD 0 5
-    LOC 0 2
-  EQD 0 10
-    HAN 0 5
-    MEA 0 5
-    FTX 0 5
-  SCC 0 100
-    FTX 0 5
-    RFF 0 5
-    QTY 0 10
-      DTM 0 5
-  RCS 0 999
-    RFF 0 5
-    DTM 0 5
-    FTX 0 99999
-  STG 0 10
-    QTY 0 3
-      MOA 0 1
-  DGS 0 999
-    FTX 0 5
-    CTA 0 99
-      COM 0 5
-UNS 1 1
-MOA 0 99
-CNT 0 10
-ALC 0 10
-  ALI 0 1
-  MOA 1 2
-"""
 
-# ORDRSP D96A: like ORDERS plus AJT groups; the lines echo the order's LIN groups.
-_ORDRSP_D96A = """
-BGM 1 1
-DTM 1 35
-PAI 0 1
-ALI 0 5
-IMD 0 1
-FTX 0 99
-RFF 0 10
-  DTM 0 5
-AJT 0 1
-  FTX 0 5
-NAD 0 99
-  LOC 0 25
-  FII 0 5
-  RFF 0 10
-    DTM 0 5
-  DOC 0 5
-    DTM 0 5
-  CTA 0 5
-    COM 0 5
-TAX 0 5
-  MOA 0 1
-  LOC 0 5
-CUX 0 5
-  PCD 0 5
-  DTM 0 5
-PAT 0 10
-  DTM 0 5
-  PCD 0 1
-  MOA 0 1
-TDT 0 10
-  LOC 0 10
-    DTM 0 5
-TOD 0 5
-  LOC 0 2
-PAC 0 10
-  MEA 0 5
-  PCI 0 5
-    RFF 0 1
-    DTM 0 5
-    GIN 0 99
-EQD 0 10
-  HAN 0 5
-  MEA 0 5
-  FTX 0 5
-SCC 0 10
-  FTX 0 5
-  RFF 0 5
-  QTY 0 10
-    DTM 0 5
-APR 0 25
-  DTM 0 5
-  RNG 0 1
-ALC 0 15
-  ALI 0 5
-  DTM 0 5
-  QTY 0 1
-    RNG 0 1
-  PCD 0 1
-    RNG 0 1
-  MOA 0 2
-    RNG 0 1
-  RTE 0 1
-    RNG 0 1
-  TAX 0 5
-    MOA 0 1
-RCS 0 100
-  RFF 0 5
-  DTM 0 5
-  FTX 0 5
-LIN 0 200000
-  PIA 0 25
-  IMD 0 99
-  MEA 0 5
-  QTY 0 10
-  PCD 0 5
-  ALI 0 5
-  DTM 0 35
-  MOA 0 10
-  GIN 0 1000
-  GIR 0 1000
-  QVR 0 1
-  DOC 0 5
-  PAI 0 1
-  FTX 0 99
-  CCI 0 999
-    CAV 0 10
-    MEA 0 10
-  PAT 0 10
-    DTM 0 5
-    PCD 0 1
-    MOA 0 1
-  AJT 0 1
-    FTX 0 5
-  PRI 0 25
-    CUX 0 1
-    APR 0 1
-    RNG 0 1
-    DTM 0 5
-  RFF 0 999
-    DTM 0 5
-  PAC 0 10
-    MEA 0 5
-    QTY 0 5
-    DTM 0 5
-    RFF 0 1
-      DTM 0 5
-    PCI 0 5
-      RFF 0 1
-      DTM 0 5
-      GIN 0 99
-  LOC 0 9999
-    QTY 0 1
-    DTM 0 5
-  TAX 0 10
-    MOA 0 1
-    LOC 0 5
-  NAD 0 99
-    LOC 0 5
-    RFF 0 5
-      DTM 0 5
-    DOC 0 5
-      DTM 0 5
-    CTA 0 5
-      COM 0 5
-  ALC 0 99
-    ALI 0 5
-    DTM 0 5
-    QTY 0 1
-      RNG 0 1
-    PCD 0 1
-      RNG 0 1
-    MOA 0 2
-      RNG 0 1
-    RTE 0 1
-      RNG 0 1
-    TAX 0 5
-      MOA 0 1
-  TDT 0 10
-    LOC 0 10
-      DTM 0 5
-  TOD 0 5
-    LOC 0 2
-  EQD 0 10
-    HAN 0 5
-    MEA 0 5
-    FTX 0 5
-  SCC 0 100
-    FTX 0 5
-    RFF 0 5
-    QTY 0 10
-      DTM 0 5
-  RCS 0 100
-    RFF 0 5
-    DTM 0 5
-    FTX 0 5
-  STG 0 10
-    QTY 0 3
-      MOA 0 1
-UNS 1 1
-MOA 0 12
-CNT 0 10
-ALC 0 10
-  ALI 0 1
-  MOA 1 2
-"""
+def _variant(base: str, *edits: tuple[str, str]) -> str:
+    """A structure written as another one with a few lines changed: each (old, new) pair
+    replaces text that occurs exactly once in ``base``."""
+    text = base
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise ValueError(f"structure edit {old!r} does not match exactly once")
+        text = text.replace(old, new)
+    return text
+
+
+# ORDRSP D96A: ORDERS D96A plus AJT groups (header and line), more GINs and line RFFs; the
+# lines echo the order's LIN groups.
+_ORDRSP_D96A = _variant(
+    _ORDERS_D96A,
+    ("RFF 0 10\n  DTM 0 5\nNAD 0 99\n", "RFF 0 10\n  DTM 0 5\nAJT 0 1\n  FTX 0 5\nNAD 0 99\n"),
+    ("\n    GIN 0 10\nEQD 0 10\n", "\n    GIN 0 99\nEQD 0 10\n"),
+    ("    MOA 0 1\n  PRI 0 25\n", "    MOA 0 1\n  AJT 0 1\n    FTX 0 5\n  PRI 0 25\n"),
+    ("\n  RFF 0 10\n    DTM 0 5\n  PAC 0 10\n", "\n  RFF 0 999\n    DTM 0 5\n  PAC 0 10\n"),
+    ("\n      GIN 0 10\n", "\n      GIN 0 99\n"),
+)
+
+# ORDERS D01B: ORDERS D96A with the D01B directory's repeats and added groups.
+_ORDERS_D01B = _variant(
+    _ORDERS_D96A,
+    ("ALI 0 5\nIMD 0 1\nFTX 0 99\n", "ALI 0 5\nIMD 0 999\nFTX 0 99\n"),
+    ("FTX 0 99\nRFF 0 10\n  DTM 0 5\n", "FTX 0 99\nGIR 0 10\nRFF 0 9999\n  DTM 0 5\n"),
+    ("NAD 0 99\n  LOC 0 25\n  FII 0 5\n", "NAD 0 99\n  LOC 0 99\n  FII 0 5\n"),
+    ("  FII 0 5\n  RFF 0 10\n    DTM 0 5\n", "  FII 0 5\n  RFF 0 99\n    DTM 0 5\n"),
+    ("  MOA 0 1\n  LOC 0 5\nCUX 0 5\n", "  MOA 0 1\n  LOC 0 9\nCUX 0 5\n"),
+    (
+        "  PCD 0 1\n  MOA 0 1\nTDT 0 10\n",
+        "  PCD 0 1\n  MOA 0 9999\n    GIR 0 9\n    RJL 0 99\nTDT 0 10\n",
+    ),
+    ("  LOC 0 2\nPAC 0 10\n  MEA 0 5\n", "  LOC 0 2\nPAC 0 99\n  MEA 0 5\n"),
+    ("  RNG 0 1\nALC 0 15\n  ALI 0 5\n", "  RNG 0 1\nALC 0 99\n  ALI 0 5\n"),
+    ("    MOA 0 1\nRCS 0 100\n  RFF 0 5\n", "    MOA 0 1\nRCS 0 999\n  RFF 0 5\n"),
+    ("  DTM 0 5\n  FTX 0 5\n", "  DTM 0 5\n  FTX 0 99999\nDGS 0 999\n  FTX 0 5\n"),
+    ("  FTX 0 5\nLIN 0 200000\n", "  FTX 0 5\n  CTA 0 99\n    COM 0 5\nLIN 0 200000\n"),
+    (
+        "  IMD 0 99\n  MEA 0 5\n  QTY 0 10\n  PCD 0 5\n",
+        "  IMD 0 99\n  MEA 0 99\n  QTY 0 99\n  PCD 0 5\n",
+    ),
+    ("  MOA 0 10\n  GIN 0 1000\n", "  MOA 0 10\n  GIS 0 99\n  GIN 0 1000\n"),
+    ("  QVR 0 1\n  DOC 0 5\n  PAI 0 1\n", "  QVR 0 1\n  DOC 0 99\n  PAI 0 1\n"),
+    ("  PAI 0 1\n  FTX 0 99\n", "  PAI 0 1\n  MTD 0 99\n  FTX 0 99\n"),
+    (
+        "    PCD 0 1\n    MOA 0 1\n  PRI 0 25\n",
+        "    PCD 0 1\n    MOA 0 9999\n      GIR 0 9\n  PRI 0 25\n",
+    ),
+    ("    CUX 0 1\n    APR 0 1\n    RNG 0 1\n", "    CUX 0 1\n    APR 0 99\n    RNG 0 1\n"),
+    ("    DTM 0 5\n  RFF 0 10\n    DTM 0 5\n", "    DTM 0 5\n  RFF 0 9999\n    DTM 0 5\n"),
+    (
+        "    DTM 0 5\n  PAC 0 10\n    MEA 0 5\n",
+        "    DTM 0 5\n    GIS 0 99\n    MOA 0 99\n  PAC 0 99\n    MEA 0 5\n",
+    ),
+    ("    QTY 0 1\n    DTM 0 5\n", "    QTY 0 1\n    PCD 0 1\n    DTM 0 5\n"),
+    ("    LOC 0 5\n  NAD 0 99\n    LOC 0 5\n", "    LOC 0 5\n  NAD 0 999\n    LOC 0 5\n"),
+    (
+        "    LOC 0 5\n    RFF 0 5\n      DTM 0 5\n",
+        "    LOC 0 5\n    FII 0 5\n    RFF 0 99\n      DTM 0 5\n",
+    ),
+    ("      DTM 0 5\n  RCS 0 100\n    RFF 0 5\n", "      DTM 0 5\n  RCS 0 999\n    RFF 0 5\n"),
+    ("    DTM 0 5\n    FTX 0 5\n  STG 0 10\n", "    DTM 0 5\n    FTX 0 99999\n  STG 0 10\n"),
+    (
+        "      MOA 0 1\nUNS 1 1\n",
+        "      MOA 0 1\n  DGS 0 999\n    FTX 0 5\n    CTA 0 99\n      COM 0 5\nUNS 1 1\n",
+    ),
+    ("UNS 1 1\nMOA 0 12\nCNT 0 10\n", "UNS 1 1\nMOA 0 99\nCNT 0 10\n"),
+)
 
 _DESADV_D96A = """
 BGM 1 1
