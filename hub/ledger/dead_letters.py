@@ -50,43 +50,25 @@ class DeadLetterStore(LedgerBase):
         conn: Connection | None = None,
     ) -> int:
         """File (or re-file) a dead letter; one open letter per (flow, record_key)."""
+        dl = t.dead_letters
         now = utcnow()
+        filed: dict[str, Any] = {"reason": reason, "error_class": error_class, "updated_at": now}
         with self._conn(conn) as c:
             row = c.execute(
-                select(t.dead_letters.c.id).where(
-                    t.dead_letters.c.flow == flow,
-                    t.dead_letters.c.record_key == record_key,
-                    t.dead_letters.c.state == "open",
+                select(dl.c.id).where(
+                    dl.c.flow == flow, dl.c.record_key == record_key, dl.c.state == "open"
                 )
             ).first()
-            if row is not None:
+            if row is not None:  # the same letter again: one more attempt, the newest reason
+                if payload is not None:
+                    filed["payload"] = dumps(payload)
                 c.execute(
-                    update(t.dead_letters)
-                    .where(t.dead_letters.c.id == row.id)
-                    .values(
-                        reason=reason,
-                        error_class=error_class,
-                        attempts=t.dead_letters.c.attempts + 1,
-                        updated_at=now,
-                        **({"payload": dumps(payload)} if payload is not None else {}),
-                    )
+                    update(dl).where(dl.c.id == row.id).values(attempts=dl.c.attempts + 1, **filed)
                 )
                 return int(row.id)
-            result = c.execute(
-                insert(t.dead_letters).values(
-                    flow=flow,
-                    record_key=record_key,
-                    system=system,
-                    partner=partner,
-                    error_class=error_class,
-                    reason=reason,
-                    payload=dumps(payload),
-                    attempts=1,
-                    state="open",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            letter = {"flow": flow, "record_key": record_key, "system": system, "partner": partner}
+            filed |= {"payload": dumps(payload), "attempts": 1, "state": "open", "created_at": now}
+            result = c.execute(insert(dl).values(**letter, **filed))
             key = result.inserted_primary_key
             assert key is not None  # a single-row INSERT always reports its key
             return int(key[0])
