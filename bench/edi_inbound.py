@@ -17,11 +17,13 @@ PostgreSQL with ``--workers`` trytond worker processes:
 
 Memory (``--rss-mb``, default 100; 0 skips it): a file of that size and one a tenth of it,
 each through the inbound flow against the indexed FakeErp in a subprocess of its own
-(``bench/edi_inbound_data.py``), which reports its peak RSS; ``time_ratio_10x`` is the big
-file's time over the small one's (linear: about 10).
+(``bench/edi_inbound_data.py``, its ledger, mailboxes and archive under ``--flow-dir``),
+which reports its peak RSS and time; ``time_ratio_10x`` is the big file's time over the
+small one's (linear: about ``size_ratio``), ``rss_ratio_10x`` their peak RSS (bounded: ~1).
 
 Usage: ``python bench/edi_inbound.py [--orders 300] [--batch 50] [--concurrency 1,2,4]
-[--workers 4] [--rss-mb 100] [--db postgresql://postgres@127.0.0.1:5432/] [--json]``.
+[--workers 4] [--rss-mb 100] [--flow-dir DIR] [--db postgresql://postgres@127.0.0.1:5432/]
+[--json]``.
 """
 
 from __future__ import annotations
@@ -179,9 +181,10 @@ def intake(
     }
 
 
-def memory(rss_mb: int, batch: int, work: Path) -> dict[str, Any]:
+def memory(rss_mb: int, batch: int, work: Path, flow_dir: str | None) -> dict[str, Any]:
     """Peak RSS and time of a ``rss_mb`` MB file and of one a tenth of it, each through the
-    flow against the indexed FakeErp in a subprocess."""
+    flow against the indexed FakeErp in a subprocess (its ledger, mailboxes and archive
+    under ``flow_dir``)."""
     from edi_inbound_data import catalogue
 
     probe = work / "probe.edi"
@@ -197,18 +200,23 @@ def memory(rss_mb: int, batch: int, work: Path) -> dict[str, Any]:
             path, varied_orders(catalogue(), count, prefix=f"M{label[0].upper()}"),
             control_ref=f"5{len(label)}",
         )  # fmt: skip
+        command = [sys.executable, str(HERE / "edi_inbound_data.py"), str(path), str(batch)]
         out = subprocess.run(
-            [sys.executable, str(HERE / "edi_inbound_data.py"), str(path), str(batch)],
-            check=True, capture_output=True, text=True,
+            command + ([flow_dir] if flow_dir else []), check=True, capture_output=True, text=True,
         )  # fmt: skip
         runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
         path.unlink(missing_ok=True)
     big, small = runs["big"], runs["small"]
     return {
         f"peak_rss_mb_{rss_mb}mb": big["peak_rss_mb"],
+        f"peak_rss_mb_{rss_mb / 10:g}mb": small["peak_rss_mb"],
         "memory_runs": runs,
+        # linear: 10x the orders take about 10x the time (and the same peak RSS)
+        "size_ratio": round(big["orders"] / small["orders"], 2),
         "time_ratio_10x": round(big["seconds"] / small["seconds"], 2) if small["seconds"] else None,
+        "rss_ratio_10x": round(big["peak_rss_mb"] / small["peak_rss_mb"], 2),
         "orders_per_s_fake_erp": round(big["orders"] / big["seconds"], 1),
+        "flow_dir": flow_dir or tempfile.gettempdir(),
     }
 
 
@@ -221,6 +229,8 @@ def main() -> int:
     parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/")
     parser.add_argument("--rss-mb", type=int, default=100, help="0: no memory run")
     parser.add_argument("--no-erp", action="store_true", help="only the memory run")
+    where = "memory run: its ledger, mailboxes, archive (/dev/shm: not a shared disk's time)"
+    parser.add_argument("--flow-dir", help=where)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hub-bench-inbound-"))
@@ -228,7 +238,7 @@ def main() -> int:
     if not args.no_erp:
         result.update(intake_table(args, work))
     if args.rss_mb:
-        result.update(memory(args.rss_mb, 500, work))
+        result.update(memory(args.rss_mb, 500, work, args.flow_dir))
     if args.json:
         print(json.dumps(result))
     else:
@@ -261,12 +271,17 @@ def print_human(result: dict[str, Any]) -> None:
                   f"{r['erp_ceiling_orders_per_s']:>16}  {r['ratio']:>5}  "
                   f"{r['erp_calls_per_order']:>6} "
                   f"(ceiling {r['ceiling_calls_per_order']})")  # fmt: skip
-    for key, value in result.items():
-        if key.startswith("peak_rss_mb_"):
-            big = result["memory_runs"]["big"]
-            print(f"memory: {big['file_mb']} MB, {big['orders']} orders through the flow "
-                  f"(FakeErp): peak RSS {value} MB, {big['seconds']} s; 10x the input took "
-                  f"{result['time_ratio_10x']}x the time")  # fmt: skip
+    runs = result.get("memory_runs")
+    if runs:
+        print(
+            f"memory and time through the flow (FakeErp, batches of 500, in {result['flow_dir']})"
+        )
+        print("  file MB    orders  seconds  peak RSS MB  (before the flow)")
+        for run in (runs["small"], runs["big"]):
+            print(f"  {run['file_mb']:>7}  {run['orders']:>8}  {run['seconds']:>7}  "
+                  f"{run['peak_rss_mb']:>11}  ({run['rss_mb_before_the_flow']})")  # fmt: skip
+        print(f"  {result['size_ratio']}x the orders took {result['time_ratio_10x']}x the time "
+              f"at {result['rss_ratio_10x']}x the peak RSS")  # fmt: skip
 
 
 if __name__ == "__main__":

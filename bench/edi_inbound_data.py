@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -151,15 +152,20 @@ def _messages(batch: list[OutboundMessage], d: Delimiters) -> bytes:
 
 
 class IndexedFakeErp(FakeErp):
-    """The FakeErp with indexed look-ups that keeps only the ids of the sales it made."""
+    """The FakeErp with indexed look-ups that keeps only the ids of the sales it made, in
+    an SQLite file (``work``), so the fake's memory does not grow with the file either."""
 
-    def __init__(self) -> None:
+    def __init__(self, work: Path) -> None:
         super().__init__()
         self._by_gtin: dict[str, Product] = {}
-        self._made: dict[tuple[str, str], str] = {}
+        self._made = sqlite3.connect(work / "fake-erp-sales.sqlite", check_same_thread=False)
+        self._made.execute(
+            "create table made (party text, reference text, erp_id text, "
+            "primary key (party, reference))"
+        )
 
     def add_product(self, product: Product, *, stock: int = 0) -> Product:  # type: ignore[override]
-        added: Product = super().add_product(product, stock=stock)  # type: ignore[call-arg]
+        added: Product = super().add_product(product, stock=stock)
         if added.gtin:
             self._by_gtin[added.gtin] = added
         return added
@@ -169,32 +175,37 @@ class IndexedFakeErp(FakeErp):
         return found if found is not None else super()._product(order, line)
 
     def _find_sale(self, party_erp_id: str, reference: str) -> ErpSale | None:
-        erp_id = self._made.get((party_erp_id, reference))
-        return self.sales.get(erp_id) if erp_id else None
+        row = self._made.execute(
+            "select erp_id from made where party = ? and reference = ?",
+            (party_erp_id, reference),
+        ).fetchone()
+        return self.sales.get(row[0]) if row else None
 
     def create_sales(
         self, orders: Sequence[SalesOrder], *, state: TargetState = "confirmed"
     ) -> list[SaleResult]:
         results = super().create_sales(orders, state=state)
-        for res in results:
-            if res.sale is not None:
-                self._made[(res.sale.party_erp_id, res.sale.reference or "")] = res.sale.erp_id
+        made = [(r.sale.party_erp_id, r.sale.reference or "", r.sale.erp_id)
+                for r in results if r.sale is not None]  # fmt: skip
+        self._made.executemany("insert or replace into made values (?, ?, ?)", made)
+        self._made.commit()
         self.sales.clear()  # the ids above are all a repeat needs to find "already made"
         return results
 
 
-def memory_run(path: Path, batch_size: int) -> dict[str, Any]:
-    """The inbound flow on ``path`` against ``IndexedFakeErp``; peak RSS of this process."""
+def memory_run(path: Path, batch_size: int, work_root: str | None = None) -> dict[str, Any]:
+    """The inbound flow on ``path`` against ``IndexedFakeErp``; peak RSS of this process
+    (ledger, mailboxes and archive under ``work_root``, default the temp directory)."""
     from hub.bootstrap import Hub
     from hub.config import load_partners
     from hub.flows.edi_inbound import edi_orders_inbound
     from hub.ledger import Ledger
 
-    erp = IndexedFakeErp()
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-rss-", dir=work_root))
+    erp = IndexedFakeErp(work)
     for product in catalogue():
         erp.add_product(product, stock=10**6)
     erp.create_parties([Party(name="Kaufhaus Nord GmbH", gln=NORD, code="CUST-001")])
-    work = Path(tempfile.mkdtemp(prefix="hub-bench-rss-"))
     ledger = Ledger(f"sqlite:///{work / 'ledger.sqlite'}")
     ledger.upgrade()
     hub = Hub(ledger, erp=erp, home=work / "home", partners=load_partners())
@@ -231,4 +242,6 @@ def _link(source: Path, target: Path) -> None:
 
 if __name__ == "__main__":
     size = int(sys.argv[2]) if len(sys.argv) > 2 else 500
-    print(json.dumps(memory_run(Path(sys.argv[1]), size)))
+    print(
+        json.dumps(memory_run(Path(sys.argv[1]), size, sys.argv[3] if len(sys.argv) > 3 else None))
+    )

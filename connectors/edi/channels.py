@@ -15,18 +15,37 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import os
 import posixpath
 import stat
+import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from schemas.errors import ConflictError, PermanentError, TransientError
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".lock")
+CHUNK = 1 << 20  # inbox files are copied a MiB at a time: memory does not grow with them
+
+
+class Sink(Protocol):
+    """Where an inbox file's bytes are copied to (a file, ``io.BytesIO``, a hashing writer)."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+def pump(read: Callable[[int], bytes], out: Sink) -> int:
+    """Copy ``read(CHUNK)`` blocks into ``out`` until an empty one; returns the byte count."""
+    total = 0
+    while block := read(CHUNK):
+        out.write(block)
+        total += len(block)
+    return total
 
 
 class UnreadableFile(PermanentError):
@@ -89,8 +108,15 @@ class Mailbox(ABC):
         """Every regular file in the inbox, ready or not."""
 
     @abstractmethod
+    def copy_to(self, name: str, out: Sink) -> int:
+        """Stream an inbox file into ``out`` a chunk at a time; returns its size.
+        ``FileVanished``: it is gone; ``UnreadableFile``: it cannot be read as a file."""
+
     def read(self, name: str) -> bytes:
-        """The bytes of an inbox file."""
+        """The bytes of an inbox file, whole (small files: previews, tests)."""
+        buffer = io.BytesIO()
+        self.copy_to(name, buffer)
+        return buffer.getvalue()
 
     @abstractmethod
     def remove(self, name: str) -> None:
@@ -178,7 +204,7 @@ class LocalMailbox(Mailbox):
                 key=lambda link: link.name,
             )
 
-    def read(self, name: str) -> bytes:
+    def copy_to(self, name: str, out: Sink) -> int:
         path = self.inbox / name
         try:
             # O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a link
@@ -201,12 +227,16 @@ class LocalMailbox(Mailbox):
                 system="edi",
             )
         with os.fdopen(fd, "rb") as fh:
-            try:
-                return fh.read()
-            except OSError as exc:
-                raise UnreadableFile(
-                    f"{shown(str(path))}: read failed: {exc.strerror or exc}", system="edi"
-                ) from exc
+
+            def chunk(size: int) -> bytes:
+                try:
+                    return fh.read(size)
+                except OSError as exc:  # the read only: a failed write is not the file's
+                    raise UnreadableFile(
+                        f"{shown(str(path))}: read failed: {exc.strerror or exc}", system="edi"
+                    ) from exc
+
+            return pump(chunk, out)
 
     def quarantine(self, name: str, target_dir: Path) -> Path | None:
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -337,19 +367,12 @@ class SftpMailbox(Mailbox):
 
         client = paramiko.SSHClient()
         self._trust(client)
+        timeouts = dict.fromkeys(("timeout", "banner_timeout", "auth_timeout"), self.timeout)
+        no_agent = dict.fromkeys(("allow_agent", "look_for_keys"), False)  # the key given only
         try:
-            client.connect(
-                self.host,
-                port=self.port,
-                username=self.username,
-                password=self._password,
-                key_filename=self._key_path,
-                timeout=self.timeout,
-                banner_timeout=self.timeout,
-                auth_timeout=self.timeout,
-                allow_agent=False,
-                look_for_keys=False,
-            )
+            client.connect(self.host, port=self.port, username=self.username,
+                           password=self._password, key_filename=self._key_path,
+                           **timeouts, **no_agent)  # fmt: skip
         except UnknownHostKeyError as exc:
             raise PermanentError(
                 f"{self.where} presented the host key {exc.fingerprint}, which is not trusted: "
@@ -411,16 +434,10 @@ class SftpMailbox(Mailbox):
                 found.append(InboxLink(e.filename, str(target)))
         return sorted(found, key=lambda link: link.name)
 
-    def read(self, name: str) -> bytes:
+    def copy_to(self, name: str, out: Sink) -> int:
         path = posixpath.join(self.remote_inbox, name)
-
-        def _get(s: Any) -> bytes:
-            with s.open(path, "rb") as fh:
-                fh.prefetch()
-                return fh.read()
-
         try:
-            return self._call(f"read {path}", _get)
+            fh = self._call(f"read {path}", lambda s: s.open(path, "rb"))
         except FileNotFoundError as exc:
             raise FileVanished(
                 f"{self.where}{path}: vanished before it was read", system="edi"
@@ -429,6 +446,18 @@ class SftpMailbox(Mailbox):
             raise
         except PermanentError as exc:
             raise UnreadableFile(exc.message, system="edi") from exc
+
+        def chunk(size: int) -> bytes:
+            try:
+                return bytes(fh.read(size))
+            except OSError as exc:  # the connection broke mid-file: try again later
+                self.close()
+                raise TransientError(f"{self.where}: read {path} failed: {exc}",
+                                     system="edi") from exc  # fmt: skip
+
+        with fh:
+            fh.prefetch()
+            return pump(chunk, out)
 
     def remove(self, name: str) -> None:
         path = posixpath.join(self.remote_inbox, name)
@@ -503,15 +532,46 @@ class Archive:
 
     def store(self, partner: str, data: bytes, suffix: str = ".edi") -> Path:
         """Archive bytes (atomically, once); returns the path."""
-        digest = sha256(data)
-        path = self.path_for(partner, digest, suffix)
+        path = self.path_for(partner, sha256(data), suffix)
         if path.exists():
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        return path
+        return self.receive(partner, lambda out: out.write(data), suffix)[0]
+
+    def receive(
+        self, partner: str, fill: Callable[[Sink], object], suffix: str = ".edi"
+    ) -> tuple[Path, str]:
+        """Archive what ``fill(out)`` writes, a chunk at a time, hashed while it is copied
+        (memory does not grow with the file); (path, sha256). Written once per content:
+        a copy already archived is kept and the new one dropped."""
+        staging = self.root / partner
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".incoming-", suffix=".tmp", dir=staging)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                hashing = _Hashing(fh)
+                fill(hashing)
+                fh.flush()
+                os.fsync(fh.fileno())
+            digest = hashing.hash.hexdigest()
+            path = self.path_for(partner, digest, suffix)
+            if path.exists():
+                tmp.unlink()
+                return path, digest
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path, digest
+
+
+class _Hashing:
+    """A writer that hashes what it passes on."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.hash = out, hashlib.sha256()
+
+    def write(self, data: bytes, /) -> int:
+        self.hash.update(data)
+        return self.out.write(data)

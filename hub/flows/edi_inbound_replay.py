@@ -14,12 +14,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.edi import Message, MessageResult
 from connectors.edi.channels import FileVanished, UnreadableFile, is_text_name, shown
 from hub import edi_out
 from hub.bootstrap import Hub
 from hub.flows.edi_in import FLOW
 from hub.flows.edi_in.handlers import HANDLERS
-from hub.flows.edi_in.parsing import ParsedInterchange, find_message_in, parse_file
+from hub.flows.edi_in.parsing import (
+    ParsedInterchange,
+    find_message_in,
+    interchange_messages,
+    parse_file,
+)
 from hub.flows.edi_in.registry import Context, HandlerRegistry, MessageHandler, Work
 from hub.flows.edi_in.stream import check_and_write, refuse
 from hub.ledger import utcnow
@@ -32,14 +38,11 @@ log = logging.getLogger(__name__)
 
 
 def _profile(hub: Hub, partner: str) -> PartnerProfile:
-    profile = hub.partners.get(partner)
-    if profile is None:
-        raise PermanentError(
-            f"partner {partner!r} has no profile in config/partners; known: "
-            f"{', '.join(sorted(hub.partners))}",
-            system="edi",
-        )
-    return profile
+    if partner in hub.partners:
+        return hub.partners[partner]
+    known = ", ".join(sorted(hub.partners))
+    why = f"partner {partner!r} has no profile in config/partners; known: {known}"
+    raise PermanentError(why, system="edi")
 
 
 def _archived(path: str | None, what: str) -> Path:
@@ -106,9 +109,21 @@ def reprocess_message(
             "references in the dead letter's payload",
             system="edi",
         )
-    ich, msg, mres = found
-    handler = _handler(registry, msg.type, what)
     ctx = _context(hub, profile, name, interchange_ref)
+    return _reprocess(ctx, _handler(registry, found[1].type, what), found, what, reopen, send_acks)
+
+
+def _reprocess(
+    ctx: Context,
+    handler: MessageHandler,
+    found: tuple[ParsedInterchange, Message, MessageResult],
+    what: str,
+    reopen: bool,
+    send_acks: bool,
+) -> dict[str, Any]:
+    """One message, already read and validated, through its handler (``reprocess_message``)."""
+    hub = ctx.hub
+    ich, msg, mres = found
     work = Work(msg, msg.ref)
     if mres.errors:
         work.errors = [AppError(str(e.code), e.message) for e in mres.errors]
@@ -171,14 +186,9 @@ def _received(
 
 
 def backfill(
-    hub: Hub,
-    *,
-    since: datetime,
-    until: datetime | None = None,
-    partner: str | None = None,
-    dry_run: bool = False,
-    registry: HandlerRegistry = HANDLERS,
-) -> dict[str, Any]:
+    hub: Hub, *, since: datetime, until: datetime | None = None, partner: str | None = None,
+    dry_run: bool = False, registry: HandlerRegistry = HANDLERS,
+) -> dict[str, Any]:  # fmt: skip
     """Re-process every message with a handler of the inbound interchanges received in
     [since, until).
 
@@ -210,8 +220,8 @@ def backfill(
                 }
             )
             continue
-        _backfill_interchange(hub, _profile(hub, row["partner"]), row, path, dry_run, registry,
-                              report)  # fmt: skip
+        profile = _profile(hub, row["partner"])
+        _backfill_interchange(hub, profile, row, path, (dry_run, registry), report)
     if report["orders_refused"] or report["missing_archives"]:
         report["status"] = "partial"
     return report
@@ -222,42 +232,37 @@ def _backfill_interchange(
     profile: PartnerProfile,
     row: dict[str, Any],
     path: str,
-    dry_run: bool,
-    registry: HandlerRegistry,
+    options: tuple[bool, HandlerRegistry],
     report: dict[str, Any],
 ) -> None:
-    _, parsed = parse_file(
-        Path(path).read_bytes(),
-        Path(path).name,
-        profile.charset_policy,
-        strictness=profile.strictness,
+    """Every message of one archived interchange, read a message at a time (the archive is
+    read once, whatever its size; only the report's small per-order line is kept)."""
+    dry_run, registry = options
+    name, ref = Path(path).name, row["control_ref"]
+    ctx = _context(hub, profile, name, ref)
+    messages = interchange_messages(
+        Path(path), name, profile.charset_policy, ref, strictness=profile.strictness
     )
-    for ich in parsed:
-        if ich.result.control_ref != row["control_ref"]:
+    for found in messages:
+        msg = found[1]
+        handler = registry.for_label(msg.type)
+        if handler is None:
             continue
-        ctx = _context(hub, profile, Path(path).name, ich.result.control_ref)
-        for msg, _ in ich.messages:
-            handler = registry.for_label(msg.type)
-            if handler is None:
-                continue
-            report["messages"] += 1
-            if dry_run:
-                res = handler.preview(ctx, Work(msg, msg.ref))
-            else:
-                res = reprocess_message(hub, profile.id, path, ich.result.control_ref, msg.ref,
-                                        reopen=False, registry=registry)  # fmt: skip
-                if res["outcome"] == "created":
-                    record = handler.refusal_record(profile.id, res["order"])
-                    _close_letters(hub, profile.id, record)
-            kind = {
-                "created": "orders_created",
-                "create": "orders_created",
-                "refused": "orders_refused",
-            }.get(res["outcome"], "orders_in_sync")
-            report[kind] += 1
-            report["details"].append(
-                {"partner": profile.id, "interchange": ich.result.control_ref, **res}
-            )
+        report["messages"] += 1
+        if dry_run:
+            res = handler.preview(ctx, Work(msg, msg.ref))
+        else:
+            what = f"{profile.id} interchange {ref} message {msg.ref}"
+            res = _reprocess(ctx, handler, found, what, reopen=False, send_acks=True)
+            if res["outcome"] == "created":
+                _close_letters(hub, profile.id, handler.refusal_record(profile.id, res["order"]))
+        kind = {
+            "created": "orders_created",
+            "create": "orders_created",
+            "refused": "orders_refused",
+        }.get(res["outcome"], "orders_in_sync")
+        report[kind] += 1
+        report["details"].append({"partner": profile.id, "interchange": ref, **res})
 
 
 def _close_letters(hub: Hub, partner: str, record: str) -> None:
@@ -356,21 +361,18 @@ def _preview_file(
             would["edi"]["send"].append(f"{profile.id}: acknowledgements of {ref} again")
             would["ledger"]["dead_letters"].append(f"DuplicateInterchange {ref}")
             continue
-        _preview_interchange(hub, profile, name, ich, registry, report, detail)
+        ctx = Context(hub, profile, name, ref, utcnow(), FLOW)
+        _preview_interchange(ctx, ich, registry, report, detail)
 
 
 def _preview_interchange(
-    hub: Hub,
-    profile: PartnerProfile,
-    name: str,
+    ctx: Context,
     ich: ParsedInterchange,
     registry: HandlerRegistry,
     report: dict[str, Any],
     detail: dict[str, Any],
 ) -> None:
-    would = report["would"]
-    ref = ich.result.control_ref
-    ctx = Context(hub, profile, name, ref, utcnow(), FLOW)
+    would, profile, ref = report["would"], ctx.profile, ctx.interchange_ref
     has_errors = bool(ich.result.errors)
     for msg, mres in ich.messages:
         handler = registry.for_label(msg.type)

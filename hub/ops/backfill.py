@@ -29,11 +29,9 @@ def parse_time(text: str, what: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise PermanentError(
-            f"{what} {text!r}: expected an ISO date or timestamp, e.g. 2026-11-01 or "
-            "2026-11-01T08:00:00+01:00",
-            system="cli",
-        ) from exc
+        example = "2026-11-01 or 2026-11-01T08:00:00+01:00"
+        why = f"{what} {text!r}: expected an ISO date or timestamp, e.g. {example}"
+        raise PermanentError(why, system="cli") from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

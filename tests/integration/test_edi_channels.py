@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.edi.channels import (
+    CHUNK,
     Archive,
     FileVanished,
     LocalMailbox,
@@ -65,6 +67,34 @@ def test_archive_is_content_addressed(tmp_path: Path) -> None:
     assert path.name == sha256(b"UNB+data") + ".edi"
     assert archive.store("p1", b"UNB+data") == path
     assert path.read_bytes() == b"UNB+data"
+
+
+def test_an_inbox_file_is_archived_a_chunk_at_a_time_hashed_on_the_way(tmp_path: Path) -> None:
+    box = LocalMailbox(tmp_path / "in", tmp_path / "out")
+    data = bytes(range(256)) * (CHUNK // 100)  # a few chunks, the last one partial
+    (box.inbox / "big.edi").write_bytes(data)
+    archive = Archive(tmp_path / "archive")
+    writes: list[int] = []
+
+    class Counting(io.BytesIO):
+        def write(self, block: bytes, /) -> int:  # type: ignore[override]
+            writes.append(len(block))
+            return super().write(block)
+
+    assert box.copy_to("big.edi", Counting()) == len(data)
+    assert max(writes) == CHUNK and len(writes) == -(-len(data) // CHUNK)  # never the whole file
+    path, digest = archive.receive("p1", lambda out: box.copy_to("big.edi", out))
+    assert digest == sha256(data) and path == archive.store("p1", data)
+    assert path.read_bytes() == data
+    assert archive.receive("p1", lambda out: box.copy_to("big.edi", out)) == (path, digest)
+
+    def broken(out: object) -> None:
+        raise UnreadableFile("read failed half way", system="edi")
+
+    with pytest.raises(UnreadableFile):
+        archive.receive("p1", broken)
+    left = [p.name for p in (tmp_path / "archive" / "p1").iterdir() if p.is_file()]
+    assert left == []  # no temp copy stays behind
 
 
 def _sftp(server: SftpServer, **kw: object) -> SftpMailbox:

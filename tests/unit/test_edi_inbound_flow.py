@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from connectors.edi import validate
 from connectors.erp.fake import FakeErp
 from connectors.erp.port import SaleResult, TargetState
 from hub.bootstrap import Hub
+from hub.flows.edi_in.parsing import CompactResults, scan_file
 from hub.flows.edi_inbound import edi_orders_inbound
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.errors import OutcomeUnknownError, TransientError
@@ -313,6 +315,14 @@ def _redelimited(data: bytes) -> bytes:
     return b"UNA^*.? ~" + data[9:].translate(bytes.maketrans(b":+'", b"^*~"))
 
 
+def _run_counted(hub: Hub) -> tuple[dict[str, Any], list[str]]:
+    """One run, every file and message counted once; (report, the CONTRLs written)."""
+    report = edi_orders_inbound(hub)
+    _assert_counted(report)
+    contrls = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")]
+    return report, contrls
+
+
 def _assert_counted(report: dict[str, object]) -> None:
     assert report["files"] == report["accepted"] + report["rejected"] + report["quarantined"]  # type: ignore[operator]
     assert report["messages_in"] == (
@@ -327,13 +337,11 @@ def test_a_second_interchange_under_the_same_reference_in_one_file_is_never_skip
     second = _interchange(erp, "9201", count=2, seed=2)
     drop(_inbox(hub), "twice.edi", first + second)
 
-    report = edi_orders_inbound(hub)
+    report, contrls = _run_counted(hub)
 
-    _assert_counted(report)
     assert (report["files"], report["rejected"], report["messages_in"]) == (1, 1, 4)
     assert (report["messages_created"], report["messages_refused"]) == (2, 2)
     assert len(erp.sales) == 2
-    contrls = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")]
     assert len(contrls) == 2 and sum("+4+26+UNB'" in t for t in contrls) == 1
     [letter] = hub.ledger.dead_letters(flow="edi_orders_inbound")
     assert letter.error_class == "ConflictError" and "same file" in letter.reason
@@ -350,13 +358,11 @@ def test_concatenated_junk_separated_and_redelimited_interchanges_are_all_answer
     drop(_inbox(hub), "junk.edi", c + b"GARBAGE\r\n" + d)
     drop(_inbox(hub), "noise.txt", b"this is no EDIFACT at all")
 
-    report = edi_orders_inbound(hub)
+    report, contrls = _run_counted(hub)
 
-    _assert_counted(report)
     assert (report["files"], report["accepted"], report["quarantined"]) == (3, 2, 1)
     assert (report["messages_in"], report["messages_created"]) == (6, 6)
     assert len(erp.sales) == 6
-    contrls = [p.read_text() for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")]
     assert sorted(t.split("UCI+")[1][:4] for t in contrls) == ["9301", "9302", "9303", "9304"]
     letters = {d.error_class: d for d in hub.ledger.dead_letters(flow="edi_orders_inbound")}
     assert set(letters) == {"JunkInFile", "QuarantinedFile"}
@@ -417,3 +423,17 @@ def test_a_message_type_not_agreed_gets_contrl_code_17(hub: Hub, erp: FakeErp) -
     assert not erp.sales
     contrl = next(p for p in _outbox(hub).iterdir() if p.name.startswith("CONTRL")).read_text()
     assert "UCM+" in contrl and "+17'" in contrl.replace("\n", ""), contrl
+
+
+def test_the_scan_keeps_every_message_result_compactly_and_exactly(erp: FakeErp) -> None:
+    good = _interchange(erp, "9401", count=30, seed=1)
+    bad = good.replace(b"UNH+2+", b"UNH+1+", 1)  # message 2 reuses reference 1: an error
+    for data in (good, bad):
+        scan = scan_file(data, "big.edi", "strict")
+        [ich] = scan.interchanges
+        assert isinstance(ich.result.messages, CompactResults)
+        plain = validate(data, file="big.edi")  # the codec's own result, a full object a message
+        assert scan.result.to_dict() == plain.to_dict()
+        assert list(ich.result.messages) == plain.interchanges[0].messages
+        assert len(ich.result.messages) == scan.result.message_count == 30
+    assert scan.result.verdict == "rejected" and ich.result.messages[1].errors

@@ -4,6 +4,9 @@ dead letter that names them, symlinks are reported once; nothing here stops othe
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from connectors.edi import FileResult
@@ -36,18 +39,21 @@ def quarantine(
     profile: PartnerProfile,
     box: Mailbox,
     name: str,
-    data: bytes,
+    source: Path,
     digest: str,
     detail: dict[str, Any],
     reason: str,
 ) -> dict[str, Any]:
-    """Keep a copy under the hub's quarantine dir, file the dead letter, empty the inbox slot."""
+    """Keep a copy of the archived ``source`` under the hub's quarantine dir (copied, not
+    read whole), file the dead letter, empty the inbox slot."""
     label = shown(name)
     target = hub.quarantine_dir / profile.id
     target.mkdir(parents=True, exist_ok=True)
     kept = target / f"{digest[:12]}-{label}"
     if not kept.exists():
-        kept.write_bytes(data)
+        tmp = kept.with_name(f".{kept.name}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, kept)
     hub.ledger.dead_letter(
         FLOW,
         file_record(profile.id, digest),

@@ -33,7 +33,6 @@ from connectors.edi.channels import (
     Mailbox,
     UnreadableFile,
     is_text_name,
-    sha256,
     shown,
 )
 from hub import edi_out
@@ -52,6 +51,7 @@ from hub.flows.edi_in.parsing import (
     Scan,
     findings,
     iter_messages,
+    message_types,
     s009,
     scan_file,
 )
@@ -85,19 +85,8 @@ DATA_DEFECTS = (ValueError, LookupError, TypeError, UnicodeError, ArithmeticErro
 
 def new_report() -> dict[str, Any]:
     """The flow's report, every count at zero."""
-    return {
-        "status": "ok",
-        "files": 0,
-        "accepted": 0,
-        "rejected": 0,
-        "quarantined": 0,
-        "duplicates": 0,
-        **dict.fromkeys(SUMMED[:3], 0),
-        "test_orders": 0,
-        "documents_sent": 0,
-        **dict.fromkeys(MESSAGES, 0),
-        "details": [],
-    }
+    files = ("files", "accepted", "rejected", "quarantined", "duplicates")
+    return {"status": "ok", **dict.fromkeys((*files, *SUMMED, *MESSAGES), 0), "details": []}
 
 
 def run_inboxes(
@@ -150,16 +139,16 @@ def process_file(
     batching: Batching = Batching(),
 ) -> dict[str, Any] | None:
     """One inbox file, start to end; None when another worker took it meanwhile."""
-    try:
-        data = box.read(inbound.name)
+    try:  # copied into the archive a chunk at a time, hashed on the way; then read there
+        archived, digest = hub.archive.receive(
+            profile.id, lambda out: box.copy_to(inbound.name, out)
+        )
     except FileVanished:
         log.info("%s: gone before it was read (taken by another worker)", shown(inbound.name))
         return None
     except UnreadableFile as exc:
         return quarantine_unreadable(hub, profile, box, inbound.name, exc.message)
-    job = FileJob(hub, profile, box, registry, inbound.name, sha256(data), batching)
-    archived = hub.archive.store(profile.id, data)
-    del data  # from here on the file is read from the archive, a chunk at a time
+    job = FileJob(hub, profile, box, registry, inbound.name, digest, batching)
     detail: dict[str, Any] = {
         "partner": profile.id,
         "file": job.label,
@@ -172,8 +161,7 @@ def process_file(
             "Ask the partner to use UTF-8 (best ASCII) file names; replaying this letter "
             "processes the content under the escaped name"
         )
-        return quarantine(hub, profile, box, job.name, archived.read_bytes(), job.digest,
-                          detail, why)  # fmt: skip
+        return _quarantine(job, archived, detail, why)
     try:
         return _process_content(job, archived, detail)
     except TransientError:
@@ -294,8 +282,7 @@ def _report_junk(job: FileJob, scan: Scan, detail: dict[str, Any]) -> None:
 
 
 def _quarantine(job: FileJob, data: Path, detail: dict[str, Any], why: str) -> dict[str, Any]:
-    content = data.read_bytes()
-    return quarantine(job.hub, job.profile, job.box, job.name, content, job.digest, detail, why)
+    return quarantine(job.hub, job.profile, job.box, job.name, data, job.digest, detail, why)
 
 
 def _wrong_sender(job: FileJob, ich: ParsedInterchange) -> str | None:
@@ -345,7 +332,7 @@ def open_interchange(
     kept: list[dict[str, str]] = []
     policy = profile.acknowledgements.contrl
     if policy == "never" or not job.registry.contrl_wanted(
-        [m.type for m in ich.result.messages]
+        message_types(ich)
     ):  # a CONTRL is never answered with a CONTRL
         policy = "never"
     if policy == "always" or (policy == "on_error" and has_errors):
