@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
-from hub.dag_defaults import START, dag_params, default_args, flow_params
+from hub.dag_defaults import START, dag_params, default_args
+from hub.webhooks.changes import CHANGES, CHANGES_SCHEMA
+
+CHANGES_HELP = "CRM objects whose webhooks triggered this run, as type:id (e.g. deals:1080)"
 
 DOC_MD = """
 ### CRM sync (ERP ⇄ HubSpot CRM)
@@ -31,7 +34,9 @@ API, the private-app token as password) and the ERP (connection `hub_erp`) in st
   permanent ones (bad token, invalid config) fail at once with a reason to act on.
 * **Pool** `crm` bounds concurrent calls; the request budget per CRM account is shared by
   every task through the ledger (or Redis when `HUB_REDIS_URL` is set).
-* **Conf**: `{"sale_ids": "12,13"}` also pushes these sales as deals.
+* **Conf**: `{"sale_ids": "12,13"}` also pushes these sales as deals; `{"changes":
+  ["deals:1080"]}` names the CRM objects whose signed webhooks triggered the run
+  (`hub webhooks` with the `hub_airflow_api` connection posts such runs).
 """
 
 
@@ -44,24 +49,27 @@ API, the private-app token as password) and the ERP (connection `hub_erp`) in st
     tags=["hub", "crm", "erp"],
     doc_md=DOC_MD,
     default_args=default_args(),
-    params=dag_params("crm_sync"),
+    params={
+        CHANGES: Param(None, title=CHANGES, description=CHANGES_HELP, **CHANGES_SCHEMA),
+        **dag_params("crm_sync"),
+    },  # fmt: skip
 )
 def crm_sync() -> None:
-    @task(task_id="push", pool="crm")
-    def push() -> dict[str, Any]:
-        """ERP -> CRM; returns the flow's JSON-able report."""
+    _flow_task("crm_push", "push") >> _flow_task("crm_pull", "pull")
+
+
+def _flow_task(flow: str, task_id: str) -> Any:
+    """A task in the crm pool running ``flow`` (push: ERP -> CRM, pull: CRM -> ERP) with the
+    run's conf; it returns the flow's JSON-able report."""
+
+    @task(task_id=task_id, pool="crm")
+    def run() -> dict[str, Any]:
         from hub.flows import run_flow
+        from hub.webhooks.changes import task_params
 
-        return run_flow("crm_push", **flow_params("crm_push"))
+        return run_flow(flow, **task_params(flow))
 
-    @task(task_id="pull", pool="crm")
-    def pull() -> dict[str, Any]:
-        """CRM -> ERP; returns the flow's JSON-able report."""
-        from hub.flows import run_flow
-
-        return run_flow("crm_pull", **flow_params("crm_pull"))
-
-    push() >> pull()
+    return run()
 
 
 crm_sync()

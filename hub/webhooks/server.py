@@ -1,14 +1,17 @@
-"""The hub's webhook server: signed CRM change events trigger a CRM sync at once.
+"""The hub's webhook server: signed CRM change events trigger the CRM DAG (or a sync) at once.
 
 ``POST /webhooks/crm`` takes HubSpot's event batches (``[{"objectId", "subscriptionType":
 "deal.propertyChange", ...}]``), refuses any request without a fresh, valid v3 signature
 (401, nothing triggered), answers 204 at once and hands the changed objects to a
-``SyncTrigger``: one background worker runs the CRM flow (``crm_sync`` through the flow
-registry, like the DAG task), coalescing what arrives while a run is going into one more
-run. The 15-minute schedule stays the safety net (a lost webhook is picked up by it; the
-pull reads everything changed since its cursor). The secret is the HubSpot app's client
-secret: ``$HUB_CRM_WEBHOOK_SECRET`` or the password of the ``hub_crm_webhook`` connection,
-never config. Standard library ``http.server``: one endpoint needs no web framework.
+``SyncTrigger``: one background worker, coalescing what arrives while it works into one
+more call. With the ``hub_airflow_api`` connection configured the call triggers a run of
+the ``crm_sync`` DAG over Airflow's REST API, its conf naming the changed objects
+(``hub/webhooks/airflow.py``); without it, ``crm_sync`` runs in this process through the
+flow registry, like the DAG's tasks. The 15-minute schedule stays the safety net (a lost
+webhook is picked up by it; the pull reads everything changed since its cursor). The
+secret is the HubSpot app's client secret: ``$HUB_CRM_WEBHOOK_SECRET`` or the password of
+the ``hub_crm_webhook`` connection, never config. Standard library ``http.server``: one
+endpoint needs no web framework.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from hub.webhooks.changes import CrmChange, parse_events
 from hub.webhooks.signature import SignatureError, verify
 from schemas.errors import HubError, PermanentError
 
@@ -31,31 +35,6 @@ PATH = "/webhooks/crm"
 SECRET_ENV = "HUB_CRM_WEBHOOK_SECRET"
 SECRET_CONN = "hub_crm_webhook"
 MAX_BODY = 1_000_000
-# subscriptionType prefix -> CRM object type
-OBJECTS = {"company": "companies", "contact": "contacts", "deal": "deals",
-           "line_item": "line_items", "product": "products", "quote": "quotes"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CrmChange:
-    """One changed CRM object as a webhook event names it."""
-
-    object_type: str
-    object_id: str
-    change: str  # creation, propertyChange, deletion, merge, associationChange ...
-
-
-def parse_events(body: bytes) -> list[CrmChange]:
-    """The changed objects of a HubSpot event batch; a malformed batch is a ValueError."""
-    events = json.loads(body)
-    if not isinstance(events, list):
-        raise ValueError("a webhook body is a JSON array of events")
-    out = []
-    for event in events:
-        kind, _, change = str(event.get("subscriptionType", "")).partition(".")
-        if kind in OBJECTS and event.get("objectId") is not None:
-            out.append(CrmChange(OBJECTS[kind], str(event["objectId"]), change))
-    return out
 
 
 def webhook_secret() -> str:
@@ -215,12 +194,16 @@ class WebhookServer(ThreadingHTTPServer):
 
 
 def serve_command(port: int = 8787, host: str = "127.0.0.1", public_base: str = "") -> None:
-    """Receive signed HubSpot webhooks at /webhooks/crm and run crm_sync for each change."""
-    from hub.bootstrap import Hub
+    """Receive signed HubSpot webhooks at /webhooks/crm: trigger the crm_sync DAG (with the
+    hub_airflow_api connection), else run crm_sync here, for each batch of changes."""
+    from hub.webhooks.airflow import airflow_trigger
 
-    hub = Hub.from_env()
-    trigger = SyncTrigger(flow_trigger(hub))
-    with WebhookServer(webhook_secret(), trigger, host=host, port=port,
+    run: Callable[[Sequence[CrmChange]], dict[str, Any]] | None = airflow_trigger()
+    if run is None:
+        from hub.bootstrap import Hub
+
+        run = flow_trigger(Hub.from_env())
+    with WebhookServer(webhook_secret(), SyncTrigger(run), host=host, port=port,
                        public_base=public_base or None) as server:  # fmt: skip
-        print(f"CRM webhooks at {server.url}; Ctrl-C stops", flush=True)
+        print(f"CRM webhooks at {server.url} -> {run!r}; Ctrl-C stops", flush=True)
         threading.Event().wait()

@@ -5,30 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from hub.settings import connection_json
 from sandbox.crm import SandboxCrm
+from tests.fixtures.crm import crm_connection
 
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "crm_sync"
 
 
-def _crm_connection(url: str, token: str, **extra: Any) -> str:
-    parts = urlsplit(url)
-    assert parts.hostname and parts.port
-    return connection_json(conn_type="http", host=parts.hostname, port=parts.port,
-                           password=token, extra=extra or None)  # fmt: skip
-
-
 def test_dag_pushes_erp_parties_as_companies_and_pulls_back_no_echo(
     erp_conn: Any, hub_state: Path, crm_server: SandboxCrm, erp: Any,
     monkeypatch: pytest.MonkeyPatch, run_dag: Any,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", _crm_connection(crm_server.url, crm_server.token))
+    monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", crm_connection(crm_server.url, crm_server.token))
 
     result = run_dag(DAG_ID)
 
@@ -42,16 +34,24 @@ def test_dag_pushes_erp_parties_as_companies_and_pulls_back_no_echo(
     assert pull["companies_echo_skipped"] == len(parties)
     assert "erp_parties_updated" not in pull and "erp_parties_created" not in pull
 
-    again = run_dag(DAG_ID)
-    assert again.state == "success"
+    company = crm_server.user_create("companies", {"name": "Webhook Kunde AG",
+                                                   "lifecyclestage": "customer"})  # fmt: skip
+    again = run_dag(DAG_ID, {"changes": [f"companies:{company['id']}"]})
+    assert again.state == "success", again.tasks
     assert "companies_sent" not in again.returned("push")
+    assert again.returned("pull")["companies_linked"] == 1  # the named company reached the ERP
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="changes"):  # refused before any task
+        run_dag(DAG_ID, {"changes": ["company 7"]})
 
 
 def test_crm_down_fails_after_retries_naming_the_crm(
     erp_conn: Any, hub_state: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str], dag_bag: Any, run_dag: Any,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", _crm_connection(
+    monkeypatch.setenv("AIRFLOW_CONN_HUB_CRM", crm_connection(
         f"http://127.0.0.1:{closed_port}", "secret-token-xyz", attempts=2,
     ))  # fmt: skip
     retries = dag_bag.get_dag(DAG_ID).get_task("push").retries

@@ -33,8 +33,11 @@ def _free_port() -> int:
 
 
 class Launcher:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env_file: dict[str, str] | None = None) -> None:
         self.root, self.port = root, _free_port()
+        dotenv = root / ("hub.env" if env_file else "none.env")
+        if env_file:  # connections for the DAG runs, as `make airflow` reads them from .env
+            dotenv.write_text("".join(f"{k}='{v}'\n" for k, v in env_file.items()))
         self.api = f"http://127.0.0.1:{self.port}"
         self.out = root / "launcher.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -44,7 +47,7 @@ class Launcher:
         with open(self.out, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hub.airflow_local", "--port", str(self.port),
-                 "--env-file", str(root / "none.env")],
+                 "--env-file", str(dotenv)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=airflow_env.PROJECT_ROOT,
             )  # fmt: skip
@@ -75,31 +78,29 @@ class Launcher:
         return httpx.request(method, f"{self.api}{path}", headers=headers, timeout=30.0, **kw)
 
 
+def _stopped(started: Launcher) -> None:
+    if started.proc.poll() is None:
+        os.killpg(started.proc.pid, signal.SIGKILL)
+        started.proc.wait()
+
+
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
     started = Launcher(tmp_path)
     try:
         yield started
     finally:
-        if started.proc.poll() is None:
-            os.killpg(started.proc.pid, signal.SIGKILL)
-            started.proc.wait()
+        _stopped(started)
 
 
 def test_make_airflow_runs_a_triggered_dag_on_loopback_and_stops_cleanly(
     launcher: Launcher,
 ) -> None:
     deadline = time.monotonic() + DEADLINE
-    launcher.wait("the login line", lambda: "login: admin" in launcher.out.read_text(), deadline)
+    password = _logged_in(launcher, deadline)
     text = launcher.out.read_text()
     assert f"Airflow is up: {launcher.api}" in text
-    passwords = launcher.root / "airflow" / airflow_env.PASSWORDS_FILE_NAME
-    password = json.loads(passwords.read_text())["admin"]
     assert password not in text  # not a terminal: the path is printed, not the password
-    token = httpx.post(f"{launcher.api}/auth/token",
-                       json={"username": "admin", "password": password}, timeout=30)  # fmt: skip
-    assert token.is_success, token.text
-    launcher.token = token.json()["access_token"]
 
     pools = launcher.call("GET", "/api/v2/pools").json()["pools"]
     assert set(airflow_env.POOLS) <= {p["name"] for p in pools}
@@ -134,3 +135,60 @@ def test_make_airflow_runs_a_triggered_dag_on_loopback_and_stops_cleanly(
     os.killpg(launcher.proc.pid, signal.SIGTERM)
     assert launcher.proc.wait(timeout=90) == 0, launcher.log()
     assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _logged_in(launcher: Launcher, deadline: float) -> str:
+    """Waits for the login line, takes a JWT for the REST calls; returns the password."""
+    launcher.wait("the login line", lambda: "login: admin" in launcher.out.read_text(), deadline)
+    passwords = launcher.root / "airflow" / airflow_env.PASSWORDS_FILE_NAME
+    password = str(json.loads(passwords.read_text())["admin"])
+    token = httpx.post(f"{launcher.api}/auth/token",
+                       json={"username": "admin", "password": password}, timeout=30)  # fmt: skip
+    assert token.is_success, token.text
+    launcher.token = token.json()["access_token"]
+    return password
+
+
+def test_a_signed_crm_webhook_triggers_a_crm_sync_dag_run_over_the_rest_api(
+    tmp_path: Path, erp_server: Any, crm_server: Any
+) -> None:
+    from hub.webhooks.airflow import AirflowTrigger
+    from hub.webhooks.server import SyncTrigger, WebhookServer
+    from tests.fixtures.connections import erp_connection
+    from tests.fixtures.crm import crm_connection
+
+    started = Launcher(tmp_path, {
+        "AIRFLOW_CONN_HUB_ERP": erp_connection(erp_server.url, erp_server.database,
+                                               erp_server.login, erp_server.password),
+        "AIRFLOW_CONN_HUB_CRM": crm_connection(crm_server.url, crm_server.token),
+    })  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEADLINE
+        password = _logged_in(started, deadline)
+        dag = "crm_sync"
+        parsed = lambda: started.call("GET", f"/api/v2/dags/{dag}").is_success  # noqa: E731
+        started.wait(f"DAG {dag} parsed", parsed, deadline)
+        assert started.call("PATCH", f"/api/v2/dags/{dag}", json={"is_paused": False}).is_success
+        trigger = SyncTrigger(AirflowTrigger(started.api, "admin", password))
+        with WebhookServer("app-client-secret", trigger) as hooks:
+            crm_server.send_webhooks(hooks.url, "app-client-secret")
+            company = crm_server.user_create("companies", {
+                "name": "Webhook Kunde AG", "zip": "20095", "country": "DE",
+                "lifecyclestage": "customer",
+            })["id"]  # fmt: skip
+            triggered = started.wait("the webhook's DAG run", lambda: trigger.runs, deadline)
+        changes, run = triggered[0]
+        assert [c.ref for c in changes] == [f"companies:{company}"]
+        assert isinstance(run, dict), run  # not an error
+        assert run["conf"] == {"changes": [f"companies:{company}"]}
+        run_id = run["dag_run_id"]
+
+        def finished() -> str | None:
+            state = started.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}").json()["state"]
+            return state if state in ("success", "failed") else None
+
+        assert started.wait(f"run {run_id}", finished, deadline) == "success", started.log()
+        record = next(r for r in crm_server.records("companies") if r["id"] == company)
+        assert record["properties"].get("hub_erp_id")  # the pull made the ERP party, linked it
+    finally:
+        _stopped(started)

@@ -8,8 +8,9 @@ import hmac
 
 import pytest
 
-from hub.webhooks.server import CrmChange, parse_events
+from hub.webhooks.changes import CrmChange, conf_changes, parse_changes, parse_events
 from hub.webhooks.signature import SignatureError, canonical_uri, sign, verify
+from schemas.errors import PermanentError
 
 SECRET = "app-client-secret"
 URI = "https://hub.example.com/webhooks/crm?portal=62515"
@@ -67,3 +68,10 @@ def test_events_name_the_changed_objects() -> None:
     ]
     with pytest.raises(ValueError, match="JSON array"):
         parse_events(b'{"objectId": 1}')
+    changes = parse_events(body)
+    assert conf_changes([*changes, *changes]) == ["companies:7", "deals:9"]  # once each, sorted
+    assert parse_changes(conf_changes(changes)) == [("companies", "7"), ("deals", "9")]
+    assert parse_changes(None) == []
+    for bad in (["company:7"], ["deals:9x"], "deals:9"):
+        with pytest.raises(PermanentError, match="conf changes"):
+            parse_changes(bad)
