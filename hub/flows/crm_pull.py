@@ -30,7 +30,6 @@ from hub.flows.crm_run import (
     invalid_letter,
     report,
     start,
-    window,
     would,
 )
 from hub.flows.crm_won import pull_won_deals
@@ -46,18 +45,11 @@ if TYPE_CHECKING:
     from schemas.model import ContactMechanism, Party
 
 
-def crm_pull(
-    hub: Hub,
-    *,
-    config: CrmConfig | None = None,
-    dry_run: bool | str = False,
-    since: str | None = None,
-    until: str | None = None,
-    cursor_stream: str | None = None,
-) -> dict[str, Any]:
+def crm_pull(hub: Hub, *, config: CrmConfig | None = None, **options: Any) -> dict[str, Any]:
     """CRM -> ERP: companies, then contacts, changed in the CRM since the cursors (or in the
-    backfill window ``since``..``until``); ``dry_run`` writes nothing and reports ``would``."""
-    run = start(hub, config, dry_run=dry_run, window=window(since, until, cursor_stream))
+    backfill window ``since``..``until``); ``dry_run`` writes nothing and reports ``would``
+    (``options``: ``crm_run.RUN_OPTIONS``)."""
+    run = start(hub, config, **options)
     check_pipeline(run.crm, run.config)
     _pull(run, "companies")
     _pull(run, "contacts")

@@ -36,7 +36,6 @@ from hub.flows.crm_run import (
     failure_letter,
     report,
     start,
-    window,
 )
 from hub.ledger.bindings import Binding, BindRow, as_binding
 from hub.ledger.cursors import Cursor
@@ -59,17 +58,15 @@ def crm_push(
     sale_ids: Sequence[str] | str = (),
     page_size: int | str | None = None,
     config: CrmConfig | None = None,
-    dry_run: bool | str = False,
-    since: str | None = None,
-    until: str | None = None,
-    cursor_stream: str | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """ERP -> CRM: companies and contacts, products and stock, deals and invoice status.
 
-    ``dry_run``: report what would be written, write nothing. ``since``/``until``/
-    ``cursor_stream``: a backfill of the parties and invoices changed in that window.
+    ``options`` (``crm_run.RUN_OPTIONS``): ``dry_run`` reports what would be written and
+    writes nothing; ``since``/``until``/``cursor_stream`` backfill the parties and invoices
+    changed in that window.
     """
-    run = start(hub, config, dry_run=dry_run, window=window(since, until, cursor_stream))
+    run = start(hub, config, **options)
     check_pipeline(run.crm, run.config)
     ids = [s for s in (sale_ids.split(",") if isinstance(sale_ids, str) else sale_ids) if s]
     _push_parties(run, int(page_size or run.config.push_page_size))

@@ -39,7 +39,7 @@ def crm_sections(hub: Hub) -> list[dict[str, Any]]:
     names = (DEALS, "crm.quotes", "crm.line_items", "crm.prospects", "crm.archived")
     if not hub.ledger.bindings_for(SYSTEM, DEAL) and not hub.ledger.bindings_for(SYSTEM, COMPANY):
         return [_section(n, "erp", "crm", {}, {}, [], active=False) for n in names]
-    run = start(hub, None, window=None)
+    run = start(hub, None)
     sales = _deal_sales(run)
     won = run.ledger.bindings_for(SYSTEM, DEAL_WON)
     deals = _listed(run, "deals", m.DEAL_PROPERTIES)

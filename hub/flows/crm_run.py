@@ -256,15 +256,25 @@ def invalid_letter(kind: str, rec: cm.CrmRecord, exc: HubError) -> Letter:
     )  # fmt: skip
 
 
+RUN_OPTIONS = ("dry_run", "since", "until", "cursor_stream")  # what every CRM flow takes
+
+
 def start(
-    hub: Hub, config: CrmConfig | None, *, dry_run: bool | str = False, window: Window | None
+    hub: Hub,
+    config: CrmConfig | None,
+    *,
+    dry_run: bool | str = False,
+    since: str | None = None,
+    until: str | None = None,
+    cursor_stream: str | None = None,
 ) -> Run:
-    """A run on the hub's CRM (a recording ``DryCrm`` around it in a dry run)."""
+    """A run on the hub's CRM (a recording ``DryCrm`` around it in a dry run); ``since``/
+    ``until``/``cursor_stream``: a backfill window (see ``window``)."""
     if config is None:
         from hub.flows.crm_config import load_config
 
         config = load_config()
-    run = Run(hub, config, hub.crm, window=window)
+    run = Run(hub, config, hub.crm, window=window(since, until, cursor_stream))
     if dry_run is True or str(dry_run).lower() in ("true", "1", "yes"):
         run.would = {}
         run.crm = DryCrm(run.crm, run)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hub.flows.crm_config import CONN_ID, load_config, make_crm
 from hub.flows.crm_pull import crm_pull
 from hub.flows.crm_push import crm_push
-from hub.flows.crm_run import STREAM_INVOICES, STREAM_PARTIES, STREAM_PULL, SYSTEM
+from hub.flows.crm_run import RUN_OPTIONS, STREAM_INVOICES, STREAM_PARTIES, STREAM_PULL, SYSTEM
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
@@ -38,24 +38,13 @@ __all__ = [
 ]
 
 
-def crm_sync(
-    hub: Hub,
-    *,
-    dry_run: bool | str = False,
-    since: str | None = None,
-    until: str | None = None,
-    cursor_stream: str | None = None,
-    **params: Any,
-) -> dict[str, Any]:
-    """Push, then pull (the hub's own pushed writes come back and are skipped as echoes)."""
+def crm_sync(hub: Hub, **params: Any) -> dict[str, Any]:
+    """Push, then pull (the hub's own pushed writes come back and are skipped as echoes);
+    the pull takes the run options of ``params`` (dry run, backfill window)."""
     config = params.pop("config", None)
-    push = crm_push(
-        hub, config=config, dry_run=dry_run, since=since, until=until,
-        cursor_stream=cursor_stream, **params,
-    )  # fmt: skip
-    pull = crm_pull(
-        hub, config=config, dry_run=dry_run, since=since, until=until, cursor_stream=cursor_stream
-    )
+    push = crm_push(hub, config=config, **params)
+    options = {k: v for k, v in params.items() if k in RUN_OPTIONS}
+    pull = crm_pull(hub, config=config, **options)
     if push["status"] == "dry_run":
         would: dict[str, dict[str, list[Any]]] = {}
         for part in (push, pull):
