@@ -214,6 +214,7 @@ def memory(rss_mb: int, batch: int, work: Path, flow_dir: str | None) -> dict[st
         # linear: 10x the orders take about 10x the time (and the same peak RSS)
         "size_ratio": round(big["orders"] / small["orders"], 2),
         "time_ratio_10x": round(big["seconds"] / small["seconds"], 2) if small["seconds"] else None,
+        "cpu_time_ratio_10x": round(big["cpu_seconds"] / small["cpu_seconds"], 2),
         "rss_ratio_10x": round(big["peak_rss_mb"] / small["peak_rss_mb"], 2),
         "orders_per_s_fake_erp": round(big["orders"] / big["seconds"], 1),
         "flow_dir": flow_dir or tempfile.gettempdir(),
@@ -276,12 +277,14 @@ def print_human(result: dict[str, Any]) -> None:
         print(
             f"memory and time through the flow (FakeErp, batches of 500, in {result['flow_dir']})"
         )
-        print("  file MB    orders  seconds  peak RSS MB  (before the flow)")
+        print("  file MB    orders  seconds  CPU seconds  peak RSS MB  (before the flow)")
         for run in (runs["small"], runs["big"]):
             print(f"  {run['file_mb']:>7}  {run['orders']:>8}  {run['seconds']:>7}  "
-                  f"{run['peak_rss_mb']:>11}  ({run['rss_mb_before_the_flow']})")  # fmt: skip
+                  f"{run['cpu_seconds']:>11}  {run['peak_rss_mb']:>11}  "
+                  f"({run['rss_mb_before_the_flow']})")  # fmt: skip
         print(f"  {result['size_ratio']}x the orders took {result['time_ratio_10x']}x the time "
-              f"at {result['rss_ratio_10x']}x the peak RSS")  # fmt: skip
+              f"({result['cpu_time_ratio_10x']}x the CPU time) at {result['rss_ratio_10x']}x "
+              "the peak RSS")  # fmt: skip
 
 
 if __name__ == "__main__":
