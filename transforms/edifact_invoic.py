@@ -5,6 +5,9 @@ order and RFF+DQ per despatch advice, NAD BY/SU/IV with RFF+VA, CUX (with the ra
 invoice currency is not the company's), PAT with the due date, lines (LIN, QTY+47, MOA+203,
 PRI+AAA, TAX+7+VAT), then UNS, CNT+2, MOA 77/79/125/176 and one TAX group (MOA 124/125) per
 rate. Every amount is the ERP's own Decimal, rounded to the cent exactly as the ERP did.
+Document-level allowances and charges, and an ERP line of negative amount (a discount line),
+go before the lines as ALC+A/C with MOA 204/23 and their VAT rate (the lines keep only
+goods); MOA 131 then states their total, so MOA 79 less allowances plus charges is MOA 125.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
-from schemas.model import Invoice
+from schemas.model import AllowanceCharge, Invoice, InvoiceLine
 from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, money, nad, num
 from transforms.edifact_outbound_checks import line_gtins, party_glns
 
@@ -73,7 +76,25 @@ def check(
                 "CUX needs the exchange rate",
             )
         )
-    return missing + line_gtins(DOCUMENT, record, invoice.lines, gtin_by_code)
+    goods, _ = split_adjustments(invoice)
+    return missing + line_gtins(DOCUMENT, record, goods, gtin_by_code)
+
+
+def _sign(invoice: Invoice) -> Decimal:
+    """-1 for a credit note whose ERP amounts are negative (sent positive), else 1."""
+    credit = invoice.kind == "credit_note"
+    return Decimal(-1) if credit and invoice.total_amount < 0 else Decimal(1)
+
+
+def split_adjustments(invoice: Invoice) -> tuple[list[InvoiceLine], list[AllowanceCharge]]:
+    """The goods lines, and the document's allowances and charges: its own and each line of
+    the opposite sign (a discount line in the ERP: an allowance at that line's VAT rate)."""
+    sign = _sign(invoice)
+    goods = [ln for ln in invoice.lines if ln.amount * sign >= 0]
+    header = [AllowanceCharge(amount=-ln.amount * sign, reason=ln.description or ln.product_code,
+                              tax_rate=ln.tax_rate)
+              for ln in invoice.lines if ln.amount * sign < 0]  # fmt: skip
+    return goods, header + list(invoice.allowance_charges)
 
 
 def _tax(rate: Decimal, decimal_mark: str) -> SegmentTuple:
@@ -94,7 +115,7 @@ def invoic(invoice: Invoice, *, buyer_gln: str, supplier_gln: str, buyer_vat: st
         raise problems[0]
     credit = invoice.kind == "credit_note"
     # a credit note states its amounts as positive numbers; the document code says "credit"
-    sign = Decimal(-1) if credit and invoice.total_amount < 0 else Decimal(1)
+    sign = _sign(invoice)
     dm = decimal_mark
     segments: list[SegmentTuple] = [
         ("BGM", "381" if credit else "380", invoice.number[:35], "9"),
@@ -121,17 +142,28 @@ def invoic(invoice: Invoice, *, buyer_gln: str, supplier_gln: str, buyer_vat: st
     if invoice.due_date:
         segments.append(("PAT", "1"))
         segments.append(dtm("13", invoice.due_date))
-    segments += _lines(invoice, gtin_by_code, sign, dm)
-    return segments + _totals(invoice, sign, dm)
+    goods, adjustments = split_adjustments(invoice)
+    segments += [seg for a in adjustments for seg in _adjustment(a, dm)]
+    segments += _lines(invoice, goods, gtin_by_code, sign, dm)
+    return segments + _totals(invoice, goods, adjustments, sign, dm)
 
 
-def _lines(
-    invoice: Invoice, gtin_by_code: Mapping[str, str], sign: Decimal, dm: str
-) -> list[SegmentTuple]:
-    """LIN/QTY/MOA/PRI per line, with its order number and VAT rate."""
+def _adjustment(a: AllowanceCharge, dm: str) -> list[SegmentTuple]:
+    """One document-level allowance (ALC+A, MOA+204) or charge (ALC+C, MOA+23), its VAT."""
+    code = a.reason_code or ("FC" if a.charge else "TD")
+    segments: list[SegmentTuple] = [("ALC", "C" if a.charge else "A", "", "", "1", [code])]
+    segments.append(("MOA", ["23" if a.charge else "204", money(a.amount, dm)]))
+    if a.tax_rate is not None:
+        segments.append(_tax(a.tax_rate, dm))
+    return segments
+
+
+def _lines(invoice: Invoice, goods: list[InvoiceLine], gtin_by_code: Mapping[str, str],
+           sign: Decimal, dm: str) -> list[SegmentTuple]:  # fmt: skip
+    """LIN/QTY/MOA/PRI per goods line, with its order number and VAT rate."""
     segments: list[SegmentTuple] = []
     single_rate = invoice.taxes[0].rate if len({t.rate for t in invoice.taxes}) == 1 else None
-    for line in invoice.lines:
+    for line in goods:
         gtin = line.gtin or gtin_by_code[line.product_code or ""]
         segments.append(("LIN", str(line.line_no), "", [gtin, "EN"]))
         segments.append(("QTY", ["47", num(line.quantity * sign, dm)]))
@@ -160,17 +192,21 @@ def _gross(net: Decimal, discount_percent: Decimal) -> Decimal | None:
     return (net / (1 - discount_percent / 100)).quantize(Decimal("0.0001"))
 
 
-def _totals(invoice: Invoice, sign: Decimal, dm: str) -> list[SegmentTuple]:
+def _totals(invoice: Invoice, goods: list[InvoiceLine], adjustments: list[AllowanceCharge],
+            sign: Decimal, dm: str) -> list[SegmentTuple]:  # fmt: skip
     """The summary section: line count, invoice totals, and each VAT rate's amounts."""
-    lines_total = sum((line.amount for line in invoice.lines), Decimal(0))
+    lines_total = sum((line.amount for line in goods), Decimal(0))
     segments: list[SegmentTuple] = [
         ("UNS", "S"),
-        ("CNT", ["2", str(len(invoice.lines))]),
+        ("CNT", ["2", str(len(goods))]),
         ("MOA", ["77", money(invoice.total_amount * sign, dm)]),
         ("MOA", ["79", money(lines_total * sign, dm)]),
         ("MOA", ["125", money(invoice.untaxed_amount * sign, dm)]),
         ("MOA", ["176", money(invoice.tax_amount * sign, dm)]),
     ]
+    if adjustments:  # charges less allowances: MOA 79 + MOA 131 = MOA 125
+        net = sum((a.amount if a.charge else -a.amount for a in adjustments), Decimal(0))
+        segments.append(("MOA", ["131", money(net, dm)]))
     for tax in invoice.taxes:
         segments.append(_tax(tax.rate, dm))
         segments.append(("MOA", ["124", money(tax.amount * sign, dm)]))
