@@ -97,13 +97,12 @@ class Report:
         return not self.errors
 
     def to_json(self) -> dict[str, Any]:
+        verdict = "valid" if self.valid else "invalid"
+        facts = ("syntax", "container", "specification", "checks")
         return {
             "file": self.file,
-            "verdict": "valid" if self.valid else "invalid",
-            "syntax": self.syntax,
-            "container": self.container,
-            "specification": self.specification,
-            "checks": self.checks,
+            "verdict": verdict,
+            **{name: getattr(self, name) for name in facts},
             "errors": [f.to_json() for f in self.errors],
             "warnings": [f.to_json() for f in self.warnings],
         }
