@@ -166,7 +166,7 @@ def _files(root: Any) -> Iterator[Finding]:
 
 def _fonts(resources: Any) -> Iterator[tuple[str, Any]]:
     fonts = resources.get("/Font") if resources is not None else None
-    for key, font in (fonts.get_object().items() if fonts is not None else ()):
+    for key, font in fonts.get_object().items() if fonts is not None else ():
         yield str(key), font.get_object()
     xobjects = resources.get("/XObject") if resources is not None else None
     for xobject in xobjects.get_object().values() if xobjects is not None else ():
@@ -191,7 +191,7 @@ def _page(page: Any, where: str) -> Iterator[Finding]:
         if "/ToUnicode" not in font:
             yield _warning("6.2.11.7.2", name, "no ToUnicode map (text cannot be extracted)")
     states = resources.get("/ExtGState") if resources is not None else None
-    for key, state in (states.get_object().items() if states is not None else ()):
+    for key, state in states.get_object().items() if states is not None else ():
         state = state.get_object()
         soft = state.get("/SMask", "/None") != "/None"
         if soft or state.get("/CA", 1) != 1 or state.get("/ca", 1) != 1:
