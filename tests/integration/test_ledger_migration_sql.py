@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 
 from hub.ledger import migrate
-from hub.ledger.engine import make_engine
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ DDL = re.compile(r"^(CREATE|DROP|ALTER|INSERT INTO _alembic_tmp_)", re.IGNORECAS
 
 def ddl_of_released_revisions(url: str) -> list[str]:
     """Every DDL statement of: upgrade to RELEASED, downgrade to base, upgrade again."""
-    engine = make_engine(url)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     seen: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
