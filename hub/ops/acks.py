@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from connectors.edi import EdifactReader, InterchangeHeader, Message
 from hub.ledger import Ledger, utcnow
 from hub.ledger.acks import AckRow
 from hub.ops.events import record_event
@@ -34,6 +33,7 @@ UNMATCHED_CLASS = "UnmatchedAcknowledgement"
 OUTBOUND_FLOW = "edi_documents_outbound"
 NOT_EXPECTED = "not_expected"  # the hub's answers (CONTRL, APERAK...): no acknowledgement owed
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+HEAD_BYTES = 2048  # where UNB and BGM/UCI of a rendered document are
 
 
 def letter_key(partner: str, control_ref: str) -> str:
@@ -240,17 +240,20 @@ def answers_sent(ledger: Ledger, *, partner: str | None = None) -> list[dict[str
 
 def _unb_and_bgm(data: bytes) -> tuple[str, str]:
     """Our interchange reference (UNB 0020) and document number (BGM 1004; a CONTRL has
-    none: the UCI reference it answers) of a rendered document."""
+    none: the UCI reference it answers) of a rendered document, from its first segments
+    only (a CONTRL of a large interchange is megabytes long)."""
+    head = data[:HEAD_BYTES].decode("latin-1")
+    component, element, term = ":", "+", "'"
+    if head.startswith("UNA"):
+        component, element, term, head = head[3], head[4], head[8], head[9:]
     ref = number = ""
-    for event in EdifactReader(data):
-        if isinstance(event, InterchangeHeader):
-            ref = event.unb.element(5)
-        elif isinstance(event, Message):
-            tags = {s.tag: s for s in event.segments if s.tag in ("BGM", "UCI")}
-            if "BGM" in tags:
-                number = tags["BGM"].element(2)
-            elif "UCI" in tags:
-                number = f"UCI {tags['UCI'].element(1)}"
+    for raw in head.split(term)[:-1]:  # the last piece may be cut short
+        tag, *elements = raw.strip().split(element)
+        if tag == "UNB" and len(elements) > 4:
+            ref = elements[4]
+        elif tag in ("BGM", "UCI") and len(elements) > 1:
+            number = elements[1].split(component)[0] if tag == "BGM" else f"UCI {elements[0]}"
+            break
     return ref, number
 
 

@@ -241,7 +241,8 @@ def test_our_own_answers_are_listed_as_expecting_nothing(
     assert {("ORDRSP", "sent"), ("CONTRL", "not_expected"), ("APERAK", "not_expected")} <= kinds
     contrls = [d for d in docs if d["doc_type"] == "CONTRL"]
     assert sorted(d["answers"] for d in contrls) == ["7001", "7002"]
-    assert all(d["control_ref"] and d["file"] for d in docs)
+    assert all(d["control_ref"] and d["file"] and d["document_number"] for d in docs)
+    assert all(d["control_ref"] in str(d["file"]) for d in docs)  # read from its own UNB
     assert len({d["control_ref"] for d in docs}) == len(docs)  # each document once
     only = ack_ops.listing(hub.ledger, state="not_expected")
     assert only and {d["state"] for d in only} == {"not_expected"}
