@@ -243,16 +243,16 @@ def _run_stream(
 ) -> None:
     """Every partner's records of one stream, read once from the oldest partner cursor."""
     ledger = run.hub.ledger
-    cursors = {p.id: window.cursor(ledger, stream_name(doc_type, p.id)) for p in targets}
-    starts = [c.read_from for c in cursors.values()]
+    # the partners still going, each with its cursor of this stream
+    going = {p.id: (p, window.cursor(ledger, stream_name(doc_type, p.id))) for p in targets}
+    starts = [cursor.read_from for _, cursor in going.values()]
     start = None if any(s is None for s in starts) else min(s for s in starts if s)
     read: Callable[..., Sequence[Record]] = (
         run.hub.erp.shipments_changed_since
         if doc_type == "DESADV"
         else run.hub.erp.invoices_posted_since
     )
-    active = {p.id: p for p in targets}
-    while active:
+    while going:
         batch = read(start, limit=limit)
         full = len(batch) >= limit
         if window.until is not None:  # a backfill ends at its window's end
@@ -260,9 +260,9 @@ def _run_stream(
             full, batch = full and len(inside) == len(batch), inside
         run.report["records_read"] += len(batch)
         if doc_type == "INVOIC":
-            prefetch_parties(run, batch, list(active.values()))
+            prefetch_parties(run, batch, [profile for profile, _ in going.values()])
         for record in batch:
-            _settle(run, doc_type, record, active, cursors)
+            _settle(run, doc_type, record, going)
         stamps = [r.updated_at for r in batch if r.updated_at is not None]
         if not full or not stamps:
             break
@@ -276,22 +276,17 @@ def _run_stream(
             )
             break
         start = max(stamps)
-    for pid in active:
+    for _, cursor in going.values():
         if run.would is None:
-            cursors[pid].commit(ledger)
+            cursor.commit(ledger)
 
 
 def _settle(
-    run: Run,
-    doc_type: str,
-    record: Record,
-    active: dict[str, PartnerProfile],
-    cursors: dict[str, Cursor],
+    run: Run, doc_type: str, record: Record, going: dict[str, tuple[PartnerProfile, Cursor]]
 ) -> None:
     """One record for every partner still going; a partner stopped by a transient error
-    keeps what it did before (its cursor is committed) and leaves ``active``."""
-    for pid, profile in list(active.items()):
-        cursor = cursors[pid]
+    keeps what it did before (its cursor is committed) and leaves ``going``."""
+    for pid, (profile, cursor) in list(going.items()):
         if not cursor.is_new(record.updated_at, record.erp_id):
             continue
         run.settling = Settling(cursor, record.updated_at, record.erp_id)
@@ -302,7 +297,7 @@ def _settle(
         if not ok:
             if run.would is None:
                 cursor.commit(run.hub.ledger)  # keep what was done before the failure
-            del active[pid]
+            del going[pid]
             continue
         cursor.passed(record.updated_at, record.erp_id)
 
