@@ -185,6 +185,12 @@ class SalesOrder(CanonicalModel):
     lines: tuple[SalesOrderLine, ...] = Field(min_length=1)
     notes: tuple[str, ...] = ()
     source: str | None = None
+    allowance_charges: tuple[AllowanceCharge, ...] = ()  # order-level (ALC+MOA), net of VAT
+
+    def content_hash(self) -> str:
+        """As before order-level allowances existed when there are none (journal hashes)."""
+        empty = None if self.allowance_charges else {"allowance_charges"}
+        return content_hash(self.model_dump(mode="json", exclude=empty))
 
     @model_validator(mode="after")
     def _unique_lines(self) -> SalesOrder:
