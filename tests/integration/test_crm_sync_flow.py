@@ -48,6 +48,22 @@ def make_hub(ledger: Ledger, crm_server: SandboxCrm) -> Callable[[FakeErp], Hub]
     return make
 
 
+Pushed = Callable[[int, int], tuple[FakeErp, Hub]]
+
+
+@pytest.fixture
+def pushed(make_hub: Callable[[FakeErp], Hub]) -> Pushed:
+    """``pushed(parties, products)``: a seeded ERP and its hub after a first crm_push."""
+
+    def push(parties: int, products: int) -> tuple[FakeErp, Hub]:
+        erp = seed_erp(parties, products=products)
+        hub = make_hub(erp)
+        crm_push(hub)
+        return erp, hub
+
+    return push
+
+
 def by_erp_id(crm: SandboxCrm, kind: str) -> dict[str, dict[str, str]]:
     records = crm.records(kind)
     ids = [r["properties"].get("hub_erp_id") for r in records]
@@ -130,11 +146,9 @@ def test_confirmed_sales_become_deals_with_line_items_and_invoice_status(
 
 
 def test_a_changed_party_or_stock_sends_only_that_record(
-    crm_server: SandboxCrm, make_hub: Callable[[FakeErp], Hub]
+    crm_server: SandboxCrm, pushed: Pushed
 ) -> None:
-    erp = seed_erp(20, products=2)
-    hub = make_hub(erp)
-    crm_push(hub)
+    erp, hub = pushed(20, 2)
     erp.tick()
     erp.update_party(erp.parties["5"].model_copy(update={"name": "Neuer Name AG"}))
     erp.stock[("P0000", "WH")] = Decimal(7)
@@ -169,11 +183,9 @@ def test_partial_207_binds_the_successes_and_dead_letters_the_failure(
 
 
 def test_pull_skips_the_hubs_own_writes_and_leaves_the_erp_alone(
-    crm_server: SandboxCrm, make_hub: Callable[[FakeErp], Hub]
+    crm_server: SandboxCrm, pushed: Pushed
 ) -> None:
-    erp = seed_erp(25, products=1)
-    hub = make_hub(erp)
-    crm_push(hub)
+    erp, hub = pushed(25, 1)
     snapshot = dict(erp.parties)
 
     report = crm_pull(hub)
@@ -187,11 +199,9 @@ def test_pull_skips_the_hubs_own_writes_and_leaves_the_erp_alone(
 
 
 def test_crm_owned_edits_reach_the_erp_once_and_erp_owned_edits_are_restored(
-    crm_server: SandboxCrm, make_hub: Callable[[FakeErp], Hub]
+    crm_server: SandboxCrm, pushed: Pushed
 ) -> None:
-    erp = seed_erp(3, products=0)
-    hub = make_hub(erp)
-    crm_push(hub)
+    erp, hub = pushed(3, 0)
     company = next(r for r in crm_server.records("companies")
                    if r["properties"]["hub_erp_id"] == "2")  # fmt: skip
     crm_server.user_update("companies", company["id"],
