@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ import pytest
 from connectors.edi import validate
 from connectors.erp.fake import FakeErp
 from connectors.erp.port import SaleResult, TargetState
+from hub import edi_out
 from hub.bootstrap import Hub
+from hub.flows.edi_in import acks as ack_docs
 from hub.flows.edi_in.parsing import CompactResults, scan_file
 from hub.flows.edi_inbound import edi_orders_inbound
 from sandbox.partner import drop, make_orders, orders_interchange
@@ -22,6 +25,7 @@ from schemas.errors import OutcomeUnknownError, TransientError
 from schemas.model import Party, SalesOrder
 from tests.fixtures.hub import fake_catalogue_erp, hub_on
 from tests.fixtures.ids import NORD
+from transforms import edifact_acks as acks
 from transforms.keys import SaleKey
 
 US = "4006389999993"
@@ -437,3 +441,28 @@ def test_the_scan_keeps_every_message_result_compactly_and_exactly(erp: FakeErp)
         assert list(ich.result.messages) == plain.interchanges[0].messages
         assert len(ich.result.messages) == scan.result.message_count == 30
     assert scan.result.verdict == "rejected" and ich.result.messages[1].errors
+
+
+def test_a_contrl_rendered_a_chunk_at_a_time_is_the_whole_rendering_byte_for_byte(
+    hub: Hub, erp: FakeErp
+) -> None:
+    [ich] = scan_file(_interchange(erp, "9501", count=1), "x.edi", "strict").interchanges
+    label = ["ORDERS", "D", "96A", "UN", "EAN008"]
+    bad = [acks.SyntaxFinding(12, "segment", 4, "DTM", 1, 2), acks.SyntaxFinding(35, "message")]
+    verdicts = [
+        acks.MessageVerdict(str(n), label, n % 7 != 0, bad if n % 7 == 0 else [])
+        for n in range(1, 2 * ack_docs.CHUNK + 3)  # more than two chunks
+    ]
+    when = datetime(2026, 11, 2, 8, 30)
+    streamed = ack_docs.contrl(hub.ledger, hub.partners["kaufhaus-nord"], ich, digest="ab" * 32,
+                               prepared=when, verdicts=iter(verdicts))  # fmt: skip
+    body = acks.contrl(
+        interchange_ref="9501", sender=(NORD, "14"), recipient=(US, "14"),
+        interchange_findings=[], messages=verdicts,
+    )  # fmt: skip
+    key = ack_docs.contrl_key("9501", "ab" * 32)
+    whole = edi_out.render_keyed(
+        hub.ledger, hub.partners["kaufhaus-nord"], key, acks.CONTRL_TYPE, body, when
+    )
+    assert streamed == whole
+    assert streamed.data.count(b"UCM+") == len(verdicts)

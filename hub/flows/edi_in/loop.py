@@ -20,6 +20,7 @@ import base64
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -326,8 +327,9 @@ def open_interchange(
         counts["resumed_at"] = start
     ctx = Context(job.hub, profile, job.label, ref, row["created_at"], FLOW)
     header_errors = _header_errors(profile, ich)
-    verdicts = _verdicts(profile, ich, header_errors)
-    has_errors = bool(header_errors) or any(not v.accepted for v in verdicts)
+    has_errors = bool(header_errors) or any(
+        not v.accepted for v in _verdicts(profile, ich, header_errors)
+    )  # stops at the first refusal
     counts["syntax_rejected"] = int(has_errors)
     kept: list[dict[str, str]] = []
     policy = profile.acknowledgements.contrl
@@ -338,12 +340,11 @@ def open_interchange(
     if policy == "always" or (policy == "on_error" and has_errors):
         doc = ack_docs.contrl(
             ledger, profile, ich, digest=job.digest, prepared=ctx.prepared,
-            header_errors=header_errors, verdicts=verdicts,
+            header_errors=header_errors, verdicts=_verdicts(profile, ich, header_errors),
         )  # fmt: skip
         sent = int(edi_out.send(job.box, doc))
         counts["documents_sent"] += 0 if start else sent
         kept.append(ack_record(doc))
-    del verdicts  # the CONTRL is out: per message only the scan's small results stay
     return InterchangeRun(
         job, ich, ctx, rejected_all=bool(header_errors), start=start, counts=counts,
         kept=kept, pool=pool,
@@ -452,14 +453,12 @@ def _header_errors(profile: PartnerProfile, ich: ParsedInterchange) -> list[Issu
 
 def _verdicts(
     profile: PartnerProfile, ich: ParsedInterchange, header_errors: list[Issue]
-) -> list[acks.MessageVerdict]:
-    """The CONTRL verdict of every message of the interchange."""
-    verdicts: list[acks.MessageVerdict] = []
+) -> Iterator[acks.MessageVerdict]:
+    """The CONTRL verdict of every message of the interchange, one at a time."""
     for mres in ich.result.messages:
         errors = message_errors(profile, mres)
         accepted = not header_errors and not errors
-        verdicts.append(acks.MessageVerdict(mres.ref, s009(mres.type), accepted, findings(errors)))
-    return verdicts
+        yield acks.MessageVerdict(mres.ref, s009(mres.type), accepted, findings(errors))
 
 
 __all__ = ["check_and_write", "open_interchange", "refuse", "run_inboxes"]
