@@ -292,20 +292,13 @@ class CrmClient(CrmPort):
                     )
         return outcome
 
-    def read(
-        self,
-        object_type: str,
-        ids: Iterable[str],
-        *,
-        properties: Sequence[str] = (),
-        by_id_property: bool = True,
+    def read_batch(
+        self, object_type: str, ids: list[str], names: list[str], by_id_property: bool
     ) -> ReadOutcome:
-        """Batch read by ERP id (the id property) or by CRM id; unknown ids come back missing."""
-        kind = self._object_type(object_type)
-        wanted = list(dict.fromkeys(ids))
-        props = list(dict.fromkeys([*properties, self.id_property]))
+        """Batch read by ERP id (the id property) or by CRM id, 100 per call."""
+        kind, props = object_type, names
         outcome = ReadOutcome()
-        chunks = list(_chunks(wanted, self.batch_size))
+        chunks = list(_chunks(ids, self.batch_size))
         by = {"idProperty": self.id_property} if by_id_property else {}
         bodies = [
             ({"inputs": [{"id": i} for i in chunk], "properties": props,

@@ -195,21 +195,13 @@ class FakeCrm(CrmPort):
                     outcome.succeeded.append(UpsertSuccess(erp_id, row.crm_id, new, record))
         return outcome
 
-    def read(
-        self,
-        object_type: str,
-        ids: Iterable[str],
-        *,
-        properties: Sequence[str] = (),
-        by_id_property: bool = True,
+    def read_batch(
+        self, object_type: str, ids: list[str], names: list[str], by_id_property: bool
     ) -> ReadOutcome:
-        self._table(object_type)
-        wanted = list(dict.fromkeys(ids))
-        names = list(dict.fromkeys([*properties, self.id_property]))
         outcome = ReadOutcome()
         with self._lock:
-            self.counters["requests"] += (len(wanted) + 99) // 100
-            for value in wanted:
+            self.counters["requests"] += (len(ids) + 99) // 100
+            for value in ids:
                 row = self._find(
                     object_type, value, self.id_property if by_id_property else "hs_object_id"
                 )

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.crm.models import (
+    OBJECT_TYPES,
     AssociationOutcome,
     CrmRecord,
     Pipeline,
@@ -46,7 +47,6 @@ class CrmPort(ABC):
         ``failed`` each refused one with the CRM's category, message and offending field.
         """
 
-    @abstractmethod
     def read(
         self,
         object_type: str,
@@ -56,6 +56,17 @@ class CrmPort(ABC):
         by_id_property: bool = True,
     ) -> ReadOutcome:
         """Records by ERP id (the id property) or by CRM id; unknown ids come back missing."""
+        if object_type not in OBJECT_TYPES:
+            raise ValueError(f"unknown CRM object type {object_type!r}; use one of {OBJECT_TYPES}")
+        names = list(dict.fromkeys([*properties, self.id_property]))
+        return self.read_batch(object_type, list(dict.fromkeys(ids)), names, by_id_property)
+
+    @abstractmethod
+    def read_batch(
+        self, object_type: str, ids: list[str], names: list[str], by_id_property: bool
+    ) -> ReadOutcome:
+        """``read`` of a known type: distinct ``ids``, the properties ``names`` (the id
+        property among them)."""
 
     @abstractmethod
     def search_modified_since(

@@ -132,8 +132,10 @@ class DryCrm(CrmPort):
         )  # fmt: skip
 
     # reads go through as they are (keyword options passed on unchanged)
-    def read(self, object_type: str, ids: Iterable[str], **options: Any) -> cm.ReadOutcome:
-        return self._crm.read(object_type, ids, **options)
+    def read_batch(
+        self, object_type: str, ids: list[str], names: list[str], by_id_property: bool
+    ) -> cm.ReadOutcome:
+        return self._crm.read_batch(object_type, ids, names, by_id_property)
 
     def search_modified_since(
         self, object_type: str, since: datetime | int | None = None, **options: Any
