@@ -3,16 +3,17 @@
 A person types a quotation into the ERP (Tryton): it appears in the CRM as a deal and a
 quote. A sales person wins a deal in the sandbox CRM: its signed webhook reaches the hub's
 webhook server, which runs crm_pull at once, and the ERP has a quotation for it; confirmed
-by the back office it goes on like any sale. A prospect typed in the CRM stays out of the
-ERP. The deals table shows stage, ERP state, tracking, carrier status, delivered date,
-invoice and payment as the CRM holds them.
+by the back office it goes on like any sale: packed, booked with the carrier by
+logistics_sync, shipped, delivered and invoiced, and the next crm_sync puts tracking,
+carrier status, delivered date, invoice number and payment status on the won deal (checked:
+the step fails when they are missing). A prospect typed in the CRM stays out of the ERP.
+The deals table shows stage, ERP state, tracking, carrier status, delivered date, invoice
+and payment as the CRM holds them.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -36,20 +37,82 @@ def quote_to_cash(run_dag: Callable[..., Any], console: Console, crm_url: str) -
     crm = CrmClient(conn.base_url(), conn.password or "")
     quotation = _typed_quotation(erp)
     console.print(f"  the back office types quotation {quotation.number} into the ERP")
-    with _webhooks(crm_url):
+    with _webhooks(crm_url) as trigger:
         deal, prospect = _won_in_the_crm(crm, crm_url)
         console.print(f"  a sales person wins CRM deal {deal}; a prospect is typed in the CRM")
-        _wait(lambda: _linked(crm, deal), "the webhook's crm_pull to make the deal a sale")
+        while not _linked(crm, deal):  # each webhook-triggered crm_pull, until it made the sale
+            if not trigger.wait(len(trigger.runs) + 1, timeout=120):
+                raise RuntimeError("demo: no webhook-triggered crm_pull made the won deal a sale")
     sale = _sale_of(erp, crm, deal)
     console.print(f"  signed webhook -> crm_pull: ERP {sale.state} {sale.number} for deal {deal}")
     erp.create_sales([_same_order(sale)], state="confirmed")  # the back office confirms it
+    carrier = _carrier_url()
+    _ships_and_invoices(run_dag, console, int(sale.erp_id), carrier)
     run_dag("crm_sync")
     deals = _show_deals(console, crm_url, {quotation.erp_id: "typed in the ERP",
                                            sale.erp_id: "won in the CRM"})  # fmt: skip
+    won = _delivered_and_invoiced(console, crm, deal, shipped=carrier is not None)
     in_erp = any(p.name == prospect for p in erp.parties_changed_since(None, limit=100_000))
     console.print(f"  prospect {prospect!r} in the ERP: [bold]{'yes' if in_erp else 'no'}[/bold]")
     return {"quotation": quotation.number, "won_deal": deal, "won_sale": sale.number,
-            "prospect_in_erp": in_erp, "deals": deals}  # fmt: skip
+            "won_deal_facts": won, "prospect_in_erp": in_erp, "deals": deals}  # fmt: skip
+
+
+def _carrier_url() -> str | None:
+    """The sandbox carrier's URL; None when the demo runs without it (no DHL contracts)."""
+    from schemas.errors import PermanentError
+
+    try:
+        return settings.connection("hub_carrier_bcs").base_url()
+    except PermanentError:
+        return None
+
+
+def _ships_and_invoices(
+    run_dag: Callable[..., Any], console: Console, sale_id: int, carrier: str | None
+) -> None:
+    """The won sale like any other: packed, booked by logistics_sync, its parcel carried to
+    the customer, the shipment done, the invoice posted, the tracking read back."""
+    from sandbox.erp_operator import ErpOperator
+
+    conn = settings.connection("hub_erp")
+    operator = ErpOperator(conn.base_url(str(conn.extra.get("scheme") or "http")),
+                           conn.schema or "", conn.login or "", conn.password or "")  # fmt: skip
+    (row,) = operator.call("sale.sale", "read", [sale_id], ["shipments"])
+    shipments = row["shipments"]
+    for action in ("assign_force", "pick", "pack"):
+        operator.call("stock.shipment.out", action, shipments)
+    console.print(f"  the warehouse packs the won sale ({len(shipments)} shipment)")
+    if carrier is not None:
+        run_dag("logistics_sync")  # the carrier books the parcel: tracking number to the ERP
+        for got in operator.call("stock.shipment.out", "read", shipments, ["reference"]):
+            if got.get("reference"):  # the parcel travels to the customer
+                advance = {"number": got["reference"], "steps": 10}
+                requests.post(f"{carrier}/__sandbox/advance", json=advance, timeout=30)
+    operator.call("stock.shipment.out", "do", shipments)
+    operator.post_invoices(sale_id)
+    if carrier is not None:
+        run_dag("logistics_sync")  # the carrier's statuses, delivered included
+
+
+def _delivered_and_invoiced(
+    console: Console, crm: Any, deal: str, *, shipped: bool
+) -> dict[str, str]:
+    """The won deal's delivery and invoice as the CRM holds them; missing ones fail the step
+    (delivery only when the carrier ran)."""
+    delivery = ("hub_tracking_number", "hub_carrier_status", "hub_delivered_date")
+    props = (*delivery, "hub_invoice_number", "hub_payment_status")
+    record = crm.get("deals", deal, properties=props, by_id_property=False)
+    facts = {p: (record.properties.get(p) or "") if record else "" for p in props}
+    missing = [p for p, v in facts.items() if not v and (shipped or p not in delivery)]
+    if missing:
+        raise RuntimeError(f"demo: won deal {deal} lacks {', '.join(missing)} after crm_sync")
+    console.print(
+        f"  won deal {deal}: shipped, tracking {facts['hub_tracking_number']} "
+        f"({facts['hub_carrier_status']} {facts['hub_delivered_date']}), invoiced "
+        f"{facts['hub_invoice_number']} ({facts['hub_payment_status']})"
+    )
+    return facts
 
 
 def _typed_quotation(erp: Any) -> Any:
@@ -121,14 +184,6 @@ def _won_in_the_crm(crm: Any, crm_url: str) -> tuple[str, str]:
     crm.associate("deals", "line_items", [(deal, line) for line in lines])
     _user(crm_url, "PATCH", f"deals/{deal}", {"dealstage": "closedwon"})
     return deal, prospect
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"demo: timed out waiting for {what}")
-        threading.Event().wait(0.5)
 
 
 def _linked(crm: Any, deal: str) -> bool:

@@ -77,12 +77,17 @@ class SyncTrigger:
     def submit(self, changes: Sequence[CrmChange]) -> None:
         with self._wake:
             self._pending.extend(changes)
-            self._wake.notify()
+            self._wake.notify_all()
+
+    def wait(self, runs: int, timeout: float) -> bool:
+        """Block until ``runs`` calls have finished; False if ``timeout`` seconds pass first."""
+        with self._wake:
+            return self._wake.wait_for(lambda: len(self.runs) >= runs, timeout)
 
     def stop(self) -> None:
         with self._wake:
             self._stopped = True
-            self._wake.notify()
+            self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=60)
 
@@ -99,7 +104,9 @@ class SyncTrigger:
             except HubError as exc:  # the schedule retries; the next webhook too
                 log.warning("crm webhook sync failed: %s", exc)
                 outcome = exc
-            self.runs.append((batch, outcome))
+            with self._wake:
+                self.runs.append((batch, outcome))
+                self._wake.notify_all()
 
 
 def flow_trigger(hub: Any, flow: str = "crm_sync") -> Callable[[Sequence[CrmChange]], Any]:
