@@ -206,11 +206,12 @@ def serve_command(port: int = 8787, host: str = "127.0.0.1", public_base: str = 
     from hub.webhooks.airflow import airflow_trigger
 
     run: Callable[[Sequence[CrmChange]], dict[str, Any]] | None = airflow_trigger()
+    target = f"a crm_sync DAG run ({run!r})"
     if run is None:
         from hub.bootstrap import Hub
 
-        run = flow_trigger(Hub.from_env())
+        run, target = flow_trigger(Hub.from_env()), "crm_sync in this process"
     with WebhookServer(webhook_secret(), SyncTrigger(run), host=host, port=port,
                        public_base=public_base or None) as server:  # fmt: skip
-        print(f"CRM webhooks at {server.url} -> {run!r}; Ctrl-C stops", flush=True)
+        print(f"CRM webhooks at {server.url} -> {target}; Ctrl-C stops", flush=True)
         threading.Event().wait()
