@@ -75,3 +75,23 @@ def test_events_name_the_changed_objects() -> None:
     for bad in (["company:7"], ["deals:9x"], "deals:9"):
         with pytest.raises(PermanentError, match="conf changes"):
             parse_changes(bad)
+
+
+def test_the_airflow_trigger_needs_a_user_and_retries_an_unreachable_airflow() -> None:
+    import socket
+
+    from hub.settings import ConnectionInfo
+    from hub.webhooks.airflow import AirflowTrigger
+    from schemas.errors import TransientError
+
+    with pytest.raises(PermanentError, match="login and password"):
+        AirflowTrigger.from_connection(ConnectionInfo("hub_airflow_api", host="127.0.0.1"))
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    trigger = AirflowTrigger.from_connection(ConnectionInfo(
+        "hub_airflow_api", host="127.0.0.1", port=port, login="admin", password="pw",
+    ))  # fmt: skip
+    assert trigger.base_url == f"http://127.0.0.1:{port}" and "pw" not in repr(trigger)
+    with pytest.raises(TransientError, match="unreachable"):
+        trigger([CrmChange("deals", "9", "propertyChange")])
