@@ -37,17 +37,16 @@ ENTRY_POINT_GROUP = "hub.cli"
 LEGACY_ENTRY_POINT_GROUP = "hub.commands"
 
 
+# names that live in ``hub.cli.root`` (typer is imported only when one is asked for)
+_ROOT_NAMES = frozenset({"app", "LazyGroup", "LazyCommands", "as_click", "load_target"})
+
+
 def __getattr__(name: str) -> Any:
-    """``app``, ``LazyGroup``... live in ``hub.cli.root`` (typer is imported only for them)."""
-    if name.startswith("__"):
-        raise AttributeError(name)
+    if name not in _ROOT_NAMES:  # a submodule not imported yet, or nothing
+        raise AttributeError(f"module 'hub.cli' has no attribute {name!r}")
     from importlib import import_module  # noqa: PLC0415
 
-    root = import_module("hub.cli.root")  # typer only when asked for
-    try:
-        return getattr(root, name)
-    except AttributeError:
-        raise AttributeError(f"module 'hub.cli' has no attribute {name!r}") from None
+    return getattr(import_module("hub.cli.root"), name)
 
 
 def main() -> None:
