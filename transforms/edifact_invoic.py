@@ -17,6 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from schemas.model import AllowanceCharge, Invoice, InvoiceLine
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
 from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, money, nad, num
 from transforms.edifact_outbound_checks import line_gtins, party_glns
 
@@ -88,12 +89,17 @@ def _sign(invoice: Invoice) -> Decimal:
 
 def split_adjustments(invoice: Invoice) -> tuple[list[InvoiceLine], list[AllowanceCharge]]:
     """The goods lines, and the document's allowances and charges: its own and each line of
-    the opposite sign (a discount line in the ERP: an allowance at that line's VAT rate)."""
+    the opposite sign (a discount line in the ERP: an allowance at that line's VAT rate) or
+    of an order-level allowance or charge product (``ADJUSTMENT_PRODUCTS``)."""
     sign = _sign(invoice)
-    goods = [ln for ln in invoice.lines if ln.amount * sign >= 0]
-    header = [AllowanceCharge(amount=-ln.amount * sign, reason=ln.description or ln.product_code,
-                              tax_rate=ln.tax_rate)
-              for ln in invoice.lines if ln.amount * sign < 0]  # fmt: skip
+
+    def adjusts(ln: InvoiceLine) -> bool:
+        return ln.amount * sign < 0 or ln.product_code in ADJUSTMENT_PRODUCTS
+
+    goods = [ln for ln in invoice.lines if not adjusts(ln)]
+    header = [AllowanceCharge(charge=ln.amount * sign > 0, amount=abs(ln.amount),
+                              reason=ln.description or ln.product_code, tax_rate=ln.tax_rate)
+              for ln in invoice.lines if adjusts(ln)]  # fmt: skip
     return goods, header + list(invoice.allowance_charges)
 
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.model import CENT, ErpSale, Product, SalesOrder
+from transforms.edifact_orders_allowances import order_level
 
 
 class SegmentLike(Protocol):
@@ -243,15 +244,16 @@ def _alc(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
     target = draft.line if draft.in_detail and draft.line is not None else draft.fields
     allowances = target.setdefault("_alc", [])
     assert isinstance(allowances, list)
-    allowances.append({"kind": qualifier, "pos": pos, "percent": None, "amount": None})
+    allowances.append({"kind": qualifier, "pos": pos, "percent": None, "amount": None,
+                       "code": seg.element(5, 1), "text": seg.element(5, 4)})  # fmt: skip
 
 
 def _pcd_moa(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
     """PCD+1/3 (percentage) or MOA+204/23/8 (amount) of the allowance ALC opened."""
     target = draft.line if draft.in_detail and draft.line is not None else draft.fields
     allowances = target.get("_alc")
-    if not isinstance(allowances, list) or not allowances:
-        return  # a MOA of something else (header totals): not an allowance
+    if not isinstance(allowances, list) or not allowances or (draft.lines and not draft.in_detail):
+        return  # a MOA of something else (summary totals): not an allowance
     qualifier, value = seg.element(1, 1), seg.element(1, 2)
     key = "percent" if seg.tag == "PCD" else "amount"
     if (seg.tag == "PCD" and qualifier not in ("1", "3")) or (
@@ -260,6 +262,7 @@ def _pcd_moa(draft: _OrderDraft, seg: SegmentLike, pos: int) -> None:
         return
     try:
         allowances[-1][key] = parse_decimal(value)
+        allowances[-1][f"{key}_pos"] = pos
     except InvalidOperation:
         draft.err("12", f"{seg.tag}+{qualifier} {value!r} is not a number", pos, seg.tag, 1)
 
@@ -333,12 +336,14 @@ def _finish(draft: _OrderDraft) -> None:
 
 
 def _apply_allowances(draft: _OrderDraft) -> None:
-    """Percentage allowances become the lines' discount (an order-level one every line's).
+    """Percentage allowances become the lines' discount (an order-level one every line's);
+    order-level amounts and charges the order's ``allowance_charges``.
 
-    The ERP sale carries a line's net price; an amount allowance or a charge has no place
-    in it yet, so it is refused with a message saying what to send instead."""
-    header = draft.fields.pop("_alc", None) or []
-    assert isinstance(header, list)
+    The ERP sale carries a line's net price; a line's amount allowance or charge has no place
+    in it, so it is refused with a message saying what to send instead."""
+    alcs = draft.fields.pop("_alc", None) or []
+    assert isinstance(alcs, list)
+    header = [a for a in alcs if a["kind"] == "A" and a["percent"] is not None]
     for line in draft.lines:
         own = line.pop("_alc", None) or []
         net = line.pop("_net", False)  # PRI+AAA: the allowances are in the price already
@@ -357,6 +362,10 @@ def _apply_allowances(draft: _OrderDraft) -> None:
             discount += alc["percent"]
         if discount and not net:
             line["discount_percent"] = discount
+    found, errors = order_level(alcs, draft.lines)
+    draft.fields["allowance_charges"] = found
+    for e in errors:
+        draft.errors.append(AppError("ALC", e.message, e.pos, e.tag, e.element))
 
 
 def orders_to_sales_order(
@@ -533,6 +542,19 @@ def sales_order_to_orders(
         if ref is not None and ref.gln:
             segments.append(("NAD", qualifier, [ref.gln, "", "9"]))
     segments.append(("CUX", ["2", order.currency, "9"]))
+    for a in order.allowance_charges:
+        code = a.reason_code or ("FC" if a.charge else "TD")
+        segments.append(
+            (
+                "ALC",
+                "C" if a.charge else "A",
+                "",
+                "",
+                "1",
+                [code, "", "", a.reason] if a.reason else [code],
+            )
+        )
+        segments.append(("MOA", ["23" if a.charge else "204", _fmt(a.amount, decimal_mark)]))
     for line in order.lines:
         segments.append(("LIN", str(line.line_no), "", [line.gtin or "", "EN"]))
         if line.buyer_item_code:

@@ -44,6 +44,7 @@ from schemas.model import (
 )
 from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS, adjustment_lines
 
 SYSTEM = "erp"
 PRICE_DIGITS = Decimal("0.0001")
@@ -446,6 +447,9 @@ class FakeErp(FakeSalesFeed, ErpPort):
                     erp_id=self._id(),
                 )
             )
+        lines += [ErpSaleLine(line_no=a.sequence, product_code=a.product_code, quantity=Decimal(1),
+                              unit_price=a.unit_price, erp_id=self._id())
+                  for a in adjustment_lines(order)]  # fmt: skip
         untaxed = sum(((ln.quantity * ln.unit_price).quantize(CENT) for ln in lines), Decimal(0))
         tax = (untaxed * self.tax_rate / 100).quantize(CENT)
         sale = ErpSale(
@@ -513,9 +517,13 @@ class FakeErp(FakeSalesFeed, ErpPort):
 
     # -- operator actions and documents -------------------------------------------------------
 
-    def _document_lines(self, sale: ErpSale) -> list[tuple[dict[str, Any], ErpSaleLine]]:
-        """What a shipment or invoice line takes of each sale line (0 left out), and the line."""
-        shipped = [ln for ln in sale.lines if ln.quantity]
+    def _document_lines(
+        self, sale: ErpSale, *, invoice: bool = False
+    ) -> list[tuple[dict[str, Any], ErpSaleLine]]:
+        """What a shipment or invoice line takes of each sale line (0 left out), and the line;
+        an order-level allowance or charge (a service) is invoiced, not shipped."""
+        shipped = [ln for ln in sale.lines if ln.quantity
+                   and (invoice or ln.product_code not in ADJUSTMENT_PRODUCTS)]  # fmt: skip
         return [({"line_no": i, "product_code": ln.product_code, "gtin": ln.gtin,
                   "quantity": ln.quantity, "order_number": sale.reference}, ln)
                 for i, ln in enumerate(shipped, start=1)]  # fmt: skip
@@ -524,7 +532,7 @@ class FakeErp(FakeSalesFeed, ErpPort):
         """What the warehouse does: ship the whole sale at once (stock goes down)."""
         sale = self.sales[sale_erp_id]
         party = self.parties[sale.party_erp_id]
-        for ln in sale.lines:
+        for ln in (ln for ln in sale.lines if ln.product_code not in ADJUSTMENT_PRODUCTS):
             key = (ln.product_code, "WH")
             self.stock[key] = self.stock.get(key, Decimal(0)) - ln.quantity
         shipment = Shipment(
@@ -546,7 +554,7 @@ class FakeErp(FakeSalesFeed, ErpPort):
         lines = tuple(
             InvoiceLine(**values, unit_price=ln.unit_price, tax_rate=self.tax_rate,
                         amount=(ln.quantity * ln.unit_price).quantize(CENT))
-            for values, ln in self._document_lines(sale)
+            for values, ln in self._document_lines(sale, invoice=True)
         )  # fmt: skip
         untaxed = sum((ln.amount for ln in lines), Decimal(0))
         tax = (untaxed * self.tax_rate / 100).quantize(CENT)

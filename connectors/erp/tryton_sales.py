@@ -19,6 +19,7 @@ from schemas.errors import HubError, PermanentError
 from schemas.model import ErpSale, SalesOrder
 from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
+from transforms.edifact_orders_allowances import adjustment_lines
 
 SaleKey = tuple[int, str]
 """(party id, reference): at most one sale (not cancelled) per key."""
@@ -151,8 +152,9 @@ def _create_new(
         return {}
     lines = [line for i in indexes for line in orders[i].lines]
     by_gtin = records.product_rows_by_gtin([ln.gtin for ln in lines if ln.gtin])
+    adjustments = [a.product_code for i in indexes for a in adjustment_lines(orders[i])]
     by_code = records.product_rows_by_code(
-        [ln.product_code for ln in lines if ln.product_code and not ln.gtin]
+        [ln.product_code for ln in lines if ln.product_code and not ln.gtin] + adjustments
     )
     currencies = records.currency_ids({orders[i].currency for i in indexes})
     prepared: dict[int, dict[str, Any]] = {}
@@ -162,6 +164,7 @@ def _create_new(
             prepared[i], unpriced = td.sale_values(
                 orders[i], parties[i], by_gtin, by_code, currencies
             )
+            _add_adjustments(prepared[i], orders[i], by_code)
         except PermanentError as exc:
             errors[i] = exc
             continue
@@ -189,6 +192,34 @@ def _create_new(
                 f"order {orders[i].order_number}: {exc.message}", system=SYSTEM, code=exc.code
             )
     return created
+
+
+def _add_adjustments(
+    sale: dict[str, Any], order: SalesOrder, by_code: dict[str, tt.ProductRow]
+) -> None:
+    """One service line per order-level allowance (negative price) or charge.
+
+    Tryton invoices a service line when the sale is processed and goods when they ship,
+    in two invoices; such a sale is invoiced on order instead, so its one invoice carries
+    the goods and their allowances (INVOIC: header ALC, MOA 79 + 131 = 125)."""
+    extra = adjustment_lines(order)
+    if not extra:
+        return
+    missing = sorted({a.product_code for a in extra} - by_code.keys())
+    if missing:
+        raise PermanentError(
+            f"order {order.order_number}: order-level allowances and charges need the service "
+            f"product(s) {', '.join(missing)} in the ERP: create them (type service, salable)",
+            system=SYSTEM,
+            code="unknown_product",
+        )
+    (_, lines), *_ = sale["lines"]
+    for a in extra:
+        row = by_code[a.product_code]
+        lines.append({"type": "line", "sequence": a.sequence, "product": row.id, "quantity": 1.0,
+                      "unit": row.unit_id, "taxes": [("add", list(row.taxes))],
+                      "description": a.description, "unit_price": a.unit_price})  # fmt: skip
+    sale["invoice_method"] = "order"
 
 
 def _price_lines(records: TrytonRecords, pending: list[td.PendingPrice]) -> None:
