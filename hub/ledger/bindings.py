@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, insert_new, utcnow
+from hub.ledger.engine import LedgerBase, insert_new, row_as, utcnow
 from schemas.errors import ConflictError
 
 _CHUNK = 500
@@ -213,4 +213,4 @@ def _where(system: str, entity: str, **columns: str) -> list[ColumnElement[bool]
 
 
 def _binding(row: Any) -> Binding:
-    return Binding(row.system, row.entity, row.external_id, row.erp_id, row.content_hash)
+    return row_as(Binding, row)

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, dumps, loads, utcnow
+from hub.ledger.engine import LedgerBase, dumps, loads, row_as, utcnow
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,4 @@ class DeadLetterStore(LedgerBase):
 
 
 def _dead_letter(row: Any) -> DeadLetter:
-    data = dict(row._mapping)
-    data["payload"] = loads(data["payload"])
-    return DeadLetter(**data)
+    return row_as(DeadLetter, row, payload=loads(row.payload))

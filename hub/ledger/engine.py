@@ -6,17 +6,23 @@ PostgreSQL connection surfaces as a ``TransientError`` (retry), never a raw driv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from schemas.errors import TransientError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+D = TypeVar("D", bound="DataclassInstance")
 
 
 def utcnow() -> datetime:
@@ -120,3 +126,11 @@ def dumps(value: Any) -> str | None:
 def loads(value: str | None) -> Any:
     """The inverse of ``dumps``."""
     return None if value is None else json.loads(value)
+
+
+def row_as(cls: type[D], row: Any, **decoded: Any) -> D:
+    """A query's row as dataclass ``cls``: the columns that are fields of ``cls``, with the
+    ``decoded`` values (JSON read back, states derived) in place of the stored ones."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    stored = {name: value for name, value in row._mapping.items() if name in names}
+    return cls(**(stored | decoded))

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, utcnow
+from hub.ledger.engine import LedgerBase, row_as, utcnow
 
 
 class EventFields(TypedDict, total=False):
@@ -127,13 +127,9 @@ class EventStore(LedgerBase):
         for r in rows:
             seen.setdefault((r.kind, r.flow, r.document, r.state, r.detail, r.at), r)
         return [
-            Event(
-                ref=r.ref, kind=r.kind, at=r.at, flow=r.flow, system=r.system,
-                partner=r.partner, state=r.state, document=r.document,
-                detail=json.loads(r.detail) if r.detail else None,
-            )
+            row_as(Event, r, detail=json.loads(r.detail) if r.detail else None)
             for r in seen.values()
-        ]  # fmt: skip
+        ]
 
     # -- dead-letter audit --------------------------------------------------------------
     def audit_dead_letter(self, letter_id: int, **entry: Unpack[AuditEntry]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from hub.ledger import tables as t
-from hub.ledger.engine import LedgerBase, utcnow
+from hub.ledger.engine import LedgerBase, row_as, utcnow
 
 FINISHED = ("ok", "partial", "failed")
 SUCCEEDED = ("ok", "partial")
@@ -163,16 +163,5 @@ class RunStore(LedgerBase):
         status = row.status
         if status == "running" and self.owner_is_dead(row.owner):
             status = "crashed"
-        return Run(
-            id=row.id,
-            flow=row.flow,
-            scope=row.scope,
-            mode=row.mode,
-            status=status,
-            counts=json.loads(row.counts or "{}"),
-            items=int(row._mapping["items"] or 0),
-            error=row.error,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            owner=row.owner,
-        )
+        counts = json.loads(row.counts or "{}")
+        return row_as(Run, row, status=status, counts=counts, items=int(row._mapping["items"] or 0))
