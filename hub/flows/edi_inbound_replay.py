@@ -366,12 +366,9 @@ def _preview_file(
 
 
 def _preview_interchange(
-    ctx: Context,
-    ich: ParsedInterchange,
-    registry: HandlerRegistry,
-    report: dict[str, Any],
+    ctx: Context, ich: ParsedInterchange, registry: HandlerRegistry, report: dict[str, Any],
     detail: dict[str, Any],
-) -> None:
+) -> None:  # fmt: skip
     would, profile, ref = report["would"], ctx.profile, ctx.interchange_ref
     has_errors = bool(ich.result.errors)
     for msg, mres in ich.messages:
