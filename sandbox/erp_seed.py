@@ -16,7 +16,9 @@ from typing import Any
 from stdnum import ean
 from stdnum.iso7064 import mod_11_10
 
-SEED_VERSION = "5"  # 5: sale_amendment (changes to processed sales); 4: USD and CHF rates
+from transforms.edifact_orders_allowances import ALLOWANCE_PRODUCT, CHARGE_PRODUCT
+
+SEED_VERSION = "6"  # 6: ALLOWANCE/CHARGE services; 5: sale_amendment; 4: USD and CHF rates
 GTIN_PREFIX = "400638"  # 6-digit company prefix used for the sandbox catalogue
 GLN_PREFIX = "430000"  # customers' GLNs
 COMPANY_GLN_BODY = "400638999999"
@@ -383,6 +385,7 @@ def _seed_catalogue(pool: Any, company_id: int, country: dict[str, int]) -> None
     company = pool.get("company.company")(company_id)
     categories = _seed_categories(pool, company)
     _seed_products(pool, company, categories)
+    _seed_adjustment_services(pool, categories)
     price_list = _seed_price_list(pool, company)
     PaymentTerm = pool.get("account.invoice.payment_term")
     (term,) = PaymentTerm.search([("name", "=", "30 days net")], limit=1)
@@ -467,6 +470,23 @@ def _seed_products(pool: Any, company: Any, categories: dict[Decimal, Any]) -> N
         [{"location": storage.id, "company": company.id, "lines": [("create", lines)]}]
     )
     Inventory.confirm([inventory])
+
+
+def _seed_adjustment_services(pool: Any, categories: dict[Decimal, Any]) -> None:
+    """The services an order's order-level allowances and charges are sold as (19% VAT)."""
+    Uom = pool.get("product.uom")
+    Template = pool.get("product.template")
+    (unit,) = Uom.search([("name", "=", "Unit")], limit=1)
+    Template.create(
+        [
+            {"name": name, "code": code, "type": "service", "salable": True,
+             "default_uom": unit.id, "sale_uom": unit.id, "list_price": Decimal(0),
+             "account_category": categories[Decimal("0.19")].id,
+             "products": [("create", [{"cost_price": Decimal(0)}])]}
+            for code, name in ((ALLOWANCE_PRODUCT, "Order allowance"),
+                               (CHARGE_PRODUCT, "Order charge"))
+        ]
+    )  # fmt: skip
 
 
 # the "Retail partners" price list's quantity breaks as data: (minimum quantity, factor on

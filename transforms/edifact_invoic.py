@@ -213,8 +213,12 @@ def _totals(invoice: Invoice, goods: list[InvoiceLine], adjustments: list[Allowa
     if adjustments:  # charges less allowances: MOA 79 + MOA 131 = MOA 125
         net = sum((a.amount if a.charge else -a.amount for a in adjustments), Decimal(0))
         segments.append(("MOA", ["131", money(net, dm)]))
-    for tax in invoice.taxes:
-        segments.append(_tax(tax.rate, dm))
-        segments.append(("MOA", ["124", money(tax.amount * sign, dm)]))
-        segments.append(("MOA", ["125", money(tax.base * sign, dm)]))
+    by_rate: dict[Decimal, tuple[Decimal, Decimal]] = {}  # one group per rate (Tryton may
+    for tax in invoice.taxes:  # keep a negative base, e.g. an allowance line, apart)
+        amount, base = by_rate.get(tax.rate, (Decimal(0), Decimal(0)))
+        by_rate[tax.rate] = (amount + tax.amount, base + tax.base)
+    for rate, (amount, base) in by_rate.items():
+        segments.append(_tax(rate, dm))
+        segments.append(("MOA", ["124", money(amount * sign, dm)]))
+        segments.append(("MOA", ["125", money(base * sign, dm)]))
     return segments

@@ -18,6 +18,7 @@ from schemas.errors import PermanentError
 from schemas.model import (
     CENT,
     Address,
+    AllowanceCharge,
     Contact,
     ContactMechanism,
     ErpSale,
@@ -630,3 +631,26 @@ def test_a_processed_sale_is_amended_until_its_goods_leave(
     assert erp.change_sale(sale_id, cancel).state == "cancelled"
     party = erp.find_parties_by_gln([NO_PRICE_LIST.gln])[NO_PRICE_LIST.gln]
     assert erp.find_sale(str(party.erp_id), number) is None
+
+
+def test_order_level_allowance_and_charge_become_service_lines(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """An order's header allowance (negative price) and charge: one ALLOWANCE / CHARGE line
+    each after the goods, the sale's total the goods less the allowance plus the charge."""
+    sent = order(f"PO-{unique}-AC").model_copy(
+        update={"allowance_charges": (AllowanceCharge(amount=Decimal("2.00")),
+                                      AllowanceCharge(charge=True, amount=Decimal("1.25")))}
+    )  # fmt: skip
+    (result,) = erp_port_world.port.create_sales([sent])
+    assert result.error is None and result.sale is not None
+    sale = result.sale
+    assert [(ln.line_no, ln.product_code, ln.quantity, ln.unit_price, ln.gtin)
+            for ln in sale.lines[2:]] == [(3, "ALLOWANCE", 1, Decimal(-2), None),
+                                          (4, "CHARGE", 1, Decimal("1.25"), None)]  # fmt: skip
+    goods = sum(((ln.quantity * (ln.unit_price or 0)).quantize(CENT) for ln in sent.lines),
+                Decimal(0))  # fmt: skip
+    assert sale.untaxed_amount == goods - Decimal("0.75")
+    assert sale.total_amount == sale.untaxed_amount + (
+        sale.untaxed_amount * Decimal("0.19")
+    ).quantize(CENT)

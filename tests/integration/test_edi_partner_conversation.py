@@ -24,7 +24,7 @@ from hub.settings import PROJECT_ROOT
 from sandbox.demo_partner import ordchg_for
 from sandbox.erp_seed import FOREIGN_RATES, catalogue, customers
 from sandbox.partner import drop, orders_interchange
-from schemas.model import PartyRef, SalesOrder, SalesOrderChange, SalesOrderLine
+from schemas.model import AllowanceCharge, PartyRef, SalesOrder, SalesOrderChange, SalesOrderLine
 from schemas.model import SalesOrderLineChange as LineChange
 
 pytestmark = pytest.mark.integration
@@ -206,3 +206,55 @@ def test_a_processed_sale_is_amended_then_cancelled_and_refused_once_shipped(
     bgm = next(s for s in answers["ORDRSP"].segments if s.tag == "BGM")
     assert bgm.element(3) == "27" and "APERAK" in answers
     assert [ln.quantity for ln in erp.get_sales([shipped.erp_id])[0].lines] == [2, 2]
+
+
+def test_order_level_allowance_and_charge_reach_the_sale_and_the_invoic(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
+) -> None:
+    """ORDERS header ALC (an allowance and a charge as amounts): two service lines on the
+    Tryton sale, its total lines - allowance + charge; the INVOIC states them again as header
+    ALC with MOA 79 + 131 = 125, the ERP invoice's untaxed total (issue 14.3)."""
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    first, second = ITEMS[-1], ITEMS[-2]  # both at 19%, as the services are
+    number = f"AC-{unique}"[:35]
+    order = SalesOrder(
+        order_number=number, order_date=dt.date.today(), buyer=PartyRef(gln=NORD.gln),
+        supplier=PartyRef(gln=US), currency="EUR",
+        allowance_charges=(AllowanceCharge(amount=Decimal("5.00"), reason_code="TD"),
+                           AllowanceCharge(charge=True, amount=Decimal("3.50"), reason_code="FC")),
+        lines=(SalesOrderLine(line_no=1, gtin=first.gtin, quantity=Decimal(2),
+                              unit_price=first.list_price),
+               SalesOrderLine(line_no=2, gtin=second.gtin, quantity=Decimal(3),
+                              unit_price=second.list_price)),
+    )  # fmt: skip
+    goods = 2 * first.list_price + 3 * second.list_price
+    inbox, _ = _boxes(hub)
+    drop(inbox, "ac.edi", orders_interchange([order], sender=NORD.gln, recipient=US,
+                                             control_ref=f"5{unique[-8:]}"))  # fmt: skip
+    report = edi_orders_inbound(hub)
+    assert report["orders_created"] == 1, (report, [d.reason for d in hub.ledger.dead_letters()])
+    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
+    sale = erp.find_sale(str(party.erp_id), number)
+    assert sale is not None and sale.untaxed_amount == goods - Decimal("1.50")
+    assert [(ln.product_code, ln.unit_price) for ln in sale.lines[2:]] == [
+        ("ALLOWANCE", Decimal("-5.00")), ("CHARGE", Decimal("3.50"))]  # fmt: skip
+    (ordrsp,) = [m for m in _answers(hub) if m.type.startswith("ORDRSP")]
+    assert [s.element(2) for s in ordrsp.segments if s.tag == "LIN"] == ["5", "5"]  # accepted
+    erp_operator.call("sale.sale", "confirm", [int(sale.erp_id)])
+    erp_operator.ship_sale(int(sale.erp_id))
+    erp_operator.post_invoices(int(sale.erp_id))
+    (invoice,) = [i for i in erp.invoices_posted_since(started) if number in i.order_numbers]
+    assert invoice.untaxed_amount == sale.untaxed_amount  # one invoice: goods and adjustments
+    edi_documents_outbound(hub, partner="kaufhaus-nord", documents="INVOIC",
+                           since=started.isoformat())  # fmt: skip
+    _, outbox = _boxes(hub)
+    (path,) = [p for p in outbox.glob("INVOIC_*") if number.encode() in p.read_bytes()]
+    assert validate(path).verdict == "accepted", validate(path).to_dict()
+    (msg,) = [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
+    alc = [s.element(1) for s in msg.segments if s.tag == "ALC"]
+    moa: dict[str, list[Decimal]] = {}
+    for s in (s for s in msg.segments if s.tag == "MOA"):
+        moa.setdefault(s.element(1, 1), []).append(Decimal(s.element(1, 2)))
+    assert alc == ["A", "C"] and (moa["204"], moa["23"]) == ([Decimal(5)], [Decimal("3.5")])
+    assert moa["79"] == [goods] and moa["79"][0] + moa["131"][0] == invoice.untaxed_amount
+    assert moa["125"] == [invoice.untaxed_amount] * 2  # the total, and its one VAT group's base
