@@ -224,7 +224,7 @@ def ordchg_for(change: m.SalesOrderChange, *, partner_gln: str, our_gln: str, co
 def _conversation_orders(products: list[Product], buyer: str, us: str) -> list[SalesOrder]:
     """PL-1: 100 of the first product at its list price less a 10% allowance (the price
     list's price from 100), and more of the second than the warehouse holds (same allowance,
-    a backorder); CH-1 and CX-1:
+    a backorder), 25.00 off the order; CH-1 and CX-1:
     orders the partner changes and cancels next."""
     first, second, third = products[:3]
 
@@ -240,7 +240,9 @@ def _conversation_orders(products: list[Product], buyer: str, us: str) -> list[S
                           lines=lines)  # fmt: skip
 
     return [
-        order("PL-00000001", line(1, first, 100, "10"), line(2, second, 5000, "10")),
+        order("PL-00000001", line(1, first, 100, "10"), line(2, second, 5000, "10")).model_copy(
+            update={"allowance_charges": (m.AllowanceCharge(amount=Decimal(25), reason_code="TD"),)}
+        ),  # and 25.00 off the whole order (header ALC+A, MOA+204): an ALLOWANCE sale line
         order("CH-00000001", line(1, first, 4), line(2, third, 6)),
         order("CX-00000001", line(1, third, 2)),
     ]
