@@ -13,8 +13,17 @@ from hub.bootstrap import Hub
 from hub.edi_out import to_segments
 from hub.flows.edi_inbound import edi_orders_inbound
 from hub.flows.edi_outbound import edi_documents_outbound
+from sandbox.demo_partner import ordchg_for
 from sandbox.partner import drop, orders_interchange
-from schemas.model import AllowanceCharge, PartyRef, SalesOrder, SalesOrderLine, content_hash
+from schemas.model import (
+    AllowanceCharge,
+    PartyRef,
+    SalesOrder,
+    SalesOrderChange,
+    SalesOrderLine,
+    SalesOrderLineChange,
+    content_hash,
+)
 from tests.fixtures.ids import GTINS, NORD, US
 from transforms.edifact_orders import AppError, orders_to_sales_order, sales_order_to_orders
 from transforms.edifact_orders_allowances import adjustment_lines
@@ -139,6 +148,19 @@ def test_order_level_allowance_goes_from_orders_to_sale_to_invoic(hub: Hub, erp:
     outbox: Path = hub.mailbox(partner).outbox  # type: ignore[attr-defined]
     (ordrsp,) = [p.read_text() for p in outbox.iterdir() if p.name.startswith("ORDRSP")]
     assert "BGM+231+RSP0000001+29'" in ordrsp and "CNT+2:2'" in ordrsp  # the goods, accepted
+    # a change's answer lists the goods lines only (the allowance is no order line)
+    more = SalesOrderLineChange(line_no=1, action="change", gtin=GTINS[0], quantity=Decimal(12))
+    change = SalesOrderChange(
+        order_number="OA-2", change_number="1", buyer=PartyRef(gln=NORD), lines=(more,)
+    )
+    drop(hub.mailbox(partner).inbox, "ordchg-8102.edi",  # type: ignore[attr-defined]
+         ordchg_for(change, partner_gln=NORD, our_gln=US, control_ref="8102"))  # fmt: skip
+    assert edi_orders_inbound(hub)["changes_created"] == 1
+    (answer,) = [p.read_text() for p in outbox.iterdir() if p.name.startswith("ORDRSP")
+                 and "RSP0000001" not in p.read_text()]  # fmt: skip
+    assert "LIN+1+3+" in answer and "LIN+3" not in answer and "CNT+2:2'" in answer
+    sale = erp.get_sales([sale.erp_id])[0]
+    assert sale.untaxed_amount == Decimal("150.50")  # 12 x 11.00 + 24.00 - 12.50 + 7.00
     erp.ship(sale.erp_id)
     erp.tick()
     invoice = erp.post_invoice(sale.erp_id)
@@ -149,6 +171,6 @@ def test_order_level_allowance_goes_from_orders_to_sale_to_invoic(hub: Hub, erp:
     text = path.read_text().replace("\n", "")
     total = f"MOA+125:{invoice.untaxed_amount}'"
     for segment in ("ALC+A+++1+TD'MOA+204:12.50'", "ALC+C+++1+FC'MOA+23:7.00'", "CNT+2:2'",
-                    "MOA+79:134.00'", "MOA+131:-5.50'", total):  # fmt: skip
+                    "MOA+79:156.00'", "MOA+131:-5.50'", total):  # fmt: skip
         assert segment in text, segment
-    assert invoice.untaxed_amount == Decimal("128.50")
+    assert invoice.untaxed_amount == Decimal("150.50")
