@@ -256,6 +256,9 @@ class ErpSale(CanonicalModel):
     created: bool = False
     untaxed_amount: Amount | None = None
     total_amount: Amount | None = None
+    # when the goods should ship: the sale's shipping date; once processed, the planned date
+    # of its shipments not yet assigned (Tryton plans them for today when no date was asked)
+    delivery_date: date | None = None
 
 
 ShipmentState = Literal[

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import ValidationError
@@ -46,6 +47,8 @@ def _header(segments: Sequence[SegmentLike], kind: str) -> tuple[dict[str, str],
             found["order"] = seg.element(1, 2)
         elif seg.tag == "NAD" and seg.element(1) == "BY":
             found["buyer"] = seg.element(2, 1)
+        elif seg.tag == "DTM" and seg.element(1, 1) == "2":
+            found["delivery"] = seg.element(1, 2)
         elif seg.tag == "LIN":
             break
     if kind == "ORDERS":  # a cancelling ORDERS names its own order in BGM
@@ -125,10 +128,12 @@ def ordchg_to_change(
         return None, errors
     cancel = head["function"] == CANCELLATION
     lines: list[SalesOrderLineChange] = []
+    delivery = _delivery(head.get("delivery", ""))
     if not cancel:
         actions, errors = _line_actions(segments)
-        if not any(a in LINE_ACTIONS for a in actions.values()):
-            errors.append(AppError("13", "the change has no added, deleted or changed line"))
+        if not any(a in LINE_ACTIONS for a in actions.values()) and delivery is None:
+            errors.append(AppError("13", "the change has no added, deleted or changed line "
+                                   "and no new delivery date (DTM+2)"))  # fmt: skip
         kept, deleted = _without_deleted(segments)
         lines = [SalesOrderLineChange(line_no=n, action="delete", gtin=g) for n, g in deleted]
         order, mapped = orders_to_sales_order(kept, source=source) if _has_lines(kept) else (
@@ -145,7 +150,6 @@ def ordchg_to_change(
                     unit_price=line.unit_price, discount_percent=line.discount_percent,
                 ))  # fmt: skip
         lines.sort(key=lambda c: c.line_no)
-        delivery = order.requested_delivery_date if order is not None else None
     else:
         delivery = None
     try:
@@ -159,11 +163,23 @@ def ordchg_to_change(
     return change, []
 
 
+def _delivery(value: str) -> date | None:
+    """The header's DTM+2 (CCYYMMDD); a malformed one is reported by the ORDERS mapping."""
+    try:
+        return datetime.strptime(value, "%Y%m%d").date() if value else None
+    except ValueError:
+        return None
+
+
 def change_to_ordchg(change: SalesOrderChange, *, order_date: str) -> list[tuple[object, ...]]:
     """The ORDCHG body a partner would send for ``change`` (sandbox, demo and tests)."""
     segments: list[tuple[object, ...]] = [
         ("BGM", "230", change.change_number, CANCELLATION if change.cancel else "4"),
         ("DTM", ["137", order_date, "102"]),
+    ]
+    if change.requested_delivery_date is not None:
+        segments.append(("DTM", ["2", change.requested_delivery_date.strftime("%Y%m%d"), "102"]))
+    segments += [
         ("RFF", ["ON", change.order_number]),
         ("NAD", "BY", [change.buyer.gln or "", "", "9"]),
     ]
@@ -195,12 +211,15 @@ def change_response(
 
     Applied: 29 (accepted), with the sale's lines as they are now (LIN 1229 5 unchanged,
     3 changed, 1 added) and the deleted ones (2) with quantity 0; a cancellation accepted
-    has no lines. Refused (too late, unknown order): 27 (not accepted) and FTX the reason.
+    has no lines; DTM+2 the sale's delivery date now. Refused (too late, unknown order): 27
+    (not accepted) and FTX the reason.
     """
     segments: list[tuple[object, ...]] = [
         ("BGM", "231", document_number, "27" if refusal else "29"),
         ("DTM", ["137", issued, "102"]),
     ]
+    if sale is not None and sale.delivery_date is not None and not refusal:
+        segments.append(("DTM", ["2", sale.delivery_date.strftime("%Y%m%d"), "102"]))
     if refusal:
         segments.append(("FTX", "AAO", "", "", [refusal[i : i + 70] for i in range(0, min(
             len(refusal), 350), 70)]))  # fmt: skip

@@ -8,7 +8,8 @@ a party reads back as follows the adapter's own rules (``transforms.erp_tryton``
 Known simplifications: one tax rate for every product, no price lists (an unpriced line gets
 the list price), a confirmed sale stays ``confirmed`` until shipped (Tryton moves it to
 ``processing`` at once), a shipment exists only once ``ship`` ran (Tryton has it ``waiting``
-from the confirmation), and a party without an address can still order.
+from the confirmation), a processed sale asked for no date has none (Tryton: today), and a
+party without an address can still order.
 """
 
 from __future__ import annotations
@@ -327,6 +328,9 @@ class FakeErp(FakeSalesFeed, ErpPort):
             raise PermanentError(f"sale {name} is {sale.state}: the change comes too late",
                                  system=SYSTEM, code="too_late")  # fmt: skip
         amend = sale.state == "confirmed"
+        if change.requested_delivery_date is not None and not change.cancel:
+            sale = sale.model_copy(update={"delivery_date": change.requested_delivery_date})
+            self.sales[sale_erp_id] = sale
         lines = {ln.line_no: ln for ln in sale.lines}
         added = [c.line_no for c in change.lines if c.line_no not in lines and c.action != "delete"]
         if amend and added and not change.cancel:
@@ -452,6 +456,7 @@ class FakeErp(FakeSalesFeed, ErpPort):
                   for a in adjustment_lines(order)]  # fmt: skip
         untaxed = sum(((ln.quantity * ln.unit_price).quantize(CENT) for ln in lines), Decimal(0))
         tax = (untaxed * self.tax_rate / 100).quantize(CENT)
+        when = order.requested_delivery_date  # Tryton's domain: not before the sale date
         sale = ErpSale(
             erp_id=self._id(),
             reference=order.order_number,
@@ -461,6 +466,7 @@ class FakeErp(FakeSalesFeed, ErpPort):
             lines=tuple(lines),
             untaxed_amount=untaxed,
             total_amount=untaxed + tax,
+            delivery_date=when if when and when >= order.order_date else None,
         )
         return self._advance(sale, state)
 

@@ -12,6 +12,7 @@ message, found again by its description: applying the same change twice changes 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +62,25 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
         idempotent=False,
     )  # fmt: skip
     rpc.model("sale.amendment", "validate_amendment", [amendment], idempotent=True)
+
+
+def move_shipments(records: TrytonRecords, sale_id: int, name: str, when: date) -> None:
+    """A new delivery date for a processed sale: its draft and waiting shipments planned for
+    ``when`` (a waiting one goes back to draft for it, Tryton's rule, and waits again);
+    refused (``too_late``) once goods are assigned, picked or shipped. Idempotent."""
+    _check_unshipped(records, sale_id, name)
+    (sale,) = records.read("sale.sale", [sale_id], ["shipments"])
+    rows = records.read("stock.shipment.out", sale["shipments"], ["state", "planned_date"])
+    moved = [r for r in rows if r["state"] in ("draft", "waiting") and r["planned_date"] != when]
+    if not moved:
+        return
+    rpc, ids = records.rpc, [r["id"] for r in moved]
+    waiting = [r["id"] for r in moved if r["state"] == "waiting"]
+    if waiting:
+        rpc.model("stock.shipment.out", "draft", waiting, idempotent=True)
+    rpc.model("stock.shipment.out", "write", ids, {"planned_date": when}, idempotent=True)
+    if waiting:
+        rpc.model("stock.shipment.out", "wait", waiting, idempotent=True)
 
 
 def _check_unshipped(records: TrytonRecords, sale_id: int, name: str) -> None:

@@ -1,6 +1,8 @@
 """Buyer's changes and cancellations applied to a Tryton sale, while Tryton allows it.
 
-Tryton edits sale lines only in draft: a quotation or confirmed sale goes back to draft,
+A new delivery date is the sale's ``shipping_date`` until it is processed, then the planned
+date of its waiting shipments (``tryton_amendments.move_shipments``). Tryton edits sale
+lines only in draft: a quotation or confirmed sale goes back to draft,
 its lines are created/written/deleted by line number (``sequence``), and it is quoted and
 confirmed again (Tryton then processes it as a new one). A processing (or done) sale is
 amended (``tryton_amendments``) while none of its goods has left; after that the change is
@@ -36,16 +38,31 @@ def too_late(sale: str, state: str) -> PermanentError:
 def change_sale(records: TrytonRecords, sale_erp_id: str, change: SalesOrderChange) -> ErpSale:
     """Apply ``change`` to the sale and bring it back to the state it had."""
     sale_id = int(sale_erp_id)
-    (row,) = records.read("sale.sale", [sale_id], ["state", "party", "currency", "number"])
+    (row,) = records.read(
+        "sale.sale", [sale_id], ["state", "party", "currency", "number", "sale_date"]
+    )
     state, name = row["state"], row.get("number") or sale_erp_id
     if state == "cancelled" and change.cancel:
         return _sale(records, sale_erp_id)
+    when = None if change.cancel else change.requested_delivery_date
+    if when is not None and row.get("sale_date") and when < row["sale_date"]:
+        raise PermanentError(
+            f"sale {name}: the new delivery date {when} is before the sale date "
+            f"{row['sale_date']}: nothing was changed; send a date on or after it",
+            system=SYSTEM, code="bad_date",
+        )  # fmt: skip
     if state in AMENDABLE:
         tryton_amendments.amend_sale(records, sale_id, name, change)
+        if when is not None:
+            tryton_amendments.move_shipments(records, sale_id, name, when)
         return _sale(records, sale_erp_id)
     if state not in CHANGEABLE:
         raise too_late(name, state)
     rpc = records.rpc
+    if when is not None:  # writable until processed, in any of these states
+        rpc.model("sale.sale", "write", [sale_id], {"shipping_date": when}, idempotent=True)
+    if not change.lines and not change.cancel:
+        return _sale(records, sale_erp_id)  # only the date changed: no need to re-quote
     if state != "draft":
         rpc.model("sale.sale", "draft", [sale_id], idempotent=True)
     if change.cancel:

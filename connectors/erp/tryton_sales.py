@@ -8,6 +8,7 @@ one ``sale_price_uom`` read per (price list, quantity, currency) group.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,8 @@ from transforms.edifact_orders_allowances import adjustment_lines
 SaleKey = tuple[int, str]
 """(party id, reference): at most one sale (not cancelled) per key."""
 
+DATE_FIELDS = ["shipping_date", "shipments.planned_date", "shipments.state"]
+OPEN_SHIPMENTS = ("draft", "waiting")  # a date Tryton may still move (``tryton_changes``)
 _BEFORE = {"quote": "draft", "confirm": "quotation"}
 _AFTER = {"quote": "quotation", "confirm": "confirmed"}
 
@@ -165,6 +168,9 @@ def _create_new(
                 orders[i], parties[i], by_gtin, by_code, currencies
             )
             _add_adjustments(prepared[i], orders[i], by_code)
+            when = orders[i].requested_delivery_date
+            if when is not None and when >= orders[i].order_date:  # Tryton's domain
+                prepared[i]["shipping_date"] = when
         except PermanentError as exc:
             errors[i] = exc
             continue
@@ -289,12 +295,26 @@ def get_sales(records: TrytonRecords, erp_ids: Sequence[str]) -> list[ErpSale]:
     if not erp_ids:
         return []
     ids = [tt.record_id(i) for i in erp_ids]
-    rows = records.search_read("sale.sale", [("id", "in", sorted(set(ids)))], td.SALE_FIELDS)
+    rows = records.search_read(
+        "sale.sale", [("id", "in", sorted(set(ids)))], td.SALE_FIELDS + DATE_FIELDS
+    )
     products = records.product_refs(
         {ln["product"] for r in rows for ln in tt.nested(r, "lines") if ln["product"]}
     )
-    by_id = {r["id"]: td.to_sale(r, products) for r in rows}
+    by_id = {
+        r["id"]: td.to_sale(r, products).model_copy(update={"delivery_date": delivery_date(r)})
+        for r in rows
+    }
     return [by_id[i] for i in ids if i in by_id]
+
+
+def delivery_date(row: dict[str, Any]) -> dt.date | None:
+    """The sale's shipping date; once processed, the planned date of its open shipments."""
+    planned = [s["planned_date"] for s in tt.nested(row, "shipments")
+               if s.get("state") in OPEN_SHIPMENTS and s.get("planned_date")]  # fmt: skip
+    if row["state"] in ("processing", "done") and planned:
+        return max(planned)
+    return row.get("shipping_date") or None
 
 
 def find_sale(records: TrytonRecords, party_erp_id: str, reference: str) -> ErpSale | None:

@@ -654,3 +654,39 @@ def test_order_level_allowance_and_charge_become_service_lines(
     assert sale.total_amount == sale.untaxed_amount + (
         sale.untaxed_amount * Decimal("0.19")
     ).quantize(CENT)
+
+
+def test_a_new_delivery_date_reaches_the_sale_until_its_goods_leave(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """The order's date is the sale's; a change moves it on a quotation (the sale) and on a
+    processed sale (its waiting shipments), once; refused once the goods have left."""
+    from schemas.model import SalesOrderChange
+
+    erp, today = erp_port_world.port, dt.date.today()
+    asked, moved, again = (today + dt.timedelta(days=d) for d in (5, 9, 12))
+    number = f"PO-{unique}-D"
+    dated = order(number).model_copy(update={"requested_delivery_date": asked})
+    (quoted,) = erp.create_sales([dated], state="quotation")
+    assert quoted.sale is not None and quoted.sale.delivery_date == asked
+    change = SalesOrderChange(order_number=number, change_number="1",
+                              buyer=PartyRef(gln=NO_PRICE_LIST.gln),
+                              requested_delivery_date=moved)  # fmt: skip
+    changed = erp.change_sale(quoted.sale.erp_id, change)
+    assert (changed.state, changed.delivery_date, changed.lines) == (
+        "quotation", moved, quoted.sale.lines)  # fmt: skip
+    assert erp.get_sales([quoted.sale.erp_id])[0].delivery_date == moved
+
+    (made,) = erp.create_sales([dated.model_copy(update={"order_number": f"{number}P"})])
+    assert made.sale is not None and made.sale.state in ("confirmed", "processing")
+    later = change.model_copy(
+        update={"order_number": f"{number}P", "requested_delivery_date": again}
+    )
+    processed = erp.change_sale(made.sale.erp_id, later)
+    assert (processed.state, processed.delivery_date) == (made.sale.state, again)
+    assert erp.change_sale(made.sale.erp_id, later) == processed  # the same change: nothing
+    assert erp.get_sales([made.sale.erp_id])[0].delivery_date == again
+    erp_port_world.ship(made.sale.erp_id)
+    with pytest.raises(PermanentError, match="too late") as raised:
+        erp.change_sale(made.sale.erp_id, later.model_copy(update={"change_number": "2"}))
+    assert raised.value.code == "too_late"

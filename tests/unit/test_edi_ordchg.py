@@ -3,6 +3,7 @@ allows it; too late or unknown orders answered with APERAK and ORDRSP 27 (issue 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,24 @@ def test_a_change_refused_for_an_unknown_order_is_applied_by_replay_once_the_ord
     assert done["outcome"] == "replayed", done
     assert erp.sales[sale.erp_id].state == "cancelled"
     assert replay(hub, letter.id, by="gus")["outcome"] == "skipped"
+
+
+def test_a_new_delivery_date_moves_the_sale_once_and_is_answered(hub: Hub, erp: FakeErp) -> None:
+    """An ORDCHG with only DTM+2: the sale's date moves (confirmed: processed, not shipped),
+    the ORDRSP accepts with the new date; the same change again changes nothing."""
+    sale = _ordered(hub, erp)
+    when = _order(erp).order_date + timedelta(days=20)
+    change = _change(sale, "CH-D").model_copy(update={"requested_delivery_date": when})
+    body = change_to_ordchg(change, order_date="20261103")
+    assert ordchg_to_change(to_segments(body)) == (change, [])
+    report = _send(hub, change, "6060")
+    assert report["changes_created"] == 1
+    assert erp.sales[sale.erp_id].delivery_date == when
+    assert erp.sales[sale.erp_id].lines == sale.lines
+    (ordrsp,) = _answers(hub)["ORDRSP"]
+    dates = [s.element(1, 2) for s in ordrsp.segments if s.tag == "DTM" and s.element(1) == "2"]
+    assert _bgm(ordrsp) == "29" and dates == [when.strftime("%Y%m%d")]
+    versions = [i for i in trace(hub, sale.reference)["timeline"] if i["kind"] == "sale.changed"]
+    assert f"delivery {when}" in versions[0]["summary"]
+    again = _send(hub, change, "6061")
+    assert again.get("changes_created", 0) == 0 and again["changes_existing"] == 1

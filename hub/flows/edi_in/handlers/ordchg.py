@@ -164,8 +164,10 @@ def _record_version(ctx: Context, change: SalesOrderChange, sale: ErpSale) -> No
     entries = ctx.hub.ledger.journal_find(SaleChangeKey.kind, subjects=[change.order_number])
     version = len([e for e in entries if e["state"] == "done"])  # this one included
     what = "cancelled" if change.cancel else ", ".join(
-        f"line {c.line_no} {c.action}" + (f" qty {c.quantity}" if c.quantity else "")
-        for c in change.lines)  # fmt: skip
+        [f"line {c.line_no} {c.action}" + (f" qty {c.quantity}" if c.quantity else "")
+         for c in change.lines]
+        + ([f"delivery {change.requested_delivery_date}"] if change.requested_delivery_date
+           else []))  # fmt: skip
     record_event(
         ctx.hub.ledger, ref=change.order_number, refs=tuple(r for r in (sale.number,) if r),
         kind="sale.changed", flow=ctx.flow, system="erp", partner=ctx.profile.id,
