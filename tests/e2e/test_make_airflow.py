@@ -73,24 +73,23 @@ class Launcher:
             time.sleep(1)  # polling servers that are starting, not synchronisation
         pytest.fail(f"timed out waiting for {what}:\n{self.log()}")
 
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
         return httpx.request(method, f"{self.api}{path}", headers=headers, timeout=30.0, **kw)
 
 
-def _stopped(started: Launcher) -> None:
-    if started.proc.poll() is None:
-        os.killpg(started.proc.pid, signal.SIGKILL)
-        started.proc.wait()
-
-
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    try:
+    with Launcher(tmp_path) as started:
         yield started
-    finally:
-        _stopped(started)
 
 
 def test_make_airflow_runs_a_triggered_dag_on_loopback_and_stops_cleanly(
@@ -157,12 +156,12 @@ def test_a_signed_crm_webhook_triggers_a_crm_sync_dag_run_over_the_rest_api(
     from tests.fixtures.connections import erp_connection
     from tests.fixtures.crm import crm_connection
 
-    started = Launcher(tmp_path, {
+    env = {
         "AIRFLOW_CONN_HUB_ERP": erp_connection(erp_server.url, erp_server.database,
                                                erp_server.login, erp_server.password),
         "AIRFLOW_CONN_HUB_CRM": crm_connection(crm_server.url, crm_server.token),
-    })  # fmt: skip
-    try:
+    }  # fmt: skip
+    with Launcher(tmp_path, env) as started:
         deadline = time.monotonic() + DEADLINE
         password = _logged_in(started, deadline)
         dag = "crm_sync"
@@ -190,5 +189,3 @@ def test_a_signed_crm_webhook_triggers_a_crm_sync_dag_run_over_the_rest_api(
         assert started.wait(f"run {run_id}", finished, deadline) == "success", started.log()
         record = next(r for r in crm_server.records("companies") if r["id"] == company)
         assert record["properties"].get("hub_erp_id")  # the pull made the ERP party, linked it
-    finally:
-        _stopped(started)
