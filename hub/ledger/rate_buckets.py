@@ -16,16 +16,19 @@ class RateBucketStore(LedgerBase):
     # -- shared rate budget -------------------------------------------------------------
     def take_tokens(self, key: str, capacity: float, per_second: float, n: float = 1.0) -> float:
         """Token bucket shared by every process on this ledger: 0.0 if granted, else seconds
-        to wait before asking again (nothing is taken then)."""
-        now = time.time()
+        to wait before asking again (nothing is taken then). The clock is read once the row
+        is locked and never goes behind the stamp another process wrote while this one
+        waited for the lock."""
         with translate_db_errors(), self.engine.begin() as conn:
             query = select(t.rate_buckets).where(t.rate_buckets.c.key == key)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             row = conn.execute(query).first()
+            now = time.time()
             if row is None:
                 insert_new(conn, t.rate_buckets, key=key, tokens=capacity, stamp=now)
                 row = conn.execute(query).one()
+            now = max(now, row.stamp)
             tokens = min(capacity, row.tokens + (now - row.stamp) * per_second)
             if tokens >= n:
                 conn.execute(

@@ -106,6 +106,22 @@ def test_token_bucket_shared_budget(ledger: Ledger) -> None:
     other.dispose()
 
 
+def test_token_bucket_clock_read_before_the_lock_never_goes_back(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that read the clock, then waited for the bucket's lock while another wrote a
+    later stamp, neither loses the tokens in between nor moves the stamp back."""
+    clock = {"now": 1000.0}
+    monkeypatch.setattr("hub.ledger.rate_buckets.time.time", lambda: clock["now"])
+    assert ledger.take_tokens("crm:skew", capacity=5, per_second=1.0) == 0.0  # 4 left @1000
+    clock["now"] = 990.0  # this caller's clock reading is behind the stamp now stored
+    assert ledger.take_tokens("crm:skew", capacity=5, per_second=1.0) == 0.0  # 3 left
+    clock["now"] = 1000.0
+    granted = [ledger.take_tokens("crm:skew", capacity=5, per_second=1.0) for _ in range(4)]
+    assert granted[:3] == [0.0] * 3
+    assert granted[3] == pytest.approx(1.0)  # empty at 1000: one token a second from then
+
+
 # -- two processes racing on the same keys (PostgreSQL) -------------------------------------
 
 
