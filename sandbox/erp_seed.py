@@ -16,9 +16,9 @@ from typing import Any
 from stdnum import ean
 from stdnum.iso7064 import mod_11_10
 
-from transforms.edifact_orders_allowances import ALLOWANCE_PRODUCT, CHARGE_PRODUCT
+from transforms.edifact_orders_allowances import ADJUSTMENT_RATES, adjustment_code
 
-SEED_VERSION = "6"  # 6: ALLOWANCE/CHARGE services; 5: sale_amendment; 4: USD and CHF rates
+SEED_VERSION = "7"  # 7: ALLOWANCE-7/CHARGE-7; 6: ALLOWANCE/CHARGE; 5: sale_amendment; 4: USD, CHF
 GTIN_PREFIX = "400638"  # 6-digit company prefix used for the sandbox catalogue
 GLN_PREFIX = "430000"  # customers' GLNs
 COMPANY_GLN_BODY = "400638999999"
@@ -473,18 +473,20 @@ def _seed_products(pool: Any, company: Any, categories: dict[Decimal, Any]) -> N
 
 
 def _seed_adjustment_services(pool: Any, categories: dict[Decimal, Any]) -> None:
-    """The services an order's order-level allowances and charges are sold as (19% VAT)."""
+    """The services order-level allowances and charges are sold as, one per VAT rate
+    (ALLOWANCE at 19%, ALLOWANCE-7 at 7%, the same for CHARGE)."""
     Uom = pool.get("product.uom")
     Template = pool.get("product.template")
     (unit,) = Uom.search([("name", "=", "Unit")], limit=1)
     Template.create(
         [
-            {"name": name, "code": code, "type": "service", "salable": True,
+            {"name": f"{name} {rate}%", "code": adjustment_code(charge, rate),
+             "type": "service", "salable": True,
              "default_uom": unit.id, "sale_uom": unit.id, "list_price": Decimal(0),
-             "account_category": categories[Decimal("0.19")].id,
+             "account_category": categories[rate / 100].id,
              "products": [("create", [{"cost_price": Decimal(0)}])]}
-            for code, name in ((ALLOWANCE_PRODUCT, "Order allowance"),
-                               (CHARGE_PRODUCT, "Order charge"))
+            for charge, name in ((False, "Order allowance"), (True, "Order charge"))
+            for rate in ADJUSTMENT_RATES
         ]
     )  # fmt: skip
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.model import CENT, ErpSale, Product, SalesOrder
-from transforms.edifact_orders_allowances import order_level
+from transforms.edifact_orders_allowances import line_net_price, order_level
 
 
 class SegmentLike(Protocol):
@@ -339,29 +339,29 @@ def _apply_allowances(draft: _OrderDraft) -> None:
     """Percentage allowances become the lines' discount (an order-level one every line's);
     order-level amounts and charges the order's ``allowance_charges``.
 
-    The ERP sale carries a line's net price; a line's amount allowance or charge has no place
-    in it, so it is refused with a message saying what to send instead."""
+    A line's own amount allowances and charges (and percentage charges) make its price the
+    net price (``line_net_price``: exact to the cent, or refused)."""
     alcs = draft.fields.pop("_alc", None) or []
     assert isinstance(alcs, list)
     header = [a for a in alcs if a["kind"] == "A" and a["percent"] is not None]
+    discount = sum((a["percent"] for a in header), Decimal(0))
     for line in draft.lines:
         own = line.pop("_alc", None) or []
         net = line.pop("_net", False)  # PRI+AAA: the allowances are in the price already
         assert isinstance(own, list)
-        discount = Decimal(0)
-        for alc in [*header, *own]:
-            where = "order" if alc in header else f"line {line['line_no']}"
-            if alc["kind"] == "C" or alc["percent"] is None:
-                what = "charge" if alc["kind"] == "C" else "allowance without PCD percentage"
-                draft.errors.append(AppError(
-                    "ALC", f"{where}: {what} is not supported: send allowances as ALC+A with "
-                    "PCD+1 (percentage), charges on a separate order line", alc["pos"], "ALC",
-                    1, int(str(line["line_no"])) if alc in own else None,
-                ))  # fmt: skip
-                continue
-            discount += alc["percent"]
-        if discount and not net:
-            line["discount_percent"] = discount
+        if net:
+            continue
+        if any(a["kind"] == "C" or a["percent"] is None for a in own):
+            price, error = line_net_price(line, discount, own)
+            if error is not None:
+                draft.errors.append(AppError("ALC", error.message, error.pos, error.tag,
+                                             error.element, int(str(line["line_no"]))))  # fmt: skip
+            elif price is not None:
+                line["unit_price"] = price
+            continue
+        percent = discount + sum((a["percent"] for a in own), Decimal(0))
+        if percent:
+            line["discount_percent"] = percent
     found, errors = order_level(alcs, draft.lines)
     draft.fields["allowance_charges"] = found
     for e in errors:
@@ -462,7 +462,7 @@ def check_against_erp(
                 shown = (
                     f"{line.unit_price} less {line.discount_percent}% = {_fmt(net)}"
                     if (line.discount_percent)
-                    else str(line.unit_price)
+                    else _fmt(line.unit_price)
                 )
                 errors.append(
                     AppError(

@@ -9,16 +9,29 @@ INVOIC states them again as header ALC.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from schemas.model import CENT, AllowanceCharge, SalesOrder
 
+PRICE_DIGITS = Decimal("0.0001")  # the ERP's unit price digits (Tryton's default)
 ALLOWANCE_PRODUCT = "ALLOWANCE"  # the ERP's service product of order-level allowances
 CHARGE_PRODUCT = "CHARGE"  # ... and of order-level charges
-ADJUSTMENT_PRODUCTS = frozenset({ALLOWANCE_PRODUCT, CHARGE_PRODUCT})
+STANDARD_RATE = Decimal(19)  # the VAT rate of those two; another rate's has it as suffix
+ADJUSTMENT_RATES = (STANDARD_RATE, Decimal(7))  # the rates the ERP has such products for
+
+
+def adjustment_code(charge: bool, rate: Decimal = STANDARD_RATE) -> str:
+    """The service product of an allowance or charge at VAT ``rate`` (ALLOWANCE, CHARGE-7)."""
+    base = CHARGE_PRODUCT if charge else ALLOWANCE_PRODUCT
+    return base if rate == STANDARD_RATE else f"{base}-{format(rate.normalize(), 'f')}"
+
+
+ADJUSTMENT_PRODUCTS = frozenset(
+    adjustment_code(c, r) for c in (False, True) for r in ADJUSTMENT_RATES
+)
 
 
 @dataclass(frozen=True)
@@ -107,15 +120,88 @@ def _amount(alc: dict[str, Any], total: Decimal | None) -> tuple[Decimal | None,
     return share, None
 
 
-def adjustment_lines(order: SalesOrder) -> list[Adjustment]:
-    """The ERP sale lines of the order's allowances and charges, numbered after its lines."""
+def line_net_price(
+    line: dict[str, Any], percent: Decimal, alcs: Sequence[dict[str, Any]]
+) -> tuple[Decimal | None, AlcError | None]:
+    """The net unit price of an ORDERS line with amount allowances or charges among ``alcs``
+    (its own ALC groups; ``percent``: the order's percentage allowances), or what is wrong.
+
+    Percentages first (a charge's raises the price), then the amounts (an allowance lowers
+    the line total, a charge raises it): the line total is rounded to the cent, and the net
+    price to the ERP's 4 price digits must give that total again, or the line is refused."""
+    gross, quantity, where = line.get("unit_price"), line.get("quantity"), f"line {line['line_no']}"
+    first = alcs[0]
+    if not isinstance(gross, Decimal) or not isinstance(quantity, Decimal) or quantity <= 0:
+        return None, AlcError(f"{where}: an allowance or charge amount needs the line's "
+                              "price (PRI) and quantity (QTY+21): send them",
+                              first["pos"], "ALC", 1)  # fmt: skip
+    amount = Decimal(0)
+    for alc in alcs:
+        sign = 1 if alc["kind"] == "C" else -1
+        if alc["amount"] is None and alc["percent"] is None:
+            return None, AlcError(f"{where}: ALC+{alc['kind']} has neither PCD+1 "
+                                  "(percentage) nor MOA+204/23 (amount): send one",
+                                  alc["pos"], "ALC", 1)  # fmt: skip
+        if alc["percent"] is not None:
+            percent -= sign * alc["percent"]
+        elif alc["amount"] <= 0:
+            return None, AlcError(f"{where}: MOA amount {alc['amount']} must be more than 0 (an "
+                                  "allowance is ALC+A, a charge ALC+C)", alc["amount_pos"],
+                                  "MOA", 1)  # fmt: skip
+        else:
+            amount += sign * alc["amount"]
+    total = (quantity * gross * (1 - percent / 100)).quantize(CENT) + amount
+    net = (total / quantity).quantize(PRICE_DIGITS)
+    last = next(a for a in reversed(alcs) if a["amount"] is not None or a["percent"] is not None)
+    at = (last.get("amount_pos") or last["pos"], "MOA" if last.get("amount_pos") else "ALC", 1)
+    if total < 0:
+        return None, AlcError(f"{where}: the allowances ({amount}) exceed the line's amount: "
+                              f"its total would be {total}", *at)  # fmt: skip
+    got = (net * quantity).quantize(CENT)
+    if got != total:
+        return None, AlcError(f"{where}: the line total after its allowances and charges is "
+                              f"{total}, but no net unit price of 4 decimals (the ERP's) times "
+                              f"{quantity} gives it ({net} gives {got}): send the allowance as "
+                              "a percentage (PCD+1) or the net price (PRI+AAA)", *at)  # fmt: skip
+    return net, None
+
+
+def adjustment_lines(
+    order: SalesOrder, bases: Mapping[Decimal, Decimal] | None = None
+) -> list[Adjustment]:
+    """The ERP sale lines of the order's allowances and charges, numbered after its lines.
+
+    ``bases`` (VAT rate -> the sale's net goods amount at that rate) splits each one over
+    the rates in proportion (EN 16931: an allowance belongs to one VAT rate), one line per
+    rate; without it, or with one rate, each is one line at the standard rate's product."""
     after = max(line.line_no for line in order.lines)
-    return [adjustment_line(after + i, a) for i, a in enumerate(order.allowance_charges, 1)]
+    split = [(a, rate, share) for a in order.allowance_charges
+             for rate, share in split_over_rates(a.amount, bases or {}).items()]  # fmt: skip
+    return [adjustment_line(after + i, a, rate, share)
+            for i, (a, rate, share) in enumerate(split, 1)]  # fmt: skip
 
 
-def adjustment_line(sequence: int, a: AllowanceCharge) -> Adjustment:
-    """One allowance (negative unit price) or charge as a sale line of quantity 1."""
-    code = CHARGE_PRODUCT if a.charge else ALLOWANCE_PRODUCT
+def split_over_rates(amount: Decimal, bases: Mapping[Decimal, Decimal]) -> dict[Decimal, Decimal]:
+    """``amount`` over the VAT rates in proportion to their net ``bases``, to the cent: the
+    largest base takes the rounding rest, so the shares add up to ``amount``; a rate whose
+    share rounds to 0 gets none. Without a positive base: all of it at the standard rate."""
+    positive = {rate: base for rate, base in bases.items() if base > 0}
+    total = sum(positive.values(), Decimal(0))
+    if len(positive) < 2:
+        return {next(iter(positive), STANDARD_RATE): amount}
+    ordered = sorted(positive, key=lambda rate: (positive[rate], rate), reverse=True)
+    shares = {rate: (amount * positive[rate] / total).quantize(CENT) for rate in ordered[1:]}
+    shares = {ordered[0]: amount - sum(shares.values(), Decimal(0)), **shares}
+    return {rate: share for rate, share in shares.items() if share}
+
+
+def adjustment_line(
+    sequence: int, a: AllowanceCharge, rate: Decimal = STANDARD_RATE, amount: Decimal | None = None
+) -> Adjustment:
+    """One allowance (negative unit price) or charge, or its ``amount`` share at VAT
+    ``rate``, as a sale line of quantity 1."""
+    share = a.amount if amount is None else amount
     what = "Charge" if a.charge else "Allowance"
     label = " ".join(filter(None, (a.reason_code, a.reason))) or what.lower()
-    return Adjustment(sequence, code, a.amount if a.charge else -a.amount, f"{what}: {label}")
+    return Adjustment(sequence, adjustment_code(a.charge, rate), share if a.charge else -share,
+                      f"{what}: {label}")  # fmt: skip

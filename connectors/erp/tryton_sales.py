@@ -17,10 +17,10 @@ from connectors.erp.jsonrpc import SYSTEM
 from connectors.erp.port import SaleResult, TargetState
 from connectors.erp.tryton_records import TrytonRecords
 from schemas.errors import HubError, PermanentError
-from schemas.model import ErpSale, SalesOrder
+from schemas.model import CENT, ErpSale, SalesOrder
 from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
-from transforms.edifact_orders_allowances import adjustment_lines
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS, adjustment_lines
 
 SaleKey = tuple[int, str]
 """(party id, reference): at most one sale (not cancelled) per key."""
@@ -155,7 +155,9 @@ def _create_new(
         return {}
     lines = [line for i in indexes for line in orders[i].lines]
     by_gtin = records.product_rows_by_gtin([ln.gtin for ln in lines if ln.gtin])
-    adjustments = [a.product_code for i in indexes for a in adjustment_lines(orders[i])]
+    adjustments = (
+        sorted(ADJUSTMENT_PRODUCTS) if any(orders[i].allowance_charges for i in indexes) else []
+    )
     by_code = records.product_rows_by_code(
         [ln.product_code for ln in lines if ln.product_code and not ln.gtin] + adjustments
     )
@@ -167,7 +169,6 @@ def _create_new(
             prepared[i], unpriced = td.sale_values(
                 orders[i], parties[i], by_gtin, by_code, currencies
             )
-            _add_adjustments(prepared[i], orders[i], by_code)
             when = orders[i].requested_delivery_date
             if when is not None and when >= orders[i].order_date:  # Tryton's domain
                 prepared[i]["shipping_date"] = when
@@ -176,6 +177,12 @@ def _create_new(
             continue
         pending += unpriced
     _price_lines(records, pending)
+    for i in [i for i in indexes if i in prepared and orders[i].allowance_charges]:
+        try:  # after the prices: an allowance is split over the VAT rates of the goods
+            _add_adjustments(records, prepared[i], orders[i], by_code)
+        except PermanentError as exc:
+            errors[i] = exc
+            del prepared[i]
     order_ix = [i for i in indexes if i in prepared]
     if not order_ix:
         return {}
@@ -201,25 +208,34 @@ def _create_new(
 
 
 def _add_adjustments(
-    sale: dict[str, Any], order: SalesOrder, by_code: dict[str, tt.ProductRow]
-) -> None:
-    """One service line per order-level allowance (negative price) or charge.
+    records: TrytonRecords, sale: dict[str, Any], order: SalesOrder,
+    by_code: dict[str, tt.ProductRow],
+) -> None:  # fmt: skip
+    """One service line per order-level allowance (negative price) or charge and VAT rate of
+    the goods (split in proportion to their net amounts; ALLOWANCE, ALLOWANCE-7, ...).
 
     Tryton invoices a service line when the sale is processed and goods when they ship,
     in two invoices; such a sale is invoiced on order instead, so its one invoice carries
-    the goods and their allowances (INVOIC: header ALC, MOA 79 + 131 = 125)."""
-    extra = adjustment_lines(order)
-    if not extra:
-        return
+    the goods and their allowances (INVOIC: header ALC per rate, MOA 79 + 131 = 125)."""
+    (_, lines), *_ = sale["lines"]
+    taxes = {t for ln in lines for _, ids in ln["taxes"] for t in ids}
+    taxes |= {t for row in by_code.values() for t in row.taxes}
+    rates = records.tax_rates(taxes)
+    bases: dict[Decimal, Decimal] = {}
+    for ln in lines:
+        rate = sum((rates.get(t, Decimal(0)) for _, ids in ln["taxes"] for t in ids), Decimal(0))
+        amount = Decimal(str(ln["quantity"])) * Decimal(str(ln.get("unit_price") or 0))
+        bases[rate] = bases.get(rate, Decimal(0)) + amount.quantize(CENT)
+    extra = adjustment_lines(order, bases)
     missing = sorted({a.product_code for a in extra} - by_code.keys())
     if missing:
         raise PermanentError(
             f"order {order.order_number}: order-level allowances and charges need the service "
-            f"product(s) {', '.join(missing)} in the ERP: create them (type service, salable)",
+            f"product(s) {', '.join(missing)} in the ERP: create them (type service, salable, "
+            "taxed at the rate their name ends with, 19% without)",
             system=SYSTEM,
             code="unknown_product",
         )
-    (_, lines), *_ = sale["lines"]
     for a in extra:
         row = by_code[a.product_code]
         lines.append({"type": "line", "sequence": a.sequence, "product": row.id, "quantity": 1.0,

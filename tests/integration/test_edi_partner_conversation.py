@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 
-from connectors.edi import EdifactReader, Message, validate
+from connectors.edi import (
+    EdifactReader,
+    Message,
+    validate,
+)
 from connectors.erp.tryton import TrytonErp
 from hub.bootstrap import Hub
 from hub.config import load_partners
@@ -24,8 +28,19 @@ from hub.settings import PROJECT_ROOT
 from sandbox.demo_partner import ordchg_for
 from sandbox.erp_seed import FOREIGN_RATES, catalogue, customers
 from sandbox.partner import drop, orders_interchange
-from schemas.model import AllowanceCharge, PartyRef, SalesOrder, SalesOrderChange, SalesOrderLine
+from schemas.model import (
+    AllowanceCharge,
+    ErpSale,
+    Invoice,
+    PartyRef,
+    SalesOrder,
+    SalesOrderChange,
+    SalesOrderLine,
+)
 from schemas.model import SalesOrderLineChange as LineChange
+from tests.fixtures.edi_orders_body import orders_of_body
+from transforms.edifact_orders import sales_order_to_orders
+from transforms.edifact_orders_allowances import split_over_rates
 
 pytestmark = pytest.mark.integration
 
@@ -208,16 +223,52 @@ def test_a_processed_sale_is_amended_then_cancelled_and_refused_once_shipped(
     assert [ln.quantity for ln in erp.get_sales([shipped.erp_id])[0].lines] == [2, 2]
 
 
-def test_order_level_allowance_and_charge_reach_the_sale_and_the_invoic(
-    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
-) -> None:
-    """ORDERS header ALC (an allowance and a charge as amounts): two service lines on the
-    Tryton sale, its total lines - allowance + charge; the INVOIC states them again as header
-    ALC with MOA 79 + 131 = 125, the ERP invoice's untaxed total (issue 14.3)."""
+def _order_to_invoic(
+    hub: Hub,
+    erp: TrytonErp,
+    erp_operator: Any,
+    order: SalesOrder,
+    ref: str,
+    data: bytes | None = None,
+) -> tuple[ErpSale, Invoice, Message]:
+    """``order`` (or ``data``, its ORDERS) into a Tryton sale, confirmed, shipped, invoiced,
+    sent as INVOIC."""
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
-    first, second = ITEMS[-1], ITEMS[-2]  # both at 19%, as the services are
-    number = f"AC-{unique}"[:35]
-    order = SalesOrder(
+    inbox, _ = _boxes(hub)
+    drop(inbox, "ac.edi", data or orders_interchange([order], sender=NORD.gln, recipient=US,
+                                                     control_ref=ref))  # fmt: skip
+    report = edi_orders_inbound(hub)
+    assert report["orders_created"] == 1, (report, [d.reason for d in hub.ledger.dead_letters()])
+    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
+    sale = erp.find_sale(str(party.erp_id), order.order_number)
+    assert sale is not None
+    (ordrsp,) = [m for m in _answers(hub) if m.type.startswith("ORDRSP")]
+    assert [s.element(2) for s in ordrsp.segments if s.tag == "LIN"] == ["5", "5"]  # accepted
+    erp_operator.call("sale.sale", "confirm", [int(sale.erp_id)])
+    erp_operator.ship_sale(int(sale.erp_id))
+    erp_operator.post_invoices(int(sale.erp_id))
+    (invoice,) = [i for i in erp.invoices_posted_since(started)
+                  if order.order_number in i.order_numbers]  # fmt: skip
+    assert invoice.untaxed_amount == sale.untaxed_amount  # one invoice: goods and adjustments
+    edi_documents_outbound(hub, partner="kaufhaus-nord", documents="INVOIC",
+                           since=started.isoformat())  # fmt: skip
+    _, outbox = _boxes(hub)
+    (path,) = [p for p in outbox.glob("INVOIC_*") if order.order_number.encode() in p.read_bytes()]
+    assert validate(path).verdict == "accepted", validate(path).to_dict()
+    (msg,) = [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
+    return sale, invoice, msg
+
+
+def _moa(msg: Message) -> dict[str, list[Decimal]]:
+    found: dict[str, list[Decimal]] = {}
+    for s in (s for s in msg.segments if s.tag == "MOA"):
+        found.setdefault(s.element(1, 1), []).append(Decimal(s.element(1, 2)))
+    return found
+
+
+def _adjusted_order(number: str, first: Any, second: Any) -> SalesOrder:
+    """2 x ``first`` and 3 x ``second`` at list price, an allowance of 5.00, a charge of 3.50."""
+    return SalesOrder(
         order_number=number, order_date=dt.date.today(), buyer=PartyRef(gln=NORD.gln),
         supplier=PartyRef(gln=US), currency="EUR",
         allowance_charges=(AllowanceCharge(amount=Decimal("5.00"), reason_code="TD"),
@@ -227,34 +278,86 @@ def test_order_level_allowance_and_charge_reach_the_sale_and_the_invoic(
                SalesOrderLine(line_no=2, gtin=second.gtin, quantity=Decimal(3),
                               unit_price=second.list_price)),
     )  # fmt: skip
+
+
+def test_order_level_allowance_and_charge_reach_the_sale_and_the_invoic(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
+) -> None:
+    """ORDERS header ALC (an allowance and a charge as amounts): two service lines on the
+    Tryton sale, its total lines - allowance + charge; the INVOIC states them again as header
+    ALC with MOA 79 + 131 = 125, the ERP invoice's untaxed total (issue 14.3)."""
+    first, second = ITEMS[-1], ITEMS[-2]  # both at 19%, as the services are
+    order = _adjusted_order(f"AC-{unique}"[:35], first, second)
     goods = 2 * first.list_price + 3 * second.list_price
-    inbox, _ = _boxes(hub)
-    drop(inbox, "ac.edi", orders_interchange([order], sender=NORD.gln, recipient=US,
-                                             control_ref=f"5{unique[-8:]}"))  # fmt: skip
-    report = edi_orders_inbound(hub)
-    assert report["orders_created"] == 1, (report, [d.reason for d in hub.ledger.dead_letters()])
-    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
-    sale = erp.find_sale(str(party.erp_id), number)
-    assert sale is not None and sale.untaxed_amount == goods - Decimal("1.50")
+    sale, invoice, msg = _order_to_invoic(hub, erp, erp_operator, order, f"5{unique[-8:]}")
+    assert sale.untaxed_amount == goods - Decimal("1.50")
     assert [(ln.product_code, ln.unit_price) for ln in sale.lines[2:]] == [
         ("ALLOWANCE", Decimal("-5.00")), ("CHARGE", Decimal("3.50"))]  # fmt: skip
-    (ordrsp,) = [m for m in _answers(hub) if m.type.startswith("ORDRSP")]
-    assert [s.element(2) for s in ordrsp.segments if s.tag == "LIN"] == ["5", "5"]  # accepted
-    erp_operator.call("sale.sale", "confirm", [int(sale.erp_id)])
-    erp_operator.ship_sale(int(sale.erp_id))
-    erp_operator.post_invoices(int(sale.erp_id))
-    (invoice,) = [i for i in erp.invoices_posted_since(started) if number in i.order_numbers]
-    assert invoice.untaxed_amount == sale.untaxed_amount  # one invoice: goods and adjustments
-    edi_documents_outbound(hub, partner="kaufhaus-nord", documents="INVOIC",
-                           since=started.isoformat())  # fmt: skip
-    _, outbox = _boxes(hub)
-    (path,) = [p for p in outbox.glob("INVOIC_*") if number.encode() in p.read_bytes()]
-    assert validate(path).verdict == "accepted", validate(path).to_dict()
-    (msg,) = [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
     alc = [s.element(1) for s in msg.segments if s.tag == "ALC"]
-    moa: dict[str, list[Decimal]] = {}
-    for s in (s for s in msg.segments if s.tag == "MOA"):
-        moa.setdefault(s.element(1, 1), []).append(Decimal(s.element(1, 2)))
+    moa = _moa(msg)
     assert alc == ["A", "C"] and (moa["204"], moa["23"]) == ([Decimal(5)], [Decimal("3.5")])
     assert moa["79"] == [goods] and moa["79"][0] + moa["131"][0] == invoice.untaxed_amount
     assert moa["125"] == [invoice.untaxed_amount] * 2  # the total, and its one VAT group's base
+
+
+def test_order_level_allowance_is_split_over_the_vat_rates(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
+) -> None:
+    """An order of 7% and 19% goods: its allowance and charge each become one service line
+    per rate (ALLOWANCE-7 at 7%, ALLOWANCE at 19%), in proportion to the goods' net amounts;
+    the INVOIC has one header ALC per rate with that rate's TAX, and each VAT group's base
+    is its goods less its allowance plus its charge, as the ERP taxed them (issue 14.3)."""
+    first, second = ITEMS[0], ITEMS[-1]
+    assert (first.tax_rate, second.tax_rate) == (Decimal("0.07"), Decimal("0.19"))
+    order = _adjusted_order(f"VS-{unique}"[:35], first, second)
+    bases = {Decimal(7): 2 * first.list_price, Decimal(19): 3 * second.list_price}
+    allowance = split_over_rates(Decimal("5.00"), bases)
+    charge = split_over_rates(Decimal("3.50"), bases)
+    assert len(allowance) == len(charge) == 2 and sum(allowance.values()) == Decimal(5)
+    sale, invoice, msg = _order_to_invoic(hub, erp, erp_operator, order, f"6{unique[-8:]}")
+    assert sale.untaxed_amount == sum(bases.values()) - Decimal("1.50")
+    assert {(ln.product_code, ln.unit_price) for ln in sale.lines[2:]} == {
+        ("ALLOWANCE", -allowance[Decimal(19)]), ("ALLOWANCE-7", -allowance[Decimal(7)]),
+        ("CHARGE", charge[Decimal(19)]), ("CHARGE-7", charge[Decimal(7)])}  # fmt: skip
+    lin = next(i for i, s in enumerate(msg.segments) if s.tag == "LIN")
+    header = [(s.tag, s.element(1) if s.tag == "ALC" else s.element(5, 4))
+              for s in msg.segments[:lin] if s.tag in ("ALC", "TAX")]  # fmt: skip
+    assert sorted(header[1::2]) == [("TAX", "19"), ("TAX", "19"), ("TAX", "7"), ("TAX", "7")]
+    assert [a for _, a in header[0::2]] == ["A", "A", "C", "C"]
+    by_rate = {tax.rate: tax.base for tax in invoice.taxes}
+    for rate, base in bases.items():
+        expected = base - allowance[rate] + charge[rate]
+        assert sum(t.base for t in invoice.taxes if t.rate == rate) == expected, by_rate
+    moa = _moa(msg)
+    assert moa["79"][0] + moa["131"][0] == moa["125"][0] == invoice.untaxed_amount
+    assert sorted(moa["125"][1:]) == sorted(b - allowance[r] + charge[r] for r, b in bases.items())
+
+
+def test_line_amount_allowance_and_charge_make_the_net_price_on_tryton(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
+) -> None:
+    """A line's ALC+A MOA 204 and ALC+C MOA 23 (gross PRI+AAB): the Tryton sale line gets the
+    net price, the line total exact to the cent; the INVOIC's line amount and totals are the
+    ERP invoice's (issue 14.3)."""
+    item = ITEMS[-1]
+    order = _adjusted_order(f"LA-{unique}"[:35], item, ITEMS[-2])
+    body = [
+        s if s[0] != "PRI" else ("PRI", ["AAB", s[1][1]])  # type: ignore[index]
+        for s in sales_order_to_orders(order.model_copy(update={"allowance_charges": ()}))
+    ]
+    pri = next(i for i, s in enumerate(body) if s[0] == "PRI")  # line 1: 2 x the list price
+    body[pri + 1 : pri + 1] = [
+        ("ALC", "A", "", "", "1", ["TD"]),
+        ("MOA", ["204", "0.10"]),
+        ("ALC", "C", "", "", "1", ["FC"]),
+        ("MOA", ["23", "0.04"]),
+    ]
+    data = orders_of_body(body, sender=NORD.gln, recipient=US, control_ref=f"7{unique[-8:]}")
+    sale, invoice, msg = _order_to_invoic(hub, erp, erp_operator, order, "", data)
+    net = (2 * item.list_price - Decimal("0.06")) / 2
+    assert [ln.unit_price for ln in sale.lines] == [net, ITEMS[-2].list_price]
+    line_total = 2 * item.list_price - Decimal("0.06")
+    assert sale.untaxed_amount == line_total + 3 * ITEMS[-2].list_price
+    moa = _moa(msg)
+    assert moa["203"][0] == line_total and moa["79"] == [invoice.untaxed_amount]
+    assert [s.element(1, 2) for s in msg.segments if s.tag == "PRI"][0] == format(net, "f")

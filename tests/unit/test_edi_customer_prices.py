@@ -14,10 +14,10 @@ from connectors.erp.fake import FakeErp
 from hub.bootstrap import Hub
 from hub.edi_out import to_segments
 from hub.flows.edi_inbound import edi_orders_inbound
-from hub.flows.edi_outbound import edi_documents_outbound
 from sandbox.erp_seed import PRICE_LIST_BREAKS
 from sandbox.partner import drop, orders_interchange
 from schemas.model import PartyRef, SalesOrder, SalesOrderLine
+from tests.fixtures.edi_orders_body import fake_invoic
 from tests.fixtures.ids import GTINS, NORD, US
 from transforms.edifact_orders import orders_to_sales_order, sales_order_to_orders
 
@@ -72,13 +72,7 @@ def test_allowance_percentage_makes_the_net_price_checked_and_sold(
     (ordrsp,) = [p.read_text() for p in outbox.iterdir() if p.name.startswith("ORDRSP")]
     assert "BGM+231+RSP0000001+29'" in ordrsp and "LIN+1+5+" in ordrsp  # accepted as ordered
     # the invoice states the same allowance: gross price, ALC/PCD and its amount
-    listed.ship(sale.erp_id)
-    listed.tick()
-    listed.post_invoice(sale.erp_id)
-    listed.tick()
-    edi_documents_outbound(hub, documents="INVOIC")
-    (path,) = [p for p in outbox.iterdir() if p.name.startswith("INVOIC")]
-    assert validate(path).verdict == "accepted", validate(path).to_dict()
+    path = fake_invoic(hub, listed, sale.erp_id, outbox)
     invoic = path.read_text()
     for segment in ("PRI+AAA:9.9'", "PRI+AAB:11'", "ALC+A+++1+TD'", "PCD+1:10'", "MOA+204:110"):
         assert segment in invoic, segment
@@ -118,11 +112,15 @@ def test_alc_pcd_mapping_rules() -> None:
     pri = next(i for i, s in enumerate(net) if s[0] == "PRI")
     order, errors = _mapped([*net[: pri + 1], ("ALC", "A"), ("PCD", ["1", "5"]), *net[pri + 1 :]])
     assert errors == [] and order is not None and order.lines[0].discount_percent == 0
-    # a charge, or an allowance given as an amount only, cannot be carried: refused, saying so
-    _, errors = _mapped([*base[: pri + 1], ("ALC", "C"), ("MOA", ["23", "4"]), *base[pri + 1 :]])
-    assert errors and "charge is not supported" in errors[0]
-    _, errors = _mapped([*base[: pri + 1], ("ALC", "A"), ("MOA", ["204", "4"]), *base[pri + 1 :]])
-    assert errors and "allowance without PCD percentage" in errors[0]
+    # a line's charge or amount allowance makes its price the net price (see
+    # test_edi_line_allowances): 5 x 10.00 + 4.00 = 54.00, 10.80 each
+    order, errors = _mapped([*gross[: pri + 1], ("ALC", "C"), ("MOA", ["23", "4"]),
+                             *gross[pri + 1 :]])  # fmt: skip
+    assert errors == [] and order is not None
+    assert (order.lines[0].unit_price, order.lines[0].discount_percent) == (
+        Decimal("10.8"),
+        Decimal(0),
+    )
 
 
 def test_quantities_are_read_once_per_price_list_break() -> None:
