@@ -3,8 +3,10 @@
 Pure. An ALC+A with a PCD percentage is every line's discount (``edifact_orders``); an
 ALC+A with only an amount (MOA+204/8) and every ALC+C (MOA+23/8, or PCD of the order's net
 line total) become ``SalesOrder.allowance_charges``: the ERP sale gets one service line
-each (product ``ALLOWANCE_PRODUCT`` / ``CHARGE_PRODUCT``, a signed unit price) and the
-INVOIC states them again as header ALC.
+each and VAT rate of the goods (``adjustment_code``: ALLOWANCE, ALLOWANCE-7, ..., a signed
+unit price, split in proportion to the goods per rate) and the INVOIC states them again as
+header ALC, one per rate. A line's own amounts and percentage charges make its net price
+(``line_net_price``).
 """
 
 from __future__ import annotations
