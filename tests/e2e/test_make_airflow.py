@@ -4,6 +4,7 @@ REST API runs to success; nothing listens beyond loopback; SIGTERM stops every p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -77,9 +78,18 @@ class Launcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        """Stops it as a person does (SIGTERM: the launcher stops its components, which run
+        in sessions of their own), then kills whatever of its process tree is left."""
+        if self.proc.poll() is not None:
+            return
+        tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(True)]
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=90)
+        for proc in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        self.proc.wait()
 
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
