@@ -114,6 +114,8 @@ def test_sandbox_erp_on_postgresql(pg_server: str, erp_template: str) -> None:
     """Template database built once on the server, a per-run copy, dropped afterwards."""
     from sandbox.erp import SandboxErp
     from sandbox.erp_build import _pg_exists
+    from sandbox.erp_seed import catalogue
+    from transforms.edifact_orders_allowances import ADJUSTMENT_RATES, adjustment_code
 
     server_url = pg_server.rsplit("/", 1)[0]
     server = SandboxErp(server_url).start()
@@ -121,7 +123,11 @@ def test_sandbox_erp_on_postgresql(pg_server: str, erp_template: str) -> None:
     try:
         assert name.startswith("hub_erp_") and _pg_exists(server_url, name)
         erp = TrytonErp.connect(server.url, name, server.login, server.password)
-        assert len(erp.list_products()) == 20
+        # the seeded catalogue and the allowance/charge services, one of each per VAT rate
+        seeded = {p.code for p in catalogue()} | {
+            adjustment_code(charge, rate) for charge in (False, True) for rate in ADJUSTMENT_RATES
+        }
+        assert {p.code for p in erp.list_products()} == seeded
         (result,) = erp.create_sales(
             [
                 SalesOrder(
