@@ -7,16 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 from hub.bootstrap import Hub
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
 
 
 def erp_reference_check(hub: Hub, *, max_parties: int | str = 100_000) -> dict[str, Any]:
     """Counts, products without GTIN, customers without GLN/VAT, products without stock.
 
     The data that EDI and CRM mapping depend on: a product without GTIN cannot be ordered by
-    EDI, a customer without GLN cannot be matched to a partner's NAD.
+    EDI, a customer without GLN cannot be matched to a partner's NAD. The services the hub
+    sells order-level allowances and charges as (ALLOWANCE, CHARGE-7...) are never ordered by
+    GTIN nor stocked: they are counted but not reported as gaps.
     """
     erp = hub.erp
-    products = erp.list_products()
+    catalogue = erp.list_products()
+    products = [p for p in catalogue if p.code not in ADJUSTMENT_PRODUCTS]
     parties = erp.parties_changed_since(None, limit=int(max_parties))
     stock = erp.stock_levels()
     on_hand: dict[str, Decimal] = {}
@@ -25,7 +29,8 @@ def erp_reference_check(hub: Hub, *, max_parties: int | str = 100_000) -> dict[s
     gtins = Counter(p.gtin for p in products if p.gtin)
     report: dict[str, Any] = {
         "status": "ok",
-        "products": len(products),
+        "products": len(catalogue),
+        "adjustment_services": len(catalogue) - len(products),
         "products_with_gtin": sum(1 for p in products if p.gtin),
         "parties": len(parties),
         "parties_with_gln": sum(1 for p in parties if p.gln),

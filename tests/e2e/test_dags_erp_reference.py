@@ -32,6 +32,12 @@ def test_dag_reports_the_erp_reference_data(erp_conn: Any, run_dag: Any) -> None
     assert report["products"] >= len(catalogue())
     assert report["products_with_gtin"] >= len(catalogue())
     assert report["parties"] >= len(customers())
+    # the allowance/charge services are counted, never reported as missing a GTIN or stock
+    from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
+
+    assert report["adjustment_services"] == len(ADJUSTMENT_PRODUCTS)
+    gaps = set(report["products_missing_gtin"]) | set(report["products_out_of_stock"])
+    assert not gaps & ADJUSTMENT_PRODUCTS
 
     # The DAG is a thin shell: it reports exactly what the flow reports outside Airflow.
     from hub.flows import run_flow
