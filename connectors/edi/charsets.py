@@ -16,6 +16,7 @@ and report a warning.
 """
 
 CHARSET_POLICIES: tuple[str, ...] = ("strict", "utf8-fallback", "lenient")
+DEFAULT_CHARSET_POLICY: CharsetPolicy = "strict"  # `hub edi validate` without a partner
 
 # Level A: ISO 646 upper case letters, digits, space and these punctuation characters.
 _LEVEL_A = rb"A-Z0-9 .,\-()/='+:?!\"%&*;<>"

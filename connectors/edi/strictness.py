@@ -13,6 +13,7 @@ from typing import Literal
 
 Strictness = Literal["strict", "standard", "lenient"]
 STRICTNESS_LEVELS: tuple[str, ...] = ("strict", "standard", "lenient")
+WITHOUT_PARTNER: Strictness = "standard"  # `hub edi validate` without a partner: ISO 9735
 
 LENIENT_DEVIATIONS: tuple[str, ...] = (
     "a UNB date of preparation in CCYYMMDD form under syntax version 1-3 (YYMMDD is "

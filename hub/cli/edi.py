@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, cast
 
 import typer
 
-from connectors.edi.charsets import CHARSET_POLICIES
-from connectors.edi.strictness import STRICTNESS_LEVELS
+from connectors.edi.charsets import CHARSET_POLICIES, DEFAULT_CHARSET_POLICY
+from connectors.edi.strictness import STRICTNESS_LEVELS, WITHOUT_PARTNER
 from hub.cli import acks as acks_cli
 from hub.cli.edi_report import print_result, validate_files
 
@@ -128,8 +128,8 @@ def run_validate(
     checks: Sequence[MessageCheck] = ()
     interchange_checks: Sequence[InterchangeCheck] = ()
     notes: list[Issue] = []
-    policy = cast("CharsetPolicy", charset_policy or "strict")  # checked above
-    level = cast("Strictness", strictness or "standard")
+    policy = cast("CharsetPolicy", charset_policy or DEFAULT_CHARSET_POLICY)  # checked above
+    level = cast("Strictness", strictness or WITHOUT_PARTNER)
     if partner is not None:
         from schemas.errors import HubError  # noqa: PLC0415
 

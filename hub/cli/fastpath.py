@@ -51,11 +51,20 @@ def answer(argv: list[str]) -> int | None:
     if parsed is None or not parsed[0] or not all(path.exists() for path in parsed[0]):
         return None
     paths, as_json, values = parsed
-    from connectors.edi.charsets import CHARSET_POLICIES, CharsetPolicy  # noqa: PLC0415
-    from connectors.edi.strictness import STRICTNESS_LEVELS, Strictness  # noqa: PLC0415
+    from connectors.edi.charsets import (  # noqa: PLC0415
+        CHARSET_POLICIES,
+        DEFAULT_CHARSET_POLICY,
+        CharsetPolicy,
+    )
+    from connectors.edi.strictness import (  # noqa: PLC0415
+        STRICTNESS_LEVELS,
+        WITHOUT_PARTNER,
+        Strictness,
+    )
 
-    policy = values.get("--charset-policy", "strict")
-    level = values.get("--strictness", "standard")
+    # the typer command's defaults (hub/cli/edi.py), so both forms answer alike
+    policy = values.get("--charset-policy", DEFAULT_CHARSET_POLICY)
+    level = values.get("--strictness", WITHOUT_PARTNER)
     if policy not in CHARSET_POLICIES or level not in STRICTNESS_LEVELS:
         return None
     from hub.cli.edi_report import validate_files  # noqa: PLC0415
