@@ -67,20 +67,31 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
 def move_shipments(records: TrytonRecords, sale_id: int, name: str, when: date) -> None:
     """A new delivery date for a processed sale: its draft and waiting shipments planned for
     ``when`` (a waiting one goes back to draft for it, Tryton's rule, and waits again);
-    refused (``too_late``) once goods are assigned, picked or shipped. Idempotent."""
+    refused (``too_late``) once goods are assigned, picked or shipped. Idempotent, also after
+    a crash between the draft and the wait: where Tryton waits a sale's shipments
+    (``sale_wait_shipment``), a draft one is waited again on the retry."""
     _check_unshipped(records, sale_id, name)
     (sale,) = records.read("sale.sale", [sale_id], ["shipments"])
     rows = records.read("stock.shipment.out", sale["shipments"], ["state", "planned_date"])
-    moved = [r for r in rows if r["state"] in ("draft", "waiting") and r["planned_date"] != when]
-    if not moved:
-        return
-    rpc, ids = records.rpc, [r["id"] for r in moved]
-    waiting = [r["id"] for r in moved if r["state"] == "waiting"]
-    if waiting:
-        rpc.model("stock.shipment.out", "draft", waiting, idempotent=True)
-    rpc.model("stock.shipment.out", "write", ids, {"planned_date": when}, idempotent=True)
-    if waiting:
-        rpc.model("stock.shipment.out", "wait", waiting, idempotent=True)
+    open_rows = [r for r in rows if r["state"] in ("draft", "waiting")]
+    moved = [r["id"] for r in open_rows if r["planned_date"] != when]
+    waiting = [r["id"] for r in open_rows if r["state"] == "waiting"]
+    drafts = [r["id"] for r in open_rows if r["state"] == "draft"]
+    back = [i for i in waiting if i in moved]
+    rewait = back + (drafts if drafts and _waits(records) else [])
+    rpc = records.rpc
+    if back:
+        rpc.model("stock.shipment.out", "draft", back, idempotent=True)
+    if moved:
+        rpc.model("stock.shipment.out", "write", moved, {"planned_date": when}, idempotent=True)
+    if rewait:
+        rpc.model("stock.shipment.out", "wait", rewait, idempotent=True)
+
+
+def _waits(records: TrytonRecords) -> bool:
+    """Whether Tryton waits the shipments of a processed sale (sale configuration)."""
+    (config,) = records.read("sale.configuration", [1], ["sale_wait_shipment"])
+    return bool(config["sale_wait_shipment"])
 
 
 def _check_unshipped(records: TrytonRecords, sale_id: int, name: str) -> None:

@@ -252,3 +252,31 @@ def test_expired_session_logs_in_again(erp: TrytonErp, erp_server) -> None:  # n
     before = erp.calls
     assert len(erp.list_products(limit=2)) == 2
     assert erp.calls - before == 4  # refused call, login, preferences, call again
+
+
+def test_a_date_change_left_half_done_by_a_crash_is_finished_by_the_retry(
+    erp: TrytonErp, unique: str
+) -> None:
+    """A crash after the waiting shipment went back to draft and got its new date, before it
+    waited again: the retried change waits it again (Tryton's sale_wait_shipment), so the
+    goods are not left in a draft shipment that is never assigned."""
+    from schemas.model import SalesOrderChange
+
+    number, later = f"PO-{unique}-W", dt.date.today() + dt.timedelta(days=11)
+    (made,) = erp.create_sales([order(number)])
+    assert made.sale is not None and made.sale.erp_id is not None
+    sale_id = int(made.sale.erp_id)
+    (sale,) = erp.records.read("sale.sale", [sale_id], ["shipments"])
+    states = lambda: [r["state"] for r in erp.records.read(  # noqa: E731
+        "stock.shipment.out", sale["shipments"], ["state"])]  # fmt: skip
+    assert states() == ["waiting"]
+    # what the crash left: back to draft, the new date written, not waited again
+    erp.records.rpc.model("stock.shipment.out", "draft", sale["shipments"], idempotent=True)
+    erp.records.rpc.model("stock.shipment.out", "write", sale["shipments"],
+                          {"planned_date": later}, idempotent=True)  # fmt: skip
+    change = SalesOrderChange(order_number=number, change_number="1",
+                              buyer=PartyRef(gln=CUSTOMERS[0].gln),
+                              requested_delivery_date=later)  # fmt: skip
+    changed = erp.change_sale(made.sale.erp_id, change)
+    assert changed.delivery_date == later
+    assert states() == ["waiting"]
