@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,10 +30,32 @@ class CanonicalModel(BaseModel):
     """Strict, immutable base: unknown fields are errors, not silently dropped data."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # fields added after content hashes were journaled: left out of the hash while empty, so
+    # a model without them hashes as it did before they existed (journal and ledger keys)
+    hash_neutral_when_empty: ClassVar[frozenset[str]] = frozenset()
 
     def content_hash(self) -> str:
         """A stable SHA-256 of the model's content, for change detection and conflict checks."""
-        return content_hash(self.model_dump(mode="json"))
+        return content_hash(self.model_dump(mode="json", exclude=self._hash_exclude() or None))
+
+    def _hash_exclude(self) -> dict[Any, Any]:
+        """The pydantic ``exclude`` of the empty hash-neutral fields, nested models included."""
+        spec: dict[Any, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in self.hash_neutral_when_empty and not value:
+                spec[name] = True
+            elif isinstance(value, CanonicalModel) and (inner := value._hash_exclude()):
+                spec[name] = inner
+            elif isinstance(value, tuple):
+                items = {i: _hash_exclude(v) for i, v in enumerate(value) if _hash_exclude(v)}
+                if items:
+                    spec[name] = items
+        return spec
+
+
+def _hash_exclude(value: object) -> dict[Any, Any]:
+    return value._hash_exclude() if isinstance(value, CanonicalModel) else {}
 
 
 def content_hash(data: object) -> str:
@@ -161,8 +183,11 @@ class SalesOrderLine(CanonicalModel):
     description: str | None = None
     quantity: Quantity
     unit: str = "unit"
-    unit_price: Amount | None = Field(default=None, ge=0)
+    unit_price: Amount | None = Field(default=None, ge=0)  # net: after the line's allowances
     discount_percent: Percent = Decimal(0)
+    # the line's allowances and charges (ALC in the LIN group), amounts for the line's total
+    allowance_charges: tuple[AllowanceCharge, ...] = ()
+    hash_neutral_when_empty = frozenset({"allowance_charges"})
 
     @model_validator(mode="after")
     def _identified(self) -> SalesOrderLine:
@@ -186,11 +211,7 @@ class SalesOrder(CanonicalModel):
     notes: tuple[str, ...] = ()
     source: str | None = None
     allowance_charges: tuple[AllowanceCharge, ...] = ()  # order-level (ALC+MOA), net of VAT
-
-    def content_hash(self) -> str:
-        """As before order-level allowances existed when there are none (journal hashes)."""
-        empty = None if self.allowance_charges else {"allowance_charges"}
-        return content_hash(self.model_dump(mode="json", exclude=empty))
+    hash_neutral_when_empty = frozenset({"allowance_charges"})
 
     @model_validator(mode="after")
     def _unique_lines(self) -> SalesOrder:
@@ -212,6 +233,8 @@ class SalesOrderLineChange(CanonicalModel):
     quantity: Quantity | None = None
     unit_price: Amount | None = Field(default=None, ge=0)
     discount_percent: Percent = Decimal(0)
+    allowance_charges: tuple[AllowanceCharge, ...] = ()  # the line's, restated (ALC in LIN)
+    hash_neutral_when_empty = frozenset({"allowance_charges"})
 
 
 class SalesOrderChange(CanonicalModel):
@@ -225,6 +248,8 @@ class SalesOrderChange(CanonicalModel):
     requested_delivery_date: date | None = None
     lines: tuple[SalesOrderLineChange, ...] = ()
     source: str | None = None
+    allowance_charges: tuple[AllowanceCharge, ...] = ()  # order-level, restated (ALC+MOA)
+    hash_neutral_when_empty = frozenset({"allowance_charges"})
 
 
 SaleState = Literal["draft", "quotation", "confirmed", "processing", "done", "cancelled"]
@@ -241,6 +266,8 @@ class ErpSaleLine(CanonicalModel):
     unit_price: Amount
     erp_id: str | None = None
     discount_percent: Percent = Decimal(0)  # the order's allowance in unit_price (net)
+    allowance_charges: tuple[AllowanceCharge, ...] = ()  # the order line's, in unit_price
+    hash_neutral_when_empty = frozenset({"allowance_charges"})
 
 
 class ErpSale(CanonicalModel):
@@ -331,13 +358,17 @@ class InvoiceLine(CanonicalModel):
     tax_rate: Percent | None = None
     order_number: str | None = None
     discount_percent: Percent = Decimal(0)  # the allowance already in unit_price (ALC/PCD)
+    allowance_charges: tuple[AllowanceCharge, ...] = ()  # the order line's, in unit_price
+    hash_neutral_when_empty = frozenset({"allowance_charges"})
 
 
 class AllowanceCharge(CanonicalModel):
-    """A document-level allowance (a discount) or charge (freight, packing), net of VAT.
+    """An allowance (a discount) or charge (freight, packing) on a document or a line, net of VAT.
 
     ``reason_code`` is UNTDID 5189 for an allowance, UNTDID 7161 for a charge; ``tax_rate``
-    is the VAT rate the amount is taxed at (it belongs to that rate's VAT breakdown).
+    is the VAT rate the amount is taxed at (it belongs to that rate's VAT breakdown). On a
+    line, ``amount`` is for the line's whole quantity; ``percent`` says it was a percentage
+    (PCD) of the line's gross amount.
     """
 
     charge: bool = False
@@ -345,6 +376,8 @@ class AllowanceCharge(CanonicalModel):
     reason: str | None = None
     reason_code: str | None = None
     tax_rate: Percent | None = None
+    percent: Percent | None = None
+    hash_neutral_when_empty = frozenset({"percent"})
 
 
 class Invoice(CanonicalModel):
