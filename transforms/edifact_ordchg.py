@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from schemas.model import ErpSale, PartyRef, SalesOrderChange, SalesOrderLineChange
 from transforms.edifact_orders import AppError, SegmentLike, orders_to_sales_order
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
 
 ORDCHG_TYPE = ["ORDCHG", "D", "96A", "UN", "EAN008"]
 CANCELLATION = "1"
@@ -212,7 +213,8 @@ def change_response(
     Applied: 29 (accepted), with the sale's lines as they are now (LIN 1229 5 unchanged,
     3 changed, 1 added) and the deleted ones (2) with quantity 0; a cancellation accepted
     has no lines; DTM+2 the sale's delivery date now. Refused (too late, unknown order): 27
-    (not accepted) and FTX the reason.
+    (not accepted) and FTX the reason. The sale's order-level allowance and charge lines
+    (``ADJUSTMENT_PRODUCTS``) are no order lines: never answered as LIN.
     """
     segments: list[tuple[object, ...]] = [
         ("BGM", "231", document_number, "27" if refusal else "29"),
@@ -235,7 +237,7 @@ def change_response(
     if sale is not None and not refusal and not change.cancel:
         codes = gtin_by_code or {}
         actions = {c.line_no: c.action for c in change.lines}
-        for line in sale.lines:
+        for line in (ln for ln in sale.lines if ln.product_code not in ADJUSTMENT_PRODUCTS):
             action = {"add": "1", "change": "3"}.get(actions.get(line.line_no, ""), "5")
             gtin = line.gtin or codes.get(line.product_code, "")
             segments.append(("LIN", str(line.line_no), action, [gtin, "EN"]))

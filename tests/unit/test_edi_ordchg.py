@@ -18,7 +18,7 @@ from sandbox.demo_partner import ordchg_for
 from sandbox.partner import drop, make_orders, orders_interchange
 from schemas.model import ErpSale, PartyRef, SalesOrder, SalesOrderChange, SalesOrderLineChange
 from tests.fixtures.ids import GTINS, NORD, US
-from transforms.edifact_ordchg import change_to_ordchg, ordchg_to_change
+from transforms.edifact_ordchg import change_response, change_to_ordchg, ordchg_to_change
 from transforms.keys import KeyKind
 
 
@@ -117,7 +117,7 @@ def test_a_change_adds_deletes_and_changes_lines_once(hub: Hub, erp: FakeErp) ->
     report = _send(hub, change, "6002")
     assert report["changes_created"] == 1
     changed = erp.sales[sale.erp_id]
-    assert [(ln.line_no, ln.quantity) for ln in changed.lines] == [(1, 9), (3, 4)]
+    assert [(ln.line_no, ln.quantity) for ln in changed.lines] == [(1, Decimal(9)), (3, Decimal(4))]
     assert changed.lines[0].unit_price == first.unit_price  # unchanged price kept
     answers = _answers(hub)
     (ordrsp,) = answers["ORDRSP"]
@@ -141,7 +141,7 @@ def test_a_confirmed_sale_is_amended_once_and_no_line_is_added(hub: Hub, erp: Fa
     change = _nine_and_delete(sale, "AM-1")
     assert _send(hub, change, "6060")["changes_created"] == 1
     changed = erp.sales[sale.erp_id]
-    assert [(ln.line_no, ln.quantity) for ln in changed.lines] == [(1, 9), (2, 0)]
+    assert [(ln.line_no, ln.quantity) for ln in changed.lines] == [(1, Decimal(9)), (2, Decimal(0))]
     (ordrsp,) = _answers(hub)["ORDRSP"]
     lins = [(s.element(1), s.element(2)) for s in ordrsp.segments if s.tag == "LIN"]
     assert _bgm(ordrsp) == "29" and lins == [("1", "3"), ("2", "2")]
@@ -252,3 +252,24 @@ def test_a_new_delivery_date_moves_the_sale_once_and_is_answered(hub: Hub, erp: 
     assert f"delivery {when}" in versions[0]["summary"]
     again = _send(hub, change, "6061")
     assert again.get("changes_created", 0) == 0 and again["changes_existing"] == 1
+
+
+def test_the_answer_to_a_change_lists_no_allowance_or_charge_line() -> None:
+    """The sale's order-level allowance/charge service lines (ALLOWANCE, CHARGE-7) are no
+    order lines: ``change_response`` itself leaves them out, whoever calls it (issue 14.2)."""
+    from schemas.model import ErpSaleLine
+
+    goods = ErpSaleLine(line_no=1, product_code="P1", gtin=GTINS[0], quantity=Decimal(4),
+                        unit_price=Decimal("2.5"))  # fmt: skip
+    services = tuple(ErpSaleLine(line_no=n, product_code=code, quantity=Decimal(1),
+                                 unit_price=price) for n, code, price in (
+        (2, "ALLOWANCE", Decimal(-1)), (3, "CHARGE-7", Decimal("0.5"))))  # fmt: skip
+    sale = ErpSale(erp_id="9", number="S9", reference="PO-1", party_erp_id="1",
+                   state="processing", currency="EUR", lines=(goods, *services))  # fmt: skip
+    change = SalesOrderChange(order_number="PO-1", change_number="2", buyer=PartyRef(gln=NORD),
+                              lines=(SalesOrderLineChange(line_no=1, action="change",
+                                                          quantity=Decimal(4)),))  # fmt: skip
+    body = change_response(document_number="RSP1", issued="20261201", change=change,
+                           supplier_gln=US, currency="EUR", sale=sale)  # fmt: skip
+    assert [s[1:3] for s in body if s[0] == "LIN"] == [("1", "3")]
+    assert ("CNT", ["2", "1"]) in body

@@ -26,7 +26,6 @@ from schemas.errors import HubError, PermanentError
 from schemas.model import ErpSale, SalesOrderChange
 from transforms import edifact_ordchg as ordchg
 from transforms.edifact_orders import AppError
-from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
 from transforms.keys import DocumentKey, SaleChangeKey, SaleKey
 
 REFUSED_CLASS = "ChangeRefused"
@@ -186,9 +185,8 @@ def _response(
     number = edi_out.document_number(ctx.hub.ledger, "ordrsp", ctx.profile.id, key)
     sale, deleted = target.sale, {c.line_no for c in change.lines if c.action == "delete"}
     if sale is not None:  # a line deleted by amendment stays at 0: answered as deleted once
-        kept = tuple(ln for ln in sale.lines if (ln.quantity or ln.line_no not in deleted)
-                     and ln.product_code not in ADJUSTMENT_PRODUCTS)  # fmt: skip
-        sale = sale.model_copy(update={"lines": kept})  # order-level allowances are no lines
+        kept = tuple(ln for ln in sale.lines if ln.quantity or ln.line_no not in deleted)
+        sale = sale.model_copy(update={"lines": kept})
     body = ordchg.change_response(
         document_number=f"RSP{number:07d}", issued=ctx.prepared.strftime("%Y%m%d"),
         change=change, supplier_gln=ctx.profile.unb.our_id,
