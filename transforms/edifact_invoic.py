@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
-from schemas.model import AllowanceCharge, Invoice, InvoiceLine
-from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
+from schemas.model import CENT, AllowanceCharge, ErpSale, ErpSaleLine, Invoice, InvoiceLine
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS, PRICE_DIGITS, alc_segments
 from transforms.edifact_outbound import MissingField, SegmentTuple, dtm, money, nad, num
 from transforms.edifact_outbound_checks import line_gtins, party_glns
 
@@ -98,9 +98,47 @@ def split_adjustments(invoice: Invoice) -> tuple[list[InvoiceLine], list[Allowan
 
     goods = [ln for ln in invoice.lines if not adjusts(ln)]
     header = [AllowanceCharge(charge=ln.amount * sign > 0, amount=abs(ln.amount),
-                              reason=ln.description or ln.product_code, tax_rate=ln.tax_rate)
+                              reason=ln.description or ln.product_code, tax_rate=ln.tax_rate,
+                              reason_code=_order_reason(ln))
               for ln in invoice.lines if adjusts(ln)]  # fmt: skip
     return goods, header + list(invoice.allowance_charges)
+
+
+def with_order_allowances(invoice: Invoice, sales: Sequence[ErpSale]) -> Invoice:
+    """The invoice with each line's allowances and charges as the hub journaled its order's
+    ``sales`` (``sale_with_allowances``), matched by order and product, in line order.
+
+    A line invoicing part of its order line gets the amounts in proportion to its quantity
+    (to the cent); percentages stay."""
+    journaled: dict[tuple[str, str], list[ErpSaleLine]] = {}
+    for sale in sales:
+        for ln in sale.lines:
+            if ln.discount_percent or ln.allowance_charges:
+                journaled.setdefault((sale.reference, ln.product_code), []).append(ln)
+    if not journaled:
+        return invoice
+    lines: list[InvoiceLine] = []
+    for line in invoice.lines:
+        found = journaled.get((line.order_number or "", line.product_code or ""))
+        lines.append(_allowances_of(line, found.pop(0)) if found else line)
+    return invoice.model_copy(update={"lines": tuple(lines)})
+
+
+def _allowances_of(line: InvoiceLine, sold: ErpSaleLine) -> InvoiceLine:
+    """``line`` with the sale line's percentage and allowances, for the invoiced quantity."""
+    share = abs(line.quantity / sold.quantity) if sold.quantity else Decimal(1)
+    adjustments = tuple(
+        a if share == 1 else a.model_copy(update={"amount": (a.amount * share).quantize(CENT)})
+        for a in sold.allowance_charges
+    )
+    return line.model_copy(
+        update={"discount_percent": sold.discount_percent, "allowance_charges": adjustments}
+    )
+
+
+def _order_reason(line: InvoiceLine) -> str | None:
+    """The reason code of the order's allowance or charge an ERP service line is, if known."""
+    return next((a.reason_code for a in line.allowance_charges if a.reason_code), None)
 
 
 def _tax(rate: Decimal, decimal_mark: str) -> SegmentTuple:
@@ -155,10 +193,9 @@ def invoic(invoice: Invoice, *, buyer_gln: str, supplier_gln: str, buyer_vat: st
 
 
 def _adjustment(a: AllowanceCharge, dm: str) -> list[SegmentTuple]:
-    """One document-level allowance (ALC+A, MOA+204) or charge (ALC+C, MOA+23), its VAT."""
-    code = a.reason_code or ("FC" if a.charge else "TD")
-    segments: list[SegmentTuple] = [("ALC", "C" if a.charge else "A", "", "", "1", [code])]
-    segments.append(("MOA", ["23" if a.charge else "204", money(a.amount, dm)]))
+    """One document-level allowance (ALC+A, MOA+204) or charge (ALC+C, MOA+23), with the
+    order's reason code (else TD/FC), and its VAT."""
+    segments: list[SegmentTuple] = alc_segments(a.model_copy(update={"reason": None}), dm, money)
     if a.tax_rate is not None:
         segments.append(_tax(a.tax_rate, dm))
     return segments
@@ -175,27 +212,43 @@ def _lines(invoice: Invoice, goods: list[InvoiceLine], gtin_by_code: Mapping[str
         segments.append(("QTY", ["47", num(line.quantity * sign, dm)]))
         segments.append(("MOA", ["203", money(line.amount * sign, dm)]))
         segments.append(("PRI", ["AAA", num(line.unit_price, dm)]))
-        gross = _gross(line.unit_price, line.discount_percent)
-        if gross is not None:  # the order's allowance: gross price, then ALC/PCD/MOA below
+        gross, adjustments = _line_adjustments(line, sign)
+        if gross is not None:  # the order's allowances: gross price, then ALC/PCD/MOA below
             segments.append(("PRI", ["AAB", num(gross, dm)]))
         if line.order_number:
             segments.append(("RFF", ["ON", line.order_number[:35]]))
         line_rate = line.tax_rate if line.tax_rate is not None else single_rate
         if line_rate is not None:
             segments.append(_tax(line_rate, dm))
-        if gross is not None:
-            allowance = ((gross - line.unit_price) * line.quantity).quantize(Decimal("0.01"))
-            segments.append(("ALC", "A", "", "", "1", ["TD"]))
-            segments.append(("PCD", ["1", num(line.discount_percent, dm)]))
-            segments.append(("MOA", ["204", money(allowance * sign, dm)]))
+        segments += [seg for a in adjustments for seg in alc_segments(a, dm, money)]
     return segments
+
+
+def _line_adjustments(
+    line: InvoiceLine, sign: Decimal
+) -> tuple[Decimal | None, list[AllowanceCharge]]:
+    """The line's price before its allowances and charges, and those (None, [] without any).
+
+    The order line's own (``allowance_charges``, amounts for the invoiced quantity): the gross
+    price is the line amount plus the allowances less the charges, per unit. Else the order's
+    percentage (``discount_percent``): the gross price is the net one before it."""
+    if line.allowance_charges and line.quantity:
+        net = sum((-a.amount if a.charge else a.amount for a in line.allowance_charges),
+                  Decimal(0))  # fmt: skip
+        gross = ((line.amount * sign + net) / (line.quantity * sign)).quantize(PRICE_DIGITS)
+        return gross, list(line.allowance_charges)
+    before = _gross(line.unit_price, line.discount_percent)
+    if before is None:
+        return None, []
+    allowance = ((before - line.unit_price) * line.quantity * sign).quantize(CENT)
+    return before, [AllowanceCharge(amount=allowance, percent=line.discount_percent)]
 
 
 def _gross(net: Decimal, discount_percent: Decimal) -> Decimal | None:
     """The price before the line's allowance (None without one)."""
     if not discount_percent or discount_percent >= 100:
         return None
-    return (net / (1 - discount_percent / 100)).quantize(Decimal("0.0001"))
+    return (net / (1 - discount_percent / 100)).quantize(PRICE_DIGITS)
 
 
 def _totals(invoice: Invoice, goods: list[InvoiceLine], adjustments: list[AllowanceCharge],

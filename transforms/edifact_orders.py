@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.model import CENT, ErpSale, Product, SalesOrder
-from transforms.edifact_orders_allowances import line_net_price, order_level
+from transforms.edifact_orders_allowances import (
+    alc_segments,
+    line_adjustments,
+    line_net_price,
+    line_price_segments,
+    order_level,
+)
 
 
 class SegmentLike(Protocol):
@@ -340,7 +346,9 @@ def _apply_allowances(draft: _OrderDraft) -> None:
     order-level amounts and charges the order's ``allowance_charges``.
 
     A line's own amount allowances and charges (and percentage charges) make its price the
-    net price (``line_net_price``: exact to the cent, or refused)."""
+    net price (``line_net_price``: exact to the cent, or refused); the line keeps them (with
+    the order's percentage allowances) as its ``allowance_charges``, and so does a line of
+    percentages only whose reason is more than the default TD (a code or a text)."""
     alcs = draft.fields.pop("_alc", None) or []
     assert isinstance(alcs, list)
     header = [a for a in alcs if a["kind"] == "A" and a["percent"] is not None]
@@ -357,11 +365,14 @@ def _apply_allowances(draft: _OrderDraft) -> None:
                 draft.errors.append(AppError("ALC", error.message, error.pos, error.tag,
                                              error.element, int(str(line["line_no"]))))  # fmt: skip
             elif price is not None:
+                line["allowance_charges"] = line_adjustments(line, [*header, *own])
                 line["unit_price"] = price
             continue
         percent = discount + sum((a["percent"] for a in own), Decimal(0))
         if percent:
             line["discount_percent"] = percent
+        if any(a.get("code") not in ("", None, "TD") or a.get("text") for a in [*header, *own]):
+            line["allowance_charges"] = line_adjustments(line, [*header, *own])
     found, errors = order_level(alcs, draft.lines)
     draft.fields["allowance_charges"] = found
     for e in errors:
@@ -543,18 +554,7 @@ def sales_order_to_orders(
             segments.append(("NAD", qualifier, [ref.gln, "", "9"]))
     segments.append(("CUX", ["2", order.currency, "9"]))
     for a in order.allowance_charges:
-        code = a.reason_code or ("FC" if a.charge else "TD")
-        segments.append(
-            (
-                "ALC",
-                "C" if a.charge else "A",
-                "",
-                "",
-                "1",
-                [code, "", "", a.reason] if a.reason else [code],
-            )
-        )
-        segments.append(("MOA", ["23" if a.charge else "204", _fmt(a.amount, decimal_mark)]))
+        segments += alc_segments(a, decimal_mark)
     for line in order.lines:
         segments.append(("LIN", str(line.line_no), "", [line.gtin or "", "EN"]))
         if line.buyer_item_code:
@@ -565,12 +565,7 @@ def sales_order_to_orders(
         if line.unit != "unit":
             quantity.append(line.unit)
         segments.append(("QTY", quantity))
-        if line.unit_price is not None:  # gross (AAB) when an allowance follows, else net
-            qualifier = "AAB" if line.discount_percent else "AAA"
-            segments.append(("PRI", [qualifier, _fmt(line.unit_price, decimal_mark)]))
-        if line.discount_percent:
-            segments.append(("ALC", "A", "", "", "1", ["TD"]))
-            segments.append(("PCD", ["1", _fmt(line.discount_percent, decimal_mark)]))
+        segments += line_price_segments(line, decimal_mark)
     segments.append(("UNS", "S"))
     segments.append(("CNT", ["2", str(len(order.lines))]))
     return segments

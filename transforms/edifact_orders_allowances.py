@@ -6,17 +6,19 @@ line total) become ``SalesOrder.allowance_charges``: the ERP sale gets one servi
 each and VAT rate of the goods (``adjustment_code``: ALLOWANCE, ALLOWANCE-7, ..., a signed
 unit price, split in proportion to the goods per rate) and the INVOIC states them again as
 header ALC, one per rate. A line's own amounts and percentage charges make its net price
-(``line_net_price``).
+(``line_net_price``); the line keeps them, each for its whole quantity and with its reason
+code (``line_adjustments``), so that the INVOIC states them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from schemas.model import CENT, AllowanceCharge, SalesOrder
+from schemas.model import CENT, AllowanceCharge, ErpSale, ErpSaleLine, SalesOrder, SalesOrderLine
+from transforms.edifact_outbound import num
 
 PRICE_DIGITS = Decimal("0.0001")  # the ERP's unit price digits (Tryton's default)
 ALLOWANCE_PRODUCT = "ALLOWANCE"  # the ERP's service product of order-level allowances
@@ -168,6 +170,70 @@ def line_net_price(
     return net, None
 
 
+def line_adjustments(line: dict[str, Any], alcs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The line's allowances and charges (``alcs``: the order's percentage allowances, then its
+    own ALC groups) as AllowanceCharge values for its whole quantity, with reason and PCD.
+
+    A percentage is of the line's gross amount (rounded to the cent; the last one takes the
+    rounding rest), so that the gross amount less the allowances plus the charges is the line
+    total ``line_net_price`` made, to the cent."""
+    gross, quantity = line.get("unit_price"), line.get("quantity")
+    if not isinstance(gross, Decimal) or not isinstance(quantity, Decimal):
+        return []
+    stated = [a for a in alcs if a["percent"] is not None or a["amount"] is not None]
+    signs = [Decimal(1) if a["kind"] == "C" else Decimal(-1) for a in stated]
+    percents = [i for i, a in enumerate(stated) if a["percent"] is not None]
+    net_percent = sum((signs[i] * stated[i]["percent"] for i in percents), Decimal(0))
+    rest = (quantity * gross * (1 + net_percent / 100)).quantize(CENT)
+    rest -= (quantity * gross).quantize(CENT)
+    amounts: list[Decimal] = []
+    for i, a in enumerate(stated):
+        if a["percent"] is None:
+            amounts.append(a["amount"])
+            continue
+        share = signs[i] * (quantity * gross * a["percent"] / 100).quantize(CENT)
+        share = rest if i == percents[-1] else share
+        rest -= share
+        amounts.append(max(signs[i] * share, Decimal(0)))
+    return [{"charge": a["kind"] == "C", "amount": amount, "reason": a.get("text") or None,
+             "reason_code": a.get("code") or None, "percent": a["percent"]}
+            for a, amount in zip(stated, amounts, strict=True)]  # fmt: skip
+
+
+def alc_segments(
+    a: AllowanceCharge, decimal_mark: str, amount: Callable[[Decimal, str], str] = num
+) -> list[tuple[object, ...]]:
+    """ALC+A/C (the reason code, else TD/FC, and text), PCD+1 if a percentage, MOA+204/23
+    (``amount`` formats it: ``money`` where a document states cents)."""
+    code = a.reason_code or ("FC" if a.charge else "TD")
+    reason = [code, "", "", a.reason] if a.reason else [code]
+    segments: list[tuple[object, ...]] = [("ALC", "C" if a.charge else "A", "", "", "1", reason)]
+    if a.percent is not None:
+        segments.append(("PCD", ["1", num(a.percent, decimal_mark)]))
+    segments.append(("MOA", ["23" if a.charge else "204", amount(a.amount, decimal_mark)]))
+    return segments
+
+
+def line_price_segments(line: SalesOrderLine, decimal_mark: str) -> list[tuple[object, ...]]:
+    """PRI+AAA net price; or PRI+AAB gross price and the line's allowances and charges (the
+    gross price is the net line total plus allowances less charges, per unit)."""
+    if line.unit_price is None:
+        return []
+    if not (line.discount_percent or line.allowance_charges):
+        return [("PRI", ["AAA", num(line.unit_price, decimal_mark)])]
+    gross = line.unit_price
+    if line.allowance_charges and not line.discount_percent:  # unit_price is the net one
+        total = (line.quantity * line.unit_price).quantize(CENT)
+        total += sum((-a.amount if a.charge else a.amount for a in line.allowance_charges),
+                     Decimal(0))  # fmt: skip
+        gross = (total / line.quantity).quantize(PRICE_DIGITS)
+    segments: list[tuple[object, ...]] = [("PRI", ["AAB", num(gross, decimal_mark)])]
+    if not line.allowance_charges:
+        segments.append(("ALC", "A", "", "", "1", ["TD"]))
+        segments.append(("PCD", ["1", num(line.discount_percent, decimal_mark)]))
+    return segments + [seg for a in line.allowance_charges for seg in alc_segments(a, decimal_mark)]
+
+
 def adjustment_lines(
     order: SalesOrder, bases: Mapping[Decimal, Decimal] | None = None
 ) -> list[Adjustment]:
@@ -207,3 +273,40 @@ def adjustment_line(
     label = " ".join(filter(None, (a.reason_code, a.reason))) or what.lower()
     return Adjustment(sequence, adjustment_code(a.charge, rate), share if a.charge else -share,
                       f"{what}: {label}")  # fmt: skip
+
+
+def sale_with_allowances(order: SalesOrder, sale: ErpSale) -> ErpSale:
+    """The sale as the hub journals it: each goods line with its order line's percentage
+    (``discount_percent``) and allowances and charges, each order-level allowance or charge
+    line with the order's (its reason code): the ERP keeps only prices, the INVOIC states
+    them again from this."""
+    by_no = {ln.line_no: ln for ln in order.lines}
+    order_level = _order_level_by_line(order, sale)
+    lines: list[ErpSaleLine] = []
+    for ln in sale.lines:
+        own = by_no.get(ln.line_no)
+        update: dict[str, Any] = {}
+        if ln.line_no in order_level:
+            update["allowance_charges"] = (order_level[ln.line_no],)
+        elif own is not None and ln.product_code not in ADJUSTMENT_PRODUCTS:
+            if own.discount_percent:
+                update["discount_percent"] = own.discount_percent
+            if own.allowance_charges:
+                update["allowance_charges"] = own.allowance_charges
+        lines.append(ln.model_copy(update=update) if update else ln)
+    return sale.model_copy(update={"lines": tuple(lines)})
+
+
+def _order_level_by_line(order: SalesOrder, sale: ErpSale) -> dict[int, AllowanceCharge]:
+    """Which order-level allowance or charge each of the sale's service lines is (in order:
+    one line each, or one per VAT rate whose shares add up to its amount)."""
+    service = iter(sorted((ln for ln in sale.lines if ln.product_code in ADJUSTMENT_PRODUCTS),
+                          key=lambda ln: ln.line_no))  # fmt: skip
+    found: dict[int, AllowanceCharge] = {}
+    for a in order.allowance_charges:
+        left = a.amount
+        while left > 0 and (ln := next(service, None)) is not None:
+            share = abs(ln.unit_price * ln.quantity).quantize(CENT)
+            found[ln.line_no] = a.model_copy(update={"amount": share})
+            left -= share
+    return found

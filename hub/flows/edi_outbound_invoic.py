@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
 
 from hub.flows.edi_outbound_desadv import BINDING_SYSTEM, desadv_entity
 from hub.flows.edi_outbound_run import (
@@ -24,7 +23,7 @@ from hub.flows.edi_outbound_run import (
 )
 from hub.flows.edi_outbound_send import Outgoing, deliver
 from schemas.config import PartnerProfile
-from schemas.model import Invoice
+from schemas.model import ErpSale, Invoice
 from transforms import edifact_invoic as invoic_t
 from transforms.keys import DocumentKey, KeyKind
 
@@ -131,24 +130,8 @@ def _despatched(
 
 
 def _with_allowances(run: Run, invoice: Invoice) -> Invoice:
-    """Each line with the allowance (ALC/PCD) its order line had, from the sale the hub made
-    of the partner's order (the ERP keeps only the net price the INVOIC states too)."""
+    """Each line with the allowances and charges its order line had (ALC/PCD, reason codes),
+    from the sales the hub made of the partner's orders (the ERP keeps only net prices)."""
     rows = run.hub.ledger.journal_find(KeyKind.SALE, subjects=list(invoice.order_numbers))
-    discount: dict[tuple[str, str], Decimal] = {}
-    for row in rows:
-        result = row.get("result")
-        if not isinstance(result, dict):
-            continue
-        for line in result.get("lines") or []:
-            if Decimal(str(line.get("discount_percent") or 0)):
-                key = (str(result.get("reference")), str(line.get("product_code")))
-                discount[key] = Decimal(str(line["discount_percent"]))
-    if not discount:
-        return invoice
-    lines = tuple(
-        ln.model_copy(update={"discount_percent": discount[(ln.order_number or "",
-                                                            ln.product_code or "")]})
-        if (ln.order_number or "", ln.product_code or "") in discount else ln
-        for ln in invoice.lines
-    )  # fmt: skip
-    return invoice.model_copy(update={"lines": lines})
+    sales = [ErpSale.model_validate(r["result"]) for r in rows if isinstance(r.get("result"), dict)]
+    return invoic_t.with_order_allowances(invoice, sales)

@@ -104,8 +104,8 @@ def _run(hub: Hub, body: Segments, ref: str) -> dict[str, object]:
 def test_line_allowance_and_charge_flow_to_the_sale_and_the_invoic(hub: Hub, erp: FakeErp) -> None:
     """HUB-1001 lists at 11.00: 5 x 11.00 less 1.00 plus a 0.50 charge = 54.50 (10.90 each,
     within the partner's 2% tolerance)."""
-    body = _with(_body(), ("ALC", "A", "", "", "1", ["TD"]), ("MOA", ["204", "1"]),
-                 ("ALC", "C", "", "", "1", ["FC"]), ("MOA", ["23", "0.5"]))  # fmt: skip
+    body = _with(_body(), ("ALC", "A", "", "", "1", ["DI"]), ("MOA", ["204", "1"]),
+                 ("ALC", "C", "", "", "1", ["ABK"]), ("MOA", ["23", "0.5"]))  # fmt: skip
     report = _run(hub, body, "8101")
     assert report["orders_created"] == 1, [d.reason for d in hub.ledger.dead_letters()]
     (sale,) = erp.sales.values()
@@ -118,7 +118,13 @@ def test_line_allowance_and_charge_flow_to_the_sale_and_the_invoic(hub: Hub, erp
     (msg,) = [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
     moa = {s.element(1, 1): Decimal(s.element(1, 2)) for s in msg.segments if s.tag == "MOA"}
     assert moa["203"] == moa["79"] == moa["125"] == sale.untaxed_amount  # the ERP's, to the cent
-    assert [s.element(1, 2) for s in msg.segments if s.tag == "PRI"] == ["10.9"]
+    # net price, gross price, then the order's allowance and charge with its reason codes
+    line = [s for s in msg.segments if s.tag in ("PRI", "ALC", "PCD", "MOA")][1:7]
+    assert [(s.tag, s.element(1), s.element(1, 2), s.element(5)) for s in line] == [
+        ("PRI", "AAA", "10.9", ""), ("PRI", "AAB", "11", ""),
+        ("ALC", "A", "", "DI"), ("MOA", "204", "1.00", ""),
+        ("ALC", "C", "", "ABK"), ("MOA", "23", "0.50", ""),
+    ]  # fmt: skip
 
 
 def test_line_amount_is_checked_against_the_customers_price(hub: Hub, erp: FakeErp) -> None:

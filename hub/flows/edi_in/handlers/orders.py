@@ -34,6 +34,7 @@ from transforms.edifact_orders import (
     orders_to_sales_order,
     resolve_codes,
 )
+from transforms.edifact_orders_allowances import sale_with_allowances
 from transforms.keys import DocumentKey, KeyKind, SaleKey
 
 
@@ -127,7 +128,7 @@ class OrdersHandler(MessageHandler):
             chosen = {str(i.key) for i in todo}
             orders = [_sold(w) for w in items if str(w.key) in chosen]
             results = erp.create_sales(orders, state=state)
-            return [_with_discounts(o, _sale_or_error(r)) for o, r in zip(orders, results,
+            return [_with_allowances(o, _sale_or_error(r)) for o, r in zip(orders, results,
                                                                           strict=True)]  # fmt: skip
 
         outcomes = ctx.hub.ledger.once_many(
@@ -285,17 +286,10 @@ def _party_ids(erp: ErpPort, profile: PartnerProfile, orders: list[SalesOrder]) 
     return party_ids
 
 
-def _with_discounts(order: SalesOrder, sale: ErpSale | HubError) -> ErpSale | HubError:
-    """The sale as journaled, with each line's allowance from the order (the ERP keeps only
-    the net price; the INVOIC states the allowance again from this)."""
-    if not isinstance(sale, ErpSale):
-        return sale
-    discount = {ln.line_no: ln.discount_percent for ln in order.lines if ln.discount_percent}
-    if not discount:
-        return sale
-    lines = tuple(ln.model_copy(update={"discount_percent": discount.get(ln.line_no, Decimal(0))})
-                  for ln in sale.lines)  # fmt: skip
-    return sale.model_copy(update={"lines": lines})
+def _with_allowances(order: SalesOrder, sale: ErpSale | HubError) -> ErpSale | HubError:
+    """The sale as journaled, with the order's allowances and charges on its lines (the ERP
+    keeps only the net price; the INVOIC states them again from this)."""
+    return sale_with_allowances(order, sale) if isinstance(sale, ErpSale) else sale
 
 
 def _sale_or_error(res: SaleResult) -> ErpSale | HubError:
