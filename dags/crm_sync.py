@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param
 
-from hub.dag_defaults import START, dag_params, default_args
+from hub.dag_defaults import dag_params
+from hub.dag_factory import flow_task, hub_dag
 from hub.webhooks.changes import CHANGES, CHANGES_SCHEMA
-
-CHANGES_HELP = "CRM objects whose webhooks triggered this run, as type:id (e.g. deals:1080)"
 
 DOC_MD = """
 ### CRM sync (ERP ⇄ HubSpot CRM)
@@ -35,41 +33,30 @@ API, the private-app token as password) and the ERP (connection `hub_erp`) in st
 * **Pool** `crm` bounds concurrent calls; the request budget per CRM account is shared by
   every task through the ledger (or Redis when `HUB_REDIS_URL` is set).
 * **Conf**: `{"sale_ids": "12,13"}` also pushes these sales as deals; `{"changes":
-  ["deals:1080"]}` names the CRM objects whose signed webhooks triggered the run
-  (`hub webhooks` with the `hub_airflow_api` connection posts such runs).
+  ["companies:1003"]}` names the CRM objects whose signed webhooks triggered the run
+  (`hub webhooks` with the `hub_airflow_api` connection posts such runs): the pull reads
+  the named companies and contacts by id first, then its cursor as always.
 """
 
 
-@dag(
-    dag_id="crm_sync",
+# the flows' parameters from the registry; ``changes`` with each item's pattern (type:id)
+PARAMS = dag_params("crm_sync")
+PARAMS[CHANGES] = Param(
+    None, title=CHANGES, description=PARAMS[CHANGES].description, **CHANGES_SCHEMA
+)
+
+
+@hub_dag(
+    "crm_sync",
     schedule=timedelta(minutes=15),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
     tags=["hub", "crm", "erp"],
     doc_md=DOC_MD,
-    default_args=default_args(),
-    params={
-        CHANGES: Param(None, title=CHANGES, description=CHANGES_HELP, **CHANGES_SCHEMA),
-        **dag_params("crm_sync"),
-    },  # fmt: skip
+    params=PARAMS,
 )
 def crm_sync() -> None:
-    _flow_task("crm_push", "push") >> _flow_task("crm_pull", "pull")
-
-
-def _flow_task(flow: str, task_id: str) -> Any:
-    """A task in the crm pool running ``flow`` (push: ERP -> CRM, pull: CRM -> ERP) with the
-    run's conf; it returns the flow's JSON-able report."""
-
-    @task(task_id=task_id, pool="crm")
-    def run() -> dict[str, Any]:
-        from hub.flows import run_flow
-        from hub.webhooks.changes import task_params
-
-        return run_flow(flow, **task_params(flow))
-
-    return run()
+    push = flow_task("crm_push", task_id="push", pool="crm")
+    pull = flow_task("crm_pull", task_id="pull", pool="crm")
+    push() >> pull()
 
 
 crm_sync()

@@ -5,12 +5,18 @@ skipped. Fields are applied by ownership (config/crm.yaml): CRM-owned fields go 
 ERP; a CRM edit of an ERP-owned field is overwritten by the next push. New CRM records are
 matched (binding, email, VAT, GLN, name + postcode) before any create; an ambiguous match
 or invalid data becomes a dead letter, never a guess. Matching and creating: crm_link.py.
+
+A run triggered by webhooks names the changed objects (``changes``, ``type:id``): named
+companies and contacts are read by id and applied first, since HubSpot's search (what the
+cursor reads) lags seconds behind a write; the cursor run then goes on as always and skips
+them when it meets the same version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.flows.crm_config import check_pipeline
@@ -34,6 +40,7 @@ from hub.flows.crm_run import (
 )
 from hub.flows.crm_won import pull_won_deals
 from hub.ledger.bindings import Binding, BindRow
+from hub.webhooks.changes import parse_changes
 from schemas.errors import PermanentError
 from transforms import crm_mapping as m
 from transforms import crm_sales as q
@@ -41,45 +48,92 @@ from transforms import crm_sales as q
 if TYPE_CHECKING:
     from connectors.crm.models import CrmRecord
     from hub.bootstrap import Hub
+    from hub.ledger.cursors import Cursor
     from schemas.crm_config import CrmConfig
     from schemas.model import ContactMechanism, Party
 
+Version = tuple[str, datetime | None]  # a CRM record's id and modification instant
 
-def crm_pull(hub: Hub, *, config: CrmConfig | None = None, **options: Any) -> dict[str, Any]:
+
+def crm_pull(
+    hub: Hub,
+    *,
+    config: CrmConfig | None = None,
+    changes: Sequence[str] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """CRM -> ERP: companies, then contacts, changed in the CRM since the cursors (or in the
-    backfill window ``since``..``until``); ``dry_run`` writes nothing and reports ``would``
+    backfill window ``since``..``until``), those named in ``changes`` (``type:id``, from
+    webhooks) read by id first; ``dry_run`` writes nothing and reports ``would``
     (``options``: ``crm_run.RUN_OPTIONS``)."""
+    named = parse_changes(list(changes) if changes is not None else None)
     run = start(hub, config, **options)
     check_pipeline(run.crm, run.config)
-    _pull(run, "companies")
-    _pull(run, "contacts")
+    for kind in ("companies", "contacts"):
+        done = _pull_named(run, kind, [rid for k, rid in named if k == kind])
+        _pull(run, kind, done)
     pull_won_deals(run)
     return report(run, "pull")
 
 
-def _pull(run: Run, kind: str) -> None:
-    cursor = run.cursor(STREAM_PULL[kind])
+def _properties(run: Run, kind: str) -> list[str]:
+    """The CRM properties the pull of ``kind`` reads."""
     props = list((m.COMPANY_PROPERTY if kind == "companies" else m.CONTACT_PROPERTY).values())
     rule = run.config.customers
     props.append(MERGED)
     if kind == "companies":
         props += ["lifecyclestage", *([rule.property] if rule.property else [])]
+    return props
+
+
+def _pull_named(run: Run, kind: str, ids: Sequence[str]) -> set[Version]:
+    """Apply the named records of ``kind`` read by id (the cursor stays where it is);
+    returns their versions, for the cursor run to skip. Unknown ids (deleted) are counted."""
+    if not ids:
+        return set()
+    outcome = run.crm.read(kind, ids, properties=_properties(run, kind), by_id_property=False)
+    records = list(outcome.found.values())
+    run.counts[f"{kind}_named"] += len(records)
+    if outcome.missing:
+        run.counts[f"{kind}_named_missing"] += len(outcome.missing)
+    _apply_pages(run, kind, records)
+    return {(r.crm_id, r.modified_at) for r in records}
+
+
+def _pull(run: Run, kind: str, done: set[Version]) -> None:
+    cursor = run.cursor(STREAM_PULL[kind])
     # read everything first: the hub's own write-backs move records within the search order
     records = [
         r
-        for r in run.crm.search_modified_since(kind, cursor.read_from, properties=props)
+        for r in run.crm.search_modified_since(
+            kind, cursor.read_from, properties=_properties(run, kind)
+        )
         if cursor.in_window(r.modified_at)
     ]
     run.counts[f"{kind}_read"] += len(records)
+    _apply_pages(run, kind, records, cursor, done)
+
+
+def _apply_pages(
+    run: Run,
+    kind: str,
+    records: Sequence[CrmRecord],
+    cursor: Cursor | None = None,
+    done: Set[Version] = frozenset(),
+) -> None:
+    """Apply ``records`` page by page, each page one ledger commit (with the cursor past it);
+    a version in ``done`` was applied earlier in this run and is only passed."""
     size = run.config.pull_page_size
     for begin in range(0, len(records), size):
         page = records[begin : begin + size]
+        todo = [r for r in page if (r.crm_id, r.modified_at) not in done]
         if kind == "companies":
-            rows, letters = _pull_companies(run, page)
+            rows, letters = _pull_companies(run, todo)
         else:
-            rows, letters = _pull_contacts(run, page)
-        for rec in page:
-            cursor.passed(rec.modified_at, rec.crm_id)
+            rows, letters = _pull_contacts(run, todo)
+        if cursor is not None:
+            for rec in page:
+                cursor.passed(rec.modified_at, rec.crm_id)
         commit(run, FLOW_PULL, rows, letters, cursor)
 
 

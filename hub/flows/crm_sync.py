@@ -40,11 +40,13 @@ __all__ = [
 
 def crm_sync(hub: Hub, **params: Any) -> dict[str, Any]:
     """Push, then pull (the hub's own pushed writes come back and are skipped as echoes);
-    the pull takes the run options of ``params`` (dry run, backfill window)."""
+    the pull takes the run options of ``params`` (dry run, backfill window) and the CRM
+    objects named by webhooks (``changes``)."""
     config = params.pop("config", None)
+    changes = params.pop("changes", None)
     push = crm_push(hub, config=config, **params)
     options = {k: v for k, v in params.items() if k in RUN_OPTIONS}
-    pull = crm_pull(hub, config=config, **options)
+    pull = crm_pull(hub, config=config, changes=changes, **options)
     if push["status"] == "dry_run":
         would: dict[str, dict[str, list[Any]]] = {}
         for part in (push, pull):

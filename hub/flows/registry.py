@@ -174,6 +174,10 @@ _BATCHING = (
     Param("concurrency", "int", "ERP batches in flight at once per ERP connection", 1),
 )
 _PUSH_STREAMS = ("crm.push.",)
+# the CRM objects whose webhooks triggered the run (hub/webhooks): the pull reads them by id
+CHANGES = Param(
+    "changes", "list", "CRM objects named by webhooks, as type:id (e.g. companies:1003): read by id"
+)
 _PUSH_PARAMS = (
     Param("sale_ids", "list", "ERP sale ids to push as deals as well"),
     Param("page_size", "int", "parties per page"),
@@ -260,7 +264,7 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         "crm_pull",
         "hub.flows.crm_sync:crm_pull",
         "CRM companies and contacts to ERP parties, by field ownership",
-        (),
+        (CHANGES,),
         writes=("erp", "crm"),
         streams=("crm.pull.",),
         dag="crm_sync",
@@ -269,7 +273,7 @@ _BUILTIN: tuple[FlowDescriptor, ...] = (
         "crm_sync",
         "hub.flows.crm_sync:crm_sync",
         "crm_push then crm_pull",
-        _PUSH_PARAMS,
+        (*_PUSH_PARAMS, CHANGES),
         writes=("crm", "erp"),
         streams=(*_PUSH_STREAMS, "crm.pull."),
         dag="crm_sync",

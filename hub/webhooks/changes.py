@@ -3,7 +3,9 @@
 A webhook batch (``[{"objectId", "subscriptionType": "deal.propertyChange", ...}]``) names
 changed objects; a DAG run triggered for them carries them as
 ``conf = {"changes": ["deals:1080", "companies:1003"]}`` (``type:id``, the CRM object type
-and id), checked by the DAG's JSON schema when the run is created and again here.
+and id), checked by the DAG's JSON schema when the run is created and again by the pull
+(``parse_changes``), which reads the named companies and contacts by id: ``changes`` is a
+parameter of the crm_pull and crm_sync flows in the flow registry.
 """
 
 from __future__ import annotations
@@ -79,29 +81,3 @@ def parse_changes(raw: Any) -> list[tuple[str, str]]:
             )
         out.append((kind, rid))
     return out
-
-
-def task_params(flow: str) -> dict[str, Any]:
-    """Inside a CRM DAG task: the run's conf as parameters of ``flow``. ``changes`` is checked
-    here and logged (the pull reads everything changed since its cursor, the named objects
-    included); the rest goes through the flow registry's check
-    (``hub.dag_defaults.flow_params``), which does not know ``changes``."""
-    import logging
-
-    from airflow.sdk import get_current_context
-
-    from hub.dag_defaults import flow_params
-
-    dag_run = get_current_context()["dag_run"]
-    conf = dict(dag_run.conf or {})
-    named = parse_changes(conf.pop(CHANGES, None))
-    if named:
-        logging.getLogger(__name__).info(
-            "run triggered for %d changed CRM objects: %s", len(named),
-            ", ".join(f"{k}:{i}" for k, i in named[:20]),
-        )  # fmt: skip
-    original, dag_run.conf = dag_run.conf, conf
-    try:
-        return flow_params(flow)
-    finally:
-        dag_run.conf = original

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from hub.webhooks.changes import CrmChange, parse_events
+from hub.webhooks.changes import CHANGES, CrmChange, conf_changes, parse_events
 from hub.webhooks.signature import SignatureError, verify
 from schemas.errors import HubError, PermanentError
 
@@ -110,13 +110,18 @@ class SyncTrigger:
 
 
 def flow_trigger(hub: Any, flow: str = "crm_sync") -> Callable[[Sequence[CrmChange]], Any]:
-    """Run ``flow`` through the flow registry, as the CRM DAG's task does."""
+    """Run ``flow`` through the flow registry, as the CRM DAG's task does, with the changed
+    objects as its ``changes`` parameter when it takes one (the pull reads them by id)."""
+    from hub.flows.registry import descriptor
+
+    named = descriptor(flow).param(CHANGES) is not None
 
     def run(changes: Sequence[CrmChange]) -> dict[str, Any]:
         from hub.flows import run_flow
 
         log.info("crm webhook: %d changed objects, running %s", len(changes), flow)
-        return run_flow(flow, hub=hub)
+        params = {CHANGES: conf_changes(changes)} if named else {}
+        return run_flow(flow, hub=hub, **params)
 
     return run
 

@@ -39,7 +39,9 @@ def test_dag_pushes_erp_parties_as_companies_and_pulls_back_no_echo(
     again = run_dag(DAG_ID, {"changes": [f"companies:{company['id']}"]})
     assert again.state == "success", again.tasks
     assert "companies_sent" not in again.returned("push")
-    assert again.returned("pull")["companies_linked"] == 1  # the named company reached the ERP
+    pulled = again.returned("pull")
+    assert pulled["companies_named"] == 1  # read by id, as the webhook named it
+    assert pulled["companies_linked"] == 1  # the named company reached the ERP
 
     from airflow.sdk.exceptions import ParamValidationError
 

@@ -11,15 +11,12 @@ from typing import Any
 import pytest
 
 from hub.flows.registry import REGISTRY
-from hub.webhooks.changes import CHANGES
+from hub.webhooks.changes import CHANGE_PATTERN, CHANGES
 
 pytestmark = pytest.mark.e2e
 
 # every DAG a registered flow runs in (a new flow's DAG is checked without editing this test)
 HUB_DAGS = tuple(sorted({f.dag for f in REGISTRY.values() if f.dag}))
-# params a DAG takes beyond its flows' own: who triggered the run (crm_sync: the CRM objects
-# whose signed webhooks asked for it)
-TRIGGER_PARAMS = {"crm_sync": {CHANGES}}
 
 
 def test_every_dag_has_a_param_per_flow_parameter(dag_bag: Any) -> None:
@@ -27,7 +24,7 @@ def test_every_dag_has_a_param_per_flow_parameter(dag_bag: Any) -> None:
     for dag_id in HUB_DAGS:
         dag = dag_bag.get_dag(dag_id)
         wanted = {p.name for f in REGISTRY.values() if f.dag == dag_id for p in f.params}
-        assert set(dag.params.keys()) == wanted | TRIGGER_PARAMS.get(dag_id, set()), dag_id
+        assert set(dag.params.keys()) == wanted, dag_id
         for name in set(dag.params.keys()):
             param = dag.params.get_param(name)
             assert param.value is None and param.description, (dag_id, name)
@@ -35,6 +32,9 @@ def test_every_dag_has_a_param_per_flow_parameter(dag_bag: Any) -> None:
     inbound = dag_bag.get_dag("edi_orders_inbound").params
     assert inbound.get_param("max_files").schema["type"] == ["null", "integer"]
     assert inbound.get_param("partner").schema["pattern"] == r"^[A-Za-z0-9_.-]+$"
+    # the webhooks' changed objects: a parameter of the pull, each item checked as type:id
+    changes = dag_bag.get_dag("crm_sync").params.get_param(CHANGES)
+    assert changes.schema["items"]["pattern"] == CHANGE_PATTERN
 
 
 def _validated(dag: Any, conf: dict[str, Any]) -> dict[str, Any]:

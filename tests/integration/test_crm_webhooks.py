@@ -60,6 +60,7 @@ def test_a_person_s_change_in_the_crm_reaches_the_erp_through_a_signed_webhook(
     assert sender.sent >= 1 and server.refused == 0
     report = trigger.runs[0][1]
     assert report["status"] == "ok" and report["erp_parties_created"] == 1
+    assert report["companies_named"] >= 1  # the webhook's company, read by id
 
 
 def test_forged_and_stale_webhooks_are_refused_and_trigger_nothing() -> None:
