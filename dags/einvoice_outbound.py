@@ -1,12 +1,8 @@
-"""DAG einvoice_outbound: posted invoices as validated e-invoices to customers, exactly once."""
+"""Airflow DAG einvoice_outbound: posted invoices as validated e-invoices, sent exactly once."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow.sdk import dag, task
-
-from hub.dag_defaults import START, dag_params, default_args, flow_params
+from hub.dag_factory import flow_task, hub_dag
 
 DOC_MD = """
 ### E-invoices outbound
@@ -30,19 +26,9 @@ FLOW = "einvoice_outbound"
 TAGS = ["hub", "erp", "einvoice", "xrechnung", "zugferd", "peppol"]
 
 
-@dag(FLOW, schedule="*/15 * * * *", start_date=START, catchup=False, max_active_runs=1,
-     tags=TAGS, doc_md=DOC_MD, default_args=default_args(), params=dag_params(FLOW))  # fmt: skip
+@hub_dag(FLOW, schedule="*/15 * * * *", tags=TAGS, doc_md=DOC_MD)
 def einvoice_outbound() -> None:
-    @task(task_id="send_einvoices", pool="edi")
-    def send_einvoices() -> dict[str, Any]:
-        """Run the flow; its report (without details) is the task's return value."""
-        from hub.flows import run_flow
-
-        report = run_flow(FLOW, **flow_params(FLOW))
-        report.pop("details", None)
-        return report
-
-    send_einvoices()
+    flow_task(FLOW, task_id="send_einvoices", pool="edi", details=False)()
 
 
 einvoice_outbound()
