@@ -16,14 +16,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from connectors.erp import tryton_adjustments as adjustments
 from connectors.erp.tryton_records import TrytonRecords
 from schemas.errors import PermanentError
 from schemas.model import SalesOrderChange, SalesOrderLineChange
+from transforms.sale_adjustments import SaleAdjustment
 
 SYSTEM = "erp"
 UNSHIPPED = ("draft", "waiting", "cancelled")
 UNINVOICED = ("draft", "cancelled")
-LINE_FIELDS = ["sequence", "type", "product", "quantity", "unit", "unit_price", "description"]
 PRICE_DIGITS = Decimal("0.0001")
 
 
@@ -46,14 +47,17 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
         return
     _check_unshipped(records, sale_id, name)
     lines = records.search_read(
-        "sale.line", [("sale", "=", sale_id), ("type", "=", "line")], LINE_FIELDS
+        "sale.line", [("sale", "=", sale_id), ("type", "=", "line")], adjustments.LINE_FIELDS
     )
-    if not change.cancel and lines and not any(r["quantity"] for r in lines):
+    goods, extra = adjustments.separate(lines, adjustments.services(records))
+    if not change.cancel and goods and not any(r["quantity"] for r in goods):
         raise PermanentError(
             f"sale {name} was cancelled (every line amended to 0): nothing was changed; "
             "send a new order", system=SYSTEM, code="cancelled",
         )  # fmt: skip
-    amended = amendment_lines(records, lines, change, name)
+    amended = amendment_lines(records, lines if change.cancel else goods, change, name)
+    if not change.cancel and (change.lines or change.allowance_charges):
+        amended = _with_adjustments(records, goods, extra, lines, amended, change, name)
     if not amended:
         return  # the sale is already as the change asks
     (amendment,) = rpc.model(
@@ -62,6 +66,22 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
         idempotent=False,
     )  # fmt: skip
     rpc.model("sale.amendment", "validate_amendment", [amendment], idempotent=True)
+
+
+def _with_adjustments(
+    records: TrytonRecords, goods: list[dict[str, Any]], extra: list[SaleAdjustment],
+    lines: list[dict[str, Any]], amended: list[dict[str, Any]], change: SalesOrderChange,
+    name: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """``amended`` and the lines that split the order-level allowances and charges again
+    over the amended goods' VAT rates; one ``taxes`` line last when a product changes."""
+    after = adjustments.amended_goods(records, goods, amended)
+    more, product_changed = adjustments.amendment_lines(
+        records, after, extra, {r["id"]: r for r in lines}, change, name
+    )
+    taxes = product_changed or any(a["action"] == "taxes" for a in amended)
+    return [a for a in amended if a["action"] != "taxes"] + more + (
+        [{"action": "taxes"}] if taxes else [])  # fmt: skip
 
 
 def move_shipments(records: TrytonRecords, sale_id: int, name: str, when: date) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.erp import tryton_amendments, tryton_prices, tryton_sales
+from connectors.erp import tryton_adjustments, tryton_amendments, tryton_prices, tryton_sales
 from connectors.erp.tryton_records import TrytonRecords
 from schemas.errors import PermanentError
 from schemas.model import ErpSale, SalesOrderChange, SalesOrderLineChange
@@ -61,7 +61,7 @@ def change_sale(records: TrytonRecords, sale_erp_id: str, change: SalesOrderChan
     rpc = records.rpc
     if when is not None:  # writable until processed, in any of these states
         rpc.model("sale.sale", "write", [sale_id], {"shipping_date": when}, idempotent=True)
-    if not change.lines and not change.cancel:
+    if not change.lines and not change.allowance_charges and not change.cancel:
         return _sale(records, sale_erp_id)  # only the date changed: no need to re-quote
     if state != "draft":
         rpc.model("sale.sale", "draft", [sale_id], idempotent=True)
@@ -69,6 +69,7 @@ def change_sale(records: TrytonRecords, sale_erp_id: str, change: SalesOrderChan
         rpc.model("sale.sale", "cancel", [sale_id], idempotent=True)
         return _sale(records, sale_erp_id)
     _apply_lines(records, sale_id, row, change.lines)
+    tryton_adjustments.rewrite(records, sale_id, change, name)  # the goods' VAT split moved
     if state in ("quotation", "confirmed"):
         rpc.model("sale.sale", "quote", [sale_id], idempotent=False)
     if state == "confirmed":
@@ -88,8 +89,11 @@ def _apply_lines(
     changes: tuple[SalesOrderLineChange, ...],
 ) -> None:
     rpc = records.rpc
-    existing = records.search_read("sale.line", [("sale", "=", sale_id)], ["sequence"])
-    by_no = {int(r["sequence"] or 0): int(r["id"]) for r in existing}
+    existing = records.search_read("sale.line", [("sale", "=", sale_id)], ["sequence", "product"])
+    services = tryton_adjustments.services(records)  # no order line: never matched by number
+    by_no = {
+        int(r["sequence"] or 0): int(r["id"]) for r in existing if r["product"] not in services
+    }
     gone = [by_no[c.line_no] for c in changes if c.action == "delete" and c.line_no in by_no]
     if gone:
         rpc.model("sale.line", "delete", gone, idempotent=True)

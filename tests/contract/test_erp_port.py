@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.erp.fake import FakeErp
 from connectors.erp.port import PartyQuery
 from sandbox.erp_seed import catalogue, customers, de_vat, gtin13
 from schemas.errors import PermanentError
@@ -28,13 +29,23 @@ from schemas.model import (
     SalesOrderLine,
 )
 from tests.contract.conftest import ErpPortWorld
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
 
 CATALOGUE = catalogue()
 CUSTOMERS = customers()
-VAT19 = [item for item in CATALOGUE if item.tax_rate == Decimal("0.19")]  # the fake's one rate
+VAT19 = [item for item in CATALOGUE if item.tax_rate == Decimal("0.19")]
+VAT7 = [item for item in CATALOGUE if item.tax_rate == Decimal("0.07")]
+PRICE_AT = {Decimal(19): Decimal("4.50"), Decimal(7): Decimal("2.00")}  # partner prices
 NO_PRICE_LIST = CUSTOMERS[1]  # sandbox customers 0, 2 and 4 buy from the "Retail partners" list
 UNKNOWN_GTIN = gtin13("400638777777")
 UNKNOWN_GLN = gtin13("430000999999")
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_rates(erp_port_world: ErpPortWorld) -> None:
+    """The FakeErp taxes the catalogue at the sandbox's rates (7% and 19%), as Tryton does."""
+    if isinstance(erp_port_world.port, FakeErp):
+        erp_port_world.port.tax_rates.update({p.code: p.tax_rate * 100 for p in CATALOGUE})
 
 
 def order(
@@ -645,9 +656,10 @@ def test_order_level_allowance_and_charge_become_service_lines(
     (result,) = erp_port_world.port.create_sales([sent])
     assert result.error is None and result.sale is not None
     sale = result.sale
+    one = Decimal(1)
     assert [(ln.line_no, ln.product_code, ln.quantity, ln.unit_price, ln.gtin)
-            for ln in sale.lines[2:]] == [(3, "ALLOWANCE", 1, Decimal(-2), None),
-                                          (4, "CHARGE", 1, Decimal("1.25"), None)]  # fmt: skip
+            for ln in sale.lines[2:]] == [(3, "ALLOWANCE", one, Decimal(-2), None),
+                                          (4, "CHARGE", one, Decimal("1.25"), None)]  # fmt: skip
     goods = sum(((ln.quantity * (ln.unit_price or 0)).quantize(CENT) for ln in sent.lines),
                 Decimal(0))  # fmt: skip
     assert sale.untaxed_amount == goods - Decimal("0.75")
@@ -690,3 +702,80 @@ def test_a_new_delivery_date_reaches_the_sale_until_its_goods_leave(
     with pytest.raises(PermanentError, match="too late") as raised:
         erp.change_sale(made.sale.erp_id, later.model_copy(update={"change_number": "2"}))
     assert raised.value.code == "too_late"
+
+
+def _services(sale: ErpSale) -> list[tuple[int, str, Decimal]]:
+    """The sale's allowance/charge service lines not at 0: (line, product, unit price)."""
+    return [(ln.line_no, ln.product_code, ln.unit_price) for ln in sale.lines
+            if ln.product_code in ADJUSTMENT_PRODUCTS and ln.quantity]  # fmt: skip
+
+
+def _split_order(number: str, *lines: tuple[int, Decimal, Decimal], **alc: Decimal) -> SalesOrder:
+    """An order of (line, VAT rate, quantity) lines at 4.50 (19%) / 2.00 (7%) and the given
+    order-level ``allowance`` and ``charge``."""
+    return SalesOrder(
+        order_number=number, order_date=dt.date.today(), buyer=PartyRef(gln=NO_PRICE_LIST.gln),
+        currency="EUR",
+        lines=tuple(SalesOrderLine(line_no=n, gtin=(VAT19 if rate == 19 else VAT7)[0].gtin,
+                                   quantity=qty, unit_price=PRICE_AT[rate])
+                    for n, rate, qty in lines),
+        allowance_charges=tuple(AllowanceCharge(charge=kind == "charge", amount=amount,
+                                                reason_code="FC" if kind == "charge" else "TD")
+                                for kind, amount in alc.items()),
+    )  # fmt: skip
+
+
+def test_deleting_the_only_7_percent_line_moves_the_allowance_to_19_percent(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """A processed sale (Tryton: amended) of 9.00 at 19% and 6.00 at 7%, 5.00 off and 3.00
+    charged over both rates; the 7% line deleted: both wholly at 19% (the 7% service lines at
+    0), once per change, the totals exact to the cent (issue 14 item 2)."""
+    from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+    erp, number = erp_port_world.port, f"PO-{unique}-VS"
+    sent = _split_order(number, (1, Decimal(19), Decimal(2)), (2, Decimal(7), Decimal(3)),
+                        allowance=Decimal(5), charge=Decimal(3))  # fmt: skip
+    (made,) = erp.create_sales([sent])
+    assert made.sale is not None and made.sale.state in ("confirmed", "processing")
+    assert sorted(_services(made.sale)) == [
+        (3, "ALLOWANCE", Decimal("-3.00")), (4, "ALLOWANCE-7", Decimal("-2.00")),
+        (5, "CHARGE", Decimal("1.80")), (6, "CHARGE-7", Decimal("1.20"))]  # fmt: skip
+    assert (made.sale.untaxed_amount, made.sale.total_amount) == (Decimal(13), Decimal("14.84"))
+    deleted = SalesOrderLineChange(line_no=2, action="delete")
+    change = SalesOrderChange(order_number=number, change_number="1",
+                              buyer=PartyRef(gln=NO_PRICE_LIST.gln), lines=(deleted,))  # fmt: skip
+    changed = erp.change_sale(made.sale.erp_id, change)
+    assert changed.state == made.sale.state
+    assert sorted(_services(changed)) == [(3, "ALLOWANCE", Decimal("-5.00")),
+                                          (5, "CHARGE", Decimal("3.00"))]  # fmt: skip
+    assert (changed.untaxed_amount, changed.total_amount) == (Decimal(7), Decimal("8.33"))
+    assert erp.change_sale(made.sale.erp_id, change) == changed  # the same change: nothing
+
+
+def test_a_7_percent_line_added_and_a_restated_allowance_split_it_again(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """A quotation of 9.00 at 19% with 5.00 off (ALLOWANCE, line 2); the change adds line 2
+    (6.00 at 7%: no service line is taken for it) and restates the allowance as 6.00: split
+    3.60 / 2.40 after the goods, the totals exact to the cent, once (issue 14 item 2)."""
+    from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+    erp, number = erp_port_world.port, f"PO-{unique}-VA"
+    sent = _split_order(number, (1, Decimal(19), Decimal(2)), allowance=Decimal(5))
+    (made,) = erp.create_sales([sent], state="quotation")
+    assert made.sale is not None and _services(made.sale) == [(2, "ALLOWANCE", Decimal(-5))]
+    change = SalesOrderChange(
+        order_number=number, change_number="1", buyer=PartyRef(gln=NO_PRICE_LIST.gln),
+        lines=(SalesOrderLineChange(line_no=2, action="add", product_code=VAT7[0].code,
+                                    quantity=Decimal(3), unit_price=PRICE_AT[Decimal(7)]),),
+        allowance_charges=(AllowanceCharge(amount=Decimal(6), reason_code="TD"),),
+    )  # fmt: skip
+    changed = erp.change_sale(made.sale.erp_id, change)
+    assert changed.state == "quotation"
+    assert [(ln.line_no, ln.product_code) for ln in changed.lines[:2]] == [
+        (1, VAT19[0].code), (2, VAT7[0].code)]  # fmt: skip
+    assert _services(changed) == [(3, "ALLOWANCE", Decimal("-3.60")),
+                                  (4, "ALLOWANCE-7", Decimal("-2.40"))]  # fmt: skip
+    assert (changed.untaxed_amount, changed.total_amount) == (Decimal(9), Decimal("10.28"))
+    assert erp.change_sale(made.sale.erp_id, change).lines == changed.lines
