@@ -5,7 +5,11 @@ BGM 1225 says what it is: 1 = cancellation of the whole order, 4/5 = a change (r
 Per line LIN 1229: 1 added, 2 deleted, 3 changed (quantity QTY+21, price PRI, allowance
 ALC/PCD, as in ORDERS), 4/5 unchanged (ignored). An ORDERS with BGM 1225 = 1 is a
 cancellation of the order of that number. The lines' QTY/PRI/ALC are read by the ORDERS
-mapping (``transforms.edifact_orders``), so both messages price a line the same way.
+mapping (``transforms.edifact_orders``), so both messages price a line the same way. An
+ALC with an amount before the first LIN (MOA+204 allowance, MOA+23 charge; MOA 0: none any
+more) restates the order-level allowances and charges: they replace the order's
+(``SalesOrderChange.allowance_charges``); a percentage allowance there is the changed
+lines' discount, as in ORDERS.
 """
 
 from __future__ import annotations
@@ -13,13 +17,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from pydantic import ValidationError
 
-from schemas.model import ErpSale, PartyRef, SalesOrderChange, SalesOrderLineChange
-from transforms.edifact_orders import AppError, SegmentLike, orders_to_sales_order
-from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
+from schemas.model import (
+    AllowanceCharge,
+    ErpSale,
+    PartyRef,
+    SalesOrderChange,
+    SalesOrderLineChange,
+)
+from transforms.edifact_orders import AppError, SegmentLike, orders_to_sales_order, parse_decimal
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS, alc_segments
 
 ORDCHG_TYPE = ["ORDCHG", "D", "96A", "UN", "EAN008"]
 CANCELLATION = "1"
@@ -29,6 +40,8 @@ LINE_ACTIONS: dict[str, Literal["add", "delete", "change"]] = {
     "3": "change",
 }
 UNCHANGED = ("4", "5", "")
+AMOUNTS = {"204": "A", "23": "C", "8": ""}  # MOA qualifiers of an ALC's amount (8: either)
+ALC_GROUP = ("ALC", "PCD", "MOA", "TAX", "RTE", "QTY")  # an ALC and what follows it
 
 
 def is_cancellation(segments: Sequence[SegmentLike]) -> bool:
@@ -120,6 +133,67 @@ def _without_deleted(
     return kept, deleted
 
 
+@dataclass
+class _Alc:
+    """One order-level ALC group of a change: where it is, what it says."""
+
+    segments: list[int]
+    charge: bool
+    pos: int
+    code: str
+    text: str
+    amount: Decimal | None = None
+    percent: bool = False
+
+
+def _header_alc_groups(segments: Sequence[SegmentLike]) -> list[_Alc]:
+    """The ALC groups before the first LIN (segment indexes, kind, amount, percentage)."""
+    groups: list[_Alc] = []
+    for i, seg in enumerate(segments):
+        if seg.tag == "LIN":
+            break
+        if seg.tag == "ALC":
+            groups.append(_Alc([i], seg.element(1) == "C", i + 2, seg.element(5, 1),
+                               seg.element(5, 4)))  # fmt: skip
+        elif groups and seg.tag in ALC_GROUP and groups[-1].segments[-1] == i - 1:
+            alc = groups[-1]
+            alc.segments.append(i)
+            alc.percent |= seg.tag == "PCD"
+            if seg.tag == "MOA" and seg.element(1, 1) in AMOUNTS:
+                try:
+                    alc.amount = parse_decimal(seg.element(1, 2))
+                except InvalidOperation:
+                    alc.amount = Decimal(-1)  # reported below as not an amount
+    return groups
+
+
+def restated_allowances(
+    segments: Sequence[SegmentLike],
+) -> tuple[tuple[AllowanceCharge, ...], set[int], list[AppError]]:
+    """The change's order-level allowances and charges (ALC with MOA before the first LIN),
+    the indexes of their segments (the ORDERS mapping does not read them again), errors."""
+    found: list[AllowanceCharge] = []
+    taken: set[int] = set()
+    errors: list[AppError] = []
+    for alc in _header_alc_groups(segments):
+        if alc.amount is None and alc.percent and not alc.charge:
+            continue  # the changed lines' discount, as in ORDERS
+        taken.update(alc.segments)
+        kind = "ALC+C" if alc.charge else "ALC+A"
+        if alc.amount is None:
+            errors.append(AppError("13", f"order-level {kind}: restate it as an amount "
+                                   "(MOA+204 allowance, MOA+23 charge; 0 for none)", alc.pos,
+                                   "ALC", 1))  # fmt: skip
+        elif alc.amount < 0:
+            errors.append(AppError("12", f"order-level {kind}: the MOA amount is not a "
+                                   "number of 0 or more", alc.pos, "MOA", 1))  # fmt: skip
+        else:
+            found.append(AllowanceCharge(charge=alc.charge, amount=alc.amount,
+                                         reason=alc.text or None,
+                                         reason_code=alc.code or None))  # fmt: skip
+    return tuple(found), taken, errors
+
+
 def ordchg_to_change(
     segments: Sequence[SegmentLike], *, kind: str = "ORDCHG", source: str | None = None
 ) -> tuple[SalesOrderChange | None, list[AppError]]:
@@ -129,13 +203,21 @@ def ordchg_to_change(
         return None, errors
     cancel = head["function"] == CANCELLATION
     lines: list[SalesOrderLineChange] = []
+    allowances: tuple[AllowanceCharge, ...] = ()
     delivery = _delivery(head.get("delivery", ""))
     if not cancel:
         actions, errors = _line_actions(segments)
-        if not any(a in LINE_ACTIONS for a in actions.values()) and delivery is None:
-            errors.append(AppError("13", "the change has no added, deleted or changed line "
-                                   "and no new delivery date (DTM+2)"))  # fmt: skip
-        kept, deleted = _without_deleted(segments)
+        allowances, taken, alc_errors = restated_allowances(segments)
+        errors += alc_errors
+        if (
+            not any(a in LINE_ACTIONS for a in actions.values())
+            and delivery is None
+            and not (allowances or alc_errors)
+        ):
+            errors.append(AppError("13", "the change has no added, deleted or changed line, "
+                                   "no new delivery date (DTM+2) and no order-level allowance "
+                                   "(ALC before the first LIN)"))  # fmt: skip
+        kept, deleted = _without_deleted([s for i, s in enumerate(segments) if i not in taken])
         lines = [SalesOrderLineChange(line_no=n, action="delete", gtin=g) for n, g in deleted]
         order, mapped = orders_to_sales_order(kept, source=source) if _has_lines(kept) else (
             None, [])  # fmt: skip
@@ -158,6 +240,7 @@ def ordchg_to_change(
             order_number=head["order"], change_number=head["number"],
             buyer=PartyRef(gln=head["buyer"]), cancel=cancel,
             requested_delivery_date=delivery, lines=tuple(lines), source=source,
+            allowance_charges=allowances,
         )  # fmt: skip
     except ValidationError as exc:
         return None, [AppError("12", f"the change is not valid: {exc.errors()[0]['msg']}")]
@@ -184,6 +267,8 @@ def change_to_ordchg(change: SalesOrderChange, *, order_date: str) -> list[tuple
         ("RFF", ["ON", change.order_number]),
         ("NAD", "BY", [change.buyer.gln or "", "", "9"]),
     ]
+    for a in change.allowance_charges:
+        segments += alc_segments(a, ".")
     codes = {v: k for k, v in LINE_ACTIONS.items()}
     for line in change.lines:
         segments.append(("LIN", str(line.line_no), codes[line.action], [line.gtin or "", "EN"]))

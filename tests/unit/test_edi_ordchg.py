@@ -273,3 +273,64 @@ def test_the_answer_to_a_change_lists_no_allowance_or_charge_line() -> None:
                            supplier_gln=US, currency="EUR", sale=sale)  # fmt: skip
     assert [s[1:3] for s in body if s[0] == "LIN"] == [("1", "3")]
     assert ("CNT", ["2", "1"]) in body
+
+
+def test_a_restated_order_level_allowance_round_trips() -> None:
+    """ALC+A MOA+204 / ALC+C MOA+23 before the first LIN: the change's allowance_charges
+    (0: none any more); a percentage charge there must be restated as an amount."""
+    from schemas.model import AllowanceCharge
+
+    change = SalesOrderChange(
+        order_number="PO-1", change_number="CH-2", buyer=PartyRef(gln=NORD),
+        allowance_charges=(AllowanceCharge(amount=Decimal("6.5"), reason_code="TD"),
+                           AllowanceCharge(charge=True, amount=Decimal(0), reason_code="FC")),
+    )  # fmt: skip
+    body = change_to_ordchg(change, order_date="20261103")
+    assert ordchg_to_change(to_segments(body)) == (change, [])
+    percent = [s for s in body if s != ("MOA", ["23", "0"])]
+    at = next(i for i, s in enumerate(percent) if s[0] == "ALC" and s[1] == "C")
+    percent.insert(at + 1, ("PCD", ["1", "2"]))
+    _, errors = ordchg_to_change(to_segments(percent))
+    assert [(e.tag, "as an amount" in e.message) for e in errors] == [("ALC", True)]
+
+
+def test_a_change_splits_the_order_level_allowance_again_once(hub: Hub, erp: FakeErp) -> None:
+    """A confirmed sale of a 19% and a 7% line with 4.00 off the order (ALLOWANCE and
+    ALLOWANCE-7): the 7% line deleted, sent twice, moves all 4.00 to ALLOWANCE once; a later
+    change restating the allowance as 3.00 (header ALC only) sets it; the ORDRSP lists goods
+    only (issue 14 item 2)."""
+    from schemas.model import AllowanceCharge
+
+    inbox, _ = _box(hub)
+    order = _order(erp)
+    codes = {p.gtin: p.code for p in erp.products.values()}
+    first, second = order.lines
+    erp.tax_rates[codes[second.gtin]] = Decimal(7)
+    off = AllowanceCharge(amount=Decimal("4.00"), reason_code="TD")
+    order = order.model_copy(update={"allowance_charges": (off,)})
+    drop(inbox, "orders.edi", orders_interchange([order], sender=NORD, recipient=US,
+                                                 control_ref="6101"))  # fmt: skip
+    assert edi_orders_inbound(hub)["orders_created"] == 1
+    _answers(hub)
+    (sale,) = erp.sales.values()
+
+    def services() -> list[tuple[str, Decimal]]:
+        return [(ln.product_code, ln.unit_price) for ln in erp.sales[sale.erp_id].lines
+                if ln.product_code.startswith("ALLOWANCE") and ln.quantity]  # fmt: skip
+
+    assert sorted(p for p, _ in services()) == ["ALLOWANCE", "ALLOWANCE-7"]
+    deleted = _change(sale, "C-1", SalesOrderLineChange(line_no=2, action="delete",
+                                                         gtin=second.gtin))  # fmt: skip
+    assert _send(hub, deleted, "6102")["changes_created"] == 1
+    once = erp.sales[sale.erp_id]
+    assert _send(hub, deleted, "6103")["changes_existing"] == 1 and erp.sales[sale.erp_id] == once
+    assert services() == [("ALLOWANCE", Decimal("-4.00"))]
+    goods = erp.sales[sale.erp_id].lines[0]
+    assert erp.sales[sale.erp_id].untaxed_amount == (
+        goods.quantity * goods.unit_price).quantize(Decimal("0.01")) - 4  # fmt: skip
+    (ordrsp,) = _answers(hub)["ORDRSP"]
+    assert [s.element(2) for s in ordrsp.segments if s.tag == "LIN"] == ["5", "2"]
+    restated = _change(sale, "C-2").model_copy(update={"allowance_charges": (
+        off.model_copy(update={"amount": Decimal(3)}),)})  # fmt: skip
+    assert _send(hub, restated, "6104")["changes_created"] == 1
+    assert services() == [("ALLOWANCE", Decimal("-3.00"))]
