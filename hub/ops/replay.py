@@ -17,15 +17,17 @@ takes ``since``, ``since=<updated_at>`` so cursor-based flows read the record ag
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.edi.channels import LocalMailbox, sha256
+from connectors.edi.channels import LocalMailbox
 from hub.bootstrap import Hub
 from hub.ledger import DeadLetter
 from hub.ledger.journal import UNKNOWN_PREFIX
@@ -36,6 +38,7 @@ from transforms.keys import KeyKind
 log = logging.getLogger(__name__)
 
 INBOUND = "edi_orders_inbound"
+_CHUNK = 1 << 20  # bytes per read when copying a file back into an inbox
 
 
 @dataclass
@@ -223,7 +226,7 @@ def _symlink(hub: Hub, letter: DeadLetter) -> Outcome:
 def _quarantined(hub: Hub, letter: DeadLetter) -> Outcome:
     """Put the quarantined bytes back into the partner inbox and run the flow for it."""
     from hub.flows import run_flow
-    from hub.flows.edi_inbound import parse_file
+    from hub.flows.edi_in.parsing import scan_file
 
     payload = letter.payload if isinstance(letter.payload, dict) else {}
     partner = payload.get("partner") or letter.partner or ""
@@ -250,10 +253,10 @@ def _quarantined(hub: Hub, letter: DeadLetter) -> Outcome:
             f"config/partners/{partner}.yaml (or move the file to the right partner) and replay",
             system="edi",
         )
-    data = source.read_bytes()
-    digest = sha256(data)
-    _, parsed = parse_file(data, name, profile.charset_policy, strictness=profile.strictness)
-    refs = [ich.result.control_ref for ich in parsed if ich.result.control_ref]
+    # read as a stream, never whole: an inbound file can be 100 MB
+    digest = file_sha256(source)
+    scan = scan_file(source, name, profile.charset_policy, strictness=profile.strictness)
+    refs = [ich.result.control_ref for ich in scan.interchanges if ich.result.control_ref]
     done = [
         r
         for r in refs
@@ -273,7 +276,7 @@ def _quarantined(hub: Hub, letter: DeadLetter) -> Outcome:
             "letter",
             system="edi",
         )
-    target = _put_back(box.inbox, name, data)
+    target = _put_back(box.inbox, name, source, digest)
     report = run_flow(INBOUND, hub=hub, partner=partner)
     mine = [d for d in report.get("details", []) if d.get("sha256") == digest]
     if not mine:
@@ -290,16 +293,23 @@ def _quarantined(hub: Hub, letter: DeadLetter) -> Outcome:
     return Outcome("replayed", f"{name} processed: {verdict} {counts}", report)
 
 
-def _put_back(inbox: Path, name: str, data: bytes) -> Path:
-    """Write the bytes into the inbox atomically, old enough for the flow to take them."""
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read a chunk at a time (as ``channels.sha256``)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _put_back(inbox: Path, name: str, source: Path, digest: str) -> Path:
+    """Copy ``source`` (SHA-256 ``digest``) into the inbox atomically, a chunk at a time, old
+    enough for the flow to take it; another file of that name there is left alone."""
     inbox.mkdir(parents=True, exist_ok=True)
     target = inbox / name
-    if target.exists() and target.read_bytes() != data:
-        target = inbox / f"replay-{sha256(data)[:8]}-{name}"
+    if target.exists() and file_sha256(target) != digest:
+        target = inbox / f"replay-{digest[:8]}-{name}"
     if not target.exists():
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=inbox)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, "wb") as handle, source.open("rb") as data:
+            shutil.copyfileobj(data, handle, _CHUNK)
         os.replace(tmp, target)
     stamp = target.stat().st_mtime - 3600  # past the mailbox's minimum age
     os.utime(target, (stamp, stamp))

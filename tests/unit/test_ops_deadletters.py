@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -333,3 +335,35 @@ def test_a_symlink_letter_is_not_replayed_blindly_and_says_what_to_do(
     assert result["outcome"] == "failed" and result["state"] == "open"
     assert "Replace it by the file itself" in result["detail"]
     assert (inbox / "linked.edi").is_symlink()  # nothing was moved or followed
+
+
+def _peak_bytes(run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """What ``run`` returns and the most memory Python held while it ran."""
+    tracemalloc.start()
+    try:
+        return run(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_replaying_a_quarantined_file_holds_no_more_than_the_flow_itself(
+    hub: Hub, erp: FakeErp
+) -> None:
+    """Issue 17: inbound files can be 100 MB, and the flow streams them; the replay of a
+    quarantined one (hash, interchange references, copy back into the inbox) streams too,
+    where it read the whole file and parsed every message into memory."""
+    broken = Hub(hub.ledger, erp=erp, home=hub.home, partners=_wrong_profile(hub))
+    orders = make_orders(NORD, US, list(erp.products.values()), count=2000, seed=2)
+    data = orders_interchange(orders, sender=NORD, recipient=US, control_ref="9003")
+    drop(_box(broken).inbox, "big.edi", data)
+    assert run_flow(FLOW, hub=broken)["quarantined"] == 1  # the first run warms the caches
+    letter = hub.ledger.dead_letters(flow=FLOW)[0]
+    drop(_box(broken).inbox, "again.edi", data)
+    report, flow_peak = _peak_bytes(lambda: run_flow(FLOW, hub=broken))
+    assert report["quarantined"] == 1
+
+    result, replay_peak = _peak_bytes(lambda: replay(broken, letter.id))  # still the wrong UNB
+
+    assert result["outcome"] == "failed" and "quarantined again" in result["detail"]
+    # reading it whole and parsing every message cost ~3.6x the file on top of the flow
+    assert replay_peak < flow_peak + len(data) // 2, (len(data), flow_peak, replay_peak)
