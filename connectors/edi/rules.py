@@ -50,6 +50,7 @@ from connectors.edi.rules_structure import (
     structure_for,
 )
 from connectors.edi.tokenizer import Delimiters, Message, Segment, segment_from_text
+from connectors.edi.tokenizer_events import MessageRun
 from connectors.edi.tokenizer_segments import split_released
 
 __all__ = [
@@ -93,7 +94,8 @@ class PlainChecker:
         self._fast: dict[str, re.Pattern[str]] | None = None
         self._facts: dict[str, tuple[re.Pattern[str], Verdict]] | None = None
         self.bodies: dict[str, BodyChecker] = {}  # message type -> its checker
-        self.body_sequences: dict[str, dict[str, bool]] = {}
+        # message type -> structure key (``sequence`` or shape and items) -> verdict
+        self.body_sequences: dict[str, dict[object, bool]] = {}
         self.known: dict[str, tuple[str, int] | bool] = {}  # False: the text has a finding
         self.sequences: dict[str, dict[tuple[tuple[str, int], ...], bool]] = {}
 
@@ -169,9 +171,18 @@ class PlainChecker:
             known.clear()
         known[text] = info
 
-    def clean_body(self, body: str, structure: MessageStructure, mtype: str) -> bool:
+    def clean_body(
+        self,
+        body: str,
+        structure: MessageStructure,
+        mtype: str,
+        run: MessageRun | None = None,
+        shape: bytes | None = None,
+    ) -> bool:
         """True when ``check_message`` would find nothing in this plain body (see
-        ``rules_body``); False: not known, check the segments."""
+        ``rules_body``); False: not known, check the segments. ``run`` and ``shape``: the
+        message's ``MessageRun`` (values are then checked for the whole run at once) and
+        tag sequence (``Message.shape``: the structure key needs only the qualifiers)."""
         checker = self.bodies.get(mtype)
         if checker is None:
             if len(self.bodies) >= 1000:
@@ -180,21 +191,32 @@ class PlainChecker:
         if checker.segments.fullmatch(body) is None:
             return False
         body = self.delimiters.terminator + body
-        if not checker.values_ok(body):
+        if not (run is not None and checker.run_values_ok(run)) and not checker.values_ok(body):
             return False
         sequences = self.body_sequences.get(mtype)
         if sequences is None:
             if len(self.body_sequences) >= 1000:
                 self.body_sequences.clear()
             sequences = self.body_sequences.setdefault(mtype, {})
-        key = checker.sequence(body)
-        ok = sequences.get(key)
-        if ok is None:
-            orders = mtype.startswith("ORDERS:") and _association(mtype).startswith("EAN")
-            ok = _walk(checker.infos(body), automaton_for(structure), orders)
-            if len(sequences) >= self.MAX_SEQUENCES:
-                sequences.clear()
-            sequences[key] = ok
+        infos: list[tuple[str, int]] | None
+        if shape is not None:
+            items = checker.shape_items(body)
+            key: object = (shape, "".join(items))
+            ok = sequences.get(key)
+            if ok is not None:
+                return ok
+            infos = checker.shape_infos(shape, items)
+        else:
+            key = checker.sequence(body)
+            ok = sequences.get(key)
+            if ok is not None:
+                return ok
+            infos = checker.infos(body)
+        orders = mtype.startswith("ORDERS:") and _association(mtype).startswith("EAN")
+        ok = infos is not None and _walk(infos, automaton_for(structure), orders)
+        if len(sequences) >= self.MAX_SEQUENCES:
+            sequences.clear()
+        sequences[key] = ok
         return ok
 
     def clean(self, texts: list[str], structure: MessageStructure, mtype: str) -> bool:
@@ -298,7 +320,7 @@ def check_message(
             plain = None  # repeated data elements: each repetition is checked in detail below
     if plain is not None:
         body = msg.plain_body()
-        if body is not None and plain.clean_body(body, structure, mtype):
+        if body is not None and plain.clean_body(body, structure, mtype, msg.run, msg.shape):
             return []
         texts = msg.plain_texts()
         if texts is not None and plain.clean(texts, structure, mtype):

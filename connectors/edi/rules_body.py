@@ -25,6 +25,7 @@ never hide a segment.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from itertools import repeat
 
@@ -42,6 +43,7 @@ from connectors.edi.directory import DATE_FORMATS, SEGMENTS
 from connectors.edi.rules_eancom import FACT_TAGS
 from connectors.edi.rules_elements import check_date, fast_sources
 from connectors.edi.rules_facts import DTM137, LIN, NAD_BY, NAD_SU, QTY21, UNS
+from connectors.edi.tokenizer_events import MessageRun
 from connectors.edi.tokenizer_segments import Delimiters
 
 
@@ -76,7 +78,7 @@ def _day_ok(value: str) -> bool:
     return ok
 
 
-def _dates_ok(dates: list[tuple[str, str]]) -> bool:
+def _dates_ok(dates: Iterable[tuple[str, str]]) -> bool:
     """``check_date`` of each (digits, format) the body regex vouched for; the usual 102
     and 203 by their day (remembered) and a string comparison of hour and minute."""
     for value, fmt in dates:
@@ -178,6 +180,13 @@ class BodyChecker:
             f"{start}(DTM{es}137(?={cs})|NAD{es}BY(?={es})|NAD{es}SU(?={es})|"
             f"QTY{es}21(?={cs})|[A-Z0-9]{{3}})"
         )
+        # only the segments whose kind the message rules count, each found (a shape check)
+        self.kind_items = re.compile(
+            f"{start}(DTM{es}137(?={cs})|NAD{es}BY(?={es})|NAD{es}SU(?={es})|"
+            f"QTY{es}21(?={cs})|DTM|NAD|QTY)"
+        )
+        self.term = d.terminator
+        self.element = d.element
         self.kinds = {
             f"DTM{d.element}137": ("DTM", DTM137),
             f"NAD{d.element}BY": ("NAD", NAD_BY),
@@ -191,11 +200,54 @@ class BodyChecker:
         """Check digits and dates of one matched body (with a terminator in front)."""
         return _numbers_ok(self.numbers.findall(body)) and _dates_ok(self.dates.findall(body))
 
+    def run_values_ok(self, run: MessageRun) -> bool:
+        """``values_ok`` of every body of ``run`` at once (remembered in the run): True means
+        each of its bodies passes; False: at least one may not, check them one by one.
+
+        One search over the bodies joined by the terminator finds exactly what one search
+        per body (with a terminator in front) finds: a match starts at a terminator and
+        holds no other, and the bodies' last terminators are not released (the tokenizer
+        split there)."""
+        ok = run.verdicts.get(self)
+        if ok is None:
+            text = self.term + self.term.join(run.bodies)
+            ok = _numbers_ok(self.numbers.findall(text)) and _dates_ok(
+                set(self.dates.findall(text))
+            )
+            run.verdicts[self] = ok
+        return ok
+
     def sequence(self, body: str) -> str:
         """The tags in order, DTM+137, NAD+BY/SU and QTY+21 told apart, joined (a structure
         key: a tag is 3 letters or digits, and the 4 longer items are fixed, so the joined
         text reads back one way); ``body`` with a terminator in front."""
         return "".join(self.tags.findall(body))
+
+    def shape_items(self, body: str) -> list[str]:
+        """The DTM, NAD and QTY segments of a body (with a terminator in front) in order,
+        DTM+137, NAD+BY/SU and QTY+21 told apart (and false candidates after a released
+        terminator, which ``shape_infos`` notices)."""
+        return self.kind_items.findall(body)
+
+    def shape_infos(self, shape: bytes, items: list[str]) -> list[tuple[str, int]] | None:
+        """(tag, kind) per segment from a message's ``shape`` (its segment tags, exact) and
+        ``shape_items`` of its body; None when the items are not exactly one per DTM, NAD
+        and QTY segment (a released terminator in a value made a false one)."""
+        text = shape.decode("latin-1")
+        es, kinds = self.element, self.kinds
+        infos: list[tuple[str, int]] = []
+        at = taken = 0
+        while at < len(text):
+            tag = text[at : at + 3]
+            at += 4 if text[at + 3 : at + 4] == es else 3
+            item = tag
+            if tag in _COUNTED:
+                if taken >= len(items) or items[taken][:3] != tag:
+                    return None
+                item = items[taken]
+                taken += 1
+            infos.append(kinds.get(item, (tag, 0)))
+        return infos if taken == len(items) else None
 
     def infos(self, body: str) -> list[tuple[str, int]]:
         """(tag, kind) per segment of a body (with a terminator in front), as
@@ -203,6 +255,8 @@ class BodyChecker:
         kinds = self.kinds
         return [kinds.get(item, (item, 0)) for item in self.tags.findall(body)]
 
+
+_COUNTED = frozenset({"DTM", "NAD", "QTY"})  # the tags whose kind depends on a qualifier
 
 _CHECKERS: dict[tuple[Delimiters, str], BodyChecker] = {}
 

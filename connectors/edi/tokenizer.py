@@ -325,7 +325,7 @@ class _Run:
         es = self.delims.element
         es_b = es.encode("latin-1")
         unh_head, unt_head = b"UNH" + es_b, b"UNT" + es_b
-        plain = plain_flags(pieces, es_b)
+        plain, heads = plain_flags(pieces, es_b)
         i = 0
         n = len(pieces)
         plain_from = 0  # pieces before this index were refused by the block path
@@ -333,12 +333,12 @@ class _Run:
             msg = self.msg
             if msg is None and self.in_interchange and pieces[i][:4] == unh_head:
                 whole, i, self.seg_no, taken = whole_messages(
-                    pieces, plain, i, self.delims, self.rep, self.bad_bytes, self.seg_no
+                    pieces, plain, heads, i, self.delims, self.rep, self.bad_bytes, self.seg_no
                 )
                 self.consumed += taken
                 yield from whole
-                if i >= n:
-                    break
+                if whole:  # a run (RUN_MESSAGES at most): the next one may follow
+                    continue
             if msg is not None and i >= plain_from:
                 j = self.block(msg, pieces, plain, i, term)
                 if j > i:

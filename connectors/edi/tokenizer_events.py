@@ -54,6 +54,21 @@ class GroupTrailer:
     position: int
 
 
+class MessageRun:
+    """Bodies of consecutive whole plain messages, read in one tokenizer step, shared by them.
+
+    Checks that only look for values (check digits, dates) run once over all the bodies
+    instead of once per message; ``verdicts`` keeps what they said, per check (a
+    validator's key): True means every body passes, so each message does.
+    """
+
+    __slots__ = ("bodies", "verdicts")
+
+    def __init__(self, bodies: list[str]) -> None:
+        self.bodies = bodies
+        self.verdicts: dict[object, bool] = {}
+
+
 class Message:
     """One message: UNH, the body segments in order, UNT (None when missing).
 
@@ -75,6 +90,8 @@ class Message:
         "issues",
         "position",
         "repetition",
+        "run",
+        "shape",
         "unh",
         "unt",
     )
@@ -102,6 +119,11 @@ class Message:
         self.position = position
         self.issues: list[Issue] = [] if issues is None else issues
         self.delimiters = delimiters
+        # the run of whole messages this one was read with (its body is among its bodies)
+        self.run: MessageRun | None = None
+        # its body's segment heads joined (tag + element separator, or the bare tag),
+        # when the tokenizer read it as a whole message (``tokenizer_scan.whole_messages``)
+        self.shape: bytes | None = None
 
     def add_block(self, text: str, count: int) -> None:
         """The tokenizer's fast path: ``count`` plain segments as one text (terminators in)."""
@@ -116,6 +138,8 @@ class Message:
         block = self._block
         if block is not None:
             self._block = None
+            self.run = None  # the body is no longer one of the run's
+            self.shape = None
             texts = _split_texts(block, self.delimiters)
             self._items.extend(texts)
             self._texts += len(texts)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from connectors.edi.errors import EdifactError
-from connectors.edi.tokenizer_events import Message
+from connectors.edi.tokenizer_events import Message, MessageRun
 from connectors.edi.tokenizer_segments import DEFAULT_DELIMITERS, Delimiters, segment_from_text
 
 ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
@@ -23,11 +23,12 @@ _SERVICE_TAGS = frozenset(t.encode() for t in (*ENVELOPE_TAGS, "UNA"))
 _HEAD = operator.itemgetter(slice(None, 4))
 
 
-def plain_flags(pieces: list[bytes], es: bytes) -> list[bool]:
+def plain_flags(pieces: list[bytes], es: bytes) -> tuple[list[bool], list[bytes]]:
     """Per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
+    And those heads (``whole_messages`` keeps a message's, joined, as its tag sequence).
 
     The few distinct heads are judged first, so the first chunk is as fast as the others;
-    the list ends with False (a stop for ``list.index``).
+    the list of flags ends with False (a stop for ``list.index``).
     """
     heads, not_heads = _HEADS.setdefault(es, (set(), set()))
     first = list(map(_HEAD, pieces))
@@ -35,7 +36,7 @@ def plain_flags(pieces: list[bytes], es: bytes) -> list[bool]:
         _new_head(head, es, heads, not_heads)
     plain = list(map(heads.__contains__, first))
     plain.append(False)
-    return plain
+    return plain, first
 
 
 def _new_head(head: bytes, es: bytes, heads: set[bytes], not_heads: set[bytes]) -> bool:
@@ -117,9 +118,15 @@ def preview(data: bytes) -> str:
     return "".join(c if c.isprintable() else "." for c in text)
 
 
+# whole messages per call and ``MessageRun``: a finding re-checks at most these, and the
+# messages handed out at once stay few (young objects: cheap for the garbage collector)
+RUN_MESSAGES = 64
+
+
 def whole_messages(
     pieces: list[bytes],
     plain: list[bool],
+    heads: list[bytes],
     i: int,
     d: Delimiters,
     rep: str,
@@ -128,6 +135,10 @@ def whole_messages(
 ) -> tuple[list[Message], int, int, int]:
     """The tokenizer's fastest path: messages made of a plain ASCII UNH, a run of plain
     segments and a plain UNT, from ``pieces[i]`` on, each built in one step.
+
+    Each message with a body gets its ``MessageRun`` and its ``shape``: the heads
+    (``plain_flags``) of its body segments joined, i.e. its tags, each with the element
+    separator after it unless the segment is the bare tag.
 
     Returns the messages, the index of the first piece not taken, the interchange segment
     number after them and how many bytes they took (terminators included).
@@ -139,7 +150,9 @@ def whole_messages(
     index = plain.index
     out: list[Message] = []
     consumed = 0
-    while i < n and pieces[i][:4] == unh_head:
+    bodies: list[str] = []
+    run = MessageRun(bodies)
+    while i < n and pieces[i][:4] == unh_head and len(out) < RUN_MESSAGES:
         j = index(False, i + 1)
         if j >= n or pieces[j][:4] != unt_head or rel in pieces[i] or rel in pieces[j]:
             break
@@ -151,7 +164,11 @@ def whole_messages(
         unh, unt = segment_from_text(text[:first], es, cs), segment_from_text(text[last:], es, cs)
         msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
         if j > i + 1:
-            msg.add_block(text[first + 1 : last - 1], j - i - 1)
+            body = text[first + 1 : last - 1]
+            msg.add_block(body, j - i - 1)
+            bodies.append(body)
+            msg.run = run
+            msg.shape = b"".join(heads[i + 1 : j])
         out.append(msg)
         seg_no += j - i + 1
         consumed += len(region) + 1

@@ -70,6 +70,9 @@ def trailing_separator(msg: ev.Message, d: Delimiters) -> Issue | None:
     ends = (d.element, d.component)
     release = d.release
     body = msg.plain_body()
+    run = msg.run
+    if body is not None and run is not None and _run_without_trailing(run, d):
+        return None
     if (
         body is not None
         and d.element + d.terminator not in body
@@ -99,6 +102,24 @@ def trailing_separator(msg: ev.Message, d: Delimiters) -> Issue | None:
             warning=True,
         )
     return None
+
+
+def _run_without_trailing(run: ev.MessageRun, d: Delimiters) -> bool:
+    """No body of ``run`` holds an element or component separator before a terminator or
+    ends with one (``trailing_separator``'s first test, for every body at once: in the
+    bodies joined by the terminator, a body's end meets the joining terminator)."""
+    ok = run.verdicts.get(_TRAILING)
+    if ok is None:
+        text = d.terminator.join(run.bodies)
+        ok = run.verdicts[_TRAILING] = (
+            d.element + d.terminator not in text
+            and d.component + d.terminator not in text
+            and not text.endswith((d.element, d.component))
+        )
+    return ok
+
+
+_TRAILING = "trailing separator"  # its ``MessageRun.verdicts`` key
 
 
 class Validator:
@@ -213,7 +234,7 @@ class Validator:
             structure is None
             or body is None
             or (rep and rep in body)
-            or not plain.clean_body(body, structure, mtype)
+            or not plain.clean_body(body, structure, mtype, msg.run, msg.shape)
         ):  # else check_message finds nothing: the body path says the message is clean
             found = check_message(
                 msg, ich.header.delimiters, mtype, plain, lenient=self.strictness == "lenient"

@@ -22,6 +22,7 @@ from connectors.edi.rules import PlainChecker, check_message
 from connectors.edi.rules_body import _numbers_ok
 from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
 from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
+from connectors.edi.tokenizer_scan import RUN_MESSAGES
 from connectors.edi.validation import Validator, trailing_separator
 from tests.fixtures.edifact import messages_with_headers
 from tests.fixtures.shared import shared_path
@@ -176,3 +177,72 @@ def test_fast_paths_give_the_detailed_verdicts_on_varied_files_and_samples() -> 
     files += [p.read_bytes() for p in sorted(samples.rglob("*")) if p.is_file()]
     for data in files:
         assert _verdicts(data, detailed=False) == _verdicts(data, detailed=True)
+
+
+def _released_message(n: int, free: str, *, qty: str = "QTY+21:5:PCE") -> str:
+    """A valid ORDERS whose free text is ``free`` (release characters in) and whose only
+    line has the QTY ``qty``."""
+    body = [
+        f"BGM+220+PO{n}+9",
+        "DTM+137:20240115:102",
+        f"FTX+ZZZ+++{free}",
+        "NAD+BY+4012345000009::9",
+        "NAD+SU+4098765000003::9",
+        "LIN+1++4000000000013:EN",
+        qty,
+        "UNS+S",
+        "CNT+2:1",
+    ]
+    return f"UNH+{n}+ORDERS:D:96A:UN:EAN008'" + "'".join(body) + f"'UNT+{len(body) + 2}+{n}'"
+
+
+# what a message's body may hold that only a few checks notice: a bad check digit, a day
+# that does not exist, a trailing separator, a released terminator followed by what reads
+# as a segment the message rules count (a false candidate for a value scan), a wrong tag
+_FINDINGS = [
+    ("NAD+BY+4012345000009::9", "NAD+BY+4012345000008::9"),
+    ("DTM+137:20240115:102", "DTM+137:20240231:102"),
+    ("CNT+2:1", "CNT+2:1+"),
+    ("FTX+ZZZ+++", "FTX+ZZZ+++A?'QTY+21:3?'"),
+    ("QTY+21:5:PCE", "QTY+59:5:PCE"),
+    ("LIN+1++", "XYZ+1++"),
+]
+
+
+def test_a_finding_anywhere_in_a_run_of_whole_messages_is_found_as_alone() -> None:
+    """Whole messages are checked in runs (``tokenizer_scan.RUN_MESSAGES``: check digits,
+    dates and trailing separators once per run): a finding in the first, a middle, the last
+    message of a run or next to a run or chunk border gives exactly the findings of the
+    detailed path, and the messages around it stay accepted."""
+    count = 2 * RUN_MESSAGES + 5
+    for before, after in _FINDINGS:
+        for k in (0, 1, RUN_MESSAGES - 1, RUN_MESSAGES, RUN_MESSAGES + 1, count - 1):
+            messages = [_released_message(n, "RAMP?+4") for n in range(1, count + 1)]
+            messages[k] = messages[k].replace(before, after, 1)
+            data = (UNB + "".join(messages) + f"UNZ+{count}+R1'").encode()
+            expected = _verdicts(data, detailed=True)
+            for chunk in (1 << 20, 4096):
+                assert _verdicts(data, detailed=False, chunk=chunk) == expected, (after, k)
+            report = expected[0]
+            assert isinstance(report, dict)
+            messages_out = report["interchanges"][0]["messages"]
+            flagged = [i for i, m in enumerate(messages_out) if m["errors"]]
+            assert flagged in ([], [k]), (after, k)
+
+
+def test_runs_of_whole_messages_share_their_values_verdict() -> None:
+    """The run path is the one taken on clean files: messages read together share one
+    ``MessageRun`` whose value and trailing-separator verdicts are filled once, and each
+    message has its tag sequence (``shape``)."""
+    data = edi_gen.interchange(RUN_MESSAGES + 3, seed=5)
+    validator = Validator("f")
+    runs = []
+    for event in EdifactReader(data):
+        validator.feed(event)
+        if isinstance(event, Message):
+            assert event.shape is not None and event.shape.startswith(b"BGM+DTM+DTM+FTX+")
+            runs.append(event.run)
+    assert validator.finish().verdict == "accepted"
+    assert runs[0] is runs[RUN_MESSAGES - 1] is not runs[RUN_MESSAGES]
+    assert runs[0] is not None and len(runs[0].bodies) == RUN_MESSAGES
+    assert list(runs[0].verdicts.values()) == [True, True]
