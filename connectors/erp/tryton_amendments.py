@@ -8,6 +8,8 @@ quantity to 0 (Tryton keeps such a sale, ``done`` with nothing to ship: it reads
 ``cancelled``). A line cannot be added (Tryton creates lines only in draft): refused, like a
 change once goods are picked or shipped (``code="too_late"``). One amendment per change
 message, found again by its description: applying the same change twice changes nothing.
+Tryton plans the goods of amended lines anew (today, without a product lead time): they get
+the delivery date the sale's shipments had before (a date a change moved them to).
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
     if found:  # an earlier run made it: validate it if a failure stopped it there
         drafts = [r["id"] for r in found if r["state"] == "draft"]
         if drafts:
+            when = planned_date(records, sale_id)
             rpc.model("sale.amendment", "validate_amendment", drafts, idempotent=True)
+            _keep_date(records, sale_id, name, when)
         return
     _check_unshipped(records, sale_id, name)
     lines = records.search_read(
@@ -60,12 +64,30 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
         amended = _with_adjustments(records, goods, extra, lines, amended, change, name)
     if not amended:
         return  # the sale is already as the change asks
+    when = planned_date(records, sale_id)
     (amendment,) = rpc.model(
         "sale.amendment", "create",
         [{"sale": sale_id, "description": marker(change), "lines": [("create", amended)]}],
         idempotent=False,
     )  # fmt: skip
     rpc.model("sale.amendment", "validate_amendment", [amendment], idempotent=True)
+    _keep_date(records, sale_id, name, when)
+
+
+def planned_date(records: TrytonRecords, sale_id: int) -> date | None:
+    """When the sale's goods are planned to leave: its open shipments' latest date."""
+    (sale,) = records.read("sale.sale", [sale_id], ["shipments"])
+    rows = records.read("stock.shipment.out", sale["shipments"], ["state", "planned_date"])
+    dates = [r["planned_date"] for r in rows if r["state"] in ("draft", "waiting")
+             and r["planned_date"]]  # fmt: skip
+    return max(dates, default=None)
+
+
+def _keep_date(records: TrytonRecords, sale_id: int, name: str, when: date | None) -> None:
+    """Tryton plans the moves of amended lines anew (the product's lead time, else today):
+    they go back to the date the sale's goods had (``move_shipments``)."""
+    if when is not None and planned_date(records, sale_id) not in (None, when):
+        move_shipments(records, sale_id, name, when)
 
 
 def _with_adjustments(

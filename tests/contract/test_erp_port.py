@@ -14,6 +14,7 @@ import pytest
 
 from connectors.erp.fake import FakeErp
 from connectors.erp.port import PartyQuery
+from connectors.erp.tryton import TrytonErp
 from sandbox.erp_seed import catalogue, customers, de_vat, gtin13
 from schemas.errors import PermanentError
 from schemas.model import (
@@ -779,3 +780,36 @@ def test_a_7_percent_line_added_and_a_restated_allowance_split_it_again(
                                   (4, "ALLOWANCE-7", Decimal("-2.40"))]  # fmt: skip
     assert (changed.untaxed_amount, changed.total_amount) == (Decimal(9), Decimal("10.28"))
     assert erp.change_sale(made.sale.erp_id, change).lines == changed.lines
+
+
+def test_an_amended_sale_keeps_its_moved_delivery_date(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """A processed sale's delivery date moved by a change, then a line amended: the goods
+    Tryton plans again for the amended lines keep the moved date (not the order's first
+    date, nor today), once per change (issue 14 item 2)."""
+    from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+    erp, today = erp_port_world.port, dt.date.today()
+    asked, moved = today + dt.timedelta(days=4), today + dt.timedelta(days=11)
+    number = f"PO-{unique}-K"
+    dated = order(number).model_copy(update={"requested_delivery_date": asked})
+    (made,) = erp.create_sales([dated])
+    assert made.sale is not None and made.sale.state in ("confirmed", "processing")
+    buyer = PartyRef(gln=NO_PRICE_LIST.gln)
+    date_change = SalesOrderChange(order_number=number, change_number="1", buyer=buyer,
+                                   requested_delivery_date=moved)  # fmt: skip
+    assert erp.change_sale(made.sale.erp_id, date_change).delivery_date == moved
+    more = SalesOrderChange(order_number=number, change_number="2", buyer=buyer, lines=(
+        SalesOrderLineChange(line_no=1, action="change", quantity=Decimal(7)),))  # fmt: skip
+    amended = erp.change_sale(made.sale.erp_id, more)
+    assert [ln.quantity for ln in amended.lines] == [Decimal(7), Decimal(3)]
+    assert amended.delivery_date == moved
+    assert erp.get_sales([made.sale.erp_id])[0].delivery_date == moved
+    assert erp.change_sale(made.sale.erp_id, more) == amended
+    if isinstance(erp, TrytonErp):  # the goods themselves: every move of the sale's lines
+        lines = erp.records.search_read("sale.line", [("sale", "=", int(made.sale.erp_id))], [])
+        moves = erp.records.search_read(
+            "stock.move", [("origin", "in", [f"sale.line,{ln['id']}" for ln in lines])],
+            ["planned_date", "quantity"])  # fmt: skip
+        assert moves and {m["planned_date"] for m in moves} == {moved}, moves

@@ -334,3 +334,5 @@ def test_a_change_splits_the_order_level_allowance_again_once(hub: Hub, erp: Fak
         off.model_copy(update={"amount": Decimal(3)}),)})  # fmt: skip
     assert _send(hub, restated, "6104")["changes_created"] == 1
     assert services() == [("ALLOWANCE", Decimal("-3.00"))]
+    versions = [i for i in trace(hub, sale.reference)["timeline"] if i["kind"] == "sale.changed"]
+    assert "allowances restated (1)" in versions[-1]["summary"]

@@ -166,7 +166,9 @@ def _record_version(ctx: Context, change: SalesOrderChange, sale: ErpSale) -> No
         [f"line {c.line_no} {c.action}" + (f" qty {c.quantity}" if c.quantity else "")
          for c in change.lines]
         + ([f"delivery {change.requested_delivery_date}"] if change.requested_delivery_date
-           else []))  # fmt: skip
+           else [])
+        + ([f"order-level allowances restated ({len(change.allowance_charges)})"]
+           if change.allowance_charges else []))  # fmt: skip
     record_event(
         ctx.hub.ledger, ref=change.order_number, refs=tuple(r for r in (sale.number,) if r),
         kind="sale.changed", flow=ctx.flow, system="erp", partner=ctx.profile.id,
