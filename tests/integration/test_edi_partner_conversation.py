@@ -361,3 +361,58 @@ def test_line_amount_allowance_and_charge_make_the_net_price_on_tryton(
     moa = _moa(msg)
     assert moa["203"][0] == line_total and moa["79"] == [invoice.untaxed_amount]
     assert [s.element(1, 2) for s in msg.segments if s.tag == "PRI"][0] == format(net, "f")
+
+
+def test_deleting_the_7_percent_line_of_a_processed_sale_moves_its_allowance_to_the_invoic(
+    hub: Hub, erp: TrytonErp, erp_operator: Any, unique: str
+) -> None:
+    """A processed sale of 7% and 19% goods with 5.00 off and 3.50 charged over both rates;
+    an ORDCHG (sent twice) deletes the 7% goods: one amendment moves the allowance and the
+    charge wholly to 19%; shipped and invoiced, the INVOIC has one ALC each at 19%, and MOA
+    79 + 131 = 125 = the ERP invoice's untaxed total, to the cent (issue 14 item 2)."""
+    hub.partners["kaufhaus-nord"] = hub.partners["kaufhaus-nord"].model_copy(
+        update={"order_state": "confirmed"})  # fmt: skip
+    first, second = ITEMS[0], ITEMS[-1]  # 7% and 19%
+    order = _adjusted_order(f"VD-{unique}"[:35], first, second)
+    inbox, _ = _boxes(hub)
+    drop(inbox, "o.edi", orders_interchange([order], sender=NORD.gln, recipient=US,
+                                            control_ref=f"8{unique[-8:]}"))  # fmt: skip
+    assert edi_orders_inbound(hub)["orders_created"] == 1
+    party = erp.find_parties_by_gln([NORD.gln])[NORD.gln]
+    sale = erp.find_sale(str(party.erp_id), order.order_number)
+    assert sale is not None and sale.state == "processing"
+    assert {ln.product_code for ln in sale.lines[2:]} == {
+        "ALLOWANCE", "ALLOWANCE-7", "CHARGE", "CHARGE-7"}  # fmt: skip
+    _answers(hub)
+    change = SalesOrderChange(order_number=order.order_number, change_number="1",
+                              buyer=PartyRef(gln=NORD.gln),
+                              lines=(LineChange(line_no=1, action="delete",
+                                                gtin=first.gtin),))  # fmt: skip
+    for ref in ("4", "3"):
+        drop(inbox, f"c{ref}.edi", ordchg_for(change, partner_gln=NORD.gln, our_gln=US,
+                                              control_ref=f"{ref}{unique[-8:]}"))  # fmt: skip
+        edi_orders_inbound(hub)
+    rows = erp.records.search_read("sale.amendment", [("sale", "=", int(sale.erp_id))], ["state"])
+    assert [r["state"] for r in rows] == ["validated"]
+    amended = erp.get_sales([sale.erp_id])[0]
+    goods = 3 * second.list_price
+    assert {(ln.product_code, ln.unit_price) for ln in amended.lines[2:] if ln.quantity} == {
+        ("ALLOWANCE", Decimal("-5.00")), ("CHARGE", Decimal("3.50"))}  # fmt: skip
+    assert amended.untaxed_amount == goods - Decimal("1.50")
+    _answers(hub)
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    erp_operator.ship_sale(int(sale.erp_id))
+    erp_operator.post_invoices(int(sale.erp_id))
+    (invoice,) = [i for i in erp.invoices_posted_since(started)
+                  if order.order_number in i.order_numbers]  # fmt: skip
+    assert invoice.untaxed_amount == amended.untaxed_amount
+    assert {t.rate for t in invoice.taxes if t.amount} == {Decimal(19)}
+    edi_documents_outbound(hub, partner="kaufhaus-nord", documents="INVOIC",
+                           since=started.isoformat())  # fmt: skip
+    _, outbox = _boxes(hub)
+    (path,) = [p for p in outbox.glob("INVOIC_*") if order.order_number.encode() in p.read_bytes()]
+    assert validate(path).verdict == "accepted", validate(path).to_dict()
+    (msg,) = [e for e in EdifactReader(path.read_bytes()) if isinstance(e, Message)]
+    assert [s.element(1) for s in msg.segments if s.tag == "ALC"] == ["A", "C"]
+    moa = _moa(msg)
+    assert moa["79"] == [goods] and moa["79"][0] + moa["131"][0] == invoice.untaxed_amount
