@@ -174,7 +174,7 @@ class _Run:
     def clean(self, data: bytes) -> bytes:
         """Drop CR/LF: segment-per-line layout and hard wraps inside data are line wrapping."""
         if self.strip_newlines and (b"\n" in data or b"\r" in data):
-            return data.replace(b"\r", b"").replace(b"\n", b"")
+            return data.translate(None, b"\r\n")
         return data
 
     # -- top level ---------------------------------------------------------------------
@@ -317,10 +317,14 @@ class _Run:
         """
         term = self.delims.terminator.encode("latin-1")
         rel = self.delims.release.encode("latin-1")
-        pieces = buf.split(term)
+        split = buf.split(term)
         if rel + term in buf:
-            pieces = merge_released(pieces, buf, term, rel)
-        self.carry = pieces.pop()
+            split = merge_released(split, buf, term, rel)
+        self.carry = split.pop()
+        # a tuple of bytes: the garbage collector stops walking it after one look (a list
+        # of ~50,000 pieces per chunk would be walked again at every young collection)
+        pieces = tuple(split)
+        del split
         segment = self.segment
         es = self.delims.element
         es_b = es.encode("latin-1")
@@ -387,12 +391,12 @@ class _Run:
         return None
 
     def block(
-        self, msg: Message, pieces: list[bytes], plain: list[bool], i: int, term: bytes
+        self, msg: Message, pieces: tuple[bytes, ...], plain: bytearray, i: int, term: bytes
     ) -> int:
         """Block path: the run of plain data segments of the open message from ``pieces[i]``
         on, decoded and kept as one text in a few C calls (Message.add_block). Returns the
         index after the run, or minus the index where the run stops when it is refused."""
-        j = plain.index(False, i)  # every head was judged (plain_flags)
+        j = plain.index(0, i)  # every head was judged (plain_flags)
         if j > i:
             blob = term.join(pieces[i:j])
             bad = self.bad_bytes

@@ -125,6 +125,34 @@ class Message:
         # when the tokenizer read it as a whole message (``tokenizer_scan.whole_messages``)
         self.shape: bytes | None = None
 
+    @classmethod
+    def whole(
+        cls,
+        unh: Segment,
+        unt: Segment,
+        position: int,
+        delimiters: Delimiters,
+        repetition: str,
+        body: str,
+        count: int,
+    ) -> Message:
+        """The tokenizer's fastest path: a message read whole, its ``count`` (> 0) body
+        segments as one text; what ``__init__`` then ``add_block`` make, in one step."""
+        msg = cls.__new__(cls)
+        msg.unh = unh
+        msg.repetition = repetition
+        msg._items = []
+        msg._texts = 0
+        msg._block = body
+        msg._block_count = count
+        msg.unt = unt
+        msg.position = position
+        msg.issues = []
+        msg.delimiters = delimiters
+        msg.run = None
+        msg.shape = None
+        return msg
+
     def add_block(self, text: str, count: int) -> None:
         """The tokenizer's fast path: ``count`` plain segments as one text (terminators in)."""
         if self._items or self._block is not None:

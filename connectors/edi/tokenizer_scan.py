@@ -23,19 +23,27 @@ _SERVICE_TAGS = frozenset(t.encode() for t in (*ENVELOPE_TAGS, "UNA"))
 _HEAD = operator.itemgetter(slice(None, 4))
 
 
-def plain_flags(pieces: list[bytes], es: bytes) -> tuple[list[bool], list[bytes]]:
+def plain_flags(pieces: tuple[bytes, ...], es: bytes) -> tuple[bytearray, tuple[bytes, ...]]:
     """Per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
     And those heads (``whole_messages`` keeps a message's, joined, as its tag sequence).
 
-    The few distinct heads are judged first, so the first chunk is as fast as the others;
-    the list of flags ends with False (a stop for ``list.index``).
+    Only the heads not already known as plain are looked at one by one (UNH, UNT and
+    the like: a few per message). The flags are bytes (1 plain, 0 not) ending with a 0 (a
+    stop for ``index``); flags and heads are kept in objects the garbage collector does
+    not walk again and again while the chunk's messages are handed out (a bytearray, a
+    tuple of bytes).
     """
     heads, not_heads = _HEADS.setdefault(es, (set(), set()))
-    first = list(map(_HEAD, pieces))
-    for head in set(first).difference(heads, not_heads):
-        _new_head(head, es, heads, not_heads)
-    plain = list(map(heads.__contains__, first))
-    plain.append(False)
+    first = tuple(map(_HEAD, pieces))
+    plain = bytearray(map(heads.__contains__, first))
+    plain.append(0)
+    # judge the heads not known as plain (UNH, UNT... and new ones): a few per message
+    at = plain.index(0)
+    while at < len(first):
+        head = first[at]
+        if head not in not_heads and _new_head(head, es, heads, not_heads):
+            plain[at] = 1
+        at = plain.index(0, at + 1)
     return plain, first
 
 
@@ -124,9 +132,9 @@ RUN_MESSAGES = 64
 
 
 def whole_messages(
-    pieces: list[bytes],
-    plain: list[bool],
-    heads: list[bytes],
+    pieces: tuple[bytes, ...],
+    plain: bytearray,
+    heads: tuple[bytes, ...],
     i: int,
     d: Delimiters,
     rep: str,
@@ -153,7 +161,7 @@ def whole_messages(
     bodies: list[str] = []
     run = MessageRun(bodies)
     while i < n and pieces[i][:4] == unh_head and len(out) < RUN_MESSAGES:
-        j = index(False, i + 1)
+        j = index(0, i + 1)
         if j >= n or pieces[j][:4] != unt_head or rel in pieces[i] or rel in pieces[j]:
             break
         region = term.join(pieces[i : j + 1])
@@ -162,13 +170,14 @@ def whole_messages(
         text = region.decode("ascii")
         first, last = len(pieces[i]), len(text) - len(pieces[j])
         unh, unt = segment_from_text(text[:first], es, cs), segment_from_text(text[last:], es, cs)
-        msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
         if j > i + 1:
             body = text[first + 1 : last - 1]
-            msg.add_block(body, j - i - 1)
+            msg = Message.whole(unh, unt, seg_no + 1, d, rep, body, j - i - 1)
             bodies.append(body)
             msg.run = run
             msg.shape = b"".join(heads[i + 1 : j])
+        else:
+            msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
         out.append(msg)
         seg_no += j - i + 1
         consumed += len(region) + 1
