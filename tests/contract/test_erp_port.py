@@ -813,3 +813,33 @@ def test_an_amended_sale_keeps_its_moved_delivery_date(
             "stock.move", [("origin", "in", [f"sale.line,{ln['id']}" for ln in lines])],
             ["planned_date", "quantity"])  # fmt: skip
         assert moves and {m["planned_date"] for m in moves} == {moved}, moves
+
+
+def test_a_processed_sale_moves_its_allowance_line_to_the_goods_new_rate_or_refuses(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """A processed sale of two 19% lines with 2.05 off (one ALLOWANCE line): one line changed
+    to a 7% product would need a second service line, which Tryton does not add to a
+    processed sale: refused, nothing changed; both lines changed to 7% products: the
+    ALLOWANCE line becomes ALLOWANCE-7, taxed at 7% (issue 14 item 2)."""
+    from schemas.model import SalesOrderChange, SalesOrderLineChange
+
+    erp, number = erp_port_world.port, f"PO-{unique}-VR"
+    off = AllowanceCharge(amount=Decimal("2.05"), reason_code="TD")
+    (made,) = erp.create_sales([order(number).model_copy(update={"allowance_charges": (off,)})])
+    assert made.sale is not None and _services(made.sale) == [(3, "ALLOWANCE", Decimal("-2.05"))]
+
+    def to_seven(number: str, *lines: int) -> SalesOrderChange:
+        return SalesOrderChange(order_number=number, change_number=f"7-{len(lines)}",
+                                buyer=PartyRef(gln=NO_PRICE_LIST.gln), lines=tuple(
+            SalesOrderLineChange(line_no=n, action="change", product_code=VAT7[n].code)
+            for n in lines))  # fmt: skip
+
+    with pytest.raises(PermanentError, match="ALLOWANCE-7") as raised:
+        erp.change_sale(made.sale.erp_id, to_seven(number, 2))
+    assert raised.value.code == "too_late"
+    assert erp.get_sales([made.sale.erp_id])[0].lines == made.sale.lines
+    changed = erp.change_sale(made.sale.erp_id, to_seven(number, 1, 2))
+    assert [ln.product_code for ln in changed.lines[:2]] == [VAT7[1].code, VAT7[2].code]
+    assert _services(changed) == [(3, "ALLOWANCE-7", Decimal("-2.05"))]
+    assert (changed.untaxed_amount, changed.total_amount) == (Decimal("23.45"), Decimal("25.09"))

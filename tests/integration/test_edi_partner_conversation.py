@@ -201,7 +201,7 @@ def test_a_processed_sale_is_amended_then_cancelled_and_refused_once_shipped(
         edi_orders_inbound(hub)
     amended = erp.get_sales([sale.erp_id])[0]
     assert amended.state == "processing"
-    assert [(ln.line_no, ln.quantity) for ln in amended.lines] == [(1, 5), (2, 0)]
+    assert [(ln.line_no, ln.quantity) for ln in amended.lines] == [(1, Decimal(5)), (2, Decimal(0))]
     rows = erp.records.search_read("sale.amendment", [("sale", "=", int(sale.erp_id))], ["state"])
     assert [r["state"] for r in rows] == ["validated"]
     assert sorted(m.type.split(":")[0] for m in _answers(hub)) == ["CONTRL", "CONTRL", "ORDRSP"]
