@@ -843,3 +843,32 @@ def test_a_processed_sale_moves_its_allowance_line_to_the_goods_new_rate_or_refu
     assert [ln.product_code for ln in changed.lines[:2]] == [VAT7[1].code, VAT7[2].code]
     assert _services(changed) == [(3, "ALLOWANCE-7", Decimal("-2.05"))]
     assert (changed.untaxed_amount, changed.total_amount) == (Decimal("23.45"), Decimal("25.09"))
+
+
+def test_an_invoice_of_goods_at_7_and_19_percent_taxes_each_rate(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """The goods and the split allowance/charge lines are invoiced at their own VAT rates:
+    each rate's base is its goods less its allowance plus its charge, VAT to the cent per
+    rate, as the sale's totals said (the FakeErp as Tryton; issue 14 item 2)."""
+    erp = erp_port_world.port
+    sent = _split_order(f"PO-{unique}-VI", (1, Decimal(19), Decimal(2)),
+                        (2, Decimal(7), Decimal(3)), allowance=Decimal(5),
+                        charge=Decimal(3))  # fmt: skip
+    since = erp_port_world.mark()
+    (made,) = erp.create_sales([sent])
+    assert made.sale is not None
+    erp_port_world.ship(made.sale.erp_id)
+    erp_port_world.post_invoices(made.sale.erp_id)
+    (invoice,) = [i for i in erp.invoices_posted_since(since)
+                  if sent.order_number in i.order_numbers]  # fmt: skip
+    per_rate: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for t in invoice.taxes:  # Tryton may keep a negative base apart: summed per rate
+        base, amount = per_rate.get(t.rate, (Decimal(0), Decimal(0)))
+        per_rate[t.rate] = (base + t.base, amount + t.amount)
+    assert per_rate == {Decimal(19): (Decimal("7.80"), Decimal("1.48")),
+                        Decimal(7): (Decimal("5.20"), Decimal("0.36"))}  # fmt: skip
+    rates = {(ln.product_code, ln.tax_rate) for ln in invoice.lines}
+    assert {(VAT7[0].code, Decimal(7)), ("ALLOWANCE-7", Decimal(7)),
+            ("CHARGE", Decimal(19))} <= rates  # fmt: skip
+    assert (invoice.untaxed_amount, invoice.total_amount) == (Decimal(13), Decimal("14.84"))
