@@ -872,3 +872,27 @@ def test_an_invoice_of_goods_at_7_and_19_percent_taxes_each_rate(
     assert {(VAT7[0].code, Decimal(7)), ("ALLOWANCE-7", Decimal(7)),
             ("CHARGE", Decimal(19))} <= rates  # fmt: skip
     assert (invoice.untaxed_amount, invoice.total_amount) == (Decimal(13), Decimal("14.84"))
+
+
+def test_a_change_gives_a_quotation_without_allowance_its_first_one(
+    erp_port_world: ErpPortWorld, unique: str
+) -> None:
+    """A quotation of 7% and 19% goods without order-level allowance; a change (no lines)
+    restating 3.00 off: split 1.80 / 1.20 after the goods, once (issue 14 item 2)."""
+    from schemas.model import SalesOrderChange
+
+    erp, number = erp_port_world.port, f"PO-{unique}-VN"
+    sent = _split_order(number, (1, Decimal(19), Decimal(2)), (2, Decimal(7), Decimal(3)))
+    (made,) = erp.create_sales([sent], state="quotation")
+    assert made.sale is not None and _services(made.sale) == []
+    change = SalesOrderChange(order_number=number, change_number="1",
+                              buyer=PartyRef(gln=NO_PRICE_LIST.gln),
+                              allowance_charges=(AllowanceCharge(amount=Decimal(3)),))  # fmt: skip
+    changed = erp.change_sale(made.sale.erp_id, change)
+    assert (changed.state, _services(changed)) == ("quotation", [
+        (3, "ALLOWANCE", Decimal("-1.80")), (4, "ALLOWANCE-7", Decimal("-1.20"))])  # fmt: skip
+    assert changed.untaxed_amount == Decimal(12)
+    assert erp.change_sale(made.sale.erp_id, change).lines == changed.lines
+    if isinstance(erp, TrytonErp):  # one invoice for goods and allowance, as from ORDERS
+        (row,) = erp.records.read("sale.sale", [int(made.sale.erp_id)], ["invoice_method"])
+        assert row["invoice_method"] == "order"
