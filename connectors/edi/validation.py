@@ -139,6 +139,7 @@ class Validator:
         self.checks = tuple(checks)
         self.interchange_checks = tuple(interchange_checks)
         self._plain: dict[Delimiters, PlainChecker] = {}
+        self._types: dict[object, str] = {}  # UNH S009 (as a tuple) -> message type
         self._ich: _Interchange | None = None
 
     def feed(self, event: ev.Event) -> MessageResult | None:
@@ -204,7 +205,7 @@ class Validator:
     def _message(self, msg: ev.Message) -> MessageResult:
         ich = self._ich
         assert ich is not None, "the reader yields messages only inside interchanges"
-        mtype = sys.intern(msg.type)  # one string for thousands of messages of a type
+        mtype = self._type_of(msg)
         ref = msg.ref
         mres = MessageResult(ref, mtype, msg.position)
         errors: list[Issue] = []
@@ -276,6 +277,19 @@ class Validator:
             )
         ich.result.messages.append(mres)
         return mres
+
+    def _type_of(self, msg: ev.Message) -> str:
+        """``msg.type``, one string for thousands of messages of a type (remembered by
+        the UNH's S009 element, which is all it is made of)."""
+        elements = msg.unh.elements
+        s009 = elements[1] if len(elements) > 1 else ""
+        key = tuple(s009) if s009.__class__ is list else s009
+        found = self._types.get(key)
+        if found is None:
+            if len(self._types) >= 1000:
+                self._types.clear()
+            found = self._types[key] = sys.intern(msg.type)
+        return found
 
     def _plain_checker(self, ich: _Interchange) -> PlainChecker:
         """One checker per file and delimiters: what it remembers is this file's texts."""
@@ -413,9 +427,13 @@ def validate(
     name = file or (str(source) if isinstance(source, str | Path) else "<bytes>")
     reader = EdifactReader(source, policy=policy, strict_repertoire=strict_repertoire)
     validator = Validator(name, checks, interchange_checks, strictness=strictness)
+    feed, message, message_class = validator.feed, validator._message, ev.Message
     try:
         for event in reader:
-            validator.feed(event)
+            if event.__class__ is message_class:
+                message(event)  # what ``feed`` does with it, one call less
+            else:
+                feed(event)
     except EdifactError as exc:
         validator.result.errors.append(Issue(exc.syntax_code, "file", f"{name}: {exc.message}"))
     result = validator.finish()
