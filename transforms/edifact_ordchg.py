@@ -231,6 +231,7 @@ def ordchg_to_change(
                     line_no=line.line_no, action=action, gtin=line.gtin,
                     product_code=line.product_code, quantity=line.quantity,
                     unit_price=line.unit_price, discount_percent=line.discount_percent,
+                    allowance_charges=line.allowance_charges,
                 ))  # fmt: skip
         lines.sort(key=lambda c: c.line_no)
     else:

@@ -336,3 +336,23 @@ def test_a_change_splits_the_order_level_allowance_again_once(hub: Hub, erp: Fak
     assert services() == [("ALLOWANCE", Decimal("-3.00"))]
     versions = [i for i in trace(hub, sale.reference)["timeline"] if i["kind"] == "sale.changed"]
     assert "allowances restated (1)" in versions[-1]["summary"]
+
+
+def test_a_changed_line_keeps_its_own_allowance_as_in_orders() -> None:
+    """A changed line's ALC+A MOA+204 (gross PRI+AAB): its net price, and the allowance on
+    the change line (the INVOIC states it again), as the ORDERS mapping reads it."""
+    change = SalesOrderChange(
+        order_number="PO-1", change_number="CH-3", buyer=PartyRef(gln=NORD),
+        lines=(SalesOrderLineChange(line_no=1, action="change", gtin=GTINS[0],
+                                    quantity=Decimal(4), unit_price=Decimal("2.5")),),
+    )  # fmt: skip
+    body = [("PRI", ["AAB", "2.5"]) if s[0] == "PRI" else s
+            for s in change_to_ordchg(change, order_date="20261103")]  # fmt: skip
+    at = next(i for i, s in enumerate(body) if s[0] == "PRI") + 1
+    body[at:at] = [("ALC", "A", "", "", "1", ["DI"]), ("MOA", ["204", "1.00"])]
+    mapped, errors = ordchg_to_change(to_segments(body))
+    assert errors == [] and mapped is not None
+    (line,) = mapped.lines
+    assert line.unit_price == Decimal("2.25")
+    assert [(a.charge, a.amount, a.reason_code) for a in line.allowance_charges] == [
+        (False, Decimal("1.00"), "DI")]  # fmt: skip
