@@ -11,7 +11,12 @@ from typing import IO
 
 from connectors.edi.errors import EdifactError
 from connectors.edi.tokenizer_events import Message, MessageRun
-from connectors.edi.tokenizer_segments import DEFAULT_DELIMITERS, Delimiters, segment_from_text
+from connectors.edi.tokenizer_segments import (
+    DEFAULT_DELIMITERS,
+    Delimiters,
+    Segment,
+    segment_from_text,
+)
 
 ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
 # Heads (the first 4 bytes) of plain data segments the block path takes, and of anything
@@ -169,7 +174,8 @@ def whole_messages(
             break
         text = region.decode("ascii")
         first, last = len(pieces[i]), len(text) - len(pieces[j])
-        unh, unt = segment_from_text(text[:first], es, cs), segment_from_text(text[last:], es, cs)
+        unh = segment_from_text(text[:first], es, cs)
+        unt = _usual_unt(text[last:], j - i + 1, unh, es, cs)
         if j > i + 1:
             body = text[first + 1 : last - 1]
             msg = Message.whole(unh, unt, seg_no + 1, d, rep, body, j - i - 1)
@@ -183,6 +189,18 @@ def whole_messages(
         consumed += len(region) + 1
         i = j + 1
     return out, i, seg_no, consumed
+
+
+def _usual_unt(text: str, count: int, unh: Segment, es: str, cs: str) -> Segment:
+    """The UNT of a whole message: ``segment_from_text``, with no splitting when it reads
+    UNT+<its segment count>+<the UNH's reference> (a reference without a component
+    separator, as the UNH's first element is then a string)."""
+    ref = unh.elements[0] if unh.elements else None
+    if ref.__class__ is str and text == f"UNT{es}{count}{es}{ref}":
+        unt = Segment.of("UNT", [str(count), ref])  # what splitting ``text`` gives
+        unt.text = text
+        return unt
+    return segment_from_text(text, es, cs)
 
 
 def plain_text(piece: bytes, es: str) -> str | None:

@@ -22,7 +22,8 @@ from connectors.edi.rules import PlainChecker, check_message
 from connectors.edi.rules_body import _numbers_ok
 from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
 from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
-from connectors.edi.tokenizer_scan import RUN_MESSAGES
+from connectors.edi.tokenizer_scan import RUN_MESSAGES, _usual_unt
+from connectors.edi.tokenizer_segments import segment_from_text
 from connectors.edi.validation import Validator, trailing_separator
 from tests.fixtures.edifact import messages_with_headers
 from tests.fixtures.shared import shared_path
@@ -246,3 +247,18 @@ def test_runs_of_whole_messages_share_their_values_verdict() -> None:
     assert runs[0] is runs[RUN_MESSAGES - 1] is not runs[RUN_MESSAGES]
     assert runs[0] is not None and len(runs[0].bodies) == RUN_MESSAGES
     assert list(runs[0].verdicts.values()) == [True, True]
+
+
+@given(
+    st.sampled_from(["1", "ABC", "", "A:B", "12345678901234"]),
+    st.sampled_from(["UNT+{n}+{ref}", "UNT+{n}+{ref}+X", "UNT+0{n}+{ref}", "UNT+{n}", "UNT"]),
+    st.integers(2, 40),
+)
+def test_the_usual_unt_is_built_as_splitting_builds_it(ref: str, shape: str, count: int) -> None:
+    """Whole messages build their UNT without splitting it when it reads UNT+count+ref:
+    the segment is exactly what ``segment_from_text`` makes of the same text."""
+    unh = segment_from_text(f"UNH+{ref}+ORDERS:D:96A:UN:EAN008", "+", ":")
+    text = shape.format(n=count, ref=ref)
+    built = _usual_unt(text, count, unh, "+", ":")
+    split = segment_from_text(text, "+", ":")
+    assert (built.tag, built.elements, built.text) == (split.tag, split.elements, split.text)
