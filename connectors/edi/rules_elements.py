@@ -109,9 +109,12 @@ def _value_pattern(kind: str, lo: int, hi: int, mandatory: bool, d: Delimiters) 
     free = "(?:[^" + re.escape(specials) + f"]|{rel}.)"
     if kind == "n":
         mark = re.escape(d.decimal)
+        # an integer is all the digits there are (taken at once: possessive, a digit
+        # never follows a value) before the decimal form is tried: no digit-by-digit
+        # backtracking on 91621.09
         body = (
-            f"-?(?:[0-9]{{{max(lo, 1)},{hi}}}|(?=[0-9{mark}]{{3,{hi + 1}}}(?![0-9{mark}]))"
-            f"[0-9]+{mark}[0-9]+)"
+            f"-?(?:[0-9]{{{max(lo, 1)},{hi}}}+(?![0-9])|"
+            f"(?=[0-9{mark}]{{3,{hi + 1}}}(?![0-9{mark}]))[0-9]+{mark}[0-9]+)"
         )
     elif kind == "a":
         alpha = "[^" + re.escape(specials) + f"0-9]|{rel}[^0-9]"

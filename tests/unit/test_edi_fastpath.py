@@ -10,9 +10,10 @@ and on mutations of them.
 from __future__ import annotations
 
 import random
+import re
 
 import pycountry
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from stdnum import ean
 
@@ -21,6 +22,7 @@ from connectors.edi.codelists import CURRENCIES
 from connectors.edi.rules import PlainChecker, check_message
 from connectors.edi.rules_body import _numbers_ok
 from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
+from connectors.edi.rules_elements import _value_pattern, fast_sources
 from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
 from connectors.edi.tokenizer_scan import RUN_MESSAGES, _usual_unt
 from connectors.edi.tokenizer_segments import segment_from_text
@@ -262,3 +264,41 @@ def test_the_usual_unt_is_built_as_splitting_builds_it(ref: str, shape: str, cou
     built = _usual_unt(text, count, unh, "+", ":")
     split = segment_from_text(text, "+", ":")
     assert (built.tag, built.elements, built.text) == (split.tag, split.elements, split.text)
+
+
+def _numeric_reference(lo: int, hi: int, mark: str) -> str:
+    """The numeric value regex as first written (digit-by-digit backtracking)."""
+    mark = re.escape(mark)
+    decimal = f"(?=[0-9{mark}]{{3,{hi + 1}}}(?![0-9{mark}]))[0-9]+{mark}[0-9]+"
+    return f"-?(?:[0-9]{{{max(lo, 1)},{hi}}}|{decimal})"
+
+
+_NUMERIC_TAGS = ("MOA", "QTY", "PRI", "CNT", "TAX", "ALC", "PCD")
+
+
+@given(
+    st.sampled_from(_NUMERIC_TAGS),
+    st.text("0123456789.,-+:A", max_size=30),
+    st.sampled_from(
+        [Delimiters(), Delimiters(decimal=","), Delimiters(component=",", decimal=",")]
+    ),
+)
+@example("MOA", "86:12:A", Delimiters(component=",", decimal=","))  # 12 then a component
+@example("MOA", "86:91621.09:EUR", Delimiters())
+def test_numeric_value_regex_accepts_what_it_first_accepted(
+    tag: str, rest: str, d: Delimiters
+) -> None:
+    """The element-format regexes of segments with numeric elements accept exactly the
+    segment texts they accepted with the numeric pattern first written."""
+    sources = fast_sources(d)
+    if tag not in sources:
+        return
+    new = sources[tag]
+    old = new
+    for lo, hi in {(1, n) for n in range(1, 36)} | {(n, n) for n in range(1, 36)}:
+        old = old.replace(
+            _value_pattern("n", lo, hi, True, d), _numeric_reference(lo, hi, d.decimal)
+        )
+    assert old != new
+    text = f"{tag}{d.element}" + rest.replace("+", d.element).replace(":", d.component)
+    assert (re.fullmatch(new, text) is None) == (re.fullmatch(old, text) is None), text
