@@ -11,7 +11,7 @@ drops both into the partner's inbox for the next inbound run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,9 +223,9 @@ def ordchg_for(change: m.SalesOrderChange, *, partner_gln: str, our_gln: str, co
 
 def _conversation_orders(products: list[Product], buyer: str, us: str) -> list[SalesOrder]:
     """PL-1: 100 of the first product at its list price less a 10% allowance (the price
-    list's price from 100), and more of the second than the warehouse holds (same allowance,
-    a backorder), 25.00 off the order; CH-1 and CX-1:
-    orders the partner changes and cancels next."""
+    list's price from 100) and 5.00 off the line (ALC+A DI, MOA 204: a net price), and more
+    of the second than the warehouse holds (same allowance, a backorder), 25.00 off the
+    order; CH-1 and CX-1: orders the partner changes and cancels next."""
     first, second, third = products[:3]
 
     def line(no: int, item: Product, qty: int, discount: str = "0") -> SalesOrderLine:
@@ -240,12 +240,28 @@ def _conversation_orders(products: list[Product], buyer: str, us: str) -> list[S
                           lines=lines)  # fmt: skip
 
     return [
-        order("PL-00000001", line(1, first, 100, "10"), line(2, second, 5000, "10")).model_copy(
+        order(
+            "PL-00000001", _less(line(1, first, 100, "10"), Decimal(5)), line(2, second, 5000, "10")
+        ).model_copy(
             update={"allowance_charges": (m.AllowanceCharge(amount=Decimal(25), reason_code="TD"),)}
         ),  # and 25.00 off the whole order (header ALC+A, MOA+204): an ALLOWANCE sale line
         order("CH-00000001", line(1, first, 4), line(2, third, 6)),
         order("CX-00000001", line(1, third, 2)),
     ]
+
+
+def _less(line: SalesOrderLine, amount: Decimal) -> SalesOrderLine:
+    """``line`` (gross price, a percentage) with ``amount`` off its total as well: its net
+    price, and both as the line's allowances (the ORDERS states gross price, ALC, PCD, MOA)."""
+    assert line.unit_price is not None
+    gross = line.quantity * line.unit_price
+    share = (gross * line.discount_percent / 100).quantize(Decimal("0.01"))
+    return line.model_copy(update={
+        "unit_price": (gross - share - amount) / line.quantity, "discount_percent": Decimal(0),
+        "allowance_charges": (
+            m.AllowanceCharge(amount=share, reason_code="TD", percent=line.discount_percent),
+            m.AllowanceCharge(amount=amount, reason_code="DI", reason="Aktion")),
+    })  # fmt: skip
 
 
 def conversation(console: Console) -> dict[str, Any]:
@@ -284,10 +300,41 @@ def conversation(console: Console) -> dict[str, Any]:
             data = ordchg_for(msg, partner_gln=partner, our_gln=us, control_ref=ref)
             drop(inbox, f"conversation_{name}.edi", data)
         edi_orders_inbound(hub, partner=nord.id)
-        return _show_conversation(console, hub, [o.order_number for o in orders], trace)
+        shown = _show_conversation(console, hub, [o.order_number for o in orders], trace)
+        return {**shown, "invoic": _invoiced(console, hub, orders[0].order_number)}
     finally:
         hub.close()
         base.close()
+
+
+def _invoiced(console: Console, hub: Hub, number: str) -> list[str]:
+    """The ERP's staff post the price-list order's invoice; the hub sends its INVOIC, whose
+    first line states the order's allowances again (gross price, ALC, PCD, MOA)."""
+    from hub import settings
+    from hub.flows.edi_outbound import edi_documents_outbound
+    from sandbox.erp_operator import ErpOperator
+
+    conn = settings.connection("hub_erp")
+    operator = ErpOperator(conn.base_url(str(conn.extra.get("scheme") or "http")),
+                           conn.schema or "", conn.login or "", conn.password or "")  # fmt: skip
+    nord = hub.partners["kaufhaus-nord"]
+    party = hub.erp.find_parties_by_gln([nord.unb.partner_id])
+    sale = hub.erp.find_sale(next(iter(party.values())).erp_id or "", number)
+    if sale is None:
+        return []
+    started = datetime.now(UTC) - timedelta(seconds=2)
+    operator.post_invoices(int(sale.erp_id))  # invoiced on order: its allowances are lines
+    edi_documents_outbound(hub, partner=nord.id, documents="INVOIC", since=started.isoformat())
+    out: Path = hub.mailbox(nord).outbox  # type: ignore[attr-defined]
+    for path in sorted(out.glob("INVOIC_*")):
+        text = path.read_text().replace("\n", "")
+        if f"RFF+ON:{number}'" not in text:
+            continue
+        line = text.split("LIN+1+")[1].split("LIN+")[0].split("'")
+        shown = [seg for seg in line if seg.startswith(("PRI", "ALC", "PCD", "MOA"))]
+        console.print(f"  {path.name}, line 1 of {number}: " + " ".join(shown))
+        return shown
+    return []
 
 
 def _show_conversation(
