@@ -14,6 +14,10 @@ not help; instead:
   regex cannot judge: GS1 check digits, real dates, and the sequence of tags (with the
   kinds the message rules count: DTM+137, NAD+BY/SU, QTY+21) whose structure verdict is
   remembered. Currencies and the message type's document names are tries in the regex.
+  Messages the tokenizer read whole come in runs (``MessageRun``): check digits and dates
+  are then searched once over the run's bodies (``run_values_ok``), and the tag sequence
+  is the exact one the tokenizer saw (``Message.shape``), so only the DTM, NAD and QTY
+  qualifiers are searched per body (``shape_items``).
 
 Finding nothing there means the detailed path finds nothing; anything else (another shape,
 a failed check, a tag sequence the structure refuses) goes to the segment-by-segment paths,
