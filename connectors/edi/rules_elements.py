@@ -121,6 +121,17 @@ def _value_pattern(kind: str, lo: int, hi: int, mandatory: bool, d: Delimiters) 
         body = f"(?:{alpha}){{{max(lo, 1)},{hi}}}"
     else:
         body = f"{free}{{{max(lo, 1)},{hi}}}"
+        if lo <= 1 and hi >= 20:
+            # texts (free text, names, references) are tried first as plain characters,
+            # or plain characters around one released one, at most ``hi`` in all (taken
+            # at once) before the character-by-character form: the same texts accepted
+            # (the released character is ``.`` as in ``free``: never a newline)
+            plain = "[^" + re.escape(specials) + "]"
+            half = (hi - 1) // 2
+            body = (
+                f"(?:{plain}{{1,{hi}}}+(?!{rel})|"
+                f"{plain}{{0,{half}}}+{rel}.{plain}{{0,{half}}}+(?!{rel})|{body})"
+            )
     return body if mandatory else f"(?:{body})?"
 
 

@@ -302,3 +302,24 @@ def test_numeric_value_regex_accepts_what_it_first_accepted(
     assert old != new
     text = f"{tag}{d.element}" + rest.replace("+", d.element).replace(":", d.component)
     assert (re.fullmatch(new, text) is None) == (re.fullmatch(old, text) is None), text
+
+
+@given(
+    st.text("AB 1?+:'\n", max_size=80),
+    st.sampled_from([20, 35, 70, 512]),
+    st.sampled_from([Delimiters(), Delimiters("|", "*", ".", "!", " ", "~")]),
+)
+@example("WORD WORD?+12 WORD", 70, Delimiters())
+@example("A" * 40 + "?+" + "B" * 20, 70, Delimiters())
+@example("X?\n", 20, Delimiters())
+def test_text_value_regex_accepts_what_the_character_form_accepts(
+    text: str, hi: int, d: Delimiters
+) -> None:
+    """A text element (an..20 and longer) is tried first as plain characters (or around
+    one released one): it accepts exactly what the character-by-character form accepts."""
+    text = text.translate(str.maketrans("?+:'", d.release + d.element + d.component + d.terminator))
+    specials = re.escape(d.element + d.component + d.release + d.terminator)
+    first = f"(?:[^{specials}]|{re.escape(d.release)}.){{1,{hi}}}"
+    new = _value_pattern("an", 0, hi, True, d)
+    assert new != first
+    assert (re.fullmatch(new, text) is None) == (re.fullmatch(first, text) is None)
