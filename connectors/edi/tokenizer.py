@@ -174,7 +174,7 @@ class _Run:
     def clean(self, data: bytes) -> bytes:
         """Drop CR/LF: segment-per-line layout and hard wraps inside data are line wrapping."""
         if self.strip_newlines and (b"\n" in data or b"\r" in data):
-            return data.translate(None, b"\r\n")
+            return data.replace(b"\r", b"").replace(b"\n", b"")
         return data
 
     # -- top level ---------------------------------------------------------------------
