@@ -5,18 +5,23 @@ and by ``hub.cli.fastpath``, which answers the plain command without loading typ
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from connectors.edi.result import MessageResult
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from connectors.edi.charsets import CharsetPolicy
     from connectors.edi.errors import Issue
-    from connectors.edi.result import FileResult, MessageResult
+    from connectors.edi.result import FileResult
     from connectors.edi.strictness import Strictness
     from connectors.edi.validation import InterchangeCheck, MessageCheck
 
@@ -24,6 +29,8 @@ LIST_MESSAGES_UP_TO = 20  # more messages in an interchange: the clean ones beco
 SHOWN = 70  # characters of a partner's value (reference, type, party) a heading shows
 
 _COLOURS = {"accepted": "green", "rejected": "red", "quarantined": "yellow"}
+# the reference of the message that stands in for an interchange's messages in json_line
+_STAND_IN = "\x00the messages of this interchange\x00"
 
 
 def _files(paths: Sequence[Path]) -> list[Path]:
@@ -110,6 +117,60 @@ def print_result(result: FileResult, console: Console) -> None:
             )
 
 
+def _dumps(value: object) -> str:
+    """JSON text as ``FileResult.to_json`` writes it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _messages_json(messages: list[MessageResult]) -> str:
+    """The JSON list of ``messages``, the text ``_dumps`` makes of their ``to_dict()``.
+
+    A message without errors differs from another of its type only by its reference: its
+    text is its reference and the tail of the first such message of its type and check.
+    """
+    tails: dict[tuple[str, bool], str] = {}
+    parts: list[str] = []
+    for msg in messages:
+        head = '{"ref":' + encode_basestring(msg.ref)
+        clean = msg.verdict == "accepted"
+        tail = tails.get((msg.type, msg.structure_checked)) if clean else None
+        if tail is not None:
+            parts.append(head + tail)
+            continue
+        text = _dumps(msg.to_dict())
+        parts.append(text)
+        if clean and text.startswith(head):
+            tails[(msg.type, msg.structure_checked)] = text[len(head) :]
+    return "[" + ",".join(parts) + "]"
+
+
+def _stand_in(messages: list[MessageResult]) -> MessageResult:
+    """One message with the errors and warnings of all ``messages``, in their order: in their
+    place it gives its interchange the same verdict and its file the same warnings."""
+    errors = [e for m in messages for e in m._errors or ()]
+    warnings = [w for m in messages for w in m._warnings or ()]
+    return MessageResult(_STAND_IN, "", 0, errors or None, warnings or None)
+
+
+def json_line(result: FileResult) -> str:
+    """``result.to_json()``, the same text, without a dict per message (10,000 messages: a
+    quarter of the time): the file is dumped with one stand-in message per interchange, and
+    the text of each stand-in replaced by its interchange's messages (``_messages_json``)."""
+    shells = [replace(ich, messages=[_stand_in(ich.messages)]) for ich in result.interchanges]
+    text = replace(result, interchanges=shells).to_json()
+    out: list[str] = []
+    at = 0
+    for ich, shell in zip(result.interchanges, shells, strict=True):
+        marker = _dumps([shell.messages[0].to_dict()])  # opens with '[{"ref":"\u0000'
+        found = text.find(marker, at)
+        if found < 0:  # a shape this function does not know: the plain way
+            return result.to_json()
+        out += (text[at:found], _messages_json(ich.messages))
+        at = found + len(marker)
+    out.append(text[at:])
+    return "".join(out)
+
+
 def validate_files(
     paths: Sequence[Path],
     as_json: bool,
@@ -148,7 +209,7 @@ def validate_files(
         result.warnings.extend(notes)
         all_accepted &= result.verdict == "accepted"
         if console is None:
-            sys.stdout.write(result.to_json() + "\n")
+            sys.stdout.write(json_line(result) + "\n")
             sys.stdout.flush()
         else:
             print_result(result, console)
