@@ -16,7 +16,7 @@ from typing import Any
 from connectors.erp.jsonrpc import SYSTEM
 from connectors.erp.port import SaleResult, TargetState
 from connectors.erp.tryton_records import TrytonRecords
-from schemas.errors import HubError, PermanentError
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError
 from schemas.model import CENT, ErpSale, SalesOrder
 from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
@@ -191,6 +191,8 @@ def _create_new(
             "sale.sale", "create", [prepared[i] for i in order_ix], idempotent=False
         )
         return dict(zip(order_ix, ids, strict=True))
+    except OutcomeUnknownError:  # the batch may exist: never create it again one by one
+        raise
     except PermanentError:
         if len(order_ix) == 1:
             raise
