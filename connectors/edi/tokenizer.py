@@ -330,8 +330,7 @@ class _Run:
         es_b = es.encode("latin-1")
         unh_head, unt_head = b"UNH" + es_b, b"UNT" + es_b
         plain, heads = plain_flags(pieces, es_b)
-        i = 0
-        n = len(pieces)
+        i, n = 0, len(pieces)
         plain_from = 0  # pieces before this index were refused by the block path
         while i < n:
             msg = self.msg
