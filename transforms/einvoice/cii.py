@@ -63,6 +63,8 @@ def _line(parent: El, ln: model.ELine) -> None:
     _ram(delivery, "BilledQuantity", number(ln.quantity), unitCode=ln.unit_code)
     settlement = _ram(item, "SpecifiedLineTradeSettlement")
     _tax(settlement, ln.tax)
+    for a in ln.allowances:  # before the line summation (D16B LineTradeSettlement)
+        _allowance(settlement, a)
     summation = _ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
     _ram(summation, "LineTotalAmount", money(ln.net))
 
@@ -113,13 +115,19 @@ def _agreement(parent: El, doc: EDocument) -> None:
         _ram(order, "IssuerAssignedID", doc.order_reference)
 
 
-def _allowance(parent: El, a: model.EAllowance) -> None:
+def _allowance(parent: El, a: model.EAllowance) -> El:
+    """An allowance or charge in the D16B order; a line's (BG-27, BG-28) has no VAT of its
+    own, the caller adds a document-level one's (CategoryTradeTax)."""
     el = _ram(parent, "SpecifiedTradeAllowanceCharge")
     _el(_ram(el, "ChargeIndicator"), UDT, "Indicator", "true" if a.charge else "false")
+    if a.percent is not None:
+        _ram(el, "CalculationPercent", number(a.percent))
+    if a.base is not None:
+        _ram(el, "BasisAmount", money(a.base))
     _ram(el, "ActualAmount", money(a.amount))
     _opt(el, "ReasonCode", a.reason_code)
     _opt(el, "Reason", a.reason)
-    _tax(el, a.tax, tag="CategoryTradeTax")
+    return el
 
 
 def _settlement(parent: El, doc: EDocument) -> None:
@@ -144,7 +152,7 @@ def _settlement(parent: El, doc: EDocument) -> None:
         _opt(tax, "ExemptionReasonCode", v.tax.exemption_code)
         _ram(tax, "RateApplicablePercent", number(v.tax.rate))  # BT-119, even for O (BR-DE-14)
     for a in doc.allowances:
-        _allowance(s, a)
+        _tax(_allowance(s, a), a.tax, tag="CategoryTradeTax")
     if doc.payment_terms or doc.due_date:
         terms = _ram(s, "SpecifiedTradePaymentTerms")
         _opt(terms, "Description", doc.payment_terms)

@@ -4,6 +4,11 @@ Every serializer (UBL, CII, the PDF) renders this one value, so the amounts are 
 once: positive for a credit note (EN 16931 carries the sign in the document type), a
 negative-priced ERP line (a discount line) becomes a document-level allowance at its VAT
 rate (BR-27: a net price is never negative), and each rate's VAT is the ERP's own amount.
+
+A line's own allowances and charges (BG-27, BG-28: the order line's, as the EDI customer sees
+them in INVOIC) are already in the canonical line amount (``InvoiceLine.unit_price`` is the
+net price). The line net amount (BT-131) stays the ERP's and the price (BT-146) is the one
+before them, so quantity x price - allowances + charges = BT-131 and no total changes.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import TypedDict
 
 from schemas.einvoice_config import CustomerEInvoice, EInvoiceFormat, Seller
 from schemas.errors import PermanentError
-from schemas.model import Invoice, Party
+from schemas.model import AllowanceCharge, Invoice, InvoiceLine, Party
+from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS
 
 CENT = Decimal("0.01")
 XRECHNUNG_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
@@ -37,6 +43,11 @@ UNIT_CODES = {
     "box": "XBX",
     "pallet": "XPX",
 }
+# UNCL 5189 allowance reasons EN 16931 accepts (BR-CL-19); UNCL 7161 names charges (BR-CL-20)
+_REASONS = "41 42 60 62 63 64 65 66 67 68 70 71 88 95 100 102 103 104 105"
+ALLOWANCE_REASONS = frozenset(_REASONS.split(" "))
+# allowance codes of an EDIFACT ALC (UNTDID 7161) and their UNCL 5189 equivalent
+_EDI_ALLOWANCES = {"DI": "95", "TD": "95"}
 
 
 def customization_id(fmt: EInvoiceFormat) -> str:
@@ -101,6 +112,20 @@ class ETax:
 
 
 @dataclass(frozen=True)
+class EAllowance:
+    """A document-level allowance (BG-20) or charge (BG-21), or a line's (BG-27, BG-28: taxed
+    as its line, so its ``tax`` is not written)."""
+
+    charge: bool
+    amount: Decimal  # BT-92 / BT-99; on a line BT-136 / BT-141
+    reason: str  # BT-97 / BT-104; BT-139 / BT-144
+    reason_code: str | None  # BT-98 / BT-105; BT-140 / BT-145
+    tax: ETax  # BT-95, BT-96 / BT-102, BT-103
+    percent: Decimal | None = None  # BT-94 / BT-101; BT-138 / BT-143
+    base: Decimal | None = None  # BT-93 / BT-100; BT-137 / BT-142
+
+
+@dataclass(frozen=True)
 class ELine:
     """An invoice line (BG-25), by its business terms."""
 
@@ -108,22 +133,12 @@ class ELine:
     name: str  # BT-153
     quantity: Decimal  # BT-129, with its unit (BT-130)
     unit_code: str
-    price: Decimal  # BT-146, net
-    net: Decimal  # BT-131
+    price: Decimal  # BT-146, net of a price discount, before the line's allowances
+    net: Decimal  # BT-131: quantity x price - allowances + charges
     tax: ETax  # BT-151, BT-152
     seller_item: str | None = None  # BT-155
     gtin: str | None = None  # BT-157
-
-
-@dataclass(frozen=True)
-class EAllowance:
-    """A document-level allowance (BG-20) or charge (BG-21)."""
-
-    charge: bool
-    amount: Decimal  # BT-92 / BT-99
-    reason: str  # BT-97 / BT-104
-    reason_code: str | None  # BT-98 / BT-105
-    tax: ETax  # BT-95, BT-96 / BT-102, BT-103
+    allowances: tuple[EAllowance, ...] = ()  # BG-27, BG-28
 
 
 @dataclass(frozen=True)
@@ -259,6 +274,55 @@ def _buyer(buyer: Party, customer: CustomerEInvoice, invoice: Invoice) -> EParty
     )
 
 
+def reason_code(charge: bool, code: str | None) -> str | None:
+    """The code EN 16931 takes for an allowance's or charge's reason: a charge's UNCL 7161 code
+    as it came; an allowance's UNCL 5189 one, an EDIFACT discount (7161 DI, TD) as 95, any
+    other left out (the reason text says it); 95 (discount) for an allowance without one."""
+    if charge:
+        return code
+    if code is None:
+        return "95"
+    return code if code in ALLOWANCE_REASONS else _EDI_ALLOWANCES.get(code)
+
+
+def _allowance(a: AllowanceCharge, tax: ETax, base: Decimal | None = None) -> EAllowance:
+    reason = a.reason or ("Charge" if a.charge else "Discount")
+    percent = a.percent if base is not None else None
+    code = reason_code(a.charge, a.reason_code)
+    return EAllowance(a.charge, a.amount, reason, code, tax, percent, base)
+
+
+def _unit_price(gross: Decimal, quantity: Decimal) -> Decimal:
+    """The price of one unit of ``gross``: to 0.0001 (the ERP's price digits) when that gives
+    ``gross`` back to the cent, else to as many digits as it takes (up to 8)."""
+    for digits in (4, 6, 8):
+        price = (gross / quantity).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+        if money(price * quantity) == money(gross):
+            break
+    return price
+
+
+def _own(ln: InvoiceLine, net: Decimal) -> list[AllowanceCharge]:
+    """The line's allowances and charges: its own, else its order's percentage as one
+    allowance of the difference to the price before it (as the EDI INVOIC writes it)."""
+    if ln.allowance_charges or not 0 < ln.discount_percent < 100:
+        return list(ln.allowance_charges)
+    before = (abs(ln.unit_price) / (1 - ln.discount_percent / 100)).quantize(Decimal("0.0001"))
+    off = (before * abs(ln.quantity)).quantize(CENT, rounding=ROUND_HALF_UP) - net
+    return [AllowanceCharge(amount=off, percent=ln.discount_percent)] if off > 0 else []
+
+
+def _priced(ln: InvoiceLine, net: Decimal, tax: ETax) -> tuple[Decimal, tuple[EAllowance, ...]]:
+    """The line's price before its allowances and charges (BT-146) and those (BG-27, BG-28);
+    the net price and none for a line without them, or an order's allowance line."""
+    found = _own(ln, net) if ln.quantity and ln.product_code not in ADJUSTMENT_PRODUCTS else []
+    gross = net + sum((-a.amount if a.charge else a.amount for a in found), Decimal(0))
+    if not found or gross < 0:  # a negative price is never written (BR-27)
+        return abs(ln.unit_price), ()
+    price = _unit_price(gross, abs(ln.quantity))
+    return price, tuple(_allowance(a, tax, gross if a.percent else None) for a in found)
+
+
 def _lines_and_allowances(
     invoice: Invoice, sign: Decimal, policy: VatPolicy
 ) -> tuple[list[ELine], list[EAllowance]]:
@@ -272,16 +336,11 @@ def _lines_and_allowances(
             allowances.append(EAllowance(False, -net, name, "95", tax))
             continue
         unit = UNIT_CODES.get(ln.unit.lower(), "C62")
-        price = abs(ln.unit_price)
-        item = ln.product_code
-        lines.append(
-            ELine(str(ln.line_no), name, abs(ln.quantity), unit, price, net, tax, item, ln.gtin)
-        )
+        price, own = _priced(ln, net, tax)
+        item, qty = ln.product_code, abs(ln.quantity)
+        lines.append(ELine(str(ln.line_no), name, qty, unit, price, net, tax, item, ln.gtin, own))
     for a in invoice.allowance_charges:
-        reason = a.reason or ("Charge" if a.charge else "Discount")
-        code = a.reason_code or (None if a.charge else "95")
-        tax = policy.of(a.tax_rate or Decimal(0))
-        allowances.append(EAllowance(a.charge, a.amount, reason, code, tax))
+        allowances.append(_allowance(a, policy.of(a.tax_rate or Decimal(0))))
     return lines, allowances
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
@@ -17,6 +18,9 @@ NS = {
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
 }
 El: TypeAlias = etree._Element
+Rows: TypeAlias = list[dict[str, str]]
+_LINE = "ram:IncludedSupplyChainTradeLineItem"
+_LINE_SETTLEMENT = "ram:SpecifiedLineTradeSettlement"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
@@ -43,6 +47,7 @@ class Summary:
     seller: PartySummary
     buyer: PartySummary
     lines: list[dict[str, str]] = field(default_factory=list)
+    line_allowances: list[dict[str, str]] = field(default_factory=list)  # BG-27, BG-28
     allowances: list[dict[str, str]] = field(default_factory=list)
     vat: list[dict[str, str]] = field(default_factory=list)
     totals: dict[str, str] = field(default_factory=dict)
@@ -87,6 +92,55 @@ def _ubl_party(root: El, role: str) -> PartySummary:
     )
 
 
+_CHARGE_KEYS = ("kind", "code", "reason", "percent", "base", "amount")
+# where each of _CHARGE_KEYS stands in an allowance or charge, in UBL and in CII
+_UBL_CHARGE = (
+    "cbc:ChargeIndicator",
+    "cbc:AllowanceChargeReasonCode",
+    "cbc:AllowanceChargeReason",
+    "cbc:MultiplierFactorNumeric",
+    "cbc:BaseAmount",
+    "cbc:Amount",
+)
+_CII_CHARGE = (
+    "ram:ChargeIndicator/udt:Indicator",
+    "ram:ReasonCode",
+    "ram:Reason",
+    "ram:CalculationPercent",
+    "ram:BasisAmount",
+    "ram:ActualAmount",
+)
+
+
+def _charge(a: El, paths: tuple[str, ...]) -> dict[str, str]:
+    """One allowance or charge: kind, reason code and text, percentage, base and amount."""
+    found = {key: _t(a, path) for key, path in zip(_CHARGE_KEYS, paths, strict=True)}
+    found["kind"] = "charge" if found["kind"] == "true" else "allowance"
+    return found
+
+
+def _ubl_lines(root: El, line_tag: str, qty: str) -> tuple[Rows, Rows]:
+    """The lines, and each line's allowances and charges (BG-27, BG-28) under its id."""
+    lines: Rows = []
+    charges: Rows = []
+    for ln in root.iterfind(line_tag, NS):
+        category = "cac:Item/cac:ClassifiedTaxCategory"
+        lines.append(
+            {
+                "id": _t(ln, "cbc:ID"),
+                "name": _t(ln, "cac:Item/cbc:Name"),
+                "quantity": _t(ln, qty),
+                "unit": _t(ln, f"{qty}/@unitCode"),
+                "price": _t(ln, "cac:Price/cbc:PriceAmount"),
+                "vat": f"{_t(ln, f'{category}/cbc:ID')} {_t(ln, f'{category}/cbc:Percent')}%",
+                "net": _t(ln, "cbc:LineExtensionAmount"),
+            }
+        )
+        for a in ln.iterfind("cac:AllowanceCharge", NS):
+            charges.append({"line": lines[-1]["id"], **_charge(a, _UBL_CHARGE)})
+    return lines, charges
+
+
 def _ubl(root: El, credit: bool) -> Summary:
     line_tag, qty = (
         ("cac:CreditNoteLine", "cbc:CreditedQuantity")
@@ -105,28 +159,11 @@ def _ubl(root: El, credit: bool) -> Summary:
         seller=_ubl_party(root, "AccountingSupplierParty"),
         buyer=_ubl_party(root, "AccountingCustomerParty"),
     )
-    for ln in root.iterfind(line_tag, NS):
-        s.lines.append(
-            {
-                "id": _t(ln, "cbc:ID"),
-                "name": _t(ln, "cac:Item/cbc:Name"),
-                "quantity": _t(ln, qty),
-                "unit": _t(ln, f"{qty}/@unitCode"),
-                "price": _t(ln, "cac:Price/cbc:PriceAmount"),
-                "vat": f"{_t(ln, 'cac:Item/cac:ClassifiedTaxCategory/cbc:ID')} "
-                f"{_t(ln, 'cac:Item/cac:ClassifiedTaxCategory/cbc:Percent')}%",
-                "net": _t(ln, "cbc:LineExtensionAmount"),
-            }
-        )
+    s.lines, s.line_allowances = _ubl_lines(root, line_tag, qty)
     for a in root.iterfind("cac:AllowanceCharge", NS):
-        s.allowances.append(
-            {
-                "kind": "charge" if _t(a, "cbc:ChargeIndicator") == "true" else "allowance",
-                "reason": _t(a, "cbc:AllowanceChargeReason"),
-                "amount": _t(a, "cbc:Amount"),
-                "vat": f"{_t(a, 'cac:TaxCategory/cbc:ID')} {_t(a, 'cac:TaxCategory/cbc:Percent')}%",
-            }
-        )
+        tax = "cac:TaxCategory"
+        vat = f"{_t(a, f'{tax}/cbc:ID')} {_t(a, f'{tax}/cbc:Percent')}%"
+        s.allowances.append({**_charge(a, _UBL_CHARGE), "vat": vat})
     for v in root.iterfind("cac:TaxTotal/cac:TaxSubtotal", NS):
         s.vat.append(
             {
@@ -164,6 +201,35 @@ def _cii_party(agreement: str, role: str, root: El) -> PartySummary:
     )
 
 
+def _cii_lines(items: Iterable[El]) -> tuple[Rows, Rows]:
+    """The lines, and each line's allowances and charges (BG-27, BG-28) under its id."""
+    lines: Rows = []
+    charges: Rows = []
+    price = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount"
+    quantity = "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"
+    tax = f"{_LINE_SETTLEMENT}/ram:ApplicableTradeTax"
+    for ln in items:
+        lines.append(
+            {
+                "id": _t(ln, "ram:AssociatedDocumentLineDocument/ram:LineID"),
+                "name": _t(ln, "ram:SpecifiedTradeProduct/ram:Name"),
+                "quantity": _t(ln, quantity),
+                "unit": _t(ln, f"{quantity}/@unitCode"),
+                "price": _t(ln, price),
+                "vat": f"{_t(ln, f'{tax}/ram:CategoryCode')} "
+                f"{_t(ln, f'{tax}/ram:RateApplicablePercent')}%",
+                "net": _t(
+                    ln,
+                    f"{_LINE_SETTLEMENT}/ram:SpecifiedTradeSettlementLineMonetarySummation"
+                    "/ram:LineTotalAmount",
+                ),
+            }
+        )
+        for a in ln.iterfind(f"{_LINE_SETTLEMENT}/ram:SpecifiedTradeAllowanceCharge", NS):
+            charges.append({"line": lines[-1]["id"], **_charge(a, _CII_CHARGE)})
+    return lines, charges
+
+
 def _cii(root: El) -> Summary:
     tx = "rsm:SupplyChainTradeTransaction"
     agreement, st = (
@@ -185,38 +251,11 @@ def _cii(root: El) -> Summary:
         seller=_cii_party(agreement, "SellerTradeParty", root),
         buyer=_cii_party(agreement, "BuyerTradeParty", root),
     )
-    for ln in root.iterfind(f"{tx}/ram:IncludedSupplyChainTradeLineItem", NS):
-        tax = "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax"
-        s.lines.append(
-            {
-                "id": _t(ln, "ram:AssociatedDocumentLineDocument/ram:LineID"),
-                "name": _t(ln, "ram:SpecifiedTradeProduct/ram:Name"),
-                "quantity": _t(ln, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"),
-                "unit": _t(ln, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity/@unitCode"),
-                "price": _t(
-                    ln,
-                    "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
-                ),
-                "vat": f"{_t(ln, f'{tax}/ram:CategoryCode')} "
-                f"{_t(ln, f'{tax}/ram:RateApplicablePercent')}%",
-                "net": _t(
-                    ln,
-                    "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
-                ),
-            }
-        )
+    s.lines, s.line_allowances = _cii_lines(root.iterfind(f"{tx}/{_LINE}", NS))
     for a in root.iterfind(f"{st}/ram:SpecifiedTradeAllowanceCharge", NS):
-        s.allowances.append(
-            {
-                "kind": "charge"
-                if _t(a, "ram:ChargeIndicator/udt:Indicator") == "true"
-                else "allowance",
-                "reason": _t(a, "ram:Reason"),
-                "amount": _t(a, "ram:ActualAmount"),
-                "vat": f"{_t(a, 'ram:CategoryTradeTax/ram:CategoryCode')} "
-                f"{_t(a, 'ram:CategoryTradeTax/ram:RateApplicablePercent')}%",
-            }
-        )
+        tax = "ram:CategoryTradeTax"
+        vat = f"{_t(a, f'{tax}/ram:CategoryCode')} {_t(a, f'{tax}/ram:RateApplicablePercent')}%"
+        s.allowances.append({**_charge(a, _CII_CHARGE), "vat": vat})
     for v in root.iterfind(f"{st}/ram:ApplicableTradeTax", NS):
         s.vat.append(
             {

@@ -116,13 +116,19 @@ def _payment(root: El, doc: EDocument) -> None:
         _cbc(_cac(root, "PaymentTerms"), "Note", doc.payment_terms)
 
 
-def _allowance(parent: El, a: EAllowance, currency: str) -> None:
+def _allowance(parent: El, a: EAllowance, currency: str) -> El:
+    """An allowance or charge in UBL's order; a line's (BG-27, BG-28) has no TaxCategory
+    (UBL-CR-558), the caller adds a document-level one's."""
     el = _cac(parent, "AllowanceCharge")
     _cbc(el, "ChargeIndicator", "true" if a.charge else "false")
     _cbc(el, "AllowanceChargeReasonCode", a.reason_code)
     _cbc(el, "AllowanceChargeReason", a.reason)
+    if a.percent is not None:
+        _cbc(el, "MultiplierFactorNumeric", number(a.percent))
     _amount(el, "Amount", a.amount, currency)
-    _tax_category(el, "TaxCategory", a.tax)
+    if a.base is not None:
+        _amount(el, "BaseAmount", a.base, currency)
+    return el
 
 
 def _totals(root: El, doc: EDocument) -> None:
@@ -155,6 +161,8 @@ def _line(root: El, ln: ELine, doc: EDocument) -> None:
     _cbc(el, "ID", ln.line_id)
     _cbc(el, qty_tag, number(ln.quantity), unitCode=ln.unit_code)
     _amount(el, "LineExtensionAmount", ln.net, doc.currency)
+    for a in ln.allowances:  # after the amount, before the item (UBL 2.1 InvoiceLine)
+        _allowance(el, a, doc.currency)
     item = _cac(el, "Item")
     _cbc(item, "Name", ln.name)
     if ln.seller_item:
@@ -192,7 +200,7 @@ def ubl(doc: EDocument) -> bytes:
             _address(_cac(_cac(delivery, "DeliveryLocation"), "Address"), doc.deliver_to)
     _payment(root, doc)
     for a in doc.allowances:
-        _allowance(root, a, doc.currency)
+        _tax_category(_allowance(root, a, doc.currency), "TaxCategory", a.tax)
     _totals(root, doc)
     for ln in doc.lines:
         _line(root, ln, doc)
