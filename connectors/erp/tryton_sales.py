@@ -9,14 +9,14 @@ one ``sale_price_uom`` read per (price list, quantity, currency) group.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from connectors.erp.jsonrpc import SYSTEM
 from connectors.erp.port import SaleResult, TargetState
 from connectors.erp.tryton_records import TrytonRecords
-from schemas.errors import HubError, OutcomeUnknownError, PermanentError
+from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
 from schemas.model import CENT, ErpSale, SalesOrder
 from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
@@ -279,33 +279,73 @@ def _advance(
     orders: Sequence[SalesOrder],
     errors: dict[int, HubError],
 ) -> None:
-    """Quote then confirm, each in one call for every sale behind ``state``."""
+    """Quote then confirm, each in one call for every sale behind ``state``.
+
+    Neither is idempotent: Tryton refuses a button on a sale already past it ("You can not
+    call quote on ..."), so a call whose answer was lost is not repeated blindly, nor is it
+    a refusal: the sales' states are read back and the step goes on from what the ERP says.
+    """
     if state == "draft" or not sale_ids:
         return
     states = {s: known_states.get(s, "unknown") for s in set(sale_ids.values())}
+    orders_of = {s: [i for i, sid in sale_ids.items() if sid == s] for s in states}
+
+    def fail(sale_id: int, error: HubError) -> None:
+        for i in orders_of[sale_id]:
+            errors[i] = type(error)(
+                f"order {orders[i].order_number}: {error.message}", system=SYSTEM, code=error.code
+            )
+        states[sale_id] = "failed"
+
     for step in ["quote"] if state == "quotation" else ["quote", "confirm"]:
         todo = sorted(s for s, st in states.items() if st == _BEFORE[step])
         if not todo:
             continue
         try:
-            records.rpc.model("sale.sale", step, todo, idempotent=True)
+            records.rpc.model("sale.sale", step, todo, idempotent=False)
             states.update(dict.fromkeys(todo, _AFTER[step]))
+            continue
+        except OutcomeUnknownError as exc:
+            _after_lost_answer(records, step, todo, exc, states, fail)
             continue
         except PermanentError:
             pass
         for s in todo:  # find the sale that blocks the batch
             try:
-                records.rpc.model("sale.sale", step, [s], idempotent=True)
+                records.rpc.model("sale.sale", step, [s], idempotent=False)
                 states[s] = _AFTER[step]
+            except OutcomeUnknownError as exc:
+                _after_lost_answer(records, step, [s], exc, states, fail)
             except PermanentError as exc:
-                for i in (i for i, sid in sale_ids.items() if sid == s):
-                    errors[i] = PermanentError(
-                        f"order {orders[i].order_number}: ERP refused to {step} "
-                        f"sale {s}: {exc.message}",
-                        system=SYSTEM,
-                        code=exc.code,
-                    )
-                states[s] = "failed"
+                error = f"ERP refused to {step} sale {s}: {exc.message}"
+                fail(s, PermanentError(error, system=SYSTEM, code=exc.code))
+
+
+def _after_lost_answer(
+    records: TrytonRecords,
+    step: str,
+    sale_ids: list[int],
+    unknown: OutcomeUnknownError,
+    states: dict[int, str],
+    fail: Callable[[int, HubError], None],
+) -> None:
+    """Take the ERP's word for where the sales of a ``step`` without an answer are: done, or
+    still before it (failed, or still running: a retryable error, never a refusal).
+
+    ``unknown`` is raised again when the ERP cannot tell (the read fails, a sale is gone)."""
+    try:
+        rows = records.search_read("sale.sale", [("id", "in", sale_ids)], ["state"])
+    except HubError as exc:
+        raise unknown from exc
+    found = {r["id"]: str(r["state"]) for r in rows}
+    if not set(sale_ids) <= found.keys():
+        raise unknown
+    states.update(found)
+    for s in sale_ids:
+        if found[s] == _BEFORE[step]:
+            message = (f"no answer to {step} of sale {s} and the ERP still shows it "
+                       f"{found[s]}: try again ({unknown.message})")  # fmt: skip
+            fail(s, TransientError(message, system=SYSTEM, code=unknown.code))
 
 
 def get_sales(records: TrytonRecords, erp_ids: Sequence[str]) -> list[ErpSale]:
