@@ -64,8 +64,7 @@ def _rare_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*threshold)
-        if enabled:
-            gc.enable()
+        (gc.enable if enabled else gc.disable)()
 
 
 def _collect_young() -> None:

@@ -265,10 +265,7 @@ def edi_file(tmp_path: Path) -> Path:
 
 
 STARTS = [(True, (700, 10, 10)), (False, (700, 10, 10)), (True, (1234, 5, 7)), (False, (0, 3, 3))]
-# the fast path's own bug (hub/cli/fastpath.py): ``_collect_young`` enables the collector and
-# ``_rare_collections`` only enables it again after, so a disabled collector comes back on
-COMES_BACK_ON = pytest.mark.xfail(strict=True, reason="fastpath leaves a disabled gc enabled")
-RUNS = [pytest.param(*start, marks=() if start[0] else COMES_BACK_ON) for start in STARTS]
+RUNS = [pytest.param(*start) for start in STARTS]
 
 
 @pytest.mark.parametrize(("enabled", "threshold"), RUNS)
