@@ -1,11 +1,22 @@
-"""The rich rendering of `hub einvoice show`: header, parties, lines, VAT breakdown, totals."""
+"""The rich rendering of `hub einvoice show`: header, parties, lines (each with its own
+allowances and charges under it), VAT breakdown, totals."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from transforms.einvoice.read import Summary
+
+
+def line_charge(c: dict[str, str]) -> str:
+    """A line's allowance or charge (BG-27, BG-28) as shown under it: kind, reason code and
+    text, percentage of its base, amount (the line's price is before it, its net after)."""
+    code = f" ({c['code']})" if c.get("code") else ""
+    share = f", {c['percent']}% of {c['base']}" if c.get("percent") and c.get("base") else ""
+    sign = "+" if c["kind"] == "charge" else "-"
+    return f"  {c['kind']}{code}: {c['reason']}{share}: {sign}{c['amount']}"
 
 
 def render(s: Summary, console: Console | None = None) -> None:
@@ -31,6 +42,8 @@ def render(s: Summary, console: Console | None = None) -> None:
         lines.add_row(
             ln["id"], ln["name"], ln["quantity"], ln["unit"], ln["price"], ln["vat"], ln["net"]
         )
+        for charge in (c for c in s.line_allowances if c["line"] == ln["id"]):
+            lines.add_row("", escape(line_charge(charge)), "", "", "", "", "")
     for charge in s.allowances:
         sign = "" if charge["kind"] == "charge" else "-"
         reason = f"{charge['kind']}: {charge['reason']}"

@@ -21,7 +21,7 @@ from fpdf import FPDF
 from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
-from transforms.einvoice.document import EDocument, EParty, ETax, money, number
+from transforms.einvoice.document import EAllowance, EDocument, EParty, ETax, money, number
 
 # factur-x logs every level detection at INFO: chatter in a CLI or a flow log
 logging.getLogger("factur-x").setLevel(logging.WARNING)
@@ -91,12 +91,25 @@ def _lines(pdf: FPDF, doc: EDocument) -> None:
         for i, (w, text) in enumerate(zip(_WIDTHS, cells, strict=True)):
             pdf.cell(w, 5, _latin1(text), align="R" if i >= 2 else "L", new_x="RIGHT")
         pdf.ln()
+        for a in ln.allowances:
+            pdf.cell(_WIDTHS[0], 4, "", new_x="RIGHT")
+            pdf.set_font(FONT, "", 8)
+            text = _latin1(_allowance_text(a))
+            pdf.cell(sum(_WIDTHS[1:-1]), 4, text, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font(FONT, "", 9)
     for a in doc.allowances:
         sign = "" if a.charge else "-"
         pdf.cell(sum(_WIDTHS[:-1]), 5, _latin1(f"{a.reason} ({_rate(a.tax)} VAT)"), new_x="RIGHT")
         pdf.cell(
             _WIDTHS[-1], 5, f"{sign}{money(a.amount)}", align="R", new_x="LMARGIN", new_y="NEXT"
         )
+
+
+def _allowance_text(a: EAllowance) -> str:
+    """A line's allowance or charge (BG-27, BG-28) as printed under it: the line's price is
+    the one before them, its net amount the one after."""
+    share = f", {number(a.percent)}% of {money(a.base)}" if a.percent and a.base else ""
+    return f"{a.reason}{share}: {'+' if a.charge else '-'}{money(a.amount)}"
 
 
 def _totals(pdf: FPDF, doc: EDocument) -> None:
