@@ -85,8 +85,9 @@ def ceiling(erp: TrytonErp, orders: list[SalesOrder], batch: int, concurrency: i
                 todo = batches.pop(0)
             try:
                 ids = erp.rpc.model("sale.sale", "create", todo, idempotent=False)
-                erp.rpc.model("sale.sale", "quote", ids, idempotent=True)
-                erp.rpc.model("sale.sale", "confirm", ids, idempotent=True)
+                # Tryton refuses a second quote/confirm: a lost answer is never resent blindly
+                erp.rpc.model("sale.sale", "quote", ids, idempotent=False)
+                erp.rpc.model("sale.sale", "confirm", ids, idempotent=False)
             except Exception as exc:  # reported below: a ceiling that failed is no ceiling
                 failed.append(exc)
                 return

@@ -6,13 +6,15 @@ stderr. Usage:
 [--json]`` (``--url/--database/--login/--password`` to use a running Tryton instead of a
 sandbox).
 
-Under load a batch can fail with a transient error (a JSON-RPC read timeout on ``confirm``
-once the connector's 120 s retry budget is spent, a 504, a lock) or an unknown outcome (a
-lost answer to a one-order ``create``; the connector reports larger batches' as refused
-orders): the batch is recorded with its step (the RPC method in flight), how long that call
-and the batch had run and the error, and the next batch goes on; the figures cover the
-batches that completed. Exit 0 when any batch completed (failed batches are in the
-figures), 1 when none did, 2 on a setup error (wrong URL or credentials, no ERP).
+Under load a batch can fail with a transient error (a JSON-RPC read timeout on a read once
+the connector's 120 s retry budget is spent, a 504, a lock) or an unknown outcome (a lost
+answer to a ``create`` of any size: re-raised, never created again one by one; or a lost
+``quote``/``confirm`` answer whose sales' states could not be read back; when they can, a
+sale still before the step is a failed order with a retryable error, never a refusal): the
+batch is recorded with its step (the RPC method in flight), how long that call and the batch
+had run and the error, and the next batch goes on; the figures cover the batches that
+completed. Exit 0 when any batch completed (failed batches are in the figures), 1 when none
+did, 2 on a setup error (wrong URL or credentials, no ERP).
 """
 
 from __future__ import annotations

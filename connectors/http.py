@@ -99,28 +99,53 @@ def never_sent(exc: BaseException) -> bool:
     return False
 
 
+# requests raises these while it builds the request, before a byte goes out: a bad URL,
+# header or body is a bug or a wrong setting, and trying again changes nothing
+_UNSENDABLE = (
+    requests.exceptions.URLRequired,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidJSONError,
+)
+# the request may have arrived and the answer is missing: it timed out, the connection was
+# dropped or reset before or while it came (RemoteDisconnected, ConnectionResetError,
+# IncompleteRead, a read timeout mid-body), or it could not be decoded
+_ANSWER_LOST = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
 def translate_transport_error(
     exc: requests.RequestException, *, system: str, url: str, idempotent: bool
 ) -> HubError:
     """Map a requests exception to Transient/Permanent/OutcomeUnknown, naming system and URL.
 
-    A call that never left (connect refused, connect timeout) is always safe to retry; a
-    non-idempotent call that may have reached the server (read timeout, connection dropped
-    after sending) has an unknown outcome and must be reconciled, never repeated blindly.
+    A call that never left (connect refused, connect timeout, DNS failure) is always safe to
+    retry; one requests refused to build is permanent. Once the request may have reached the
+    server, a lost answer (read timeout, connection dropped or reset, body cut off or
+    undecodable) is transient for an idempotent call, and for a non-idempotent one the outcome
+    is unknown: reconcile, never repeat blindly and never report it as a refusal.
     """
     where = redact_url(url)
+    name = exc.__class__.__name__
     if never_sent(exc):
-        return TransientError(f"cannot connect to {where}: {exc.__class__.__name__}", system=system)
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        if idempotent:
-            return TransientError(
-                f"{exc.__class__.__name__} talking to {where}: no answer", system=system
-            )
+        return TransientError(f"cannot connect to {where}: {name}", system=system)
+    if isinstance(exc, _UNSENDABLE) and not isinstance(exc, requests.JSONDecodeError):
+        return PermanentError(f"cannot send to {where}: {exc}", system=system)
+    if not idempotent:
         return OutcomeUnknownError(
             f"no answer from {where} after sending a non-idempotent call "
-            f"({exc.__class__.__name__}): outcome unknown, reconcile before retrying",
+            f"({name}): outcome unknown, reconcile before retrying",
             system=system,
         )
+    if isinstance(exc, _ANSWER_LOST):
+        return TransientError(f"{name} talking to {where}: answer lost", system=system)
+    # it answered, but nothing usable (too many redirects...): trying again changes nothing
     return PermanentError(f"HTTP error talking to {where}: {exc}", system=system)
 
 
