@@ -9,7 +9,9 @@ quantity to 0 (Tryton keeps such a sale, ``done`` with nothing to ship: it reads
 change once goods are picked or shipped (``code="too_late"``). One amendment per change
 message, found again by its description: applying the same change twice changes nothing.
 Tryton plans the goods of amended lines anew (today, without a product lead time): they get
-the delivery date the sale's shipments had before (a date a change moved them to).
+the delivery date the sale's shipments had before (a date a change moved them to). That date
+is written in the amendment's description after the marker, so a rerun after a crash between
+the amendment and the move gives it back (older amendments: the marker alone, no date).
 """
 
 from __future__ import annotations
@@ -28,26 +30,23 @@ SYSTEM = "erp"
 UNSHIPPED = ("draft", "waiting", "cancelled")
 UNINVOICED = ("draft", "cancelled")
 PRICE_DIGITS = Decimal("0.0001")
+KEPT = "; goods planned for "  # then the ISO date, in an amendment's description
 
 
 def marker(change: SalesOrderChange) -> str:
-    """The amendment's description: names the change message, so a retry finds it."""
+    """The amendment's description begins so: names the change message, so a retry finds it."""
     return f"EDI change {change.change_number} of order {change.order_number}"
+
+
+def description(change: SalesOrderChange, when: date | None) -> str:
+    """The amendment's description: the marker and the date the sale's goods had before it,
+    to give them back on a rerun when a crash came between the amendment and ``_keep_date``."""
+    return marker(change) if when is None else f"{marker(change)}{KEPT}{when.isoformat()}"
 
 
 def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrderChange) -> None:
     """Apply ``change`` to the processed sale ``sale_id`` (its number ``name``) by amendment."""
-    rpc = records.rpc
-    found = records.search_read(
-        "sale.amendment", [("sale", "=", sale_id), ("description", "=", marker(change))],
-        ["state"],
-    )  # fmt: skip
-    if found:  # an earlier run made it: validate it if a failure stopped it there
-        drafts = [r["id"] for r in found if r["state"] == "draft"]
-        if drafts:
-            when = planned_date(records, sale_id)
-            rpc.model("sale.amendment", "validate_amendment", drafts, idempotent=True)
-            _keep_date(records, sale_id, name, when)
+    if _resumed(records, sale_id, name, change):
         return
     _check_unshipped(records, sale_id, name)
     lines = records.search_read(
@@ -65,13 +64,50 @@ def amend_sale(records: TrytonRecords, sale_id: int, name: str, change: SalesOrd
     if not amended:
         return  # the sale is already as the change asks
     when = planned_date(records, sale_id)
+    rpc = records.rpc
     (amendment,) = rpc.model(
         "sale.amendment", "create",
-        [{"sale": sale_id, "description": marker(change), "lines": [("create", amended)]}],
+        [{"sale": sale_id, "description": description(change, when),
+          "lines": [("create", amended)]}],
         idempotent=False,
     )  # fmt: skip
     rpc.model("sale.amendment", "validate_amendment", [amendment], idempotent=True)
     _keep_date(records, sale_id, name, when)
+
+
+def _resumed(records: TrytonRecords, sale_id: int, name: str, change: SalesOrderChange) -> bool:
+    """Whether an earlier run made the amendment for ``change``; if so, what a failure left
+    undone is finished: a draft one validated, the goods given back the date written in its
+    description (a no-op when they have it, or when goods have left since: nothing to do)."""
+    mark = marker(change)
+    pattern = "".join("\\" + c if c in "\\%_" else c for c in mark) + "%"
+    rows = records.search_read(
+        "sale.amendment", [("sale", "=", sale_id), ("description", "like", pattern)],
+        ["state", "description"],
+    )  # fmt: skip
+    found = [
+        r for r in rows if r["description"] == mark or r["description"].startswith(mark + KEPT)
+    ]
+    if not found:
+        return False
+    drafts = [r["id"] for r in found if r["state"] == "draft"]
+    kept = next((k for k in (_kept(r["description"], mark) for r in found) if k), None)
+    when = (planned_date(records, sale_id) if drafts else None) or kept
+    if drafts:
+        records.rpc.model("sale.amendment", "validate_amendment", drafts, idempotent=True)
+    if not _left(records, sale_id):
+        _keep_date(records, sale_id, name, when)
+    return True
+
+
+def _kept(text: str, mark: str) -> date | None:
+    """The date an amendment's description keeps for the goods (none from older versions,
+    whose description is the marker alone, nor when the sale had no open shipment)."""
+    rest = text[len(mark) + len(KEPT) :]
+    try:
+        return date.fromisoformat(rest) if text.startswith(mark + KEPT) else None
+    except ValueError:
+        return None
 
 
 def planned_date(records: TrytonRecords, sale_id: int) -> date | None:
@@ -136,15 +172,20 @@ def _waits(records: TrytonRecords) -> bool:
     return bool(config["sale_wait_shipment"])
 
 
-def _check_unshipped(records: TrytonRecords, sale_id: int, name: str) -> None:
-    """Refuse once goods are picked, packed or shipped, or an invoice is posted."""
+def _left(records: TrytonRecords, sale_id: int) -> list[str]:
+    """What has left of the sale: its shipments picked, packed or shipped, invoices posted."""
     (sale,) = records.read("sale.sale", [sale_id], ["shipments", "invoices"])
     shipments = records.read("stock.shipment.out", sale["shipments"], ["state", "number"])
     invoices = records.read("account.invoice", sale["invoices"], ["state", "number"])
     moved = [f"shipment {s['number'] or s['id']} is {s['state']}" for s in shipments
              if s["state"] not in UNSHIPPED]  # fmt: skip
-    moved += [f"invoice {i['number'] or i['id']} is {i['state']}" for i in invoices
-              if i["state"] not in UNINVOICED]  # fmt: skip
+    return moved + [f"invoice {i['number'] or i['id']} is {i['state']}" for i in invoices
+                    if i["state"] not in UNINVOICED]  # fmt: skip
+
+
+def _check_unshipped(records: TrytonRecords, sale_id: int, name: str) -> None:
+    """Refuse once goods are picked, packed or shipped, or an invoice is posted."""
+    moved = _left(records, sale_id)
     if moved:
         raise PermanentError(
             f"sale {name}: {', '.join(moved)}: the change comes too late; agree it with the "
