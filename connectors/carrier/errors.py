@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
-import urllib3.exceptions
 from zeep.exceptions import (
     DTDForbidden,
     EntitiesForbidden,
@@ -28,23 +27,10 @@ from zeep.exceptions import (
     XMLSyntaxError,
 )
 
-from connectors.http import parse_retry_after, redact_url
+from connectors.http import never_sent, parse_retry_after, redact_url
 from schemas.errors import HubError, OutcomeUnknownError, PermanentError, TransientError
 
 AUTH_WORDS = ("authenticat", "login failed", "password", "credential")
-
-
-def _not_sent(exc: requests.RequestException) -> bool:
-    """True when the connection was never established, so the request cannot have arrived."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
-    return isinstance(
-        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
-    )
 
 
 def _hostile(content: bytes | str | None) -> bool:
@@ -145,7 +131,7 @@ def translate(
 
 
 def _request_error(exc: requests.RequestException, call: _Call) -> HubError:
-    if _not_sent(exc):
+    if never_sent(exc):
         return TransientError(
             f"{call.subject}cannot connect for {call.where}: {type(exc).__name__}",
             system=call.system,
