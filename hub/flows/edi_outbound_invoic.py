@@ -22,10 +22,11 @@ from hub.flows.edi_outbound_run import (
     trace_refs,
 )
 from hub.flows.edi_outbound_send import Outgoing, deliver
+from hub.flows.order_allowances import journaled_sales
 from schemas.config import PartnerProfile
-from schemas.model import ErpSale, Invoice
+from schemas.model import Invoice
 from transforms import edifact_invoic as invoic_t
-from transforms.keys import DocumentKey, KeyKind
+from transforms.keys import DocumentKey
 
 
 def prefetch_parties(run: Run, batch: Sequence[Record], profiles: list[PartnerProfile]) -> None:
@@ -130,8 +131,6 @@ def _despatched(
 
 
 def _with_allowances(run: Run, invoice: Invoice) -> Invoice:
-    """Each line with the allowances and charges its order line had (ALC/PCD, reason codes),
-    from the sales the hub made of the partner's orders (the ERP keeps only net prices)."""
-    rows = run.hub.ledger.journal_find(KeyKind.SALE, subjects=list(invoice.order_numbers))
-    sales = [ErpSale.model_validate(r["result"]) for r in rows if isinstance(r.get("result"), dict)]
-    return invoic_t.with_order_allowances(invoice, sales)
+    """Each line with the allowances and charges its order line has now (ALC/PCD, reason
+    codes), from the customer's sales the hub made and changed (the ERP keeps only net prices)."""
+    return invoic_t.with_order_allowances(invoice, journaled_sales(run.hub, invoice))

@@ -4,10 +4,11 @@
    from the archive by the hash the journal holds: the same bytes, the same invoice number,
    never a rebuild (a Factur-X PDF's metadata carries the time it was made);
 2. otherwise it is built from the canonical Invoice, each line with the allowances and
-   charges its order line had (BG-27, BG-28: the sale the hub journaled for the order, as
-   INVOIC states them; the ERP keeps only net prices), validated by the official rules, and
-   a document with any error is never sent: ``InvalidEInvoice`` (a dead letter listing
-   rule id, location and text of each error); a valid one is archived by its hash;
+   charges its order line has now (BG-27, BG-28: the customer's sale the hub journaled for
+   the order and its changes, as INVOIC states them; the ERP keeps only net prices),
+   validated by the official rules, and a document with any error is never sent:
+   ``InvalidEInvoice`` (a dead letter listing rule id, location and text of each error); a
+   valid one is archived by its hash;
 3. ``ledger.once`` journals the intent with that hash, then delivers through the customer's
    channel: the partner's mailbox (its ``send`` is exactly-once per file name) or an
    e-mail through ``hub_smtp``. An outcome left unknown (a crash after sending, before the
@@ -30,15 +31,16 @@ from connectors.einvoice.mail import InvoiceMail, Mailer
 from connectors.einvoice.svrl import Finding
 from connectors.einvoice.validator import Validator
 from hub.bootstrap import Hub
+from hub.flows.order_allowances import journaled_sales
 from hub.ledger import Effect, OnUnknown, Status
 from hub.ops.events import record_event
 from schemas.einvoice_config import CustomerEInvoice, Seller
 from schemas.errors import HubError, PermanentError, TransientError
-from schemas.model import ErpSale, Invoice, Party
+from schemas.model import Invoice, Party
 from transforms.edifact_invoic import with_order_allowances
 from transforms.einvoice import Rendered, extension, render
 from transforms.einvoice.document import build
-from transforms.keys import DocumentKey, KeyKind
+from transforms.keys import DocumentKey
 
 FLOW = "einvoice_outbound"
 DOC_TYPE = "EINVOICE"
@@ -122,13 +124,6 @@ def prepare(d: Delivery, customer: CustomerEInvoice, invoice: Invoice, buyer: Pa
     path = d.hub.archive.store(scope(customer), rendered.data, suffix=suffix)
     warnings = tuple(f"{f.rule}: {f.text}" for f in report.warnings)
     return Pinned(rendered.data, rendered.file_name, rendered.media_type, path, warnings)
-
-
-def journaled_sales(hub: Hub, invoice: Invoice) -> list[ErpSale]:
-    """The sales the hub made of the invoice's orders, as journaled: with each order line's
-    allowances and charges (the ERP keeps only the net price)."""
-    rows = hub.ledger.journal_find(KeyKind.SALE, subjects=list(invoice.order_numbers))
-    return [ErpSale.model_validate(r["result"]) for r in rows if isinstance(r.get("result"), dict)]
 
 
 def _sender(
