@@ -221,12 +221,6 @@ def _line(no: int, action: str, gtin: int, qty: int | None = None, price: str | 
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ORDCHG handler journals the ERP's sale without the change's line allowances: "
-    "needs change_with_allowances in hub/flows/edi_in/handlers/ordchg.py "
-    "(/tmp/coord/ordchg_journal_allowances.patch); remove this mark with it",
-)
 def test_invoic_states_a_lines_allowance_as_the_last_change_restated_it(
     hub: Hub, erp: FakeErp
 ) -> None:

@@ -27,6 +27,7 @@ from schemas.model import ErpSale, SalesOrderChange
 from transforms import edifact_ordchg as ordchg
 from transforms.edifact_orders import AppError
 from transforms.keys import DocumentKey, SaleChangeKey, SaleKey
+from transforms.sale_versions import change_with_allowances
 
 REFUSED_CLASS = "ChangeRefused"
 
@@ -112,7 +113,8 @@ class OrderChangeHandler(MessageHandler):
         erp, sale_id = ctx.hub.erp, target.sale_erp_id or ""
         try:
             outcome = ctx.hub.ledger.once(
-                work.key or "", work.payload_hash, lambda: erp.change_sale(sale_id, change),
+                work.key or "", work.payload_hash,
+                lambda: change_with_allowances(change, erp.change_sale(sale_id, change)),
                 on_unknown=OnUnknown.dead_letter(),
                 effect=Effect(ctx.flow, "erp", "change_sale", ref=work.ref, partner=ctx.profile.id),
                 encode=lambda sale: sale.model_dump(mode="json"), decode=ErpSale.model_validate,
