@@ -4,15 +4,22 @@ A batch costs a constant number of calls whatever its size: one read of the buye
 search for sales already made, one ``create`` with nested lines, one ``quote`` and one
 ``confirm`` for all of them, one read back. Only lines without a partner price need more:
 one ``sale_price_uom`` read per (price list, quantity, currency) group.
+
+Tryton plans a processed sale's goods from the product's lead time and, for a product
+without one, for today, whatever shipping date the order asked (DTM+2). The read back finds
+such sales; only their open shipments are moved to the asked date (``move_shipments``, a few
+calls per sale moved), then read again. A rerun finds them there and writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from connectors.erp import tryton_amendments
 from connectors.erp.jsonrpc import SYSTEM
 from connectors.erp.port import SaleResult, TargetState
 from connectors.erp.tryton_records import TrytonRecords
@@ -22,10 +29,17 @@ from transforms import erp_tryton as tt
 from transforms import erp_tryton_documents as td
 from transforms.edifact_orders_allowances import ADJUSTMENT_PRODUCTS, adjustment_lines
 
+log = logging.getLogger(__name__)
+
 SaleKey = tuple[int, str]
 """(party id, reference): at most one sale (not cancelled) per key."""
 
-DATE_FIELDS = ["shipping_date", "shipments.planned_date", "shipments.state"]
+DATE_FIELDS = [
+    "shipping_date",
+    "shipments.planned_date",
+    "shipments.origin_planned_date",  # Tryton's own plan: ``write`` leaves it
+    "shipments.state",
+]
 OPEN_SHIPMENTS = ("draft", "waiting")  # a date Tryton may still move (``tryton_changes``)
 _BEFORE = {"quote": "draft", "confirm": "quotation"}
 _AFTER = {"quote": "quotation", "confirm": "confirmed"}
@@ -53,7 +67,9 @@ def create_sales(
     known_states = dict(existing.values())
     known_states.update({sale_id: "draft" for sale_id in created.values()})
     _advance(records, sale_ids, known_states, state, orders, errors)
-    sales = {int(s.erp_id): s for s in get_sales(records, [str(v) for v in set(sale_ids.values())])}
+    rows = _sale_rows(records, sale_ids.values())
+    _plan_asked_dates(records, rows, sale_ids, orders, errors)
+    sales = _to_sales(records, rows)
     results = []
     for i, order in enumerate(orders):
         if i in errors:
@@ -348,22 +364,84 @@ def _after_lost_answer(
             fail(s, TransientError(message, system=SYSTEM, code=unknown.code))
 
 
+def _plan_asked_dates(
+    records: TrytonRecords,
+    rows: dict[int, dict[str, Any]],
+    sale_ids: dict[int, int],
+    orders: Sequence[SalesOrder],
+    errors: dict[int, HubError],
+) -> None:
+    """Move the open shipments Tryton planned before the sale's shipping date (the order's
+    requested date) to that date, and read those sales again into ``rows``.
+
+    A sale whose goods have left keeps its plan, as does one Tryton refuses to move; one that
+    fails to move for a while is its orders' retryable error (the rerun finds it, moves it)."""
+    today, moved = dt.date.today(), []
+    for sale_id, row in sorted(rows.items()):
+        when = _asked_date_ahead(row, today)
+        if when is None:
+            continue
+        name = row.get("number") or str(sale_id)
+        try:
+            tryton_amendments.move_shipments(records, sale_id, name, when)
+            moved.append(sale_id)
+        except PermanentError as exc:  # the sale stands, planned as Tryton said (reported so)
+            log.warning("sale %s: goods not moved to %s: %s", name, when, exc.message)
+            moved.append(sale_id)  # maybe half moved: read as it is
+        except HubError as exc:  # the order is tried again: the rerun finds the sale, moves it
+            for i in [i for i, s in sale_ids.items() if s == sale_id and i not in errors]:
+                text = f"order {orders[i].order_number}: sale {name} is made, its goods not yet"
+                errors[i] = type(exc)(
+                    f"{text} planned for {when}: {exc.message}", system=SYSTEM, code=exc.code
+                )
+    rows.update(_sale_rows(records, moved))
+
+
+def _asked_date_ahead(row: dict[str, Any], today: dt.date) -> dt.date | None:
+    """The processing sale's shipping date (read with ``DATE_FIELDS``) when goods Tryton
+    planned (an open shipment at its own plan) wait before it, or a move to it was left
+    half done (a draft shipment at it); None when nothing is to move: no date asked, a past
+    one, goods that left, or shipments a change moved (the buyer's latest word)."""
+    when = row.get("shipping_date")
+    shipments = tt.nested(row, "shipments")
+    if row.get("state") != "processing" or not when or when < today:
+        return None
+    if any(s.get("state") not in tryton_amendments.UNSHIPPED for s in shipments):
+        return None
+    for s in shipments:
+        planned, origin, state = s.get("planned_date"), s.get("origin_planned_date"), s.get("state")
+        if state in OPEN_SHIPMENTS and planned is not None and planned == origin < when:
+            return when  # as Tryton planned it: before the date asked
+        if state == "draft" and planned == when != origin:
+            return when  # moved, not waited again (a crash in ``move_shipments``)
+    return None
+
+
 def get_sales(records: TrytonRecords, erp_ids: Sequence[str]) -> list[ErpSale]:
     """Sales with lines and totals, in the order asked; unknown ids are left out."""
-    if not erp_ids:
-        return []
     ids = [tt.record_id(i) for i in erp_ids]
-    rows = records.search_read(
-        "sale.sale", [("id", "in", sorted(set(ids)))], td.SALE_FIELDS + DATE_FIELDS
-    )
-    products = records.product_refs(
-        {ln["product"] for r in rows for ln in tt.nested(r, "lines") if ln["product"]}
-    )
-    by_id = {
-        r["id"]: td.to_sale(r, products).model_copy(update={"delivery_date": delivery_date(r)})
-        for r in rows
-    }
+    by_id = _to_sales(records, _sale_rows(records, ids))
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _sale_rows(records: TrytonRecords, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Sale id -> its row (``SALE_FIELDS`` and ``DATE_FIELDS``), in one read; none for none."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = records.search_read("sale.sale", [("id", "in", wanted)], td.SALE_FIELDS + DATE_FIELDS)
+    return {r["id"]: r for r in rows}
+
+
+def _to_sales(records: TrytonRecords, rows: dict[int, dict[str, Any]]) -> dict[int, ErpSale]:
+    """Sale id -> the sale of its row, with its delivery date."""
+    products = records.product_refs(
+        {ln["product"] for r in rows.values() for ln in tt.nested(r, "lines") if ln["product"]}
+    )
+    return {
+        i: td.to_sale(r, products).model_copy(update={"delivery_date": delivery_date(r)})
+        for i, r in rows.items()
+    }
 
 
 def delivery_date(row: dict[str, Any]) -> dt.date | None:
