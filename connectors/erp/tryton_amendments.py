@@ -16,6 +16,7 @@ the amendment and the move gives it back (older amendments: the marker alone, no
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -144,26 +145,52 @@ def _with_adjustments(
 
 def move_shipments(records: TrytonRecords, sale_id: int, name: str, when: date) -> None:
     """A new delivery date for a processed sale: its draft and waiting shipments planned for
-    ``when`` (a waiting one goes back to draft for it, Tryton's rule, and waits again);
-    refused (``too_late``) once goods are assigned, picked or shipped. Idempotent, also after
-    a crash between the draft and the wait: where Tryton waits a sale's shipments
+    ``when`` (``move_shipments_many`` for this one sale); refused (``too_late``) once goods
+    are assigned, picked or shipped."""
+    refused = move_shipments_many(records, {sale_id: (name, when)})
+    if sale_id in refused:
+        raise refused[sale_id]
+
+
+def move_shipments_many(
+    records: TrytonRecords, targets: dict[int, tuple[str, date]]
+) -> dict[int, PermanentError]:
+    """New delivery dates for processed sales (sale id -> (its number, the date)), in a
+    constant number of calls: each sale's draft and waiting shipments planned for its date
+    (a waiting one goes back to draft for it, Tryton's rule, and waits again). A sale whose
+    goods are assigned, picked or shipped, or invoiced, is not touched: its ``too_late``
+    refusal is returned (sale id -> error), the others are moved. Idempotent, also after a
+    crash between the draft and the wait: where Tryton waits a sale's shipments
     (``sale_wait_shipment``), a draft one is waited again on the retry."""
-    _check_unshipped(records, sale_id, name)
-    (sale,) = records.read("sale.sale", [sale_id], ["shipments"])
-    rows = records.read("stock.shipment.out", sale["shipments"], ["state", "planned_date"])
-    open_rows = [r for r in rows if r["state"] in ("draft", "waiting")]
-    moved = [r["id"] for r in open_rows if r["planned_date"] != when]
-    waiting = [r["id"] for r in open_rows if r["state"] == "waiting"]
-    drafts = [r["id"] for r in open_rows if r["state"] == "draft"]
-    back = [i for i in waiting if i in moved]
+    if not targets:
+        return {}
+    shipments, left = _shipments_and_left(records, targets)
+    refused = {s: _too_late(targets[s][0], left[s]) for s in sorted(targets) if left[s]}
+    moved: dict[date, list[int]] = {}
+    back: list[int] = []
+    drafts: list[int] = []
+    for sale_id, (_, when) in sorted(targets.items()):
+        if sale_id in refused:
+            continue
+        for r in shipments[sale_id]:
+            if r["state"] not in ("draft", "waiting"):
+                continue
+            if r["planned_date"] != when:
+                moved.setdefault(when, []).append(r["id"])
+                if r["state"] == "waiting":
+                    back.append(r["id"])
+            if r["state"] == "draft":
+                drafts.append(r["id"])
     rewait = back + (drafts if drafts and _waits(records) else [])
     rpc = records.rpc
     if back:
         rpc.model("stock.shipment.out", "draft", back, idempotent=True)
     if moved:
-        rpc.model("stock.shipment.out", "write", moved, {"planned_date": when}, idempotent=True)
+        pairs = [x for day, ids in sorted(moved.items()) for x in (ids, {"planned_date": day})]
+        rpc.model("stock.shipment.out", "write", *pairs, idempotent=True)
     if rewait:
         rpc.model("stock.shipment.out", "wait", rewait, idempotent=True)
+    return refused
 
 
 def _waits(records: TrytonRecords) -> bool:
@@ -172,25 +199,59 @@ def _waits(records: TrytonRecords) -> bool:
     return bool(config["sale_wait_shipment"])
 
 
+def _shipments_and_left(
+    records: TrytonRecords, sale_ids: Iterable[int]
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, list[str]]]:
+    """Per sale, in three reads for all: its shipments' rows (``state``, ``number``,
+    ``planned_date``) and what has left of it: shipments picked, packed or shipped, invoices
+    posted. A shipment two sales share is moved for the first of them not refused only."""
+    sales = records.read("sale.sale", sorted(set(sale_ids)), ["shipments", "invoices"])
+    ships = _rows(records, "stock.shipment.out", sales, "shipments", ["planned_date"])
+    invoices = _rows(records, "account.invoice", sales, "invoices", [])
+    shipments: dict[int, list[dict[str, Any]]] = {}
+    left: dict[int, list[str]] = {}
+    seen: set[int] = set()
+    for sale in sorted(sales, key=lambda s: s["id"]):
+        shipments[sale["id"]] = [ships[i] for i in sale["shipments"] if i not in seen]
+        gone = [("shipment", ships[i]) for i in sale["shipments"]
+                if ships[i]["state"] not in UNSHIPPED]  # fmt: skip
+        gone += [("invoice", invoices[i]) for i in sale["invoices"]
+                 if invoices[i]["state"] not in UNINVOICED]  # fmt: skip
+        if not gone:  # a sale refused moves nothing
+            seen.update(sale["shipments"])
+        left[sale["id"]] = [f"{kind} {r['number'] or r['id']} is {r['state']}" for kind, r in gone]
+    return shipments, left
+
+
+def _rows(
+    records: TrytonRecords, model: str, sales: list[dict[str, Any]], field: str,
+    more: list[str],
+) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Id -> row (``state``, ``number`` and ``more``) of the sales' ``field`` records, in
+    one read (none for none)."""
+    ids = sorted({i for s in sales for i in s[field]})
+    rows = records.read(model, ids, ["state", "number", *more]) if ids else []
+    return {r["id"]: r for r in rows}
+
+
 def _left(records: TrytonRecords, sale_id: int) -> list[str]:
     """What has left of the sale: its shipments picked, packed or shipped, invoices posted."""
-    (sale,) = records.read("sale.sale", [sale_id], ["shipments", "invoices"])
-    shipments = records.read("stock.shipment.out", sale["shipments"], ["state", "number"])
-    invoices = records.read("account.invoice", sale["invoices"], ["state", "number"])
-    moved = [f"shipment {s['number'] or s['id']} is {s['state']}" for s in shipments
-             if s["state"] not in UNSHIPPED]  # fmt: skip
-    return moved + [f"invoice {i['number'] or i['id']} is {i['state']}" for i in invoices
-                    if i["state"] not in UNINVOICED]  # fmt: skip
+    return _shipments_and_left(records, [sale_id])[1][sale_id]
+
+
+def _too_late(name: str, moved: list[str]) -> PermanentError:
+    """The refusal of a change to sale ``name`` once ``moved`` has left."""
+    return PermanentError(
+        f"sale {name}: {', '.join(moved)}: the change comes too late; agree it with the "
+        "customer by phone or a new order", system=SYSTEM, code="too_late",
+    )  # fmt: skip
 
 
 def _check_unshipped(records: TrytonRecords, sale_id: int, name: str) -> None:
     """Refuse once goods are picked, packed or shipped, or an invoice is posted."""
     moved = _left(records, sale_id)
     if moved:
-        raise PermanentError(
-            f"sale {name}: {', '.join(moved)}: the change comes too late; agree it with the "
-            "customer by phone or a new order", system=SYSTEM, code="too_late",
-        )  # fmt: skip
+        raise _too_late(name, moved)
 
 
 def amendment_lines(

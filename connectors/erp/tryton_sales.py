@@ -7,8 +7,8 @@ one ``sale_price_uom`` read per (price list, quantity, currency) group.
 
 Tryton plans a processed sale's goods from the product's lead time and, for a product
 without one, for today, whatever shipping date the order asked (DTM+2). The read back finds
-such sales; only their open shipments are moved to the asked date (``move_shipments``, a few
-calls per sale moved), then read again. A rerun finds them there and writes nothing.
+such sales; only their open shipments are moved to the asked date, all in a few calls
+(``move_shipments_many``), then read again. A rerun finds them there and writes nothing.
 """
 
 from __future__ import annotations
@@ -372,29 +372,66 @@ def _plan_asked_dates(
     errors: dict[int, HubError],
 ) -> None:
     """Move the open shipments Tryton planned before the sale's shipping date (the order's
-    requested date) to that date, and read those sales again into ``rows``.
+    requested date) to that date, for all such sales at once (``move_shipments_many``), and
+    read those sales again into ``rows``.
 
     A sale whose goods have left keeps its plan, as does one Tryton refuses to move; one that
     fails to move for a while is its orders' retryable error (the rerun finds it, moves it)."""
-    today, moved = dt.date.today(), []
-    for sale_id, row in sorted(rows.items()):
-        when = _asked_date_ahead(row, today)
-        if when is None:
-            continue
-        name = row.get("number") or str(sale_id)
+    today = dt.date.today()
+    targets = {sale_id: (row.get("number") or str(sale_id), when)
+               for sale_id, row in sorted(rows.items())
+               if (when := _asked_date_ahead(row, today)) is not None}  # fmt: skip
+    if not targets:
+        return
+    try:
+        refused = tryton_amendments.move_shipments_many(records, targets)
+    except PermanentError:  # Tryton refuses the batch: each sale alone, the others moved
+        refused = _move_one_by_one(records, targets, sale_ids, orders, errors)
+    except HubError as exc:  # tried again: the rerun finds the sales, moves them
+        for sale_id, target in targets.items():
+            _not_moved(sale_id, target, exc, sale_ids, orders, errors)
+        refused = {}
+    for sale_id, error in refused.items():  # the sale stands, planned as Tryton said
+        name, when = targets[sale_id]
+        log.warning("sale %s: goods not moved to %s: %s", name, when, error.message)
+    rows.update(_sale_rows(records, targets))  # maybe half moved: read as it is
+
+
+def _move_one_by_one(
+    records: TrytonRecords,
+    targets: dict[int, tuple[str, dt.date]],
+    sale_ids: dict[int, int],
+    orders: Sequence[SalesOrder],
+    errors: dict[int, HubError],
+) -> dict[int, PermanentError]:
+    """``move_shipments`` sale by sale (a refused batch): sale id -> its refusal; a sale
+    that fails for a while is its orders' retryable error."""
+    refused: dict[int, PermanentError] = {}
+    for sale_id, (name, when) in sorted(targets.items()):
         try:
             tryton_amendments.move_shipments(records, sale_id, name, when)
-            moved.append(sale_id)
-        except PermanentError as exc:  # the sale stands, planned as Tryton said (reported so)
-            log.warning("sale %s: goods not moved to %s: %s", name, when, exc.message)
-            moved.append(sale_id)  # maybe half moved: read as it is
-        except HubError as exc:  # the order is tried again: the rerun finds the sale, moves it
-            for i in [i for i, s in sale_ids.items() if s == sale_id and i not in errors]:
-                text = f"order {orders[i].order_number}: sale {name} is made, its goods not yet"
-                errors[i] = type(exc)(
-                    f"{text} planned for {when}: {exc.message}", system=SYSTEM, code=exc.code
-                )
-    rows.update(_sale_rows(records, moved))
+        except PermanentError as exc:
+            refused[sale_id] = exc
+        except HubError as exc:
+            _not_moved(sale_id, (name, when), exc, sale_ids, orders, errors)
+    return refused
+
+
+def _not_moved(
+    sale_id: int,
+    target: tuple[str, dt.date],
+    exc: HubError,
+    sale_ids: dict[int, int],
+    orders: Sequence[SalesOrder],
+    errors: dict[int, HubError],
+) -> None:
+    """The retryable error of the orders of a sale made whose goods ``exc`` kept from moving."""
+    name, when = target
+    for i in [i for i, s in sale_ids.items() if s == sale_id and i not in errors]:
+        text = f"order {orders[i].order_number}: sale {name} is made, its goods not yet"
+        errors[i] = type(exc)(
+            f"{text} planned for {when}: {exc.message}", system=SYSTEM, code=exc.code
+        )
 
 
 def _asked_date_ahead(row: dict[str, Any], today: dt.date) -> dt.date | None:
