@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -78,25 +79,39 @@ def redact_url(url: str) -> str:
     return base
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every error beneath it (causes, contexts, urllib3's ``reason``, errors
+    passed as arguments), each once."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
+
+
 def never_sent(exc: BaseException) -> bool:
     """True when the connection was never established, so the request cannot have arrived."""
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
     if isinstance(exc, requests.ConnectTimeout):
         return True
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        item = stack.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectionRefusedError):
-            return True
-        if isinstance(item, BaseException):
-            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
-            stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
-    return False
+    unsent = (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)
+    return any(isinstance(item, unsent) for item in _chain(exc))
+
+
+def _certificate_refused(exc: BaseException) -> str | None:
+    """The reason when the TLS handshake refused the server's certificate (so the request
+    never left, and trying again changes nothing until someone fixes the certificate or
+    the CA bundle), else None."""
+    for item in _chain(exc):
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return str(item.verify_message or item.reason or item)
+    return None
 
 
 # requests raises these while it builds the request, before a byte goes out: a bad URL,
@@ -135,6 +150,14 @@ def translate_transport_error(
     name = exc.__class__.__name__
     if never_sent(exc):
         return TransientError(f"cannot connect to {where}: {name}", system=system)
+    untrusted = _certificate_refused(exc)
+    if untrusted is not None:
+        return PermanentError(
+            f"cannot verify the TLS certificate of {where} ({untrusted}): nothing was sent; "
+            "fix the server's certificate or the CA bundle (REQUESTS_CA_BUNDLE)",
+            system=system,
+            code="tls",
+        )
     if isinstance(exc, _UNSENDABLE) and not isinstance(exc, requests.JSONDecodeError):
         return PermanentError(f"cannot send to {where}: {exc}", system=system)
     if not idempotent:

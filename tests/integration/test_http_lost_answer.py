@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +214,38 @@ def test_erp_read_without_an_answer_is_retried_then_transient(server: Misbehavin
     with pytest.raises(TransientError):
         rpc.model("sale.sale", "search_read", [], 0, None, None, ["id"], idempotent=True)
     assert server.seen("cut-off") == [*LOGIN, *["model.sale.sale.search_read"] * POLICY.attempts]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[Misbehaving]:
+    """The loopback server behind TLS with a self-signed certificate no CA bundle trusts."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make the test's self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    httpd = Misbehaving()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    running = ServerThread(httpd, "http-untrusted-tls").start()
+    try:
+        yield httpd
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_an_untrusted_certificate_is_permanent_and_nothing_is_sent(
+    tls_server: Misbehaving, idempotent: bool
+) -> None:
+    url = tls_server.url.replace("http://", "https://") + "/tls/"
+    error, attempts = post(url, idempotent=idempotent)
+    assert caused_by(error, ssl.SSLCertVerificationError), repr(error.__cause__)
+    assert type(error) is PermanentError and error.code == "tls" and not error.retryable
+    assert "cannot verify the TLS certificate" in str(error) and "nothing was sent" in str(error)
+    assert attempts == 1 and tls_server.seen("tls") == []
