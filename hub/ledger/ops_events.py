@@ -55,6 +55,23 @@ class Event:
     document: str | None = None
     detail: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        """A value longer than its column is cut to it (a CRM deal stage such as
+        ``decisionmakerboughtin`` is 21 characters, the state column 20): PostgreSQL refuses
+        it, and recording a trace step must never fail the flow that made it."""
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > limit:
+                object.__setattr__(self, name, value[:limit])
+
+
+# the events columns with a length (state 20, kind 60...): ``Event`` values are cut to them
+_LIMITS: dict[str, int] = {
+    c.name: getattr(c.type, "length", 0)
+    for c in t.events.columns
+    if c.name in Event.__dataclass_fields__ and getattr(c.type, "length", None)
+}
+
 
 def _detail(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str) if value else None

@@ -61,3 +61,14 @@ def test_migration_0002_downgrades_cleanly(ledger: Ledger) -> None:
     ledger.upgrade()
     assert ledger.revision() == head()
     assert ledger.row_counts()["runs"] == 0
+
+
+def test_an_event_value_longer_than_its_column_is_cut_not_a_failed_flow(ledger: Ledger) -> None:
+    """A CRM deal stage of 21 characters in a 20-character state column: PostgreSQL refused
+    it and crm_push died after its CRM writes (chaos seed 13 found it); the step is kept,
+    its state cut to the column, and recording it again adds nothing."""
+    stage = "decisionmakerboughtin"
+    for _ in range(2):
+        record_event(ledger, ref="HUB-LONG-1", kind="crm.deal", state=stage, flow="crm_push")
+    (event,) = events_for(ledger, {"HUB-LONG-1"})
+    assert event.state == stage[:20] and event.kind == "crm.deal"
