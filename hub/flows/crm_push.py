@@ -40,6 +40,7 @@ from hub.flows.crm_run import (
 from hub.ledger.bindings import Binding, BindRow, as_binding
 from hub.ledger.cursors import Cursor
 from transforms import crm_mapping as m
+from transforms.keys import KeyKind
 
 if TYPE_CHECKING:
     from connectors.erp.port import ErpPort
@@ -205,6 +206,7 @@ def _push_companies(
     letters: list[Letter] = []
     send: dict[str, dict[str, str]] = {}
     hashes: dict[str, tuple[str, str | None]] = {}
+    pulling: bool | None = None  # asked once, for the first party without a binding
     for party in parties:
         erp_id = party.erp_id or ""
         known = companies.get(erp_id)
@@ -213,6 +215,15 @@ def _push_companies(
             # the pull settles it; an upsert by ERP id now would create a second company
             run.counts["companies_link_pending"] += 1
             continue
+        if known is None:
+            if pulling is None:
+                pulling = _pull_creates_in_flight(run)
+            if pulling:
+                # a pull made an ERP party of a CRM company and stopped (killed) before it
+                # bound it: this party may be that one, and a create by ERP id would make a
+                # second CRM company; the pull's next run settles it, the next push sends
+                run.counts["companies_wait_for_pull"] += 1
+                continue
         payload = m.company_payload(party, run.config, seed=known is None)
         erp_hash = m.payload_hash(payload, erp_keys)
         if known is not None and known.content_hash == erp_hash:
@@ -238,6 +249,15 @@ def _push_companies(
             failed.add(bad.erp_id or "")
             letters.append(failure_letter(FLOW_PUSH, "company", bad, send.get(bad.erp_id or "")))
     return rows, letters, company_ids, failed
+
+
+def _pull_creates_in_flight(run: Run) -> bool:
+    """Whether a pull's ERP party create of a CRM company has no recorded outcome yet (its
+    intent is journaled, its result and the company's binding are not)."""
+    return any(
+        run.ledger.journal_find(KeyKind.CRM_OBJECT, scope="pull.company", state=state)
+        for state in ("pending", "unknown")
+    )
 
 
 def _push_contacts(

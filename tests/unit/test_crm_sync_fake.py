@@ -115,3 +115,36 @@ def test_a_failed_id_write_back_then_a_push_never_makes_a_second_crm_company(
     assert crm.read("companies", [party_id]).found[party_id].crm_id == new.crm_id
     assert ledger.dead_letters() == []
     assert "companies_sent" not in crm_push(hub)  # linked and in sync: nothing to send
+
+
+def test_a_pull_killed_after_its_erp_create_never_gets_a_second_crm_company(
+    ledger: Ledger,
+) -> None:
+    """Found by the chaos suite (seed 13): the pull made the ERP party of a CRM-made company
+    and was killed before it recorded the outcome and the binding; a push then upserted the
+    unbound party by ERP id (a second CRM company) and the pull's write-back met a 409."""
+    from datetime import timedelta
+
+    from transforms import crm_mapping as m
+
+    crm, erp = FakeCrm(), FakeErp()
+    hub, new = newcomer(ledger, crm, erp)
+    draft = m.company_to_party(new.properties, record=new.crm_id)
+    key = CrmObjectKey("pull", "company", new.crm_id)
+    # what the killed pull left: its intent journaled (lease run out), the ERP party made
+    ledger.claim(key, draft.content_hash(), flow="crm_pull", system="erp",
+                 action="create_party", lease=timedelta(0))  # fmt: skip
+    erp.create_parties([draft])
+
+    pushed = crm_push(hub)  # the scheduler runs the push before the pull's next run
+
+    assert len(crm.records("companies")) == 1  # never a second company
+    assert pushed["status"] == "ok" and pushed.get("companies_wait_for_pull") == 1, pushed
+    pulled = crm_pull(hub)  # asks the ERP first (VAT), finds the party, binds, writes back
+    assert pulled["status"] == "ok", pulled
+    assert (ledger.journal_entry(key) or {})["state"] == "done"
+    assert "companies_sent" not in crm_push(hub)
+    assert len(crm.records("companies")) == 1 and len(erp.parties) == 1
+    (party_id,) = erp.parties
+    assert crm.read("companies", [party_id]).found[party_id].crm_id == new.crm_id
+    assert ledger.dead_letters() == []
