@@ -41,6 +41,7 @@ from connectors.edi.tokenizer_events import (
     Junk,
     Message,
     StraySegment,
+    WholeRun,
 )
 from connectors.edi.tokenizer_scan import (
     ENVELOPE_TAGS,
@@ -51,7 +52,7 @@ from connectors.edi.tokenizer_scan import (
     plain_text,
     raw_cut,
     unb_continues,
-    whole_messages,
+    whole_run,
 )
 from connectors.edi.tokenizer_scan import preview as printable
 from connectors.edi.tokenizer_segments import (
@@ -81,6 +82,7 @@ __all__ = [
     "Segment",
     "Source",
     "StraySegment",
+    "WholeRun",
     "iter_events",
     "segment_from_text",
     "split_segment",
@@ -103,7 +105,9 @@ class EdifactReader:
     ``policy`` says what to do with bytes that do not match the UNB syntax identifier (a
     UTF-8 file declared UNOC, 8-bit bytes in UNOA...); ``strict_repertoire`` makes ASCII
     characters outside a level A/B repertoire (lower case in UNOA, common in practice) an
-    error instead of a warning; ``chunk_size`` is how many bytes are read at a time.
+    error instead of a warning; ``chunk_size`` is how many bytes are read at a time;
+    ``runs``: whole plain messages come as ``WholeRun`` events (texts only, for a caller
+    that only validates them) instead of one ``Message`` each.
     """
 
     def __init__(
@@ -113,8 +117,10 @@ class EdifactReader:
         policy: CharsetPolicy = "strict",
         strict_repertoire: bool = False,
         chunk_size: int = CHUNK_SIZE,
+        runs: bool = False,
     ) -> None:
         self._source = source
+        self.runs = runs
         self.policy = policy
         self.strict_repertoire = strict_repertoire
         self.chunk_size = max(16, chunk_size)
@@ -332,16 +338,22 @@ class _Run:
         plain, heads = plain_flags(pieces, es_b)
         i, n = 0, len(pieces)
         plain_from = 0  # pieces before this index were refused by the block path
+        runs = self.reader.runs
         while i < n:
             msg = self.msg
             if msg is None and self.in_interchange and pieces[i][:4] == unh_head:
-                whole, i, self.seg_no, taken = whole_messages(
+                # the fastest path: whole plain messages (RUN_MESSAGES at most), handed out
+                # as one WholeRun (``runs``: a validating caller) or as messages
+                run, i, self.seg_no, taken = whole_run(
                     pieces, plain, heads, i, self.delims, self.rep, self.bad_bytes, self.seg_no
                 )
-                self.consumed += taken
-                yield from whole
-                if whole:  # a run (RUN_MESSAGES at most): the next one may follow
-                    continue
+                if run is not None:
+                    self.consumed += taken
+                    if runs:
+                        yield run
+                    else:
+                        yield from run.messages()
+                    continue  # the next run may follow
             if msg is not None and i >= plain_from:
                 j = self.block(msg, pieces, plain, i, term)
                 if j > i:

@@ -69,6 +69,62 @@ class MessageRun:
         self.verdicts: dict[object, bool] = {}
 
 
+def usual_unt(text: str, count: int, unh: Segment, es: str, cs: str) -> Segment:
+    """The UNT of a whole message: ``segment_from_text``, with no splitting when it reads
+    UNT+<its segment count>+<the UNH's reference> (a reference without a component
+    separator, as the UNH's first element is then a string)."""
+    ref = unh.elements[0] if unh.elements else None
+    if ref.__class__ is str and text == f"UNT{es}{count}{es}{ref}":
+        unt = Segment.of("UNT", [str(count), ref])  # what splitting ``text`` gives
+        unt.text = text
+        return unt
+    return segment_from_text(text, es, cs)
+
+
+class WholeRun:
+    """Consecutive whole plain messages as texts, for a reader that only validates
+    (``EdifactReader(runs=True)``): no ``Message`` is built unless one is asked for.
+
+    Message ``k`` is the UNH text ``unhs[k]``, the body ``run.bodies[k]`` (terminators and
+    release characters in; "" when it has none), ``counts[k]`` body segments, the UNT
+    text ``unts[k]``, its body's segment heads ``shapes[k]`` (``Message.shape``) and the
+    UNH's interchange position ``positions[k]``. All of it is ASCII and holds no character
+    the interchange's character set refuses; the UNH and UNT hold no release character.
+    """
+
+    __slots__ = ("counts", "delimiters", "positions", "repetition", "run", "shapes", "unhs", "unts")
+
+    def __init__(self, delimiters: Delimiters, repetition: str) -> None:
+        self.delimiters = delimiters
+        self.repetition = repetition
+        self.unhs: list[str] = []
+        self.unts: list[str] = []
+        self.counts: list[int] = []
+        self.shapes: list[bytes] = []
+        self.positions: list[int] = []
+        self.run = MessageRun([])
+
+    def __len__(self) -> int:
+        return len(self.unhs)
+
+    def message(self, k: int) -> Message:
+        """Message ``k``, built in one step (``Message.whole``), sharing the run."""
+        d, rep, position = self.delimiters, self.repetition, self.positions[k]
+        es, cs = d.element, d.component
+        unh = segment_from_text(self.unhs[k], es, cs)
+        count = self.counts[k]
+        unt = usual_unt(self.unts[k], count + 2, unh, es, cs)
+        if not count:
+            return Message(unh, [], unt, position, delimiters=d, repetition=rep)
+        msg = Message.whole(unh, unt, position, d, rep, self.run.bodies[k], count)
+        msg.run = self.run
+        msg.shape = self.shapes[k]
+        return msg
+
+    def messages(self) -> list[Message]:
+        return [self.message(k) for k in range(len(self.unhs))]
+
+
 class Message:
     """One message: UNH, the body segments in order, UNT (None when missing).
 
@@ -122,7 +178,7 @@ class Message:
         # the run of whole messages this one was read with (its body is among its bodies)
         self.run: MessageRun | None = None
         # its body's segment heads joined (tag + element separator, or the bare tag),
-        # when the tokenizer read it as a whole message (``tokenizer_scan.whole_messages``)
+        # when the tokenizer read it as a whole message (``tokenizer_scan.whole_run``)
         self.shape: bytes | None = None
 
     @classmethod
@@ -293,4 +349,5 @@ Event = (
     | Message
     | StraySegment
     | InterchangeTrailer
+    | WholeRun
 )

@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import IO
 
 from connectors.edi.errors import EdifactError
-from connectors.edi.tokenizer_events import Message, MessageRun
+from connectors.edi.tokenizer_events import WholeRun
 from connectors.edi.tokenizer_segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
-    Segment,
-    segment_from_text,
 )
 
 ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNZ", "UNB", "UNG", "UNE"})
@@ -30,7 +28,7 @@ _HEAD = operator.itemgetter(slice(None, 4))
 
 def plain_flags(pieces: tuple[bytes, ...], es: bytes) -> tuple[bytearray, tuple[bytes, ...]]:
     """Per piece: do its first 4 bytes read as a plain data segment's tag (+ separator)?
-    And those heads (``whole_messages`` keeps a message's, joined, as its tag sequence).
+    And those heads (``whole_run`` keeps a message's, joined, as its tag sequence).
 
     Only the heads not already known as plain are looked at one by one (UNH, UNT and
     the like: a few per message). The flags are bytes (1 plain, 0 not) ending with a 0 (a
@@ -136,7 +134,7 @@ def preview(data: bytes) -> str:
 RUN_MESSAGES = 64
 
 
-def whole_messages(
+def whole_run(
     pieces: tuple[bytes, ...],
     plain: bytearray,
     heads: tuple[bytes, ...],
@@ -145,27 +143,34 @@ def whole_messages(
     rep: str,
     bad: re.Pattern[bytes] | None,
     seg_no: int,
-) -> tuple[list[Message], int, int, int]:
-    """The tokenizer's fastest path: messages made of a plain ASCII UNH, a run of plain
-    segments and a plain UNT, from ``pieces[i]`` on, each built in one step.
+) -> tuple[WholeRun | None, int, int, int]:
+    """Messages made of a plain ASCII UNH, a run of plain segments and a plain UNT, from
+    ``pieces[i]`` on (``RUN_MESSAGES`` at most), as texts in one ``WholeRun``.
 
-    Each message with a body gets its ``MessageRun`` and its ``shape``: the heads
-    (``plain_flags``) of its body segments joined, i.e. its tags, each with the element
-    separator after it unless the segment is the bare tag.
+    Each message gets its ``shape``: the heads (``plain_flags``) of its body segments
+    joined, i.e. its tags, each with the element separator after it unless the segment is
+    the bare tag.
 
-    Returns the messages, the index of the first piece not taken, the interchange segment
-    number after them and how many bytes they took (terminators included).
+    Returns the run (None: no message taken), the index of the first piece not taken, the
+    interchange segment number after them and how many bytes they took (terminators
+    included).
     """
-    es, cs, term_s = d.element, d.component, d.terminator
-    term, rel = term_s.encode("latin-1"), d.release.encode("latin-1")
+    es = d.element
+    term, rel = d.terminator.encode("latin-1"), d.release.encode("latin-1")
     unh_head, unt_head = ("UNH" + es).encode("latin-1"), ("UNT" + es).encode("latin-1")
     n = len(pieces)
     index = plain.index
-    out: list[Message] = []
+    out = WholeRun(d, rep)
+    unhs, unts, counts, shapes, positions = (
+        out.unhs,
+        out.unts,
+        out.counts,
+        out.shapes,
+        out.positions,
+    )
+    bodies = out.run.bodies
     consumed = 0
-    bodies: list[str] = []
-    run = MessageRun(bodies)
-    while i < n and pieces[i][:4] == unh_head and len(out) < RUN_MESSAGES:
+    while i < n and pieces[i][:4] == unh_head and len(unhs) < RUN_MESSAGES:
         j = index(0, i + 1)
         if j >= n or pieces[j][:4] != unt_head or rel in pieces[i] or rel in pieces[j]:
             break
@@ -174,33 +179,16 @@ def whole_messages(
             break
         text = region.decode("ascii")
         first, last = len(pieces[i]), len(text) - len(pieces[j])
-        unh = segment_from_text(text[:first], es, cs)
-        unt = _usual_unt(text[last:], j - i + 1, unh, es, cs)
-        if j > i + 1:
-            body = text[first + 1 : last - 1]
-            msg = Message.whole(unh, unt, seg_no + 1, d, rep, body, j - i - 1)
-            bodies.append(body)
-            msg.run = run
-            msg.shape = b"".join(heads[i + 1 : j])
-        else:
-            msg = Message(unh, [], unt, seg_no + 1, delimiters=d, repetition=rep)
-        out.append(msg)
+        unhs.append(text[:first])
+        bodies.append(text[first + 1 : last - 1])  # "" for a message without body segments
+        unts.append(text[last:])
+        counts.append(j - i - 1)
+        shapes.append(b"".join(heads[i + 1 : j]))
+        positions.append(seg_no + 1)
         seg_no += j - i + 1
         consumed += len(region) + 1
         i = j + 1
-    return out, i, seg_no, consumed
-
-
-def _usual_unt(text: str, count: int, unh: Segment, es: str, cs: str) -> Segment:
-    """The UNT of a whole message: ``segment_from_text``, with no splitting when it reads
-    UNT+<its segment count>+<the UNH's reference> (a reference without a component
-    separator, as the UNH's first element is then a string)."""
-    ref = unh.elements[0] if unh.elements else None
-    if ref.__class__ is str and text == f"UNT{es}{count}{es}{ref}":
-        unt = Segment.of("UNT", [str(count), ref])  # what splitting ``text`` gives
-        unt.text = text
-        return unt
-    return segment_from_text(text, es, cs)
+    return (out if unhs else None), i, seg_no, consumed
 
 
 def plain_text(piece: bytes, es: str) -> str | None:

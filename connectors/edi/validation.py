@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.edi import tokenizer_events as ev
 from connectors.edi.charsets import CharsetPolicy
+from connectors.edi.directory_model import MessageStructure
 from connectors.edi.envelope import check_unb, check_une, check_ung, check_unh_unt, check_unz
 from connectors.edi.errors import EdifactError, Issue, SyntaxCode, echo, unb_issue
 from connectors.edi.result import FileResult, InterchangeResult, JunkSpan, MessageResult
@@ -57,6 +58,25 @@ def _sort_into(issues: Iterable[Issue], errors: list[Issue], warnings: list[Issu
     """Append each issue to ``warnings`` or ``errors``, by its ``warning`` flag."""
     for issue in issues:
         (warnings if issue.warning else errors).append(issue)
+
+
+def _count(ich: _Interchange, mres: MessageResult) -> None:
+    """Add a judged message to its interchange (and to its UNG group, if one is open)."""
+    ich.messages += 1
+    if ich.group is not None:
+        ich.group.messages += 1
+    elif ich.groups:
+        ich.result.errors.append(
+            Issue(
+                SyntaxCode.GROUPS_AND_MESSAGES_MIXED,
+                "interchange",
+                f"message {echo(mres.ref)} is outside a UNG..UNE group while the interchange "
+                "uses groups: put every message in a group or use none",
+                mres.position,
+                "UNH",
+            )
+        )
+    ich.result.messages.append(mres)
 
 
 def _close_open_group(ich: _Interchange, position: int) -> None:
@@ -140,12 +160,17 @@ class Validator:
         self.interchange_checks = tuple(interchange_checks)
         self._plain: dict[Delimiters, PlainChecker] = {}
         self._types: dict[object, str] = {}  # UNH S009 (as a tuple) -> message type
+        # a UNH's text after the reference -> (message type, structure), see ``_usual``
+        self._usual_unh: dict[str, tuple[str, MessageStructure] | None] = {}
         self._ich: _Interchange | None = None
 
     def feed(self, event: ev.Event) -> MessageResult | None:
         """Process one event; returns the message's result for ``Message`` events."""
         if isinstance(event, ev.Message):
             return self._message(event)
+        if isinstance(event, ev.WholeRun):
+            self._run(event)
+            return None
         for kind, handler in _HANDLERS:
             if isinstance(event, kind):
                 handler(self, event)
@@ -261,22 +286,67 @@ class Validator:
             mres.errors = errors
         if warnings:
             mres.warnings = warnings
-        ich.messages += 1
-        if ich.group is not None:
-            ich.group.messages += 1
-        elif ich.groups:
-            ich.result.errors.append(
-                Issue(
-                    SyntaxCode.GROUPS_AND_MESSAGES_MIXED,
-                    "interchange",
-                    f"message {echo(msg.ref)} is outside a UNG..UNE group while the interchange "
-                    "uses groups: put every message in a group or use none",
-                    msg.position,
-                    "UNH",
-                )
-            )
-        ich.result.messages.append(mres)
+        _count(ich, mres)
         return mres
+
+    def _run(self, run: ev.WholeRun) -> None:
+        """A ``WholeRun``: each message that is plainly clean (a usual UNH and UNT, a new
+        reference, a known structure, ``clean_body``, no trailing separator in the run) is
+        judged from its texts, as ``_message`` would judge it (nothing found); any other is
+        built and handed to ``_message``."""
+        ich = self._ich
+        assert ich is not None, "the reader yields messages only inside interchanges"
+        d = run.delimiters
+        if self.checks or not _run_without_trailing(run.run, d):
+            for k in range(len(run)):
+                self._message(run.message(k))
+            return
+        plain = ich.plain or self._plain_checker(ich)
+        clean_body = plain.clean_body
+        usual = self._usual_unh
+        es, cs, rep = d.element, d.component, run.repetition
+        refs = ich.refs
+        mrun = run.run
+        for k, (unh, unt, body, count, shape, position) in enumerate(
+            zip(run.unhs, run.unts, mrun.bodies, run.counts, run.shapes, run.positions, strict=True)
+        ):
+            parts = unh.split(es, 2)
+            known = usual.get(parts[2]) if len(parts) == 3 else None
+            if known is None and len(parts) == 3 and parts[2] not in usual:
+                known = self._usual(parts[2], es, cs)
+            ref = parts[1]
+            if (
+                known is None
+                or not 0 < len(ref) <= 14
+                or cs in ref
+                or ref in refs
+                or unt != f"UNT{es}{count + 2}{es}{ref}"
+                or (rep and rep in body)
+                or not clean_body(body, known[1], known[0], mrun, shape)
+            ):
+                self._message(run.message(k))
+                continue
+            refs.add(ref)
+            _count(ich, MessageResult(ref, known[0], position, structure_checked=True))
+
+    def _usual(self, rest: str, es: str, cs: str) -> tuple[str, MessageStructure] | None:
+        """A UNH's text after its reference: (message type, structure) when its S009 has
+        the 4 mandatory components (a UNH with a usual reference then has no finding) and
+        the structure is known, else None; remembered in ``_usual_unh``."""
+        if len(self._usual_unh) >= 1000:
+            self._usual_unh.clear()
+        s009 = rest.split(es, 1)[0]
+        parts = s009.split(cs)
+        found = None
+        if cs in s009 and len(parts) >= 4 and all(parts[:4]):
+            while parts[-1] == "":
+                parts.pop()
+            mtype = sys.intern(":".join(parts))
+            structure = structure_for(mtype)
+            if structure is not None:
+                found = (mtype, structure)
+        self._usual_unh[rest] = found
+        return found
 
     def _type_of(self, msg: ev.Message) -> str:
         """``msg.type``, one string for thousands of messages of a type (remembered by
@@ -425,13 +495,13 @@ def validate(
     judgement; ``hub edi validate`` without a partner uses ``standard``).
     """
     name = file or (str(source) if isinstance(source, str | Path) else "<bytes>")
-    reader = EdifactReader(source, policy=policy, strict_repertoire=strict_repertoire)
+    reader = EdifactReader(source, policy=policy, strict_repertoire=strict_repertoire, runs=True)
     validator = Validator(name, checks, interchange_checks, strictness=strictness)
-    feed, message, message_class = validator.feed, validator._message, ev.Message
+    feed, run, run_class = validator.feed, validator._run, ev.WholeRun
     try:
         for event in reader:
-            if event.__class__ is message_class:
-                message(event)  # what ``feed`` does with it, one call less
+            if event.__class__ is run_class:
+                run(event)  # what ``feed`` does with it, one call less
             else:
                 feed(event)
     except EdifactError as exc:

@@ -19,14 +19,22 @@ from stdnum import ean
 
 from bench import edi_gen
 from connectors.edi.codelists import CURRENCIES
+from connectors.edi.errors import Issue
 from connectors.edi.rules import PlainChecker, check_message
 from connectors.edi.rules_body import _numbers_ok
 from connectors.edi.rules_eancom import gln_ok, gs1_ok, gtin_ok
 from connectors.edi.rules_elements import _value_pattern, fast_sources
-from connectors.edi.tokenizer import Delimiters, EdifactReader, InterchangeHeader, Message
-from connectors.edi.tokenizer_scan import RUN_MESSAGES, _usual_unt
+from connectors.edi.tokenizer import (
+    Delimiters,
+    EdifactReader,
+    InterchangeHeader,
+    Message,
+    WholeRun,
+)
+from connectors.edi.tokenizer_events import usual_unt
+from connectors.edi.tokenizer_scan import RUN_MESSAGES
 from connectors.edi.tokenizer_segments import segment_from_text
-from connectors.edi.validation import Validator, trailing_separator
+from connectors.edi.validation import Validator, trailing_separator, validate
 from tests.fixtures.edifact import messages_with_headers
 from tests.fixtures.shared import shared_path
 
@@ -151,12 +159,16 @@ def test_every_byte_is_in_an_interchange_or_a_reported_junk_span(
     ]
 
 
-def _verdicts(data: bytes, *, detailed: bool, chunk: int = 1 << 20) -> list[object]:
+def _verdicts(
+    data: bytes, *, detailed: bool, chunk: int = 1 << 20, runs: bool = False
+) -> list[object]:
     """What ``Validator`` says of ``data``: file, interchanges, messages, every finding and
     warning. ``detailed``: every message parsed first (segment by segment, no fast path)
-    and the file read in small chunks (the tokenizer's per-segment path)."""
+    and the file read in small chunks (the tokenizer's per-segment path); ``runs``: whole
+    messages come as ``WholeRun`` texts (what ``validate`` reads)."""
     validator = Validator("f", strictness="standard")
-    for event in EdifactReader(data, chunk_size=64 if detailed else chunk):
+    reader = EdifactReader(data, chunk_size=64 if detailed else chunk, runs=runs)
+    for event in reader:
         if detailed and isinstance(event, Message):
             event.segments  # noqa: B018 - parses the texts: the detailed path from here on
         validator.feed(event)
@@ -179,7 +191,9 @@ def test_fast_paths_give_the_detailed_verdicts_on_varied_files_and_samples() -> 
     samples = shared_path("samples", "edifact", what="EDIFACT samples")
     files += [p.read_bytes() for p in sorted(samples.rglob("*")) if p.is_file()]
     for data in files:
-        assert _verdicts(data, detailed=False) == _verdicts(data, detailed=True)
+        expected = _verdicts(data, detailed=True)
+        assert _verdicts(data, detailed=False) == expected
+        assert _verdicts(data, detailed=False, runs=True) == expected
 
 
 def _released_message(n: int, free: str, *, qty: str = "QTY+21:5:PCE") -> str:
@@ -226,6 +240,8 @@ def test_a_finding_anywhere_in_a_run_of_whole_messages_is_found_as_alone() -> No
             expected = _verdicts(data, detailed=True)
             for chunk in (1 << 20, 4096):
                 assert _verdicts(data, detailed=False, chunk=chunk) == expected, (after, k)
+                runs = _verdicts(data, detailed=False, chunk=chunk, runs=True)
+                assert runs == expected, (after, k)
             report = expected[0]
             assert isinstance(report, dict)
             messages_out = report["interchanges"][0]["messages"]
@@ -251,6 +267,39 @@ def test_runs_of_whole_messages_share_their_values_verdict() -> None:
     assert list(runs[0].verdicts.values()) == [True, True]
 
 
+def test_validate_reads_whole_messages_as_runs_of_texts_and_judges_them_alike() -> None:
+    """``validate`` reads clean messages as ``WholeRun`` texts (no ``Message`` built): a
+    run holds exactly the messages the message path hands out, and the verdicts are the
+    same, on a clean file and on one with a finding in the middle of a run (that message
+    is built and checked in detail; the others stay judged from their texts)."""
+    data = edi_gen.interchange(RUN_MESSAGES + 3, seed=5)
+    events = list(EdifactReader(data, runs=True))
+    runs = [e for e in events if isinstance(e, WholeRun)]
+    assert [len(r) for r in runs] == [RUN_MESSAGES, 3]
+    assert not any(isinstance(e, Message) for e in events)
+    built = [m for r in runs for m in r.messages()]
+    read = [e for e in EdifactReader(data) if isinstance(e, Message)]
+
+    def facts(m: Message) -> tuple[object, ...]:
+        return (m.ref, m.type, m.position, m.unt and m.unt.text, m.shape, m.plain_texts())
+
+    assert [facts(m) for m in built] == [facts(m) for m in read]
+    broken = data.replace(b"UNT+", b"UNT+9", 1)  # the first message's count is wrong
+    for file in (data, broken):
+        expected = _verdicts(file, detailed=True)
+        assert validate(file, file="f", strictness="standard").to_dict() == expected[0]
+    report = validate(broken, strictness="standard")
+    assert [m.position for i in report.interchanges for m in i.messages if m.errors] == [2]
+    seen: list[str] = []  # an extra check (a partner profile's) sees every message built
+
+    def check(header: InterchangeHeader, msg: Message) -> list[Issue]:
+        seen.append(msg.ref)
+        return []
+
+    assert validate(data, checks=[check]).verdict == "accepted"
+    assert seen == [m.ref for m in read]
+
+
 @given(
     st.sampled_from(["1", "ABC", "", "A:B", "12345678901234"]),
     st.sampled_from(["UNT+{n}+{ref}", "UNT+{n}+{ref}+X", "UNT+0{n}+{ref}", "UNT+{n}", "UNT"]),
@@ -261,7 +310,7 @@ def test_the_usual_unt_is_built_as_splitting_builds_it(ref: str, shape: str, cou
     the segment is exactly what ``segment_from_text`` makes of the same text."""
     unh = segment_from_text(f"UNH+{ref}+ORDERS:D:96A:UN:EAN008", "+", ":")
     text = shape.format(n=count, ref=ref)
-    built = _usual_unt(text, count, unh, "+", ":")
+    built = usual_unt(text, count, unh, "+", ":")
     split = segment_from_text(text, "+", ":")
     assert (built.tag, built.elements, built.text) == (split.tag, split.elements, split.text)
 
