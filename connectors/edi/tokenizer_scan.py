@@ -40,6 +40,12 @@ def plain_flags(pieces: tuple[bytes, ...], es: bytes) -> tuple[bytearray, tuple[
     first = tuple(map(_HEAD, pieces))
     plain = bytearray(map(heads.__contains__, first))
     plain.append(0)
+    if plain.count(0) > len(plain) // 4:
+        # most heads unknown (the first chunk of a process): learn each distinct one once
+        for head in set(first).difference(heads, not_heads):
+            _new_head(head, es, heads, not_heads)
+        plain = bytearray(map(heads.__contains__, first))
+        plain.append(0)
     # judge the heads not known as plain (UNH, UNT... and new ones): a few per message
     at = plain.index(0)
     while at < len(first):

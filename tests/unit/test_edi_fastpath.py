@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from stdnum import ean
 
 from bench import edi_gen
+from connectors.edi import tokenizer_scan
 from connectors.edi.codelists import CURRENCIES
 from connectors.edi.errors import Issue
 from connectors.edi.rules import PlainChecker, check_message
@@ -372,3 +373,24 @@ def test_text_value_regex_accepts_what_the_character_form_accepts(
     new = _value_pattern("an", 0, hi, True, d)
     assert new != first
     assert (re.fullmatch(new, text) is None) == (re.fullmatch(first, text) is None)
+
+
+_HEAD_SAMPLES = [b"BGM+220", b"DTM+137:1", b"UNH+1+X", b"UNT+3+1", b"UNS", b"123+4", b"lin+1"]
+_HEAD_SAMPLES += [b"QTY", b"Q1Y+", b"UNZ+1", b"A", b"", b" BGM+1", b"\xc3\xa4BC+1", b"ABCD"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_HEAD_SAMPLES), max_size=60), st.booleans())
+def test_segment_heads_are_judged_alike_in_a_new_process_and_later(
+    pieces: list[bytes], new_process: bool
+) -> None:
+    """``plain_flags`` flags a piece as a plain data segment exactly when its first bytes
+    are 3 upper-case letters or digits (not all digits), no service tag, then the element
+    separator or nothing; the same whether the heads are all new (the first chunk of a
+    process: learnt at once) or known from earlier chunks."""
+    if new_process:
+        tokenizer_scan._HEADS.pop(b"+", None)
+    flags, heads = tokenizer_scan.plain_flags(tuple(pieces), b"+")
+    plain = re.compile(rb"(?!UN[AHTZBGE])(?=[A-Z0-9]{0,2}[A-Z])[A-Z0-9]{3}\+?")
+    assert list(flags) == [int(plain.fullmatch(p[:4]) is not None) for p in pieces] + [0]
+    assert heads == tuple(p[:4] for p in pieces)
