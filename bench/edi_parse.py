@@ -16,7 +16,8 @@ and interleaved:
 * whole process: ``python -m hub.cli edi validate --json FILE`` (byte-code cached, as on
   any install) against pydifact's parse (in process, so the hub's start-up counts against
   it) on the varied file, and on its first 4,000 messages (issue 12's file);
-* time growth for 10x input (1,000 -> 10,000 varied messages);
+* time growth for 10x input (1,000 -> 10,000 varied messages; the 1,000 parsed 10 times a
+  sample, so both samples last as long);
 * peak RSS of a subprocess validating a 10 MB and a ~100 MB varied file.
 
     .venv/bin/python bench/edi_parse.py [--json] [--big-mb 100] [--rounds 3]
@@ -89,9 +90,12 @@ def pydifact_run(data: bytes) -> Callable[[], None]:
 WORKER_RUNS = {"hub": 3, "pydifact": 1}
 
 
-def worker(kind: str, path: str) -> None:
+def worker(kind: str, path: str, repeat: int = 1) -> None:
     """Worker entry: time ``kind``'s in-process parse of ``path`` (after a warm-up run for
-    the hub: imports, compiled patterns); print the CPU seconds of each timed run as JSON."""
+    the hub: imports, compiled patterns); print the CPU seconds of each timed run as JSON.
+    ``repeat``: a timed run parses the file that many times and counts the time per parse
+    (the 1,000-message file of the growth figure: a sample as long as the 10,000-message
+    one, so that both meet the same noise of the shared machine)."""
     data = Path(path).read_bytes()
     run = hub_run(data) if kind == "hub" else pydifact_run(data)
     if kind == "hub":
@@ -99,16 +103,17 @@ def worker(kind: str, path: str) -> None:
     times = []
     for _ in range(WORKER_RUNS[kind]):
         start = _own_cpu()
-        run()
-        times.append(_own_cpu() - start)
+        for _ in range(repeat):
+            run()
+        times.append((_own_cpu() - start) / repeat)
     print(json.dumps(times))
 
 
-def in_process_run(kind: str, path: Path) -> Callable[[], float]:
+def in_process_run(kind: str, path: Path, repeat: int = 1) -> Callable[[], float]:
     """One round of ``kind`` parsing ``path`` in process, in a fresh worker process (as
     pyperf runs each benchmark): one library's leftover heap (pydifact frees millions of
     objects a run) does not slow the other. Returns the worker's best CPU seconds."""
-    command = [sys.executable, __file__, "--worker", kind, str(path)]
+    command = [sys.executable, __file__, "--worker", kind, str(path), str(repeat)]
 
     def run() -> float:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -239,7 +244,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     best = best_times(
         {
             "hub_varied": (in_process_run("hub", path), r),
-            "hub_small": (in_process_run("hub", folder / "small.edi"), r),
+            "hub_small": (in_process_run("hub", folder / "small.edi", 10), r),
             "hub_repetitive": (in_process_run("hub", folder / "repetitive.edi"), r),
             "process_varied": (process_run(path, folder / "pycache"), r),
             "process_mid": (process_run(mid_path, folder / "pycache"), r),
@@ -310,10 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds (hub)")
     parser.add_argument("--pydifact-rounds", type=int, default=1, help="best of N (pydifact)")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(*args.worker)
+        kind, path, repeat = args.worker
+        worker(kind, path, int(repeat))
         return 0
     if args.rss_child:
         rss_child(args.rss_child)
