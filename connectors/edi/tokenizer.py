@@ -46,11 +46,11 @@ from connectors.edi.tokenizer_events import (
 from connectors.edi.tokenizer_scan import (
     ENVELOPE_TAGS,
     Source,
-    merge_released,
     open_source,
     plain_flags,
     plain_text,
     raw_cut,
+    split_pieces,
     unb_continues,
     whole_run,
 )
@@ -325,14 +325,7 @@ class _Run:
         """
         term = self.delims.terminator.encode("latin-1")
         rel = self.delims.release.encode("latin-1")
-        split = buf.split(term)
-        if rel + term in buf:
-            split = merge_released(split, buf, term, rel)
-        self.carry = split.pop()
-        # a tuple of bytes: the garbage collector stops walking it after one look (a list
-        # of ~6,000 pieces per chunk would be walked again at every young collection)
-        pieces = tuple(split)
-        del split
+        pieces, self.carry = split_pieces(buf, term, rel)
         segment = self.segment
         es = self.delims.element
         es_b = es.encode("latin-1")
@@ -344,8 +337,7 @@ class _Run:
         while i < n:
             msg = self.msg
             if msg is None and self.in_interchange and pieces[i][:4] == unh_head:
-                # the fastest path: whole plain messages (RUN_MESSAGES at most), handed out
-                # as one WholeRun (``runs``: a validating caller) or as messages
+                # the fastest path: whole plain messages, as a WholeRun (``runs``) or messages
                 run, i, self.seg_no, taken = whole_run(
                     pieces, plain, heads, i, self.delims, self.rep, self.bad_bytes, self.seg_no
                 )

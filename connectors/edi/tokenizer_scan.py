@@ -130,6 +130,18 @@ def merge_released(pieces: list[bytes], buf: bytes, term: bytes, rel: bytes) -> 
     return out
 
 
+def split_pieces(buf: bytes, term: bytes, rel: bytes) -> tuple[tuple[bytes, ...], bytes]:
+    """``buf`` split at its unreleased terminators: the terminated pieces and the
+    unterminated rest. The pieces are a tuple of bytes: the garbage collector stops walking
+    it after one look (a list of ~6,000 pieces a chunk would be walked again at every young
+    collection)."""
+    split = buf.split(term)
+    if rel + term in buf:
+        split = merge_released(split, buf, term, rel)
+    rest = split.pop()
+    return tuple(split), rest
+
+
 def preview(data: bytes) -> str:
     text = data[:60].decode("latin-1")
     return "".join(c if c.isprintable() else "." for c in text)
