@@ -207,6 +207,10 @@ class PlainChecker:
                 return ok
             infos = checker.shape_infos(shape, items)
         else:
+            if self.delimiters.release + self.delimiters.terminator in body:
+                # a released terminator may be followed by what reads as a segment the rules
+                # count (FTX+AAA++X?'NAD+BY+EN): the tag search would take it for one
+                return False
             key = checker.sequence(body)
             ok = sequences.get(key)
             if ok is not None:

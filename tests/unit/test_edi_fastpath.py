@@ -250,6 +250,30 @@ def test_a_finding_anywhere_in_a_run_of_whole_messages_is_found_as_alone() -> No
             assert flagged in ([], [k]), (after, k)
 
 
+def test_a_segment_hidden_behind_a_released_terminator_never_counts_at_a_chunk_border() -> None:
+    """A message read in blocks (it spans a chunk border) has no ``shape``: its tags come
+    from a search, which takes ``?'NAD+BY+`` inside an FTX for a segment. The buyer is
+    then missing all the same: at every chunk size the fast path rejects it as the
+    detailed one does (it was accepted at chunk sizes 221 and 226)."""
+    body = [
+        "BGM+220+PO1+9",
+        "DTM+137:20240115:102",
+        "FTX+AAA++X?'NAD+BY+EN",
+        "NAD+SU+4098765000003::9",
+        "LIN+1++4000000000013:EN",
+        "QTY+21:5:PCE",
+        "UNS+S",
+        "CNT+2:1",
+    ]
+    message = "UNH+1+ORDERS:D:96A:UN:EAN008'" + "'".join(body) + f"'UNT+{len(body) + 2}+1'"
+    data = (UNB + message + "UNZ+1+R1'").encode()
+    expected = _verdicts(data, detailed=True)
+    assert expected[0]["verdict"] == "rejected"  # type: ignore[index]
+    for chunk in range(16, len(data) + 8, 5):
+        assert _verdicts(data, detailed=False, chunk=chunk) == expected, chunk
+        assert _verdicts(data, detailed=False, chunk=chunk, runs=True) == expected, chunk
+
+
 def test_runs_of_whole_messages_share_their_values_verdict() -> None:
     """The run path is the one taken on clean files: messages read together share one
     ``MessageRun`` whose value and trailing-separator verdicts are filled once, and each
