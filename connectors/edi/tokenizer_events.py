@@ -69,6 +69,15 @@ class MessageRun:
         self.verdicts: dict[object, bool] = {}
 
 
+def message_type(s009: str | list[str]) -> str:
+    """A UNH's S009 element (a string, or its components) as the message type: components
+    joined with ':' without trailing empty ones, e.g. ``ORDERS:D:96A:UN:EAN008``."""
+    parts = s009 if isinstance(s009, list) else [s009]
+    while len(parts) > 1 and parts[-1] == "":
+        parts = parts[:-1]
+    return ":".join(parts)
+
+
 def usual_unt(text: str, count: int, unh: Segment, es: str, cs: str) -> Segment:
     """The UNT of a whole message: ``segment_from_text``, with no splitting when it reads
     UNT+<its segment count>+<the UNH's reference> (a reference without a component
@@ -122,6 +131,7 @@ class WholeRun:
         return msg
 
     def messages(self) -> list[Message]:
+        """Every message of the run, built (``message``)."""
         return [self.message(k) for k in range(len(self.unhs))]
 
 
@@ -285,11 +295,7 @@ class Message:
     @property
     def type(self) -> str:
         """UNH S009 joined with ':', e.g. ``ORDERS:D:96A:UN:EAN008``."""
-        s009 = self.unh.elements[1] if len(self.unh.elements) > 1 else ""
-        parts = s009 if isinstance(s009, list) else [s009]
-        while len(parts) > 1 and parts[-1] == "":
-            parts = parts[:-1]
-        return ":".join(parts)
+        return message_type(self.unh.elements[1] if len(self.unh.elements) > 1 else "")
 
     def all_segments(self) -> list[Segment]:
         """UNH, body and UNT (when present) as one list."""

@@ -140,6 +140,7 @@ def _run_without_trailing(run: ev.MessageRun, d: Delimiters) -> bool:
 
 
 _TRAILING = "trailing separator"  # its ``MessageRun.verdicts`` key
+_UNSEEN: Any = object()  # ``Validator._usual_unh`` has not judged this UNH text yet
 
 
 class Validator:
@@ -311,9 +312,11 @@ class Validator:
             zip(run.unhs, run.unts, mrun.bodies, run.counts, run.shapes, run.positions, strict=True)
         ):
             parts = unh.split(es, 2)
-            known = usual.get(parts[2]) if len(parts) == 3 else None
-            if known is None and len(parts) == 3 and parts[2] not in usual:
-                known = self._usual(parts[2], es, cs)
+            known = None
+            if len(parts) == 3:
+                known = usual.get(parts[2], _UNSEEN)
+                if known is _UNSEEN:
+                    known = self._usual(parts[2], es, cs)
             ref = parts[1]
             if (
                 known is None
@@ -339,9 +342,7 @@ class Validator:
         parts = s009.split(cs)
         found = None
         if cs in s009 and len(parts) >= 4 and all(parts[:4]):
-            while parts[-1] == "":
-                parts.pop()
-            mtype = sys.intern(":".join(parts))
+            mtype = sys.intern(ev.message_type(parts))
             structure = structure_for(mtype)
             if structure is not None:
                 found = (mtype, structure)
