@@ -123,6 +123,11 @@ class CrmHandler(BaseHTTPRequestHandler):
         path, query = parts.path, parts.query
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # the client went away mid-request (a killed process): as a real server, drop
+            # it unprocessed, neither an API call nor a contract violation of the client's
+            self._drop()
+            return
         if path.startswith("/__sandbox/"):
             self._admin(method, path, query, raw)
             return
